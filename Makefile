@@ -1,0 +1,103 @@
+# kernbench — plain Makefile.
+#   make demo       install missing packages, build, trace the default bench
+#   make test       install missing packages, build, run every test
+#   make test-asan  the same suite under AddressSanitizer + UBSan
+#   make bench      throughput and size figures
+# Objects go to $(BUILD) (build/ or build-asan/), programs to $(BIN).
+
+CC      ?= cc
+BUILD   ?= build
+BIN     ?= bin
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
+           -Ibase -Imachine -Idb -Itracegen -Ifrontend -Icli
+LDLIBS  += -lsqlite3 -lyaml -lzstd -lm -lpthread
+PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev sqlite3
+
+MODULES := machine db tracegen frontend
+base_SRC     := $(wildcard base/*.c)
+machine_SRC  := $(wildcard machine/*.c)
+db_SRC       := $(wildcard db/*.c)
+tracegen_SRC := $(wildcard tracegen/*.c)
+frontend_SRC := $(wildcard frontend/*.c frontend/benches/*.c)
+cli_SRC      := cli/cli.c
+LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(cli_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
+LIB     := $(BUILD)/libkernbench.a
+
+TOOLS   := kb-trace
+TESTS   := test_machine test_db test_tracegen test_frontend
+TOOL_BINS := $(TOOLS:%=$(BIN)/%)
+TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
+
+.PHONY: all deps demo test test-asan bench clean
+all: deps $(TOOL_BINS)
+
+# Installs the system packages that are missing (needs root or sudo).
+deps: $(BUILD)/.deps
+$(BUILD)/.deps:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "make: could not install:$$missing" >&2; exit 1; }; \
+	fi
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The default configs are compiled in, so a trace always embeds real YAML.
+$(BUILD)/gen/builtin_configs.c: configs/topology.yaml configs/ccl.yaml
+	@mkdir -p $(@D)
+	@{ echo '/* generated from configs/topology.yaml and configs/ccl.yaml by the Makefile */'; \
+	  for f in topology ccl; do \
+	    echo "const char kb_builtin_$${f}_yaml[] ="; \
+	    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$$/\\n"/' configs/$$f.yaml; \
+	    echo '	"";'; \
+	  done; } > $@
+
+$(BUILD)/gen/builtin_configs.o: $(BUILD)/gen/builtin_configs.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN)/kb-%: $(BUILD)/cli/kb_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+test: deps $(TOOL_BINS) $(TEST_BINS)
+	@fail=0; for t in $(TEST_BINS); do \
+	  echo "== $$t"; $$t || fail=1; \
+	done; \
+	echo "== tests/cli_test.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_test.sh || fail=1; \
+	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
+
+test-asan:
+	$(MAKE) test BUILD=build-asan BIN=build-asan/bin OPT="-O1 -fno-omit-frame-pointer" \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined"
+
+demo: all
+	@mkdir -p $(BUILD)/demo
+	$(BIN)/kb-trace bench gemm -o $(BUILD)/demo/gemm.db --summary
+	@echo; echo "-- first ops of the trace (sqlite3 $(BUILD)/demo/gemm.db):"
+	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
+	  "SELECT id, pe_name, seq, kind, src_space, printf('0x%x', src_va) AS src_va, dst_space, bytes, flops, shape FROM ops_v LIMIT 8;"
+
+bench: all
+	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh
+
+clean:
+	rm -rf build build-asan bin
+
+-include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(TOOLS:%=$(BUILD)/cli/kb_%.d)

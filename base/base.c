@@ -1,0 +1,134 @@
+/*
+ * base.c — errors, file reads, the string map.
+ */
+#include "base.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int kb_fail(kb_error *err, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return kb_fail(err, "cannot open '%s': %s", path, strerror(errno));
+	size_t cap = 4096, n = 0, got;
+	char *buf = malloc(cap);
+	while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 == cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (!buf || bad) {
+		free(buf);
+		return kb_fail(err, "cannot read '%s'", path);
+	}
+	buf[n] = '\0';
+	*text = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+uint64_t kb_hash64(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+void kb_strmap_init(kb_strmap *m)
+{
+	memset(m, 0, sizeof *m);
+}
+
+void kb_strmap_release(kb_strmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->vals);
+	kb_strmap_init(m);
+}
+
+static size_t slot_of(const kb_strmap *m, const char *key)
+{
+	size_t i = (size_t)kb_hash64(key, strlen(key)) & (m->cap - 1);
+	while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+int kb_strmap_get(const kb_strmap *m, const char *key, int64_t *val)
+{
+	if (!m->cap)
+		return 0;
+	size_t i = slot_of(m, key);
+	if (!m->keys[i])
+		return 0;
+	*val = m->vals[i];
+	return 1;
+}
+
+static int grow(kb_strmap *m)
+{
+	kb_strmap bigger = {calloc(m->cap ? m->cap * 2 : 64, sizeof(char *)),
+			    calloc(m->cap ? m->cap * 2 : 64, sizeof(int64_t)), m->cap ? m->cap * 2 : 64, m->n};
+	if (!bigger.keys || !bigger.vals) {
+		free(bigger.keys);
+		free(bigger.vals);
+		return -1;
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->keys[i])
+			continue;
+		size_t j = slot_of(&bigger, m->keys[i]);
+		bigger.keys[j] = m->keys[i];
+		bigger.vals[j] = m->vals[i];
+	}
+	free(m->keys);
+	free(m->vals);
+	*m = bigger;
+	return 0;
+}
+
+int kb_strmap_put(kb_strmap *m, const char *key, int64_t val)
+{
+	if ((m->n + 1) * 2 > m->cap && grow(m))
+		return -1;
+	size_t i = slot_of(m, key);
+	if (!m->keys[i]) {
+		m->keys[i] = strdup(key);
+		if (!m->keys[i])
+			return -1;
+		m->n++;
+	}
+	m->vals[i] = val;
+	return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * base.h — the few things every module needs: one-line errors, whole-file
+ * reads and a string-keyed hash map. Depends on nothing but libc.
+ */
+#ifndef KB_BASE_H
+#define KB_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KB_VERSION "0.1.0"
+
+/* One line of error text; functions that fail fill it and return -1. */
+typedef struct kb_error {
+	char msg[600];
+} kb_error;
+
+/* Formats into err (if non-NULL) and returns -1, for `return kb_fail(...)`. */
+int kb_fail(kb_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+int kb_read_file(const char *path, char **text, size_t *len, kb_error *err);
+
+/* Open-addressing map from strings (copied) to int64 values. */
+typedef struct kb_strmap {
+	char **keys;
+	int64_t *vals;
+	size_t cap, n;
+} kb_strmap;
+
+void kb_strmap_init(kb_strmap *m);
+void kb_strmap_release(kb_strmap *m);
+/* Returns 1 and sets *val if present, else 0. */
+int kb_strmap_get(const kb_strmap *m, const char *key, int64_t *val);
+/* Inserts or replaces; -1 on allocation failure. */
+int kb_strmap_put(kb_strmap *m, const char *key, int64_t val);
+
+/* 64-bit FNV-1a. */
+uint64_t kb_hash64(const void *data, size_t n);
+
+#endif

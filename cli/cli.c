@@ -1,0 +1,115 @@
+/*
+ * cli.c — shared command-line plumbing for the kb-* programs.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "db.h"
+
+int kb_cli_error(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return KB_EXIT_USAGE;
+}
+
+int kb_cli_configs_load(kb_cli_configs *c, const char *topo_path, const char *ccl_path, char *const *sets,
+			int n_sets, const char *bench, kb_error *err)
+{
+	memset(c, 0, sizeof *c);
+	if (kb_topo_load(&c->topo, topo_path, err))
+		return -1;
+	if (kb_ccl_load(&c->ccl, ccl_path, err)) {
+		kb_topo_release(&c->topo);
+		return -1;
+	}
+	size_t bl = bench ? strlen(bench) : 0;
+	for (int i = 0; i < n_sets; i++) {
+		const char *kv = sets[i], *eq = strchr(kv, '=');
+		char key[256];
+		if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
+			kb_fail(err, "--set '%s': expected KEY=VALUE", kv);
+			goto fail;
+		}
+		memcpy(key, kv, (size_t)(eq - kv));
+		key[eq - kv] = '\0';
+		int rc;
+		if (bench && strncmp(kv, bench, bl) == 0 && kv[bl] == '.') {
+			if (c->n_bench_params == KB_CLI_MAX_SETS) {
+				kb_fail(err, "too many --set options");
+				goto fail;
+			}
+			c->bench_params[c->n_bench_params++] = kv + bl + 1;
+			continue;
+		} else if (strncmp(key, "ccl.", 4) == 0) {
+			rc = kb_ccl_set(&c->ccl, key + 4, eq + 1, err);
+		} else {
+			rc = kb_topo_set(&c->topo, key, eq + 1, err);
+		}
+		if (rc)
+			goto fail;
+	}
+	return 0;
+fail:
+	kb_cli_configs_release(c);
+	return -1;
+}
+
+void kb_cli_configs_release(kb_cli_configs *c)
+{
+	kb_topo_release(&c->topo);
+	kb_ccl_release(&c->ccl);
+}
+
+int kb_cli_print_trace_summary(FILE *out, const char *path, kb_error *err)
+{
+	kb_db *db;
+	if (kb_db_open(&db, path, false, err))
+		return -1;
+	sqlite3 *h = kb_db_handle(db);
+	char *bench = kb_db_meta_get(db, "bench"), *params = kb_db_meta_get(db, "bench_params");
+	struct stat st;
+	long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+	fprintf(out, "trace %s: bench %s (%s)\n", path, bench ? bench : "?", params ? params : "");
+	free(bench);
+	free(params);
+	sqlite3_stmt *q;
+	long long total = 0;
+	static const char sql[] =
+		"SELECT k.name, count(*), sum(o.bytes), sum(o.flops) FROM ops o JOIN enum_op_kind k ON k.id = o.kind"
+		" GROUP BY o.kind ORDER BY o.kind";
+	if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK) {
+		kb_fail(err, "%s: %s", path, sqlite3_errmsg(h));
+		kb_db_close(db);
+		return -1;
+	}
+	fprintf(out, "  %-16s %10s %16s %16s\n", "op kind", "count", "bytes", "flops");
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		long long n = sqlite3_column_int64(q, 1);
+		total += n;
+		fprintf(out, "  %-16s %10lld %16lld %16lld\n", (const char *)sqlite3_column_text(q, 0), n,
+			(long long)sqlite3_column_int64(q, 2), (long long)sqlite3_column_int64(q, 3));
+	}
+	sqlite3_finalize(q);
+	long long launches = 0, tensors = 0, blobs = 0;
+	if (sqlite3_prepare_v2(h, "SELECT (SELECT count(*) FROM launches), (SELECT count(*) FROM tensors),"
+				  " (SELECT coalesce(sum(length(data)), 0) FROM blobs)", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		launches = sqlite3_column_int64(q, 0);
+		tensors = sqlite3_column_int64(q, 1);
+		blobs = sqlite3_column_int64(q, 2);
+	}
+	sqlite3_finalize(q);
+	fprintf(out, "  %lld ops, %lld launches, %lld tensors; file %lld bytes (%lld bytes of compressed data)\n",
+		total, launches, tensors, size, blobs);
+	kb_db_close(db);
+	return 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * kb_trace.c — `kb-trace`: run a bench functionally and record its trace.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "kb.h"
+
+static const char usage[] =
+	"usage: kb-trace list\n"
+	"       kb-trace bench NAME [-o FILE] [--topology FILE] [--ccl FILE] [--set KEY=VALUE]...\n"
+	"                           [--summary] [--stats]\n"
+	"\n"
+	"Runs bench NAME functionally and records every op into an SQLite trace\n"
+	"(default FILE: NAME.db). The file is written under a temporary name and\n"
+	"renamed on success, so an existing trace is never left half-written.\n"
+	"\n"
+	"  -o, --output FILE    trace file to write\n"
+	"      --topology FILE  machine description (default: built-in configs/topology.yaml)\n"
+	"      --ccl FILE       collectives config (default: built-in configs/ccl.yaml)\n"
+	"      --set KEY=VALUE  override: NAME.param (bench), ccl.key (ccl.yaml), or a\n"
+	"                       topology key such as sip.cube_mesh.w; repeatable\n"
+	"      --summary        print what was recorded (ops by kind, bytes, flops)\n"
+	"      --stats          print tracing throughput (ops/s) and bytes per op\n"
+	"  -h, --help           this text\n"
+	"  -V, --version        print the version\n"
+	"\n"
+	"exit status: 0 ok, 2 bad usage, bad config or a bench error\n";
+
+static int list_benches(void)
+{
+	const kb_bench *const *b = kb_benches();
+	for (int i = 0; b[i]; i++) {
+		printf("%-18s %s\n", b[i]->name, b[i]->description);
+		for (int p = 0; p < KB_MAX_PARAMS && b[i]->params[p].name; p++)
+			printf("%18s   --set %s.%s=%g  (%s)\n", "", b[i]->name, b[i]->params[p].name, b[i]->params[p].value,
+			       b[i]->params[p].help);
+	}
+	return KB_EXIT_OK;
+}
+
+static int unknown_bench(const char *name)
+{
+	char names[1024];
+	size_t o = 0;
+	const kb_bench *const *b = kb_benches();
+	for (int i = 0; b[i]; i++)
+		o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", b[i]->name);
+	return kb_cli_error("kb-trace", "unknown bench '%s' (benches: %s)", name, names);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct options {
+	const char *out, *topo, *ccl;
+	char *sets[KB_CLI_MAX_SETS];
+	int n_sets;
+	bool summary, stats;
+	char *pos[2];
+	int n_pos;
+} options;
+
+/* Parses options and up to two positional words, in any order. Returns -1
+ * to continue, else the exit status (help, version, or a usage error). */
+static int parse(int argc, char **argv, options *o)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'}, {"topology", required_argument, NULL, 't'},
+		{"ccl", required_argument, NULL, 'c'},    {"set", required_argument, NULL, 's'},
+		{"summary", no_argument, NULL, 'S'},      {"stats", no_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	opterr = 0;
+	while (optind < argc) {
+		int opt = getopt_long(argc, argv, "+:o:hV", opts, NULL);
+		if (opt == -1) {
+			if (o->n_pos == 2)
+				return kb_cli_error("kb-trace", "unexpected argument '%s' (see kb-trace --help)", argv[optind]);
+			o->pos[o->n_pos++] = argv[optind++];
+			continue;
+		}
+		switch (opt) {
+		case 'o': o->out = optarg; break;
+		case 't': o->topo = optarg; break;
+		case 'c': o->ccl = optarg; break;
+		case 's':
+			if (o->n_sets == KB_CLI_MAX_SETS)
+				return kb_cli_error("kb-trace", "too many --set options");
+			o->sets[o->n_sets++] = optarg;
+			break;
+		case 'S': o->summary = true; break;
+		case 'T': o->stats = true; break;
+		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
+		case 'V': printf("kb-trace %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
+		case ':':
+			return kb_cli_error("kb-trace", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return kb_cli_error("kb-trace", "bad option '%s' (see kb-trace --help)", argv[optind - 1]);
+		}
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	options o = {0};
+	int rc = parse(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (o.n_pos == 0)
+		return kb_cli_error("kb-trace", "missing command: 'list' or 'bench NAME' (see kb-trace --help)");
+	if (strcmp(o.pos[0], "list") == 0)
+		return o.n_pos == 1 ? list_benches() : kb_cli_error("kb-trace", "'list' takes no argument");
+	if (strcmp(o.pos[0], "bench") != 0)
+		return kb_cli_error("kb-trace", "unknown command '%s' (commands: list, bench)", o.pos[0]);
+	if (o.n_pos < 2)
+		return kb_cli_error("kb-trace", "'bench' needs a bench name (see kb-trace list)");
+	const kb_bench *bench = kb_bench_find(o.pos[1]);
+	if (!bench)
+		return unknown_bench(o.pos[1]);
+
+	char default_out[256];
+	if (!o.out) {
+		snprintf(default_out, sizeof default_out, "%s.db", bench->name);
+		o.out = default_out;
+	}
+	kb_error err = {{0}};
+	kb_cli_configs cfg;
+	if (kb_cli_configs_load(&cfg, o.topo, o.ccl, o.sets, o.n_sets, bench->name, &err))
+		return kb_cli_error("kb-trace", "%s", err.msg);
+	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params};
+	int64_t n_ops = 0;
+	double t0 = now_s();
+	rc = kb_trace_bench(&req, &n_ops, &err);
+	double dt = now_s() - t0;
+	kb_cli_configs_release(&cfg);
+	if (rc)
+		return kb_cli_error("kb-trace", "%s", err.msg);
+	if (o.stats) {
+		struct stat st;
+		long long size = stat(o.out, &st) == 0 ? (long long)st.st_size : 0;
+		printf("traced %lld ops in %.3f s: %.0f ops/s; %s is %lld bytes (%.1f bytes/op)\n", (long long)n_ops,
+		       dt, dt > 0 ? (double)n_ops / dt : 0.0, o.out, size, n_ops ? (double)size / (double)n_ops : 0.0);
+	}
+	if (o.summary && kb_cli_print_trace_summary(stdout, o.out, &err))
+		return kb_cli_error("kb-trace", "%s", err.msg);
+	return KB_EXIT_OK;
+}

@@ -1,0 +1,851 @@
+/*
+ * db.c — writing and opening traces.
+ *
+ * The writer favours throughput: one transaction, no journal (the file is a
+ * temporary that is renamed only on success), 64 KB pages, prepared
+ * statements, and for ops only the columns whose value changed since the
+ * previous row are re-bound (SQLite keeps bindings across resets).
+ */
+#include "db_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define KIND_NAME(e, name) name,
+static const char *const op_kind_names[] = {"none", KB_OP_KINDS(KIND_NAME)};
+#undef KIND_NAME
+
+const char *kb_op_kind_name(kb_op_kind k)
+{
+	return (unsigned)k < KB_OP_KIND_COUNT ? op_kind_names[k] : "?";
+}
+
+static int sql_fail(kb_db *db, kb_error *err, const char *what)
+{
+	return kb_fail(err, "%s: %s: %s", db->tmp ? db->tmp : db->path, what, sqlite3_errmsg(db->h));
+}
+
+static int exec(kb_db *db, const char *sql, kb_error *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		kb_fail(err, "%s: %s", db->tmp ? db->tmp : db->path, msg ? msg : "sql error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare(kb_db *db, sqlite3_stmt **st, const char *sql, kb_error *err)
+{
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return sql_fail(db, err, "prepare");
+	return 0;
+}
+
+/* Steps a write statement once and resets it. */
+static int step_done(kb_db *db, sqlite3_stmt *st, kb_error *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sql_fail(db, err, "insert");
+	return 0;
+}
+
+/* The writer thread shares the connection: main-thread users take this. */
+static void conn_lock(kb_db *db)
+{
+	if (db->pipe.started)
+		pthread_mutex_lock(&db->pipe.lock);
+}
+
+static void conn_unlock(kb_db *db)
+{
+	if (db->pipe.started)
+		pthread_mutex_unlock(&db->pipe.lock);
+}
+
+static void finalize_all(kb_db *db)
+{
+	sqlite3_stmt **all[] = {&db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
+				&db->ins_tensor, &db->ins_shard, &db->ins_range, &db->end_range, &db->ins_expect,
+				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		sqlite3_finalize(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
+/* Stops the writer thread after it has drained. */
+static void stop_writer(kb_db *db)
+{
+	op_pipe *p = &db->pipe;
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+}
+
+static void db_free(kb_db *db)
+{
+	stop_writer(db);
+	free(db->pipe.fill);
+	free(db->pipe.pending);
+	finalize_all(db);
+	if (db->h)
+		sqlite3_close(db->h);
+	kb_strmap_release(&db->strings);
+	kb_strmap_release(&db->shapes);
+	free(db->path);
+	free(db->tmp);
+	free(db);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writer                                                              */
+/* ------------------------------------------------------------------ */
+
+static int enum_locked(kb_db *db, const char *table, int id, const char *name, kb_error *err);
+static void *writer_main(void *arg);
+static int flush_ops(kb_db *db, bool wait, kb_error *err);
+
+int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
+{
+	kb_db *db = calloc(1, sizeof *db);
+	if (!db)
+		return kb_fail(err, "out of memory");
+	kb_strmap_init(&db->strings);
+	kb_strmap_init(&db->shapes);
+	size_t n = strlen(final_path) + 32;
+	db->path = strdup(final_path);
+	db->tmp = malloc(n);
+	if (!db->path || !db->tmp) {
+		db_free(db);
+		return kb_fail(err, "out of memory");
+	}
+	snprintf(db->tmp, n, "%s.tmp-%ld", final_path, (long)getpid());
+	unlink(db->tmp);
+	/* A connection is used by one thread: skip SQLite's mutexes and the
+	 * global memory statistics (both show in profiles of bulk inserts). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(db->tmp, &db->h, flags, NULL) != SQLITE_OK) {
+		kb_fail(err, "cannot create '%s': %s", db->tmp, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		db_free(db);
+		return -1;
+	}
+	char pragmas[512];
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+		 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;"
+		 "PRAGMA application_id=%d; PRAGMA user_version=%d; BEGIN;",
+		 KB_APPLICATION_ID, KB_SCHEMA_VERSION);
+	if (exec(db, pragmas, err) || exec(db, kb_schema_tables, err) || exec(db, kb_schema_views, err))
+		goto fail;
+	static const char ops_sql[] =
+		"INSERT INTO ops VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	if (prepare(db, &db->ins_op, ops_sql, err) ||
+	    prepare(db, &db->ins_string, "INSERT INTO strings VALUES(?,?)", err) ||
+	    prepare(db, &db->ins_shape, "INSERT INTO shapes VALUES(?,?,?,?,?,?,?)", err) ||
+	    prepare(db, &db->ins_launch, "INSERT INTO launches VALUES(?,?,?,?,?,?,0,0)", err) ||
+	    prepare(db, &db->end_launch, "UPDATE launches SET first_op_id=?, end_op_id=? WHERE id=?", err) ||
+	    prepare(db, &db->ins_tensor, "INSERT INTO tensors VALUES(?,?,?,?,?,?,?,?)", err) ||
+	    prepare(db, &db->ins_shard, "INSERT INTO shards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", err) ||
+	    prepare(db, &db->ins_range, "INSERT INTO ranges VALUES(?,?,?,?,?,?)", err) ||
+	    prepare(db, &db->end_range, "UPDATE ranges SET end_op_id=? WHERE id=?", err) ||
+	    prepare(db, &db->ins_expect, "INSERT INTO expectations VALUES(?,?,?,?,?)", err) ||
+	    prepare(db, &db->ins_blob, "INSERT INTO blobs VALUES(?,?,?,?,?,?,?,?)", err) ||
+	    prepare(db, &db->find_blob,
+		    "SELECT id FROM blobs WHERE checksum=? AND raw_bytes=? AND elem_size=? AND kind=? AND dtype=?", err) ||
+	    prepare(db, &db->ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)", err))
+		goto fail;
+	for (int k = 1; k < KB_OP_KIND_COUNT; k++)
+		if (enum_locked(db, "enum_op_kind", k, op_kind_names[k], err))
+			goto fail;
+	/* Every column starts bound to 0 (NULL would violate NOT NULL). */
+	for (int i = 1; i <= OP_COLUMNS; i++)
+		sqlite3_bind_int64(db->ins_op, i, 0);
+	op_pipe *p = &db->pipe;
+	p->fill = malloc(OP_BATCH * sizeof *p->fill);
+	p->pending = malloc(OP_BATCH * sizeof *p->pending);
+	if (!p->fill || !p->pending) {
+		kb_fail(err, "out of memory");
+		goto fail;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->started = pthread_create(&p->thread, NULL, writer_main, db) == 0;
+	*out = db;
+	return 0;
+fail:
+	kb_db_abort(db);
+	return -1;
+}
+
+int kb_db_commit(kb_db *db, kb_error *err)
+{
+	int rc = -1;
+	if (flush_ops(db, true, err))
+		goto out;
+	stop_writer(db);
+	if (flush_ops(db, true, err) || exec(db, kb_schema_indexes, err) || exec(db, "COMMIT", err))
+		goto out;
+	finalize_all(db);
+	if (sqlite3_close(db->h) != SQLITE_OK) {
+		kb_fail(err, "%s: cannot close: %s", db->tmp, sqlite3_errmsg(db->h));
+		goto out;
+	}
+	db->h = NULL;
+	if (rename(db->tmp, db->path) != 0) {
+		kb_fail(err, "cannot rename '%s' to '%s'", db->tmp, db->path);
+		goto out;
+	}
+	free(db->tmp);
+	db->tmp = NULL;
+	rc = 0;
+out:
+	if (db->tmp)
+		unlink(db->tmp);
+	db_free(db);
+	return rc;
+}
+
+void kb_db_abort(kb_db *db)
+{
+	if (!db)
+		return;
+	stop_writer(db);
+	finalize_all(db);
+	if (db->h)
+		sqlite3_close(db->h);
+	db->h = NULL;
+	if (db->tmp)
+		unlink(db->tmp);
+	db_free(db);
+}
+
+static int meta_locked(kb_db *db, const char *key, const char *value, kb_error *err)
+{
+	sqlite3_bind_text(db->ins_meta, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(db->ins_meta, 2, value ? value : "", -1, SQLITE_STATIC);
+	return step_done(db, db->ins_meta, err);
+}
+
+static int enum_locked(kb_db *db, const char *table, int id, const char *name, kb_error *err)
+{
+	char sql[128];
+	snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s VALUES(?,?)", table);
+	sqlite3_stmt *st;
+	if (prepare(db, &st, sql, err))
+		return -1;
+	sqlite3_bind_int(st, 1, id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	int rc = step_done(db, st, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int64_t string_locked(kb_db *db, const char *s, kb_error *err)
+{
+	int64_t id;
+	if (kb_strmap_get(&db->strings, s, &id))
+		return id;
+	id = ++db->n_strings;
+	sqlite3_bind_int64(db->ins_string, 1, id);
+	sqlite3_bind_text(db->ins_string, 2, s, -1, SQLITE_STATIC);
+	if (step_done(db, db->ins_string, err) || kb_strmap_put(&db->strings, s, id))
+		return kb_fail(err, "cannot intern string '%s'", s);
+	return id;
+}
+
+/* Kernels reuse a handful of shapes: look them up by dims before
+ * formatting the text key. */
+static int64_t recent_shape(const kb_db *db, int ndim, const int64_t *dims)
+{
+	for (size_t i = 0; i < sizeof db->recent / sizeof db->recent[0]; i++) {
+		const struct shape_cache *c = &db->recent[i];
+		if (c->id && c->ndim == ndim && memcmp(c->d, dims, (size_t)ndim * sizeof *dims) == 0)
+			return c->id;
+	}
+	return 0;
+}
+
+static void remember_shape(kb_db *db, int ndim, const int64_t *dims, int64_t id)
+{
+	struct shape_cache *c = &db->recent[db->recent_next++ % (sizeof db->recent / sizeof db->recent[0])];
+	c->ndim = ndim;
+	memcpy(c->d, dims, (size_t)ndim * sizeof *dims);
+	c->id = id;
+}
+
+static int64_t shape_locked(kb_db *db, int ndim, const int64_t *dims, kb_error *err)
+{
+	char text[128];
+	size_t o = 0;
+	if (ndim < 1 || ndim > 4)
+		return kb_fail(err, "shape with %d dimensions (1 to 4 supported)", ndim);
+	int64_t id = recent_shape(db, ndim, dims);
+	if (id)
+		return id;
+	for (int i = 0; i < ndim; i++)
+		o += (size_t)snprintf(text + o, sizeof text - o, "%s%lld", i ? "x" : "", (long long)dims[i]);
+	if (kb_strmap_get(&db->shapes, text, &id)) {
+		remember_shape(db, ndim, dims, id);
+		return id;
+	}
+	id = ++db->n_shapes;
+	sqlite3_bind_int64(db->ins_shape, 1, id);
+	sqlite3_bind_int(db->ins_shape, 2, ndim);
+	for (int i = 0; i < 4; i++)
+		sqlite3_bind_int64(db->ins_shape, 3 + i, i < ndim ? dims[i] : 1);
+	sqlite3_bind_text(db->ins_shape, 7, text, -1, SQLITE_STATIC);
+	if (step_done(db, db->ins_shape, err) || kb_strmap_put(&db->shapes, text, id))
+		return -1;
+	remember_shape(db, ndim, dims, id);
+	return id;
+}
+
+static void operand_values(const kb_operand *o, int64_t *v)
+{
+	v[0] = o->space;
+	v[1] = o->dtype;
+	v[2] = o->shape;
+	v[3] = (int64_t)o->va;
+	v[4] = (int64_t)o->pa;
+}
+
+/* Binds the columns that changed since the previous row and inserts it. */
+static int insert_row(kb_db *db, const kb_op_row *op, int64_t id, kb_error *err)
+{
+	int64_t v[OP_COLUMNS] = {id, op->launch, op->sip, op->cube, op->pe, op->seq, op->kind, op->attr,
+				 0 /* imm */, op->bytes, op->flops};
+	operand_values(&op->dst, v + 11);
+	operand_values(&op->a, v + 16);
+	operand_values(&op->b, v + 21);
+	operand_values(&op->c, v + 26);
+	v[31] = op->blob;
+	v[32] = op->chan;
+	v[33] = op->chan_seq;
+	for (int i = 0; i < OP_COLUMNS; i++) {
+		if (i == 8) {
+			if (op->imm != db->last_imm) {
+				sqlite3_bind_double(db->ins_op, 9, op->imm);
+				db->last_imm = op->imm;
+			}
+		} else if (v[i] != db->last[i]) {
+			sqlite3_bind_int64(db->ins_op, i + 1, v[i]);
+			db->last[i] = v[i];
+		}
+	}
+	return step_done(db, db->ins_op, err);
+}
+
+static void insert_batch(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id)
+{
+	pthread_mutex_lock(&db->pipe.lock);
+	for (size_t i = 0; i < n && !db->pipe.failed; i++)
+		if (insert_row(db, &rows[i], first_id + (int64_t)i, &db->pipe.err))
+			db->pipe.failed = true;
+	pthread_mutex_unlock(&db->pipe.lock);
+}
+
+static void *writer_main(void *arg)
+{
+	kb_db *db = arg;
+	op_pipe *p = &db->pipe;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->n_pending && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->n_pending && p->stop)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		insert_batch(db, p->pending, p->n_pending, p->first_pending_id);
+		pthread_mutex_lock(&p->mu);
+		p->n_pending = 0;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Waits until the writer has taken the handed-over batch. */
+static void wait_pending(op_pipe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->n_pending)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Hands the filled batch to the writer (or inserts it here without one). */
+static int flush_ops(kb_db *db, bool wait, kb_error *err)
+{
+	op_pipe *p = &db->pipe;
+	if (p->n_fill) {
+		int64_t first = db->n_ops - (int64_t)p->n_fill + 1;
+		if (!p->started) {
+			insert_batch(db, p->fill, p->n_fill, first);
+		} else {
+			wait_pending(p);
+			pthread_mutex_lock(&p->mu);
+			kb_op_row *t = p->pending;
+			p->pending = p->fill;
+			p->fill = t;
+			p->n_pending = p->n_fill;
+			p->first_pending_id = first;
+			pthread_cond_broadcast(&p->cv);
+			pthread_mutex_unlock(&p->mu);
+		}
+		p->n_fill = 0;
+	}
+	if (wait && p->started)
+		wait_pending(p);
+	if (p->failed) {
+		if (err)
+			*err = p->err;
+		return -1;
+	}
+	return 0;
+}
+
+int64_t kb_db_op(kb_db *db, const kb_op_row *op, kb_error *err)
+{
+	op_pipe *p = &db->pipe;
+	if (p->n_fill == OP_BATCH && flush_ops(db, false, err))
+		return -1;
+	p->fill[p->n_fill++] = *op;
+	return ++db->n_ops;
+}
+
+int64_t kb_db_ops_count(const kb_db *db)
+{
+	return db->n_ops;
+}
+
+static int64_t launch_locked(kb_db *db, int rank, const char *kernel, int64_t host_op, int n_pes, const char *args,
+		     kb_error *err)
+{
+	int64_t k = string_locked(db, kernel, err);
+	if (k < 0)
+		return -1;
+	int64_t id = ++db->n_launches;
+	sqlite3_stmt *st = db->ins_launch;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, rank);
+	sqlite3_bind_int64(st, 3, k);
+	sqlite3_bind_int64(st, 4, host_op);
+	sqlite3_bind_int(st, 5, n_pes);
+	sqlite3_bind_text(st, 6, args, -1, SQLITE_STATIC);
+	return step_done(db, st, err) ? -1 : id;
+}
+
+static int launch_end_locked(kb_db *db, int64_t launch, int64_t first_op, int64_t end_op, kb_error *err)
+{
+	sqlite3_bind_int64(db->end_launch, 1, first_op);
+	sqlite3_bind_int64(db->end_launch, 2, end_op);
+	sqlite3_bind_int64(db->end_launch, 3, launch);
+	return step_done(db, db->end_launch, err);
+}
+
+static int64_t tensor_locked(kb_db *db, const kb_tensor_row *t, kb_error *err)
+{
+	int64_t name = string_locked(db, t->name, err);
+	if (name < 0)
+		return -1;
+	int64_t id = ++db->n_tensors;
+	sqlite3_stmt *st = db->ins_tensor;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, name);
+	sqlite3_bind_int(st, 3, t->rank);
+	sqlite3_bind_int(st, 4, t->dtype);
+	sqlite3_bind_int64(st, 5, t->shape);
+	sqlite3_bind_int64(st, 6, (int64_t)t->va);
+	sqlite3_bind_int64(st, 7, (int64_t)t->nbytes);
+	sqlite3_bind_text(st, 8, t->placement, -1, SQLITE_STATIC);
+	return step_done(db, st, err) ? -1 : id;
+}
+
+static int shard_locked(kb_db *db, const kb_shard_row *s, kb_error *err)
+{
+	sqlite3_stmt *st = db->ins_shard;
+	int64_t v[] = {s->tensor, s->sip, s->cube, s->pe, s->space, (int64_t)s->va, (int64_t)s->pa,
+		       (int64_t)s->offset_bytes, (int64_t)s->nbytes, s->row0, s->col0, s->rows, s->cols};
+	for (int i = 0; i < 13; i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+	return step_done(db, st, err);
+}
+
+static int64_t range_locked(kb_db *db, int rank, int64_t parent, const char *label, int64_t first_op, kb_error *err)
+{
+	int64_t l = string_locked(db, label, err);
+	if (l < 0)
+		return -1;
+	int64_t id = ++db->n_ranges;
+	sqlite3_stmt *st = db->ins_range;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, rank);
+	sqlite3_bind_int64(st, 3, parent);
+	sqlite3_bind_int64(st, 4, l);
+	sqlite3_bind_int64(st, 5, first_op);
+	sqlite3_bind_int64(st, 6, first_op);
+	return step_done(db, st, err) ? -1 : id;
+}
+
+static int range_end_locked(kb_db *db, int64_t range, int64_t end_op, kb_error *err)
+{
+	sqlite3_bind_int64(db->end_range, 1, end_op);
+	sqlite3_bind_int64(db->end_range, 2, range);
+	return step_done(db, db->end_range, err);
+}
+
+static int expect_locked(kb_db *db, int64_t tensor, int64_t blob, double rtol, double atol, kb_error *err)
+{
+	sqlite3_stmt *st = db->ins_expect;
+	sqlite3_bind_int64(st, 1, ++db->n_expect);
+	sqlite3_bind_int64(st, 2, tensor);
+	sqlite3_bind_int64(st, 3, blob);
+	sqlite3_bind_double(st, 4, rtol);
+	sqlite3_bind_double(st, 5, atol);
+	return step_done(db, st, err);
+}
+
+static int64_t blob_locked(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
+		   kb_error *err)
+{
+	int64_t sum = (int64_t)kb_hash64(data, nbytes);
+	sqlite3_stmt *f = db->find_blob;
+	sqlite3_bind_int64(f, 1, sum);
+	sqlite3_bind_int64(f, 2, (int64_t)nbytes);
+	sqlite3_bind_int64(f, 3, (int64_t)elem_size);
+	sqlite3_bind_text(f, 4, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(f, 5, dtype);
+	int64_t found = sqlite3_step(f) == SQLITE_ROW ? sqlite3_column_int64(f, 0) : 0;
+	sqlite3_reset(f);
+	if (found)
+		return found;
+	void *packed;
+	size_t packed_n;
+	if (kb_blob_encode(data, nbytes, elem_size, &packed, &packed_n, err))
+		return -1;
+	int64_t id = ++db->n_blobs;
+	sqlite3_stmt *st = db->ins_blob;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, dtype);
+	sqlite3_bind_int64(st, 4, (int64_t)elem_size);
+	sqlite3_bind_int64(st, 5, (int64_t)nbytes);
+	sqlite3_bind_int64(st, 6, sum);
+	sqlite3_bind_text(st, 7, "byteplane+zstd", -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 8, packed, packed_n, SQLITE_STATIC);
+	int rc = step_done(db, st, err);
+	free(packed);
+	return rc ? -1 : id;
+}
+
+/* Public entry points: each holds the connection for its whole call. */
+
+int kb_db_meta(kb_db *db, const char *key, const char *value, kb_error *err)
+{
+	conn_lock(db);
+	int rc = meta_locked(db, key, value, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int64_t kb_db_string(kb_db *db, const char *s, kb_error *err)
+{
+	int64_t id; /* the maps belong to this thread: no lock for a hit */
+	if (kb_strmap_get(&db->strings, s, &id))
+		return id;
+	conn_lock(db);
+	int64_t rc = string_locked(db, s, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int64_t kb_db_shape(kb_db *db, int ndim, const int64_t *dims, kb_error *err)
+{
+	int64_t id = ndim >= 1 && ndim <= 4 ? recent_shape(db, ndim, dims) : 0;
+	if (id)
+		return id;
+	conn_lock(db);
+	int64_t rc = shape_locked(db, ndim, dims, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int64_t kb_db_launch(kb_db *db, int rank, const char *kernel, int64_t host_op, int n_pes, const char *args,
+		     kb_error *err)
+{
+	conn_lock(db);
+	int64_t rc = launch_locked(db, rank, kernel, host_op, n_pes, args, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int kb_db_launch_end(kb_db *db, int64_t launch, int64_t first_op, int64_t end_op, kb_error *err)
+{
+	conn_lock(db);
+	int rc = launch_end_locked(db, launch, first_op, end_op, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int64_t kb_db_tensor(kb_db *db, const kb_tensor_row *t, kb_error *err)
+{
+	conn_lock(db);
+	int64_t rc = tensor_locked(db, t, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int kb_db_shard(kb_db *db, const kb_shard_row *s, kb_error *err)
+{
+	conn_lock(db);
+	int rc = shard_locked(db, s, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int64_t kb_db_range(kb_db *db, int rank, int64_t parent, const char *label, int64_t first_op, kb_error *err)
+{
+	conn_lock(db);
+	int64_t rc = range_locked(db, rank, parent, label, first_op, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int kb_db_range_end(kb_db *db, int64_t range, int64_t end_op, kb_error *err)
+{
+	conn_lock(db);
+	int rc = range_end_locked(db, range, end_op, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int kb_db_expect(kb_db *db, int64_t tensor, int64_t blob, double rtol, double atol, kb_error *err)
+{
+	conn_lock(db);
+	int rc = expect_locked(db, tensor, blob, rtol, atol, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int64_t kb_db_blob(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
+		   kb_error *err)
+{
+	conn_lock(db);
+	int64_t rc = blob_locked(db, kind, dtype, elem_size, data, nbytes, err);
+	conn_unlock(db);
+	return rc;
+}
+
+int kb_db_enum(kb_db *db, const char *table, int id, const char *name, kb_error *err)
+{
+	conn_lock(db);
+	int rc = enum_locked(db, table, id, name, err);
+	conn_unlock(db);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reader                                                              */
+/* ------------------------------------------------------------------ */
+
+int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
+{
+	if (access(path, F_OK) != 0)
+		return kb_fail(err, "cannot open '%s': no such file", path);
+	kb_db *db = calloc(1, sizeof *db);
+	if (!db || !(db->path = strdup(path))) {
+		free(db);
+		return kb_fail(err, "out of memory");
+	}
+	int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+		kb_fail(err, "cannot open '%s': %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		db_free(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	sqlite3_stmt *st = NULL;
+	int app = 0, version = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		kb_fail(err, "'%s': not a kernbench trace (%s)", path, sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	app = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (app != KB_APPLICATION_ID) {
+		kb_fail(err, "'%s': not a kernbench trace (SQLite application_id 0x%x)", path, (unsigned)app);
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		kb_fail(err, "'%s': cannot read the schema version: %s", path, sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version > KB_SCHEMA_VERSION) {
+		kb_fail(err, "'%s': schema version %d is newer than this tool (%d)", path, version, KB_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version < 1) {
+		kb_fail(err, "'%s': schema version %d is not a trace schema", path, version);
+		goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	db_free(db);
+	return -1;
+}
+
+void kb_db_close(kb_db *db)
+{
+	if (db)
+		db_free(db);
+}
+
+sqlite3 *kb_db_handle(kb_db *db)
+{
+	return db->h;
+}
+
+const char *kb_db_path(const kb_db *db)
+{
+	return db->path;
+}
+
+char *kb_db_meta_get(kb_db *db, const char *key)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtype, kb_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+	if (sqlite3_prepare_v2(db->h, "SELECT raw_bytes, elem_size, checksum, dtype, data FROM blobs WHERE id=?", -1,
+			       &st, NULL) != SQLITE_OK)
+		return sql_fail(db, err, "read blob");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		kb_fail(err, "%s: blob %lld is missing", db->path, (long long)id);
+		goto out;
+	}
+	size_t raw = (size_t)sqlite3_column_int64(st, 0);
+	size_t elem = (size_t)sqlite3_column_int64(st, 1);
+	uint64_t sum = (uint64_t)sqlite3_column_int64(st, 2);
+	if (dtype)
+		*dtype = sqlite3_column_int(st, 3);
+	const void *packed = sqlite3_column_blob(st, 4);
+	size_t packed_n = (size_t)sqlite3_column_bytes(st, 4);
+	void *out;
+	if (kb_blob_decode(packed, packed_n, raw, elem, &out, err)) {
+		char why[sizeof err->msg];
+		snprintf(why, sizeof why, "%s", err->msg);
+		kb_fail(err, "%s: blob %lld is corrupt (%s)", db->path, (long long)id, why);
+		goto out;
+	}
+	if (kb_hash64(out, raw) != sum) {
+		free(out);
+		kb_fail(err, "%s: blob %lld is corrupt (checksum mismatch)", db->path, (long long)id);
+		goto out;
+	}
+	*data = out;
+	*nbytes = raw;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Blob codec: byte planes, then zstd                                  */
+/* ------------------------------------------------------------------ */
+
+int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err)
+{
+	const unsigned char *in = data;
+	unsigned char *planes = NULL;
+	if (elem_size > 1 && n % elem_size == 0) {
+		size_t count = n / elem_size;
+		planes = malloc(n ? n : 1);
+		if (!planes)
+			return kb_fail(err, "out of memory compressing %zu bytes", n);
+		for (size_t p = 0; p < elem_size; p++)
+			for (size_t i = 0; i < count; i++)
+				planes[p * count + i] = in[i * elem_size + p];
+		in = planes;
+	}
+	size_t cap = ZSTD_compressBound(n);
+	void *buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		free(planes);
+		return kb_fail(err, "out of memory compressing %zu bytes", n);
+	}
+	size_t got = ZSTD_compress(buf, cap, in, n, 3);
+	free(planes);
+	if (ZSTD_isError(got)) {
+		free(buf);
+		return kb_fail(err, "zstd: %s", ZSTD_getErrorName(got));
+	}
+	*out = buf;
+	*out_n = got;
+	return 0;
+}
+
+int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err)
+{
+	unsigned char *planes = malloc(raw_n ? raw_n : 1);
+	if (!planes)
+		return kb_fail(err, "out of memory");
+	size_t got = ZSTD_decompress(planes, raw_n, blob, n);
+	if (ZSTD_isError(got) || got != raw_n) {
+		free(planes);
+		return kb_fail(err, "zstd: %s", ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong decompressed size");
+	}
+	if (elem_size <= 1 || raw_n % elem_size != 0) {
+		*out = planes;
+		return 0;
+	}
+	unsigned char *raw = malloc(raw_n ? raw_n : 1);
+	if (!raw) {
+		free(planes);
+		return kb_fail(err, "out of memory");
+	}
+	size_t count = raw_n / elem_size;
+	for (size_t p = 0; p < elem_size; p++)
+		for (size_t i = 0; i < count; i++)
+			raw[i * elem_size + p] = planes[p * count + i];
+	free(planes);
+	*out = raw;
+	return 0;
+}

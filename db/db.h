@@ -1,0 +1,142 @@
+/*
+ * db.h — the trace database: schema, writer, reader and blob codec.
+ *
+ * A trace is one SQLite file (schema in db/SCHEMA.md). The writer builds it
+ * in `<final>.tmp-<pid>` inside one transaction with prepared statements and
+ * renames it over the final name only in kb_db_commit, so an interrupted run
+ * never leaves a half-written trace and never damages an existing one.
+ * The reader refuses files that are not traces or come from a newer schema.
+ *
+ * This module knows nothing of the machine: spaces and dtypes are small
+ * integers whose names the caller registers in the enum tables.
+ */
+#ifndef KB_DB_H
+#define KB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "base.h"
+
+#define KB_SCHEMA_VERSION 1
+#define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
+
+typedef struct kb_db kb_db;
+
+/* Op kinds: the trace's vocabulary (enum_op_kind). Names are stable. */
+#define KB_OP_KINDS(X) \
+	X(HOST_WRITE, "host_write") X(HOST_FILL, "host_fill") X(LAUNCH, "launch") \
+	X(DMA_READ, "dma_read") X(DMA_WRITE, "dma_write") X(GEMM, "gemm") \
+	X(MATH_ADD, "math:add") X(MATH_SUB, "math:sub") X(MATH_MUL, "math:mul") X(MATH_DIV, "math:div") \
+	X(MATH_MAXIMUM, "math:maximum") X(MATH_MINIMUM, "math:minimum") \
+	X(MATH_EXP, "math:exp") X(MATH_LOG, "math:log") X(MATH_SQRT, "math:sqrt") \
+	X(MATH_ABS, "math:abs") X(MATH_NEG, "math:neg") X(MATH_FMA, "math:fma") X(MATH_CLAMP, "math:clamp") \
+	X(MATH_MAX, "math:max") X(MATH_SUM, "math:sum") X(MATH_SOFTMAX, "math:softmax") \
+	X(MATH_TRANS, "math:trans") X(MATH_CAST, "math:cast") X(MATH_FILL, "math:fill") \
+	X(MATH_ADD_S, "math:add_scalar") X(MATH_MUL_S, "math:mul_scalar") \
+	X(IPCQ_SEND, "ipcq_send") X(IPCQ_RECV, "ipcq_recv")
+
+#define KB_OP_ENUM(e, name) KB_OP_##e,
+typedef enum kb_op_kind { KB_OP_NONE = 0, KB_OP_KINDS(KB_OP_ENUM) KB_OP_KIND_COUNT } kb_op_kind;
+#undef KB_OP_ENUM
+
+const char *kb_op_kind_name(kb_op_kind k);
+
+/* attr bits for gemm */
+#define KB_GEMM_TRANS_A 1
+#define KB_GEMM_TRANS_B 2
+#define KB_GEMM_ACCUMULATE 4
+
+/* One operand: where it lives and what it holds. shape is an id from
+ * kb_db_shape (0 = none). */
+typedef struct kb_operand {
+	int space, dtype;
+	int64_t shape;
+	uint64_t va, pa;
+} kb_operand;
+
+/* One recorded op. launch 0 = the host stream of rank `sip`. */
+typedef struct kb_op_row {
+	int64_t launch;
+	int sip, cube, pe;      /* cube = pe = -1 for host-stream ops with no PE */
+	int64_t seq;            /* per-PE (or per-host-stream) program order */
+	kb_op_kind kind;
+	int64_t attr;           /* kind-specific: gemm flags, reduction axis */
+	double imm;             /* scalar operand (fill value, scalar ops) */
+	int64_t bytes, flops;
+	kb_operand dst, a, b, c;
+	int64_t blob;           /* host_write: data blob */
+	int64_t chan, chan_seq; /* ipcq: channel and k-th message on it */
+} kb_op_row;
+
+/* ---- writer ---- */
+
+int kb_db_create(kb_db **out, const char *final_path, kb_error *err);
+/* Builds indexes, commits, closes and renames into place. Frees db. */
+int kb_db_commit(kb_db *db, kb_error *err);
+/* Drops the temporary file. Frees db. Safe on NULL. */
+void kb_db_abort(kb_db *db);
+
+int kb_db_meta(kb_db *db, const char *key, const char *value, kb_error *err);
+int kb_db_enum(kb_db *db, const char *table, int id, const char *name, kb_error *err);
+/* Interned string / shape ids (>= 1). Return -1 on error. */
+int64_t kb_db_string(kb_db *db, const char *s, kb_error *err);
+int64_t kb_db_shape(kb_db *db, int ndim, const int64_t *dims, kb_error *err);
+
+/* Appends an op; returns its id (>= 1) or -1. Ids follow insertion order. */
+int64_t kb_db_op(kb_db *db, const kb_op_row *op, kb_error *err);
+int64_t kb_db_ops_count(const kb_db *db);
+
+int64_t kb_db_launch(kb_db *db, int rank, const char *kernel, int64_t host_op, int n_pes,
+		     const char *args, kb_error *err);
+/* Finishes a launch: the op id range its PE ops occupy. */
+int kb_db_launch_end(kb_db *db, int64_t launch, int64_t first_op, int64_t end_op, kb_error *err);
+
+typedef struct kb_tensor_row {
+	const char *name;
+	int rank, dtype;
+	int64_t shape;
+	uint64_t va, nbytes;
+	const char *placement;  /* "cube=column_wise pe=column_wise ..." */
+} kb_tensor_row;
+int64_t kb_db_tensor(kb_db *db, const kb_tensor_row *t, kb_error *err);
+
+typedef struct kb_shard_row {
+	int64_t tensor;
+	int sip, cube, pe, space;
+	uint64_t va, pa, offset_bytes, nbytes;
+	int64_t row0, col0, rows, cols; /* the logical block it holds */
+} kb_shard_row;
+int kb_db_shard(kb_db *db, const kb_shard_row *s, kb_error *err);
+
+int64_t kb_db_range(kb_db *db, int rank, int64_t parent, const char *label, int64_t first_op,
+		    kb_error *err);
+int kb_db_range_end(kb_db *db, int64_t range, int64_t end_op, kb_error *err);
+
+int kb_db_expect(kb_db *db, int64_t tensor, int64_t blob, double rtol, double atol, kb_error *err);
+
+/* Stores data compressed (byte planes of elem_size, then zstd); identical
+ * contents share one row. kind: "host_data", "expected". */
+int64_t kb_db_blob(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
+		   kb_error *err);
+
+/* ---- reader ---- */
+
+/* Opens an existing trace; checks it is one and its schema is known. */
+int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err);
+void kb_db_close(kb_db *db);
+sqlite3 *kb_db_handle(kb_db *db);
+const char *kb_db_path(const kb_db *db);
+/* Reads a meta value into a malloc'd string (NULL if absent). */
+char *kb_db_meta_get(kb_db *db, const char *key);
+/* Decompresses a blob and checks its checksum; *data is malloc'd. */
+int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtype, kb_error *err);
+
+/* ---- codec (exposed for tests and benchmarks) ---- */
+int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err);
+int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * db_int.h — private to the db module: the connection struct and the
+ * schema text shared by the writer and the reader.
+ */
+#ifndef KB_DB_INT_H
+#define KB_DB_INT_H
+
+#include "db.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+extern const char kb_schema_tables[];
+extern const char kb_schema_indexes[];
+extern const char kb_schema_views[];
+
+enum { OP_COLUMNS = 34, OP_BATCH = 16384 };
+
+/* Ops are inserted by a writer thread in batches while recording goes on;
+ * `lock` guards the connection, `cv` the hand-over of a batch. */
+typedef struct op_pipe {
+	pthread_t thread;
+	bool started, stop;
+	pthread_mutex_t lock, mu;
+	pthread_cond_t cv;
+	kb_op_row *fill, *pending; /* the batch being filled, the one handed over */
+	size_t n_fill, n_pending;
+	int64_t first_pending_id;
+	bool failed;
+	kb_error err;
+} op_pipe;
+
+struct kb_db {
+	sqlite3 *h;
+	char *path;  /* final name */
+	char *tmp;   /* temporary name while writing; NULL for readers */
+	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;
+	sqlite3_stmt *ins_range, *end_range, *ins_expect, *ins_blob, *find_blob, *ins_meta, *ins_enum;
+	int64_t n_ops, n_strings, n_shapes, n_launches, n_tensors, n_ranges, n_blobs, n_expect;
+	kb_strmap strings, shapes;
+	struct shape_cache { int ndim; int64_t d[4], id; } recent[16]; /* most recent shapes, by dims */
+	unsigned recent_next;
+	int64_t last[OP_COLUMNS]; /* values bound to ins_op last time */
+	double last_imm;
+	op_pipe pipe;
+};
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * registry.c — the bench list and the host-side helpers benches share.
+ */
+#include "benches.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const kb_bench *const all[] = {
+	&kb_bench_gemm, &kb_bench_va_offset_verify, &kb_bench_gpt3_qkv, &kb_bench_synthetic, NULL,
+};
+
+const kb_bench *const *kb_benches(void)
+{
+	return all;
+}
+
+const kb_bench *kb_bench_find(const char *name)
+{
+	for (int i = 0; all[i]; i++)
+		if (strcmp(all[i]->name, name) == 0)
+			return all[i];
+	return NULL;
+}
+
+float *bench_alloc(kb_ctx *ctx, int64_t n)
+{
+	float *p = malloc((size_t)n * sizeof *p);
+	if (!p)
+		kb_fatal(ctx, "out of memory for %lld host values", (long long)n);
+	return p;
+}
+
+float *bench_random(kb_ctx *ctx, int64_t n, uint64_t seed, float scale)
+{
+	float *p = bench_alloc(ctx, n);
+	kb_fill_random(p, n, seed, scale);
+	for (int64_t i = 0; i < n; i++)
+		p[i] = kb_dtype_round(KB_F16, p[i]);
+	return p;
+}
+
+void bench_matmul_ref_strided(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N,
+			      int64_t ldb, int64_t ldc, kb_dtype out_dtype)
+{
+	double *row = malloc((size_t)N * sizeof *row);
+	if (!row)
+		kb_fatal(ctx, "out of memory for a reference row of %lld values", (long long)N);
+	for (int64_t i = 0; i < M; i++) {
+		for (int64_t j = 0; j < N; j++)
+			row[j] = 0;
+		for (int64_t k = 0; k < K; k++) {
+			double av = a[i * K + k];
+			const float *brow = b + k * ldb;
+			for (int64_t j = 0; j < N; j++)
+				row[j] += av * brow[j];
+		}
+		for (int64_t j = 0; j < N; j++)
+			c[i * ldc + j] = kb_dtype_round(out_dtype, (float)row[j]);
+	}
+	free(row);
+}
+
+void bench_matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N, kb_dtype out_dtype)
+{
+	bench_matmul_ref_strided(ctx, a, b, c, M, K, N, N, N, out_dtype);
+}

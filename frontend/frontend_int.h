@@ -1,0 +1,78 @@
+/*
+ * frontend_int.h — private to the frontend: the structs behind kb_ctx,
+ * kb_tensor, kb_tl and kb_tile, shared by host.c and tl.c.
+ */
+#ifndef KB_FRONTEND_INT_H
+#define KB_FRONTEND_INT_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+
+#include "kb.h"
+
+#define MAX_RANGE_DEPTH 64
+
+struct kb_tensor {
+	char name[64];
+	kb_shape shape;
+	kb_dtype dtype;
+	kb_dp dp;
+	int rank;
+	int64_t rows, cols;   /* the 2-D view placement splits */
+	int64_t id;           /* trace tensor id */
+	int64_t shape_id;
+	uint64_t va, va_bytes;
+	kb_shard *shards;
+	uint64_t *shard_pa;
+	size_t n_shards;
+	kb_tensor *next;
+};
+
+struct kb_ctx {
+	kb_session *s;
+	const kb_machine *m;
+	kb_db *db;
+	const kb_bench *bench;
+	double params[KB_MAX_PARAMS];
+	int rank;
+	kb_tensor *tensors;
+	int64_t range_stack[16][MAX_RANGE_DEPTH];
+	int range_depth[16];
+	jmp_buf unwind;
+	kb_error err;
+};
+
+struct kb_tile {
+	kb_shape shape;
+	kb_dtype dtype;
+	int64_t shape_id;
+	uint64_t offset, nbytes; /* in the PE's scratch */
+	uint64_t pa;
+	kb_tile *owner;          /* a view's storage; NULL if it owns its own */
+	bool freed;
+	kb_tile *next;           /* every tile of the launch, for release */
+};
+
+struct kb_tl {
+	kb_ctx *ctx;
+	int sip, cube, pe;
+	int64_t launch;
+	const char *kernel;
+	const kb_arg *args;
+	int n_args;
+	int n_programs[2];
+	kb_tile *tiles;
+};
+
+/* Records the message and unwinds to kb_trace_bench. */
+_Noreturn void kb_throw(kb_ctx *ctx);
+
+/* Formats "on sip0.cube1.pe2" style context into the ctx error and throws. */
+_Noreturn void tl_fail(kb_tl *tl, const char *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Frees every tile of the launch on this PE. */
+void tl_release(kb_tl *tl);
+
+int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s);
+
+#endif

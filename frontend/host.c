@@ -1,0 +1,466 @@
+/*
+ * host.c — the host runtime of a trace: devices, tensors, host writes,
+ * launches, expectations, ranges and bench parameters.
+ *
+ * Every device action becomes ops on the rank's host stream (host_write,
+ * host_fill, launch) or, inside a launch, on the PEs that run the kernel.
+ * Errors unwind (longjmp) to kb_trace_bench, which drops the temporary
+ * trace; all memory is owned by the ctx, so nothing leaks on that path.
+ */
+#include "frontend_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Noreturn void kb_throw(kb_ctx *ctx)
+{
+	longjmp(ctx->unwind, 1);
+}
+
+_Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
+	va_end(ap);
+	kb_throw(ctx);
+}
+
+/* Calls that fill ctx->err on failure. */
+#define CHECK(ctx, call) \
+	do { \
+		if ((call) < 0) \
+			kb_throw(ctx); \
+	} while (0)
+
+int64_t kb_shape_numel(kb_shape s)
+{
+	int64_t n = 1;
+	for (int i = 0; i < s.ndim; i++)
+		n *= s.d[i];
+	return n;
+}
+
+int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s)
+{
+	int64_t id = kb_db_shape(ctx->db, s.ndim, s.d, &ctx->err);
+	if (id < 0)
+		kb_throw(ctx);
+	return id;
+}
+
+int kb_world_size(kb_ctx *ctx)
+{
+	return ctx->m->n_sips;
+}
+
+void kb_set_device(kb_ctx *ctx, int rank)
+{
+	if (rank < 0 || rank >= ctx->m->n_sips)
+		kb_fatal(ctx, "set_device(%d): no such device (%d SIPs)", rank, ctx->m->n_sips);
+	ctx->rank = rank;
+}
+
+int kb_get_rank(kb_ctx *ctx)
+{
+	return ctx->rank;
+}
+
+const kb_machine *kb_ctx_machine(kb_ctx *ctx)
+{
+	return ctx->m;
+}
+
+void kb_spawn(kb_ctx *ctx, void (*worker)(kb_ctx *, int, void *), void *arg, int nprocs)
+{
+	if (nprocs < 1 || nprocs > ctx->m->n_sips)
+		kb_fatal(ctx, "spawn: nprocs=%d but the system has %d SIPs (rank = SIP)", nprocs, ctx->m->n_sips);
+	int saved = ctx->rank;
+	for (int r = 0; r < nprocs; r++) {
+		kb_set_device(ctx, r);
+		worker(ctx, r, arg);
+	}
+	ctx->rank = saved;
+}
+
+static int param_index(kb_ctx *ctx, const char *name)
+{
+	for (int i = 0; i < KB_MAX_PARAMS && ctx->bench->params[i].name; i++)
+		if (strcmp(ctx->bench->params[i].name, name) == 0)
+			return i;
+	kb_fatal(ctx, "bench '%s' has no parameter '%s'", ctx->bench->name, name);
+}
+
+int64_t kb_param_int(kb_ctx *ctx, const char *name)
+{
+	double v = ctx->params[param_index(ctx, name)];
+	if (v != floor(v))
+		kb_fatal(ctx, "%s.%s=%g must be an integer", ctx->bench->name, name, v);
+	return (int64_t)v;
+}
+
+double kb_param_float(kb_ctx *ctx, const char *name)
+{
+	return ctx->params[param_index(ctx, name)];
+}
+
+void kb_fill_random(float *data, int64_t n, uint64_t seed, float scale)
+{
+	uint64_t x = seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
+	for (int64_t i = 0; i < n; i++) {
+		/* splitmix64 */
+		uint64_t z = (x += UINT64_C(0x9E3779B97F4A7C15));
+		z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+		z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+		z ^= z >> 31;
+		data[i] = scale * (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Tensors                                                             */
+/* ------------------------------------------------------------------ */
+
+static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)
+{
+	if (shape.ndim < 1 || shape.ndim > 4)
+		kb_fatal(ctx, "tensor '%s': %d dimensions (1 to 4 supported)", name, shape.ndim);
+	for (int i = 0; i < shape.ndim; i++)
+		if (shape.d[i] < 1)
+			kb_fatal(ctx, "tensor '%s': dimension %d is %lld", name, i, (long long)shape.d[i]);
+	if (!kb_dtype_size(dtype))
+		kb_fatal(ctx, "tensor '%s': unknown dtype", name);
+	for (kb_tensor *t = ctx->tensors; t; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			kb_fatal(ctx, "tensor '%s' already exists", name);
+	if (!dp.mem)
+		dp.mem = KB_SPACE_HBM;
+	kb_tensor *t = calloc(1, sizeof *t);
+	if (!t)
+		kb_fatal(ctx, "out of memory");
+	t->next = ctx->tensors;
+	ctx->tensors = t;
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->shape = shape;
+	t->dtype = dtype;
+	t->dp = dp;
+	t->rank = ctx->rank;
+	t->rows = shape.d[0];
+	t->cols = kb_shape_numel(shape) / shape.d[0];
+	if (shape.ndim == 1) { /* a vector is one row */
+		t->rows = 1;
+		t->cols = shape.d[0];
+	}
+	size_t isz = kb_dtype_size(dtype);
+	CHECK(ctx, kb_dp_resolve(&dp, ctx->m, ctx->rank, t->rows, t->cols, isz, &t->shards, &t->n_shards, &ctx->err));
+	t->shard_pa = calloc(t->n_shards, sizeof *t->shard_pa);
+	if (!t->shard_pa)
+		kb_fatal(ctx, "out of memory");
+	for (size_t i = 0; i < t->n_shards; i++)
+		if (t->shards[i].offset_bytes + t->shards[i].nbytes > t->va_bytes)
+			t->va_bytes = t->shards[i].offset_bytes + t->shards[i].nbytes;
+	CHECK(ctx, kb_va_alloc(ctx->s, t->va_bytes, &t->va, &ctx->err));
+
+	char placement[160];
+	kb_dp_format(&dp, placement, sizeof placement);
+	t->shape_id = shape_id_or_throw(ctx, shape);
+	kb_tensor_row row = {t->name, t->rank, dtype, t->shape_id, t->va, (uint64_t)kb_shape_numel(shape) * isz,
+			     placement};
+	t->id = kb_db_tensor(ctx->db, &row, &ctx->err);
+	if (t->id < 0)
+		kb_throw(ctx);
+	for (size_t i = 0; i < t->n_shards; i++) {
+		const kb_shard *sh = &t->shards[i];
+		uint64_t off;
+		if (kb_mem_alloc(ctx->s, dp.mem, sh->sip, sh->cube, sh->pe, sh->nbytes, &off, &ctx->err)) {
+			char why[sizeof ctx->err.msg];
+			snprintf(why, sizeof why, "%s", ctx->err.msg);
+			kb_fatal(ctx, "tensor '%s' shard %zu: %s", t->name, i, why);
+		}
+		t->shard_pa[i] = kb_mem_pa(ctx->s, dp.mem, sh->sip, sh->cube, sh->pe, off);
+		kb_mapping map = {t->va + sh->offset_bytes, sh->nbytes, t->shard_pa[i], dp.mem, dtype, t->id};
+		CHECK(ctx, kb_mmu_map(ctx->s, sh->sip, sh->cube, sh->pe, &map, &ctx->err));
+		kb_shard_row sr = {t->id, sh->sip, sh->cube, sh->pe, dp.mem, map.va, map.pa, sh->offset_bytes,
+				   sh->nbytes, sh->row0, sh->col0, sh->rows, sh->cols};
+		CHECK(ctx, kb_db_shard(ctx->db, &sr, &ctx->err));
+	}
+	return t;
+}
+
+/* The operand describing shard i of t. */
+static kb_operand shard_operand(kb_ctx *ctx, const kb_tensor *t, size_t i)
+{
+	const kb_shard *sh = &t->shards[i];
+	kb_shape s = KB_SHAPE(sh->rows, sh->cols);
+	return (kb_operand){t->dp.mem, t->dtype, shape_id_or_throw(ctx, s), t->va + sh->offset_bytes, t->shard_pa[i]};
+}
+
+static void host_op(kb_ctx *ctx, kb_op_row *op)
+{
+	if (kb_session_op(ctx->s, op, &ctx->err) < 0)
+		kb_throw(ctx);
+}
+
+kb_tensor *kb_zeros(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)
+{
+	kb_tensor *t = create_tensor(ctx, name, shape, dtype, dp);
+	for (size_t i = 0; i < t->n_shards; i++) {
+		kb_op_row op = {.sip = t->shards[i].sip, .cube = t->shards[i].cube, .pe = t->shards[i].pe,
+				.kind = KB_OP_HOST_FILL, .bytes = (int64_t)t->shards[i].nbytes};
+		op.dst = shard_operand(ctx, t, i);
+		host_op(ctx, &op);
+	}
+	return t;
+}
+
+kb_tensor *kb_empty(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)
+{
+	return create_tensor(ctx, name, shape, dtype, dp);
+}
+
+kb_shape kb_tensor_shape(const kb_tensor *t)
+{
+	return t->shape;
+}
+
+uint64_t kb_tensor_va(const kb_tensor *t)
+{
+	return t->va;
+}
+
+static void check_mine(kb_ctx *ctx, const kb_tensor *t, const char *what)
+{
+	if (t->rank != ctx->rank)
+		kb_fatal(ctx, "%s: tensor '%s' lives on device %d, current device is %d", what, t->name, t->rank,
+			 ctx->rank);
+}
+
+void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
+{
+	check_mine(ctx, t, "copy_from_host");
+	size_t isz = kb_dtype_size(t->dtype);
+	for (size_t i = 0; i < t->n_shards; i++) {
+		const kb_shard *sh = &t->shards[i];
+		unsigned char *buf = malloc(sh->nbytes);
+		if (!buf)
+			kb_fatal(ctx, "copy_from_host '%s': out of memory", t->name);
+		for (int64_t r = 0; r < sh->rows; r++)
+			for (int64_t c = 0; c < sh->cols; c++) {
+				float v = data[(sh->row0 + r) * t->cols + sh->col0 + c];
+				size_t at = (size_t)(r * sh->cols + c) * isz;
+				if (t->dtype == KB_F16) {
+					uint16_t h = kb_f32_to_f16(v);
+					memcpy(buf + at, &h, 2);
+				} else {
+					memcpy(buf + at, &v, 4);
+				}
+			}
+		int64_t blob = kb_db_blob(ctx->db, "host_data", t->dtype, isz, buf, sh->nbytes, &ctx->err);
+		free(buf);
+		if (blob < 0)
+			kb_throw(ctx);
+		kb_op_row op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_WRITE,
+				.bytes = (int64_t)sh->nbytes, .blob = blob};
+		op.dst = shard_operand(ctx, t, i);
+		host_op(ctx, &op);
+	}
+}
+
+void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, double atol)
+{
+	if (rtol < 0 || atol < 0)
+		kb_fatal(ctx, "expect '%s': tolerances must not be negative", t->name);
+	size_t n = (size_t)(t->rows * t->cols) * sizeof(float);
+	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
+	if (blob < 0 || kb_db_expect(ctx->db, t->id, blob, rtol, atol, &ctx->err))
+		kb_throw(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ranges                                                              */
+/* ------------------------------------------------------------------ */
+
+void kb_range_push(kb_ctx *ctx, const char *label)
+{
+	int r = ctx->rank, d = ctx->range_depth[r];
+	if (d == MAX_RANGE_DEPTH)
+		kb_fatal(ctx, "range_push('%s'): more than %d nested ranges", label, MAX_RANGE_DEPTH);
+	int64_t parent = d ? ctx->range_stack[r][d - 1] : 0;
+	int64_t id = kb_db_range(ctx->db, r, parent, label, kb_session_next_op(ctx->s), &ctx->err);
+	if (id < 0)
+		kb_throw(ctx);
+	ctx->range_stack[r][ctx->range_depth[r]++] = id;
+}
+
+void kb_range_pop(kb_ctx *ctx)
+{
+	int r = ctx->rank;
+	if (!ctx->range_depth[r])
+		kb_fatal(ctx, "range_pop on device %d without a matching range_push", r);
+	int64_t id = ctx->range_stack[r][--ctx->range_depth[r]];
+	CHECK(ctx, kb_db_range_end(ctx->db, id, kb_session_next_op(ctx->s), &ctx->err));
+}
+
+/* ------------------------------------------------------------------ */
+/* Launch                                                              */
+/* ------------------------------------------------------------------ */
+
+static void format_args(const kb_arg *args, int n, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < n && o < cap; i++) {
+		const kb_arg *a = &args[i];
+		if (a->type == KB_ARG_TENSOR)
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s=tensor:%s@0x%llx", i ? " " : "", a->name,
+					      a->tensor->name, (unsigned long long)a->tensor->va);
+		else if (a->type == KB_ARG_INT)
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s=i64:%lld", i ? " " : "", a->name, (long long)a->i);
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s=f64:%.17g", i ? " " : "", a->name, a->f);
+	}
+}
+
+void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args)
+{
+	const kb_machine *m = ctx->m;
+	bool run[32][16] = {{false}};
+	int n_pes = 0, max_cube = -1, max_pe = -1;
+	for (int i = 0; i < n_args; i++) {
+		if (!args[i].name || !*args[i].name)
+			kb_fatal(ctx, "launch '%s': argument %d has no name", name, i);
+		for (int j = 0; j < i; j++)
+			if (strcmp(args[i].name, args[j].name) == 0)
+				kb_fatal(ctx, "launch '%s': argument '%s' given twice", name, args[i].name);
+		if (args[i].type != KB_ARG_TENSOR)
+			continue;
+		kb_tensor *t = args[i].tensor;
+		if (!t)
+			kb_fatal(ctx, "launch '%s': tensor argument '%s' is NULL", name, args[i].name);
+		check_mine(ctx, t, name);
+		for (size_t s = 0; s < t->n_shards; s++) {
+			const kb_shard *sh = &t->shards[s];
+			if (!run[sh->cube][sh->pe]) {
+				run[sh->cube][sh->pe] = true;
+				n_pes++;
+			}
+			if (sh->cube > max_cube)
+				max_cube = sh->cube;
+			if (sh->pe > max_pe)
+				max_pe = sh->pe;
+		}
+	}
+	if (!n_pes)
+		kb_fatal(ctx, "launch '%s': no tensor argument, so no PE to run on", name);
+	char args_text[2048];
+	format_args(args, n_args, args_text, sizeof args_text);
+
+	kb_op_row op = {.sip = ctx->rank, .cube = -1, .pe = -1, .kind = KB_OP_LAUNCH, .attr = n_pes};
+	int64_t host_op_id = kb_session_op(ctx->s, &op, &ctx->err);
+	if (host_op_id < 0)
+		kb_throw(ctx);
+	int64_t launch = kb_db_launch(ctx->db, ctx->rank, name, host_op_id, n_pes, args_text, &ctx->err);
+	if (launch < 0)
+		kb_throw(ctx);
+	int64_t first = kb_session_next_op(ctx->s);
+	for (int c = 0; c < m->n_cubes; c++)
+		for (int p = 0; p < m->pes_per_cube; p++) {
+			if (!run[c][p])
+				continue;
+			kb_tl tl = {ctx, ctx->rank, c, p, launch, name, args, n_args, {max_pe + 1, max_cube + 1}, NULL};
+			kb_scratch_reset(ctx->s, ctx->rank, c, p);
+			kernel(&tl);
+			tl_release(&tl);
+		}
+	CHECK(ctx, kb_db_launch_end(ctx->db, launch, first, kb_session_next_op(ctx->s), &ctx->err));
+}
+
+/* ------------------------------------------------------------------ */
+/* Running a bench                                                     */
+/* ------------------------------------------------------------------ */
+
+static void free_tensors(kb_ctx *ctx)
+{
+	while (ctx->tensors) {
+		kb_tensor *t = ctx->tensors;
+		ctx->tensors = t->next;
+		free(t->shards);
+		free(t->shard_pa);
+		free(t);
+	}
+}
+
+/* Parses the KEY=VALUE overrides into ctx->params. */
+static int set_params(kb_ctx *ctx, const kb_trace_request *req, kb_error *err)
+{
+	const kb_bench *b = req->bench;
+	int n = 0;
+	for (; n < KB_MAX_PARAMS && b->params[n].name; n++)
+		ctx->params[n] = b->params[n].value;
+	for (int i = 0; i < req->n_params; i++) {
+		const char *kv = req->params[i], *eq = strchr(kv, '=');
+		char *end;
+		int k = 0;
+		size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
+		while (k < n && (strlen(b->params[k].name) != kl || strncmp(b->params[k].name, kv, kl) != 0))
+			k++;
+		if (k == n) {
+			char known[512];
+			size_t o = 0;
+			for (int j = 0; j < n; j++)
+				o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", j ? ", " : "", b->params[j].name);
+			return kb_fail(err, "--set %s.%s: bench '%s' has no parameter '%.*s' (parameters: %s)", b->name,
+				       kv, b->name, (int)kl, kv, n ? known : "none");
+		}
+		double v = eq ? strtod(eq + 1, &end) : 0;
+		if (!eq || !eq[1] || *end || !isfinite(v))
+			return kb_fail(err, "--set %s.%s: '%s' is not a number", b->name, kv, eq ? eq + 1 : "");
+		ctx->params[k] = v;
+	}
+	return 0;
+}
+
+int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
+{
+	kb_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		return kb_fail(err, "out of memory");
+	ctx->bench = req->bench;
+	int rc = -1;
+	if (set_params(ctx, req, err))
+		goto out;
+	if (kb_session_open(&ctx->s, req->topo, req->ccl, req->out_path, err))
+		goto out;
+	ctx->m = kb_session_machine(ctx->s);
+	ctx->db = kb_session_db(ctx->s);
+	char params[1024];
+	size_t o = 0;
+	params[0] = '\0';
+	for (int i = 0; i < KB_MAX_PARAMS && req->bench->params[i].name && o < sizeof params; i++)
+		o += (size_t)snprintf(params + o, sizeof params - o, "%s%s=%.17g", i ? " " : "",
+				      req->bench->params[i].name, ctx->params[i]);
+	if (kb_db_meta(ctx->db, "bench", req->bench->name, err) || kb_db_meta(ctx->db, "bench_params", params, err)) {
+		kb_session_abort(ctx->s);
+		goto out;
+	}
+	if (setjmp(ctx->unwind) == 0) {
+		req->bench->run(ctx);
+		for (int r = 0; r < ctx->m->n_sips; r++)
+			if (ctx->range_depth[r])
+				kb_fatal(ctx, "bench '%s' ended with %d open range(s) on device %d", req->bench->name,
+					 ctx->range_depth[r], r);
+		if (n_ops)
+			*n_ops = kb_session_next_op(ctx->s) - 1;
+		rc = kb_session_commit(ctx->s, err);
+	} else {
+		kb_fail(err, "bench '%s': %s", req->bench->name, ctx->err.msg);
+		kb_session_abort(ctx->s);
+	}
+out:
+	free_tensors(ctx);
+	free(ctx);
+	return rc;
+}

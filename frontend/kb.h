@@ -1,0 +1,207 @@
+/*
+ * kb.h — what bench and kernel authors write against.
+ *
+ * Host side (PyTorch-flavoured): a kb_ctx is the runtime of one trace.
+ * Tensors are created on the current device (set_device(rank); rank = SIP)
+ * with a DPPolicy, filled from host data, passed to kernels, and checked
+ * by expectations that replay verifies later. Nothing is computed while
+ * tracing: every device action is recorded as ops.
+ *
+ * Kernel side (Triton-like `tl` DSL): a kernel is `void k(kb_tl *tl)`, run
+ * once per participating PE. Tiles live in the PE's kernel scratch.
+ *
+ * Errors (shape mismatches, scratch or memory exhaustion, unknown args)
+ * abort the trace with one message naming the kernel, PE, op and sizes;
+ * control does not return to the bench. The ctx owns every object.
+ */
+#ifndef KB_H
+#define KB_H
+
+#include <stdint.h>
+
+#include "machine.h"
+#include "tracegen.h"
+
+typedef struct kb_ctx kb_ctx;
+typedef struct kb_tensor kb_tensor;
+typedef struct kb_tl kb_tl;
+typedef struct kb_tile kb_tile;
+
+/* A shape of 1 to 4 dimensions: KB_SHAPE(64, 128). */
+typedef struct kb_shape {
+	int ndim;
+	int64_t d[4];
+} kb_shape;
+#define KB_SHAPE(...) ((kb_shape){(int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), {__VA_ARGS__}})
+
+int64_t kb_shape_numel(kb_shape s);
+
+/* DPPolicy; unnamed fields default to replicate, all cubes, all PEs, HBM:
+ * KB_DP(.cube = KB_COLUMN_WISE, .pe = KB_COLUMN_WISE), KB_DP(.mem = KB_SPACE_TCM). */
+#define KB_DP(...) ((kb_dp){__VA_ARGS__})
+
+/* ------------------------------------------------------------------ */
+/* Host API                                                            */
+/* ------------------------------------------------------------------ */
+
+int kb_world_size(kb_ctx *ctx);          /* number of ranks (= SIPs) */
+void kb_set_device(kb_ctx *ctx, int rank);
+int kb_get_rank(kb_ctx *ctx);
+const kb_machine *kb_ctx_machine(kb_ctx *ctx);
+
+/* Runs worker once per rank, with that rank as the current device. */
+void kb_spawn(kb_ctx *ctx, void (*worker)(kb_ctx *ctx, int rank, void *arg), void *arg, int nprocs);
+
+/* Bench parameters (defaults from the registration, `--set bench.K=V`). */
+int64_t kb_param_int(kb_ctx *ctx, const char *name);
+double kb_param_float(kb_ctx *ctx, const char *name);
+
+/* Tensors. zeros records a zero-fill of every shard; empty records nothing
+ * (replay reports reads of it before a write). */
+kb_tensor *kb_zeros(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp);
+kb_tensor *kb_empty(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp);
+kb_shape kb_tensor_shape(const kb_tensor *t);
+uint64_t kb_tensor_va(const kb_tensor *t);
+
+/* Copies row-major host values (converted to the tensor's dtype) into every
+ * shard; the bytes are recorded in the trace. */
+void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data);
+
+/* Registers the expected final contents (row-major, f32) of t. */
+void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, double atol);
+
+/* Named regions that reports aggregate by (like NVTX ranges). */
+void kb_range_push(kb_ctx *ctx, const char *label);
+void kb_range_pop(kb_ctx *ctx);
+
+/* Kernel arguments are explicit and named: tensors arrive as VAs,
+ * scalars as typed values. */
+typedef enum { KB_ARG_TENSOR, KB_ARG_INT, KB_ARG_FLOAT } kb_arg_type;
+typedef struct kb_arg {
+	const char *name;
+	kb_arg_type type;
+	kb_tensor *tensor;
+	int64_t i;
+	double f;
+} kb_arg;
+#define KB_TENSOR(n, t) ((kb_arg){.name = (n), .type = KB_ARG_TENSOR, .tensor = (t)})
+#define KB_INT(n, v) ((kb_arg){.name = (n), .type = KB_ARG_INT, .i = (v)})
+#define KB_FLOAT(n, v) ((kb_arg){.name = (n), .type = KB_ARG_FLOAT, .f = (v)})
+
+typedef void (*kb_kernel_fn)(kb_tl *tl);
+
+/* Launches kernel on every PE of the current device that holds a shard of
+ * a tensor argument. */
+void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args);
+#define KB_LAUNCH(ctx, name, kernel, ...) \
+	kb_launch((ctx), (name), (kernel), (const kb_arg[]){__VA_ARGS__}, \
+		  (int)(sizeof((kb_arg[]){__VA_ARGS__}) / sizeof(kb_arg)))
+
+/* Aborts the trace with a message (for bench-level checks). */
+_Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Deterministic host data: uniform in [-scale, scale), from a seed. */
+void kb_fill_random(float *data, int64_t n, uint64_t seed, float scale);
+
+/* ------------------------------------------------------------------ */
+/* Kernel DSL (`tl`)                                                   */
+/* ------------------------------------------------------------------ */
+
+/* axis 0 = PE within the cube, axis 1 = cube. num_programs counts the
+ * participating extent of the axis (highest index + 1). */
+int tl_program_id(kb_tl *tl, int axis);
+int tl_num_programs(kb_tl *tl, int axis);
+
+/* Arguments by name. tl_arg_ptr is the VA of this PE's view of the tensor
+ * (its first shard); tl_arg_base is the tensor's base VA. */
+uint64_t tl_arg_ptr(kb_tl *tl, const char *name);
+uint64_t tl_arg_base(kb_tl *tl, const char *name);
+int64_t tl_arg_int(kb_tl *tl, const char *name);
+double tl_arg_float(kb_tl *tl, const char *name);
+
+/* DMA between memory (by VA, through this PE's MMU) and scratch. */
+kb_tile *tl_load(kb_tl *tl, uint64_t va, kb_shape shape, kb_dtype dtype);
+void tl_store(kb_tl *tl, uint64_t va, kb_tile *t);
+
+/* GEMM with f32 accumulation. flags: TL_TRANS_A, TL_TRANS_B (a real
+ * transposed operand). tl_dot_acc adds a·b into acc (f32) in place. */
+#define TL_TRANS_A KB_GEMM_TRANS_A
+#define TL_TRANS_B KB_GEMM_TRANS_B
+kb_tile *tl_dot(kb_tl *tl, kb_tile *a, kb_tile *b, int flags);
+void tl_dot_acc(kb_tl *tl, kb_tile *acc, kb_tile *a, kb_tile *b, int flags);
+
+/* Elementwise, with numpy broadcasting ((S,1) against (S,D)). */
+kb_tile *tl_add(kb_tl *tl, kb_tile *a, kb_tile *b);
+kb_tile *tl_sub(kb_tl *tl, kb_tile *a, kb_tile *b);
+kb_tile *tl_mul(kb_tl *tl, kb_tile *a, kb_tile *b);
+kb_tile *tl_div(kb_tl *tl, kb_tile *a, kb_tile *b);
+kb_tile *tl_maximum(kb_tl *tl, kb_tile *a, kb_tile *b);
+kb_tile *tl_minimum(kb_tl *tl, kb_tile *a, kb_tile *b);
+kb_tile *tl_fma(kb_tl *tl, kb_tile *a, kb_tile *b, kb_tile *c); /* a*b + c */
+kb_tile *tl_clamp(kb_tl *tl, kb_tile *x, kb_tile *lo, kb_tile *hi);
+kb_tile *tl_exp(kb_tl *tl, kb_tile *x);
+kb_tile *tl_log(kb_tl *tl, kb_tile *x);
+kb_tile *tl_sqrt(kb_tl *tl, kb_tile *x);
+kb_tile *tl_abs(kb_tl *tl, kb_tile *x);
+kb_tile *tl_neg(kb_tl *tl, kb_tile *x);
+kb_tile *tl_add_scalar(kb_tl *tl, kb_tile *x, double v);
+kb_tile *tl_mul_scalar(kb_tl *tl, kb_tile *x, double v);
+
+/* Reductions keep the reduced axis with extent 1, so results broadcast. */
+kb_tile *tl_max(kb_tl *tl, kb_tile *x, int axis);
+kb_tile *tl_sum(kb_tl *tl, kb_tile *x, int axis);
+kb_tile *tl_softmax(kb_tl *tl, kb_tile *x, int axis);
+
+kb_tile *tl_trans(kb_tl *tl, kb_tile *x);                 /* 2-D transpose (a copy) */
+kb_tile *tl_view(kb_tl *tl, kb_tile *x, kb_shape shape);  /* metadata only, same bytes */
+kb_tile *tl_cast(kb_tl *tl, kb_tile *x, kb_dtype dtype);
+kb_tile *tl_full(kb_tl *tl, kb_shape shape, kb_dtype dtype, double value);
+
+/* Returns a tile's scratch; using it afterwards is an error. */
+void tl_free(kb_tl *tl, kb_tile *t);
+kb_shape tl_shape(const kb_tile *t);
+kb_dtype tl_dtype(const kb_tile *t);
+
+/* Library routine (the seed's tl.ref/composite): C[M,N] = A[M,K]·B[K,N]
+ * from memory to memory, tiled tm x tn x tk so it fits the scratch; the
+ * output is written in c_dtype. Expands into loads, dots and stores. */
+void tl_gemm_tiled(kb_tl *tl, uint64_t a_va, uint64_t b_va, uint64_t c_va, int64_t M, int64_t K, int64_t N,
+		   int64_t tm, int64_t tn, int64_t tk, kb_dtype in_dtype, kb_dtype c_dtype);
+
+/* ------------------------------------------------------------------ */
+/* Benches                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct kb_param_def {
+	const char *name;
+	double value;     /* default */
+	const char *help;
+} kb_param_def;
+
+#define KB_MAX_PARAMS 16
+
+typedef struct kb_bench {
+	const char *name;
+	const char *description;
+	void (*run)(kb_ctx *ctx);
+	kb_param_def params[KB_MAX_PARAMS]; /* ends at the first NULL name */
+} kb_bench;
+
+/* Every registered bench, NULL-terminated. */
+const kb_bench *const *kb_benches(void);
+const kb_bench *kb_bench_find(const char *name);
+
+/* Traces bench into out_path. params: "KEY=VALUE" overrides (without the
+ * bench prefix). On success fills *n_ops. */
+typedef struct kb_trace_request {
+	const kb_bench *bench;
+	const kb_topo_cfg *topo;
+	const kb_ccl_cfg *ccl;
+	const char *out_path;
+	const char *const *params;
+	int n_params;
+} kb_trace_request;
+
+int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err);
+
+#endif
