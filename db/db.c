@@ -71,7 +71,7 @@ static void conn_unlock(kb_db *db)
 
 static void finalize_all(kb_db *db)
 {
-	sqlite3_stmt **all[] = {&db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
+	sqlite3_stmt **all[] = {&db->ins_ops, &db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
 				&db->ins_tensor, &db->ins_shard, &db->ins_range, &db->end_range, &db->ins_expect,
 				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -153,9 +153,17 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 		 KB_APPLICATION_ID, KB_SCHEMA_VERSION);
 	if (exec(db, pragmas, err) || exec(db, kb_schema_tables, err) || exec(db, kb_schema_views, err))
 		goto fail;
-	static const char ops_sql[] =
-		"INSERT INTO ops VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-	if (prepare(db, &db->ins_op, ops_sql, err) ||
+	char ops_sql[OP_ROWS_PER_INSERT * (OP_COLUMNS * 2 + 4) + 32] = "INSERT INTO ops VALUES";
+	size_t o = strlen(ops_sql);
+	for (int r = 0; r < OP_ROWS_PER_INSERT; r++) {
+		o += (size_t)snprintf(ops_sql + o, sizeof ops_sql - o, "%s(?", r ? "," : "");
+		for (int c = 1; c < OP_COLUMNS; c++)
+			o += (size_t)snprintf(ops_sql + o, sizeof ops_sql - o, ",?");
+		o += (size_t)snprintf(ops_sql + o, sizeof ops_sql - o, ")");
+		if (r == 0 && prepare(db, &db->ins_op, ops_sql, err))
+			goto fail;
+	}
+	if (prepare(db, &db->ins_ops, ops_sql, err) ||
 	    prepare(db, &db->ins_string, "INSERT INTO strings VALUES(?,?)", err) ||
 	    prepare(db, &db->ins_shape, "INSERT INTO shapes VALUES(?,?,?,?,?,?,?)", err) ||
 	    prepare(db, &db->ins_launch, "INSERT INTO launches VALUES(?,?,?,?,?,?,0,0)", err) ||
@@ -176,6 +184,8 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	/* Every column starts bound to 0 (NULL would violate NOT NULL). */
 	for (int i = 1; i <= OP_COLUMNS; i++)
 		sqlite3_bind_int64(db->ins_op, i, 0);
+	for (int i = 1; i <= OP_COLUMNS * OP_ROWS_PER_INSERT; i++)
+		sqlite3_bind_int64(db->ins_ops, i, 0);
 	op_pipe *p = &db->pipe;
 	p->fill = malloc(OP_BATCH * sizeof *p->fill);
 	p->pending = malloc(OP_BATCH * sizeof *p->pending);
@@ -326,8 +336,9 @@ static void operand_values(const kb_operand *o, int64_t *v)
 	v[4] = (int64_t)o->pa;
 }
 
-/* Binds the columns that changed since the previous row and inserts it. */
-static int insert_row(kb_db *db, const kb_op_row *op, int64_t id, kb_error *err)
+/* Binds row slot `slot` of st (parameters from first), skipping the columns
+ * whose value is the one bound there last time. */
+static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const kb_op_row *op, int64_t id)
 {
 	int64_t v[OP_COLUMNS] = {id, op->launch, op->sip, op->cube, op->pe, op->seq, op->kind, op->attr,
 				 0 /* imm */, op->bytes, op->flops};
@@ -338,26 +349,44 @@ static int insert_row(kb_db *db, const kb_op_row *op, int64_t id, kb_error *err)
 	v[31] = op->blob;
 	v[32] = op->chan;
 	v[33] = op->chan_seq;
+	int64_t *last = db->last[slot_key];
 	for (int i = 0; i < OP_COLUMNS; i++) {
 		if (i == 8) {
-			if (op->imm != db->last_imm) {
-				sqlite3_bind_double(db->ins_op, 9, op->imm);
-				db->last_imm = op->imm;
+			if (op->imm != db->last_imm[slot_key]) {
+				sqlite3_bind_double(st, first + 9, op->imm);
+				db->last_imm[slot_key] = op->imm;
 			}
-		} else if (v[i] != db->last[i]) {
-			sqlite3_bind_int64(db->ins_op, i + 1, v[i]);
-			db->last[i] = v[i];
+		} else if (v[i] != last[i]) {
+			sqlite3_bind_int64(st, first + i + 1, v[i]);
+			last[i] = v[i];
 		}
 	}
-	return step_done(db, db->ins_op, err);
+}
+
+/* Inserts n rows: groups of OP_ROWS_PER_INSERT through ins_ops, the rest
+ * one by one through ins_op (slot key OP_ROWS_PER_INSERT). */
+static int insert_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id, kb_error *err)
+{
+	size_t i = 0;
+	for (; i + OP_ROWS_PER_INSERT <= n; i += OP_ROWS_PER_INSERT) {
+		for (int r = 0; r < OP_ROWS_PER_INSERT; r++)
+			bind_row(db, db->ins_ops, r, r * OP_COLUMNS, &rows[i + (size_t)r], first_id + (int64_t)i + r);
+		if (step_done(db, db->ins_ops, err))
+			return -1;
+	}
+	for (; i < n; i++) {
+		bind_row(db, db->ins_op, OP_ROWS_PER_INSERT, 0, &rows[i], first_id + (int64_t)i);
+		if (step_done(db, db->ins_op, err))
+			return -1;
+	}
+	return 0;
 }
 
 static void insert_batch(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id)
 {
 	pthread_mutex_lock(&db->pipe.lock);
-	for (size_t i = 0; i < n && !db->pipe.failed; i++)
-		if (insert_row(db, &rows[i], first_id + (int64_t)i, &db->pipe.err))
-			db->pipe.failed = true;
+	if (!db->pipe.failed && insert_rows(db, rows, n, first_id, &db->pipe.err))
+		db->pipe.failed = true;
 	pthread_mutex_unlock(&db->pipe.lock);
 }
 

@@ -14,7 +14,7 @@ extern const char kb_schema_tables[];
 extern const char kb_schema_indexes[];
 extern const char kb_schema_views[];
 
-enum { OP_COLUMNS = 34, OP_BATCH = 16384 };
+enum { OP_COLUMNS = 34, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
 
 /* Ops are inserted by a writer thread in batches while recording goes on;
  * `lock` guards the connection, `cv` the hand-over of a batch. */
@@ -34,14 +34,16 @@ struct kb_db {
 	sqlite3 *h;
 	char *path;  /* final name */
 	char *tmp;   /* temporary name while writing; NULL for readers */
+	sqlite3_stmt *ins_ops; /* OP_ROWS_PER_INSERT rows at once */
 	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;
 	sqlite3_stmt *ins_range, *end_range, *ins_expect, *ins_blob, *find_blob, *ins_meta, *ins_enum;
 	int64_t n_ops, n_strings, n_shapes, n_launches, n_tensors, n_ranges, n_blobs, n_expect;
 	kb_strmap strings, shapes;
 	struct shape_cache { int ndim; int64_t d[4], id; } recent[16]; /* most recent shapes, by dims */
 	unsigned recent_next;
-	int64_t last[OP_COLUMNS]; /* values bound to ins_op last time */
-	double last_imm;
+	/* values bound last time, per statement and row slot */
+	int64_t last[OP_ROWS_PER_INSERT + 1][OP_COLUMNS];
+	double last_imm[OP_ROWS_PER_INSERT + 1];
 	op_pipe pipe;
 };
 

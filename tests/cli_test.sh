@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# cli_test.sh — the command-line contract of kb-trace: exit codes, one-line
+# errors naming file:line and key, --set routing, and that a failed run
+# never damages an existing trace.
+set -u
+BIN=${BIN:-bin}
+TRACE="$BIN/kb-trace"
+dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+pass=0 fail=0
+
+check() { # name, condition result (0 = ok)
+	if [ "$2" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi
+}
+
+# expect CODE "stderr substring" -- args...
+expect() {
+	local code=$1 want=$2; shift 3
+	"$TRACE" "$@" >"$dir/out" 2>"$dir/err"
+	local got=$?
+	local lines
+	lines=$(wc -l <"$dir/err")
+	if [ "$got" != "$code" ]; then check "kb-trace $* exited $got, wanted $code ($(cat "$dir/err"))" 1; return; fi
+	if [ -n "$want" ] && ! grep -qF -- "$want" "$dir/err"; then
+		check "kb-trace $*: stderr lacks '$want': $(cat "$dir/err")" 1; return
+	fi
+	if [ "$code" != 0 ] && [ "$lines" != 1 ]; then check "kb-trace $*: $lines error lines" 1; return; fi
+	check "kb-trace $*" 0
+}
+
+expect 0 "" -- --help
+grep -q "usage: kb-trace" "$dir/out"; check "--help prints usage" $?
+expect 0 "" -- --version
+grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
+expect 0 "" -- list
+for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
+
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic)" -- bench nope
+expect 2 "missing command" --
+expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
+expect 2 "option '--set' needs a value" -- bench gemm --set
+expect 2 "'bench' needs a bench name" -- bench
+
+# a good trace, then failures that must leave it intact
+expect 0 "" -- bench gemm -o "$dir/g.db"
+q() { sqlite3 "$dir/g.db" "$1"; }
+check "gemm M|N|K|flops" "$([ "$(q 'SELECT M, N, K, flops FROM gemm_v')" = "256|256|256|33554432" ]; echo $?)"
+check "gemm dma reads" "$([ "$(q "SELECT count(*) FROM dma_v WHERE direction = 'read'")" = 2 ]; echo $?)"
+check "gemm dma write va/pa" "$([ "$(q "SELECT printf('0x%x 0x%x', va, pa) FROM dma_v WHERE direction = 'write'")" = "0x100040000 0x2000040000" ]; echo $?)"
+sum=$(md5sum <"$dir/g.db")
+
+printf 'sip:\n  cube_mesh: { w: 4, h: 4\n' >"$dir/broken.yaml"
+expect 2 "broken.yaml:3:1: YAML syntax error" -- bench gemm -o "$dir/g.db" --topology "$dir/broken.yaml"
+printf 'sip:\n  cube_mesh:\n    w: 4\n    hh: 4\n' >"$dir/misspelt.yaml"
+expect 2 "misspelt.yaml:4:5: unknown key 'sip.cube_mesh.hh' (known here: w, h)" -- bench gemm -o "$dir/g.db" --topology "$dir/misspelt.yaml"
+printf 'cube:\n  components:\n    hbm: { attrs: { bandwidth_gbps: 0 } }\n' >"$dir/zero.yaml"
+expect 2 "zero.yaml:3:37: cube.components.hbm.attrs.bandwidth_gbps: 0 must be > 0 GB/s" -- bench gemm -o "$dir/g.db" --topology "$dir/zero.yaml"
+expect 2 "cannot open '$dir/none.yaml'" -- bench gemm -o "$dir/g.db" --topology "$dir/none.yaml"
+expect 2 "--set sip.cube_mesh.q=1: unknown topology key" -- bench gemm -o "$dir/g.db" --set sip.cube_mesh.q=1
+expect 2 "--set ccl.defaults.n_slots=0: defaults.n_slots: 0 is out of range" -- bench gemm -o "$dir/g.db" --set ccl.defaults.n_slots=0
+expect 2 "sip.cube_mesh.w: 0 is out of range (1..32)" -- bench gemm -o "$dir/g.db" --set sip.cube_mesh.w=0
+expect 2 "bench 'gemm' has no parameter 'Z'" -- bench gemm -o "$dir/g.db" --set gemm.Z=1
+expect 2 "tile" -- bench gemm -o "$dir/g.db" --set gemm.TM=0
+expect 2 "kernel 'gemm' on sip0.cube0.pe0: load: needs 2.00 MB of kernel scratch" -- bench gemm -o "$dir/g.db" --set gemm.M=4096 --set gemm.TM=4096
+check "failed runs left the existing trace intact" "$([ "$(md5sum <"$dir/g.db")" = "$sum" ]; echo $?)"
+check "no temporaries left" "$(ls "$dir" | grep -q tmp; [ $? = 1 ]; echo $?)"
+
+# overrides reach the bench and the embedded config
+expect 0 "" -- bench gemm -o "$dir/g2.db" --set gemm.M=512 --set sip.cube_mesh.w=2 --set ccl.defaults.n_slots=8
+check "--set gemm.M=512" "$([ "$(sqlite3 "$dir/g2.db" 'SELECT count(*), sum(M) FROM gemm_v')" = '2|512' ]; echo $?)"
+check "overrides recorded" "$(sqlite3 "$dir/g2.db" "SELECT value FROM meta WHERE key = 'topology_overrides'" | grep -qx 'sip.cube_mesh.w=2'; echo $?)"
+check "yaml embedded" "$(sqlite3 "$dir/g2.db" "SELECT value FROM meta WHERE key = 'topology_yaml'" | grep -q 'cube_mesh: { w: 4, h: 4 }'; echo $?)"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]
