@@ -8,10 +8,10 @@
 CC      ?= cc
 BUILD   ?= build
 BIN     ?= bin
-OPT     ?= -O2
-CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-           -Ibase -Imachine -Idb -Itracegen -Ifrontend -Icli
+CFLAGS  ?= -O2 -g
+# Project flags stay in force when CFLAGS is given on the command line.
+KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
+            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lm -lpthread
 PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev sqlite3
 
@@ -50,7 +50,7 @@ $(BUILD)/.deps:
 
 $(BUILD)/%.o: %.c | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(KB_CFLAGS) -c $< -o $@
 
 # The default configs are compiled in, so a trace always embeds real YAML.
 $(BUILD)/gen/builtin_configs.c: configs/topology.yaml configs/ccl.yaml
@@ -63,17 +63,17 @@ $(BUILD)/gen/builtin_configs.c: configs/topology.yaml configs/ccl.yaml
 	  done; } > $@
 
 $(BUILD)/gen/builtin_configs.o: $(BUILD)/gen/builtin_configs.c
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(KB_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BIN)/kb-%: $(BUILD)/cli/kb_%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 test: deps $(TOOL_BINS) $(TEST_BINS)
 	@fail=0; for t in $(TEST_BINS); do \
@@ -83,8 +83,8 @@ test: deps $(TOOL_BINS) $(TEST_BINS)
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 
 test-asan:
-	$(MAKE) test BUILD=build-asan BIN=build-asan/bin OPT="-O1 -fno-omit-frame-pointer" \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	$(MAKE) test BUILD=build-asan BIN=build-asan/bin \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined"
 
 demo: all

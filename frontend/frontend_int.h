@@ -7,6 +7,7 @@
 
 #include <setjmp.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "kb.h"
 
@@ -28,6 +29,12 @@ struct kb_tensor {
 	kb_tensor *next;
 };
 
+/* A host buffer handed out by kb_host_alloc. */
+typedef struct host_block {
+	struct host_block *prev, *next;
+	max_align_t data[];
+} host_block;
+
 struct kb_ctx {
 	kb_session *s;
 	const kb_machine *m;
@@ -36,6 +43,8 @@ struct kb_ctx {
 	double params[KB_MAX_PARAMS];
 	int rank;
 	kb_tensor *tensors;
+	host_block *host_blocks;
+	kb_tile *tiles;     /* every tile of the kernel being traced */
 	int64_t range_stack[16][MAX_RANGE_DEPTH];
 	int range_depth[16];
 	jmp_buf unwind;
@@ -61,7 +70,6 @@ struct kb_tl {
 	const kb_arg *args;
 	int n_args;
 	int n_programs[2];
-	kb_tile *tiles;
 };
 
 /* Records the message and unwinds to kb_trace_bench. */
@@ -70,8 +78,8 @@ _Noreturn void kb_throw(kb_ctx *ctx);
 /* Formats "on sip0.cube1.pe2" style context into the ctx error and throws. */
 _Noreturn void tl_fail(kb_tl *tl, const char *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Frees every tile of the launch on this PE. */
-void tl_release(kb_tl *tl);
+/* Frees every tile of the kernel being traced (after it ends or fails). */
+void tl_release(kb_ctx *ctx);
 
 int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s);
 

@@ -107,6 +107,33 @@ double kb_param_float(kb_ctx *ctx, const char *name)
 	return ctx->params[param_index(ctx, name)];
 }
 
+void *kb_host_alloc(kb_ctx *ctx, size_t bytes)
+{
+	host_block *b = malloc(sizeof *b + bytes);
+	if (!b)
+		kb_fatal(ctx, "out of host memory (%zu bytes requested)", bytes);
+	b->prev = NULL;
+	b->next = ctx->host_blocks;
+	if (b->next)
+		b->next->prev = b;
+	ctx->host_blocks = b;
+	return b->data;
+}
+
+void kb_host_free(kb_ctx *ctx, void *p)
+{
+	if (!p)
+		return;
+	host_block *b = (host_block *)((char *)p - offsetof(host_block, data));
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		ctx->host_blocks = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	free(b);
+}
+
 void kb_fill_random(float *data, int64_t n, uint64_t seed, float scale)
 {
 	uint64_t x = seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
@@ -244,9 +271,7 @@ void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
 	size_t isz = kb_dtype_size(t->dtype);
 	for (size_t i = 0; i < t->n_shards; i++) {
 		const kb_shard *sh = &t->shards[i];
-		unsigned char *buf = malloc(sh->nbytes);
-		if (!buf)
-			kb_fatal(ctx, "copy_from_host '%s': out of memory", t->name);
+		unsigned char *buf = kb_host_alloc(ctx, sh->nbytes);
 		for (int64_t r = 0; r < sh->rows; r++)
 			for (int64_t c = 0; c < sh->cols; c++) {
 				float v = data[(sh->row0 + r) * t->cols + sh->col0 + c];
@@ -259,7 +284,7 @@ void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
 				}
 			}
 		int64_t blob = kb_db_blob(ctx->db, "host_data", t->dtype, isz, buf, sh->nbytes, &ctx->err);
-		free(buf);
+		kb_host_free(ctx, buf);
 		if (blob < 0)
 			kb_throw(ctx);
 		kb_op_row op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_WRITE,
@@ -370,10 +395,10 @@ void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg 
 		for (int p = 0; p < m->pes_per_cube; p++) {
 			if (!run[c][p])
 				continue;
-			kb_tl tl = {ctx, ctx->rank, c, p, launch, name, args, n_args, {max_pe + 1, max_cube + 1}, NULL};
+			kb_tl tl = {ctx, ctx->rank, c, p, launch, name, args, n_args, {max_pe + 1, max_cube + 1}};
 			kb_scratch_reset(ctx->s, ctx->rank, c, p);
 			kernel(&tl);
-			tl_release(&tl);
+			tl_release(ctx);
 		}
 	CHECK(ctx, kb_db_launch_end(ctx->db, launch, first, kb_session_next_op(ctx->s), &ctx->err));
 }
@@ -382,8 +407,11 @@ void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg 
 /* Running a bench                                                     */
 /* ------------------------------------------------------------------ */
 
-static void free_tensors(kb_ctx *ctx)
+static void free_all(kb_ctx *ctx)
 {
+	tl_release(ctx);
+	while (ctx->host_blocks)
+		kb_host_free(ctx, ctx->host_blocks->data);
 	while (ctx->tensors) {
 		kb_tensor *t = ctx->tensors;
 		ctx->tensors = t->next;
@@ -460,7 +488,7 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 		kb_session_abort(ctx->s);
 	}
 out:
-	free_tensors(ctx);
+	free_all(ctx);
 	free(ctx);
 	return rc;
 }

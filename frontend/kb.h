@@ -100,6 +100,11 @@ void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg 
 /* Aborts the trace with a message (for bench-level checks). */
 _Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Host memory owned by the trace: freed when the trace ends, also when a
+ * bench error unwinds past its caller; kb_host_free releases it early. */
+void *kb_host_alloc(kb_ctx *ctx, size_t bytes);
+void kb_host_free(kb_ctx *ctx, void *p);
+
 /* Deterministic host data: uniform in [-scale, scale), from a seed. */
 void kb_fill_random(float *data, int64_t n, uint64_t seed, float scale);
 

@@ -78,8 +78,8 @@ static kb_tile *new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dty
 	t->offset = off;
 	t->nbytes = nbytes;
 	t->pa = kb_mem_pa(ctx->s, KB_SPACE_TCM, tl->sip, tl->cube, tl->pe, off);
-	t->next = tl->tiles;
-	tl->tiles = t;
+	t->next = ctx->tiles;
+	ctx->tiles = t;
 	return t;
 }
 
@@ -96,11 +96,11 @@ static kb_operand tile_operand(const kb_tile *t)
 	return (kb_operand){KB_SPACE_TCM, t->dtype, t->shape_id, 0, t->pa};
 }
 
-void tl_release(kb_tl *tl)
+void tl_release(kb_ctx *ctx)
 {
-	while (tl->tiles) {
-		kb_tile *t = tl->tiles;
-		tl->tiles = t->next;
+	while (ctx->tiles) {
+		kb_tile *t = ctx->tiles;
+		ctx->tiles = t->next;
 		free(t);
 	}
 }
@@ -460,8 +460,8 @@ kb_tile *tl_view(kb_tl *tl, kb_tile *x, kb_shape shape)
 	v->shape = shape;
 	v->shape_id = shape_id_or_throw(tl->ctx, shape);
 	v->owner = x->owner ? x->owner : x;
-	v->next = tl->tiles;
-	tl->tiles = v;
+	v->next = tl->ctx->tiles;
+	tl->ctx->tiles = v;
 	return v;
 }
 

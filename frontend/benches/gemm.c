@@ -4,7 +4,6 @@
  */
 #include "benches.h"
 
-#include <stdlib.h>
 
 static void gemm_kernel(kb_tl *tl)
 {
@@ -32,9 +31,9 @@ static void run(kb_ctx *ctx)
 	kb_range_pop(ctx);
 	bench_matmul_ref(ctx, a, b, c, M, K, N, KB_F16);
 	kb_expect(ctx, C, c, 1e-2, 1e-2);
-	free(a);
-	free(b);
-	free(c);
+	kb_host_free(ctx, a);
+	kb_host_free(ctx, b);
+	kb_host_free(ctx, c);
 }
 
 const kb_bench kb_bench_gemm = {

@@ -7,7 +7,6 @@
 #include "benches.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 static void qkv_kernel(kb_tl *tl)
 {
@@ -49,10 +48,10 @@ static void run(kb_ctx *ctx)
 	for (int i = 0; i < 3; i++) {
 		bench_matmul_ref(ctx, xh, wh[i], ref, M, D, D, KB_F16);
 		kb_expect(ctx, o[i], ref, 1e-2, 1e-2);
-		free(wh[i]);
+		kb_host_free(ctx, wh[i]);
 	}
-	free(ref);
-	free(xh);
+	kb_host_free(ctx, ref);
+	kb_host_free(ctx, xh);
 }
 
 const kb_bench kb_bench_gpt3_qkv = {

@@ -3,7 +3,6 @@
  */
 #include "benches.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 static const kb_bench *const all[] = {
@@ -25,10 +24,7 @@ const kb_bench *kb_bench_find(const char *name)
 
 float *bench_alloc(kb_ctx *ctx, int64_t n)
 {
-	float *p = malloc((size_t)n * sizeof *p);
-	if (!p)
-		kb_fatal(ctx, "out of memory for %lld host values", (long long)n);
-	return p;
+	return kb_host_alloc(ctx, (size_t)n * sizeof(float));
 }
 
 float *bench_random(kb_ctx *ctx, int64_t n, uint64_t seed, float scale)
@@ -43,9 +39,7 @@ float *bench_random(kb_ctx *ctx, int64_t n, uint64_t seed, float scale)
 void bench_matmul_ref_strided(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N,
 			      int64_t ldb, int64_t ldc, kb_dtype out_dtype)
 {
-	double *row = malloc((size_t)N * sizeof *row);
-	if (!row)
-		kb_fatal(ctx, "out of memory for a reference row of %lld values", (long long)N);
+	double *row = kb_host_alloc(ctx, (size_t)N * sizeof *row);
 	for (int64_t i = 0; i < M; i++) {
 		for (int64_t j = 0; j < N; j++)
 			row[j] = 0;
@@ -58,7 +52,7 @@ void bench_matmul_ref_strided(kb_ctx *ctx, const float *a, const float *b, float
 		for (int64_t j = 0; j < N; j++)
 			c[i * ldc + j] = kb_dtype_round(out_dtype, (float)row[j]);
 	}
-	free(row);
+	kb_host_free(ctx, row);
 }
 
 void bench_matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N, kb_dtype out_dtype)

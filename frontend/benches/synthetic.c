@@ -5,7 +5,6 @@
  */
 #include "benches.h"
 
-#include <stdlib.h>
 
 static void loop_kernel(kb_tl *tl)
 {
@@ -38,8 +37,8 @@ static void run(kb_ctx *ctx)
 	for (int64_t p = 0; p < n_pes; p++)
 		bench_matmul_ref(ctx, h + p * T * T, h + p * T * T, ref + p * T * T, T, T, T, KB_F16);
 	kb_expect(ctx, out, ref, 1e-2, 1e-2);
-	free(h);
-	free(ref);
+	kb_host_free(ctx, h);
+	kb_host_free(ctx, ref);
 }
 
 const kb_bench kb_bench_synthetic = {

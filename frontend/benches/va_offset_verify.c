@@ -6,7 +6,6 @@
 #include "benches.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 static void copy_kernel(kb_tl *tl)
 {
@@ -37,7 +36,7 @@ static void worker(kb_ctx *ctx, int rank, void *arg)
 		  KB_INT("cols_per_pe", cols));
 	kb_range_pop(ctx);
 	kb_expect(ctx, dst, data, 0, 0);
-	free(data);
+	kb_host_free(ctx, data);
 }
 
 static void run(kb_ctx *ctx)
