@@ -13,7 +13,7 @@ CFLAGS  ?= -O2 -g
 KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
             -Ibase -Imachine -Idb -Itracegen -Ifrontend -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lm -lpthread
-PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev sqlite3
+PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev sqlite3 time
 
 MODULES := machine db tracegen frontend
 base_SRC     := $(wildcard base/*.c)

@@ -71,7 +71,7 @@ static void conn_unlock(kb_db *db)
 
 static void finalize_all(kb_db *db)
 {
-	sqlite3_stmt **all[] = {&db->ins_ops, &db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
+	sqlite3_stmt **all[] = {&db->ins_ops, &db->ins_operand, &db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
 				&db->ins_tensor, &db->ins_shard, &db->ins_range, &db->end_range, &db->ins_expect,
 				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -164,6 +164,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 			goto fail;
 	}
 	if (prepare(db, &db->ins_ops, ops_sql, err) ||
+	    prepare(db, &db->ins_operand, "INSERT INTO op_operands VALUES(?,?,?,?,?,?,?)", err) ||
 	    prepare(db, &db->ins_string, "INSERT INTO strings VALUES(?,?)", err) ||
 	    prepare(db, &db->ins_shape, "INSERT INTO shapes VALUES(?,?,?,?,?,?,?)", err) ||
 	    prepare(db, &db->ins_launch, "INSERT INTO launches VALUES(?,?,?,?,?,?,0,0)", err) ||
@@ -345,10 +346,9 @@ static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const
 	operand_values(&op->dst, v + 11);
 	operand_values(&op->a, v + 16);
 	operand_values(&op->b, v + 21);
-	operand_values(&op->c, v + 26);
-	v[31] = op->blob;
-	v[32] = op->chan;
-	v[33] = op->chan_seq;
+	v[26] = op->blob;
+	v[27] = op->chan;
+	v[28] = op->chan_seq;
 	int64_t *last = db->last[slot_key];
 	for (int i = 0; i < OP_COLUMNS; i++) {
 		if (i == 8) {
@@ -363,10 +363,25 @@ static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const
 	}
 }
 
+/* The third input operand (fma, clamp) goes to op_operands, slot 3. */
+static int insert_extra_operand(kb_db *db, const kb_op_row *op, int64_t id, kb_error *err)
+{
+	int64_t v[5];
+	operand_values(&op->c, v);
+	sqlite3_bind_int64(db->ins_operand, 1, id);
+	sqlite3_bind_int(db->ins_operand, 2, 3);
+	for (int i = 0; i < 5; i++)
+		sqlite3_bind_int64(db->ins_operand, 3 + i, v[i]);
+	return step_done(db, db->ins_operand, err);
+}
+
 /* Inserts n rows: groups of OP_ROWS_PER_INSERT through ins_ops, the rest
  * one by one through ins_op (slot key OP_ROWS_PER_INSERT). */
 static int insert_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id, kb_error *err)
 {
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].c.space && insert_extra_operand(db, &rows[i], first_id + (int64_t)i, err))
+			return -1;
 	size_t i = 0;
 	for (; i + OP_ROWS_PER_INSERT <= n; i += OP_ROWS_PER_INSERT) {
 		for (int r = 0; r < OP_ROWS_PER_INSERT; r++)

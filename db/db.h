@@ -58,7 +58,9 @@ typedef struct kb_operand {
 	uint64_t va, pa;
 } kb_operand;
 
-/* One recorded op. launch 0 = the host stream of rank `sip`. */
+/* One recorded op. launch 0 = the host stream of rank `sip`. Operands:
+ * dst (written), a and b (read), c (a third input: fma, clamp; stored in
+ * op_operands). A gemm with KB_GEMM_ACCUMULATE also reads dst. */
 typedef struct kb_op_row {
 	int64_t launch;
 	int sip, cube, pe;      /* cube = pe = -1 for host-stream ops with no PE */

@@ -14,7 +14,7 @@ extern const char kb_schema_tables[];
 extern const char kb_schema_indexes[];
 extern const char kb_schema_views[];
 
-enum { OP_COLUMNS = 34, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
+enum { OP_COLUMNS = 29, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
 
 /* Ops are inserted by a writer thread in batches while recording goes on;
  * `lock` guards the connection, `cv` the hand-over of a batch. */
@@ -35,6 +35,7 @@ struct kb_db {
 	char *path;  /* final name */
 	char *tmp;   /* temporary name while writing; NULL for readers */
 	sqlite3_stmt *ins_ops; /* OP_ROWS_PER_INSERT rows at once */
+	sqlite3_stmt *ins_operand; /* op_operands: the rare third input */
 	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;
 	sqlite3_stmt *ins_range, *end_range, *ins_expect, *ins_blob, *find_blob, *ins_meta, *ins_enum;
 	int64_t n_ops, n_strings, n_shapes, n_launches, n_tensors, n_ranges, n_blobs, n_expect;

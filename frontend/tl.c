@@ -281,9 +281,7 @@ static void record_gemm(kb_tl *tl, kb_tile *a, kb_tile *b, kb_tile *out, kb_tile
 			.flops = 2 * M * N * K, .bytes = (int64_t)(a->nbytes + b->nbytes + out->nbytes)};
 	op.a = tile_operand(a);
 	op.b = tile_operand(b);
-	if (acc)
-		op.c = tile_operand(acc);
-	op.dst = tile_operand(out);
+	op.dst = tile_operand(out); /* with KB_GEMM_ACCUMULATE, dst is read too */
 	record(tl, &op);
 }
 

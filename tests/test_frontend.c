@@ -229,7 +229,8 @@ static void broadcasting_kernel(kb_tl *tl)
 	kb_tile *l = tl_sum(tl, e, 1);
 	kb_tile *p = tl_div(tl, e, l);
 	kb_tile *v = tl_view(tl, p, KB_SHAPE(8, 4));
-	kb_tile *kt = tl_dot(tl, s, v, TL_TRANS_A | TL_TRANS_B); /* (8,4)^T... s^T is (8,4), v^T is (4,8) */
+	kb_tile *kt = tl_dot(tl, s, v, TL_TRANS_A | TL_TRANS_B); /* s^T (8,4) x v^T (4,8) */
+	tl_fma(tl, s, p, m);
 	tl_store(tl, tl_arg_ptr(tl, "x"), tl_cast(tl, tl_softmax(tl, tl_trans(tl, tl_trans(tl, p)), 0), KB_F16));
 	(void)kt;
 }
@@ -292,6 +293,10 @@ static void reductions_keep_axes_and_broadcast(void **state)
 	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'math:div' AND shape = '4x8'"), 1);
 	assert_int_equal(q(h, "SELECT count(*) FROM gemm_v WHERE M = 8 AND N = 8 AND K = 4 AND trans_a AND trans_b"), 1);
 	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'math:trans'"), 2);
+	/* fma's third input lives in op_operands and shows in ops_v */
+	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'math:fma' AND shape = '4x8' AND c_shape = '4x1'"
+			      " AND c_space = 'tcm' AND c_pa > 0"), 1);
+	assert_int_equal(q(h, "SELECT count(*) FROM op_operands"), 1);
 	assert_int_equal(q(h, "SELECT flops FROM ops_v WHERE kind = 'math:softmax'"), 5 * 32);
 	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'host_fill' AND shape = '256x256'"), 1);
 	sqlite3_close(h);
