@@ -92,7 +92,8 @@ demo: all
 	$(BIN)/kb-trace bench gemm -o $(BUILD)/demo/gemm.db --summary
 	@echo; echo "-- first ops of the trace (sqlite3 $(BUILD)/demo/gemm.db):"
 	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
-	  "SELECT id, pe_name, seq, kind, src_space, printf('0x%x', src_va) AS src_va, dst_space, bytes, flops, shape FROM ops_v LIMIT 8;"
+	  "SELECT id, pe_name, seq, kind, shape, src_space AS src, printf('0x%x', src_va) AS src_va, dst_space AS dst, \
+	   printf('0x%x', dst_va) AS dst_va, printf('0x%x', dst_pa) AS dst_pa, bytes, flops FROM ops_v LIMIT 8;"
 
 bench: all
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh

@@ -98,6 +98,6 @@ const char kb_schema_views[] =
 	" JOIN enum_space sp ON sp.id = s.space;\n"
 	"CREATE VIEW ranges_v AS SELECT r.id, r.rank, r.parent_id, s.value AS label, r.first_op_id, r.end_op_id"
 	" FROM ranges r JOIN strings s ON s.id = r.label;\n"
-	"CREATE VIEW expectations_v AS SELECT e.id, n.value AS tensor, e.rtol, e.atol, b.raw_bytes, b.dtype"
+	"CREATE VIEW expectations_v AS SELECT e.id, n.value AS tensor, e.rtol, e.atol, b.raw_bytes, d.name AS dtype"
 	" FROM expectations e JOIN tensors t ON t.id = e.tensor_id JOIN strings n ON n.id = t.name"
-	" JOIN blobs b ON b.id = e.blob_id;\n";
+	" JOIN blobs b ON b.id = e.blob_id JOIN enum_dtype d ON d.id = b.dtype;\n";
