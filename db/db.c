@@ -46,6 +46,13 @@ static int prepare(kb_db *db, sqlite3_stmt **st, const char *sql, kb_error *err)
 	return 0;
 }
 
+/* Binds v[0..n) to parameters 1..n. */
+static void bind_ints(sqlite3_stmt *st, const int64_t *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+}
+
 /* Steps a write statement once and resets it. */
 static int step_done(kb_db *db, sqlite3_stmt *st, kb_error *err)
 {
@@ -368,10 +375,7 @@ static int insert_extra_operand(kb_db *db, const kb_op_row *op, int64_t id, kb_e
 {
 	int64_t v[5];
 	operand_values(&op->c, v);
-	sqlite3_bind_int64(db->ins_operand, 1, id);
-	sqlite3_bind_int(db->ins_operand, 2, 3);
-	for (int i = 0; i < 5; i++)
-		sqlite3_bind_int64(db->ins_operand, 3 + i, v[i]);
+	bind_ints(db->ins_operand, (int64_t[]){id, 3, v[0], v[1], v[2], v[3], v[4]}, 7);
 	return step_done(db, db->ins_operand, err);
 }
 
@@ -486,21 +490,14 @@ static int64_t launch_locked(kb_db *db, int rank, const char *kernel, int64_t ho
 	if (k < 0)
 		return -1;
 	int64_t id = ++db->n_launches;
-	sqlite3_stmt *st = db->ins_launch;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int(st, 2, rank);
-	sqlite3_bind_int64(st, 3, k);
-	sqlite3_bind_int64(st, 4, host_op);
-	sqlite3_bind_int(st, 5, n_pes);
-	sqlite3_bind_text(st, 6, args, -1, SQLITE_STATIC);
-	return step_done(db, st, err) ? -1 : id;
+	bind_ints(db->ins_launch, (int64_t[]){id, rank, k, host_op, n_pes}, 5);
+	sqlite3_bind_text(db->ins_launch, 6, args, -1, SQLITE_STATIC);
+	return step_done(db, db->ins_launch, err) ? -1 : id;
 }
 
 static int launch_end_locked(kb_db *db, int64_t launch, int64_t first_op, int64_t end_op, kb_error *err)
 {
-	sqlite3_bind_int64(db->end_launch, 1, first_op);
-	sqlite3_bind_int64(db->end_launch, 2, end_op);
-	sqlite3_bind_int64(db->end_launch, 3, launch);
+	bind_ints(db->end_launch, (int64_t[]){first_op, end_op, launch}, 3);
 	return step_done(db, db->end_launch, err);
 }
 
@@ -510,26 +507,17 @@ static int64_t tensor_locked(kb_db *db, const kb_tensor_row *t, kb_error *err)
 	if (name < 0)
 		return -1;
 	int64_t id = ++db->n_tensors;
-	sqlite3_stmt *st = db->ins_tensor;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, name);
-	sqlite3_bind_int(st, 3, t->rank);
-	sqlite3_bind_int(st, 4, t->dtype);
-	sqlite3_bind_int64(st, 5, t->shape);
-	sqlite3_bind_int64(st, 6, (int64_t)t->va);
-	sqlite3_bind_int64(st, 7, (int64_t)t->nbytes);
-	sqlite3_bind_text(st, 8, t->placement, -1, SQLITE_STATIC);
-	return step_done(db, st, err) ? -1 : id;
+	bind_ints(db->ins_tensor, (int64_t[]){id, name, t->rank, t->dtype, t->shape, (int64_t)t->va, (int64_t)t->nbytes}, 7);
+	sqlite3_bind_text(db->ins_tensor, 8, t->placement, -1, SQLITE_STATIC);
+	return step_done(db, db->ins_tensor, err) ? -1 : id;
 }
 
 static int shard_locked(kb_db *db, const kb_shard_row *s, kb_error *err)
 {
-	sqlite3_stmt *st = db->ins_shard;
 	int64_t v[] = {s->tensor, s->sip, s->cube, s->pe, s->space, (int64_t)s->va, (int64_t)s->pa,
 		       (int64_t)s->offset_bytes, (int64_t)s->nbytes, s->row0, s->col0, s->rows, s->cols};
-	for (int i = 0; i < 13; i++)
-		sqlite3_bind_int64(st, i + 1, v[i]);
-	return step_done(db, st, err);
+	bind_ints(db->ins_shard, v, 13);
+	return step_done(db, db->ins_shard, err);
 }
 
 static int64_t range_locked(kb_db *db, int rank, int64_t parent, const char *label, int64_t first_op, kb_error *err)
@@ -538,20 +526,13 @@ static int64_t range_locked(kb_db *db, int rank, int64_t parent, const char *lab
 	if (l < 0)
 		return -1;
 	int64_t id = ++db->n_ranges;
-	sqlite3_stmt *st = db->ins_range;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int(st, 2, rank);
-	sqlite3_bind_int64(st, 3, parent);
-	sqlite3_bind_int64(st, 4, l);
-	sqlite3_bind_int64(st, 5, first_op);
-	sqlite3_bind_int64(st, 6, first_op);
-	return step_done(db, st, err) ? -1 : id;
+	bind_ints(db->ins_range, (int64_t[]){id, rank, parent, l, first_op, first_op}, 6);
+	return step_done(db, db->ins_range, err) ? -1 : id;
 }
 
 static int range_end_locked(kb_db *db, int64_t range, int64_t end_op, kb_error *err)
 {
-	sqlite3_bind_int64(db->end_range, 1, end_op);
-	sqlite3_bind_int64(db->end_range, 2, range);
+	bind_ints(db->end_range, (int64_t[]){end_op, range}, 2);
 	return step_done(db, db->end_range, err);
 }
 

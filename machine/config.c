@@ -505,6 +505,20 @@ static int set_key(const schema *sc, void *cfg, char **log, const char *key, con
 	return 0;
 }
 
+/* Loads path, or the built-in text when path is NULL, through load_text. */
+static int load_path(void *cfg, const char *path, const char *builtin_name, const char *builtin,
+		     int (*load)(void *cfg, const char *name, const char *text, kb_error *err), kb_error *err)
+{
+	if (!path)
+		return load(cfg, builtin_name, builtin, err);
+	char *text;
+	if (kb_read_file(path, &text, NULL, err))
+		return -1;
+	int rc = load(cfg, path, text, err);
+	free(text);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* topology.yaml                                                       */
 /* ------------------------------------------------------------------ */
@@ -554,16 +568,14 @@ int kb_topo_load_text(kb_topo_cfg *cfg, const char *name, const char *text, kb_e
 	return cfg->yaml_text ? 0 : kb_fail(err, "%s: out of memory", name);
 }
 
+static int topo_load_text(void *cfg, const char *name, const char *text, kb_error *err)
+{
+	return kb_topo_load_text(cfg, name, text, err);
+}
+
 int kb_topo_load(kb_topo_cfg *cfg, const char *path, kb_error *err)
 {
-	if (!path)
-		return kb_topo_load_text(cfg, "configs/topology.yaml (built in)", kb_builtin_topology_yaml, err);
-	char *text;
-	if (kb_read_file(path, &text, NULL, err))
-		return -1;
-	int rc = kb_topo_load_text(cfg, path, text, err);
-	free(text);
-	return rc;
+	return load_path(cfg, path, "configs/topology.yaml (built in)", kb_builtin_topology_yaml, topo_load_text, err);
 }
 
 int kb_topo_set(kb_topo_cfg *cfg, const char *key, const char *value, kb_error *err)
@@ -730,16 +742,14 @@ int kb_ccl_load_text(kb_ccl_cfg *cfg, const char *name, const char *text, kb_err
 	return cfg->yaml_text ? 0 : kb_fail(err, "%s: out of memory", name);
 }
 
+static int ccl_load_text(void *cfg, const char *name, const char *text, kb_error *err)
+{
+	return kb_ccl_load_text(cfg, name, text, err);
+}
+
 int kb_ccl_load(kb_ccl_cfg *cfg, const char *path, kb_error *err)
 {
-	if (!path)
-		return kb_ccl_load_text(cfg, "configs/ccl.yaml (built in)", kb_builtin_ccl_yaml, err);
-	char *text;
-	if (kb_read_file(path, &text, NULL, err))
-		return -1;
-	int rc = kb_ccl_load_text(cfg, path, text, err);
-	free(text);
-	return rc;
+	return load_path(cfg, path, "configs/ccl.yaml (built in)", kb_builtin_ccl_yaml, ccl_load_text, err);
 }
 
 int kb_ccl_set(kb_ccl_cfg *cfg, const char *key, const char *value, kb_error *err)
