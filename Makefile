@@ -102,3 +102,4 @@ clean:
 	rm -rf build build-asan bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(TOOLS:%=$(BUILD)/cli/kb_%.d)
+.SECONDARY:
