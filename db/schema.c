@@ -42,7 +42,26 @@ const char kb_schema_tables[] =
 	" codec TEXT NOT NULL, data BLOB NOT NULL);\n"
 	"CREATE INDEX blobs_checksum ON blobs(checksum);\n"
 	"CREATE TABLE expectations(id INTEGER PRIMARY KEY, tensor_id INTEGER NOT NULL,"
-	" blob_id INTEGER NOT NULL, rtol REAL NOT NULL, atol REAL NOT NULL);\n";
+	" blob_id INTEGER NOT NULL, rtol REAL NOT NULL, atol REAL NOT NULL);\n"
+	/* timing runs (kb-time) */
+	"CREATE TABLE enum_wait(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
+	"INSERT INTO enum_wait VALUES(0, 'none'), (1, 'order'), (2, 'dependency'), (3, 'unit'), (4, 'link'),"
+	" (5, 'host'), (6, 'launch'), (7, 'credit'), (8, 'data');\n"
+	"CREATE TABLE timing_runs(id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE, topology_source TEXT NOT NULL,"
+	" topology_overrides TEXT NOT NULL, topology_effective TEXT NOT NULL, total_ps INTEGER NOT NULL,"
+	" n_ops INTEGER NOT NULL, tool_version TEXT NOT NULL);\n"
+	"CREATE TABLE op_times(run_id INTEGER NOT NULL, op_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
+	" t_end_ps INTEGER NOT NULL, wait INTEGER NOT NULL, wait_op INTEGER NOT NULL,"
+	" PRIMARY KEY(run_id, op_id)) WITHOUT ROWID;\n"
+	"CREATE TABLE launch_times(run_id INTEGER NOT NULL, launch_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
+	" t_pe_start_ps INTEGER NOT NULL, t_end_ps INTEGER NOT NULL, PRIMARY KEY(run_id, launch_id)) WITHOUT ROWID;\n"
+	"CREATE TABLE range_times(run_id INTEGER NOT NULL, range_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
+	" t_end_ps INTEGER NOT NULL, PRIMARY KEY(run_id, range_id)) WITHOUT ROWID;\n"
+	"CREATE TABLE unit_busy(run_id INTEGER NOT NULL, unit TEXT NOT NULL, sip INTEGER NOT NULL,"
+	" cube INTEGER NOT NULL, pe INTEGER NOT NULL, ops INTEGER NOT NULL, busy_ps INTEGER NOT NULL);\n"
+	"CREATE TABLE link_usage(run_id INTEGER NOT NULL, link TEXT NOT NULL, kind TEXT NOT NULL,"
+	" bandwidth_gbps REAL NOT NULL, transfers INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+	" busy_ps INTEGER NOT NULL);\n";
 
 /* Created after the bulk load: cheaper than maintaining them per insert. */
 const char kb_schema_indexes[] =
@@ -100,4 +119,23 @@ const char kb_schema_views[] =
 	" FROM ranges r JOIN strings s ON s.id = r.label;\n"
 	"CREATE VIEW expectations_v AS SELECT e.id, n.value AS tensor, e.rtol, e.atol, b.raw_bytes, d.name AS dtype"
 	" FROM expectations e JOIN tensors t ON t.id = e.tensor_id JOIN strings n ON n.id = t.name"
-	" JOIN blobs b ON b.id = e.blob_id JOIN enum_dtype d ON d.id = b.dtype;\n";
+	" JOIN blobs b ON b.id = e.blob_id JOIN enum_dtype d ON d.id = b.dtype;\n"
+	"CREATE VIEW op_times_v AS SELECT r.label AS run, t.op_id, " PE_NAME("o") " AS pe_name, k.name AS kind,"
+	" t.t_start_ps, t.t_end_ps, t.t_end_ps - t.t_start_ps AS dur_ps, t.t_start_ps / 1000.0 AS start_ns,"
+	" (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns, w.name AS waited_on, t.wait_op, o.bytes, o.flops"
+	" FROM op_times t JOIN timing_runs r ON r.id = t.run_id JOIN ops o ON o.id = t.op_id"
+	" JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait;\n"
+	"CREATE VIEW launch_times_v AS SELECT r.label AS run, l.id AS launch_id, s.value AS kernel, l.rank,"
+	" t.t_start_ps, t.t_pe_start_ps, t.t_end_ps, (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns"
+	" FROM launch_times t JOIN timing_runs r ON r.id = t.run_id JOIN launches l ON l.id = t.launch_id"
+	" JOIN strings s ON s.id = l.kernel;\n"
+	"CREATE VIEW range_times_v AS SELECT r.label AS run, g.id AS range_id, s.value AS label, g.rank,"
+	" t.t_start_ps, t.t_end_ps, (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns"
+	" FROM range_times t JOIN timing_runs r ON r.id = t.run_id JOIN ranges g ON g.id = t.range_id"
+	" JOIN strings s ON s.id = g.label;\n"
+	"CREATE VIEW link_usage_v AS SELECT r.label AS run, u.link, u.kind, u.bandwidth_gbps, u.transfers, u.bytes,"
+	" u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct"
+	" FROM link_usage u JOIN timing_runs r ON r.id = u.run_id;\n"
+	"CREATE VIEW unit_busy_v AS SELECT r.label AS run, u.unit, printf('sip%d.cube%d.pe%d', u.sip, u.cube, u.pe)"
+	" AS pe_name, u.ops, u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct"
+	" FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id;\n";

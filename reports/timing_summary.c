@@ -1,0 +1,157 @@
+/*
+ * timing_summary.c — the summary kb-time prints after a run, from the
+ * run's tables and views (so it can be printed again for any stored run).
+ */
+#include "reports.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+void kb_format_ps(int64_t ps, char *buf, size_t cap)
+{
+	if (ps < 1000)
+		snprintf(buf, cap, "%" PRId64 " ps", ps);
+	else if (ps < INT64_C(1000000))
+		snprintf(buf, cap, "%.3f ns", (double)ps / 1e3);
+	else if (ps < INT64_C(1000000000))
+		snprintf(buf, cap, "%.3f us", (double)ps / 1e6);
+	else if (ps < INT64_C(1000000000000))
+		snprintf(buf, cap, "%.3f ms", (double)ps / 1e9);
+	else
+		snprintf(buf, cap, "%.3f s", (double)ps / 1e12);
+}
+
+/* Writes s as a JSON string. */
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", *s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+typedef struct section {
+	const char *key, *title, *sql;
+	const char *const *cols;   /* column names (JSON keys) */
+	const char *const *units;  /* "ps" columns are formatted, "%" gets a suffix */
+	int n;
+} section;
+
+static const char *const range_cols[] = {"label", "rank", "start_ps", "end_ps", "duration_ps"};
+static const char *const range_units[] = {"", "", "ps", "ps", "ps"};
+static const char *const launch_cols[] = {"launch_id", "kernel", "rank", "start_ps", "pe_start_ps", "end_ps", "duration_ps"};
+static const char *const launch_units[] = {"", "", "", "ps", "ps", "ps", "ps"};
+static const char *const unit_cols[] = {"unit", "pe", "ops", "busy_ps", "utilization_pct"};
+static const char *const unit_units[] = {"", "", "", "ps", "%"};
+static const char *const link_cols[] = {"link", "kind", "transfers", "bytes", "busy_ps", "utilization_pct"};
+static const char *const link_units[] = {"", "", "", "B", "ps", "%"};
+static const char *const op_cols[] = {"op_id", "pe", "kind", "start_ps", "duration_ps", "waited_on"};
+static const char *const op_units[] = {"", "", "", "ps", "ps", ""};
+
+static const section sections[] = {
+	{"ranges", "ranges", "SELECT s.value, g.rank, t.t_start_ps, t.t_end_ps, t.t_end_ps - t.t_start_ps FROM range_times t"
+	 " JOIN ranges g ON g.id = t.range_id JOIN strings s ON s.id = g.label WHERE t.run_id = ?1 ORDER BY t.range_id",
+	 range_cols, range_units, 5},
+	{"launches", "launches", "SELECT l.id, s.value, l.rank, t.t_start_ps, t.t_pe_start_ps, t.t_end_ps,"
+	 " t.t_end_ps - t.t_start_ps FROM launch_times t JOIN launches l ON l.id = t.launch_id"
+	 " JOIN strings s ON s.id = l.kernel WHERE t.run_id = ?1 ORDER BY l.id LIMIT ?2",
+	 launch_cols, launch_units, 7},
+	{"units", "busiest units", "SELECT u.unit, CASE WHEN u.cube < 0 THEN printf('sip%d.host', u.sip)"
+	 " ELSE printf('sip%d.cube%d.pe%d', u.sip, u.cube, u.pe) END, u.ops, u.busy_ps,"
+	 " 100.0 * u.busy_ps / max(r.total_ps, 1) FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id"
+	 " WHERE u.run_id = ?1 ORDER BY u.busy_ps DESC, u.unit LIMIT ?2",
+	 unit_cols, unit_units, 5},
+	{"links", "busiest links", "SELECT u.link, u.kind, u.transfers, u.bytes, u.busy_ps,"
+	 " 100.0 * u.busy_ps / max(r.total_ps, 1) FROM link_usage u JOIN timing_runs r ON r.id = u.run_id"
+	 " WHERE u.run_id = ?1 ORDER BY u.busy_ps DESC, u.link LIMIT ?2",
+	 link_cols, link_units, 6},
+	{"top_ops", "longest ops", "SELECT t.op_id, CASE WHEN o.cube < 0 THEN printf('sip%d.host', o.sip)"
+	 " ELSE printf('sip%d.cube%d.pe%d', o.sip, o.cube, o.pe) END, k.name, t.t_start_ps,"
+	 " t.t_end_ps - t.t_start_ps, w.name FROM op_times t JOIN ops o ON o.id = t.op_id"
+	 " JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait"
+	 " WHERE t.run_id = ?1 AND k.name <> 'launch' ORDER BY t.t_end_ps - t.t_start_ps DESC, t.op_id LIMIT ?2",
+	 op_cols, op_units, 6},
+};
+
+static void print_cell(FILE *out, sqlite3_stmt *st, int c, const char *unit, bool json)
+{
+	if (sqlite3_column_type(st, c) == SQLITE_TEXT) {
+		if (json)
+			json_str(out, (const char *)sqlite3_column_text(st, c));
+		else
+			fprintf(out, "%s", sqlite3_column_text(st, c));
+	} else if (strcmp(unit, "%") == 0) {
+		fprintf(out, json ? "%.2f" : "%.1f %%", sqlite3_column_double(st, c));
+	} else if (strcmp(unit, "ps") == 0 && !json) {
+		char t[32];
+		kb_format_ps(sqlite3_column_int64(st, c), t, sizeof t);
+		fprintf(out, "%s", t);
+	} else {
+		fprintf(out, "%lld%s", (long long)sqlite3_column_int64(st, c), !json && *unit ? " B" : "");
+	}
+}
+
+int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(db);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT label, total_ps, n_ops, topology_overrides FROM timing_runs WHERE id = ?", -1,
+			       &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	sqlite3_bind_int64(st, 1, run_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return kb_fail(err, "%s: no timing run %lld", kb_db_path(db), (long long)run_id);
+	}
+	int64_t total = sqlite3_column_int64(st, 1), n_ops = sqlite3_column_int64(st, 2);
+	char total_text[32];
+	kb_format_ps(total, total_text, sizeof total_text);
+	if (json) {
+		fprintf(out, "{\"trace\": ");
+		json_str(out, kb_db_path(db));
+		fprintf(out, ", \"run\": ");
+		json_str(out, (const char *)sqlite3_column_text(st, 0));
+		fprintf(out, ", \"total_ps\": %lld, \"ops\": %lld, \"overrides\": ", (long long)total, (long long)n_ops);
+		json_str(out, (const char *)sqlite3_column_text(st, 3));
+	} else {
+		fprintf(out, "%s: timing run '%s': %lld ops, total simulated time %s (%lld ps)\n", kb_db_path(db),
+			sqlite3_column_text(st, 0), (long long)n_ops, total_text, (long long)total);
+	}
+	sqlite3_finalize(st);
+	int rc = 0;
+	for (size_t s = 0; s < sizeof sections / sizeof sections[0] && !rc; s++) {
+		const section *sec = &sections[s];
+		if (sqlite3_prepare_v2(h, sec->sql, -1, &st, NULL) != SQLITE_OK) {
+			rc = kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+			break;
+		}
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_bind_int(st, 2, json ? 1000000 : top);
+		if (json)
+			fprintf(out, ", \"%s\": [", sec->key);
+		else
+			fprintf(out, "%s:\n", sec->title);
+		for (int row = 0; sqlite3_step(st) == SQLITE_ROW; row++) {
+			fprintf(out, json ? "%s{" : "  ", json && row ? ", " : "");
+			for (int c = 0; c < sec->n; c++) {
+				if (json)
+					fprintf(out, "%s\"%s\": ", c ? ", " : "", sec->cols[c]);
+				else if (c)
+					fprintf(out, "  %s=", sec->cols[c]);
+				print_cell(out, st, c, sec->units[c], json);
+			}
+			fprintf(out, json ? "}" : "\n");
+		}
+		fprintf(out, json ? "]" : "");
+		sqlite3_finalize(st);
+	}
+	if (json)
+		fprintf(out, "}\n");
+	return rc;
+}

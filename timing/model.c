@@ -1,0 +1,267 @@
+/*
+ * model.c — costs, links and routes.
+ *
+ * Links are directional and indexed arithmetically (no lookups on the hot
+ * path): a memory port per HBM slice, TCM and cube SRAM; a NoC port pair
+ * per PE; four mesh links (E W N S) per cube; four SIP links per cube (the
+ * SIP wiring connects the same cube of neighbouring SIPs, as the seed's
+ * intercube install does); a PCIe endpoint per SIP. Routes: inside a cube
+ * one NoC hop; across cubes XY over the mesh; across SIPs along the SIP
+ * topology (shortest way round a ring, XY on a torus or mesh) at the source
+ * cube, then XY inside the destination SIP.
+ */
+#include "timing_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { DIR_E, DIR_W, DIR_N, DIR_S };
+
+static int64_t ns_to_ps(double ns)
+{
+	return (int64_t)llround(ns * 1000.0);
+}
+
+int64_t kb_cost_transfer_ps(int64_t bytes, double gbps)
+{
+	if (bytes <= 0)
+		return 0;
+	/* 1 GB/s moves one byte per ns: bytes * 1000 / gbps picoseconds */
+	double ps = (double)bytes * 1000.0 / gbps;
+	int64_t whole = (int64_t)ps;
+	return whole + ((double)whole < ps - 1e-6);
+}
+
+void kb_cost_init(kb_cost *c, const kb_machine *m)
+{
+	const kb_topo_cfg *t = &m->cfg;
+	c->cycle_ps = ns_to_ps(1.0 / t->clock_ghz);
+	c->dma_setup_ps = ns_to_ps(t->dma_setup_ns);
+	c->gemm_setup_cycles = t->gemm_setup_cycles;
+	c->gemm_macs = t->gemm_macs_per_cycle;
+	c->math_setup_cycles = t->math_setup_cycles;
+	c->math_lanes = t->math_lanes;
+	c->math_transcendental = t->math_transcendental_factor;
+	c->host_control_ps = ns_to_ps(t->pcie_latency_ns + t->io_cpu_latency_ns + t->m_cpu_latency_ns);
+	c->launch_ps = c->host_control_ps + t->dispatch_cycles * c->cycle_ps;
+	c->pcie_gbps = t->pcie_gbps;
+}
+
+int64_t kb_cost_gemm_ps(const kb_cost *c, int64_t macs)
+{
+	return (c->gemm_setup_cycles + (macs + c->gemm_macs - 1) / c->gemm_macs) * c->cycle_ps;
+}
+
+static bool transcendental(kb_op_kind k)
+{
+	return k == KB_OP_MATH_EXP || k == KB_OP_MATH_LOG || k == KB_OP_MATH_SQRT || k == KB_OP_MATH_SOFTMAX;
+}
+
+int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work)
+{
+	int64_t factor = transcendental(kind) ? c->math_transcendental : 1;
+	int64_t cycles = c->math_setup_cycles + (work + c->math_lanes - 1) / c->math_lanes * factor;
+	return cycles > 0 ? cycles * c->cycle_ps : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Links                                                               */
+/* ------------------------------------------------------------------ */
+
+int model_init(model *md, const kb_machine *m, kb_error *err)
+{
+	memset(md, 0, sizeof *md);
+	md->m = m;
+	kb_cost_init(&md->cost, m);
+	int pes = m->n_pes, cubes = m->n_sips * m->n_cubes;
+	int32_t count[L_KIND_COUNT] = {pes, pes, cubes, pes, pes, cubes * 4, cubes * 4, m->n_sips};
+	int32_t n = 0;
+	for (int k = 0; k < L_KIND_COUNT; k++) {
+		md->base[k] = n;
+		n += count[k];
+	}
+	md->links = calloc((size_t)n, sizeof *md->links);
+	if (!md->links)
+		return kb_fail(err, "out of memory for %d links", n);
+	md->n_links = n;
+	const kb_topo_cfg *t = &m->cfg;
+	double switch_ns = t->switch_overhead_ns;
+	struct { double gbps, lat_ns; } p[L_KIND_COUNT] = {
+		{t->hbm_gbps, t->hbm_latency_ns},
+		{t->tcm_gbps, t->tcm_latency_ns},
+		{t->sram_gbps, t->sram_latency_ns},
+		{t->noc_port_gbps, t->noc_hop_latency_ns},
+		{t->noc_port_gbps, 0}, /* the hop latency is counted once, on the way out */
+		{t->cube_link_gbps, t->cube_link_latency_ns + switch_ns},
+		{t->sip_link_gbps, t->sip_link_latency_ns + switch_ns},
+		{t->pcie_gbps, t->pcie_latency_ns},
+	};
+	for (int k = 0; k < L_KIND_COUNT; k++)
+		for (int32_t i = 0; i < count[k]; i++) {
+			md->links[md->base[k] + i].gbps = p[k].gbps;
+			md->links[md->base[k] + i].latency_ps = ns_to_ps(p[k].lat_ns);
+		}
+	md->sip_side = (int)lround(sqrt((double)m->n_sips));
+	return 0;
+}
+
+void model_release(model *md)
+{
+	free(md->links);
+	md->links = NULL;
+}
+
+static void add(const model *md, route *r, int32_t idx)
+{
+	if (r->n == MAX_ROUTE)
+		return; /* cannot happen: the longest path is 2 + 16 + 62 hops */
+	const link *l = &md->links[idx];
+	r->links[r->n++] = idx;
+	r->latency_ps += l->latency_ps;
+	if (r->min_gbps == 0 || l->gbps < r->min_gbps)
+		r->min_gbps = l->gbps;
+}
+
+static int32_t memory_link(const model *md, const kb_physaddr *pa)
+{
+	const kb_machine *m = md->m;
+	if (pa->space == KB_SPACE_SRAM)
+		return md->base[L_SRAM] + (int32_t)(pa->sip * (unsigned)m->n_cubes + pa->cube);
+	int32_t pe = kb_pe_index(m, (int)pa->sip, (int)pa->cube, (int)pa->pe);
+	return md->base[pa->space == KB_SPACE_TCM ? L_TCM : L_HBM] + pe;
+}
+
+/* XY route between cubes of one SIP: E/W first, then N/S. */
+static void cube_hops(const model *md, route *r, int sip, int from, int to)
+{
+	int w = md->m->cube_w;
+	int x = from % w, y = from / w, tx = to % w, ty = to / w;
+	while (x != tx) {
+		int dir = tx > x ? DIR_E : DIR_W;
+		add(md, r, md->base[L_CUBE] + (sip * md->m->n_cubes + y * w + x) * 4 + dir);
+		x += dir == DIR_E ? 1 : -1;
+	}
+	while (y != ty) {
+		int dir = ty > y ? DIR_S : DIR_N;
+		add(md, r, md->base[L_CUBE] + (sip * md->m->n_cubes + y * w + x) * 4 + dir);
+		y += dir == DIR_S ? 1 : -1;
+	}
+}
+
+/* One step along a ring of n positions from a to b, the shorter way. */
+static int ring_step(int a, int b, int n, bool wrap, int *dir_pos)
+{
+	int fwd = ((b - a) % n + n) % n, back = n - fwd;
+	bool forward = wrap ? fwd <= back : b > a;
+	*dir_pos = forward;
+	return forward ? (a + 1) % n : (a - 1 + n) % n;
+}
+
+/* SIP-to-SIP hops at cube `cube`, per the SIP topology. */
+static void sip_hops(const model *md, route *r, int from, int to, int cube)
+{
+	const kb_machine *m = md->m;
+	const char *topo = m->cfg.sips_topology;
+	int pos;
+	if (strcmp(topo, "ring_1d") == 0) {
+		while (from != to) {
+			int next = ring_step(from, to, m->n_sips, true, &pos);
+			add(md, r, md->base[L_SIP] + (from * m->n_cubes + cube) * 4 + (pos ? DIR_E : DIR_W));
+			from = next;
+		}
+		return;
+	}
+	bool wrap = strcmp(topo, "mesh_2d_no_wrap") != 0;
+	int side = md->sip_side;
+	int x = from % side, y = from / side, tx = to % side, ty = to / side;
+	while (x != tx) {
+		int nx = ring_step(x, tx, side, wrap, &pos);
+		add(md, r, md->base[L_SIP] + ((y * side + x) * m->n_cubes + cube) * 4 + (pos ? DIR_E : DIR_W));
+		x = nx;
+	}
+	while (y != ty) {
+		int ny = ring_step(y, ty, side, wrap, &pos);
+		add(md, r, md->base[L_SIP] + ((y * side + x) * m->n_cubes + cube) * 4 + (pos ? DIR_S : DIR_N));
+		y = ny;
+	}
+}
+
+int model_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, route *r)
+{
+	const kb_machine *m = md->m;
+	memset(r, 0, sizeof *r);
+	bool same_cube = (int)pa->sip == sip && (int)pa->cube == cube;
+	bool local = same_cube && (pa->space == KB_SPACE_SRAM || (int)pa->pe == pe);
+	if (!local) {
+		add(md, r, md->base[L_NOC_OUT] + kb_pe_index(m, sip, cube, pe));
+		if ((int)pa->sip != sip)
+			sip_hops(md, r, sip, (int)pa->sip, cube);
+		cube_hops(md, r, (int)pa->sip, cube, (int)pa->cube);
+		if (pa->space != KB_SPACE_SRAM)
+			add(md, r, md->base[L_NOC_IN] + kb_pe_index(m, (int)pa->sip, (int)pa->cube, (int)pa->pe));
+	}
+	add(md, r, memory_link(md, pa));
+	return 0;
+}
+
+void model_host_route(const model *md, const kb_physaddr *pa, bool carry_bytes, route *r)
+{
+	memset(r, 0, sizeof *r);
+	if (carry_bytes)
+		add(md, r, md->base[L_PCIE] + (int32_t)pa->sip);
+	add(md, r, memory_link(md, pa));
+}
+
+int64_t model_route_free(const model *md, const route *r)
+{
+	int64_t t = 0;
+	for (int i = 0; i < r->n; i++)
+		if (md->links[r->links[i]].free_at > t)
+			t = md->links[r->links[i]].free_at;
+	return t;
+}
+
+int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes)
+{
+	for (int i = 0; i < r->n; i++) {
+		link *l = &md->links[r->links[i]];
+		int64_t busy = kb_cost_transfer_ps(bytes, l->gbps);
+		l->free_at = ts + busy;
+		l->busy_ps += busy;
+		l->bytes += bytes;
+		l->transfers++;
+	}
+	return ts + r->latency_ps + kb_cost_transfer_ps(bytes, r->min_gbps);
+}
+
+void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind)
+{
+	static const char *const kinds[] = {"hbm", "tcm", "sram", "noc_out", "noc_in", "cube_link", "sip_link", "pcie"};
+	static const char *const dirs[] = {"E", "W", "N", "S"};
+	const kb_machine *m = md->m;
+	int k = L_KIND_COUNT - 1;
+	while (idx < md->base[k])
+		k--;
+	int32_t i = idx - md->base[k];
+	*kind = kinds[k];
+	int per_sip = m->n_cubes * m->pes_per_cube;
+	switch (k) {
+	case L_HBM: case L_TCM: case L_NOC_OUT: case L_NOC_IN:
+		snprintf(buf, cap, "sip%d.cube%d.pe%d.%s", i / per_sip, i % per_sip / m->pes_per_cube,
+			 i % m->pes_per_cube, kinds[k]);
+		break;
+	case L_SRAM:
+		snprintf(buf, cap, "sip%d.cube%d.sram", i / m->n_cubes, i % m->n_cubes);
+		break;
+	case L_CUBE:
+		snprintf(buf, cap, "sip%d.cube%d.%s", i / 4 / m->n_cubes, i / 4 % m->n_cubes, dirs[i % 4]);
+		break;
+	case L_SIP:
+		snprintf(buf, cap, "sip%d.cube%d.global_%s", i / 4 / m->n_cubes, i / 4 % m->n_cubes, dirs[i % 4]);
+		break;
+	default:
+		snprintf(buf, cap, "sip%d.pcie", i);
+	}
+}

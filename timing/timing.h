@@ -1,0 +1,90 @@
+/*
+ * timing.h — the analytic timing pass (kb-time).
+ *
+ * Reads a trace's ops, derives their dependencies (program order, host
+ * stream order, launches, and RAW/WAR/WAW hazards from the recorded
+ * physical address ranges), then list-schedules them with an event queue
+ * against the machine's units and links. The result is a timing run stored
+ * in the same file: per-op start/end and what each op waited on, launch and
+ * range spans, unit busy time and link traffic.
+ *
+ * Cost model (all times integer picoseconds; see kb_cost_* below):
+ *   DMA    = engine acquired, then data starts at max(t + setup, links free)
+ *            and lands after the path latency plus bytes / min bandwidth;
+ *            each link on the path is busy for bytes / its bandwidth.
+ *   GEMM   = (setup + ceil(M·N·K / MACs per cycle)) cycles
+ *   math   = (setup + ceil(work / lanes) · factor) cycles, factor =
+ *            transcendental_factor for exp, log, sqrt and softmax
+ *   launch = PCIe latency + IO_CPU + M_CPU + dispatch before the PEs start;
+ *            it ends when its last PE op ends
+ *   host write = PCIe + IO_CPU + M_CPU + memory latency, bytes at the PCIe
+ *            / memory bottleneck; host ops of a rank run in order.
+ */
+#ifndef KB_TIMING_H
+#define KB_TIMING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "machine.h"
+
+/* Why an op started when it did (enum_wait in the trace). */
+typedef enum kb_wait {
+	KB_WAIT_NONE = 0,
+	KB_WAIT_ORDER,      /* program order on its PE */
+	KB_WAIT_DEPENDENCY, /* a data hazard on an address range */
+	KB_WAIT_UNIT,       /* its unit (DMA engine, GEMM, MATH) was busy */
+	KB_WAIT_LINK,       /* a link or memory port on its path was busy */
+	KB_WAIT_HOST,       /* the rank's in-order host stream */
+	KB_WAIT_LAUNCH,     /* the launch had not reached the PEs yet */
+	KB_WAIT_CREDIT,     /* IPCQ: no free slot at the receiver */
+	KB_WAIT_DATA,       /* IPCQ: the message had not landed */
+} kb_wait;
+
+/* Per-quantity costs in picoseconds, from the topology. */
+typedef struct kb_cost {
+	int64_t cycle_ps;
+	int64_t dma_setup_ps, gemm_setup_cycles, gemm_macs;
+	int64_t math_setup_cycles, math_lanes, math_transcendental;
+	int64_t launch_ps;          /* host path before the PEs start */
+	int64_t host_control_ps;    /* PCIe + IO_CPU + M_CPU latencies */
+	double pcie_gbps;
+} kb_cost;
+
+void kb_cost_init(kb_cost *c, const kb_machine *m);
+/* Time to move bytes at gbps (decimal GB/s), rounded up to a picosecond. */
+int64_t kb_cost_transfer_ps(int64_t bytes, double gbps);
+int64_t kb_cost_gemm_ps(const kb_cost *c, int64_t macs);
+int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work);
+
+typedef struct kb_time_options {
+	const char *label;        /* NULL: "run<N>" */
+	bool replace;             /* replace an existing run of that label */
+	const char *source;       /* where the topology came from */
+	const char *overrides;    /* "key=value" lines applied */
+} kb_time_options;
+
+typedef struct kb_time_result {
+	int64_t run_id;
+	char label[64];
+	int64_t total_ps;
+	int64_t n_ops;
+	int64_t peak_bytes;       /* scheduler memory high-water mark */
+	double read_s, schedule_s, write_s;
+} kb_time_result;
+
+/* Error codes beyond -1 (bad input): the schedule could not complete. */
+#define KB_TIME_DEADLOCK (-3)
+
+/* Times the trace open in db (writable) on machine m and stores a run.
+ * Everything is written in one transaction: a failure changes nothing. */
+int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb_time_result *res, kb_error *err);
+
+/* The topology a trace was recorded with (embedded YAML + its overrides). */
+int kb_time_trace_topology(kb_db *db, kb_topo_cfg *cfg, kb_error *err);
+/* Checks that m has the structure (counts and sizes) the trace was recorded
+ * on; timing parameters may differ freely. */
+int kb_time_check_structure(const kb_topo_cfg *recorded, const kb_topo_cfg *now, kb_error *err);
+
+#endif
