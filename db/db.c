@@ -699,13 +699,16 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		free(db);
 		return kb_fail(err, "out of memory");
 	}
-	int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
 		kb_fail(err, "cannot open '%s': %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
 		db_free(db);
 		return -1;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
+	/* up to 256 MB of cache and 4 GB memory-mapped reads, used only as needed */
+	sqlite3_exec(db->h, "PRAGMA cache_size=-262144; PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
 	sqlite3_stmt *st = NULL;
 	int app = 0, version = 0;
 	if (sqlite3_prepare_v2(db->h, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||

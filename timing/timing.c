@@ -12,6 +12,7 @@
  */
 #include "timing_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ typedef struct top {
 	int32_t pending;         /* start predecessors not yet released */
 	int32_t pending_done;    /* launch: PE ops not yet finished */
 	int32_t wait_op;         /* index of the op that set key, -1 none */
+	int32_t next;            /* next op on the same PE or host stream, -1 none */
 	uint8_t kind, wait, scheduled;
 	int64_t key, t_start, t_end;
 } top;
@@ -147,201 +149,315 @@ static operand_cols operand_at(sqlite3_stmt *st, int col)
 			      sqlite3_column_int64(st, col + 2), (uint64_t)sqlite3_column_int64(st, col + 3)};
 }
 
-/* Loads ops and derives every edge in one pass in trace order. */
-static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
-{
-	sqlite3 *h = kb_db_handle(db);
-	sqlite3_stmt *st = NULL, *extra = NULL;
-	shape_info *shapes = NULL;
-	int64_t n_shapes = 0, n_ops = 0;
-	hazmap *hz = hazmap_new();
-	builder eb = {0};
-	pred_buf preds = {0};
-	int32_t *last_pe = NULL, *last_host = NULL;
-	int rc = -1;
-	if (!hz)
-		return kb_fail(err, "out of memory");
-	if (load_shapes(h, &shapes, &n_shapes, err))
-		goto out;
-	if (sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		kb_fail(err, "cannot read ops: %s", sqlite3_errmsg(h));
-		goto out;
-	}
-	n_ops = sqlite3_column_int64(st, 0);
-	if (sqlite3_column_int64(st, 1) != n_ops) {
-		kb_fail(err, "op ids are not 1..%lld: the trace is damaged", (long long)n_ops);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (n_ops > INT32_MAX - 1) {
-		kb_fail(err, "%lld ops: more than this version can schedule", (long long)n_ops);
-		goto out;
-	}
-	g->n = (int32_t)n_ops;
-	g->ops = calloc((size_t)n_ops + 1, sizeof *g->ops);
-	last_pe = malloc((size_t)m->n_pes * sizeof *last_pe);
-	last_host = malloc((size_t)m->n_sips * sizeof *last_host);
-	if (!g->ops || !last_pe || !last_host) {
-		kb_fail(err, "out of memory for %lld ops", (long long)n_ops);
-		goto out;
-	}
-	memset(last_pe, 0xff, (size_t)m->n_pes * sizeof *last_pe);
-	memset(last_host, 0xff, (size_t)m->n_sips * sizeof *last_host);
+/* One decoded ops row (plus its op_operands third input, if any). */
+typedef struct raw_op {
+	int64_t launch, attr, bytes, flops;
+	int32_t sip, cube, pe, kind;
+	operand_cols dst, a, b, c;
+} raw_op;
 
-	/* launches: id -> the op index of their host-stream launch op */
+enum { READ_BATCH = 8192 };
+
+/* A reader thread decodes rows into two alternating batches while the
+ * main thread builds the graph from the other; the connection is used by
+ * the reader alone while it runs. */
+typedef struct op_reader {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sqlite3_stmt *ops, *extra;
+	raw_op *buf[2];
+	size_t count[2];
+	bool ready[2], done, stop;
+	int extra_rc;
+} op_reader;
+
+static void read_row(op_reader *r, raw_op *o, int64_t id)
+{
+	sqlite3_stmt *st = r->ops;
+	o->launch = sqlite3_column_int64(st, 1);
+	o->sip = sqlite3_column_int(st, 2);
+	o->cube = sqlite3_column_int(st, 3);
+	o->pe = sqlite3_column_int(st, 4);
+	o->kind = sqlite3_column_int(st, 5);
+	o->attr = sqlite3_column_int64(st, 6);
+	o->bytes = sqlite3_column_int64(st, 7);
+	o->flops = sqlite3_column_int64(st, 8);
+	o->dst = operand_at(st, 9);
+	o->a = operand_at(st, 13);
+	o->b = operand_at(st, 17);
+	memset(&o->c, 0, sizeof o->c);
+	while (r->extra_rc == SQLITE_ROW && sqlite3_column_int64(r->extra, 0) < id)
+		r->extra_rc = sqlite3_step(r->extra);
+	if (r->extra_rc == SQLITE_ROW && sqlite3_column_int64(r->extra, 0) == id)
+		o->c = operand_at(r->extra, 1);
+}
+
+static void *reader_main(void *arg)
+{
+	op_reader *r = arg;
+	int64_t id = 0;
+	for (int b = 0;; b ^= 1) {
+		pthread_mutex_lock(&r->mu);
+		while (r->ready[b] && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		bool stop = r->stop;
+		pthread_mutex_unlock(&r->mu);
+		size_t n = 0;
+		bool more = !stop;
+		while (more && n < READ_BATCH && (more = sqlite3_step(r->ops) == SQLITE_ROW))
+			read_row(r, &r->buf[b][n++], ++id);
+		pthread_mutex_lock(&r->mu);
+		r->count[b] = n;
+		r->ready[b] = n > 0;
+		r->done = !more;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		if (!more)
+			return NULL;
+	}
+}
+
+/* The next batch (NULL at the end); release it with reader_next again. */
+static const raw_op *reader_next(op_reader *r, int *b, size_t *n)
+{
+	pthread_mutex_lock(&r->mu);
+	if (*b >= 0) { /* hand back the batch just processed */
+		r->ready[*b] = false;
+		pthread_cond_broadcast(&r->cv);
+		*b ^= 1;
+	} else {
+		*b = 0;
+	}
+	while (!r->ready[*b] && !r->done)
+		pthread_cond_wait(&r->cv, &r->mu);
+	const raw_op *batch = r->ready[*b] ? r->buf[*b] : NULL;
+	*n = r->count[*b];
+	pthread_mutex_unlock(&r->mu);
+	return batch;
+}
+
+static void reader_stop(op_reader *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	r->ready[0] = r->ready[1] = false;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r->buf[0]);
+	free(r->buf[1]);
+}
+
+/* What the graph pass keeps while it walks the ops. */
+typedef struct build {
+	const kb_machine *m;
+	graph *g;
+	shape_info *shapes;
+	int64_t n_shapes;
+	hazmap *hz;
+	builder eb;
+	pred_buf preds;
+	int32_t *last_pe, *last_host;
+} build;
+
+/* Adds op i: program/host order, launch edges, hazards. */
+static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
+{
+	const kb_machine *m = bd->m;
+	graph *g = bd->g;
+	top *o = &g->ops[i];
+	*o = (top){.launch = ro->launch, .attr = ro->attr, .bytes = ro->bytes, .flops = ro->flops, .sip = ro->sip,
+		   .cube = ro->cube, .pe = ro->pe, .kind = (uint8_t)ro->kind, .wait_op = -1, .next = -1};
+	if (o->sip < 0 || o->sip >= m->n_sips || o->cube >= m->n_cubes || o->pe >= m->pes_per_cube ||
+	    (o->launch != 0 && (o->cube < 0 || o->pe < 0)) || o->launch < 0 || o->launch > g->n_launches ||
+	    ro->kind <= KB_OP_NONE || ro->kind >= KB_OP_KIND_COUNT)
+		return kb_fail(err, "op %d: sip%d.cube%d.pe%d / kind %d / launch %lld do not fit this topology", i + 1,
+			       o->sip, o->cube, o->pe, ro->kind, (long long)o->launch);
+	pred_buf *preds = &bd->preds;
+	preds->n = 0;
+	int32_t *last = o->launch == 0 ? &bd->last_host[o->sip] : &bd->last_pe[kb_pe_index(m, o->sip, o->cube, o->pe)];
+	if (*last >= 0) { /* implicit order edge */
+		g->ops[*last].next = i;
+		o->pending++;
+	}
+	if (o->launch != 0) {
+		int32_t lop = (int32_t)g->launch_op[o->launch];
+		if ((*last < 0 || g->ops[*last].launch != o->launch) && pred_push(preds, lop, KB_WAIT_LAUNCH))
+			goto oom;
+		g->ops[lop].pending_done++;
+	}
+	*last = i;
+	/* memory accesses: the reads, then the write */
+	bool mem_is_a = o->kind == KB_OP_DMA_READ;
+	int64_t stride = is_dma(o->kind) ? o->attr : 0;
+	struct { const operand_cols *x; int64_t stride; bool write; } acc[5] = {
+		{&ro->a, mem_is_a ? stride : 0, false},
+		{&ro->b, 0, false},
+		{&ro->c, 0, false},
+		{&ro->dst, mem_is_a ? 0 : stride, false}, /* an accumulating GEMM reads its output */
+		{&ro->dst, mem_is_a ? 0 : stride, true},
+	};
+	for (int k = 0; k < 5; k++) {
+		if (k == 3 && !(o->kind == KB_OP_GEMM && (o->attr & KB_GEMM_ACCUMULATE)))
+			continue;
+		const operand_cols *x = acc[k].x;
+		int64_t len = x->space ? extent(bd->shapes, bd->n_shapes, x->shape, x->dtype, acc[k].stride) : 0;
+		if (len && hazmap_access(bd->hz, x->pa, x->pa + (uint64_t)len, i, acc[k].write, preds))
+			goto oom;
+	}
+	o->mem_pa = mem_is_a ? ro->a.pa : ro->dst.pa;
+	/* one edge per predecessor (quadratic in one op's predecessors,
+	 * which stay few: its operands' last writers and readers) */
+	for (size_t k = 0; k < preds->n; k++)
+		for (size_t j = 0; j < k; j++)
+			if (preds->v[j].op == preds->v[k].op) {
+				preds->v[k].op = -1;
+				break;
+			}
+	for (size_t k = 0; k < preds->n; k++) {
+		if (preds->v[k].op < 0 || preds->v[k].op == i)
+			continue;
+		if (add_edge(&bd->eb, preds->v[k].op, i, preds->v[k].reason))
+			goto oom;
+		o->pending++;
+	}
+	return 0;
+oom:
+	return kb_fail(err, "out of memory building the dependency graph");
+}
+
+/* Fills g->launch_op from the launches table. */
+static int load_launches(sqlite3 *h, graph *g, kb_error *err)
+{
+	sqlite3_stmt *st;
 	sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM launches", -1, &st, NULL);
 	sqlite3_step(st);
 	g->n_launches = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	g->launch_op = calloc((size_t)g->n_launches + 1, sizeof *g->launch_op);
-	if (!g->launch_op) {
-		kb_fail(err, "out of memory");
-		goto out;
-	}
+	if (!g->launch_op)
+		return kb_fail(err, "out of memory");
+	int rc = 0;
 	sqlite3_prepare_v2(h, "SELECT id, host_op_id FROM launches", -1, &st, NULL);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), op = sqlite3_column_int64(st, 1);
-		if (op < 1 || op > n_ops) {
-			kb_fail(err, "launch %lld names op %lld, which does not exist", (long long)id, (long long)op);
-			goto out;
-		}
-		g->launch_op[id] = op - 1;
+		if (op < 1 || op > g->n)
+			rc = kb_fail(err, "launch %lld names op %lld, which does not exist", (long long)id, (long long)op);
+		else
+			g->launch_op[id] = op - 1;
 	}
 	sqlite3_finalize(st);
-	st = NULL;
+	return rc;
+}
+
+/* Turns the edge list into successor lists (CSR). */
+static int make_csr(graph *g, const builder *eb, kb_error *err)
+{
+	size_t n = (size_t)g->n;
+	g->succ_at = calloc(n + 2, sizeof *g->succ_at);
+	g->succ = malloc((eb->n ? eb->n : 1) * sizeof *g->succ);
+	int32_t *fill = malloc((n + 1) * sizeof *fill);
+	if (!g->succ_at || !g->succ || !fill) {
+		free(fill);
+		return kb_fail(err, "out of memory for %zu edges", eb->n);
+	}
+	for (size_t k = 0; k < eb->n; k++)
+		g->succ_at[eb->v[k].from + 1]++;
+	for (size_t k = 0; k < n; k++)
+		g->succ_at[k + 1] += g->succ_at[k];
+	memcpy(fill, g->succ_at, (n + 1) * sizeof *fill);
+	for (size_t k = 0; k < eb->n; k++)
+		g->succ[fill[eb->v[k].from]++] = (edge){eb->v[k].to, eb->v[k].reason};
+	free(fill);
+	g->n_edges = (int64_t)eb->n;
+	return 0;
+}
+
+/* Loads ops and derives every edge in one pass in trace order. */
+static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(db);
+	build bd = {.m = m, .g = g, .hz = hazmap_new()};
+	op_reader rd = {0};
+	int rc = -1;
+	if (!bd.hz)
+		return kb_fail(err, "out of memory");
+	if (load_shapes(h, &bd.shapes, &bd.n_shapes, err))
+		goto out;
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", -1, &st, NULL);
+	int64_t n_ops = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	int64_t max_id = n_ops >= 0 ? sqlite3_column_int64(st, 1) : -1;
+	sqlite3_finalize(st);
+	if (n_ops < 0 || max_id != n_ops || n_ops > INT32_MAX - 1) {
+		kb_fail(err, "op ids are not 1..%lld: the trace is damaged or too large", (long long)n_ops);
+		goto out;
+	}
+	g->n = (int32_t)n_ops;
+	g->ops = calloc((size_t)n_ops + 1, sizeof *g->ops);
+	bd.last_pe = malloc((size_t)m->n_pes * sizeof *bd.last_pe);
+	bd.last_host = malloc((size_t)m->n_sips * sizeof *bd.last_host);
+	if (!g->ops || !bd.last_pe || !bd.last_host) {
+		kb_fail(err, "out of memory for %lld ops", (long long)n_ops);
+		goto out;
+	}
+	memset(bd.last_pe, 0xff, (size_t)m->n_pes * sizeof *bd.last_pe);
+	memset(bd.last_host, 0xff, (size_t)m->n_sips * sizeof *bd.last_host);
+	if (load_launches(h, g, err))
+		goto out;
 
 	static const char sql[] =
 		"SELECT id, launch_id, sip, cube, pe, kind, attr, bytes, flops,"
 		" dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
 		" b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id";
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(h, sql, -1, &rd.ops, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 ORDER BY op_id",
-			       -1, &extra, NULL) != SQLITE_OK) {
+			       -1, &rd.extra, NULL) != SQLITE_OK) {
 		kb_fail(err, "cannot read ops: %s", sqlite3_errmsg(h));
 		goto out;
 	}
-	int extra_rc = sqlite3_step(extra);
-	for (int32_t i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
-		top *o = &g->ops[i];
-		int64_t launch = sqlite3_column_int64(st, 1);
-		o->launch = launch;
-		o->sip = sqlite3_column_int(st, 2);
-		o->cube = sqlite3_column_int(st, 3);
-		o->pe = sqlite3_column_int(st, 4);
-		o->kind = (uint8_t)sqlite3_column_int(st, 5);
-		o->attr = sqlite3_column_int64(st, 6);
-		o->bytes = sqlite3_column_int64(st, 7);
-		o->flops = sqlite3_column_int64(st, 8);
-		operand_cols dst = operand_at(st, 9), a = operand_at(st, 13), b = operand_at(st, 17);
-		o->wait_op = -1;
-		if (o->sip < 0 || o->sip >= m->n_sips || o->cube >= m->n_cubes || o->pe >= m->pes_per_cube ||
-		    (launch != 0 && (o->cube < 0 || o->pe < 0)) || launch < 0 || launch > g->n_launches ||
-		    o->kind == KB_OP_NONE || o->kind >= KB_OP_KIND_COUNT) {
-			kb_fail(err, "op %d: sip%d.cube%d.pe%d / kind %d / launch %lld do not fit this topology", i + 1,
-				o->sip, o->cube, o->pe, o->kind, (long long)launch);
-			goto out;
-		}
-		preds.n = 0;
-		if (launch == 0) { /* host stream of rank sip, in order */
-			if (last_host[o->sip] >= 0 && pred_push(&preds, last_host[o->sip], KB_WAIT_HOST))
-				goto oom;
-			last_host[o->sip] = i;
-		} else {
-			int pe = kb_pe_index(m, o->sip, o->cube, o->pe);
-			int32_t prev = last_pe[pe];
-			int32_t lop = (int32_t)g->launch_op[launch];
-			if (prev >= 0 && pred_push(&preds, prev, KB_WAIT_ORDER))
-				goto oom;
-			if ((prev < 0 || g->ops[prev].launch != launch) && pred_push(&preds, lop, KB_WAIT_LAUNCH))
-				goto oom;
-			if (add_edge(&eb, i, lop, EDGE_DONE))
-				goto oom;
-			g->ops[lop].pending_done++;
-			last_pe[pe] = i;
-		}
-		/* memory accesses: reads first, then the write */
-		int64_t stride = is_dma(o->kind) ? o->attr : 0;
-		bool mem_is_a = o->kind == KB_OP_DMA_READ;
-		int64_t ae = extent(shapes, n_shapes, a.shape, a.dtype, mem_is_a ? stride : 0);
-		int64_t be = extent(shapes, n_shapes, b.shape, b.dtype, 0);
-		int64_t de = extent(shapes, n_shapes, dst.shape, dst.dtype, mem_is_a ? 0 : stride);
-		if (a.space && ae && hazmap_access(hz, a.pa, a.pa + (uint64_t)ae, i, false, &preds))
-			goto oom;
-		if (b.space && be && hazmap_access(hz, b.pa, b.pa + (uint64_t)be, i, false, &preds))
-			goto oom;
-		while (extra_rc == SQLITE_ROW && sqlite3_column_int64(extra, 0) < i + 1)
-			extra_rc = sqlite3_step(extra);
-		if (extra_rc == SQLITE_ROW && sqlite3_column_int64(extra, 0) == i + 1) {
-			operand_cols c = {sqlite3_column_int(extra, 1), sqlite3_column_int(extra, 2),
-					  sqlite3_column_int64(extra, 3), (uint64_t)sqlite3_column_int64(extra, 4)};
-			int64_t ce = extent(shapes, n_shapes, c.shape, c.dtype, 0);
-			if (c.space && ce && hazmap_access(hz, c.pa, c.pa + (uint64_t)ce, i, false, &preds))
-				goto oom;
-		}
-		if (o->kind == KB_OP_GEMM && (o->attr & KB_GEMM_ACCUMULATE) && dst.space && de &&
-		    hazmap_access(hz, dst.pa, dst.pa + (uint64_t)de, i, false, &preds))
-			goto oom;
-		if (dst.space && de && hazmap_access(hz, dst.pa, dst.pa + (uint64_t)de, i, true, &preds))
-			goto oom;
-		o->mem_pa = mem_is_a ? a.pa : dst.pa;
-		/* one edge per predecessor, with the strongest reason: an end
-		 * constraint (data, host order) beats a start one (program order).
-		 * Quadratic in one op's predecessors, which stay few. */
-		for (size_t k = 0; k < preds.n; k++)
-			for (size_t j = 0; j < k; j++)
-				if (preds.v[j].op == preds.v[k].op) {
-					if (preds.v[j].reason == KB_WAIT_ORDER)
-						preds.v[j].reason = preds.v[k].reason;
-					preds.v[k].op = -1;
-					break;
-				}
-		for (size_t k = 0; k < preds.n; k++) {
-			if (preds.v[k].op < 0 || preds.v[k].op == i)
-				continue;
-			if (add_edge(&eb, preds.v[k].op, i, preds.v[k].reason))
-				goto oom;
-			o->pending++;
-		}
+	rd.buf[0] = malloc(READ_BATCH * sizeof(raw_op));
+	rd.buf[1] = malloc(READ_BATCH * sizeof(raw_op));
+	pthread_mutex_init(&rd.mu, NULL);
+	pthread_cond_init(&rd.cv, NULL);
+	rd.extra_rc = sqlite3_step(rd.extra);
+	if (!rd.buf[0] || !rd.buf[1] || pthread_create(&rd.thread, NULL, reader_main, &rd)) {
+		kb_fail(err, "cannot start the trace reader");
+		free(rd.buf[0]);
+		free(rd.buf[1]);
+		rd.buf[0] = rd.buf[1] = NULL;
+		goto out;
 	}
-	{
-		size_t used = hazmap_bytes(hz) + eb.cap * sizeof *eb.v + (size_t)n_ops * sizeof(top);
-		if (used > *peak)
-			*peak = used;
+	int batch = -1, failed = 0;
+	size_t n_batch = 0;
+	int32_t i = 0;
+	for (const raw_op *rows; !failed && (rows = reader_next(&rd, &batch, &n_batch));)
+		for (size_t r = 0; r < n_batch && !failed; r++, i++)
+			failed = i >= g->n ? kb_fail(err, "more ops than counted: the trace changed while being read")
+					   : add_op(&bd, i, &rows[r], err);
+	reader_stop(&rd);
+	if (failed)
+		goto out;
+	if (i != g->n) {
+		kb_fail(err, "read %d of %d ops: %s", i, g->n, sqlite3_errmsg(h));
+		goto out;
 	}
-	/* successor lists (CSR) */
-	g->succ_at = calloc((size_t)n_ops + 2, sizeof *g->succ_at);
-	g->succ = malloc((eb.n ? eb.n : 1) * sizeof *g->succ);
-	if (!g->succ_at || !g->succ)
-		goto oom;
-	for (size_t k = 0; k < eb.n; k++)
-		g->succ_at[eb.v[k].from + 1]++;
-	for (int64_t k = 0; k < n_ops; k++)
-		g->succ_at[k + 1] += g->succ_at[k];
-	{
-		int32_t *fill = malloc(((size_t)n_ops + 1) * sizeof *fill);
-		if (!fill)
-			goto oom;
-		memcpy(fill, g->succ_at, ((size_t)n_ops + 1) * sizeof *fill);
-		for (size_t k = 0; k < eb.n; k++)
-			g->succ[fill[eb.v[k].from]++] = (edge){eb.v[k].to, eb.v[k].reason};
-		free(fill);
-	}
-	g->n_edges = (int64_t)eb.n;
-	rc = 0;
-	goto out;
-oom:
-	kb_fail(err, "out of memory building the dependency graph");
+	size_t used = hazmap_bytes(bd.hz) + bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
+	if (used > *peak)
+		*peak = used;
+	rc = make_csr(g, &bd.eb, err);
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(extra);
-	free(shapes);
-	free(eb.v);
-	free(preds.v);
-	free(last_pe);
-	free(last_host);
-	hazmap_free(hz);
+	sqlite3_finalize(rd.ops);
+	sqlite3_finalize(rd.extra);
+	free(bd.shapes);
+	free(bd.eb.v);
+	free(bd.preds.v);
+	free(bd.last_pe);
+	free(bd.last_host);
+	hazmap_free(bd.hz);
 	return rc;
 }
 
@@ -421,53 +537,55 @@ typedef struct sched {
 	int64_t done;
 } sched;
 
-/* Applies one released edge's constraint to its successor. */
-static int release(sched *s, int32_t from, const edge *e, int64_t at)
+/* Applies a released constraint (to may start at `at`) to op `to`. */
+static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t at)
 {
-	top *o = &s->g->ops[e->to];
+	top *o = &s->g->ops[to];
 	if (at > o->key || (at == o->key && o->wait == KB_WAIT_NONE && at > 0)) {
 		o->key = at;
-		o->wait = e->reason;
+		o->wait = reason;
 		o->wait_op = from;
 	}
-	if (--o->pending == 0 && heap_push(&s->q, o->key, e->to))
+	if (--o->pending == 0 && heap_push(&s->q, o->key, to))
 		return -1;
 	return 0;
 }
 
-static int finish(sched *s, int32_t i);
-
-/* An op's start is known: release edges that wait for it to start. */
+/* An op's start is known: release what waits for it to start (the next
+ * op on its PE, the first PE ops of a launch). */
 static int started(sched *s, int32_t i)
 {
 	const top *o = &s->g->ops[i];
-	int64_t launch_ps = s->md.cost.launch_ps;
+	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
+		return -1;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
-		if (e->reason == KB_WAIT_ORDER && release(s, i, e, o->t_start))
-			return -1;
-		if (e->reason == KB_WAIT_LAUNCH && release(s, i, e, o->t_start + launch_ps))
+		if (e->reason == KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, o->t_start + s->md.cost.launch_ps))
 			return -1;
 	}
 	return 0;
 }
 
-/* An op's end is known: release edges that wait for it to end. */
+/* An op's end is known: release what waits for it to end (the next host
+ * op, data hazards) and count it towards its launch's end. */
 static int finish(sched *s, int32_t i)
 {
 	top *o = &s->g->ops[i];
 	s->done++;
+	if (o->launch == 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, o->t_end))
+		return -1;
+	if (o->launch != 0) {
+		int32_t li = (int32_t)s->g->launch_op[o->launch];
+		top *l = &s->g->ops[li];
+		if (o->t_end > l->t_end)
+			l->t_end = o->t_end;
+		if (--l->pending_done == 0 && l->scheduled && finish(s, li))
+			return -1;
+	}
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
-		if (e->reason == EDGE_DONE) {
-			top *l = &s->g->ops[e->to];
-			if (o->t_end > l->t_end)
-				l->t_end = o->t_end;
-			if (--l->pending_done == 0 && l->scheduled && finish(s, e->to))
-				return -1;
-		} else if (e->reason != KB_WAIT_ORDER && e->reason != KB_WAIT_LAUNCH && release(s, i, e, o->t_end)) {
+		if (e->reason != KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, o->t_end))
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -709,23 +827,121 @@ static int64_t new_run(sqlite3 *h, const kb_time_options *opt, const kb_machine 
 	return rc ? -1 : sqlite3_last_insert_rowid(h);
 }
 
+/* op_times is filled by one INSERT ... SELECT from kb_op_times_src, a
+ * read-only virtual table over the scheduled ops: SQLite pulls the values
+ * straight from memory instead of a bind and step per row. */
+typedef struct times_src {
+	const graph *g;
+	int64_t run;
+} times_src;
+
+typedef struct times_vtab {
+	sqlite3_vtab base;
+	const times_src *src;
+} times_vtab;
+
+typedef struct times_cursor {
+	sqlite3_vtab_cursor base;
+	int32_t i;
+} times_cursor;
+
+static int src_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, sqlite3_vtab **vt, char **msg)
+{
+	(void)argc, (void)argv, (void)msg;
+	int rc = sqlite3_declare_vtab(h, "CREATE TABLE x(run_id, op_id, t_start_ps, t_end_ps, wait, wait_op)");
+	if (rc != SQLITE_OK)
+		return rc;
+	times_vtab *t = sqlite3_malloc(sizeof *t);
+	if (!t)
+		return SQLITE_NOMEM;
+	memset(t, 0, sizeof *t);
+	t->src = aux;
+	*vt = &t->base;
+	return SQLITE_OK;
+}
+
+static int src_disconnect(sqlite3_vtab *vt)
+{
+	sqlite3_free(vt);
+	return SQLITE_OK;
+}
+
+static int src_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+	(void)vt;
+	info->estimatedCost = 1e6;
+	return SQLITE_OK;
+}
+
+static int src_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **cur)
+{
+	(void)vt;
+	times_cursor *c = sqlite3_malloc(sizeof *c);
+	if (!c)
+		return SQLITE_NOMEM;
+	memset(c, 0, sizeof *c);
+	*cur = &c->base;
+	return SQLITE_OK;
+}
+
+static int src_close(sqlite3_vtab_cursor *cur)
+{
+	sqlite3_free(cur);
+	return SQLITE_OK;
+}
+
+static int src_filter(sqlite3_vtab_cursor *cur, int idx, const char *idx_str, int argc, sqlite3_value **argv)
+{
+	(void)idx, (void)idx_str, (void)argc, (void)argv;
+	((times_cursor *)cur)->i = 0;
+	return SQLITE_OK;
+}
+
+static int src_next(sqlite3_vtab_cursor *cur)
+{
+	((times_cursor *)cur)->i++;
+	return SQLITE_OK;
+}
+
+static const times_src *src_of(sqlite3_vtab_cursor *cur)
+{
+	return ((times_vtab *)cur->pVtab)->src;
+}
+
+static int src_eof(sqlite3_vtab_cursor *cur)
+{
+	return ((times_cursor *)cur)->i >= src_of(cur)->g->n;
+}
+
+static int src_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+	int32_t i = ((times_cursor *)cur)->i;
+	const times_src *src = src_of(cur);
+	const top *o = &src->g->ops[i];
+	int64_t v[6] = {src->run, i + 1, o->t_start, o->t_end, o->wait, o->wait_op + 1};
+	sqlite3_result_int64(ctx, v[col]);
+	return SQLITE_OK;
+}
+
+static int src_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+	*rowid = ((times_cursor *)cur)->i + 1;
+	return SQLITE_OK;
+}
+
+static const sqlite3_module times_module = {
+	.xConnect = src_connect, .xBestIndex = src_best_index, .xDisconnect = src_disconnect,
+	.xOpen = src_open, .xClose = src_close, .xFilter = src_filter, .xNext = src_next,
+	.xEof = src_eof, .xColumn = src_column, .xRowid = src_rowid,
+};
+
 static int store_ops(sqlite3 *h, const graph *g, int64_t run, kb_error *err)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "INSERT INTO op_times VALUES(?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "%s", sqlite3_errmsg(h));
-	sqlite3_bind_int64(st, 1, run);
-	int rc = 0;
-	for (int32_t i = 0; i < g->n && !rc; i++) {
-		const top *o = &g->ops[i];
-		sqlite3_bind_int64(st, 2, i + 1);
-		sqlite3_bind_int64(st, 3, o->t_start);
-		sqlite3_bind_int64(st, 4, o->t_end);
-		sqlite3_bind_int(st, 5, o->wait);
-		sqlite3_bind_int64(st, 6, o->wait_op + 1);
-		rc = step(h, st, err);
-	}
-	sqlite3_finalize(st);
+	times_src src = {g, run}; /* lives while the module is registered */
+	if (sqlite3_create_module(h, "kb_op_times_src", &times_module, &src) != SQLITE_OK)
+		return kb_fail(err, "cannot register the results table: %s", sqlite3_errmsg(h));
+	int rc = exec_sql(h, "INSERT INTO op_times SELECT * FROM kb_op_times_src", err);
+	sqlite3_create_module(h, "kb_op_times_src", NULL, NULL); /* drop it */
 	return rc;
 }
 

@@ -56,7 +56,7 @@ typedef struct hazmap hazmap;
 /* A predecessor found for the op being analysed. */
 typedef struct pred {
 	int32_t op;
-	uint8_t reason; /* kb_wait, or EDGE_DONE */
+	uint8_t reason; /* kb_wait */
 } pred;
 
 typedef struct pred_buf {
@@ -72,7 +72,5 @@ void hazmap_free(hazmap *h);
  * it must follow (RAW, WAR, WAW) to out. */
 int hazmap_access(hazmap *h, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out);
 size_t hazmap_bytes(const hazmap *h);
-
-#define EDGE_DONE 255 /* a launch's PE op: the launch ends after it */
 
 #endif
