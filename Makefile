@@ -90,11 +90,22 @@ test-asan:
 
 demo: all
 	@mkdir -p $(BUILD)/demo
+	@echo "== 1. trace: run the gemm bench functionally, record every op"
 	$(BIN)/kb-trace bench gemm -o $(BUILD)/demo/gemm.db --summary
+	@echo; echo "== 2. time: schedule the ops on the default topology"
+	$(BIN)/kb-time $(BUILD)/demo/gemm.db --label default --replace
+	@echo; echo "== what-if: the same trace with twice the HBM bandwidth"
+	$(BIN)/kb-time $(BUILD)/demo/gemm.db --label hbm_x2 --replace --quiet \
+	  --set cube.components.hbm.attrs.bandwidth_gbps=200
+	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
+	  "SELECT label, total_ps, printf('%.3f', total_ps / 1e6) AS total_us FROM timing_runs ORDER BY id;"
 	@echo; echo "-- first ops of the trace (sqlite3 $(BUILD)/demo/gemm.db):"
 	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
 	  "SELECT id, pe_name, seq, kind, shape, src_space AS src, printf('0x%x', src_va) AS src_va, dst_space AS dst, \
 	   printf('0x%x', dst_va) AS dst_va, printf('0x%x', dst_pa) AS dst_pa, bytes, flops FROM ops_v LIMIT 8;"
+	@echo; echo "-- their times in run 'default':"
+	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
+	  "SELECT op_id, pe_name, kind, start_ns, dur_ns, waited_on FROM op_times_v WHERE run = 'default';"
 
 bench: all
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh

@@ -79,6 +79,13 @@ static const section sections[] = {
 	 op_cols, op_units, 6},
 };
 
+/* Text values carry their unit, so "busy_ps" prints as "busy". */
+static int text_name_len(const char *col)
+{
+	const char *u = strrchr(col, '_');
+	return u && (strcmp(u, "_ps") == 0 || strcmp(u, "_pct") == 0) ? (int)(u - col) : (int)strlen(col);
+}
+
 static void print_cell(FILE *out, sqlite3_stmt *st, int c, const char *unit, bool json)
 {
 	if (sqlite3_column_type(st, c) == SQLITE_TEXT) {
@@ -143,7 +150,7 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 				if (json)
 					fprintf(out, "%s\"%s\": ", c ? ", " : "", sec->cols[c]);
 				else if (c)
-					fprintf(out, "  %s=", sec->cols[c]);
+					fprintf(out, "  %.*s=", text_name_len(sec->cols[c]), sec->cols[c]);
 				print_cell(out, st, c, sec->units[c], json);
 			}
 			fprintf(out, json ? "}" : "\n");

@@ -5,6 +5,7 @@
 set -u
 BIN=${BIN:-bin}
 TRACE="$BIN/kb-trace"
+TIME="$BIN/kb-time"
 dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 pass=0 fail=0
@@ -13,10 +14,10 @@ check() { # name, condition result (0 = ok)
 	if [ "$2" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi
 }
 
-# expect CODE "stderr substring" -- args...
+# expect CODE "stderr substring" -- args...   (runs kb-trace, or $TOOL if set)
 expect() {
 	local code=$1 want=$2; shift 3
-	"$TRACE" "$@" >"$dir/out" 2>"$dir/err"
+	"${TOOL:-$TRACE}" "$@" >"$dir/out" 2>"$dir/err"
 	local got=$?
 	local lines
 	lines=$(wc -l <"$dir/err")
@@ -70,6 +71,37 @@ expect 0 "" -- bench gemm -o "$dir/g2.db" --set gemm.M=512 --set sip.cube_mesh.w
 check "--set gemm.M=512" "$([ "$(sqlite3 "$dir/g2.db" 'SELECT count(*), sum(M) FROM gemm_v')" = '2|512' ]; echo $?)"
 check "overrides recorded" "$(sqlite3 "$dir/g2.db" "SELECT value FROM meta WHERE key = 'topology_overrides'" | grep -qx 'sip.cube_mesh.w=2'; echo $?)"
 check "yaml embedded" "$(sqlite3 "$dir/g2.db" "SELECT value FROM meta WHERE key = 'topology_yaml'" | grep -q 'cube_mesh: { w: 4, h: 4 }'; echo $?)"
+
+# ---- kb-time ----
+TOOL=$TIME
+expect 0 "" -- --help
+grep -q "usage: kb-time" "$dir/out"; check "kb-time --help" $?
+expect 0 "" -- "$dir/g.db"
+grep -q "timing run 'run1': 8 ops, total simulated time 34.072 us (34072160 ps)" "$dir/out"; check "kb-time total" $?
+grep -q "^busiest links:" "$dir/out"; check "kb-time lists links" $?
+expect 0 "" -- "$dir/g.db" --set cube.components.hbm.attrs.bandwidth_gbps=200 --label fast --json
+check "--json is valid JSON" "$([ "$(sqlite3 :memory: "SELECT json_valid(readfile('$dir/out'))")" = 1 ]; echo $?)"
+check "--json total" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.total_ps')")" = 32106080 ]; echo $?)"
+check "both runs stored" "$([ "$(sqlite3 "$dir/g.db" 'SELECT group_concat(label) FROM (SELECT label FROM timing_runs ORDER BY id)')" = "run1,fast" ]; echo $?)"
+expect 0 "" -- "$dir/g.db" --quiet --label q
+check "--quiet prints nothing" "$([ ! -s "$dir/out" ]; echo $?)"
+sum=$(md5sum <"$dir/g.db")
+expect 2 "a timing run labelled 'fast' exists (use --replace or another --label)" -- "$dir/g.db" --label fast
+expect 2 "sip.cube_mesh.w is 2 but the trace was recorded with 4" -- "$dir/g.db" --set sip.cube_mesh.w=2 --label x
+expect 2 "unknown topology key 'sip.nope'" -- "$dir/g.db" --set sip.nope=1
+expect 2 "bandwidth_gbps: 0 must be > 0 GB/s" -- "$dir/g.db" --set cube.components.hbm.attrs.bandwidth_gbps=0
+expect 2 "zero.yaml:3:37" -- "$dir/g.db" --topology "$dir/zero.yaml"
+check "failed kb-time runs left the trace byte-identical" "$([ "$(md5sum <"$dir/g.db")" = "$sum" ]; echo $?)"
+expect 2 "missing the trace file" --
+expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
+echo "not a database, just text" >"$dir/text.db"
+expect 2 "not a kernbench trace" -- "$dir/text.db"
+cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
+expect 2 "schema version 7 is newer than this tool (1)" -- "$dir/newer.db"
+sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
+expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
+expect 2 "--top '0'" -- "$dir/g.db" --top 0
+unset TOOL
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
