@@ -333,6 +333,47 @@ static void labels_are_unique_unless_replaced(void **state)
 	assert_int_equal(q("SELECT count(*) FROM op_times"), 4 * 8);
 }
 
+static void routes_cross_the_cube_mesh_and_sip_links(void **state)
+{
+	(void)state;
+	kb_topo_cfg cfg;
+	kb_machine m;
+	kb_error err;
+	kb_route_info r;
+	uint64_t pa;
+	kb_topo_defaults(&cfg);
+	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
+	/* own slice: just the HBM port */
+	kb_physaddr own = {0, 0, 0, KB_SPACE_HBM, 0, 0};
+	assert_int_equal(kb_pa_encode(&m, &own, &pa, &err), 0);
+	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, &r, &err), 0);
+	assert_int_equal(r.hops, 1);
+	assert_int_equal(r.latency_ps, 120 * NS);
+	/* cube 0 -> cube 5 (x 1, y 1) on the 4 x 4 mesh: X first, then Y;
+	 * NoC 2 ns + 2 x (link 20 + switch 5 ns) + HBM 120 ns, bottleneck HBM 100 GB/s */
+	kb_physaddr far = {0, 0, 5, KB_SPACE_HBM, 3, 0};
+	assert_int_equal(kb_pa_encode(&m, &far, &pa, &err), 0);
+	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube0.pe0.noc_out > sip0.cube0.E > sip0.cube1.S > sip0.cube5.pe3.noc_in > "
+				    "sip0.cube5.pe3.hbm");
+	assert_int_equal(r.latency_ps, (2 + 2 * 25 + 120) * NS);
+	assert_true(r.bottleneck_gbps == 100.0);
+	/* to the other SIP: the SIP link at the source cube (300 + 5 ns, 64 GB/s) */
+	kb_physaddr other = {0, 1, 0, KB_SPACE_TCM, 0, 0x500000};
+	assert_int_equal(kb_pa_encode(&m, &other, &pa, &err), 0);
+	assert_int_equal(kb_time_route(&m, 0, 0, 1, pa, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube0.pe1.noc_out > sip0.cube0.global_E > sip1.cube0.pe0.noc_in > sip1.cube0.pe0.tcm");
+	assert_int_equal(r.latency_ps, (2 + 305 + 2) * NS);
+	assert_true(r.bottleneck_gbps == 64.0);
+	/* SRAM of the own cube: the shared SRAM port only */
+	kb_physaddr sram = {0, 0, 2, KB_SPACE_SRAM, 0, 64};
+	assert_int_equal(kb_pa_encode(&m, &sram, &pa, &err), 0);
+	assert_int_equal(kb_time_route(&m, 0, 2, 6, pa, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube2.sram");
+	assert_int_equal(kb_time_route(&m, 0, 2, 9, pa, &r, &err), -1);
+	assert_string_equal(err.msg, "sip0.cube2.pe9 is not a PE of this machine");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +385,7 @@ int main(void)
 		cmocka_unit_test(two_transfers_on_one_link_take_twice_as_long),
 		cmocka_unit_test(ranks_have_their_own_host_streams),
 		cmocka_unit_test(labels_are_unique_unless_replaced),
+		cmocka_unit_test(routes_cross_the_cube_mesh_and_sip_links),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(path);

@@ -265,3 +265,28 @@ void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const 
 		snprintf(buf, cap, "sip%d.pcie", i);
 	}
 }
+
+int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t raw, kb_route_info *out, kb_error *err)
+{
+	kb_physaddr pa;
+	model md;
+	route r;
+	if (sip < 0 || sip >= m->n_sips || cube < 0 || cube >= m->n_cubes || pe < 0 || pe >= m->pes_per_cube)
+		return kb_fail(err, "sip%d.cube%d.pe%d is not a PE of this machine", sip, cube, pe);
+	if (kb_pa_decode(m, raw, &pa, err) || model_init(&md, m, err))
+		return -1;
+	model_route(&md, sip, cube, pe, &pa, &r);
+	memset(out, 0, sizeof *out);
+	out->hops = r.n;
+	out->latency_ps = r.latency_ps;
+	out->bottleneck_gbps = r.min_gbps;
+	size_t used = 0;
+	for (int i = 0; i < r.n && used < sizeof out->path; i++) {
+		char name[96];
+		const char *kind;
+		model_link_name(&md, r.links[i], name, sizeof name, &kind);
+		used += (size_t)snprintf(out->path + used, sizeof out->path - used, "%s%s", i ? " > " : "", name);
+	}
+	model_release(&md);
+	return 0;
+}
