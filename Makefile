@@ -11,9 +11,9 @@ BIN     ?= bin
 CFLAGS  ?= -O2 -g
 # Project flags stay in force when CFLAGS is given on the command line.
 KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireports -Icli
-LDLIBS  += -lsqlite3 -lyaml -lzstd -lm -lpthread
-PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev sqlite3 time
+            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Icli
+LDLIBS  += -lsqlite3 -lyaml -lzstd -lopenblas -lm -lpthread
+PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev libopenblas-dev sqlite3 time
 
 base_SRC     := $(wildcard base/*.c)
 machine_SRC  := $(wildcard machine/*.c)
@@ -21,14 +21,15 @@ db_SRC       := $(wildcard db/*.c)
 tracegen_SRC := $(wildcard tracegen/*.c)
 frontend_SRC := $(wildcard frontend/*.c frontend/benches/*.c)
 timing_SRC   := $(wildcard timing/*.c)
+replay_SRC   := $(wildcard replay/*.c)
 reports_SRC  := $(wildcard reports/*.c)
 cli_SRC      := cli/cli.c
-LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(timing_SRC) $(reports_SRC) $(cli_SRC)
+LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(timing_SRC) $(replay_SRC) $(reports_SRC) $(cli_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
 LIB     := $(BUILD)/libkernbench.a
 
-TOOLS   := kb-trace kb-time
-TESTS   := test_machine test_db test_tracegen test_frontend test_timing
+TOOLS   := kb-trace kb-time kb-replay
+TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
 

@@ -1,0 +1,131 @@
+/*
+ * kb_replay.c — `kb-replay`: execute a trace's numerics in the order of a
+ * timing run and verify device memory against the bench's expectations.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "replay.h"
+#include "timing.h"
+
+static const char usage[] =
+	"usage: kb-replay TRACE.db --verify [--run L] [--order time|dataflow] [--quiet]\n"
+	"\n"
+	"Executes every op's numerics against a model of device memory, in the\n"
+	"order of a timing run (each op reads its inputs at its start time and\n"
+	"writes at its end time), and with --verify compares the results with the\n"
+	"expectations the bench registered. Reads of memory nothing has written and\n"
+	"reads that overtake the write they depend on are reported by op.\n"
+	"\n"
+	"      --verify         check every expectation (rtol/atol per expectation)\n"
+	"      --run L          the timing run to follow (default: the newest)\n"
+	"      --order O        time (default) or dataflow: trace order, a topological\n"
+	"                       order of every dependency, to tell a wrong algorithm\n"
+	"                       from a timing that broke causality\n"
+	"  -q, --quiet          print only failures\n"
+	"  -h, --help           this text\n"
+	"  -V, --version        print the version\n"
+	"\n"
+	"exit status: 0 everything verified, 1 a check failed, 2 bad usage or input\n";
+
+static void print_report(const kb_replay_report *rep, const char *trace, bool verify, bool quiet)
+{
+	if (!quiet)
+		printf("%s: replayed %lld ops in %s (%s) in %.3f s; GEMMs %.1f MFLOP at %.2f GFLOP/s\n", trace,
+		       (long long)rep->ops, rep->order == KB_ORDER_TIME ? "time order of run" : "dataflow order",
+		       rep->run, rep->total_s, (double)rep->gemm_flops / 1e6,
+		       rep->gemm_s > 0 ? (double)rep->gemm_flops / rep->gemm_s / 1e9 : 0.0);
+	for (int k = 0; verify && k < rep->n_expects; k++) {
+		const kb_expect_result *e = &rep->expects[k];
+		if (e->pass && quiet)
+			continue;
+		printf("  %s %s: %lld values (rtol %g, atol %g): ", e->pass ? "PASS" : "FAIL", e->tensor,
+		       (long long)e->checked, e->rtol, e->atol);
+		if (e->problem[0])
+			printf("%s\n", e->problem);
+		else if (e->mismatches)
+			printf("%lld mismatches, max abs err %.4g, max rel err %.4g; first at %s[%lld,%lld] on "
+			       "sip%d.cube%d.pe%d: got %.6g, expected %.6g\n", (long long)e->mismatches, e->max_abs,
+			       e->max_rel, e->tensor, (long long)e->row, (long long)e->col, e->sip, e->cube, e->pe, e->got,
+			       e->want);
+		else
+			printf("max abs err %.4g, max rel err %.4g\n", e->max_abs, e->max_rel);
+	}
+	if (rep->n_problems) {
+		printf("problems: %lld\n", (long long)rep->n_problems);
+		for (int k = 0; k < rep->n_kept; k++)
+			printf("  %s\n", rep->problems[k]);
+		if (rep->n_problems > rep->n_kept)
+			printf("  ... and %lld more\n", (long long)(rep->n_problems - rep->n_kept));
+	}
+	if (verify && rep->n_expects == 0)
+		printf("  FAIL: the trace registers no expectations, so nothing can be verified\n");
+	if (verify)
+		printf("verify: %s (%d of %d expectations passed, %lld problems)\n", kb_replay_passed(rep) ? "OK" : "FAILED",
+		       rep->n_expects - rep->n_failed, rep->n_expects, (long long)rep->n_problems);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"verify", no_argument, NULL, 'v'}, {"run", required_argument, NULL, 'r'},
+		{"order", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	kb_replay_options opt = {0};
+	const char *trace = NULL;
+	bool verify = false, quiet = false;
+	opterr = 0;
+	while (optind < argc) {
+		int c = getopt_long(argc, argv, "+:hVq", opts, NULL);
+		if (c == -1) {
+			if (trace)
+				return kb_cli_error("kb-replay", "unexpected argument '%s' (one trace at a time)", argv[optind]);
+			trace = argv[optind++];
+			continue;
+		}
+		switch (c) {
+		case 'v': verify = true; break;
+		case 'r': opt.run = optarg; break;
+		case 'o':
+			if (strcmp(optarg, "time") == 0)
+				opt.order = KB_ORDER_TIME;
+			else if (strcmp(optarg, "dataflow") == 0)
+				opt.order = KB_ORDER_DATAFLOW;
+			else
+				return kb_cli_error("kb-replay", "--order '%s': expected time or dataflow", optarg);
+			break;
+		case 'q': quiet = true; break;
+		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
+		case 'V': printf("kb-replay %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
+		case ':': return kb_cli_error("kb-replay", "option '%s' needs a value", argv[optind - 1]);
+		default: return kb_cli_error("kb-replay", "bad option '%s' (see kb-replay --help)", argv[optind - 1]);
+		}
+	}
+	if (!trace)
+		return kb_cli_error("kb-replay", "missing the trace file (see kb-replay --help)");
+	kb_error err = {{0}};
+	kb_db *db = NULL;
+	kb_topo_cfg cfg;
+	kb_machine m;
+	kb_replay_report rep;
+	if (kb_db_open(&db, trace, false, &err) || kb_time_trace_topology(db, &cfg, &err)) {
+		kb_db_close(db);
+		return kb_cli_error("kb-replay", "%s", err.msg);
+	}
+	int rc = kb_machine_init(&m, &cfg, &err) || kb_replay(db, &m, &opt, &rep, &err);
+	kb_topo_release(&cfg);
+	if (rc) {
+		kb_db_close(db);
+		return kb_cli_error("kb-replay", "%s", err.msg);
+	}
+	print_report(&rep, trace, verify, quiet);
+	bool ok = verify ? kb_replay_passed(&rep) : rep.n_problems == 0;
+	kb_replay_report_release(&rep);
+	kb_db_close(db);
+	return ok ? KB_EXIT_OK : KB_EXIT_FAILED;
+}

@@ -1,0 +1,273 @@
+/*
+ * numerics.c — what each op computes. Inputs arrive as f32 arrays; results
+ * are produced in f32 and rounded once into the destination dtype. GEMMs
+ * and reductions accumulate in f32. Broadcasting follows numpy (shapes
+ * right-aligned, extent-1 dimensions repeat).
+ */
+#include "replay_int.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+size_t dtype_bytes(int dtype)
+{
+	return kb_dtype_size((kb_dtype)dtype);
+}
+
+void to_f32(int dtype, const void *src, float *dst, int64_t n)
+{
+	if (dtype == KB_F32) {
+		memcpy(dst, src, (size_t)n * sizeof(float));
+		return;
+	}
+	const uint16_t *h = src;
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = kb_f16_to_f32(h[i]);
+}
+
+void from_f32(int dtype, const float *src, void *dst, int64_t n)
+{
+	if (dtype == KB_F32) {
+		memcpy(dst, src, (size_t)n * sizeof(float));
+		return;
+	}
+	uint16_t *h = dst;
+	for (int64_t i = 0; i < n; i++)
+		h[i] = kb_f32_to_f16(src[i]);
+}
+
+span_iter operand_spans(const rop_operand *o, int64_t stride)
+{
+	size_t isz = dtype_bytes(o->dtype);
+	if (stride > 0 && o->shape.ndim == 2)
+		return (span_iter){o->pa, (size_t)o->shape.d[1] * isz, (size_t)o->shape.d[0], (size_t)stride * isz};
+	return (span_iter){o->pa, (size_t)o->shape.numel * isz, 1, 0};
+}
+
+/* ------------------------------------------------------------------ */
+/* GEMM                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Below this many multiply-adds the hand kernel beats a BLAS call. */
+#define BLAS_MIN_MACS (64 * 64 * 64)
+
+void kb_replay_sgemm_plain(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+			   int64_t ldb, float *C, int64_t ldc, bool accumulate)
+{
+	enum { KB_ = 256, NB = 512 };
+	if (!accumulate)
+		for (int64_t i = 0; i < M; i++)
+			memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+	/* blocked i-k-j: the inner loop streams rows of B and C and vectorises */
+	for (int64_t k0 = 0; k0 < K; k0 += KB_)
+		for (int64_t j0 = 0; j0 < N; j0 += NB) {
+			int64_t kn = K - k0 < KB_ ? K - k0 : KB_, jn = N - j0 < NB ? N - j0 : NB;
+			for (int64_t i = 0; i < M; i++) {
+				float *c = C + i * ldc + j0;
+				const float *a = A + i * lda + k0;
+				for (int64_t k = 0; k < kn; k++) {
+					float av = a[k];
+					const float *b = B + (k0 + k) * ldb + j0;
+					for (int64_t j = 0; j < jn; j++)
+						c[j] += av * b[j];
+				}
+			}
+		}
+}
+
+void kb_replay_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+		     float *C, int64_t ldc, bool accumulate)
+{
+	if (M * N * K < BLAS_MIN_MACS || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) {
+		kb_replay_sgemm_plain(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
+		    accumulate ? 1.0f : 0.0f, C, (int)ldc);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* out (f32) = a (rows x cols) transposed. */
+static void transpose(const float *a, int64_t rows, int64_t cols, float *out)
+{
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t c = 0; c < cols; c++)
+			out[c * rows + r] = a[r * cols + c];
+}
+
+static int gemm(const rop *op, float *const in[4], float *out, int64_t *flops, double *gemm_s)
+{
+	const shape4 *sa = &op->a.shape, *sb = &op->b.shape;
+	bool ta = op->attr & KB_GEMM_TRANS_A, tb = op->attr & KB_GEMM_TRANS_B, acc = op->attr & KB_GEMM_ACCUMULATE;
+	int64_t M = ta ? sa->d[1] : sa->d[0], K = ta ? sa->d[0] : sa->d[1];
+	int64_t N = tb ? sb->d[0] : sb->d[1];
+	float *a = in[0], *b = in[1], *ta_buf = NULL, *tb_buf = NULL;
+	if (ta) {
+		if (!(ta_buf = malloc((size_t)(M * K) * sizeof(float))))
+			return -1;
+		transpose(in[0], sa->d[0], sa->d[1], ta_buf);
+		a = ta_buf;
+	}
+	if (tb) {
+		if (!(tb_buf = malloc((size_t)(K * N) * sizeof(float)))) {
+			free(ta_buf);
+			return -1;
+		}
+		transpose(in[1], sb->d[0], sb->d[1], tb_buf);
+		b = tb_buf;
+	}
+	if (acc)
+		memcpy(out, in[3], (size_t)(M * N) * sizeof(float));
+	double t0 = now_s();
+	kb_replay_sgemm(M, N, K, a, K, b, N, out, N, acc);
+	*gemm_s += now_s() - t0;
+	*flops += 2 * M * N * K;
+	free(ta_buf);
+	free(tb_buf);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Elementwise, reductions                                             */
+/* ------------------------------------------------------------------ */
+
+/* Strides of x (in elements) in the 4-D index space of out. */
+static void bcast_strides(const shape4 *x, const shape4 *out, int64_t st[4])
+{
+	int64_t s = 1;
+	for (int k = 3; k >= 0; k--) {
+		int j = k - (4 - x->ndim); /* x's dimension under out's (padded to 4) */
+		int64_t ext = j >= 0 ? x->d[j] : 1;
+		st[k] = ext == 1 ? 0 : s;
+		s *= ext;
+	}
+	(void)out;
+}
+
+static void pad4(const shape4 *s, int64_t d[4])
+{
+	for (int k = 0; k < 4; k++) {
+		int j = k - (4 - s->ndim);
+		d[k] = j >= 0 ? s->d[j] : 1;
+	}
+}
+
+static float apply(kb_op_kind kind, float a, float b, float c, double imm)
+{
+	switch (kind) {
+	case KB_OP_MATH_ADD: return a + b;
+	case KB_OP_MATH_SUB: return a - b;
+	case KB_OP_MATH_MUL: return a * b;
+	case KB_OP_MATH_DIV: return a / b;
+	case KB_OP_MATH_MAXIMUM: return a > b ? a : b;
+	case KB_OP_MATH_MINIMUM: return a < b ? a : b;
+	case KB_OP_MATH_FMA: return a * b + c;
+	case KB_OP_MATH_CLAMP: return a < b ? b : a > c ? c : a;
+	case KB_OP_MATH_EXP: return expf(a);
+	case KB_OP_MATH_LOG: return logf(a);
+	case KB_OP_MATH_SQRT: return sqrtf(a);
+	case KB_OP_MATH_ABS: return fabsf(a);
+	case KB_OP_MATH_NEG: return -a;
+	case KB_OP_MATH_ADD_S: return a + (float)imm;
+	case KB_OP_MATH_MUL_S: return a * (float)imm;
+	case KB_OP_MATH_CAST: return a;
+	default: return a;
+	}
+}
+
+static void elementwise(const rop *op, float *const in[4], float *out)
+{
+	int64_t d[4], sa[4] = {0}, sb[4] = {0}, sc[4] = {0};
+	pad4(&op->dst.shape, d);
+	bcast_strides(&op->a.shape, &op->dst.shape, sa);
+	if (op->b.space)
+		bcast_strides(&op->b.shape, &op->dst.shape, sb);
+	if (op->c.space)
+		bcast_strides(&op->c.shape, &op->dst.shape, sc);
+	const float *a = in[0], *b = op->b.space ? in[1] : NULL, *c = op->c.space ? in[2] : NULL;
+	kb_op_kind kind = (kb_op_kind)op->kind;
+	int64_t o = 0;
+	for (int64_t i0 = 0; i0 < d[0]; i0++)
+		for (int64_t i1 = 0; i1 < d[1]; i1++)
+			for (int64_t i2 = 0; i2 < d[2]; i2++)
+				for (int64_t i3 = 0; i3 < d[3]; i3++, o++) {
+					int64_t ia = i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3];
+					int64_t ib = i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3];
+					int64_t ic = i0 * sc[0] + i1 * sc[1] + i2 * sc[2] + i3 * sc[3];
+					out[o] = apply(kind, a[ia], b ? b[ib] : 0, c ? c[ic] : 0, op->imm);
+				}
+}
+
+/* max / sum / softmax along attr (the axis), keeping the axis for max/sum. */
+static void along_axis(const rop *op, const float *x, float *out)
+{
+	const shape4 *s = &op->a.shape;
+	int axis = (int)op->attr;
+	int64_t outer = 1, len = s->d[axis], inner = 1;
+	for (int k = 0; k < axis; k++)
+		outer *= s->d[k];
+	for (int k = axis + 1; k < s->ndim; k++)
+		inner *= s->d[k];
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t i = 0; i < inner; i++) {
+			const float *v = x + o * len * inner + i;
+			float m = v[0], sum = 0;
+			for (int64_t k = 1; k < len; k++)
+				if (v[k * inner] > m)
+					m = v[k * inner];
+			if (op->kind == KB_OP_MATH_MAX) {
+				out[o * inner + i] = m;
+				continue;
+			}
+			if (op->kind == KB_OP_MATH_SUM) {
+				for (int64_t k = 0; k < len; k++)
+					sum += v[k * inner];
+				out[o * inner + i] = sum;
+				continue;
+			}
+			float *w = out + o * len * inner + i; /* softmax: exp(x - max) / sum */
+			for (int64_t k = 0; k < len; k++)
+				sum += (w[k * inner] = expf(v[k * inner] - m));
+			for (int64_t k = 0; k < len; k++)
+				w[k * inner] /= sum;
+		}
+}
+
+int compute(const rop *op, float *const in[4], void *out, int64_t *flops, double *gemm_s)
+{
+	int64_t n = op->dst.shape.numel;
+	float *res = malloc((size_t)(n ? n : 1) * sizeof *res);
+	if (!res)
+		return -1;
+	int rc = 0;
+	switch (op->kind) {
+	case KB_OP_GEMM:
+		rc = gemm(op, in, res, flops, gemm_s);
+		break;
+	case KB_OP_MATH_MAX: case KB_OP_MATH_SUM: case KB_OP_MATH_SOFTMAX:
+		along_axis(op, in[0], res);
+		break;
+	case KB_OP_MATH_TRANS:
+		transpose(in[0], op->a.shape.d[0], op->a.shape.d[1], res);
+		break;
+	case KB_OP_MATH_FILL:
+		for (int64_t i = 0; i < n; i++)
+			res[i] = (float)op->imm;
+		break;
+	default:
+		elementwise(op, in, res);
+	}
+	if (!rc)
+		from_f32(op->dst.dtype, res, out, n);
+	free(res);
+	return rc;
+}

@@ -1,0 +1,625 @@
+/*
+ * replay.c — kb-replay's driver: load the ops and a timing run, replay
+ * them in event order against sparse memory, check causality and verify
+ * the expectations.
+ */
+#include "replay_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct event {
+	int64_t t;
+	int32_t op;
+	uint8_t is_read; /* writes (0) before reads (1) at equal times */
+} event;
+
+typedef struct blob_cache {
+	int64_t id;
+	void *data;
+	size_t n;
+} blob_cache;
+
+typedef struct replay {
+	kb_db *db;
+	const kb_machine *m;
+	const kb_replay_options *opt;
+	kb_replay_report *rep;
+	shape4 *shapes;
+	int64_t n_shapes;
+	rop *ops;
+	int32_t n;
+	int32_t *expect_writer;   /* per op: the newest writer its reads should see */
+	void **pending;           /* per op: its result between read and write */
+	blob_cache *blobs;
+	size_t n_blobs, cap_blobs;
+	mem *mem;
+	bool fatal;               /* corrupt input: stop replaying */
+} replay;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void problem(replay *r, const char *fmt, ...)
+{
+	kb_replay_report *rep = r->rep;
+	rep->n_problems++;
+	if (rep->n_kept >= r->opt->max_problems)
+		return;
+	char line[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	char **p = realloc(rep->problems, (size_t)(rep->n_kept + 1) * sizeof *p);
+	if (!p)
+		return;
+	rep->problems = p;
+	if ((p[rep->n_kept] = strdup(line)))
+		rep->n_kept++;
+}
+
+static const char *op_name(const replay *r, int32_t i, char *buf, size_t cap)
+{
+	const rop *o = &r->ops[i];
+	if (o->cube < 0)
+		snprintf(buf, cap, "op %d (%s on sip%d.host)", i + 1, kb_op_kind_name((kb_op_kind)o->kind), o->sip);
+	else
+		snprintf(buf, cap, "op %d (%s on sip%d.cube%d.pe%d)", i + 1, kb_op_kind_name((kb_op_kind)o->kind), o->sip,
+			 o->cube, o->pe);
+	return buf;
+}
+
+static void pa_text(const replay *r, uint64_t pa, char *buf, size_t cap)
+{
+	kb_physaddr d;
+	if (kb_pa_decode(r->m, pa, &d, NULL) == 0)
+		kb_pa_format(&d, buf, cap);
+	else
+		snprintf(buf, cap, "0x%llx", (unsigned long long)pa);
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                             */
+/* ------------------------------------------------------------------ */
+
+static int load_shapes(replay *r, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM shapes", -1, &st, NULL);
+	sqlite3_step(st);
+	r->n_shapes = sqlite3_column_int64(st, 0) + 1;
+	sqlite3_finalize(st);
+	r->shapes = calloc((size_t)r->n_shapes, sizeof *r->shapes);
+	if (!r->shapes)
+		return kb_fail(err, "out of memory");
+	sqlite3_prepare_v2(h, "SELECT id, ndim, d0, d1, d2, d3 FROM shapes", -1, &st, NULL);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		shape4 *s = &r->shapes[sqlite3_column_int64(st, 0)];
+		s->ndim = sqlite3_column_int(st, 1);
+		s->numel = 1;
+		for (int k = 0; k < 4; k++) {
+			s->d[k] = sqlite3_column_int64(st, 2 + k);
+			s->numel *= s->d[k];
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int operand(replay *r, sqlite3_stmt *st, int col, rop_operand *o, kb_error *err)
+{
+	o->space = sqlite3_column_int(st, col);
+	o->dtype = sqlite3_column_int(st, col + 1);
+	int64_t shape = sqlite3_column_int64(st, col + 2);
+	o->pa = (uint64_t)sqlite3_column_int64(st, col + 3);
+	if (!o->space)
+		return 0;
+	if (shape < 1 || shape >= r->n_shapes || !dtype_bytes(o->dtype))
+		return kb_fail(err, "an operand has shape %lld / dtype %d: the trace is damaged", (long long)shape, o->dtype);
+	o->shape = r->shapes[shape];
+	return 0;
+}
+
+static int load_ops(replay *r, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", -1, &st, NULL);
+	sqlite3_step(st);
+	int64_t n = sqlite3_column_int64(st, 0), max = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	if (n != max || n > INT32_MAX - 1)
+		return kb_fail(err, "op ids are not 1..%lld: the trace is damaged", (long long)n);
+	r->n = (int32_t)n;
+	r->ops = calloc((size_t)n + 1, sizeof *r->ops);
+	r->pending = calloc((size_t)n + 1, sizeof *r->pending);
+	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
+	if (!r->ops || !r->pending || !r->expect_writer)
+		return kb_fail(err, "out of memory for %lld ops", (long long)n);
+	static const char sql[] = "SELECT sip, cube, pe, kind, attr, imm, blob_id,"
+				  " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
+				  " b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id";
+	int rc = 0;
+	sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+	for (int32_t i = 0; !rc && sqlite3_step(st) == SQLITE_ROW; i++) {
+		rop *o = &r->ops[i];
+		o->sip = sqlite3_column_int(st, 0);
+		o->cube = sqlite3_column_int(st, 1);
+		o->pe = sqlite3_column_int(st, 2);
+		o->kind = (uint8_t)sqlite3_column_int(st, 3);
+		o->attr = sqlite3_column_int64(st, 4);
+		o->imm = sqlite3_column_double(st, 5);
+		o->blob = sqlite3_column_int64(st, 6);
+		rc = operand(r, st, 7, &o->dst, err) || operand(r, st, 11, &o->a, err) || operand(r, st, 15, &o->b, err);
+	}
+	sqlite3_finalize(st);
+	sqlite3_prepare_v2(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3", -1, &st, NULL);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id < 1 || id > n)
+			rc = kb_fail(err, "op_operands names op %lld, which does not exist", (long long)id);
+		else
+			rc = operand(r, st, 1, &r->ops[id - 1].c, err);
+	}
+	sqlite3_finalize(st);
+	return rc ? -1 : 0;
+}
+
+/* The run's op times as read/write events in replay order. */
+static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	int64_t run = 0;
+	if (r->opt->run) {
+		sqlite3_prepare_v2(h, "SELECT id, label FROM timing_runs WHERE label = ?", -1, &st, NULL);
+		sqlite3_bind_text(st, 1, r->opt->run, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_prepare_v2(h, "SELECT id, label FROM timing_runs ORDER BY id DESC LIMIT 1", -1, &st, NULL);
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		run = sqlite3_column_int64(st, 0);
+		snprintf(r->rep->run, sizeof r->rep->run, "%s", sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (!run)
+		return r->opt->run ? kb_fail(err, "%s: no timing run labelled '%s'", kb_db_path(r->db), r->opt->run)
+				   : kb_fail(err, "%s: no timing run (run kb-time first, or replay with --order dataflow)",
+					     kb_db_path(r->db));
+	event *ev = malloc(2 * ((size_t)r->n + 1) * sizeof *ev);
+	if (!ev)
+		return kb_fail(err, "out of memory");
+	size_t n = 0;
+	int64_t seen = 0;
+	sqlite3_prepare_v2(h, "SELECT op_id, t_start_ps, t_end_ps FROM op_times WHERE run_id = ? ORDER BY op_id", -1,
+			   &st, NULL);
+	sqlite3_bind_int64(st, 1, run);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id < 1 || id > r->n)
+			continue;
+		seen++;
+		ev[n++] = (event){sqlite3_column_int64(st, 1), (int32_t)(id - 1), 1};
+		ev[n++] = (event){sqlite3_column_int64(st, 2), (int32_t)(id - 1), 0};
+	}
+	sqlite3_finalize(st);
+	if (seen != r->n) {
+		free(ev);
+		return kb_fail(err, "%s: timing run '%s' times %lld of %d ops", kb_db_path(r->db), r->rep->run,
+			       (long long)seen, r->n);
+	}
+	*out = ev;
+	*n_out = n;
+	return 0;
+}
+
+static int event_cmp(const void *pa, const void *pb)
+{
+	const event *a = pa, *b = pb;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	if (a->is_read != b->is_read)
+		return a->is_read - b->is_read;
+	return a->op - b->op;
+}
+
+/* ------------------------------------------------------------------ */
+/* Executing ops                                                       */
+/* ------------------------------------------------------------------ */
+
+static bool is_dma(int kind)
+{
+	return kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV;
+}
+
+/* The row stride of an operand (only the memory side of a DMA has one). */
+static int64_t stride_of(const rop *o, const rop_operand *x)
+{
+	if (!is_dma(o->kind))
+		return 0;
+	bool mem_is_a = o->kind == KB_OP_DMA_READ;
+	return (x == &o->a) == mem_is_a ? o->attr : 0;
+}
+
+/* The inputs op i reads, in compute()'s order (a, b, c, dst if accumulating). */
+static int inputs(const rop *o, const rop_operand *x[4])
+{
+	x[0] = o->a.space ? &o->a : NULL;
+	x[1] = o->b.space ? &o->b : NULL;
+	x[2] = o->c.space ? &o->c : NULL;
+	x[3] = o->kind == KB_OP_GEMM && (o->attr & KB_GEMM_ACCUMULATE) ? &o->dst : NULL;
+	return 4;
+}
+
+/* Reads operand x of op o (bytes, contiguous) into buf; accumulates ri. */
+static int read_operand(mem *m, const rop *o, const rop_operand *x, void *buf, read_info *ri)
+{
+	span_iter s = operand_spans(x, stride_of(o, x));
+	uint8_t *dst = buf;
+	for (size_t row = 0; row < s.rows; row++) {
+		if (mem_read(m, s.pa + row * s.stride_bytes, dst, s.row_bytes, ri))
+			return -1;
+		if (dst)
+			dst += s.row_bytes;
+	}
+	return 0;
+}
+
+static int write_result(mem *m, const rop *o, const void *buf, int32_t writer)
+{
+	span_iter s = operand_spans(&o->dst, stride_of(o, &o->dst));
+	const uint8_t *src = buf;
+	for (size_t row = 0; row < s.rows; row++) {
+		if (mem_write(m, s.pa + row * s.stride_bytes, src, s.row_bytes, writer))
+			return -1;
+		if (src)
+			src += s.row_bytes;
+	}
+	return 0;
+}
+
+static const void *blob_data(replay *r, int32_t i, kb_error *err)
+{
+	int64_t id = r->ops[i].blob;
+	for (size_t k = 0; k < r->n_blobs; k++)
+		if (r->blobs[k].id == id)
+			return r->blobs[k].data;
+	void *data;
+	size_t n;
+	int dtype;
+	kb_error why;
+	if (kb_db_blob_get(r->db, id, &data, &n, &dtype, &why)) {
+		char name[96];
+		problem(r, "%s: its host data is corrupt: %s", op_name(r, i, name, sizeof name), why.msg);
+		r->fatal = true;
+		return NULL;
+	}
+	span_iter s = operand_spans(&r->ops[i].dst, 0);
+	if (n != s.row_bytes) {
+		free(data);
+		kb_fail(err, "op %d: host data blob %lld has %zu bytes for a %zu-byte write", i + 1, (long long)id, n,
+			s.row_bytes);
+		return NULL;
+	}
+	if (r->n_blobs == r->cap_blobs) {
+		size_t cap = r->cap_blobs ? r->cap_blobs * 2 : 16;
+		blob_cache *b = realloc(r->blobs, cap * sizeof *b);
+		if (!b) {
+			free(data);
+			kb_fail(err, "out of memory");
+			return NULL;
+		}
+		r->blobs = b;
+		r->cap_blobs = cap;
+	}
+	r->blobs[r->n_blobs++] = (blob_cache){id, data, n};
+	return data;
+}
+
+/* Reports what a read found wrong: unwritten bytes, or a write it should
+ * (not) have seen. */
+static void check_read(replay *r, int32_t i, const read_info *ri, bool check_order)
+{
+	char name[96], where[64], other[96];
+	if (ri->unwritten) {
+		pa_text(r, ri->first_unwritten, where, sizeof where);
+		problem(r, "%s reads %lld bytes nothing wrote, from %s", op_name(r, i, name, sizeof name),
+			(long long)ri->unwritten, where);
+		return;
+	}
+	if (!check_order || ri->max_writer == r->expect_writer[i])
+		return;
+	if (ri->max_writer < r->expect_writer[i])
+		problem(r, "%s read its input before %s wrote it (timing broke causality)", op_name(r, i, name, sizeof name),
+			op_name(r, r->expect_writer[i] - 1, other, sizeof other));
+	else
+		problem(r, "%s overwrote the input of %s before it was read (timing broke causality)",
+			op_name(r, ri->max_writer - 1, other, sizeof other), op_name(r, i, name, sizeof name));
+}
+
+/* The read half of op i: gather inputs, compute the result. */
+static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
+{
+	const rop *o = &r->ops[i];
+	if (o->kind == KB_OP_LAUNCH)
+		return 0;
+	size_t out_bytes = (size_t)o->dst.shape.numel * dtype_bytes(o->dst.dtype);
+	if (o->kind == KB_OP_HOST_FILL)
+		return 0; /* writes zeros */
+	if (o->kind == KB_OP_HOST_WRITE) {
+		r->pending[i] = (void *)blob_data(r, i, err);
+		return r->pending[i] || r->fatal ? 0 : -1;
+	}
+	const rop_operand *x[4];
+	inputs(o, x);
+	read_info ri = {0};
+	void *out = malloc(out_bytes ? out_bytes : 1);
+	if (!out)
+		return kb_fail(err, "out of memory");
+	if (is_dma(o->kind)) { /* a copy: bytes move unchanged */
+		if (read_operand(r->mem, o, x[0], out, &ri)) {
+			free(out);
+			return kb_fail(err, "out of memory");
+		}
+	} else {
+		float *in[4] = {NULL};
+		int rc = 0;
+		for (int k = 0; k < 4 && !rc; k++) {
+			if (!x[k])
+				continue;
+			size_t n = (size_t)x[k]->shape.numel, raw_n = n * dtype_bytes(x[k]->dtype);
+			void *raw = malloc(raw_n ? raw_n : 1);
+			in[k] = malloc((n ? n : 1) * sizeof(float));
+			rc = !raw || !in[k] || read_operand(r->mem, o, x[k], raw, &ri);
+			if (!rc)
+				to_f32(x[k]->dtype, raw, in[k], (int64_t)n);
+			free(raw);
+		}
+		if (!rc)
+			rc = compute(o, in, out, &r->rep->gemm_flops, &r->rep->gemm_s);
+		for (int k = 0; k < 4; k++)
+			free(in[k]);
+		if (rc) {
+			free(out);
+			return kb_fail(err, "out of memory");
+		}
+	}
+	check_read(r, i, &ri, check_order);
+	r->pending[i] = out;
+	return 0;
+}
+
+/* The write half of op i: its result lands in memory. */
+static int op_write(replay *r, int32_t i, kb_error *err)
+{
+	const rop *o = &r->ops[i];
+	if (o->kind == KB_OP_LAUNCH || !o->dst.space)
+		return 0;
+	if (write_result(r->mem, o, r->pending[i], i + 1))
+		return kb_fail(err, "out of memory");
+	if (o->kind != KB_OP_HOST_WRITE)
+		free(r->pending[i]);
+	r->pending[i] = NULL;
+	return 0;
+}
+
+/* Trace order: which write each op's reads should see (newest writer). */
+static int expected_writers(replay *r, kb_error *err)
+{
+	mem *m = mem_new(false);
+	if (!m)
+		return kb_fail(err, "out of memory");
+	int rc = 0;
+	for (int32_t i = 0; i < r->n && !rc; i++) {
+		const rop *o = &r->ops[i];
+		const rop_operand *x[4];
+		inputs(o, x);
+		read_info ri = {0};
+		for (int k = 0; k < 4 && !rc; k++)
+			if (x[k] && o->kind != KB_OP_HOST_WRITE && o->kind != KB_OP_HOST_FILL)
+				rc = read_operand(m, o, x[k], NULL, &ri);
+		r->expect_writer[i] = ri.max_writer;
+		if (!rc && o->dst.space && o->kind != KB_OP_LAUNCH)
+			rc = write_result(m, o, NULL, i + 1);
+	}
+	mem_free(m);
+	return rc ? kb_fail(err, "out of memory") : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Verification                                                        */
+/* ------------------------------------------------------------------ */
+
+static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect_result *e)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(h, "SELECT n.value, t.dtype, s.d0, s.d0 * s.d1 * s.d2 * s.d3, s.ndim FROM tensors t"
+			      " JOIN strings n ON n.id = t.name JOIN shapes s ON s.id = t.shape WHERE t.id = ?", -1, &st, NULL);
+	sqlite3_bind_int64(st, 1, tensor);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(e->problem, sizeof e->problem, "tensor %lld does not exist", (long long)tensor);
+		sqlite3_finalize(st);
+		return;
+	}
+	snprintf(e->tensor, sizeof e->tensor, "%s", sqlite3_column_text(st, 0));
+	int dtype = sqlite3_column_int(st, 1);
+	int64_t rows = sqlite3_column_int(st, 4) == 1 ? 1 : sqlite3_column_int64(st, 2);
+	int64_t cols = sqlite3_column_int64(st, 3) / rows;
+	sqlite3_finalize(st);
+	float *want;
+	size_t want_n;
+	kb_error why;
+	if (kb_db_blob_get(r->db, blob, (void **)&want, &want_n, NULL, &why)) {
+		snprintf(e->problem, sizeof e->problem, "the expected values are corrupt: %s", why.msg);
+		return;
+	}
+	if (want_n != (size_t)(rows * cols) * sizeof(float)) {
+		snprintf(e->problem, sizeof e->problem, "the expected values have %zu bytes, the tensor %lld elements",
+			 want_n, (long long)(rows * cols));
+		free(want);
+		return;
+	}
+	sqlite3_prepare_v2(h, "SELECT sip, cube, pe, pa, row0, col0, rows, cols FROM shards WHERE tensor_id = ?"
+			      " ORDER BY sip, cube, pe, offset_bytes", -1, &st, NULL);
+	sqlite3_bind_int64(st, 1, tensor);
+	size_t isz = dtype_bytes(dtype);
+	while (sqlite3_step(st) == SQLITE_ROW && !e->problem[0]) {
+		int sip = sqlite3_column_int(st, 0), cube = sqlite3_column_int(st, 1), pe = sqlite3_column_int(st, 2);
+		uint64_t pa = (uint64_t)sqlite3_column_int64(st, 3);
+		int64_t r0 = sqlite3_column_int64(st, 4), c0 = sqlite3_column_int64(st, 5);
+		int64_t nr = sqlite3_column_int64(st, 6), nc = sqlite3_column_int64(st, 7), n = nr * nc;
+		void *raw = malloc((size_t)n * isz);
+		float *got = malloc((size_t)n * sizeof *got);
+		read_info ri = {0};
+		if (!raw || !got) {
+			snprintf(e->problem, sizeof e->problem, "out of memory");
+		} else {
+			mem_read(r->mem, pa, raw, (size_t)n * isz, &ri);
+			if (ri.unwritten) {
+				char where[64];
+				pa_text(r, ri.first_unwritten, where, sizeof where);
+				snprintf(e->problem, sizeof e->problem,
+					 "shard on sip%d.cube%d.pe%d: %lld bytes were never written (first at %s)", sip, cube,
+					 pe, (long long)ri.unwritten, where);
+			} else {
+				to_f32(dtype, raw, got, n);
+			}
+		}
+		for (int64_t k = 0; !e->problem[0] && k < n; k++) {
+			int64_t row = r0 + k / nc, col = c0 + k % nc;
+			double w = want[row * cols + col], g = got[k], diff = g > w ? g - w : w - g;
+			double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
+			e->checked++;
+			if (diff > e->max_abs)
+				e->max_abs = diff;
+			if (rel > e->max_rel)
+				e->max_rel = rel;
+			if (!(diff <= e->atol + e->rtol * (w > 0 ? w : -w))) {
+				if (!e->mismatches++) {
+					e->row = row;
+					e->col = col;
+					e->sip = sip;
+					e->cube = cube;
+					e->pe = pe;
+					e->got = g;
+					e->want = w;
+				}
+			}
+		}
+		free(raw);
+		free(got);
+	}
+	sqlite3_finalize(st);
+	free(want);
+	e->pass = !e->problem[0] && e->mismatches == 0 && e->checked > 0;
+	if (!e->problem[0] && e->checked == 0)
+		snprintf(e->problem, sizeof e->problem, "the tensor has no shards");
+}
+
+static int verify(replay *r, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(h, "SELECT count(*) FROM expectations", -1, &st, NULL);
+	sqlite3_step(st);
+	int n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	r->rep->expects = calloc((size_t)(n ? n : 1), sizeof *r->rep->expects);
+	if (!r->rep->expects)
+		return kb_fail(err, "out of memory");
+	sqlite3_prepare_v2(h, "SELECT tensor_id, blob_id, rtol, atol FROM expectations ORDER BY id", -1, &st, NULL);
+	for (int k = 0; k < n && sqlite3_step(st) == SQLITE_ROW; k++) {
+		kb_expect_result *e = &r->rep->expects[k];
+		e->rtol = sqlite3_column_double(st, 2);
+		e->atol = sqlite3_column_double(st, 3);
+		check_expectation(r, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), e);
+		r->rep->n_expects++;
+		r->rep->n_failed += !e->pass;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entry points                                                        */
+/* ------------------------------------------------------------------ */
+
+int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, kb_replay_report *rep, kb_error *err)
+{
+	kb_replay_options opt = *opt_in;
+	if (opt.max_problems <= 0)
+		opt.max_problems = 20;
+	memset(rep, 0, sizeof *rep);
+	rep->order = opt.order;
+	replay r = {.db = db, .m = m, .opt = &opt, .rep = rep};
+	event *ev = NULL;
+	size_t n_ev = 0;
+	int rc = -1;
+	double t0 = now_s();
+	if (load_shapes(&r, err) || load_ops(&r, err))
+		goto out;
+	rep->ops = r.n;
+	if (opt.order == KB_ORDER_TIME) {
+		if (load_events(&r, &ev, &n_ev, err) || expected_writers(&r, err))
+			goto out;
+		qsort(ev, n_ev, sizeof *ev, event_cmp);
+	} else {
+		snprintf(rep->run, sizeof rep->run, "dataflow order");
+	}
+	if (!(r.mem = mem_new(true))) {
+		kb_fail(err, "out of memory");
+		goto out;
+	}
+	if (opt.order == KB_ORDER_TIME) {
+		for (size_t k = 0; k < n_ev && !r.fatal; k++)
+			if (ev[k].is_read ? op_read(&r, ev[k].op, true, err) : op_write(&r, ev[k].op, err))
+				goto out;
+	} else {
+		for (int32_t i = 0; i < r.n && !r.fatal; i++)
+			if (op_read(&r, i, false, err) || op_write(&r, i, err))
+				goto out;
+	}
+	if (!r.fatal && verify(&r, err))
+		goto out;
+	rep->total_s = now_s() - t0;
+	rc = 0;
+out:
+	free(ev);
+	for (int32_t i = 0; r.pending && i < r.n; i++)
+		if (r.ops[i].kind != KB_OP_HOST_WRITE)
+			free(r.pending[i]);
+	for (size_t k = 0; k < r.n_blobs; k++)
+		free(r.blobs[k].data);
+	free(r.blobs);
+	free(r.pending);
+	free(r.expect_writer);
+	free(r.ops);
+	free(r.shapes);
+	mem_free(r.mem);
+	return rc;
+}
+
+bool kb_replay_passed(const kb_replay_report *rep)
+{
+	return rep->n_problems == 0 && rep->n_failed == 0 && rep->n_expects > 0;
+}
+
+void kb_replay_report_release(kb_replay_report *rep)
+{
+	for (int k = 0; k < rep->n_kept; k++)
+		free(rep->problems[k]);
+	free(rep->problems);
+	free(rep->expects);
+	memset(rep, 0, sizeof *rep);
+}

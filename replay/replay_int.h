@@ -1,0 +1,73 @@
+/*
+ * replay_int.h — private to replay/: the sparse memory and the op
+ * numerics shared by replay.c and numerics.c.
+ */
+#ifndef KB_REPLAY_INT_H
+#define KB_REPLAY_INT_H
+
+#include "replay.h"
+
+/* ---- sparse memory (memory.c) ---- */
+
+#define PAGE_BYTES 4096
+#define GRANULE 2 /* bytes per writer record: the smallest element */
+
+typedef struct mem mem;
+
+mem *mem_new(bool with_data);
+void mem_free(mem *m);
+size_t mem_pages(const mem *m);
+
+/* What a read found. */
+typedef struct read_info {
+	int32_t max_writer;    /* newest writer (op id) among the bytes, 0 = none */
+	int64_t unwritten;     /* bytes nothing had written */
+	uint64_t first_unwritten;
+} read_info;
+
+/* Copies n bytes at pa into out (NULL: only inspect the writers). */
+int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri);
+/* Writes n bytes (NULL: zeros; ignored without data) as op `writer`. */
+int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer);
+
+/* ---- operands and numerics (numerics.c) ---- */
+
+typedef struct shape4 {
+	int ndim;
+	int64_t d[4];
+	int64_t numel;
+} shape4;
+
+typedef struct rop_operand {
+	int space, dtype;
+	shape4 shape;
+	uint64_t pa;
+} rop_operand;
+
+/* One op, as replay needs it. */
+typedef struct rop {
+	int32_t sip, cube, pe;
+	uint8_t kind;
+	int64_t attr;
+	double imm;
+	int64_t blob;
+	rop_operand dst, a, b, c;
+} rop;
+
+/* Byte ranges an operand covers: one per row when strided. */
+typedef struct span_iter {
+	uint64_t pa;
+	size_t row_bytes, rows, stride_bytes;
+} span_iter;
+
+span_iter operand_spans(const rop_operand *o, int64_t stride);
+
+/* Computes op's result (dst dtype, contiguous) from f32 inputs already
+ * loaded into in[0..2] (a, b, c; dst for an accumulating GEMM in in[3]). */
+int compute(const rop *op, float *const in[4], void *out, int64_t *flops, double *gemm_s);
+
+size_t dtype_bytes(int dtype);
+void to_f32(int dtype, const void *src, float *dst, int64_t n);
+void from_f32(int dtype, const float *src, void *dst, int64_t n);
+
+#endif
