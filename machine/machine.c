@@ -211,35 +211,32 @@ size_t kb_dtype_size(kb_dtype d)
 	return d == KB_F16 ? 2 : d == KB_F32 ? 4 : 0;
 }
 
+/* Round to nearest even without a branch per case in the common path
+ * (after F. Giesen's float_to_half_fast3_rtne): subnormals by adding a magic
+ * number so the FPU rounds, normals by a bias add on the bits. */
 uint16_t kb_f32_to_f16(float f)
 {
-	uint32_t x;
+	const uint32_t f32_inf = 255u << 23, f16_max = (127u + 16u) << 23;
+	const uint32_t denorm_magic_bits = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+	uint32_t x, out;
 	memcpy(&x, &f, sizeof x);
-	uint32_t sign = (x >> 16) & 0x8000;
-	uint32_t exp = (x >> 23) & 0xFF;
-	uint32_t mant = x & 0x7FFFFF;
-	if (exp == 0xFF) /* inf or nan */
-		return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 : 0));
-	int e = (int)exp - 127 + 15;
-	if (e >= 31)
-		return (uint16_t)(sign | 0x7C00);
-	if (e <= 0) {
-		if (e < -10)
-			return (uint16_t)sign;
-		mant |= 0x800000;
-		int shift = 14 - e;
-		uint32_t half = mant >> shift;
-		uint32_t rem = mant & ((1u << shift) - 1);
-		uint32_t mid = 1u << (shift - 1);
-		if (rem > mid || (rem == mid && (half & 1)))
-			half++;
-		return (uint16_t)(sign | half);
+	uint32_t sign = x & 0x80000000u;
+	x ^= sign;
+	if (x >= f16_max) {
+		out = x > f32_inf ? 0x7E00 : 0x7C00; /* NaN stays NaN, overflow is inf */
+	} else if (x < (113u << 23)) { /* subnormal or zero in half */
+		float v, magic;
+		memcpy(&v, &x, sizeof v);
+		memcpy(&magic, &denorm_magic_bits, sizeof magic);
+		v += magic;
+		memcpy(&x, &v, sizeof x);
+		out = x - denorm_magic_bits;
+	} else {
+		uint32_t odd = (x >> 13) & 1;
+		x += ((uint32_t)(15 - 127) << 23) + 0xFFF + odd;
+		out = x >> 13;
 	}
-	uint32_t half = (uint32_t)e << 10 | mant >> 13;
-	uint32_t rem = mant & 0x1FFF;
-	if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
-		half++; /* may carry into the exponent, which is correct */
-	return (uint16_t)(sign | half);
+	return (uint16_t)(out | sign >> 16);
 }
 
 float kb_f16_to_f32(uint16_t h)

@@ -13,6 +13,7 @@
 
 typedef struct page {
 	uint64_t key;
+	int32_t uniform; /* the op that wrote every granule, or 0 (mixed / gaps) */
 	int32_t writer[PAGE_BYTES / GRANULE];
 	uint8_t data[];  /* PAGE_BYTES when the memory keeps data */
 } page;
@@ -102,6 +103,11 @@ int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 			ri->unwritten += (int64_t)len;
 			if (dst)
 				memset(dst, 0, len);
+		} else if (p->uniform) { /* written whole by one op: nothing to scan */
+			if (p->uniform > ri->max_writer)
+				ri->max_writer = p->uniform;
+			if (dst && m->with_data)
+				memcpy(dst, p->data + off, len);
 		} else {
 			for (size_t g = off / GRANULE; g <= (off + len - 1) / GRANULE; g++) {
 				int32_t w = p->writer[g];
@@ -133,8 +139,17 @@ int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer)
 		page *p = get_page(m, key, true);
 		if (!p)
 			return -1;
-		for (size_t g = off / GRANULE; g <= (off + len - 1) / GRANULE; g++)
-			p->writer[g] = writer;
+		if (len == PAGE_BYTES) {
+			p->uniform = writer;
+		} else if (p->uniform != writer) {
+			if (p->uniform) /* the page stops being uniform: spell it out */
+				for (size_t g = 0; g < PAGE_BYTES / GRANULE; g++)
+					p->writer[g] = p->uniform;
+			p->uniform = 0;
+		}
+		if (!p->uniform)
+			for (size_t g = off / GRANULE; g <= (off + len - 1) / GRANULE; g++)
+				p->writer[g] = writer;
 		if (m->with_data) {
 			if (src)
 				memcpy(p->data + off, src, len);

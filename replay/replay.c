@@ -38,6 +38,7 @@ typedef struct replay {
 	size_t n_blobs, cap_blobs;
 	mem *mem;
 	bool fatal;               /* corrupt input: stop replaying */
+	scratch raw, in[4], tmp[3]; /* per-op working buffers, reused */
 } replay;
 
 static double now_s(void)
@@ -374,21 +375,21 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	} else {
 		float *in[4] = {NULL};
 		int rc = 0;
+		double t0 = o->kind == KB_OP_GEMM ? now_s() : 0; /* a GEMM's whole cost: conversions included */
 		for (int k = 0; k < 4 && !rc; k++) {
 			if (!x[k])
 				continue;
 			size_t n = (size_t)x[k]->shape.numel, raw_n = n * dtype_bytes(x[k]->dtype);
-			void *raw = malloc(raw_n ? raw_n : 1);
-			in[k] = malloc((n ? n : 1) * sizeof(float));
+			void *raw = scratch_get(&r->raw, raw_n ? raw_n : 1);
+			in[k] = scratch_get(&r->in[k], (n ? n : 1) * sizeof(float));
 			rc = !raw || !in[k] || read_operand(r->mem, o, x[k], raw, &ri);
 			if (!rc)
 				to_f32(x[k]->dtype, raw, in[k], (int64_t)n);
-			free(raw);
 		}
 		if (!rc)
-			rc = compute(o, in, out, &r->rep->gemm_flops, &r->rep->gemm_s);
-		for (int k = 0; k < 4; k++)
-			free(in[k]);
+			rc = compute(o, in, out, r->tmp, &r->rep->gemm_flops);
+		if (o->kind == KB_OP_GEMM)
+			r->rep->gemm_s += now_s() - t0;
 		if (rc) {
 			free(out);
 			return kb_fail(err, "out of memory");
@@ -607,6 +608,11 @@ out:
 	free(r.ops);
 	free(r.shapes);
 	mem_free(r.mem);
+	scratch_release(&r.raw);
+	for (int k = 0; k < 4; k++)
+		scratch_release(&r.in[k]);
+	for (int k = 0; k < 3; k++)
+		scratch_release(&r.tmp[k]);
 	return rc;
 }
 

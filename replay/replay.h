@@ -58,7 +58,8 @@ typedef struct kb_replay_report {
 	char **problems;          /* the first max_problems of them, one line each */
 	int n_kept;
 	int64_t gemm_flops;
-	double gemm_s, total_s;
+	double gemm_s;            /* time in GEMM ops: reading, converting, multiplying, rounding */
+	double total_s;
 } kb_replay_report;
 
 /* Replays the trace in db on machine m. Returns 0 when the replay ran (the

@@ -62,9 +62,20 @@ typedef struct span_iter {
 
 span_iter operand_spans(const rop_operand *o, int64_t stride);
 
+/* A growable buffer reused from op to op (fresh large mallocs cost page
+ * faults on every op). */
+typedef struct scratch {
+	void *p;
+	size_t cap;
+} scratch;
+
+void *scratch_get(scratch *s, size_t bytes);
+void scratch_release(scratch *s);
+
 /* Computes op's result (dst dtype, contiguous) from f32 inputs already
- * loaded into in[0..2] (a, b, c; dst for an accumulating GEMM in in[3]). */
-int compute(const rop *op, float *const in[4], void *out, int64_t *flops, double *gemm_s);
+ * loaded into in[0..2] (a, b, c; dst for an accumulating GEMM in in[3]);
+ * tmp holds the f32 result and transposed operands. */
+int compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops);
 
 size_t dtype_bytes(int dtype);
 void to_f32(int dtype, const void *src, float *dst, int64_t n);

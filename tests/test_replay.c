@@ -1,0 +1,415 @@
+/*
+ * test_replay.c — replay numerics against hand-computed values, the
+ * benches end to end, causality and uninitialised-read detection, corrupt
+ * data and wrong expectations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kb.h"
+#include "replay.h"
+#include "timing.h"
+
+static char path[128];
+
+static void trace(const kb_bench *b, int n_params, const char *const *params)
+{
+	kb_topo_cfg topo;
+	kb_ccl_cfg ccl;
+	kb_error err;
+	assert_int_equal(kb_topo_load(&topo, NULL, &err), 0);
+	assert_int_equal(kb_ccl_load(&ccl, NULL, &err), 0);
+	snprintf(path, sizeof path, "/tmp/kb_replay_%d.db", (int)getpid());
+	kb_trace_request req = {b, &topo, &ccl, path, params, n_params};
+	if (kb_trace_bench(&req, NULL, &err))
+		fail_msg("trace: %s", err.msg);
+	kb_topo_release(&topo);
+	kb_ccl_release(&ccl);
+}
+
+static void time_trace(void)
+{
+	kb_db *db;
+	kb_error err;
+	kb_topo_cfg cfg;
+	kb_machine m;
+	kb_time_result res;
+	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
+	assert_int_equal(kb_time_trace_topology(db, &cfg, &err), 0);
+	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
+	kb_time_options opt = {NULL, false, "test", ""};
+	if (kb_time_trace(db, &m, &opt, &res, &err))
+		fail_msg("time: %s", err.msg);
+	kb_topo_release(&cfg);
+	kb_db_close(db);
+}
+
+/* Replays path; returns 0 or -1 (bad input, message in err). */
+static int replay(kb_replay_order order, kb_replay_report *rep, kb_error *err)
+{
+	kb_db *db;
+	kb_topo_cfg cfg;
+	kb_machine m;
+	assert_int_equal(kb_db_open(&db, path, false, err), 0);
+	assert_int_equal(kb_time_trace_topology(db, &cfg, err), 0);
+	assert_int_equal(kb_machine_init(&m, &cfg, err), 0);
+	kb_replay_options opt = {NULL, order, 20};
+	int rc = kb_replay(db, &m, &opt, rep, err);
+	kb_topo_release(&cfg);
+	kb_db_close(db);
+	return rc;
+}
+
+static void sql(const char *stmt)
+{
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(h, stmt, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", stmt, msg);
+	sqlite3_close(h);
+}
+
+/* ---- one op at a time, against hand-computed values ---- */
+
+static const float X[8] = {1, 2, 3, 4, -1, -2, 0.5f, 8}; /* (2,4) */
+static const float V[4] = {10, 20, 30, 40};               /* (1,4) */
+static const float C[2] = {1, 2};                         /* (2,1) */
+
+typedef struct op_case {
+	const char *name;
+	int64_t rows, cols;
+	kb_dtype out_dtype;
+	float want[16];
+} op_case;
+
+static op_case cases[] = {
+	{"add row broadcast", 2, 4, KB_F32, {11, 22, 33, 44, 9, 18, 30.5f, 48}},
+	{"sub column broadcast", 2, 4, KB_F32, {0, 1, 2, 3, -3, -4, -1.5f, 6}},
+	{"mul", 2, 4, KB_F32, {1, 4, 9, 16, 1, 4, 0.25f, 64}},
+	{"div", 2, 4, KB_F32, {0.1f, 0.1f, 0.1f, 0.1f, -0.1f, -0.1f, 0.5f / 30, 0.2f}},
+	{"maximum", 2, 4, KB_F32, {1, 2, 3, 4, 2, 2, 2, 8}},
+	{"minimum", 2, 4, KB_F32, {1, 1, 1, 1, -1, -2, 0.5f, 2}},
+	{"fma", 2, 4, KB_F32, {11, 24, 39, 56, 11, 24, 30.25f, 104}},
+	{"clamp", 2, 4, KB_F32, {1, 2, 3, 4, 2, 2, 2, 8}},
+	{"abs", 2, 4, KB_F32, {1, 2, 3, 4, 1, 2, 0.5f, 8}},
+	{"neg", 2, 4, KB_F32, {-1, -2, -3, -4, 1, 2, -0.5f, -8}},
+	{"exp", 2, 4, KB_F32, {0}},     /* filled from expf in setup */
+	{"log abs", 2, 4, KB_F32, {0}},
+	{"sqrt abs", 2, 4, KB_F32, {0}},
+	{"max axis 1", 2, 1, KB_F32, {4, 8}},
+	{"sum axis 0", 1, 4, KB_F32, {0, 0, 3.5f, 12}},
+	{"softmax axis 1", 2, 4, KB_F32, {0}},
+	{"trans", 4, 2, KB_F32, {1, -1, 2, -2, 3, 0.5f, 4, 8}},
+	{"dot x.xT", 2, 2, KB_F32, {30, 28.5f, 28.5f, 69.25f}},
+	{"dot_acc 1 + x.xT", 2, 2, KB_F32, {31, 29.5f, 29.5f, 70.25f}},
+	{"dot xT.x (4x4)", 4, 4, KB_F32, {2, 4, 2.5f, -4, 4, 8, 5, -8, 2.5f, 5, 9.25f, 16, -4, -8, 16, 80}},
+	{"cast to f16", 2, 4, KB_F16, {1, 2, 3, 4, -1, -2, 0.5f, 8}},
+	{"add_scalar", 2, 4, KB_F32, {1.5f, 2.5f, 3.5f, 4.5f, -0.5f, -1.5f, 1, 8.5f}},
+	{"mul_scalar", 2, 4, KB_F32, {-2, -4, -6, -8, 2, 4, -1, -16}},
+	{"full", 2, 4, KB_F32, {7, 7, 7, 7, 7, 7, 7, 7}},
+	{"view (4,2)", 4, 2, KB_F32, {1, 2, 3, 4, -1, -2, 0.5f, 8}},
+	{"div f16 rounds once", 2, 4, KB_F16, {0}},
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static int current_case;
+
+static void op_kernel(kb_tl *tl)
+{
+	kb_tile *x = tl_load(tl, tl_arg_ptr(tl, "x"), KB_SHAPE(2, 4), KB_F32);
+	kb_tile *v = tl_load(tl, tl_arg_ptr(tl, "v"), KB_SHAPE(1, 4), KB_F32);
+	kb_tile *c = tl_load(tl, tl_arg_ptr(tl, "c"), KB_SHAPE(2, 1), KB_F32);
+	kb_tile *r = NULL;
+	switch (current_case) {
+	case 0: r = tl_add(tl, x, v); break;
+	case 1: r = tl_sub(tl, x, c); break;
+	case 2: r = tl_mul(tl, x, x); break;
+	case 3: r = tl_div(tl, x, v); break;
+	case 4: r = tl_maximum(tl, x, c); break;
+	case 5: r = tl_minimum(tl, x, c); break;
+	case 6: r = tl_fma(tl, x, x, v); break;
+	case 7: r = tl_clamp(tl, x, c, v); break;
+	case 8: r = tl_abs(tl, x); break;
+	case 9: r = tl_neg(tl, x); break;
+	case 10: r = tl_exp(tl, x); break;
+	case 11: r = tl_log(tl, tl_abs(tl, x)); break;
+	case 12: r = tl_sqrt(tl, tl_abs(tl, x)); break;
+	case 13: r = tl_max(tl, x, -1); break;
+	case 14: r = tl_sum(tl, x, 0); break;
+	case 15: r = tl_softmax(tl, x, 1); break;
+	case 16: r = tl_trans(tl, x); break;
+	case 17: r = tl_dot(tl, x, x, TL_TRANS_B); break;
+	case 18:
+		r = tl_full(tl, KB_SHAPE(2, 2), KB_F32, 1.0);
+		tl_dot_acc(tl, r, x, x, TL_TRANS_B);
+		break;
+	case 19: r = tl_dot(tl, x, x, TL_TRANS_A); break;
+	case 20: r = tl_cast(tl, x, KB_F16); break;
+	case 21: r = tl_add_scalar(tl, x, 0.5); break;
+	case 22: r = tl_mul_scalar(tl, x, -2.0); break;
+	case 23: r = tl_full(tl, KB_SHAPE(2, 4), KB_F32, 7.0); break;
+	case 24: r = tl_view(tl, x, KB_SHAPE(4, 2)); break;
+	case 25: r = tl_div(tl, tl_cast(tl, x, KB_F16), tl_cast(tl, v, KB_F16)); break;
+	}
+	tl_store(tl, tl_arg_ptr(tl, "out"), r);
+}
+
+static void op_bench(kb_ctx *ctx)
+{
+	const op_case *oc = &cases[current_case];
+	kb_dp one = KB_DP(.num_cubes = 1, .num_pes = 1);
+	kb_tensor *x = kb_empty(ctx, "x", KB_SHAPE(2, 4), KB_F32, one);
+	kb_tensor *v = kb_empty(ctx, "v", KB_SHAPE(1, 4), KB_F32, one);
+	kb_tensor *c = kb_empty(ctx, "c", KB_SHAPE(2, 1), KB_F32, one);
+	kb_tensor *out = kb_empty(ctx, "out", KB_SHAPE(oc->rows, oc->cols), oc->out_dtype, one);
+	kb_copy_from_host(ctx, x, X);
+	kb_copy_from_host(ctx, v, V);
+	kb_copy_from_host(ctx, c, C);
+	KB_LAUNCH(ctx, "op", op_kernel, KB_TENSOR("x", x), KB_TENSOR("v", v), KB_TENSOR("c", c), KB_TENSOR("out", out));
+	kb_expect(ctx, out, oc->want, 0, 1e-6);
+}
+
+static const kb_bench ops_bench = {"ops", "one op", op_bench, {{NULL, 0, NULL}}};
+
+static void fill_transcendental_cases(void)
+{
+	for (int i = 0; i < 8; i++) {
+		cases[10].want[i] = expf(X[i]);
+		cases[11].want[i] = logf(fabsf(X[i]));
+		cases[12].want[i] = sqrtf(fabsf(X[i]));
+		cases[25].want[i] = kb_dtype_round(KB_F16, kb_dtype_round(KB_F16, X[i]) / kb_dtype_round(KB_F16, V[i % 4]));
+	}
+	for (int r = 0; r < 2; r++) { /* softmax by hand: exp(x - max) / sum */
+		float m = -INFINITY, sum = 0;
+		for (int k = 0; k < 4; k++)
+			m = fmaxf(m, X[r * 4 + k]);
+		for (int k = 0; k < 4; k++)
+			sum += expf(X[r * 4 + k] - m);
+		for (int k = 0; k < 4; k++)
+			cases[15].want[r * 4 + k] = expf(X[r * 4 + k] - m) / sum;
+	}
+}
+
+static void every_op_matches_hand_computed_values(void **state)
+{
+	(void)state;
+	fill_transcendental_cases();
+	for (current_case = 0; current_case < N_CASES; current_case++) {
+		trace(&ops_bench, 0, NULL);
+		time_trace();
+		for (int order = 0; order < 2; order++) {
+			kb_replay_report rep;
+			kb_error err;
+			assert_int_equal(replay((kb_replay_order)order, &rep, &err), 0);
+			if (!kb_replay_passed(&rep))
+				fail_msg("%s (%s order): %s max abs %g, %lld mismatches, first [%lld,%lld] got %g want %g; %s",
+					 cases[current_case].name, order ? "dataflow" : "time", rep.expects[0].problem,
+					 rep.expects[0].max_abs, (long long)rep.expects[0].mismatches,
+					 (long long)rep.expects[0].row, (long long)rep.expects[0].col, rep.expects[0].got,
+					 rep.expects[0].want, rep.n_kept ? rep.problems[0] : "");
+			assert_true(rep.expects[0].max_abs <= 1e-6);
+			assert_int_equal(rep.expects[0].checked, cases[current_case].rows * cases[current_case].cols);
+			kb_replay_report_release(&rep);
+		}
+	}
+}
+
+/* ---- benches end to end ---- */
+
+static void benches_verify_after_timing(void **state)
+{
+	(void)state;
+	const char *big_gemm[] = {"M=512", "K=768", "N=384", "TM=128", "TN=128", "TK=256"};
+	struct { const char *name; int n; const char *const *params; int expects; } runs[] = {
+		{"gemm", 0, NULL, 1}, {"gemm", 6, big_gemm, 1}, {"va_offset_verify", 0, NULL, 2}, {"gpt3_qkv", 0, NULL, 3},
+	};
+	for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+		trace(kb_bench_find(runs[k].name), runs[k].n, runs[k].params);
+		time_trace();
+		kb_replay_report rep;
+		kb_error err;
+		assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), 0);
+		if (!kb_replay_passed(&rep))
+			fail_msg("%s: %d failed, %lld problems: %s", runs[k].name, rep.n_failed, (long long)rep.n_problems,
+				 rep.n_kept ? rep.problems[0] : rep.expects[0].problem);
+		assert_int_equal(rep.n_expects, runs[k].expects);
+		assert_string_equal(rep.run, "run1");
+		kb_replay_report_release(&rep);
+	}
+}
+
+/* ---- causality ---- */
+
+static void a_read_moved_before_its_write_is_named_and_dataflow_still_passes(void **state)
+{
+	(void)state;
+	trace(kb_bench_find("gemm"), 0, NULL); /* ops: 4, 5 loads; 6 gemm; 7 cast; 8 store */
+	time_trace();
+	/* move the store of C to start with the GEMM, before the cast wrote its input */
+	sql("UPDATE op_times SET t_start_ps = (SELECT t_start_ps FROM op_times WHERE op_id = 6) WHERE op_id = 8");
+	kb_replay_report rep;
+	kb_error err;
+	assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), 0);
+	assert_false(kb_replay_passed(&rep));
+	assert_int_equal(rep.n_problems, 1);
+	assert_string_equal(rep.problems[0], "op 8 (dma_write on sip0.cube0.pe0) read its input before op 7 "
+					     "(math:cast on sip0.cube0.pe0) wrote it (timing broke causality)");
+	assert_false(rep.expects[0].pass); /* C holds A's tile */
+	assert_true(rep.expects[0].mismatches > 0);
+	kb_replay_report_release(&rep);
+	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
+	assert_true(kb_replay_passed(&rep));
+	kb_replay_report_release(&rep);
+	/* a write moved before a read of the same bytes is named too */
+	time_trace();
+	sql("UPDATE op_times SET t_start_ps = 0, t_end_ps = 1 WHERE run_id = 2 AND op_id = 7"); /* cast overwrites A's tile */
+	assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), 0);
+	assert_false(kb_replay_passed(&rep));
+	assert_non_null(strstr(rep.problems[0], "op 7 (math:cast on sip0.cube0.pe0)"));
+	kb_replay_report_release(&rep);
+}
+
+/* ---- uninitialised reads, corrupt data, wrong expectations ---- */
+
+static void read_empty(kb_tl *tl)
+{
+	tl_store(tl, tl_arg_ptr(tl, "y"), tl_load(tl, tl_arg_ptr(tl, "x"), KB_SHAPE(4, 8), KB_F16));
+}
+
+static void uninit_bench(kb_ctx *ctx)
+{
+	kb_dp one = KB_DP(.num_cubes = 1, .num_pes = 1);
+	kb_tensor *x = kb_empty(ctx, "x", KB_SHAPE(4, 8), KB_F16, one);
+	kb_tensor *y = kb_empty(ctx, "y", KB_SHAPE(4, 8), KB_F16, one);
+	KB_LAUNCH(ctx, "k", read_empty, KB_TENSOR("x", x), KB_TENSOR("y", y));
+	float zeros[32] = {0};
+	kb_expect(ctx, y, zeros, 0, 0);
+}
+
+static const kb_bench uninit = {"u", "reads an empty tensor", uninit_bench, {{NULL, 0, NULL}}};
+
+static void reading_unwritten_memory_is_reported(void **state)
+{
+	(void)state;
+	trace(&uninit, 0, NULL);
+	kb_replay_report rep;
+	kb_error err;
+	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
+	assert_false(kb_replay_passed(&rep));
+	assert_string_equal(rep.problems[0], "op 2 (dma_read on sip0.cube0.pe0) reads 64 bytes nothing wrote, from "
+					     "sip0.cube0.pe0.hbm+0x0");
+	kb_replay_report_release(&rep);
+	/* without a timing run, time order is refused with a hint */
+	assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), -1);
+	assert_non_null(strstr(err.msg, "no timing run (run kb-time first, or replay with --order dataflow)"));
+}
+
+static void a_corrupt_input_is_reported_as_corrupt(void **state)
+{
+	(void)state;
+	trace(kb_bench_find("gemm"), 0, NULL);
+	time_trace();
+	/* one byte of A's compressed data (blob 1) */
+	sql("UPDATE blobs SET data = substr(data, 1, 99) || x'A5' || substr(data, 101) WHERE id = 1");
+	kb_replay_report rep;
+	kb_error err;
+	assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), 0);
+	assert_false(kb_replay_passed(&rep));
+	assert_int_equal(rep.n_problems, 1);
+	assert_non_null(strstr(rep.problems[0], "op 1 (host_write on sip0.cube0.pe0): its host data is corrupt:"));
+	assert_non_null(strstr(rep.problems[0], "blob 1 is corrupt"));
+	assert_int_equal(rep.n_expects, 0); /* nothing is compared against corrupt inputs */
+	kb_replay_report_release(&rep);
+}
+
+static void wrong_expect(kb_tl *tl)
+{
+	tl_store(tl, tl_arg_ptr(tl, "y"), tl_load(tl, tl_arg_ptr(tl, "x"), KB_SHAPE(2, 4), KB_F32));
+}
+
+static void wrong_bench(kb_ctx *ctx)
+{
+	kb_dp dp = KB_DP(.num_cubes = 1, .pe = KB_COLUMN_WISE, .num_pes = 2);
+	kb_tensor *x = kb_empty(ctx, "x", KB_SHAPE(2, 8), KB_F32, dp);
+	kb_tensor *y = kb_empty(ctx, "y", KB_SHAPE(2, 8), KB_F32, dp);
+	float data[16], wrong[16];
+	for (int i = 0; i < 16; i++)
+		data[i] = wrong[i] = (float)i;
+	wrong[13] = 99; /* row 1, column 5: PE 1's block */
+	kb_copy_from_host(ctx, x, data);
+	KB_LAUNCH(ctx, "copy", wrong_expect, KB_TENSOR("x", x), KB_TENSOR("y", y));
+	kb_expect(ctx, y, wrong, 0, 0.5);
+}
+
+static const kb_bench wrong = {"w", "a wrong expectation", wrong_bench, {{NULL, 0, NULL}}};
+
+static void a_wrong_expectation_names_the_first_mismatch(void **state)
+{
+	(void)state;
+	trace(&wrong, 0, NULL);
+	kb_replay_report rep;
+	kb_error err;
+	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
+	assert_false(kb_replay_passed(&rep));
+	assert_int_equal(rep.n_problems, 0);
+	const kb_expect_result *e = &rep.expects[0];
+	assert_string_equal(e->tensor, "y");
+	assert_int_equal(e->mismatches, 1);
+	assert_int_equal(e->checked, 16);
+	assert_int_equal(e->row, 1);
+	assert_int_equal(e->col, 5);
+	assert_int_equal(e->pe, 1);
+	assert_true(e->got == 13.0 && e->want == 99.0);
+	assert_true(e->max_abs == 86.0);
+	kb_replay_report_release(&rep);
+}
+
+static void sgemm_kernels_agree(void **state)
+{
+	(void)state;
+	enum { M = 70, N = 90, K = 130 };
+	float *a = malloc(M * K * sizeof *a), *b = malloc(K * N * sizeof *b);
+	float *c1 = malloc(M * N * sizeof *c1), *c2 = malloc(M * N * sizeof *c2);
+	kb_fill_random(a, M * K, 1, 1.0f);
+	kb_fill_random(b, K * N, 2, 1.0f);
+	kb_replay_sgemm(M, N, K, a, K, b, N, c1, N, false);       /* OpenBLAS (large enough) */
+	kb_replay_sgemm_plain(M, N, K, a, K, b, N, c2, N, false); /* hand kernel */
+	for (int i = 0; i < M * N; i += 97) {
+		double ref = 0;
+		for (int k = 0; k < K; k++)
+			ref += (double)a[i / N * K + k] * b[k * N + i % N];
+		assert_true(fabs(c1[i] - ref) < 1e-4);
+		assert_true(fabs(c2[i] - ref) < 1e-4);
+	}
+	kb_replay_sgemm_plain(M, N, K, a, K, b, N, c2, N, true); /* accumulate: twice */
+	assert_true(fabsf(c2[5] - 2 * c1[5]) < 1e-4f);
+	free(a);
+	free(b);
+	free(c1);
+	free(c2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_op_matches_hand_computed_values),
+		cmocka_unit_test(benches_verify_after_timing),
+		cmocka_unit_test(a_read_moved_before_its_write_is_named_and_dataflow_still_passes),
+		cmocka_unit_test(reading_unwritten_memory_is_reported),
+		cmocka_unit_test(a_corrupt_input_is_reported_as_corrupt),
+		cmocka_unit_test(a_wrong_expectation_names_the_first_mismatch),
+		cmocka_unit_test(sgemm_kernels_agree),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	unlink(path);
+	return rc;
+}
