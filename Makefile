@@ -1,5 +1,5 @@
 # kernbench — plain Makefile.
-#   make demo       install missing packages, build, trace the default bench
+#   make demo       install missing packages, build, trace -> time -> replay --verify the default bench
 #   make test       install missing packages, build, run every test
 #   make test-asan  the same suite under AddressSanitizer + UBSan
 #   make bench      throughput and size figures
@@ -103,6 +103,8 @@ demo: all
 	  --set cube.components.hbm.attrs.bandwidth_gbps=200
 	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
 	  "SELECT label, total_ps, printf('%.3f', total_ps / 1e6) AS total_us FROM timing_runs ORDER BY id;"
+	@echo; echo "== 3. replay: execute the numerics in the time order of run 'default', verify C = A.B"
+	$(BIN)/kb-replay $(BUILD)/demo/gemm.db --verify --run default
 	@echo; echo "-- first ops of the trace (sqlite3 $(BUILD)/demo/gemm.db):"
 	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
 	  "SELECT id, pe_name, seq, kind, shape, src_space AS src, printf('0x%x', src_va) AS src_va, dst_space AS dst, \

@@ -6,6 +6,7 @@ set -u
 BIN=${BIN:-bin}
 TRACE="$BIN/kb-trace"
 TIME="$BIN/kb-time"
+REPLAY="$BIN/kb-replay"
 dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 pass=0 fail=0
@@ -101,6 +102,38 @@ expect 2 "schema version 7 is newer than this tool (1)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '0'" -- "$dir/g.db" --top 0
+unset TOOL
+
+# ---- kb-replay ----
+TOOL=$REPLAY
+expect 0 "" -- --help
+grep -q "usage: kb-replay" "$dir/out"; check "kb-replay --help" $?
+expect 0 "" -- "$dir/g.db" --verify
+grep -q "PASS C: 65536 values" "$dir/out"; check "replay verifies gemm" $?
+grep -q "^verify: OK (1 of 1 expectations passed, 0 problems)" "$dir/out"; check "replay summary" $?
+grep -q "(q)" "$dir/out"; check "replay follows the newest run" $?
+expect 0 "" -- "$dir/g.db" --verify --run fast --order time
+expect 0 "" -- "$dir/g.db" --verify --order dataflow
+expect 2 "no timing run labelled 'nope'" -- "$dir/g.db" --verify --run nope
+expect 2 "--order 'random': expected time or dataflow" -- "$dir/g.db" --verify --order random
+expect 2 "not a kernbench trace" -- "$dir/text.db" --verify
+"$TRACE" bench va_offset_verify -o "$dir/v.db" && expect 2 "no timing run (run kb-time first, or replay with --order dataflow)" -- "$dir/v.db" --verify
+expect 0 "" -- "$dir/v.db" --verify --order dataflow
+# a timing run edited so the store of C starts before the cast wrote it
+cp "$dir/g.db" "$dir/edited.db"
+sqlite3 "$dir/edited.db" "UPDATE op_times SET t_start_ps = (SELECT t_start_ps FROM op_times t WHERE t.run_id = op_times.run_id AND t.op_id = 6) WHERE op_id = 8"
+"$REPLAY" "$dir/edited.db" --verify >"$dir/out" 2>&1; code=$?
+check "edited timing fails with exit 1" "$([ $code = 1 ]; echo $?)"
+grep -q "op 8 (dma_write on sip0.cube0.pe0) read its input before op 7 (math:cast on sip0.cube0.pe0) wrote it" "$dir/out"; check "edited timing names the ops" $?
+grep -q "^  FAIL C: 65536 values" "$dir/out"; check "edited timing fails C" $?
+expect 0 "" -- "$dir/edited.db" --verify --order dataflow
+# one byte of stored input data corrupted
+cp "$dir/g.db" "$dir/corrupt.db"
+sqlite3 "$dir/corrupt.db" "UPDATE blobs SET data = substr(data, 1, 99) || x'A5' || substr(data, 101) WHERE id = 2"
+"$REPLAY" "$dir/corrupt.db" --verify >"$dir/out" 2>&1; code=$?
+check "corrupt blob fails with exit 1" "$([ $code = 1 ]; echo $?)"
+grep -q "op 2 (host_write on sip0.cube0.pe0): its host data is corrupt" "$dir/out"; check "corrupt blob reported as corrupt" $?
+grep -q "mismatches" "$dir/out"; check "corrupt blob is not reported as a numeric mismatch" "$([ $? = 1 ]; echo $?)"
 unset TOOL
 
 echo "cli: $pass passed, $fail failed"
