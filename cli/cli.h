@@ -37,6 +37,10 @@ int kb_cli_configs_load(kb_cli_configs *c, const char *topo_path, const char *cc
 			int n_sets, const char *bench, kb_error *err);
 void kb_cli_configs_release(kb_cli_configs *c);
 
+struct kb_db;
+/* The topology a trace was recorded with (embedded YAML + its overrides). */
+int kb_cli_trace_topology(struct kb_db *db, kb_topo_cfg *cfg, kb_error *err);
+
 /* Prints a trace's contents (ops by kind, launches, tensors, bytes). */
 int kb_cli_print_trace_summary(FILE *out, const char *path, kb_error *err);
 

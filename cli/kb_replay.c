@@ -9,7 +9,6 @@
 
 #include "cli.h"
 #include "replay.h"
-#include "timing.h"
 
 static const char usage[] =
 	"usage: kb-replay TRACE.db --verify [--run L] [--order time|dataflow] [--quiet]\n"
@@ -113,7 +112,7 @@ int main(int argc, char **argv)
 	kb_topo_cfg cfg;
 	kb_machine m;
 	kb_replay_report rep;
-	if (kb_db_open(&db, trace, false, &err) || kb_time_trace_topology(db, &cfg, &err)) {
+	if (kb_db_open(&db, trace, false, &err) || kb_cli_trace_topology(db, &cfg, &err)) {
 		kb_db_close(db);
 		return kb_cli_error("kb-replay", "%s", err.msg);
 	}

@@ -98,10 +98,10 @@ int main(int argc, char **argv)
 	kb_time_result res;
 	int rc = KB_EXIT_USAGE;
 	bool have_recorded = false, have_cfg = false;
-	if (kb_db_open(&db, trace, true, &err) || kb_time_trace_topology(db, &recorded, &err))
+	if (kb_db_open(&db, trace, true, &err) || kb_cli_trace_topology(db, &recorded, &err))
 		goto fail;
 	have_recorded = true;
-	if (topo_path ? kb_topo_load(&cfg, topo_path, &err) : kb_time_trace_topology(db, &cfg, &err))
+	if (topo_path ? kb_topo_load(&cfg, topo_path, &err) : kb_cli_trace_topology(db, &cfg, &err))
 		goto fail;
 	have_cfg = true;
 	for (int i = 0; i < n_sets; i++) {

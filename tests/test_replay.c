@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "kb.h"
 #include "replay.h"
 #include "timing.h"
@@ -43,7 +44,7 @@ static void time_trace(void)
 	kb_machine m;
 	kb_time_result res;
 	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
-	assert_int_equal(kb_time_trace_topology(db, &cfg, &err), 0);
+	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
 	kb_time_options opt = {NULL, false, "test", ""};
 	if (kb_time_trace(db, &m, &opt, &res, &err))
@@ -59,7 +60,7 @@ static int replay(kb_replay_order order, kb_replay_report *rep, kb_error *err)
 	kb_topo_cfg cfg;
 	kb_machine m;
 	assert_int_equal(kb_db_open(&db, path, false, err), 0);
-	assert_int_equal(kb_time_trace_topology(db, &cfg, err), 0);
+	assert_int_equal(kb_cli_trace_topology(db, &cfg, err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, err), 0);
 	kb_replay_options opt = {NULL, order, 20};
 	int rc = kb_replay(db, &m, &opt, rep, err);

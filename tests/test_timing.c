@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "kb.h"
 #include "timing.h"
 
@@ -50,7 +51,7 @@ static int64_t time_run(const char *label, int n_sets, const char *const *sets)
 	kb_machine m;
 	kb_time_result res;
 	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
-	assert_int_equal(kb_time_trace_topology(db, &cfg, &err), 0);
+	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
 	for (int i = 0; i < n_sets; i++) {
 		char kv[256], *k, *v;
 		snprintf(kv, sizeof kv, "%s", sets[i]);
@@ -308,7 +309,7 @@ static void labels_are_unique_unless_replaced(void **state)
 	kb_machine m;
 	kb_time_result res;
 	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
-	assert_int_equal(kb_time_trace_topology(db, &cfg, &err), 0);
+	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
 	kb_time_options opt = {"a", false, "test", ""};
 	assert_int_equal(kb_time_trace(db, &m, &opt, &res, &err), -1);

@@ -1096,37 +1096,6 @@ out:
 	return rc;
 }
 
-int kb_time_trace_topology(kb_db *db, kb_topo_cfg *cfg, kb_error *err)
-{
-	char *yaml = kb_db_meta_get(db, "topology_yaml"), *over = kb_db_meta_get(db, "topology_overrides");
-	char name[300];
-	snprintf(name, sizeof name, "%s (embedded topology)", kb_db_path(db));
-	int rc = -1;
-	if (!yaml) {
-		kb_fail(err, "%s: the trace has no embedded topology", kb_db_path(db));
-		goto out;
-	}
-	if (kb_topo_load_text(cfg, name, yaml, err))
-		goto out;
-	for (char *line = over, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		char *key, *value;
-		if (kb_split_assignment(line, &key, &value) || kb_topo_set(cfg, key, value, err)) {
-			if (!err->msg[0])
-				kb_fail(err, "%s: bad recorded override '%s'", kb_db_path(db), line);
-			kb_topo_release(cfg);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	free(yaml);
-	free(over);
-	return rc;
-}
-
 int kb_time_check_structure(const kb_topo_cfg *was, const kb_topo_cfg *now, kb_error *err)
 {
 #define SAME(f, path) \

@@ -91,8 +91,6 @@ typedef struct kb_time_result {
  * Everything is written in one transaction: a failure changes nothing. */
 int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb_time_result *res, kb_error *err);
 
-/* The topology a trace was recorded with (embedded YAML + its overrides). */
-int kb_time_trace_topology(kb_db *db, kb_topo_cfg *cfg, kb_error *err);
 /* Checks that m has the structure (counts and sizes) the trace was recorded
  * on; timing parameters may differ freely. */
 int kb_time_check_structure(const kb_topo_cfg *recorded, const kb_topo_cfg *now, kb_error *err);
