@@ -77,7 +77,7 @@ $(BIN)/kb-%: $(BUILD)/cli/kb_%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 test: deps $(TOOL_BINS) $(TEST_BINS)

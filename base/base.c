@@ -52,6 +52,22 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 	return 0;
 }
 
+int kb_grow(void *arr, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : first;
+	while (n < need)
+		n *= 2;
+	void **p = arr;
+	void *grown = realloc(*p, n * elem);
+	if (!grown)
+		return -1;
+	*p = grown;
+	*cap = n;
+	return 0;
+}
+
 uint64_t kb_hash64(const void *data, size_t n)
 {
 	const unsigned char *p = data;

@@ -35,6 +35,10 @@ int kb_strmap_get(const kb_strmap *m, const char *key, int64_t *val);
 /* Inserts or replaces; -1 on allocation failure. */
 int kb_strmap_put(kb_strmap *m, const char *key, int64_t val);
 
+/* Makes *arr (elements of elem bytes, capacity *cap) hold at least need
+ * elements, doubling from first. -1 (array untouched) if memory runs out. */
+int kb_grow(void *arr, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* 64-bit FNV-1a. */
 uint64_t kb_hash64(const void *data, size_t n);
 

@@ -312,16 +312,10 @@ static const void *blob_data(replay *r, int32_t i, kb_error *err)
 			s.row_bytes);
 		return NULL;
 	}
-	if (r->n_blobs == r->cap_blobs) {
-		size_t cap = r->cap_blobs ? r->cap_blobs * 2 : 16;
-		blob_cache *b = realloc(r->blobs, cap * sizeof *b);
-		if (!b) {
-			free(data);
-			kb_fail(err, "out of memory");
-			return NULL;
-		}
-		r->blobs = b;
-		r->cap_blobs = cap;
+	if (kb_grow(&r->blobs, &r->cap_blobs, r->n_blobs + 1, sizeof *r->blobs, 16)) {
+		free(data);
+		kb_fail(err, "out of memory");
+		return NULL;
 	}
 	r->blobs[r->n_blobs++] = (blob_cache){id, data, n};
 	return data;

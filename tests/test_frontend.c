@@ -12,31 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kb.h"
-
-static char trace_path[128];
-
-/* Traces bench with "K=V" params; returns 0 or -1 with err filled. */
-static int trace(const kb_bench *b, kb_error *err, int n_params, const char *const *params)
-{
-	kb_topo_cfg topo;
-	kb_ccl_cfg ccl;
-	int rc = kb_topo_load(&topo, NULL, err);
-	assert_int_equal(rc, 0);
-	rc = kb_ccl_load(&ccl, NULL, err);
-	assert_int_equal(rc, 0);
-	snprintf(trace_path, sizeof trace_path, "/tmp/kb_frontend_%d.db", (int)getpid());
-	kb_trace_request req = {b, &topo, &ccl, trace_path, params, n_params};
-	rc = kb_trace_bench(&req, NULL, err);
-	kb_topo_release(&topo);
-	kb_ccl_release(&ccl);
-	return rc;
-}
+#include "helpers.h"
 
 static sqlite3 *open_trace(void)
 {
 	sqlite3 *h;
-	assert_int_equal(sqlite3_open_v2(trace_path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(th_path(), &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	return h;
 }
 
@@ -77,7 +58,7 @@ static void gemm_records_reads_gemm_and_write_with_va_and_pa(void **state)
 {
 	(void)state;
 	kb_error err;
-	assert_int_equal(trace(bench("gemm"), &err, 0, NULL), 0);
+	assert_int_equal(th_trace(bench("gemm"), 0, NULL, &err), 0);
 	sqlite3 *h = open_trace();
 	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 8);
 	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'host_write' AND shape IN ('256x256')"), 2);
@@ -112,11 +93,11 @@ static void tracing_twice_gives_identical_op_rows(void **state)
 	(void)state;
 	kb_error err;
 	const char *params[] = {"M=128", "N=64"};
-	assert_int_equal(trace(bench("gemm"), &err, 2, params), 0);
+	assert_int_equal(th_trace(bench("gemm"), 2, params, &err), 0);
 	sqlite3 *h = open_trace();
 	uint64_t first = ops_digest(h);
 	sqlite3_close(h);
-	assert_int_equal(trace(bench("gemm"), &err, 2, params), 0);
+	assert_int_equal(th_trace(bench("gemm"), 2, params, &err), 0);
 	h = open_trace();
 	assert_int_equal(ops_digest(h), first);
 	assert_int_equal(q(h, "SELECT M * 1000 + N FROM gemm_v"), 128064);
@@ -128,7 +109,7 @@ static void large_gemm_is_tiled_with_strided_loads(void **state)
 	(void)state;
 	kb_error err;
 	const char *params[] = {"M=512", "K=512", "N=256", "TM=128", "TK=256"};
-	assert_int_equal(trace(bench("gemm"), &err, 5, params), 0);
+	assert_int_equal(th_trace(bench("gemm"), 5, params, &err), 0);
 	sqlite3 *h = open_trace();
 	assert_int_equal(q(h, "SELECT count(*) FROM gemm_v"), 8);
 	assert_int_equal(q(h, "SELECT count(*) FROM gemm_v WHERE accumulate"), 4);
@@ -145,7 +126,7 @@ static void va_offset_verify_reads_every_shard_at_its_pa(void **state)
 {
 	(void)state;
 	kb_error err;
-	assert_int_equal(trace(bench("va_offset_verify"), &err, 0, NULL), 0);
+	assert_int_equal(th_trace(bench("va_offset_verify"), 0, NULL, &err), 0);
 	sqlite3 *h = open_trace();
 	assert_int_equal(q(h, "SELECT count(*) FROM launches"), 2);
 	assert_int_equal(q(h, "SELECT count(*) FROM dma_v WHERE direction = 'read'"), 256);
@@ -165,7 +146,7 @@ static void gpt3_qkv_shards_weights_over_every_pe(void **state)
 {
 	(void)state;
 	kb_error err;
-	assert_int_equal(trace(bench("gpt3_qkv"), &err, 0, NULL), 0);
+	assert_int_equal(th_trace(bench("gpt3_qkv"), 0, NULL, &err), 0);
 	sqlite3 *h = open_trace();
 	assert_int_equal(q(h, "SELECT count(*) FROM launches WHERE n_pes = 128"), 1);
 	/* 3 projections x 4 k-steps (1024 / 256) on each of 128 PEs */
@@ -250,7 +231,7 @@ static const char *kernel_error(kb_kernel_fn k)
 	static kb_error err;
 	test_kernel = k;
 	memset(&err, 0, sizeof err);
-	if (trace(&test_bench, &err, 0, NULL) == 0)
+	if (th_trace(&test_bench, 0, NULL, &err) == 0)
 		return "";
 	return err.msg;
 }
@@ -259,7 +240,7 @@ static void kernel_errors_name_kernel_pe_op_and_sizes(void **state)
 {
 	(void)state;
 	kb_error err;
-	assert_int_equal(trace(bench("gemm"), &err, 0, NULL), 0); /* an existing good trace */
+	assert_int_equal(th_trace(bench("gemm"), 0, NULL, &err), 0); /* an existing good trace */
 	assert_string_equal(kernel_error(bad_dot),
 			    "bench 't': kernel 'k' on sip0.cube0.pe0: dot: inner dimensions differ: (4,8) x (4,8)");
 	assert_string_equal(kernel_error(bad_scratch),
@@ -279,7 +260,7 @@ static void kernel_errors_name_kernel_pe_op_and_sizes(void **state)
 	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 8);
 	sqlite3_close(h);
 	char tmp[160];
-	snprintf(tmp, sizeof tmp, "%s.tmp-%d", trace_path, (int)getpid());
+	snprintf(tmp, sizeof tmp, "%s.tmp-%d", th_path(), (int)getpid());
 	assert_int_equal(access(tmp, F_OK), -1);
 }
 
@@ -307,13 +288,13 @@ static void bench_parameters_are_checked(void **state)
 	(void)state;
 	kb_error err;
 	const char *bad[] = {"Q=3"};
-	assert_int_equal(trace(bench("gemm"), &err, 1, bad), -1);
+	assert_int_equal(th_trace(bench("gemm"), 1, bad, &err), -1);
 	assert_string_equal(err.msg, "--set gemm.Q=3: bench 'gemm' has no parameter 'Q' (parameters: M, K, N, TM, TN, TK, seed)");
 	const char *nan[] = {"M=lots"};
-	assert_int_equal(trace(bench("gemm"), &err, 1, nan), -1);
+	assert_int_equal(th_trace(bench("gemm"), 1, nan, &err), -1);
 	assert_string_equal(err.msg, "--set gemm.M=lots: 'lots' is not a number");
 	const char *frac[] = {"M=1.5"};
-	assert_int_equal(trace(bench("gemm"), &err, 1, frac), -1);
+	assert_int_equal(th_trace(bench("gemm"), 1, frac, &err), -1);
 	assert_string_equal(err.msg, "bench 'gemm': gemm.M=1.5 must be an integer");
 }
 
@@ -330,6 +311,6 @@ int main(void)
 		cmocka_unit_test(bench_parameters_are_checked),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	unlink(trace_path);
+	unlink(th_path());
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "machine.h"
 
 /* Loads text as a topology; returns the error message ("" on success). */
@@ -190,21 +191,10 @@ static void ccl_resolves_algorithm_over_defaults(void **state)
 	assert_non_null(strstr(err.msg, "c.yaml:2:3: unknown key 'defaults.n_slot'"));
 }
 
-static kb_machine default_machine(void)
-{
-	kb_topo_cfg cfg;
-	kb_machine m;
-	kb_error err;
-	kb_topo_defaults(&cfg);
-	int rc = kb_machine_init(&m, &cfg, &err);
-	assert_int_equal(rc, 0);
-	return m;
-}
-
 static void physaddr_encodes_the_51_bit_layout(void **state)
 {
 	(void)state;
-	kb_machine m = default_machine();
+	kb_machine m = th_default_machine();
 	kb_error err;
 	uint64_t raw;
 	kb_physaddr hbm = {0, 1, 3, KB_SPACE_HBM, 2, 0x1000};
@@ -240,7 +230,7 @@ static void physaddr_encodes_the_51_bit_layout(void **state)
 static void physaddr_rejects_out_of_range(void **state)
 {
 	(void)state;
-	kb_machine m = default_machine();
+	kb_machine m = th_default_machine();
 	kb_error err;
 	kb_physaddr pa;
 	uint64_t raw;

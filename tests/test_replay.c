@@ -15,43 +15,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "kb.h"
+#include "helpers.h"
 #include "replay.h"
 #include "timing.h"
-
-static char path[128];
-
-static void trace(const kb_bench *b, int n_params, const char *const *params)
-{
-	kb_topo_cfg topo;
-	kb_ccl_cfg ccl;
-	kb_error err;
-	assert_int_equal(kb_topo_load(&topo, NULL, &err), 0);
-	assert_int_equal(kb_ccl_load(&ccl, NULL, &err), 0);
-	snprintf(path, sizeof path, "/tmp/kb_replay_%d.db", (int)getpid());
-	kb_trace_request req = {b, &topo, &ccl, path, params, n_params};
-	if (kb_trace_bench(&req, NULL, &err))
-		fail_msg("trace: %s", err.msg);
-	kb_topo_release(&topo);
-	kb_ccl_release(&ccl);
-}
-
-static void time_trace(void)
-{
-	kb_db *db;
-	kb_error err;
-	kb_topo_cfg cfg;
-	kb_machine m;
-	kb_time_result res;
-	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
-	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
-	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
-	kb_time_options opt = {NULL, false, "test", ""};
-	if (kb_time_trace(db, &m, &opt, &res, &err))
-		fail_msg("time: %s", err.msg);
-	kb_topo_release(&cfg);
-	kb_db_close(db);
-}
 
 /* Replays path; returns 0 or -1 (bad input, message in err). */
 static int replay(kb_replay_order order, kb_replay_report *rep, kb_error *err)
@@ -59,7 +25,7 @@ static int replay(kb_replay_order order, kb_replay_report *rep, kb_error *err)
 	kb_db *db;
 	kb_topo_cfg cfg;
 	kb_machine m;
-	assert_int_equal(kb_db_open(&db, path, false, err), 0);
+	assert_int_equal(kb_db_open(&db, th_path(), false, err), 0);
 	assert_int_equal(kb_cli_trace_topology(db, &cfg, err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, err), 0);
 	kb_replay_options opt = {NULL, order, 20};
@@ -72,7 +38,7 @@ static int replay(kb_replay_order order, kb_replay_report *rep, kb_error *err)
 static void sql(const char *stmt)
 {
 	sqlite3 *h;
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_open(th_path(), &h), SQLITE_OK);
 	char *msg = NULL;
 	if (sqlite3_exec(h, stmt, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("%s: %s", stmt, msg);
@@ -205,8 +171,8 @@ static void every_op_matches_hand_computed_values(void **state)
 	(void)state;
 	fill_transcendental_cases();
 	for (current_case = 0; current_case < N_CASES; current_case++) {
-		trace(&ops_bench, 0, NULL);
-		time_trace();
+		th_trace_ok(&ops_bench, 0, NULL);
+		th_time(NULL, 0, NULL);
 		for (int order = 0; order < 2; order++) {
 			kb_replay_report rep;
 			kb_error err;
@@ -234,8 +200,8 @@ static void benches_verify_after_timing(void **state)
 		{"gemm", 0, NULL, 1}, {"gemm", 6, big_gemm, 1}, {"va_offset_verify", 0, NULL, 2}, {"gpt3_qkv", 0, NULL, 3},
 	};
 	for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
-		trace(kb_bench_find(runs[k].name), runs[k].n, runs[k].params);
-		time_trace();
+		th_trace_ok(kb_bench_find(runs[k].name), runs[k].n, runs[k].params);
+		th_time(NULL, 0, NULL);
 		kb_replay_report rep;
 		kb_error err;
 		assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), 0);
@@ -253,8 +219,8 @@ static void benches_verify_after_timing(void **state)
 static void a_read_moved_before_its_write_is_named_and_dataflow_still_passes(void **state)
 {
 	(void)state;
-	trace(kb_bench_find("gemm"), 0, NULL); /* ops: 4, 5 loads; 6 gemm; 7 cast; 8 store */
-	time_trace();
+	th_trace_ok(kb_bench_find("gemm"), 0, NULL); /* ops: 4, 5 loads; 6 gemm; 7 cast; 8 store */
+	th_time(NULL, 0, NULL);
 	/* move the store of C to start with the GEMM, before the cast wrote its input */
 	sql("UPDATE op_times SET t_start_ps = (SELECT t_start_ps FROM op_times WHERE op_id = 6) WHERE op_id = 8");
 	kb_replay_report rep;
@@ -271,7 +237,7 @@ static void a_read_moved_before_its_write_is_named_and_dataflow_still_passes(voi
 	assert_true(kb_replay_passed(&rep));
 	kb_replay_report_release(&rep);
 	/* a write moved before a read of the same bytes is named too */
-	time_trace();
+	th_time(NULL, 0, NULL);
 	sql("UPDATE op_times SET t_start_ps = 0, t_end_ps = 1 WHERE run_id = 2 AND op_id = 7"); /* cast overwrites A's tile */
 	assert_int_equal(replay(KB_ORDER_TIME, &rep, &err), 0);
 	assert_false(kb_replay_passed(&rep));
@@ -301,7 +267,7 @@ static const kb_bench uninit = {"u", "reads an empty tensor", uninit_bench, {{NU
 static void reading_unwritten_memory_is_reported(void **state)
 {
 	(void)state;
-	trace(&uninit, 0, NULL);
+	th_trace_ok(&uninit, 0, NULL);
 	kb_replay_report rep;
 	kb_error err;
 	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
@@ -317,8 +283,8 @@ static void reading_unwritten_memory_is_reported(void **state)
 static void a_corrupt_input_is_reported_as_corrupt(void **state)
 {
 	(void)state;
-	trace(kb_bench_find("gemm"), 0, NULL);
-	time_trace();
+	th_trace_ok(kb_bench_find("gemm"), 0, NULL);
+	th_time(NULL, 0, NULL);
 	/* one byte of A's compressed data (blob 1) */
 	sql("UPDATE blobs SET data = substr(data, 1, 99) || x'A5' || substr(data, 101) WHERE id = 1");
 	kb_replay_report rep;
@@ -356,7 +322,7 @@ static const kb_bench wrong = {"w", "a wrong expectation", wrong_bench, {{NULL, 
 static void a_wrong_expectation_names_the_first_mismatch(void **state)
 {
 	(void)state;
-	trace(&wrong, 0, NULL);
+	th_trace_ok(&wrong, 0, NULL);
 	kb_replay_report rep;
 	kb_error err;
 	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
@@ -411,6 +377,6 @@ int main(void)
 		cmocka_unit_test(sgemm_kernels_agree),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	unlink(path);
+	unlink(th_path());
 	return rc;
 }

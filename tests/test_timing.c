@@ -19,67 +19,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "kb.h"
+#include "helpers.h"
 #include "timing.h"
 
 #define NS 1000 /* ps */
-
-static char path[128];
-
-/* Traces bench b with the default configs into path. */
-static void trace(const kb_bench *b, int n_params, const char *const *params)
-{
-	kb_topo_cfg topo;
-	kb_ccl_cfg ccl;
-	kb_error err;
-	assert_int_equal(kb_topo_load(&topo, NULL, &err), 0);
-	assert_int_equal(kb_ccl_load(&ccl, NULL, &err), 0);
-	snprintf(path, sizeof path, "/tmp/kb_timing_%d.db", (int)getpid());
-	kb_trace_request req = {b, &topo, &ccl, path, params, n_params};
-	if (kb_trace_bench(&req, NULL, &err))
-		fail_msg("trace: %s", err.msg);
-	kb_topo_release(&topo);
-	kb_ccl_release(&ccl);
-}
-
-/* Times the trace with optional topology overrides ("key=value"). */
-static int64_t time_run(const char *label, int n_sets, const char *const *sets)
-{
-	kb_db *db;
-	kb_error err;
-	kb_topo_cfg cfg;
-	kb_machine m;
-	kb_time_result res;
-	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
-	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
-	for (int i = 0; i < n_sets; i++) {
-		char kv[256], *k, *v;
-		snprintf(kv, sizeof kv, "%s", sets[i]);
-		assert_int_equal(kb_split_assignment(kv, &k, &v), 0);
-		assert_int_equal(kb_topo_set(&cfg, k, v, &err), 0);
-	}
-	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
-	kb_time_options opt = {label, false, "test", cfg.overrides};
-	if (kb_time_trace(db, &m, &opt, &res, &err))
-		fail_msg("kb_time_trace: %s", err.msg);
-	kb_topo_release(&cfg);
-	kb_db_close(db);
-	return res.total_ps;
-}
-
-static int64_t q(const char *sql)
-{
-	sqlite3 *h;
-	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return v;
-}
 
 /* t_start or t_end of op id in run label. */
 static int64_t t(const char *label, int64_t op, const char *which)
@@ -87,18 +30,14 @@ static int64_t t(const char *label, int64_t op, const char *which)
 	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT t_%s_ps FROM op_times_v WHERE run = '%s' AND op_id = %lld", which, label,
 		 (long long)op);
-	return q(sql);
+	return th_query(sql);
 }
 
 static void cost_formulas_to_the_picosecond(void **state)
 {
 	(void)state;
-	kb_topo_cfg cfg;
-	kb_machine m;
+	kb_machine m = th_default_machine();
 	kb_cost c;
-	kb_error err;
-	kb_topo_defaults(&cfg);
-	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
 	kb_cost_init(&c, &m);
 	assert_int_equal(c.cycle_ps, 1000);
 	assert_int_equal(c.dma_setup_ps, 10 * NS);
@@ -120,8 +59,8 @@ static void cost_formulas_to_the_picosecond(void **state)
 static void gemm_total_matches_the_hand_computed_schedule(void **state)
 {
 	(void)state;
-	trace(kb_bench_find("gemm"), 0, NULL);
-	int64_t total = time_run("base", 0, NULL);
+	th_trace_ok(kb_bench_find("gemm"), 0, NULL);
+	int64_t total = th_time("base", 0, NULL);
 	/* host writes of A and B (128 KiB each), in order on rank 0's stream:
 	 *   PCIe 1000 + IO_CPU 200 + M_CPU 100 + HBM 120 ns + 131072 B / 32 GB/s = 5,516,000 ps each */
 	int64_t hw = (1000 + 200 + 100 + 120) * NS + 4096000;
@@ -146,24 +85,24 @@ static void gemm_total_matches_the_hand_computed_schedule(void **state)
 	assert_int_equal(t("base", 8, "end"), store_end);
 	assert_int_equal(total, store_end);
 	assert_int_equal(total, 34072160);
-	assert_int_equal(q("SELECT t_end_ps FROM launch_times_v WHERE run = 'base'"), store_end);
-	assert_int_equal(q("SELECT t_end_ps - t_start_ps FROM range_times_v WHERE run = 'base' AND label = 'gemm'"),
+	assert_int_equal(th_query("SELECT t_end_ps FROM launch_times_v WHERE run = 'base'"), store_end);
+	assert_int_equal(th_query("SELECT t_end_ps - t_start_ps FROM range_times_v WHERE run = 'base' AND label = 'gemm'"),
 			 store_end - 2 * hw);
-	assert_int_equal(q("SELECT count(*) FROM op_times_v WHERE run = 'base' AND waited_on = 'dependency'"), 3);
-	assert_int_equal(q("SELECT bytes FROM link_usage_v WHERE run = 'base' AND link = 'sip0.cube0.pe0.hbm'"),
+	assert_int_equal(th_query("SELECT count(*) FROM op_times_v WHERE run = 'base' AND waited_on = 'dependency'"), 3);
+	assert_int_equal(th_query("SELECT bytes FROM link_usage_v WHERE run = 'base' AND link = 'sip0.cube0.pe0.hbm'"),
 			 5 * 131072); /* 2 host writes, 2 loads, 1 store */
-	assert_int_equal(q("SELECT busy_ps FROM link_usage WHERE link = 'sip0.pcie'"), 2 * 4096000);
-	assert_int_equal(q("SELECT busy_ps FROM unit_busy WHERE unit = 'gemm'"), 16416 * NS);
+	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.pcie'"), 2 * 4096000);
+	assert_int_equal(th_query("SELECT busy_ps FROM unit_busy WHERE unit = 'gemm'"), 16416 * NS);
 }
 
 static void doubling_hbm_bandwidth_halves_only_the_bandwidth_term(void **state)
 {
 	(void)state;
-	trace(kb_bench_find("gemm"), 0, NULL);
-	time_run("base", 0, NULL);
+	th_trace_ok(kb_bench_find("gemm"), 0, NULL);
+	th_time("base", 0, NULL);
 	const char *fast[] = {"cube.components.hbm.attrs.bandwidth_gbps=200"};
-	time_run("fast_hbm", 1, fast);
-	assert_int_equal(q("SELECT count(*) FROM timing_runs"), 2);
+	th_time("fast_hbm", 1, fast);
+	assert_int_equal(th_query("SELECT count(*) FROM timing_runs"), 2);
 	/* load A: 130 ns fixed + 1,310,720 ps -> 130 ns + 655,360 ps */
 	int64_t base = t("base", 4, "end") - t("base", 4, "start");
 	int64_t fast_d = t("fast_hbm", 4, "end") - t("fast_hbm", 4, "start");
@@ -172,7 +111,7 @@ static void doubling_hbm_bandwidth_halves_only_the_bandwidth_term(void **state)
 	/* host writes are PCIe-bound and the GEMM is compute-bound: unchanged */
 	assert_int_equal(t("fast_hbm", 1, "end"), t("base", 1, "end"));
 	assert_int_equal(t("fast_hbm", 6, "end") - t("fast_hbm", 6, "start"), 16416 * NS);
-	assert_int_equal(q("SELECT instr(topology_overrides, 'hbm.attrs.bandwidth_gbps=200') > 0 FROM timing_runs"
+	assert_int_equal(th_query("SELECT instr(topology_overrides, 'hbm.attrs.bandwidth_gbps=200') > 0 FROM timing_runs"
 			   " WHERE label = 'fast_hbm'"), 1);
 }
 
@@ -215,8 +154,8 @@ static const kb_bench one_pe_bench = {"t", "timing test", one_pe, {{NULL, 0, NUL
 static void run_kernel(kb_kernel_fn k)
 {
 	kernel = k;
-	trace(&one_pe_bench, 0, NULL);
-	time_run("r", 0, NULL);
+	th_trace_ok(&one_pe_bench, 0, NULL);
+	th_time("r", 0, NULL);
 }
 
 /* 8 KiB through a 100 GB/s HBM port */
@@ -227,8 +166,8 @@ static void a_load_after_a_store_to_the_same_address_waits_for_it(void **state)
 	(void)state;
 	run_kernel(store_then_load);
 	assert_int_equal(t("r", 6, "start"), t("r", 5, "end"));
-	assert_int_equal(q("SELECT wait_op FROM op_times_v WHERE run = 'r' AND op_id = 6"), 5);
-	assert_int_equal(q("SELECT waited_on = 'dependency' FROM op_times_v WHERE run = 'r' AND op_id = 6"), 1);
+	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'r' AND op_id = 6"), 5);
+	assert_int_equal(th_query("SELECT waited_on = 'dependency' FROM op_times_v WHERE run = 'r' AND op_id = 6"), 1);
 	/* the store waits for the load it stores */
 	assert_int_equal(t("r", 5, "start"), t("r", 4, "end"));
 	assert_int_equal(t("r", 4, "end") - t("r", 4, "start"), 130 * NS + T8K);
@@ -255,14 +194,14 @@ static void two_transfers_on_one_link_take_twice_as_long(void **state)
 	assert_int_equal(t("r", 5, "start"), t0); /* two engines: both start */
 	assert_int_equal(t("r", 4, "end"), t0 + 130 * NS + T8K);
 	assert_int_equal(t("r", 5, "end"), t0 + 130 * NS + 2 * T8K); /* queued behind on the port */
-	assert_int_equal(q("SELECT waited_on = 'link' FROM op_times_v WHERE run = 'r' AND op_id = 5"), 1);
-	assert_int_equal(q("SELECT busy_ps FROM link_usage WHERE link = 'sip0.cube0.pe0.hbm'"),
+	assert_int_equal(th_query("SELECT waited_on = 'link' FROM op_times_v WHERE run = 'r' AND op_id = 5"), 1);
+	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.cube0.pe0.hbm'"),
 			 2 * T8K + 2 * T8K); /* two fills and two loads */
 	/* one engine: the second load waits for the unit instead */
 	const char *one[] = {"cube.pe_template.components.pe_dma.attrs.engines=1"};
-	time_run("one_engine", 1, one);
+	th_time("one_engine", 1, one);
 	assert_int_equal(t("one_engine", 5, "start"), t("one_engine", 4, "end"));
-	assert_int_equal(q("SELECT waited_on = 'unit' FROM op_times_v WHERE run = 'one_engine' AND op_id = 5"), 1);
+	assert_int_equal(th_query("SELECT waited_on = 'unit' FROM op_times_v WHERE run = 'one_engine' AND op_id = 5"), 1);
 }
 
 static void per_rank(kb_ctx *ctx, int rank, void *arg)
@@ -285,15 +224,15 @@ static void ranks_have_their_own_host_streams(void **state)
 {
 	(void)state;
 	kernel = two_loads_share_a_port;
-	trace(&two_rank_bench, 0, NULL);
-	time_run("r", 0, NULL);
+	th_trace_ok(&two_rank_bench, 0, NULL);
+	th_time("r", 0, NULL);
 	/* rank 1's fill and launch do not wait for rank 0: identical timelines */
-	int64_t s0 = q("SELECT t_start_ps FROM launch_times_v WHERE rank = 0");
-	int64_t s1 = q("SELECT t_start_ps FROM launch_times_v WHERE rank = 1");
-	int64_t e0 = q("SELECT t_end_ps FROM launch_times_v WHERE rank = 0");
+	int64_t s0 = th_query("SELECT t_start_ps FROM launch_times_v WHERE rank = 0");
+	int64_t s1 = th_query("SELECT t_start_ps FROM launch_times_v WHERE rank = 1");
+	int64_t e0 = th_query("SELECT t_end_ps FROM launch_times_v WHERE rank = 0");
 	assert_int_equal(s0, s1);
 	assert_true(s1 < e0);
-	assert_int_equal(q("SELECT t_end_ps FROM launch_times_v WHERE rank = 1"), e0);
+	assert_int_equal(th_query("SELECT t_end_ps FROM launch_times_v WHERE rank = 1"), e0);
 	/* fill: control 1300 ns + HBM 120 ns + 8 KiB at 100 GB/s */
 	assert_int_equal(s0, 1420 * NS + T8K);
 }
@@ -301,14 +240,14 @@ static void ranks_have_their_own_host_streams(void **state)
 static void labels_are_unique_unless_replaced(void **state)
 {
 	(void)state;
-	trace(kb_bench_find("gemm"), 0, NULL);
-	time_run("a", 0, NULL);
+	th_trace_ok(kb_bench_find("gemm"), 0, NULL);
+	th_time("a", 0, NULL);
 	kb_db *db;
 	kb_error err;
 	kb_topo_cfg cfg;
 	kb_machine m;
 	kb_time_result res;
-	assert_int_equal(kb_db_open(&db, path, true, &err), 0);
+	assert_int_equal(kb_db_open(&db, th_path(), true, &err), 0);
 	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
 	kb_time_options opt = {"a", false, "test", ""};
@@ -330,20 +269,17 @@ static void labels_are_unique_unless_replaced(void **state)
 	assert_string_equal(err.msg, "sip.cube_mesh.w is 2 but the trace was recorded with 4 (only timing parameters may change)");
 	kb_topo_release(&cfg);
 	kb_db_close(db);
-	assert_int_equal(q("SELECT count(*) FROM timing_runs"), 4);
-	assert_int_equal(q("SELECT count(*) FROM op_times"), 4 * 8);
+	assert_int_equal(th_query("SELECT count(*) FROM timing_runs"), 4);
+	assert_int_equal(th_query("SELECT count(*) FROM op_times"), 4 * 8);
 }
 
 static void routes_cross_the_cube_mesh_and_sip_links(void **state)
 {
 	(void)state;
-	kb_topo_cfg cfg;
-	kb_machine m;
+	kb_machine m = th_default_machine();
 	kb_error err;
 	kb_route_info r;
 	uint64_t pa;
-	kb_topo_defaults(&cfg);
-	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
 	/* own slice: just the HBM port */
 	kb_physaddr own = {0, 0, 0, KB_SPACE_HBM, 0, 0};
 	assert_int_equal(kb_pa_encode(&m, &own, &pa, &err), 0);
@@ -389,6 +325,6 @@ int main(void)
 		cmocka_unit_test(routes_cross_the_cube_mesh_and_sip_links),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	unlink(path);
+	unlink(th_path());
 	return rc;
 }

@@ -12,22 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "tracegen.h"
 
 #define KB_ (UINT64_C(1) << 10)
 #define MB_ (UINT64_C(1) << 20)
 #define GB_ (UINT64_C(1) << 30)
-
-static kb_machine machine(void)
-{
-	kb_topo_cfg cfg;
-	kb_machine m;
-	kb_error err;
-	kb_topo_defaults(&cfg);
-	int rc = kb_machine_init(&m, &cfg, &err);
-	assert_int_equal(rc, 0);
-	return m;
-}
 
 static void ranges_allocate_first_fit_and_coalesce(void **state)
 {
@@ -59,7 +49,7 @@ static void ranges_allocate_first_fit_and_coalesce(void **state)
 static void column_wise_1024x512_f16_over_8_pes_gives_8_contiguous_128k_shards(void **state)
 {
 	(void)state;
-	kb_machine m = machine();
+	kb_machine m = th_default_machine();
 	kb_error err;
 	kb_shard *s;
 	size_t n;
@@ -81,7 +71,7 @@ static void column_wise_1024x512_f16_over_8_pes_gives_8_contiguous_128k_shards(v
 static void row_wise_and_replicate(void **state)
 {
 	(void)state;
-	kb_machine m = machine();
+	kb_machine m = th_default_machine();
 	kb_error err;
 	kb_shard *s;
 	size_t n;
@@ -109,7 +99,7 @@ static void row_wise_and_replicate(void **state)
 static void cube_and_pe_splits_compose(void **state)
 {
 	(void)state;
-	kb_machine m = machine();
+	kb_machine m = th_default_machine();
 	kb_error err;
 	kb_shard *s;
 	size_t n;
@@ -133,7 +123,7 @@ static void cube_and_pe_splits_compose(void **state)
 static void tiled_policies_deal_tiles_round_robin(void **state)
 {
 	(void)state;
-	kb_machine m = machine();
+	kb_machine m = th_default_machine();
 	kb_error err;
 	kb_shard *s;
 	size_t n;

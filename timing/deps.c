@@ -39,14 +39,8 @@ struct hazmap {
 
 int pred_push(pred_buf *b, int32_t op, uint8_t reason)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		pred *v = realloc(b->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		b->v = v;
-		b->cap = cap;
-	}
+	if (kb_grow(&b->v, &b->cap, b->n + 1, sizeof *b->v, 16))
+		return -1;
 	b->v[b->n++] = (pred){op, reason};
 	return 0;
 }
@@ -132,17 +126,10 @@ static int add_reader(hazmap *h, seg *s, int32_t op)
 /* Makes room for k more segments at position at. */
 static int insert_segs(hazmap *h, region *r, size_t at, size_t k)
 {
-	if (r->n + k > r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 8;
-		while (cap < r->n + k)
-			cap *= 2;
-		seg *s = realloc(r->segs, cap * sizeof *s);
-		if (!s)
-			return -1;
-		h->bytes += (cap - r->cap) * sizeof *s;
-		r->segs = s;
-		r->cap = cap;
-	}
+	size_t before = r->cap;
+	if (kb_grow(&r->segs, &r->cap, r->n + k, sizeof *r->segs, 8))
+		return -1;
+	h->bytes += (r->cap - before) * sizeof *r->segs;
 	memmove(&r->segs[at + k], &r->segs[at], (r->n - at) * sizeof *r->segs);
 	r->n += k;
 	return 0;

@@ -84,14 +84,8 @@ typedef struct builder {
 
 static int add_edge(builder *b, int32_t from, int32_t to, uint8_t reason)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1 << 16;
-		raw_edge *v = realloc(b->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		b->v = v;
-		b->cap = cap;
-	}
+	if (kb_grow(&b->v, &b->cap, b->n + 1, sizeof *b->v, 1 << 16))
+		return -1;
 	b->v[b->n++] = (raw_edge){from, to, reason};
 	return 0;
 }
@@ -476,14 +470,8 @@ static void graph_release(graph *g)
 
 static int heap_push(heap *hp, int64_t key, int32_t op)
 {
-	if (hp->n == hp->cap) {
-		size_t cap = hp->cap ? hp->cap * 2 : 1024;
-		heap_item *v = realloc(hp->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		hp->v = v;
-		hp->cap = cap;
-	}
+	if (kb_grow(&hp->v, &hp->cap, hp->n + 1, sizeof *hp->v, 1024))
+		return -1;
 	size_t i = hp->n++;
 	/* ties go to the lower op id, which keeps schedules deterministic */
 	while (i > 0) {

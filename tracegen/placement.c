@@ -61,14 +61,8 @@ static int split(kb_split how, const block *b, int i, int n, size_t isz, const c
 
 static int push(kb_shard **v, size_t *n, size_t *cap, const kb_shard *s)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 16;
-		kb_shard *nv = realloc(*v, c * sizeof *nv);
-		if (!nv)
-			return -1;
-		*v = nv;
-		*cap = c;
-	}
+	if (kb_grow(v, cap, *n + 1, sizeof **v, 16))
+		return -1;
 	(*v)[(*n)++] = *s;
 	return 0;
 }

@@ -34,17 +34,7 @@ void kb_ranges_release(kb_ranges *r)
 
 static int reserve(kb_ranges *r, size_t n)
 {
-	if (n <= r->cap_free)
-		return 0;
-	size_t cap = r->cap_free ? r->cap_free * 2 : 4;
-	while (cap < n)
-		cap *= 2;
-	struct kb_free_range *f = realloc(r->free, cap * sizeof *f);
-	if (!f)
-		return -1;
-	r->free = f;
-	r->cap_free = cap;
-	return 0;
+	return kb_grow(&r->free, &r->cap_free, n, sizeof *r->free, 4);
 }
 
 void kb_ranges_reset(kb_ranges *r)

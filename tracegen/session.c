@@ -273,14 +273,8 @@ int kb_mmu_map(kb_session *s, int sip, int cube, int pe, const kb_mapping *map, 
 	if ((i > 0 && u->e[i - 1].va + u->e[i - 1].size > map->va) || (i < u->n && map->va + map->size > u->e[i].va))
 		return kb_fail(err, "MMU of sip%d.cube%d.pe%d: VA 0x%llx (+%llu) overlaps an existing mapping", sip,
 			       cube, pe, (unsigned long long)map->va, (unsigned long long)map->size);
-	if (u->n == u->cap) {
-		size_t cap = u->cap ? u->cap * 2 : 8;
-		kb_mapping *e = realloc(u->e, cap * sizeof *e);
-		if (!e)
-			return kb_fail(err, "out of memory");
-		u->e = e;
-		u->cap = cap;
-	}
+	if (kb_grow(&u->e, &u->cap, u->n + 1, sizeof *u->e, 8))
+		return kb_fail(err, "out of memory");
 	memmove(&u->e[i + 1], &u->e[i], (u->n - i) * sizeof *u->e);
 	u->e[i] = *map;
 	u->n++;
