@@ -136,5 +136,19 @@ grep -q "op 2 (host_write on sip0.cube0.pe0): its host data is corrupt" "$dir/ou
 grep -q "mismatches" "$dir/out"; check "corrupt blob is not reported as a numeric mismatch" "$([ $? = 1 ]; echo $?)"
 unset TOOL
 
+# ---- the pipeline: trace -> time -> replay --verify, default and larger sizes ----
+pipeline() { # name, then --set options
+	local name=$1; shift
+	"$TRACE" bench "$name" -o "$dir/p.db" "$@" 2>"$dir/err" && "$TIME" "$dir/p.db" --quiet 2>>"$dir/err" &&
+		"$REPLAY" "$dir/p.db" --verify --quiet >"$dir/out" 2>>"$dir/err"
+	check "pipeline $name $*: $(tail -1 "$dir/out") $(cat "$dir/err")" $?
+}
+pipeline gemm
+pipeline gemm --set gemm.M=1024 --set gemm.K=768 --set gemm.N=512 --set gemm.TM=128 --set gemm.TN=256 --set gemm.TK=256
+pipeline va_offset_verify
+pipeline va_offset_verify --set va_offset_verify.M=256 --set va_offset_verify.cols_per_pe=32
+pipeline gpt3_qkv
+pipeline gpt3_qkv --set gpt3_qkv.D=2048 --set gpt3_qkv.M=64
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
