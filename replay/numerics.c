@@ -115,9 +115,9 @@ void from_f32(int dtype, const float *src, void *dst, int64_t n)
 span_iter operand_spans(const rop_operand *o, int64_t stride)
 {
 	size_t isz = dtype_bytes(o->dtype);
-	if (stride > 0 && o->shape.ndim == 2)
-		return (span_iter){o->pa, (size_t)o->shape.d[1] * isz, (size_t)o->shape.d[0], (size_t)stride * isz};
-	return (span_iter){o->pa, (size_t)o->shape.numel * isz, 1, 0};
+	if (stride > 0 && o->shape->ndim == 2)
+		return (span_iter){o->pa, (size_t)o->shape->d[1] * isz, (size_t)o->shape->d[0], (size_t)stride * isz};
+	return (span_iter){o->pa, (size_t)o->shape->numel * isz, 1, 0};
 }
 
 /* ------------------------------------------------------------------ */
@@ -172,7 +172,7 @@ static void transpose(const float *a, int64_t rows, int64_t cols, float *out)
 
 static int gemm(const rop *op, float *const in[4], float *out, scratch tmp[2], int64_t *flops)
 {
-	const shape4 *sa = &op->a.shape, *sb = &op->b.shape;
+	const shape4 *sa = op->a.shape, *sb = op->b.shape;
 	bool ta = op->attr & KB_GEMM_TRANS_A, tb = op->attr & KB_GEMM_TRANS_B, acc = op->attr & KB_GEMM_ACCUMULATE;
 	int64_t M = ta ? sa->d[1] : sa->d[0], K = ta ? sa->d[0] : sa->d[1];
 	int64_t N = tb ? sb->d[0] : sb->d[1];
@@ -245,12 +245,12 @@ static float apply(kb_op_kind kind, float a, float b, float c, double imm)
 static void elementwise(const rop *op, float *const in[4], float *out)
 {
 	int64_t d[4], sa[4] = {0}, sb[4] = {0}, sc[4] = {0};
-	pad4(&op->dst.shape, d);
-	bcast_strides(&op->a.shape, &op->dst.shape, sa);
+	pad4(op->dst.shape, d);
+	bcast_strides(op->a.shape, op->dst.shape, sa);
 	if (op->b.space)
-		bcast_strides(&op->b.shape, &op->dst.shape, sb);
+		bcast_strides(op->b.shape, op->dst.shape, sb);
 	if (op->c.space)
-		bcast_strides(&op->c.shape, &op->dst.shape, sc);
+		bcast_strides(op->c.shape, op->dst.shape, sc);
 	const float *a = in[0], *b = op->b.space ? in[1] : NULL, *c = op->c.space ? in[2] : NULL;
 	kb_op_kind kind = (kb_op_kind)op->kind;
 	int64_t o = 0;
@@ -268,7 +268,7 @@ static void elementwise(const rop *op, float *const in[4], float *out)
 /* max / sum / softmax along attr (the axis), keeping the axis for max/sum. */
 static void along_axis(const rop *op, const float *x, float *out)
 {
-	const shape4 *s = &op->a.shape;
+	const shape4 *s = op->a.shape;
 	int axis = (int)op->attr;
 	int64_t outer = 1, len = s->d[axis], inner = 1;
 	for (int k = 0; k < axis; k++)
@@ -302,7 +302,7 @@ static void along_axis(const rop *op, const float *x, float *out)
 
 int compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops)
 {
-	int64_t n = op->dst.shape.numel;
+	int64_t n = op->dst.shape->numel;
 	float *res = scratch_get(&tmp[2], (size_t)(n ? n : 1) * sizeof *res);
 	if (!res)
 		return -1;
@@ -315,7 +315,7 @@ int compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_
 		along_axis(op, in[0], res);
 		break;
 	case KB_OP_MATH_TRANS:
-		transpose(in[0], op->a.shape.d[0], op->a.shape.d[1], res);
+		transpose(in[0], op->a.shape->d[0], op->a.shape->d[1], res);
 		break;
 	case KB_OP_MATH_FILL:
 		for (int64_t i = 0; i < n; i++)

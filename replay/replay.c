@@ -123,11 +123,12 @@ static int operand(replay *r, sqlite3_stmt *st, int col, rop_operand *o, kb_erro
 	o->dtype = sqlite3_column_int(st, col + 1);
 	int64_t shape = sqlite3_column_int64(st, col + 2);
 	o->pa = (uint64_t)sqlite3_column_int64(st, col + 3);
+	o->shape = &r->shapes[0]; /* the empty shape, until a real one is known */
 	if (!o->space)
 		return 0;
 	if (shape < 1 || shape >= r->n_shapes || !dtype_bytes(o->dtype))
 		return kb_fail(err, "an operand has shape %lld / dtype %d: the trace is damaged", (long long)shape, o->dtype);
-	o->shape = r->shapes[shape];
+	o->shape = &r->shapes[shape];
 	return 0;
 }
 
@@ -348,7 +349,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	const rop *o = &r->ops[i];
 	if (o->kind == KB_OP_LAUNCH)
 		return 0;
-	size_t out_bytes = (size_t)o->dst.shape.numel * dtype_bytes(o->dst.dtype);
+	size_t out_bytes = (size_t)o->dst.shape->numel * dtype_bytes(o->dst.dtype);
 	if (o->kind == KB_OP_HOST_FILL)
 		return 0; /* writes zeros */
 	if (o->kind == KB_OP_HOST_WRITE) {
@@ -373,7 +374,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 		for (int k = 0; k < 4 && !rc; k++) {
 			if (!x[k])
 				continue;
-			size_t n = (size_t)x[k]->shape.numel, raw_n = n * dtype_bytes(x[k]->dtype);
+			size_t n = (size_t)x[k]->shape->numel, raw_n = n * dtype_bytes(x[k]->dtype);
 			void *raw = scratch_get(&r->raw, raw_n ? raw_n : 1);
 			in[k] = scratch_get(&r->in[k], (n ? n : 1) * sizeof(float));
 			rc = !raw || !in[k] || read_operand(r->mem, o, x[k], raw, &ri);

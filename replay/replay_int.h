@@ -40,7 +40,7 @@ typedef struct shape4 {
 
 typedef struct rop_operand {
 	int space, dtype;
-	shape4 shape;
+	const shape4 *shape; /* into the trace's shapes table */
 	uint64_t pa;
 } rop_operand;
 
