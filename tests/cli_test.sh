@@ -119,19 +119,22 @@ expect 2 "--order 'random': expected time or dataflow" -- "$dir/g.db" --verify -
 expect 2 "not a kernbench trace" -- "$dir/text.db" --verify
 "$TRACE" bench va_offset_verify -o "$dir/v.db" && expect 2 "no timing run (run kb-time first, or replay with --order dataflow)" -- "$dir/v.db" --verify
 expect 0 "" -- "$dir/v.db" --verify --order dataflow
+# replays that must fail verification (exit 1); the report goes to $dir/out
+failing_replay() {
+	"$REPLAY" "$1" --verify >"$dir/out" 2>&1
+	check "kb-replay $1 --verify exits 1" "$([ $? = 1 ]; echo $?)"
+}
 # a timing run edited so the store of C starts before the cast wrote it
 cp "$dir/g.db" "$dir/edited.db"
 sqlite3 "$dir/edited.db" "UPDATE op_times SET t_start_ps = (SELECT t_start_ps FROM op_times t WHERE t.run_id = op_times.run_id AND t.op_id = 6) WHERE op_id = 8"
-"$REPLAY" "$dir/edited.db" --verify >"$dir/out" 2>&1; code=$?
-check "edited timing fails with exit 1" "$([ $code = 1 ]; echo $?)"
+failing_replay "$dir/edited.db"
 grep -q "op 8 (dma_write on sip0.cube0.pe0) read its input before op 7 (math:cast on sip0.cube0.pe0) wrote it" "$dir/out"; check "edited timing names the ops" $?
 grep -q "^  FAIL C: 65536 values" "$dir/out"; check "edited timing fails C" $?
 expect 0 "" -- "$dir/edited.db" --verify --order dataflow
 # one byte of stored input data corrupted
 cp "$dir/g.db" "$dir/corrupt.db"
 sqlite3 "$dir/corrupt.db" "UPDATE blobs SET data = substr(data, 1, 99) || x'A5' || substr(data, 101) WHERE id = 2"
-"$REPLAY" "$dir/corrupt.db" --verify >"$dir/out" 2>&1; code=$?
-check "corrupt blob fails with exit 1" "$([ $code = 1 ]; echo $?)"
+failing_replay "$dir/corrupt.db"
 grep -q "op 2 (host_write on sip0.cube0.pe0): its host data is corrupt" "$dir/out"; check "corrupt blob reported as corrupt" $?
 grep -q "mismatches" "$dir/out"; check "corrupt blob is not reported as a numeric mismatch" "$([ $? = 1 ]; echo $?)"
 unset TOOL
