@@ -132,6 +132,32 @@ static int operand(replay *r, sqlite3_stmt *st, int col, rop_operand *o, kb_erro
 	return 0;
 }
 
+/* Refuses what a damaged trace could hold: unknown kinds, PEs outside the
+ * machine, addresses that are not memory of the space they claim. */
+static int check_op(const replay *r, int32_t i, kb_error *err)
+{
+	const rop *o = &r->ops[i];
+	const kb_machine *m = r->m;
+	bool host_stream = o->kind == KB_OP_LAUNCH;
+	if (o->kind <= KB_OP_NONE || o->kind >= KB_OP_KIND_COUNT || o->sip < 0 || o->sip >= m->n_sips ||
+	    o->cube >= m->n_cubes || o->pe >= m->pes_per_cube || (!host_stream && (o->cube < 0 || o->pe < 0)))
+		return kb_fail(err, "op %d: kind %d on sip%d.cube%d.pe%d does not fit this trace's machine: the trace is damaged",
+			       i + 1, o->kind, o->sip, o->cube, o->pe);
+	const rop_operand *x[4] = {&o->dst, &o->a, &o->b, &o->c};
+	for (int k = 0; k < 4; k++) {
+		kb_physaddr pa;
+		kb_error why;
+		if (!x[k]->space)
+			continue;
+		if (kb_pa_decode(m, x[k]->pa, &pa, &why))
+			return kb_fail(err, "op %d: %s: the trace is damaged", i + 1, why.msg);
+		if ((int)pa.space != x[k]->space)
+			return kb_fail(err, "op %d: address 0x%llx is %s memory, recorded as %s: the trace is damaged", i + 1,
+				       (unsigned long long)x[k]->pa, kb_space_name(pa.space), kb_space_name((kb_space)x[k]->space));
+	}
+	return 0;
+}
+
 static int load_ops(replay *r, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(r->db);
@@ -162,7 +188,8 @@ static int load_ops(replay *r, kb_error *err)
 		o->attr = sqlite3_column_int64(st, 4);
 		o->imm = sqlite3_column_double(st, 5);
 		o->blob = sqlite3_column_int64(st, 6);
-		rc = operand(r, st, 7, &o->dst, err) || operand(r, st, 11, &o->a, err) || operand(r, st, 15, &o->b, err);
+		rc = operand(r, st, 7, &o->dst, err) || operand(r, st, 11, &o->a, err) || operand(r, st, 15, &o->b, err) ||
+		     check_op(r, i, err);
 	}
 	sqlite3_finalize(st);
 	sqlite3_prepare_v2(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3", -1, &st, NULL);
@@ -171,7 +198,7 @@ static int load_ops(replay *r, kb_error *err)
 		if (id < 1 || id > n)
 			rc = kb_fail(err, "op_operands names op %lld, which does not exist", (long long)id);
 		else
-			rc = operand(r, st, 1, &r->ops[id - 1].c, err);
+			rc = operand(r, st, 1, &r->ops[id - 1].c, err) || check_op(r, (int32_t)(id - 1), err);
 	}
 	sqlite3_finalize(st);
 	return rc ? -1 : 0;

@@ -139,6 +139,19 @@ grep -q "op 2 (host_write on sip0.cube0.pe0): its host data is corrupt" "$dir/ou
 grep -q "mismatches" "$dir/out"; check "corrupt blob is not reported as a numeric mismatch" "$([ $? = 1 ]; echo $?)"
 unset TOOL
 
+# ---- damaged traces: one line and exit 2 from both passes, never a crash ----
+damaged() { # sql edit, expected message
+	cp "$dir/g.db" "$dir/d.db"
+	sqlite3 "$dir/d.db" "$1"
+	TOOL=$TIME expect 2 "$2" -- "$dir/d.db"
+	TOOL=$REPLAY expect 2 "$2" -- "$dir/d.db" --verify --order dataflow
+}
+damaged "UPDATE ops SET a_pa = 12345678901234567 WHERE id = 4" "op 4: physical address 0x2bdc545d6b4b87: not a 51-bit value"
+damaged "UPDATE ops SET a_shape = 999 WHERE id = 4" "shape 999 / dtype 1: the trace is damaged"
+damaged "DELETE FROM ops WHERE id = 3" "op ids are not 1..7"
+damaged "UPDATE ops SET sip = 7 WHERE id = 4" "sip7.cube0.pe0"
+damaged "DELETE FROM meta WHERE key = 'topology_yaml'" "the trace has no embedded topology"
+
 # ---- the pipeline: trace -> time -> replay --verify, default and larger sizes ----
 pipeline() { # name, then --set options
 	local name=$1; shift

@@ -298,6 +298,9 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		if (k == 3 && !(o->kind == KB_OP_GEMM && (o->attr & KB_GEMM_ACCUMULATE)))
 			continue;
 		const operand_cols *x = acc[k].x;
+		if (x->space && (x->shape < 1 || x->shape >= bd->n_shapes || (x->dtype != KB_F16 && x->dtype != KB_F32)))
+			return kb_fail(err, "op %d: an operand has shape %lld / dtype %d: the trace is damaged", i + 1,
+				       (long long)x->shape, x->dtype);
 		int64_t len = x->space ? extent(bd->shapes, bd->n_shapes, x->shape, x->dtype, acc[k].stride) : 0;
 		if (len && hazmap_access(bd->hz, x->pa, x->pa + (uint64_t)len, i, acc[k].write, preds))
 			goto oom;
