@@ -129,10 +129,13 @@ static int yaml_to_tree(const char *name, const char *text, node **out, kb_error
 		if (n) {
 			if (depth == 0) {
 				if (root) {
+					kb_fail(err, "%s:%d:%d: a config holds one YAML document; this is a second one", name,
+						n->line, n->col);
 					node_free(n);
-				} else {
-					root = n;
+					yaml_event_delete(&ev);
+					goto out;
 				}
+				root = n;
 			} else if (node_add(stack[depth - 1], n) < 0) {
 				node_free(n);
 				yaml_event_delete(&ev);
@@ -160,10 +163,8 @@ static int yaml_to_tree(const char *name, const char *text, node **out, kb_error
 	root = NULL;
 	rc = 0;
 out:
-	if (rc && root && depth == 0)
-		node_free(root);
-	else if (rc && root)
-		node_free(root);
+	if (rc)
+		node_free(root); /* frees every node attached below it */
 	yaml_parser_delete(&p);
 	return rc;
 }

@@ -101,6 +101,15 @@ static void syntax_error_has_a_position(void **state)
 	assert_non_null(strstr(msg, "YAML syntax error"));
 }
 
+static void one_document_per_config(void **state)
+{
+	(void)state;
+	assert_string_equal(topo_error("sip: {cube_mesh: {w: 2}}\n---\nsip: 1\n"),
+			    "t.yaml:3:1: a config holds one YAML document; this is a second one");
+	assert_string_equal(topo_error("- a\n- b\n"), "t.yaml:1:1: the document must be a mapping of keys");
+	assert_string_equal(topo_error(""), ""); /* empty: every key takes its default */
+}
+
 static void wrong_types_and_ranges_are_errors(void **state)
 {
 	(void)state;
@@ -272,6 +281,7 @@ int main(void)
 		cmocka_unit_test(unknown_key_names_file_line_column_and_key),
 		cmocka_unit_test(misspelt_section_is_reported_at_its_key),
 		cmocka_unit_test(syntax_error_has_a_position),
+		cmocka_unit_test(one_document_per_config),
 		cmocka_unit_test(wrong_types_and_ranges_are_errors),
 		cmocka_unit_test(impossible_topologies_name_the_key),
 		cmocka_unit_test(set_overrides_are_validated_like_the_file),
