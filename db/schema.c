@@ -136,6 +136,18 @@ const char kb_schema_views[] =
 	"CREATE VIEW link_usage_v AS SELECT r.label AS run, u.link, u.kind, u.bandwidth_gbps, u.transfers, u.bytes,"
 	" u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct"
 	" FROM link_usage u JOIN timing_runs r ON r.id = u.run_id;\n"
+	/* the chain of waits back from a run's last-ending op (launch ops end
+	 * with their kernels, so the walk starts at the last PE or host op) */
+	"CREATE VIEW critical_path_v AS WITH RECURSIVE cp(run_id, op_id, step) AS ("
+	" SELECT r.id, (SELECT t.op_id FROM op_times t JOIN ops o ON o.id = t.op_id"
+	" WHERE t.run_id = r.id AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')"
+	" ORDER BY t.t_end_ps DESC, t.op_id LIMIT 1), 0 FROM timing_runs r"
+	" UNION ALL SELECT cp.run_id, t.wait_op, cp.step + 1 FROM cp JOIN op_times t"
+	" ON t.run_id = cp.run_id AND t.op_id = cp.op_id WHERE t.wait_op > 0)"
+	" SELECT r.label AS run, cp.step, cp.op_id, " PE_NAME("o") " AS pe_name, k.name AS kind,"
+	" t.t_start_ps, t.t_end_ps, w.name AS waited_on FROM cp JOIN timing_runs r ON r.id = cp.run_id"
+	" JOIN op_times t ON t.run_id = cp.run_id AND t.op_id = cp.op_id JOIN ops o ON o.id = cp.op_id"
+	" JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait;\n"
 	"CREATE VIEW unit_busy_v AS SELECT r.label AS run, u.unit, printf('sip%d.cube%d.pe%d', u.sip, u.cube, u.pe)"
 	" AS pe_name, u.ops, u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct"
 	" FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id;\n";

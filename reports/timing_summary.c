@@ -104,6 +104,75 @@ static void print_cell(FILE *out, sqlite3_stmt *st, int c, const char *unit, boo
 	}
 }
 
+/* The critical path: the wait chain back from the last op. Each op's share
+ * is the time from its start to the next path op's start (the last op: to
+ * its end), so the shares add up to the path's span. */
+static int critical_path(FILE *out, sqlite3 *h, int64_t run_id, bool json, kb_error *err)
+{
+	sqlite3_stmt *st;
+	static const char sql[] = "SELECT kind, t_start_ps, t_end_ps FROM critical_path_v"
+				  " WHERE run = (SELECT label FROM timing_runs WHERE id = ?) ORDER BY step DESC";
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "critical path: %s", sqlite3_errmsg(h));
+	sqlite3_bind_int64(st, 1, run_id);
+	struct { char kind[32]; int64_t ps, ops; } by[KB_OP_KIND_COUNT];
+	int n_kinds = 0;
+	int64_t n = 0, first = 0, prev_start = 0, last_end = 0;
+	char prev_kind[32] = "";
+	for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+		const char *kind = (const char *)sqlite3_column_text(st, 0);
+		int64_t start = sqlite3_column_int64(st, 1);
+		last_end = sqlite3_column_int64(st, 2);
+		if (n == 0)
+			first = start;
+		for (int pass = 0; pass < 2; pass++) { /* charge the previous op, then count this one */
+			const char *k = pass ? kind : prev_kind;
+			if (!*k)
+				continue;
+			int i = 0;
+			while (i < n_kinds && strcmp(by[i].kind, k) != 0)
+				i++;
+			if (i == n_kinds && n_kinds < KB_OP_KIND_COUNT) {
+				snprintf(by[i].kind, sizeof by[i].kind, "%s", k);
+				by[i].ps = by[i].ops = 0;
+				n_kinds++;
+			}
+			if (i < n_kinds) {
+				if (pass)
+					by[i].ops++;
+				else
+					by[i].ps += start - prev_start;
+			}
+		}
+		snprintf(prev_kind, sizeof prev_kind, "%s", kind);
+		prev_start = start;
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; n && i < n_kinds; i++)
+		if (strcmp(by[i].kind, prev_kind) == 0)
+			by[i].ps += last_end - prev_start;
+	char span[32];
+	kb_format_ps(last_end - first, span, sizeof span);
+	if (json)
+		fprintf(out, ", \"critical_path\": {\"ops\": %lld, \"span_ps\": %lld, \"by_kind\": [", (long long)n,
+			(long long)(last_end - first));
+	else
+		fprintf(out, "critical path: %lld ops over %s\n", (long long)n, span);
+	for (int i = 0; i < n_kinds; i++) {
+		char t[32];
+		kb_format_ps(by[i].ps, t, sizeof t);
+		double pct = last_end > first ? 100.0 * (double)by[i].ps / (double)(last_end - first) : 0;
+		if (json)
+			fprintf(out, "%s{\"kind\": \"%s\", \"ops\": %lld, \"ps\": %lld}", i ? ", " : "", by[i].kind,
+				(long long)by[i].ops, (long long)by[i].ps);
+		else
+			fprintf(out, "  %s  ops=%lld  time=%s  share=%.1f %%\n", by[i].kind, (long long)by[i].ops, t, pct);
+	}
+	if (json)
+		fprintf(out, "]}");
+	return 0;
+}
+
 int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(db);
@@ -158,6 +227,8 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 		fprintf(out, json ? "]" : "");
 		sqlite3_finalize(st);
 	}
+	if (!rc)
+		rc = critical_path(out, h, run_id, json, err);
 	if (json)
 		fprintf(out, "}\n");
 	return rc;

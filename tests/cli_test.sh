@@ -80,9 +80,11 @@ grep -q "usage: kb-time" "$dir/out"; check "kb-time --help" $?
 expect 0 "" -- "$dir/g.db"
 grep -q "timing run 'run1': 8 ops, total simulated time 34.072 us (34072160 ps)" "$dir/out"; check "kb-time total" $?
 grep -q "^busiest links:" "$dir/out"; check "kb-time lists links" $?
+grep -q "^critical path: 8 ops over 34.072 us" "$dir/out"; check "kb-time prints the critical path" $?
 expect 0 "" -- "$dir/g.db" --set cube.components.hbm.attrs.bandwidth_gbps=200 --label fast --json
 check "--json is valid JSON" "$([ "$(sqlite3 :memory: "SELECT json_valid(readfile('$dir/out'))")" = 1 ]; echo $?)"
 check "--json total" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.total_ps')")" = 32106080 ]; echo $?)"
+check "--json critical path" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.critical_path.ops')")" = 8 ]; echo $?)"
 check "both runs stored" "$([ "$(sqlite3 "$dir/g.db" 'SELECT group_concat(label) FROM (SELECT label FROM timing_runs ORDER BY id)')" = "run1,fast" ]; echo $?)"
 expect 0 "" -- "$dir/g.db" --quiet --label q
 check "--quiet prints nothing" "$([ ! -s "$dir/out" ]; echo $?)"

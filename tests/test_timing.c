@@ -93,6 +93,12 @@ static void gemm_total_matches_the_hand_computed_schedule(void **state)
 			 5 * 131072); /* 2 host writes, 2 loads, 1 store */
 	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.pcie'"), 2 * 4096000);
 	assert_int_equal(th_query("SELECT busy_ps FROM unit_busy WHERE unit = 'gemm'"), 16416 * NS);
+	/* the critical path walks the waits back from the store: every op of the trace */
+	assert_int_equal(th_query("SELECT count(*) FROM critical_path_v WHERE run = 'base'"), 8);
+	/* step k holds op 8 - k: store, cast, GEMM, load B, load A, launch, host writes */
+	assert_int_equal(th_query("SELECT count(*) FROM critical_path_v WHERE run = 'base' AND op_id = 8 - step"), 8);
+	/* load B queued behind load A on the HBM port: its wait names load A */
+	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'base' AND op_id = 5"), 4);
 }
 
 static void doubling_hbm_bandwidth_halves_only_the_bandwidth_term(void **state)
@@ -202,6 +208,7 @@ static void two_transfers_on_one_link_take_twice_as_long(void **state)
 	th_time("one_engine", 1, one);
 	assert_int_equal(t("one_engine", 5, "start"), t("one_engine", 4, "end"));
 	assert_int_equal(th_query("SELECT waited_on = 'unit' FROM op_times_v WHERE run = 'one_engine' AND op_id = 5"), 1);
+	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'one_engine' AND op_id = 5"), 4);
 }
 
 static void per_rank(kb_ctx *ctx, int rank, void *arg)

@@ -100,6 +100,7 @@ int model_init(model *md, const kb_machine *m, kb_error *err)
 	};
 	for (int k = 0; k < L_KIND_COUNT; k++)
 		for (int32_t i = 0; i < count[k]; i++) {
+			md->links[md->base[k] + i].last_op = -1;
 			md->links[md->base[k] + i].gbps = p[k].gbps;
 			md->links[md->base[k] + i].latency_ps = ns_to_ps(p[k].lat_ns);
 		}
@@ -214,20 +215,24 @@ void model_host_route(const model *md, const kb_physaddr *pa, bool carry_bytes, 
 	add(md, r, memory_link(md, pa));
 }
 
-int64_t model_route_free(const model *md, const route *r)
+int64_t model_route_free(const model *md, const route *r, int32_t *holder)
 {
 	int64_t t = 0;
+	*holder = -1;
 	for (int i = 0; i < r->n; i++)
-		if (md->links[r->links[i]].free_at > t)
+		if (md->links[r->links[i]].free_at > t) {
 			t = md->links[r->links[i]].free_at;
+			*holder = md->links[r->links[i]].last_op;
+		}
 	return t;
 }
 
-int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes)
+int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes, int32_t op)
 {
 	for (int i = 0; i < r->n; i++) {
 		link *l = &md->links[r->links[i]];
 		int64_t busy = kb_cost_transfer_ps(bytes, l->gbps);
+		l->last_op = op;
 		l->free_at = ts + busy;
 		l->busy_ps += busy;
 		l->bytes += bytes;

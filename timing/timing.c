@@ -511,6 +511,7 @@ static heap_item heap_pop(heap *hp)
 typedef struct units {
 	int64_t *dma_free;       /* engines per PE */
 	int64_t *gemm_free, *math_free;
+	int32_t *dma_last, *gemm_last, *math_last; /* the op each unit ran last */
 	int64_t *busy;           /* per PE: dma, gemm, math */
 	int64_t *ops;
 	int64_t *host_busy, *host_ops;
@@ -591,9 +592,11 @@ static int decode(sched *s, int32_t i, kb_physaddr *pa, kb_error *err)
 	return 0;
 }
 
-/* The earliest time op i's unit is free (its own start, for unit-less ops). */
-static int64_t unit_free(const sched *s, const top *o, int *engine)
+/* The earliest time op i's unit is free (0 for unit-less ops) and the op
+ * that holds it until then. */
+static int64_t unit_free(const sched *s, const top *o, int *engine, int32_t *holder)
 {
+	*holder = -1;
 	if (o->launch == 0)
 		return 0;
 	int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
@@ -604,8 +607,10 @@ static int64_t unit_free(const sched *s, const top *o, int *engine)
 			if (f[k] < f[best])
 				best = k;
 		*engine = best;
+		*holder = s->u.dma_last[pe * s->u.engines + best];
 		return f[best];
 	}
+	*holder = o->kind == KB_OP_GEMM ? s->u.gemm_last[pe] : s->u.math_last[pe];
 	return o->kind == KB_OP_GEMM ? s->u.gemm_free[pe] : s->u.math_free[pe];
 }
 
@@ -625,15 +630,16 @@ static int64_t place(sched *s, int32_t i, int64_t start, int engine, kb_error *e
 		}
 		bool carry = o->kind == KB_OP_HOST_WRITE;
 		model_host_route(&s->md, &pa, carry, &r);
-		int64_t ts = model_route_free(&s->md, &r);
+		int32_t holder;
+		int64_t ts = model_route_free(&s->md, &r, &holder);
 		if (ts < start) {
 			ts = start;
 		} else if (ts > start) {
 			o->wait = KB_WAIT_LINK;
-			o->wait_op = -1;
+			o->wait_op = holder;
 		}
 		int64_t control = c->host_control_ps - (carry ? s->md.links[r.links[0]].latency_ps : 0);
-		end = model_transfer(&s->md, &r, ts, o->bytes) + control;
+		end = model_transfer(&s->md, &r, ts, o->bytes, i) + control;
 		s->u.host_busy[o->sip] += end - start;
 		s->u.host_ops[o->sip]++;
 		return end;
@@ -645,14 +651,16 @@ static int64_t place(sched *s, int32_t i, int64_t start, int engine, kb_error *e
 			return 0;
 		}
 		model_route(&s->md, o->sip, o->cube, o->pe, &pa, &r);
-		int64_t ts = start + c->dma_setup_ps, free_at = model_route_free(&s->md, &r);
+		int32_t holder;
+		int64_t ts = start + c->dma_setup_ps, free_at = model_route_free(&s->md, &r, &holder);
 		if (free_at > ts) {
 			ts = free_at;
 			o->wait = KB_WAIT_LINK;
-			o->wait_op = -1;
+			o->wait_op = holder;
 		}
-		end = model_transfer(&s->md, &r, ts, o->bytes);
+		end = model_transfer(&s->md, &r, ts, o->bytes, i);
 		s->u.dma_free[pe * s->u.engines + engine] = end;
+		s->u.dma_last[pe * s->u.engines + engine] = i;
 		s->u.busy[pe * U_COUNT + U_DMA] += end - start;
 		s->u.ops[pe * U_COUNT + U_DMA]++;
 		return end;
@@ -660,6 +668,7 @@ static int64_t place(sched *s, int32_t i, int64_t start, int engine, kb_error *e
 	int unit = o->kind == KB_OP_GEMM ? U_GEMM : U_MATH;
 	end = start + (unit == U_GEMM ? kb_cost_gemm_ps(c, o->flops / 2) : kb_cost_math_ps(c, o->kind, o->flops));
 	(unit == U_GEMM ? s->u.gemm_free : s->u.math_free)[pe] = end;
+	(unit == U_GEMM ? s->u.gemm_last : s->u.math_last)[pe] = i;
 	s->u.busy[pe * U_COUNT + unit] += end - start;
 	s->u.ops[pe * U_COUNT + unit]++;
 	return end;
@@ -683,11 +692,12 @@ static int schedule(sched *s, kb_error *err)
 			continue;
 		}
 		int engine = 0;
-		int64_t free_at = unit_free(s, o, &engine);
+		int32_t holder;
+		int64_t free_at = unit_free(s, o, &engine, &holder);
 		if (free_at > it.key) { /* unit busy: come back when it is free */
 			o->key = free_at;
 			o->wait = KB_WAIT_UNIT;
-			o->wait_op = -1;
+			o->wait_op = holder;
 			if (heap_push(&s->q, free_at, it.op))
 				return kb_fail(err, "out of memory");
 			continue;
@@ -726,7 +736,16 @@ static int units_init(units *u, const kb_machine *m)
 	u->ops = calloc(pes * U_COUNT, sizeof *u->ops);
 	u->host_busy = calloc((size_t)m->n_sips, sizeof *u->host_busy);
 	u->host_ops = calloc((size_t)m->n_sips, sizeof *u->host_ops);
-	return u->dma_free && u->gemm_free && u->math_free && u->busy && u->ops && u->host_busy && u->host_ops ? 0 : -1;
+	u->dma_last = malloc(pes * (size_t)u->engines * sizeof *u->dma_last);
+	u->gemm_last = malloc(pes * sizeof *u->gemm_last);
+	u->math_last = malloc(pes * sizeof *u->math_last);
+	if (!(u->dma_free && u->gemm_free && u->math_free && u->busy && u->ops && u->host_busy && u->host_ops &&
+	      u->dma_last && u->gemm_last && u->math_last))
+		return -1;
+	memset(u->dma_last, 0xff, pes * (size_t)u->engines * sizeof *u->dma_last);
+	memset(u->gemm_last, 0xff, pes * sizeof *u->gemm_last);
+	memset(u->math_last, 0xff, pes * sizeof *u->math_last);
+	return 0;
 }
 
 static void units_release(units *u)
@@ -738,6 +757,9 @@ static void units_release(units *u)
 	free(u->ops);
 	free(u->host_busy);
 	free(u->host_ops);
+	free(u->dma_last);
+	free(u->gemm_last);
+	free(u->math_last);
 }
 
 /* ------------------------------------------------------------------ */

@@ -15,6 +15,7 @@ typedef enum link_kind { L_HBM, L_TCM, L_SRAM, L_NOC_OUT, L_NOC_IN, L_CUBE, L_SI
  * transfer, so concurrent transfers queue behind each other. */
 typedef struct link {
 	int64_t free_at, busy_ps, bytes, transfers;
+	int32_t last_op;   /* the op that reserved it last (index), -1 none */
 	double gbps;
 	int64_t latency_ps;
 } link;
@@ -43,10 +44,11 @@ void model_release(model *md);
 int model_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, route *r);
 /* The host path to the memory holding pa: PCIe (if carry_bytes) + memory. */
 void model_host_route(const model *md, const kb_physaddr *pa, bool carry_bytes, route *r);
-/* Reserves the route's links from ts for bytes; returns when the data lands. */
-int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes);
-/* The latest time any link of the route is free. */
-int64_t model_route_free(const model *md, const route *r);
+/* Reserves the route's links from ts for bytes for op; returns when the
+ * data lands. */
+int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes, int32_t op);
+/* The latest time any link of the route is free, and the op holding it. */
+int64_t model_route_free(const model *md, const route *r, int32_t *holder);
 void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind);
 
 /* ---- hazards (deps.c) ---- */
