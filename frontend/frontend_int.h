@@ -45,8 +45,8 @@ struct kb_ctx {
 	kb_tensor *tensors;
 	host_block *host_blocks;
 	kb_tile *tiles;     /* every tile of the kernel being traced */
-	int64_t range_stack[16][MAX_RANGE_DEPTH];
-	int range_depth[16];
+	int64_t range_stack[KB_MAX_SIPS][MAX_RANGE_DEPTH];
+	int range_depth[KB_MAX_SIPS];
 	jmp_buf unwind;
 	kb_error err;
 };

@@ -352,7 +352,7 @@ static void format_args(const kb_arg *args, int n, char *buf, size_t cap)
 void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args)
 {
 	const kb_machine *m = ctx->m;
-	bool run[32][16] = {{false}};
+	bool run[KB_MAX_CUBES][KB_MAX_PES] = {{false}};
 	int n_pes = 0, max_cube = -1, max_pe = -1;
 	for (int i = 0; i < n_args; i++) {
 		if (!args[i].name || !*args[i].name)

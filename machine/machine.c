@@ -28,9 +28,6 @@ void kb_topo_where(const kb_topo_cfg *cfg, size_t off, char *buf, size_t cap, co
 #define PE_SHIFT 30
 #define SUB_BITS 29
 #define SUB_MASK ((UINT64_C(1) << SUB_BITS) - 1)
-#define MAX_SIPS 16
-#define MAX_CUBES 32
-#define MAX_PES 16
 
 enum { UNIT_PE_TCM = 0, UNIT_MCPU = 1, UNIT_SRAM = 2 };
 
@@ -75,12 +72,12 @@ int kb_machine_init(kb_machine *m, const kb_topo_cfg *cfg, kb_error *err)
 	m->sram_bytes = (uint64_t)cfg->sram_mb * MB;
 	m->page_size = (uint64_t)cfg->page_size;
 
-	if (m->n_cubes > MAX_CUBES)
+	if (m->n_cubes > KB_MAX_CUBES)
 		return KEY_FAIL(m, err, cube_mesh_h, "%d x %d = %d cubes exceeds %d (5-bit cube id)", m->cube_w,
-				m->cube_h, m->n_cubes, MAX_CUBES);
-	if (m->pes_per_cube > MAX_PES)
+				m->cube_h, m->n_cubes, KB_MAX_CUBES);
+	if (m->pes_per_cube > KB_MAX_PES)
 		return KEY_FAIL(m, err, pe_per_corner, "%d corners x %lld = %d PEs per cube exceeds %d (4-bit pe id)",
-				cfg->n_corners, (long long)cfg->pe_per_corner, m->pes_per_cube, MAX_PES);
+				cfg->n_corners, (long long)cfg->pe_per_corner, m->pes_per_cube, KB_MAX_PES);
 	if (cfg->hbm_slices_per_cube != m->pes_per_cube)
 		return KEY_FAIL(m, err, hbm_slices_per_cube, "%lld slices for %d PEs per cube (one slice per PE)",
 				(long long)cfg->hbm_slices_per_cube, m->pes_per_cube);

@@ -214,6 +214,11 @@ typedef enum kb_space {
 
 const char *kb_space_name(kb_space s);
 
+/* Limits set by the PhysAddr fields: 4-bit sip, 5-bit cube, 4-bit pe. */
+#define KB_MAX_SIPS 16
+#define KB_MAX_CUBES 32
+#define KB_MAX_PES 16
+
 #define KB_PA_BITS 51
 #define KB_PA_MAX ((UINT64_C(1) << KB_PA_BITS) - 1)
 
