@@ -169,17 +169,17 @@ typedef struct op_reader {
 static void read_row(op_reader *r, raw_op *o, int64_t id)
 {
 	sqlite3_stmt *st = r->ops;
-	o->launch = sqlite3_column_int64(st, 1);
-	o->sip = sqlite3_column_int(st, 2);
-	o->cube = sqlite3_column_int(st, 3);
-	o->pe = sqlite3_column_int(st, 4);
-	o->kind = sqlite3_column_int(st, 5);
-	o->attr = sqlite3_column_int64(st, 6);
-	o->bytes = sqlite3_column_int64(st, 7);
-	o->flops = sqlite3_column_int64(st, 8);
-	o->dst = operand_at(st, 9);
-	o->a = operand_at(st, 13);
-	o->b = operand_at(st, 17);
+	o->launch = sqlite3_column_int64(st, 0);
+	o->sip = sqlite3_column_int(st, 1);
+	o->cube = sqlite3_column_int(st, 2);
+	o->pe = sqlite3_column_int(st, 3);
+	o->kind = sqlite3_column_int(st, 4);
+	o->attr = sqlite3_column_int64(st, 5);
+	o->bytes = sqlite3_column_int64(st, 6);
+	o->flops = sqlite3_column_int64(st, 7);
+	o->dst = operand_at(st, 8);
+	o->a = operand_at(st, 12);
+	o->b = operand_at(st, 16);
 	memset(&o->c, 0, sizeof o->c);
 	while (r->extra_rc == SQLITE_ROW && sqlite3_column_int64(r->extra, 0) < id)
 		r->extra_rc = sqlite3_step(r->extra);
@@ -407,7 +407,7 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 		goto out;
 
 	static const char sql[] =
-		"SELECT id, launch_id, sip, cube, pe, kind, attr, bytes, flops,"
+		"SELECT launch_id, sip, cube, pe, kind, attr, bytes, flops,"
 		" dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
 		" b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id";
 	if (sqlite3_prepare_v2(h, sql, -1, &rd.ops, NULL) != SQLITE_OK ||
