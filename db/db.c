@@ -155,7 +155,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	char pragmas[512];
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-		 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;"
+		 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
 		 "PRAGMA application_id=%d; PRAGMA user_version=%d; BEGIN;",
 		 KB_APPLICATION_ID, KB_SCHEMA_VERSION);
 	if (exec(db, pragmas, err) || exec(db, kb_schema_tables, err) || exec(db, kb_schema_views, err))
@@ -708,7 +708,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 	}
 	sqlite3_busy_timeout(db->h, 5000);
 	/* up to 256 MB of cache and 4 GB memory-mapped reads, used only as needed */
-	sqlite3_exec(db->h, "PRAGMA cache_size=-262144; PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
+	sqlite3_exec(db->h, "PRAGMA cache_size=-16384; PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
 	sqlite3_stmt *st = NULL;
 	int app = 0, version = 0;
 	if (sqlite3_prepare_v2(db->h, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||

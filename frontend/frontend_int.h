@@ -12,6 +12,7 @@
 #include "kb.h"
 
 #define MAX_RANGE_DEPTH 64
+#define TILE_QUARANTINE 4096 /* freed tiles kept to catch a use after free */
 
 struct kb_tensor {
 	char name[64];
@@ -44,7 +45,10 @@ struct kb_ctx {
 	int rank;
 	kb_tensor *tensors;
 	host_block *host_blocks;
-	kb_tile *tiles;     /* every tile of the kernel being traced */
+	kb_tile *tiles;     /* every tile struct of the kernel being traced */
+	kb_tile *spare;     /* structs out of quarantine, ready for reuse */
+	kb_tile *quarantine[TILE_QUARANTINE];
+	size_t q_next, q_count;
 	int64_t range_stack[KB_MAX_SIPS][MAX_RANGE_DEPTH];
 	int range_depth[KB_MAX_SIPS];
 	jmp_buf unwind;
@@ -60,6 +64,7 @@ struct kb_tile {
 	kb_tile *owner;          /* a view's storage; NULL if it owns its own */
 	bool freed;
 	kb_tile *next;           /* every tile of the launch, for release */
+	kb_tile *next_spare;
 };
 
 struct kb_tl {

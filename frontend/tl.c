@@ -53,6 +53,27 @@ static void human_bytes(uint64_t n, char *buf, size_t cap)
 		snprintf(buf, cap, "%llu bytes", (unsigned long long)n);
 }
 
+/* A tile struct: a recycled one if any left quarantine, else a new one on
+ * the launch's list. */
+static kb_tile *take_struct(kb_tl *tl, const char *op)
+{
+	kb_ctx *ctx = tl->ctx;
+	kb_tile *t = ctx->spare;
+	if (t) {
+		ctx->spare = t->next_spare;
+		kb_tile *keep = t->next;
+		memset(t, 0, sizeof *t);
+		t->next = keep;
+		return t;
+	}
+	t = calloc(1, sizeof *t);
+	if (!t)
+		tl_fail(tl, op, "out of memory");
+	t->next = ctx->tiles;
+	ctx->tiles = t;
+	return t;
+}
+
 static kb_tile *new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype)
 {
 	kb_ctx *ctx = tl->ctx;
@@ -69,17 +90,13 @@ static kb_tile *new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dty
 			"(free tiles with tl_free, or raise cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb)",
 			need, largest, total);
 	}
-	kb_tile *t = calloc(1, sizeof *t);
-	if (!t)
-		tl_fail(tl, op, "out of memory");
+	kb_tile *t = take_struct(tl, op);
 	t->shape = shape;
 	t->dtype = dtype;
 	t->shape_id = shape_id_or_throw(ctx, shape);
 	t->offset = off;
 	t->nbytes = nbytes;
 	t->pa = kb_mem_pa(ctx->s, KB_SPACE_TCM, tl->sip, tl->cube, tl->pe, off);
-	t->next = ctx->tiles;
-	ctx->tiles = t;
 	return t;
 }
 
@@ -103,6 +120,8 @@ void tl_release(kb_ctx *ctx)
 		ctx->tiles = t->next;
 		free(t);
 	}
+	ctx->spare = NULL;
+	ctx->q_next = ctx->q_count = 0;
 }
 
 void tl_free(kb_tl *tl, kb_tile *t)
@@ -112,6 +131,18 @@ void tl_free(kb_tl *tl, kb_tile *t)
 		tl_fail(tl, "free", "tile is a view; free the tile it views");
 	kb_scratch_free(tl->ctx->s, tl->sip, tl->cube, tl->pe, t->offset, t->nbytes);
 	t->freed = true;
+	/* quarantine: the oldest freed tile goes back into use, the newest
+	 * TILE_QUARANTINE stay marked freed so a stale handle is caught */
+	kb_ctx *ctx = tl->ctx;
+	if (ctx->q_count == TILE_QUARANTINE) {
+		kb_tile *old = ctx->quarantine[ctx->q_next];
+		old->next_spare = ctx->spare;
+		ctx->spare = old;
+	} else {
+		ctx->q_count++;
+	}
+	ctx->quarantine[ctx->q_next] = t;
+	ctx->q_next = (ctx->q_next + 1) % TILE_QUARANTINE;
 }
 
 kb_shape tl_shape(const kb_tile *t)
@@ -451,15 +482,13 @@ kb_tile *tl_view(kb_tl *tl, kb_tile *x, kb_shape shape)
 		tl_fail(tl, "view", "%s has %lld elements, %s has %lld", a, (long long)kb_shape_numel(x->shape), b,
 			(long long)kb_shape_numel(shape));
 	}
-	kb_tile *v = calloc(1, sizeof *v);
-	if (!v)
-		tl_fail(tl, "view", "out of memory");
+	kb_tile *v = take_struct(tl, "view");
+	kb_tile *keep = v->next;
 	*v = *x;
+	v->next = keep;
 	v->shape = shape;
 	v->shape_id = shape_id_or_throw(tl->ctx, shape);
 	v->owner = x->owner ? x->owner : x;
-	v->next = tl->ctx->tiles;
-	tl->ctx->tiles = v;
 	return v;
 }
 
