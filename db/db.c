@@ -707,7 +707,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		return -1;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
-	/* up to 256 MB of cache and 4 GB memory-mapped reads, used only as needed */
+	/* a 16 MB page cache (writes spill to the file) and memory-mapped reads */
 	sqlite3_exec(db->h, "PRAGMA cache_size=-16384; PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
 	sqlite3_stmt *st = NULL;
 	int app = 0, version = 0;
