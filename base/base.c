@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int kb_fail(kb_error *err, const char *fmt, ...)
 {
@@ -145,6 +146,64 @@ int kb_strmap_put(kb_strmap *m, const char *key, int64_t val)
 			return -1;
 		m->n++;
 	}
+	m->vals[i] = val;
+	return 0;
+}
+
+double kb_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void kb_ptrmap_release(kb_ptrmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof *m);
+}
+
+static size_t ptr_slot(const uint64_t *keys, void *const *vals, size_t cap, uint64_t key)
+{
+	size_t i = (size_t)(key * UINT64_C(0x9E3779B97F4A7C15) >> 20) & (cap - 1);
+	while (vals[i] && keys[i] != key)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+void *kb_ptrmap_get(const kb_ptrmap *m, uint64_t key)
+{
+	return m->cap ? m->vals[ptr_slot(m->keys, m->vals, m->cap, key)] : NULL;
+}
+
+int kb_ptrmap_put(kb_ptrmap *m, uint64_t key, void *val)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		uint64_t *keys = calloc(cap, sizeof *keys);
+		void **vals = calloc(cap, sizeof *vals);
+		if (!keys || !vals) {
+			free(keys);
+			free(vals);
+			return -1;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->vals[i]) {
+				size_t j = ptr_slot(keys, vals, cap, m->keys[i]);
+				keys[j] = m->keys[i];
+				vals[j] = m->vals[i];
+			}
+		free(m->keys);
+		free(m->vals);
+		m->keys = keys;
+		m->vals = vals;
+		m->cap = cap;
+	}
+	size_t i = ptr_slot(m->keys, m->vals, m->cap, key);
+	if (!m->vals[i])
+		m->n++;
+	m->keys[i] = key;
 	m->vals[i] = val;
 	return 0;
 }

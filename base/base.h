@@ -39,6 +39,22 @@ int kb_strmap_put(kb_strmap *m, const char *key, int64_t val);
  * elements, doubling from first. -1 (array untouched) if memory runs out. */
 int kb_grow(void *arr, size_t *cap, size_t need, size_t elem, size_t first);
 
+/* Open-addressing map from uint64 keys to non-NULL pointers (not owned). */
+typedef struct kb_ptrmap {
+	uint64_t *keys;
+	void **vals; /* NULL = empty slot */
+	size_t cap, n;
+} kb_ptrmap;
+
+void kb_ptrmap_release(kb_ptrmap *m);
+/* The value of key, or NULL. */
+void *kb_ptrmap_get(const kb_ptrmap *m, uint64_t key);
+/* Stores val (non-NULL) under key; -1 on allocation failure. */
+int kb_ptrmap_put(kb_ptrmap *m, uint64_t key, void *val);
+
+/* Monotonic time in seconds, for measurements. */
+double kb_now_s(void);
+
 /* 64-bit FNV-1a. */
 uint64_t kb_hash64(const void *data, size_t n);
 

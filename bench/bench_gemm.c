@@ -11,32 +11,24 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kb.h"
 #include "replay.h"
 #include "timing.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Best of reps runs of one sgemm implementation, in GFLOP/s. */
 static double rate(int which, int64_t n, const float *a, const float *b, float *c, int reps)
 {
 	double best = 1e30;
 	for (int r = 0; r < reps; r++) {
-		double t0 = now_s();
+		double t0 = kb_now_s();
 		if (which == 0)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b,
 				    (int)n, 0.0f, c, (int)n);
 		else
 			kb_replay_sgemm_plain(n, n, n, a, n, b, n, c, n, false);
-		double dt = now_s() - t0;
+		double dt = kb_now_s() - t0;
 		if (dt < best)
 			best = dt;
 	}

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli.h"
 #include "kb.h"
@@ -52,13 +51,6 @@ static int unknown_bench(const char *name)
 	for (int i = 0; b[i]; i++)
 		o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", b[i]->name);
 	return kb_cli_error("kb-trace", "unknown bench '%s' (benches: %s)", name, names);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 typedef struct options {
@@ -141,9 +133,9 @@ int main(int argc, char **argv)
 		return kb_cli_error("kb-trace", "%s", err.msg);
 	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params};
 	int64_t n_ops = 0;
-	double t0 = now_s();
+	double t0 = kb_now_s();
 	rc = kb_trace_bench(&req, &n_ops, &err);
-	double dt = now_s() - t0;
+	double dt = kb_now_s() - t0;
 	kb_cli_configs_release(&cfg);
 	if (rc)
 		return kb_cli_error("kb-trace", "%s", err.msg);

@@ -45,6 +45,19 @@ typedef enum kb_op_kind { KB_OP_NONE = 0, KB_OP_KINDS(KB_OP_ENUM) KB_OP_KIND_COU
 
 const char *kb_op_kind_name(kb_op_kind k);
 
+/* Ops that move bytes between memory and scratch (or another PE). */
+static inline bool kb_op_is_dma(int kind)
+{
+	return kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV;
+}
+
+/* A DMA's memory side (the one with a row stride in attr): operand a for a
+ * dma_read, dst otherwise. */
+static inline bool kb_op_memory_is_a(int kind)
+{
+	return kind == KB_OP_DMA_READ;
+}
+
 /* attr bits for gemm */
 #define KB_GEMM_TRANS_A 1
 #define KB_GEMM_TRANS_B 2

@@ -1,8 +1,7 @@
 /*
  * memory.c — sparse device memory for replay.
  *
- * Pages of 4 KB keyed by physical address (PA >> 12) in an open-addressing
- * table. Every 2-byte granule records the op that last wrote it, so a read
+ * Pages of 4 KB keyed by physical address (PA >> 12) in a kb_ptrmap. Every 2-byte granule records the op that last wrote it, so a read
  * knows whether its bytes were ever written and which write it sees. The
  * bookkeeping pass of replay uses pages without data.
  */
@@ -12,30 +11,21 @@
 #include <string.h>
 
 typedef struct page {
-	uint64_t key;
 	int32_t uniform; /* the op that wrote every granule, or 0 (mixed / gaps) */
 	int32_t writer[PAGE_BYTES / GRANULE];
 	uint8_t data[];  /* PAGE_BYTES when the memory keeps data */
 } page;
 
 struct mem {
-	page **slots;
-	size_t cap, n;
+	kb_ptrmap pages; /* PA / PAGE_BYTES -> page */
 	bool with_data;
 };
 
 mem *mem_new(bool with_data)
 {
 	mem *m = calloc(1, sizeof *m);
-	if (!m)
-		return NULL;
-	m->cap = 1024;
-	m->with_data = with_data;
-	m->slots = calloc(m->cap, sizeof *m->slots);
-	if (!m->slots) {
-		free(m);
-		return NULL;
-	}
+	if (m)
+		m->with_data = with_data;
 	return m;
 }
 
@@ -43,50 +33,28 @@ void mem_free(mem *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->cap; i++)
-		free(m->slots[i]);
-	free(m->slots);
+	for (size_t i = 0; i < m->pages.cap; i++)
+		free(m->pages.vals[i]);
+	kb_ptrmap_release(&m->pages);
 	free(m);
 }
 
 size_t mem_pages(const mem *m)
 {
-	return m->n;
-}
-
-static size_t slot_of(page *const *slots, size_t cap, uint64_t key)
-{
-	size_t i = (size_t)(key * UINT64_C(0x9E3779B97F4A7C15) >> 20) & (cap - 1);
-	while (slots[i] && slots[i]->key != key)
-		i = (i + 1) & (cap - 1);
-	return i;
+	return m->pages.n;
 }
 
 /* The page holding key, created if create is set (NULL if absent). */
 static page *get_page(mem *m, uint64_t key, bool create)
 {
-	size_t i = slot_of(m->slots, m->cap, key);
-	if (m->slots[i] || !create)
-		return m->slots[i];
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t cap = m->cap * 2;
-		page **slots = calloc(cap, sizeof *slots);
-		if (!slots)
-			return NULL;
-		for (size_t k = 0; k < m->cap; k++)
-			if (m->slots[k])
-				slots[slot_of(slots, cap, m->slots[k]->key)] = m->slots[k];
-		free(m->slots);
-		m->slots = slots;
-		m->cap = cap;
-		i = slot_of(m->slots, m->cap, key);
-	}
-	page *p = calloc(1, sizeof *p + (m->with_data ? PAGE_BYTES : 0));
-	if (!p)
+	page *p = kb_ptrmap_get(&m->pages, key);
+	if (p || !create)
+		return p;
+	p = calloc(1, sizeof *p + (m->with_data ? PAGE_BYTES : 0));
+	if (!p || kb_ptrmap_put(&m->pages, key, p)) {
+		free(p);
 		return NULL;
-	p->key = key;
-	m->slots[i] = p;
-	m->n++;
+	}
 	return p;
 }
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct event {
 	int64_t t;
@@ -40,13 +39,6 @@ typedef struct replay {
 	bool fatal;               /* corrupt input: stop replaying */
 	scratch raw, in[4], tmp[3]; /* per-op working buffers, reused */
 } replay;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 __attribute__((format(printf, 2, 3)))
 static void problem(replay *r, const char *fmt, ...)
@@ -266,18 +258,12 @@ static int event_cmp(const void *pa, const void *pb)
 /* Executing ops                                                       */
 /* ------------------------------------------------------------------ */
 
-static bool is_dma(int kind)
-{
-	return kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV;
-}
-
 /* The row stride of an operand (only the memory side of a DMA has one). */
 static int64_t stride_of(const rop *o, const rop_operand *x)
 {
-	if (!is_dma(o->kind))
+	if (!kb_op_is_dma(o->kind))
 		return 0;
-	bool mem_is_a = o->kind == KB_OP_DMA_READ;
-	return (x == &o->a) == mem_is_a ? o->attr : 0;
+	return (x == &o->a) == kb_op_memory_is_a(o->kind) ? o->attr : 0;
 }
 
 /* The inputs op i reads, in compute()'s order (a, b, c, dst if accumulating). */
@@ -389,7 +375,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	void *out = malloc(out_bytes ? out_bytes : 1);
 	if (!out)
 		return kb_fail(err, "out of memory");
-	if (is_dma(o->kind)) { /* a copy: bytes move unchanged */
+	if (kb_op_is_dma(o->kind)) { /* a copy: bytes move unchanged */
 		if (read_operand(r->mem, o, x[0], out, &ri)) {
 			free(out);
 			return kb_fail(err, "out of memory");
@@ -397,7 +383,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	} else {
 		float *in[4] = {NULL};
 		int rc = 0;
-		double t0 = o->kind == KB_OP_GEMM ? now_s() : 0; /* a GEMM's whole cost: conversions included */
+		double t0 = o->kind == KB_OP_GEMM ? kb_now_s() : 0; /* a GEMM's whole cost: conversions included */
 		for (int k = 0; k < 4 && !rc; k++) {
 			if (!x[k])
 				continue;
@@ -411,7 +397,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 		if (!rc)
 			rc = compute(o, in, out, r->tmp, &r->rep->gemm_flops);
 		if (o->kind == KB_OP_GEMM)
-			r->rep->gemm_s += now_s() - t0;
+			r->rep->gemm_s += kb_now_s() - t0;
 		if (rc) {
 			free(out);
 			return kb_fail(err, "out of memory");
@@ -589,7 +575,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	event *ev = NULL;
 	size_t n_ev = 0;
 	int rc = -1;
-	double t0 = now_s();
+	double t0 = kb_now_s();
 	if (load_shapes(&r, err) || load_ops(&r, err))
 		goto out;
 	rep->ops = r.n;
@@ -615,7 +601,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	}
 	if (!r.fatal && verify(&r, err))
 		goto out;
-	rep->total_s = now_s() - t0;
+	rep->total_s = kb_now_s() - t0;
 	rc = 0;
 out:
 	free(ev);

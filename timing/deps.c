@@ -25,15 +25,12 @@ typedef struct seg {
 } seg;
 
 typedef struct region {
-	uint64_t key;
-	bool used;
 	seg *segs;
 	size_t n, cap;
 } region;
 
 struct hazmap {
-	region *regions; /* open addressing on key */
-	size_t cap, n;
+	kb_ptrmap regions; /* PA >> 30 -> region */
 	size_t bytes;
 };
 
@@ -47,63 +44,41 @@ int pred_push(pred_buf *b, int32_t op, uint8_t reason)
 
 hazmap *hazmap_new(void)
 {
-	hazmap *h = calloc(1, sizeof *h);
-	if (!h)
-		return NULL;
-	h->cap = 64;
-	h->regions = calloc(h->cap, sizeof *h->regions);
-	if (!h->regions) {
-		free(h);
-		return NULL;
-	}
-	return h;
+	return calloc(1, sizeof(hazmap));
 }
 
 void hazmap_free(hazmap *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->cap; i++) {
-		for (size_t j = 0; j < h->regions[i].n; j++)
-			free(h->regions[i].segs[j].readers);
-		free(h->regions[i].segs);
+	for (size_t i = 0; i < h->regions.cap; i++) {
+		region *r = h->regions.vals[i];
+		for (size_t j = 0; r && j < r->n; j++)
+			free(r->segs[j].readers);
+		if (r)
+			free(r->segs);
+		free(r);
 	}
-	free(h->regions);
+	kb_ptrmap_release(&h->regions);
 	free(h);
 }
 
 size_t hazmap_bytes(const hazmap *h)
 {
-	return h->bytes + h->cap * sizeof(region);
-}
-
-static size_t slot(const hazmap *h, uint64_t key)
-{
-	size_t i = (size_t)(key * UINT64_C(0x9E3779B97F4A7C15) >> 17) & (h->cap - 1);
-	while (h->regions[i].used && h->regions[i].key != key)
-		i = (i + 1) & (h->cap - 1);
-	return i;
+	return h->bytes + h->regions.cap * (sizeof(uint64_t) + sizeof(void *)) + h->regions.n * sizeof(region);
 }
 
 static region *find_region(hazmap *h, uint64_t key)
 {
-	if ((h->n + 1) * 2 > h->cap) {
-		hazmap bigger = {calloc(h->cap * 2, sizeof(region)), h->cap * 2, h->n, h->bytes};
-		if (!bigger.regions)
-			return NULL;
-		for (size_t i = 0; i < h->cap; i++)
-			if (h->regions[i].used)
-				bigger.regions[slot(&bigger, h->regions[i].key)] = h->regions[i];
-		free(h->regions);
-		*h = bigger;
+	region *r = kb_ptrmap_get(&h->regions, key);
+	if (r)
+		return r;
+	r = calloc(1, sizeof *r);
+	if (!r || kb_ptrmap_put(&h->regions, key, r)) {
+		free(r);
+		return NULL;
 	}
-	size_t i = slot(h, key);
-	if (!h->regions[i].used) {
-		h->regions[i].used = true;
-		h->regions[i].key = key;
-		h->n++;
-	}
-	return &h->regions[i];
+	return r;
 }
 
 static int add_reader(hazmap *h, seg *s, int32_t op)

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* One op as the scheduler sees it. */
 typedef struct top {
@@ -56,13 +55,6 @@ typedef struct heap {
 	heap_item *v;
 	size_t n, cap;
 } heap;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------------ */
 /* Reading the trace and building the graph                            */
@@ -124,11 +116,6 @@ static int64_t extent(const shape_info *shapes, int64_t n_shapes, int64_t shape,
 	if (stride > 0 && s->rows > 0)
 		return ((s->rows - 1) * stride + s->numel / s->rows) * size;
 	return s->numel * size;
-}
-
-static bool is_dma(int kind)
-{
-	return kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV;
 }
 
 typedef struct operand_cols {
@@ -285,8 +272,8 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	}
 	*last = i;
 	/* memory accesses: the reads, then the write */
-	bool mem_is_a = o->kind == KB_OP_DMA_READ;
-	int64_t stride = is_dma(o->kind) ? o->attr : 0;
+	bool mem_is_a = kb_op_memory_is_a(o->kind);
+	int64_t stride = kb_op_is_dma(o->kind) ? o->attr : 0;
 	struct { const operand_cols *x; int64_t stride; bool write; } acc[5] = {
 		{&ro->a, mem_is_a ? stride : 0, false},
 		{&ro->b, 0, false},
@@ -600,7 +587,7 @@ static int64_t unit_free(const sched *s, const top *o, int *engine, int32_t *hol
 	if (o->launch == 0)
 		return 0;
 	int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
-	if (is_dma(o->kind)) {
+	if (kb_op_is_dma(o->kind)) {
 		const int64_t *f = &s->u.dma_free[pe * s->u.engines];
 		int best = 0;
 		for (int k = 1; k < s->u.engines; k++)
@@ -645,7 +632,7 @@ static int64_t place(sched *s, int32_t i, int64_t start, int engine, kb_error *e
 		return end;
 	}
 	int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
-	if (is_dma(o->kind)) {
+	if (kb_op_is_dma(o->kind)) {
 		if (decode(s, i, &pa, err)) {
 			*rc = -1;
 			return 0;
@@ -1065,10 +1052,10 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	sched s = {0};
 	size_t peak = 0;
 	int rc = -1;
-	double t0 = now_s();
+	double t0 = kb_now_s();
 	if (build_graph(db, m, &g, &peak, err))
 		goto out;
-	double t1 = now_s();
+	double t1 = kb_now_s();
 	s.g = &g;
 	s.m = m;
 	if (model_init(&s.md, m, err) || units_init(&s.u, m)) {
@@ -1080,7 +1067,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 		rc = strncmp(err->msg, "deadlock", 8) == 0 ? KB_TIME_DEADLOCK : -1;
 		goto out;
 	}
-	double t2 = now_s();
+	double t2 = kb_now_s();
 	int64_t total = 0;
 	for (int32_t i = 0; i < g.n; i++)
 		if (g.ops[i].t_end > total)
@@ -1099,7 +1086,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	res->peak_bytes = (int64_t)peak;
 	res->read_s = t1 - t0;
 	res->schedule_s = t2 - t1;
-	res->write_s = now_s() - t2;
+	res->write_s = kb_now_s() - t2;
 	rc = 0;
 out:
 	free(s.q.v);

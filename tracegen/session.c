@@ -241,13 +241,6 @@ int kb_va_alloc(kb_session *s, uint64_t n, uint64_t *va, kb_error *err)
 		       (unsigned long long)n, (unsigned long long)kb_ranges_largest_free(&s->va));
 }
 
-int kb_va_free(kb_session *s, uint64_t va, uint64_t n, kb_error *err)
-{
-	if (kb_ranges_free(&s->va, va, n))
-		return kb_fail(err, "free of VA 0x%llx: not allocated", (unsigned long long)va);
-	return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* MMU                                                                 */
 /* ------------------------------------------------------------------ */

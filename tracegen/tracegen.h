@@ -106,7 +106,6 @@ uint64_t kb_scratch_largest_free(const kb_session *s, int sip, int cube, int pe)
 
 /* Virtual addresses: one range per tensor, page-aligned. */
 int kb_va_alloc(kb_session *s, uint64_t n, uint64_t *va, kb_error *err);
-int kb_va_free(kb_session *s, uint64_t va, uint64_t n, kb_error *err);
 
 /* One MMU entry of a PE. */
 typedef struct kb_mapping {
