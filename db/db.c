@@ -747,6 +747,33 @@ fail:
 	return -1;
 }
 
+int kb_db_upgrade(kb_db *db, kb_error *err)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "'%s': %s", db->path, sqlite3_errmsg(db->h));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version >= KB_SCHEMA_VERSION)
+		return 0;
+	/* v1 -> v2: new timing columns; views are recreated from this tool's text */
+	static const char *const views[] = {"ops_v", "gemm_v", "dma_v", "launches_v", "tensors_v", "shards_v",
+					    "ranges_v", "expectations_v", "op_times_v", "launch_times_v",
+					    "range_times_v", "link_usage_v", "link_stalls_v", "critical_path_v",
+					    "unit_busy_v"};
+	for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+		char sql[64];
+		snprintf(sql, sizeof sql, "DROP VIEW IF EXISTS %s;", views[i]);
+		if (exec(db, sql, err))
+			return -1;
+	}
+	char pragma[48];
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
+	return exec(db, kb_schema_upgrade_v1, err) || exec(db, kb_schema_views, err) || exec(db, pragma, err) ? -1 : 0;
+}
+
 void kb_db_close(kb_db *db)
 {
 	if (db)

@@ -21,7 +21,7 @@
 
 #include "base.h"
 
-#define KB_SCHEMA_VERSION 1
+#define KB_SCHEMA_VERSION 2
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
 typedef struct kb_db kb_db;
@@ -37,7 +37,7 @@ typedef struct kb_db kb_db;
 	X(MATH_MAX, "math:max") X(MATH_SUM, "math:sum") X(MATH_SOFTMAX, "math:softmax") \
 	X(MATH_TRANS, "math:trans") X(MATH_CAST, "math:cast") X(MATH_FILL, "math:fill") \
 	X(MATH_ADD_S, "math:add_scalar") X(MATH_MUL_S, "math:mul_scalar") \
-	X(IPCQ_SEND, "ipcq_send") X(IPCQ_RECV, "ipcq_recv")
+	X(IPCQ_SEND, "ipcq_send") X(IPCQ_RECV, "ipcq_recv") X(MMU_MAP, "mmu_map")
 
 #define KB_OP_ENUM(e, name) KB_OP_##e,
 typedef enum kb_op_kind { KB_OP_NONE = 0, KB_OP_KINDS(KB_OP_ENUM) KB_OP_KIND_COUNT } kb_op_kind;
@@ -51,12 +51,26 @@ static inline bool kb_op_is_dma(int kind)
 	return kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV;
 }
 
+/* Host control messages: no data, no PE of their own (pe = -1); a launch
+ * has cube = -1 too, an mmu_map names the cube it is broadcast to. */
+static inline bool kb_op_is_control(int kind)
+{
+	return kind == KB_OP_LAUNCH || kind == KB_OP_MMU_MAP;
+}
+
 /* A DMA's memory side (the one with a row stride in attr): operand a for a
  * dma_read, dst otherwise. */
 static inline bool kb_op_memory_is_a(int kind)
 {
 	return kind == KB_OP_DMA_READ;
 }
+
+/* math:softmax records this many passes of work per element (max, sub,
+ * exp, sum, div); timing charges the transcendental factor on one. */
+#define KB_SOFTMAX_PASSES 5
+
+/* An mmu_map message carries one entry (va, pa, size) per VA range. */
+#define KB_MMU_ENTRY_BYTES 24
 
 /* attr bits for gemm */
 #define KB_GEMM_TRANS_A 1
@@ -145,6 +159,10 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err);
 void kb_db_close(kb_db *db);
 sqlite3 *kb_db_handle(kb_db *db);
 const char *kb_db_path(const kb_db *db);
+/* Brings an older trace (opened writable) to the current schema: the
+ * columns timing runs gained, the views. Call inside the writer's
+ * transaction so a failed run leaves the file as it was. */
+int kb_db_upgrade(kb_db *db, kb_error *err);
 /* Reads a meta value into a malloc'd string (NULL if absent). */
 char *kb_db_meta_get(kb_db *db, const char *key);
 /* Decompresses a blob and checks its checksum; *data is malloc'd. */

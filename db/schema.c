@@ -1,5 +1,6 @@
 /*
- * schema.c — the SQL of trace schema v1: tables, post-load indexes, views.
+ * schema.c — the SQL of trace schema v2: tables, post-load indexes, views,
+ * and the upgrade of a v1 trace's timing tables.
  * db/SCHEMA.md documents every column; keep the two in step.
  */
 #include "db_int.h"
@@ -52,6 +53,7 @@ const char kb_schema_tables[] =
 	" n_ops INTEGER NOT NULL, tool_version TEXT NOT NULL);\n"
 	"CREATE TABLE op_times(run_id INTEGER NOT NULL, op_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
 	" t_end_ps INTEGER NOT NULL, wait INTEGER NOT NULL, wait_op INTEGER NOT NULL,"
+	" stall_ps INTEGER NOT NULL DEFAULT 0, stall_link INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY(run_id, op_id)) WITHOUT ROWID;\n"
 	"CREATE TABLE launch_times(run_id INTEGER NOT NULL, launch_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
 	" t_pe_start_ps INTEGER NOT NULL, t_end_ps INTEGER NOT NULL, PRIMARY KEY(run_id, launch_id)) WITHOUT ROWID;\n"
@@ -61,7 +63,16 @@ const char kb_schema_tables[] =
 	" cube INTEGER NOT NULL, pe INTEGER NOT NULL, ops INTEGER NOT NULL, busy_ps INTEGER NOT NULL);\n"
 	"CREATE TABLE link_usage(run_id INTEGER NOT NULL, link TEXT NOT NULL, kind TEXT NOT NULL,"
 	" bandwidth_gbps REAL NOT NULL, transfers INTEGER NOT NULL, bytes INTEGER NOT NULL,"
-	" busy_ps INTEGER NOT NULL);\n";
+	" busy_ps INTEGER NOT NULL, link_id INTEGER NOT NULL DEFAULT 0, direction TEXT NOT NULL DEFAULT '',"
+	" stall_ps INTEGER NOT NULL DEFAULT 0);\n";
+
+/* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
+const char kb_schema_upgrade_v1[] =
+	"ALTER TABLE op_times ADD COLUMN stall_ps INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE op_times ADD COLUMN stall_link INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE link_usage ADD COLUMN link_id INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE link_usage ADD COLUMN direction TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE link_usage ADD COLUMN stall_ps INTEGER NOT NULL DEFAULT 0;\n";
 
 /* Created after the bulk load: cheaper than maintaining them per insert. */
 const char kb_schema_indexes[] =
@@ -69,6 +80,7 @@ const char kb_schema_indexes[] =
 
 #define PE_NAME(t) \
 	"CASE WHEN " t ".cube < 0 THEN printf('sip%d.host', " t ".sip)" \
+	" WHEN " t ".pe < 0 THEN printf('sip%d.cube%d.all', " t ".sip, " t ".cube)" \
 	" ELSE printf('sip%d.cube%d.pe%d', " t ".sip, " t ".cube, " t ".pe) END"
 
 const char kb_schema_views[] =
@@ -122,9 +134,11 @@ const char kb_schema_views[] =
 	" JOIN blobs b ON b.id = e.blob_id JOIN enum_dtype d ON d.id = b.dtype;\n"
 	"CREATE VIEW op_times_v AS SELECT r.label AS run, t.op_id, " PE_NAME("o") " AS pe_name, k.name AS kind,"
 	" t.t_start_ps, t.t_end_ps, t.t_end_ps - t.t_start_ps AS dur_ps, t.t_start_ps / 1000.0 AS start_ns,"
-	" (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns, w.name AS waited_on, t.wait_op, o.bytes, o.flops"
+	" (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns, w.name AS waited_on, t.wait_op, o.bytes, o.flops,"
+	" t.stall_ps, t.stall_ps / 1000.0 AS stall_ns, lu.link AS stall_link"
 	" FROM op_times t JOIN timing_runs r ON r.id = t.run_id JOIN ops o ON o.id = t.op_id"
-	" JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait;\n"
+	" JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait"
+	" LEFT JOIN link_usage lu ON lu.run_id = t.run_id AND lu.link_id = t.stall_link AND t.stall_link > 0;\n"
 	"CREATE VIEW launch_times_v AS SELECT r.label AS run, l.id AS launch_id, s.value AS kernel, l.rank,"
 	" t.t_start_ps, t.t_pe_start_ps, t.t_end_ps, (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns"
 	" FROM launch_times t JOIN timing_runs r ON r.id = t.run_id JOIN launches l ON l.id = t.launch_id"
@@ -133,9 +147,15 @@ const char kb_schema_views[] =
 	" t.t_start_ps, t.t_end_ps, (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns"
 	" FROM range_times t JOIN timing_runs r ON r.id = t.run_id JOIN ranges g ON g.id = t.range_id"
 	" JOIN strings s ON s.id = g.label;\n"
-	"CREATE VIEW link_usage_v AS SELECT r.label AS run, u.link, u.kind, u.bandwidth_gbps, u.transfers, u.bytes,"
-	" u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct"
+	"CREATE VIEW link_usage_v AS SELECT r.label AS run, u.link, u.kind, u.direction, u.bandwidth_gbps, u.transfers,"
+	" u.bytes, u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct,"
+	" u.stall_ps / 1000.0 AS stall_ns, u.bytes / max(u.busy_ps, 1) * 1000.0 AS active_gbps"
 	" FROM link_usage u JOIN timing_runs r ON r.id = u.run_id;\n"
+	/* where sharing cost time: per link, the time flows lost while it held them */
+	"CREATE VIEW link_stalls_v AS SELECT r.label AS run, u.link, u.kind, u.direction, u.stall_ps / 1000.0 AS stall_ns,"
+	" (SELECT count(*) FROM op_times t WHERE t.run_id = u.run_id AND t.stall_link = u.link_id) AS ops_held,"
+	" u.bytes, u.busy_ps / 1000.0 AS busy_ns FROM link_usage u JOIN timing_runs r ON r.id = u.run_id"
+	" WHERE u.stall_ps > 0 ORDER BY r.id, u.stall_ps DESC;\n"
 	/* the chain of waits back from a run's last-ending op (launch ops end
 	 * with their kernels, so the walk starts at the last PE or host op) */
 	"CREATE VIEW critical_path_v AS WITH RECURSIVE cp(run_id, op_id, step) AS ("

@@ -151,6 +151,68 @@ void kb_fill_random(float *data, int64_t n, uint64_t seed, float scale)
 /* Tensors                                                             */
 /* ------------------------------------------------------------------ */
 
+static void host_op(kb_ctx *ctx, kb_op_row *op)
+{
+	if (kb_session_op(ctx->s, op, &ctx->err) < 0)
+		kb_throw(ctx);
+}
+
+/* Shard indices ordered by offset: replicas (same offset) end up adjacent. */
+static int by_offset(const void *x, const void *y, void *tensor)
+{
+	const kb_shard *shards = ((const kb_tensor *)tensor)->shards;
+	const kb_shard *a = &shards[*(const size_t *)x], *b = &shards[*(const size_t *)y];
+	if (a->offset_bytes != b->offset_bytes)
+		return a->offset_bytes < b->offset_bytes ? -1 : 1;
+	return *(const size_t *)x < *(const size_t *)y ? -1 : 1;
+}
+
+/* How far a copy on (cube, pe) is from PE (c, p): own, same cube, other. */
+static int distance(const kb_shard *sh, int c, int p)
+{
+	return sh->cube == c ? sh->pe != p : 2;
+}
+
+/* Installs t's map on every PE of the cubes holding it, as the seeds'
+ * MmuMapMsg(target_pe="all") does: every VA range of the tensor, each to
+ * the copy nearest the PE (its own, else one in its cube), so a kernel
+ * reads any shard of its SIP by VA. One map message per cube is recorded
+ * as host control traffic (KB_MMU_ENTRY_BYTES per range). */
+static void map_tensor(kb_ctx *ctx, kb_tensor *t)
+{
+	const kb_machine *m = ctx->m;
+	size_t n = t->n_shards, *order = kb_host_alloc(ctx, n * sizeof *order);
+	bool holds[KB_MAX_CUBES] = {false};
+	size_t n_ranges = 0;
+	for (size_t i = 0; i < n; i++) {
+		order[i] = i;
+		holds[t->shards[i].cube] = true;
+	}
+	qsort_r(order, n, sizeof *order, by_offset, t);
+	for (size_t i = 0; i < n; i++)
+		n_ranges += i == 0 || t->shards[order[i]].offset_bytes != t->shards[order[i - 1]].offset_bytes;
+	for (int c = 0; c < m->n_cubes; c++) {
+		if (!holds[c])
+			continue;
+		for (int p = 0; p < m->pes_per_cube; p++)
+			for (size_t i = 0; i < n;) {
+				size_t best = order[i], j = i;
+				for (; j < n && t->shards[order[j]].offset_bytes == t->shards[order[i]].offset_bytes; j++)
+					if (distance(&t->shards[order[j]], c, p) < distance(&t->shards[best], c, p))
+						best = order[j];
+				const kb_shard *sh = &t->shards[best];
+				kb_mapping map = {t->va + sh->offset_bytes, sh->nbytes, t->shard_pa[best], t->dp.mem, t->dtype,
+						  t->id};
+				CHECK(ctx, kb_mmu_map(ctx->s, t->rank, c, p, &map, &ctx->err));
+				i = j;
+			}
+		kb_op_row op = {.sip = t->rank, .cube = c, .pe = -1, .kind = KB_OP_MMU_MAP, .attr = (int64_t)n_ranges,
+				.bytes = (int64_t)n_ranges * KB_MMU_ENTRY_BYTES};
+		host_op(ctx, &op);
+	}
+	kb_host_free(ctx, order);
+}
+
 static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)
 {
 	if (shape.ndim < 1 || shape.ndim > 4)
@@ -208,12 +270,11 @@ static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, k
 			kb_fatal(ctx, "tensor '%s' shard %zu: %s", t->name, i, why);
 		}
 		t->shard_pa[i] = kb_mem_pa(ctx->s, dp.mem, sh->sip, sh->cube, sh->pe, off);
-		kb_mapping map = {t->va + sh->offset_bytes, sh->nbytes, t->shard_pa[i], dp.mem, dtype, t->id};
-		CHECK(ctx, kb_mmu_map(ctx->s, sh->sip, sh->cube, sh->pe, &map, &ctx->err));
-		kb_shard_row sr = {t->id, sh->sip, sh->cube, sh->pe, dp.mem, map.va, map.pa, sh->offset_bytes,
-				   sh->nbytes, sh->row0, sh->col0, sh->rows, sh->cols};
+		kb_shard_row sr = {t->id, sh->sip, sh->cube, sh->pe, dp.mem, t->va + sh->offset_bytes, t->shard_pa[i],
+				   sh->offset_bytes, sh->nbytes, sh->row0, sh->col0, sh->rows, sh->cols};
 		CHECK(ctx, kb_db_shard(ctx->db, &sr, &ctx->err));
 	}
+	map_tensor(ctx, t);
 	return t;
 }
 
@@ -223,12 +284,6 @@ static kb_operand shard_operand(kb_ctx *ctx, const kb_tensor *t, size_t i)
 	const kb_shard *sh = &t->shards[i];
 	kb_shape s = KB_SHAPE(sh->rows, sh->cols);
 	return (kb_operand){t->dp.mem, t->dtype, shape_id_or_throw(ctx, s), t->va + sh->offset_bytes, t->shard_pa[i]};
-}
-
-static void host_op(kb_ctx *ctx, kb_op_row *op)
-{
-	if (kb_session_op(ctx->s, op, &ctx->err) < 0)
-		kb_throw(ctx);
 }
 
 kb_tensor *kb_zeros(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)

@@ -227,6 +227,29 @@ double tl_arg_float(kb_tl *tl, const char *name)
 /* DMA                                                                 */
 /* ------------------------------------------------------------------ */
 
+/* Names the tensor whose VA range is nearest va, and whether its map
+ * reaches this PE's cube, for unmapped-address errors. */
+static void nearest_tensor(kb_ctx *ctx, uint64_t va, char *buf, size_t cap)
+{
+	const kb_tensor *best = NULL;
+	uint64_t best_d = UINT64_MAX;
+	for (const kb_tensor *t = ctx->tensors; t; t = t->next) {
+		uint64_t d = va < t->va ? t->va - va : va >= t->va + t->va_bytes ? va - (t->va + t->va_bytes) + 1 : 0;
+		if (d < best_d) {
+			best_d = d;
+			best = t;
+		}
+	}
+	if (!best)
+		snprintf(buf, cap, "no tensor exists");
+	else if (best_d == 0)
+		snprintf(buf, cap, "inside tensor '%s' of device %d, which is not mapped on this PE's cube", best->name,
+			 best->rank);
+	else
+		snprintf(buf, cap, "nearest tensor '%s' spans 0x%llx..0x%llx", best->name, (unsigned long long)best->va,
+			 (unsigned long long)(best->va + best->va_bytes));
+}
+
 /* The memory operand for [va, +rows x cols) with a row stride (elements). */
 static kb_operand memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride,
 				 kb_dtype dtype)
@@ -236,9 +259,12 @@ static kb_operand memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shap
 	int64_t cols = kb_shape_numel(shape) / rows;
 	uint64_t span = (uint64_t)((rows - 1) * (stride ? stride : cols) + cols) * isz;
 	const kb_mapping *map = kb_mmu_lookup(tl->ctx->s, tl->sip, tl->cube, tl->pe, va, span);
-	if (!map)
-		tl_fail(tl, op, "VA 0x%llx (+%llu bytes) is not mapped on this PE", (unsigned long long)va,
-			(unsigned long long)span);
+	if (!map) {
+		char near[200];
+		nearest_tensor(tl->ctx, va, near, sizeof near);
+		tl_fail(tl, op, "VA 0x%llx (+%llu bytes) is not mapped on this PE (%s)", (unsigned long long)va,
+			(unsigned long long)span, near);
+	}
 	if (map->dtype != dtype)
 		tl_fail(tl, op, "%s access to a %s tensor at VA 0x%llx", kb_dtype_name(dtype), kb_dtype_name(map->dtype),
 			(unsigned long long)va);
@@ -422,7 +448,7 @@ static kb_tile *along_axis(kb_tl *tl, kb_op_kind kind, kb_tile *x, int axis)
 		s.d[ax] = 1;
 	kb_tile *out = new_tile(tl, op, s, x->dtype);
 	int64_t n = kb_shape_numel(x->shape);
-	kb_op_row row = {.kind = kind, .attr = ax, .flops = kind == KB_OP_MATH_SOFTMAX ? 5 * n : n,
+	kb_op_row row = {.kind = kind, .attr = ax, .flops = kind == KB_OP_MATH_SOFTMAX ? KB_SOFTMAX_PASSES * n : n,
 			 .bytes = (int64_t)out->nbytes};
 	row.a = tile_operand(x);
 	row.dst = tile_operand(out);

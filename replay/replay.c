@@ -130,7 +130,7 @@ static int check_op(const replay *r, int32_t i, kb_error *err)
 {
 	const rop *o = &r->ops[i];
 	const kb_machine *m = r->m;
-	bool host_stream = o->kind == KB_OP_LAUNCH;
+	bool host_stream = kb_op_is_control(o->kind);
 	if (o->kind <= KB_OP_NONE || o->kind >= KB_OP_KIND_COUNT || o->sip < 0 || o->sip >= m->n_sips ||
 	    o->cube >= m->n_cubes || o->pe >= m->pes_per_cube || (!host_stream && (o->cube < 0 || o->pe < 0)))
 		return kb_fail(err, "op %d: kind %d on sip%d.cube%d.pe%d does not fit this trace's machine: the trace is damaged",
@@ -360,7 +360,7 @@ static void check_read(replay *r, int32_t i, const read_info *ri, bool check_ord
 static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 {
 	const rop *o = &r->ops[i];
-	if (o->kind == KB_OP_LAUNCH)
+	if (kb_op_is_control(o->kind))
 		return 0;
 	size_t out_bytes = (size_t)o->dst.shape->numel * dtype_bytes(o->dst.dtype);
 	if (o->kind == KB_OP_HOST_FILL)

@@ -1,14 +1,17 @@
 /*
  * model.c — costs, links and routes.
  *
- * Links are directional and indexed arithmetically (no lookups on the hot
+ * Links are one-way channels indexed arithmetically (no lookups on the hot
  * path): a memory port per HBM slice, TCM and cube SRAM; a NoC port pair
- * per PE; four mesh links (E W N S) per cube; four SIP links per cube (the
- * SIP wiring connects the same cube of neighbouring SIPs, as the seed's
- * intercube install does); a PCIe endpoint per SIP. Routes: inside a cube
- * one NoC hop; across cubes XY over the mesh; across SIPs along the SIP
- * topology (shortest way round a ring, XY on a torus or mesh) at the source
- * cube, then XY inside the destination SIP.
+ * (out, in) per PE; four outgoing mesh links (E W N S) per cube; four
+ * outgoing SIP links per cube (the SIP wiring connects the same cube of
+ * neighbouring SIPs, as the seed's intercube install does); a PCIe
+ * endpoint per SIP. Routes run from where the data is to where it goes:
+ * memory -> PE for reads, PE -> memory for writes. Inside a cube one NoC
+ * hop; across cubes XY over the mesh; across SIPs along the SIP topology
+ * (shortest way round a ring, XY on a torus or mesh) at the source cube,
+ * then XY inside the destination SIP. Host data enters at the SIP's PCIe
+ * endpoint, attached to cube 0.
  */
 #include "timing_int.h"
 
@@ -26,12 +29,7 @@ static int64_t ns_to_ps(double ns)
 
 int64_t kb_cost_transfer_ps(int64_t bytes, double gbps)
 {
-	if (bytes <= 0)
-		return 0;
-	/* 1 GB/s moves one byte per ns: bytes * 1000 / gbps picoseconds */
-	double ps = (double)bytes * 1000.0 / gbps;
-	int64_t whole = (int64_t)ps;
-	return whole + ((double)whole < ps - 1e-6);
+	return fabric_ps((double)bytes, gbps);
 }
 
 void kb_cost_init(kb_cost *c, const kb_machine *m)
@@ -56,12 +54,16 @@ int64_t kb_cost_gemm_ps(const kb_cost *c, int64_t macs)
 
 static bool transcendental(kb_op_kind k)
 {
-	return k == KB_OP_MATH_EXP || k == KB_OP_MATH_LOG || k == KB_OP_MATH_SQRT || k == KB_OP_MATH_SOFTMAX;
+	return k == KB_OP_MATH_EXP || k == KB_OP_MATH_LOG || k == KB_OP_MATH_SQRT;
 }
 
 int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work)
 {
 	int64_t factor = transcendental(kind) ? c->math_transcendental : 1;
+	if (kind == KB_OP_MATH_SOFTMAX) { /* 5 passes recorded: max, sub, sum, div at 1, exp at the factor */
+		work = (work + KB_SOFTMAX_PASSES - 1) / KB_SOFTMAX_PASSES;
+		factor = KB_SOFTMAX_PASSES - 1 + c->math_transcendental;
+	}
 	int64_t cycles = c->math_setup_cycles + (work + c->math_lanes - 1) / c->math_lanes * factor;
 	return cycles > 0 ? cycles * c->cycle_ps : 1;
 }
@@ -70,7 +72,7 @@ int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work)
 /* Links                                                               */
 /* ------------------------------------------------------------------ */
 
-int model_init(model *md, const kb_machine *m, kb_error *err)
+int timing_model_init(model *md, const kb_machine *m, kb_error *err)
 {
 	memset(md, 0, sizeof *md);
 	md->m = m;
@@ -86,6 +88,7 @@ int model_init(model *md, const kb_machine *m, kb_error *err)
 	if (!md->links)
 		return kb_fail(err, "out of memory for %d links", n);
 	md->n_links = n;
+	md->n_links = n;
 	const kb_topo_cfg *t = &m->cfg;
 	double switch_ns = t->switch_overhead_ns;
 	struct { double gbps, lat_ns; } p[L_KIND_COUNT] = {
@@ -100,16 +103,18 @@ int model_init(model *md, const kb_machine *m, kb_error *err)
 	};
 	for (int k = 0; k < L_KIND_COUNT; k++)
 		for (int32_t i = 0; i < count[k]; i++) {
-			md->links[md->base[k] + i].last_op = -1;
 			md->links[md->base[k] + i].gbps = p[k].gbps;
 			md->links[md->base[k] + i].latency_ps = ns_to_ps(p[k].lat_ns);
 		}
 	md->sip_side = (int)lround(sqrt((double)m->n_sips));
+	if (fabric_init(&md->fab, n))
+		return kb_fail(err, "out of memory for %d links", n);
 	return 0;
 }
 
-void model_release(model *md)
+void timing_model_release(model *md)
 {
+	fabric_release(&md->fab, md->links, md->n_links);
 	free(md->links);
 	md->links = NULL;
 }
@@ -117,7 +122,10 @@ void model_release(model *md)
 static void add(const model *md, route *r, int32_t idx)
 {
 	if (r->n == MAX_ROUTE)
-		return; /* cannot happen: the longest path is 2 + 16 + 62 hops */
+		return; /* cannot happen: the longest path is 4 + 16 + 62 hops */
+	for (int i = 0; i < r->n; i++)
+		if (r->links[i] == idx)
+			return; /* a copy within one TCM crosses its port once */
 	const link *l = &md->links[idx];
 	r->links[r->n++] = idx;
 	r->latency_ps += l->latency_ps;
@@ -189,61 +197,70 @@ static void sip_hops(const model *md, route *r, int from, int to, int cube)
 	}
 }
 
-int model_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, route *r)
+/* Hops from cube (sip, cube) to cube (to_sip, to_cube). */
+static void between(const model *md, route *r, int sip, int cube, int to_sip, int to_cube)
+{
+	if (sip != to_sip)
+		sip_hops(md, r, sip, to_sip, cube);
+	cube_hops(md, r, to_sip, cube, to_cube);
+}
+
+static int32_t noc(const model *md, link_kind k, const kb_physaddr *pa)
+{
+	return md->base[k] + kb_pe_index(md->m, (int)pa->sip, (int)pa->cube, (int)pa->pe);
+}
+
+void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r)
 {
 	const kb_machine *m = md->m;
 	memset(r, 0, sizeof *r);
-	bool same_cube = (int)pa->sip == sip && (int)pa->cube == cube;
-	bool local = same_cube && (pa->space == KB_SPACE_SRAM || (int)pa->pe == pe);
+	int32_t tcm = md->base[L_TCM] + kb_pe_index(m, sip, cube, pe);
+	bool sram = pa->space == KB_SPACE_SRAM;
+	bool local = (int)pa->sip == sip && (int)pa->cube == cube && (sram || (int)pa->pe == pe);
+	if (read) {
+		add(md, r, memory_link(md, pa));
+		if (!local) {
+			if (!sram)
+				add(md, r, noc(md, L_NOC_OUT, pa));
+			between(md, r, (int)pa->sip, (int)pa->cube, sip, cube);
+			add(md, r, md->base[L_NOC_IN] + kb_pe_index(m, sip, cube, pe));
+		}
+		add(md, r, tcm);
+		return;
+	}
+	add(md, r, tcm);
 	if (!local) {
 		add(md, r, md->base[L_NOC_OUT] + kb_pe_index(m, sip, cube, pe));
-		if ((int)pa->sip != sip)
-			sip_hops(md, r, sip, (int)pa->sip, cube);
-		cube_hops(md, r, (int)pa->sip, cube, (int)pa->cube);
-		if (pa->space != KB_SPACE_SRAM)
-			add(md, r, md->base[L_NOC_IN] + kb_pe_index(m, (int)pa->sip, (int)pa->cube, (int)pa->pe));
+		between(md, r, sip, cube, (int)pa->sip, (int)pa->cube);
+		if (!sram)
+			add(md, r, noc(md, L_NOC_IN, pa));
 	}
 	add(md, r, memory_link(md, pa));
-	return 0;
 }
 
-void model_host_route(const model *md, const kb_physaddr *pa, bool carry_bytes, route *r)
+void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r)
 {
 	memset(r, 0, sizeof *r);
-	if (carry_bytes)
-		add(md, r, md->base[L_PCIE] + (int32_t)pa->sip);
-	add(md, r, memory_link(md, pa));
-}
-
-int64_t model_route_free(const model *md, const route *r, int32_t *holder)
-{
-	int64_t t = 0;
-	*holder = -1;
-	for (int i = 0; i < r->n; i++)
-		if (md->links[r->links[i]].free_at > t) {
-			t = md->links[r->links[i]].free_at;
-			*holder = md->links[r->links[i]].last_op;
-		}
-	return t;
-}
-
-int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes, int32_t op)
-{
-	for (int i = 0; i < r->n; i++) {
-		link *l = &md->links[r->links[i]];
-		int64_t busy = kb_cost_transfer_ps(bytes, l->gbps);
-		l->last_op = op;
-		l->free_at = ts + busy;
-		l->busy_ps += busy;
-		l->bytes += bytes;
-		l->transfers++;
+	if (over_pcie) {
+		add(md, r, md->base[L_PCIE] + sip);
+		cube_hops(md, r, sip, 0, cube);
+		if (pa && pa->space != KB_SPACE_SRAM)
+			add(md, r, noc(md, L_NOC_IN, pa));
 	}
-	return ts + r->latency_ps + kb_cost_transfer_ps(bytes, r->min_gbps);
+	if (pa)
+		add(md, r, memory_link(md, pa));
 }
 
-void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind)
+void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r)
+{
+	memset(r, 0, sizeof *r);
+	add(md, r, md->base[L_TCM] + kb_pe_index(md->m, sip, cube, pe));
+}
+
+void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir)
 {
 	static const char *const kinds[] = {"hbm", "tcm", "sram", "noc_out", "noc_in", "cube_link", "sip_link", "pcie"};
+	static const char *const kind_dir[] = {"", "", "", "out", "in", "", "", "in"};
 	static const char *const dirs[] = {"E", "W", "N", "S"};
 	const kb_machine *m = md->m;
 	int k = L_KIND_COUNT - 1;
@@ -251,6 +268,7 @@ void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const 
 		k--;
 	int32_t i = idx - md->base[k];
 	*kind = kinds[k];
+	*dir = k == L_CUBE || k == L_SIP ? dirs[i % 4] : kind_dir[k];
 	int per_sip = m->n_cubes * m->pes_per_cube;
 	switch (k) {
 	case L_HBM: case L_TCM: case L_NOC_OUT: case L_NOC_IN:
@@ -271,16 +289,17 @@ void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const 
 	}
 }
 
-int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t raw, kb_route_info *out, kb_error *err)
+int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t raw, bool read, kb_route_info *out,
+		  kb_error *err)
 {
 	kb_physaddr pa;
 	model md;
 	route r;
 	if (sip < 0 || sip >= m->n_sips || cube < 0 || cube >= m->n_cubes || pe < 0 || pe >= m->pes_per_cube)
 		return kb_fail(err, "sip%d.cube%d.pe%d is not a PE of this machine", sip, cube, pe);
-	if (kb_pa_decode(m, raw, &pa, err) || model_init(&md, m, err))
+	if (kb_pa_decode(m, raw, &pa, err) || timing_model_init(&md, m, err))
 		return -1;
-	model_route(&md, sip, cube, pe, &pa, &r);
+	timing_dma_route(&md, sip, cube, pe, &pa, read, &r);
 	memset(out, 0, sizeof *out);
 	out->hops = r.n;
 	out->latency_ps = r.latency_ps;
@@ -288,10 +307,10 @@ int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t raw, 
 	size_t used = 0;
 	for (int i = 0; i < r.n && used < sizeof out->path; i++) {
 		char name[96];
-		const char *kind;
-		model_link_name(&md, r.links[i], name, sizeof name, &kind);
+		const char *kind, *dir;
+		timing_link_name(&md, r.links[i], name, sizeof name, &kind, &dir);
 		used += (size_t)snprintf(out->path + used, sizeof out->path - used, "%s%s", i ? " > " : "", name);
 	}
-	model_release(&md);
+	timing_model_release(&md);
 	return 0;
 }

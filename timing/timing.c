@@ -12,6 +12,7 @@
  */
 #include "timing_int.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,12 @@
 /* One op as the scheduler sees it. */
 typedef struct top {
 	int64_t launch;          /* trace launch id; 0 = host stream */
-	int64_t bytes, flops, attr;
+	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
+	int64_t flops;
 	uint64_t mem_pa;         /* DMA / host write: the memory side */
+	int64_t t_ready;         /* when its predecessors released it */
+	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
+	int32_t stall_link;      /* the link that cost it most, -1 none */
 	int32_t sip, cube, pe;
 	int32_t pending;         /* start predecessors not yet released */
 	int32_t pending_done;    /* launch: PE ops not yet finished */
@@ -48,7 +53,9 @@ typedef struct graph {
 
 typedef struct heap_item {
 	int64_t key;
-	int32_t op;
+	int32_t id;       /* op index; flow id for a flow completion */
+	uint32_t version; /* flow completion: the flow version it was computed for */
+	uint8_t type;     /* EV_* */
 } heap_item;
 
 typedef struct heap {
@@ -250,10 +257,11 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	const kb_machine *m = bd->m;
 	graph *g = bd->g;
 	top *o = &g->ops[i];
-	*o = (top){.launch = ro->launch, .attr = ro->attr, .bytes = ro->bytes, .flops = ro->flops, .sip = ro->sip,
-		   .cube = ro->cube, .pe = ro->pe, .kind = (uint8_t)ro->kind, .wait_op = -1, .next = -1};
+	*o = (top){.launch = ro->launch, .bytes = ro->bytes, .flops = ro->flops, .sip = ro->sip, .cube = ro->cube,
+		   .pe = ro->pe, .kind = (uint8_t)ro->kind, .wait_op = -1, .next = -1, .stall_link = -1};
 	if (o->sip < 0 || o->sip >= m->n_sips || o->cube >= m->n_cubes || o->pe >= m->pes_per_cube ||
-	    (o->launch != 0 && (o->cube < 0 || o->pe < 0)) || o->launch < 0 || o->launch > g->n_launches ||
+	    ((o->launch != 0 || !kb_op_is_control(ro->kind)) && (o->cube < 0 || o->pe < 0)) ||
+	    (ro->kind == KB_OP_MMU_MAP && o->cube < 0) || o->launch < 0 || o->launch > g->n_launches ||
 	    ro->kind <= KB_OP_NONE || ro->kind >= KB_OP_KIND_COUNT)
 		return kb_fail(err, "op %d: sip%d.cube%d.pe%d / kind %d / launch %lld do not fit this topology", i + 1,
 			       o->sip, o->cube, o->pe, ro->kind, (long long)o->launch);
@@ -273,7 +281,10 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	*last = i;
 	/* memory accesses: the reads, then the write */
 	bool mem_is_a = kb_op_memory_is_a(o->kind);
-	int64_t stride = kb_op_is_dma(o->kind) ? o->attr : 0;
+	int64_t stride = kb_op_is_dma(o->kind) ? ro->attr : 0;
+	bool compute = o->launch != 0 && !kb_op_is_dma(o->kind);
+	if (compute)
+		o->bytes = 0; /* recounted below: every operand crosses the TCM port */
 	struct { const operand_cols *x; int64_t stride; bool write; } acc[5] = {
 		{&ro->a, mem_is_a ? stride : 0, false},
 		{&ro->b, 0, false},
@@ -282,7 +293,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		{&ro->dst, mem_is_a ? 0 : stride, true},
 	};
 	for (int k = 0; k < 5; k++) {
-		if (k == 3 && !(o->kind == KB_OP_GEMM && (o->attr & KB_GEMM_ACCUMULATE)))
+		if (k == 3 && !(o->kind == KB_OP_GEMM && (ro->attr & KB_GEMM_ACCUMULATE)))
 			continue;
 		const operand_cols *x = acc[k].x;
 		if (x->space && (x->shape < 1 || x->shape >= bd->n_shapes || (x->dtype != KB_F16 && x->dtype != KB_F32)))
@@ -291,6 +302,8 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		int64_t len = x->space ? extent(bd->shapes, bd->n_shapes, x->shape, x->dtype, acc[k].stride) : 0;
 		if (len && hazmap_access(bd->hz, x->pa, x->pa + (uint64_t)len, i, acc[k].write, preds))
 			goto oom;
+		if (compute)
+			o->bytes += len;
 	}
 	o->mem_pa = mem_is_a ? ro->a.pa : ro->dst.pa;
 	/* one edge per predecessor (quadratic in one op's predecessors,
@@ -458,20 +471,32 @@ static void graph_release(graph *g)
 /* Scheduling                                                          */
 /* ------------------------------------------------------------------ */
 
-static int heap_push(heap *hp, int64_t key, int32_t op)
+/* Event kinds, in the order they run at equal times: what frees a unit
+ * or a link runs before anything that could claim it. */
+enum { EV_FLOW_DONE, EV_OP_DONE, EV_FLOW_START, EV_READY };
+
+static bool before(const heap_item *a, const heap_item *b)
+{
+	if (a->key != b->key)
+		return a->key < b->key;
+	if (a->type != b->type)
+		return a->type < b->type;
+	return a->id < b->id; /* ties go to the lower id: deterministic schedules */
+}
+
+static int heap_push(heap *hp, heap_item it)
 {
 	if (kb_grow(&hp->v, &hp->cap, hp->n + 1, sizeof *hp->v, 1024))
 		return -1;
 	size_t i = hp->n++;
-	/* ties go to the lower op id, which keeps schedules deterministic */
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
-		if (hp->v[p].key < key || (hp->v[p].key == key && hp->v[p].op < op))
+		if (!before(&it, &hp->v[p]))
 			break;
 		hp->v[i] = hp->v[p];
 		i = p;
 	}
-	hp->v[i] = (heap_item){key, op};
+	hp->v[i] = it;
 	return 0;
 }
 
@@ -483,10 +508,9 @@ static heap_item heap_pop(heap *hp)
 		size_t c = 2 * i + 1;
 		if (c >= hp->n)
 			break;
-		if (c + 1 < hp->n && (hp->v[c + 1].key < hp->v[c].key ||
-				      (hp->v[c + 1].key == hp->v[c].key && hp->v[c + 1].op < hp->v[c].op)))
+		if (c + 1 < hp->n && before(&hp->v[c + 1], &hp->v[c]))
 			c++;
-		if (last.key < hp->v[c].key || (last.key == hp->v[c].key && last.op < hp->v[c].op))
+		if (!before(&hp->v[c], &last))
 			break;
 		hp->v[i] = hp->v[c];
 		i = c;
@@ -496,13 +520,14 @@ static heap_item heap_pop(heap *hp)
 }
 
 typedef struct units {
-	int64_t *dma_free;       /* engines per PE */
-	int64_t *gemm_free, *math_free;
-	int32_t *dma_last, *gemm_last, *math_last; /* the op each unit ran last */
-	int64_t *busy;           /* per PE: dma, gemm, math */
-	int64_t *ops;
+	int32_t *on;             /* per PE: U_SLOTS slots (DMA engines, GEMM, MATH): the op on it, -1 free */
+	int32_t *parked;         /* per PE: the op waiting for a unit, -1 none */
+	int64_t *busy, *ops;     /* per PE x U_COUNT */
 	int64_t *host_busy, *host_ops;
-	int engines;
+	int32_t *host_out;       /* per rank: host data ops not yet landed */
+	int64_t *host_landed;    /* per rank: when the last of them lands */
+	int32_t *host_parked;    /* per rank: a launch waiting for them */
+	int engines, slots;
 } units;
 
 enum { U_DMA, U_GEMM, U_MATH, U_COUNT };
@@ -516,6 +541,11 @@ typedef struct sched {
 	int64_t done;
 } sched;
 
+static int push(sched *s, int64_t key, int32_t id, uint8_t type, uint32_t version)
+{
+	return heap_push(&s->q, (heap_item){key, id, version, type});
+}
+
 /* Applies a released constraint (to may start at `at`) to op `to`. */
 static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t at)
 {
@@ -525,8 +555,10 @@ static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t a
 		o->wait = reason;
 		o->wait_op = from;
 	}
-	if (--o->pending == 0 && heap_push(&s->q, o->key, to))
-		return -1;
+	if (--o->pending == 0) {
+		o->t_ready = o->key;
+		return push(s, o->key, to, EV_READY, 0);
+	}
 	return 0;
 }
 
@@ -534,7 +566,9 @@ static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t a
  * op on its PE, the first PE ops of a launch). */
 static int started(sched *s, int32_t i)
 {
-	const top *o = &s->g->ops[i];
+	top *o = &s->g->ops[i];
+	o->scheduled = 1;
+	o->stall = o->t_start - o->t_ready;
 	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
 		return -1;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
@@ -545,13 +579,13 @@ static int started(sched *s, int32_t i)
 	return 0;
 }
 
-/* An op's end is known: release what waits for it to end (the next host
- * op, data hazards) and count it towards its launch's end. */
+/* An op's end is known: release what waits for it to end (the host op
+ * after a launch, data hazards) and count it towards its launch's end. */
 static int finish(sched *s, int32_t i)
 {
 	top *o = &s->g->ops[i];
 	s->done++;
-	if (o->launch == 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, o->t_end))
+	if (o->kind == KB_OP_LAUNCH && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, o->t_end))
 		return -1;
 	if (o->launch != 0) {
 		int32_t li = (int32_t)s->g->launch_op[o->launch];
@@ -579,126 +613,230 @@ static int decode(sched *s, int32_t i, kb_physaddr *pa, kb_error *err)
 	return 0;
 }
 
-/* The earliest time op i's unit is free (0 for unit-less ops) and the op
- * that holds it until then. */
-static int64_t unit_free(const sched *s, const top *o, int *engine, int32_t *holder)
+static int unit_of(int kind)
 {
-	*holder = -1;
-	if (o->launch == 0)
-		return 0;
-	int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
-	if (kb_op_is_dma(o->kind)) {
-		const int64_t *f = &s->u.dma_free[pe * s->u.engines];
-		int best = 0;
-		for (int k = 1; k < s->u.engines; k++)
-			if (f[k] < f[best])
-				best = k;
-		*engine = best;
-		*holder = s->u.dma_last[pe * s->u.engines + best];
-		return f[best];
-	}
-	*holder = o->kind == KB_OP_GEMM ? s->u.gemm_last[pe] : s->u.math_last[pe];
-	return o->kind == KB_OP_GEMM ? s->u.gemm_free[pe] : s->u.math_free[pe];
+	return kb_op_is_dma(kind) ? U_DMA : kind == KB_OP_GEMM ? U_GEMM : U_MATH;
 }
 
-/* Places op i at start and returns its end, reserving units and links. */
-static int64_t place(sched *s, int32_t i, int64_t start, int engine, kb_error *err, int *rc)
+/* The unit slots of op o's kind on PE pe: [*first, *first + *n). */
+static void unit_slots(const units *u, int kind, int pe, int *first, int *n)
+{
+	int unit = unit_of(kind);
+	*first = pe * u->slots + (unit == U_DMA ? 0 : u->engines + unit - U_GEMM);
+	*n = unit == U_DMA ? u->engines : 1;
+}
+
+/* Queues the completion of every flow whose rate changed. */
+static int drain_changed(sched *s)
+{
+	fabric *fb = &s->md.fab;
+	for (size_t k = 0; k < fb->n_changed; k++) {
+		int32_t f = fb->changed[k];
+		if (push(s, fabric_eta(&s->md, f), f, EV_FLOW_DONE, fb->flows[f].version))
+			return -1;
+	}
+	fb->n_changed = 0;
+	return 0;
+}
+
+/* GEMM / MATH: total cycles and the setup part, in ps. */
+static void compute_cost(const sched *s, const top *o, int64_t *total, int64_t *setup)
+{
+	const kb_cost *c = &s->md.cost;
+	bool gemm = o->kind == KB_OP_GEMM;
+	*total = gemm ? kb_cost_gemm_ps(c, o->flops / 2) : kb_cost_math_ps(c, (kb_op_kind)o->kind, o->flops);
+	*setup = (gemm ? c->gemm_setup_cycles : c->math_setup_cycles) * c->cycle_ps;
+	if (*setup > *total)
+		*setup = *total;
+}
+
+/* Host data ops (write, fill, map message): one flow, in order per rank;
+ * the next one starts when this one's bytes are injected. */
+static int start_host_op(sched *s, int32_t i, int64_t now, kb_error *err)
 {
 	top *o = &s->g->ops[i];
-	const kb_cost *c = &s->md.cost;
 	kb_physaddr pa;
 	route r;
-	int64_t end;
-	*rc = 0;
-	if (o->kind == KB_OP_HOST_WRITE || o->kind == KB_OP_HOST_FILL) {
-		if (decode(s, i, &pa, err)) {
-			*rc = -1;
+	bool map = o->kind == KB_OP_MMU_MAP;
+	if (!map && decode(s, i, &pa, err))
+		return -1;
+	timing_host_route(&s->md, o->sip, map ? o->cube : (int)pa.cube, map ? NULL : &pa, o->kind != KB_OP_HOST_FILL, &r);
+	o->t_start = now;
+	if (started(s, i))
+		return -1;
+	s->u.host_out[o->sip]++;
+	s->u.host_ops[o->sip]++;
+	if (fabric_start(&s->md, &r, o->bytes, 0, i, now) < 0 || drain_changed(s))
+		return kb_fail(err, "out of memory");
+	return 0;
+}
+
+/* EV_READY: every predecessor has released op i. */
+static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
+{
+	top *o = &s->g->ops[i];
+	units *u = &s->u;
+	if (o->kind == KB_OP_LAUNCH) { /* after every earlier host op of its rank has landed */
+		if (u->host_out[o->sip] > 0) {
+			u->host_parked[o->sip] = i;
+			o->wait = KB_WAIT_HOST;
 			return 0;
 		}
-		bool carry = o->kind == KB_OP_HOST_WRITE;
-		model_host_route(&s->md, &pa, carry, &r);
-		int32_t holder;
-		int64_t ts = model_route_free(&s->md, &r, &holder);
-		if (ts < start) {
-			ts = start;
-		} else if (ts > start) {
-			o->wait = KB_WAIT_LINK;
-			o->wait_op = holder;
+		if (u->host_landed[o->sip] > now) {
+			o->wait = KB_WAIT_HOST;
+			return push(s, u->host_landed[o->sip], i, EV_READY, 0);
 		}
-		int64_t control = c->host_control_ps - (carry ? s->md.links[r.links[0]].latency_ps : 0);
-		end = model_transfer(&s->md, &r, ts, o->bytes, i) + control;
-		s->u.host_busy[o->sip] += end - start;
-		s->u.host_ops[o->sip]++;
-		return end;
+		o->t_start = now;
+		o->t_end = now + s->md.cost.launch_ps;
+		if (started(s, i) || (o->pending_done == 0 && finish(s, i)))
+			return kb_fail(err, "out of memory");
+		return 0;
 	}
-	int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
+	if (o->launch == 0)
+		return start_host_op(s, i, now, err);
+	int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe), first, n, slot = -1;
+	unit_slots(u, o->kind, pe, &first, &n);
+	int32_t holder = -1;
+	for (int k = first; k < first + n && slot < 0; k++) {
+		if (u->on[k] < 0)
+			slot = k;
+		else if (holder < 0 || s->g->ops[u->on[k]].t_start < s->g->ops[holder].t_start)
+			holder = u->on[k];
+	}
+	if (slot < 0) { /* every unit of its kind busy: wait for one to free */
+		u->parked[pe] = i;
+		o->wait = KB_WAIT_UNIT;
+		o->wait_op = holder;
+		return 0;
+	}
+	u->on[slot] = i;
+	o->t_start = now;
+	if (started(s, i))
+		return kb_fail(err, "out of memory");
+	int64_t total, setup;
 	if (kb_op_is_dma(o->kind)) {
-		if (decode(s, i, &pa, err)) {
-			*rc = -1;
-			return 0;
-		}
-		model_route(&s->md, o->sip, o->cube, o->pe, &pa, &r);
-		int32_t holder;
-		int64_t ts = start + c->dma_setup_ps, free_at = model_route_free(&s->md, &r, &holder);
-		if (free_at > ts) {
-			ts = free_at;
-			o->wait = KB_WAIT_LINK;
-			o->wait_op = holder;
-		}
-		end = model_transfer(&s->md, &r, ts, o->bytes, i);
-		s->u.dma_free[pe * s->u.engines + engine] = end;
-		s->u.dma_last[pe * s->u.engines + engine] = i;
-		s->u.busy[pe * U_COUNT + U_DMA] += end - start;
-		s->u.ops[pe * U_COUNT + U_DMA]++;
-		return end;
+		total = 1;
+		setup = s->md.cost.dma_setup_ps;
+	} else {
+		compute_cost(s, o, &total, &setup);
 	}
-	int unit = o->kind == KB_OP_GEMM ? U_GEMM : U_MATH;
-	end = start + (unit == U_GEMM ? kb_cost_gemm_ps(c, o->flops / 2) : kb_cost_math_ps(c, o->kind, o->flops));
-	(unit == U_GEMM ? s->u.gemm_free : s->u.math_free)[pe] = end;
-	(unit == U_GEMM ? s->u.gemm_last : s->u.math_last)[pe] = i;
-	s->u.busy[pe * U_COUNT + unit] += end - start;
-	s->u.ops[pe * U_COUNT + unit]++;
-	return end;
+	/* the data moves after the setup; a compute op without operand bytes
+	 * is pure compute */
+	bool flows = kb_op_is_dma(o->kind) || (o->bytes > 0 && total > setup);
+	if (push(s, now + (flows ? setup : total), i, flows ? EV_FLOW_START : EV_OP_DONE, 0))
+		return kb_fail(err, "out of memory");
+	return 0;
+}
+
+/* EV_FLOW_START: op i's data starts to move. */
+static int start_flow(sched *s, int32_t i, int64_t now, kb_error *err)
+{
+	top *o = &s->g->ops[i];
+	route r;
+	double bound = 0;
+	if (kb_op_is_dma(o->kind)) {
+		kb_physaddr pa;
+		if (decode(s, i, &pa, err))
+			return -1;
+		timing_dma_route(&s->md, o->sip, o->cube, o->pe, &pa, kb_op_memory_is_a(o->kind), &r);
+	} else { /* operands stream through the TCM port at the engine's pace at most */
+		int64_t total, setup;
+		compute_cost(s, o, &total, &setup);
+		timing_tcm_route(&s->md, o->sip, o->cube, o->pe, &r);
+		bound = (double)o->bytes * 1000.0 / (double)(total - setup);
+	}
+	if (fabric_start(&s->md, &r, o->bytes, bound, i, now) < 0 || drain_changed(s))
+		return kb_fail(err, "out of memory");
+	return 0;
+}
+
+/* Op i has moved its last byte (or computed its last cycle) at now. */
+static int complete(sched *s, int32_t i, int64_t now, int64_t latency_ps)
+{
+	top *o = &s->g->ops[i];
+	units *u = &s->u;
+	if (o->launch == 0) {
+		bool pcie = o->kind != KB_OP_HOST_FILL; /* its latency is in the route */
+		o->t_end = now + latency_ps + s->md.cost.host_control_ps -
+			   (pcie ? s->md.links[s->md.base[L_PCIE]].latency_ps : 0);
+		u->host_busy[o->sip] += now - o->t_start;
+		if (o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, now))
+			return -1;
+		if (o->t_end > u->host_landed[o->sip])
+			u->host_landed[o->sip] = o->t_end;
+		if (--u->host_out[o->sip] == 0 && u->host_parked[o->sip] >= 0) {
+			int64_t at = u->host_landed[o->sip] > now ? u->host_landed[o->sip] : now;
+			if (push(s, at, u->host_parked[o->sip], EV_READY, 0))
+				return -1;
+			u->host_parked[o->sip] = -1;
+		}
+	} else {
+		int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe), first, n;
+		o->t_end = now + (kb_op_is_dma(o->kind) ? latency_ps : 0); /* compute ends with its last operand */
+		unit_slots(u, o->kind, pe, &first, &n);
+		for (int k = first; k < first + n; k++)
+			if (u->on[k] == i)
+				u->on[k] = -1;
+		int unit = unit_of(o->kind);
+		u->busy[pe * U_COUNT + unit] += now - o->t_start;
+		u->ops[pe * U_COUNT + unit]++;
+		int32_t w = u->parked[pe];
+		if (w >= 0 && unit_of(s->g->ops[w].kind) == unit) {
+			u->parked[pe] = -1;
+			if (push(s, now, w, EV_READY, 0))
+				return -1;
+		}
+	}
+	if (o->t_end <= o->t_start)
+		o->t_end = o->t_start + 1; /* every op takes time: reads precede writes */
+	return finish(s, i);
+}
+
+/* EV_FLOW_DONE: a flow's completion, unless its rate changed since. */
+static int flow_done(sched *s, const heap_item *it)
+{
+	const flow *f = &s->md.fab.flows[it->id];
+	if (f->version != it->version || f->n == 0)
+		return 0;
+	int32_t i = f->op;
+	flow_result fr;
+	fabric_finish(&s->md, it->id, it->key, &fr);
+	top *o = &s->g->ops[i];
+	o->stall += llround(fr.stall_ps);
+	o->stall_link = fr.stall_link;
+	return complete(s, i, it->key, fr.latency_ps);
 }
 
 static int schedule(sched *s, kb_error *err)
 {
 	graph *g = s->g;
 	for (int32_t i = 0; i < g->n; i++)
-		if (g->ops[i].pending == 0 && heap_push(&s->q, 0, i))
+		if (g->ops[i].pending == 0 && push(s, 0, i, EV_READY, 0))
 			return kb_fail(err, "out of memory");
-	while (s->q.n) {
+	int64_t now = 0;
+	for (;;) {
+		/* rates change only between instants: settle them before time moves */
+		if (s->md.fab.n_dirty && (!s->q.n || s->q.v[0].key > now)) {
+			if (fabric_resolve(&s->md, now) || drain_changed(s))
+				return kb_fail(err, "out of memory");
+			continue;
+		}
+		if (!s->q.n)
+			break;
 		heap_item it = heap_pop(&s->q);
-		top *o = &g->ops[it.op];
-		if (o->kind == KB_OP_LAUNCH) {
-			o->t_start = it.key;
-			o->t_end = o->t_start + s->md.cost.launch_ps;
-			o->scheduled = 1;
-			if (started(s, it.op) || (o->pending_done == 0 && finish(s, it.op)))
-				return kb_fail(err, "out of memory");
-			continue;
-		}
-		int engine = 0;
-		int32_t holder;
-		int64_t free_at = unit_free(s, o, &engine, &holder);
-		if (free_at > it.key) { /* unit busy: come back when it is free */
-			o->key = free_at;
-			o->wait = KB_WAIT_UNIT;
-			o->wait_op = holder;
-			if (heap_push(&s->q, free_at, it.op))
-				return kb_fail(err, "out of memory");
-			continue;
-		}
+		now = it.key;
 		int rc;
-		o->t_start = it.key;
-		o->t_end = place(s, it.op, it.key, engine, err, &rc);
-		if (rc)
+		switch (it.type) {
+		case EV_FLOW_DONE: rc = flow_done(s, &it); break;
+		case EV_OP_DONE: rc = complete(s, it.id, now, 0); break;
+		case EV_FLOW_START: rc = start_flow(s, it.id, now, err); break;
+		default: rc = ready(s, it.id, now, err);
+		}
+		if (rc) {
+			if (!err->msg[0])
+				kb_fail(err, "out of memory");
 			return -1;
-		if (o->t_end <= o->t_start)
-			o->t_end = o->t_start + 1; /* every op takes time: reads precede writes */
-		o->scheduled = 1;
-		if (started(s, it.op) || finish(s, it.op))
-			return kb_fail(err, "out of memory");
+		}
 	}
 	if (s->done < g->n) {
 		for (int32_t i = 0; i < g->n; i++)
@@ -715,38 +853,37 @@ static int units_init(units *u, const kb_machine *m)
 {
 	memset(u, 0, sizeof *u);
 	u->engines = (int)m->cfg.dma_engines;
-	size_t pes = (size_t)m->n_pes;
-	u->dma_free = calloc(pes * (size_t)u->engines, sizeof *u->dma_free);
-	u->gemm_free = calloc(pes, sizeof *u->gemm_free);
-	u->math_free = calloc(pes, sizeof *u->math_free);
+	u->slots = u->engines + 2;
+	size_t pes = (size_t)m->n_pes, sips = (size_t)m->n_sips;
+	u->on = malloc(pes * (size_t)u->slots * sizeof *u->on);
+	u->parked = malloc(pes * sizeof *u->parked);
 	u->busy = calloc(pes * U_COUNT, sizeof *u->busy);
 	u->ops = calloc(pes * U_COUNT, sizeof *u->ops);
-	u->host_busy = calloc((size_t)m->n_sips, sizeof *u->host_busy);
-	u->host_ops = calloc((size_t)m->n_sips, sizeof *u->host_ops);
-	u->dma_last = malloc(pes * (size_t)u->engines * sizeof *u->dma_last);
-	u->gemm_last = malloc(pes * sizeof *u->gemm_last);
-	u->math_last = malloc(pes * sizeof *u->math_last);
-	if (!(u->dma_free && u->gemm_free && u->math_free && u->busy && u->ops && u->host_busy && u->host_ops &&
-	      u->dma_last && u->gemm_last && u->math_last))
+	u->host_busy = calloc(sips, sizeof *u->host_busy);
+	u->host_ops = calloc(sips, sizeof *u->host_ops);
+	u->host_out = calloc(sips, sizeof *u->host_out);
+	u->host_landed = calloc(sips, sizeof *u->host_landed);
+	u->host_parked = malloc(sips * sizeof *u->host_parked);
+	if (!(u->on && u->parked && u->busy && u->ops && u->host_busy && u->host_ops && u->host_out && u->host_landed &&
+	      u->host_parked))
 		return -1;
-	memset(u->dma_last, 0xff, pes * (size_t)u->engines * sizeof *u->dma_last);
-	memset(u->gemm_last, 0xff, pes * sizeof *u->gemm_last);
-	memset(u->math_last, 0xff, pes * sizeof *u->math_last);
+	memset(u->on, 0xff, pes * (size_t)u->slots * sizeof *u->on);
+	memset(u->parked, 0xff, pes * sizeof *u->parked);
+	memset(u->host_parked, 0xff, sips * sizeof *u->host_parked);
 	return 0;
 }
 
 static void units_release(units *u)
 {
-	free(u->dma_free);
-	free(u->gemm_free);
-	free(u->math_free);
+	free(u->on);
+	free(u->parked);
 	free(u->busy);
 	free(u->ops);
 	free(u->host_busy);
 	free(u->host_ops);
-	free(u->dma_last);
-	free(u->gemm_last);
-	free(u->math_last);
+	free(u->host_out);
+	free(u->host_landed);
+	free(u->host_parked);
 }
 
 /* ------------------------------------------------------------------ */
@@ -848,7 +985,8 @@ typedef struct times_cursor {
 static int src_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, sqlite3_vtab **vt, char **msg)
 {
 	(void)argc, (void)argv, (void)msg;
-	int rc = sqlite3_declare_vtab(h, "CREATE TABLE x(run_id, op_id, t_start_ps, t_end_ps, wait, wait_op)");
+	int rc = sqlite3_declare_vtab(h, "CREATE TABLE x(run_id, op_id, t_start_ps, t_end_ps, wait, wait_op, stall_ps,"
+					    " stall_link)");
 	if (rc != SQLITE_OK)
 		return rc;
 	times_vtab *t = sqlite3_malloc(sizeof *t);
@@ -918,7 +1056,7 @@ static int src_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 	int32_t i = ((times_cursor *)cur)->i;
 	const times_src *src = src_of(cur);
 	const top *o = &src->g->ops[i];
-	int64_t v[6] = {src->run, i + 1, o->t_start, o->t_end, o->wait, o->wait_op + 1};
+	int64_t v[8] = {src->run, i + 1, o->t_start, o->t_end, o->wait, o->wait_op + 1, o->stall, o->stall_link + 1};
 	sqlite3_result_int64(ctx, v[col]);
 	return SQLITE_OK;
 }
@@ -1019,15 +1157,19 @@ static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 		rc = step(h, st, err);
 	}
 	sqlite3_finalize(st);
-	sqlite3_prepare_v2(h, "INSERT INTO link_usage VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	sqlite3_prepare_v2(h, "INSERT INTO link_usage(run_id, link, kind, bandwidth_gbps, transfers, bytes, busy_ps,"
+			   " link_id, direction, stall_ps) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
 	sqlite3_bind_int64(st, 1, run);
 	for (int32_t l = 0; l < s->md.n_links && !rc; l++) {
 		const link *k = &s->md.links[l];
 		if (!k->transfers)
 			continue;
 		char name[96];
-		const char *kind;
-		model_link_name(&s->md, l, name, sizeof name, &kind);
+		const char *kind, *dir;
+		timing_link_name(&s->md, l, name, sizeof name, &kind, &dir);
+		sqlite3_bind_int64(st, 8, l + 1);
+		sqlite3_bind_text(st, 9, dir, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, llround(k->stall_ps));
 		sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
 		sqlite3_bind_double(st, 4, k->gbps);
@@ -1058,7 +1200,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	double t1 = kb_now_s();
 	s.g = &g;
 	s.m = m;
-	if (model_init(&s.md, m, err) || units_init(&s.u, m)) {
+	if (timing_model_init(&s.md, m, err) || units_init(&s.u, m)) {
 		if (!err->msg[0])
 			kb_fail(err, "out of memory");
 		goto out;
@@ -1074,7 +1216,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 			total = g.ops[i].t_end;
 	if (exec_sql(h, "BEGIN IMMEDIATE", err))
 		goto out;
-	res->run_id = new_run(h, opt, m, total, g.n, res->label, err);
+	res->run_id = kb_db_upgrade(db, err) ? -1 : new_run(h, opt, m, total, g.n, res->label, err);
 	if (res->run_id < 0 || store_ops(h, &g, res->run_id, err) || store_spans(h, &g, &s.md.cost, res->run_id, err) ||
 	    store_usage(h, &s, res->run_id, err) || exec_sql(h, "COMMIT", err)) {
 		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
@@ -1091,7 +1233,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 out:
 	free(s.q.v);
 	units_release(&s.u);
-	model_release(&s.md);
+	timing_model_release(&s.md);
 	graph_release(&g);
 	return rc;
 }

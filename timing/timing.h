@@ -58,7 +58,8 @@ int64_t kb_cost_transfer_ps(int64_t bytes, double gbps);
 int64_t kb_cost_gemm_ps(const kb_cost *c, int64_t macs);
 int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work);
 
-/* The path a DMA from PE (sip, cube, pe) to physical address pa takes. */
+/* The path of a DMA between PE (sip, cube, pe) and physical address pa:
+ * memory -> PE for a read, PE -> memory for a write. */
 typedef struct kb_route_info {
 	int hops;                /* links and memory ports on the path */
 	int64_t latency_ps;      /* sum of their latencies (switches included) */
@@ -66,7 +67,8 @@ typedef struct kb_route_info {
 	char path[512];          /* "sip0.cube0.pe0.noc_out > sip0.cube0.E > ..." */
 } kb_route_info;
 
-int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t pa, kb_route_info *out, kb_error *err);
+int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t pa, bool read, kb_route_info *out,
+		  kb_error *err);
 
 typedef struct kb_time_options {
 	const char *label;        /* NULL: "run<N>" */

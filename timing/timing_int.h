@@ -7,17 +7,23 @@
 
 #include "timing.h"
 
-/* ---- links and routes (model.c) ---- */
+/* ---- links, routes and bandwidth sharing (model.c, fabric.c) ---- */
 
 typedef enum link_kind { L_HBM, L_TCM, L_SRAM, L_NOC_OUT, L_NOC_IN, L_CUBE, L_SIP, L_PCIE, L_KIND_COUNT } link_kind;
 
-/* One directional link or memory port: reserved for bytes / bandwidth per
- * transfer, so concurrent transfers queue behind each other. */
+/* One one-way link or memory port. Its active flows share its bandwidth;
+ * the statistics are per link, so per direction. */
 typedef struct link {
-	int64_t free_at, busy_ps, bytes, transfers;
-	int32_t last_op;   /* the op that reserved it last (index), -1 none */
 	double gbps;
 	int64_t latency_ps;
+	int32_t *act;             /* active flows (fabric ids) */
+	int32_t n_act;
+	size_t cap_act;
+	double left;              /* progressive filling: bandwidth not yet given out */
+	int32_t unfixed;          /* ... and flows not yet frozen */
+	uint32_t mark;            /* component walk epoch */
+	int64_t busy_ps, active_since, bytes, transfers;
+	double stall_ps;          /* time flows lost to sharing while this link held them */
 } link;
 
 #define MAX_ROUTE 80
@@ -29,6 +35,31 @@ typedef struct route {
 	double min_gbps;
 } route;
 
+/* A transfer in flight. */
+typedef struct flow {
+	int32_t op, n;
+	double remaining;         /* bytes not yet moved at t_last */
+	double rate, bound, r0;   /* GB/s now, its own cap (0 none), uncontended */
+	int64_t t_last, latency_ps;
+	int32_t bottleneck;       /* index into links of the link holding it, -1 none */
+	uint32_t version, mark;
+	int32_t next_free;
+	uint8_t fixed;
+	int32_t links[MAX_ROUTE];
+	int32_t pos[MAX_ROUTE];   /* its index in each link's act list */
+	double stall_on[MAX_ROUTE];
+} flow;
+
+typedef struct fabric {
+	flow *flows;
+	size_t n_flows, cap_flows;
+	int32_t free_head;
+	int32_t *comp_links, *comp_flows, *dirty, *changed;
+	size_t comp_flows_cap, n_dirty, dirty_cap, n_changed, changed_cap;
+	uint32_t epoch;
+	bool oom;
+} fabric;
+
 typedef struct model {
 	const kb_machine *m;
 	kb_cost cost;
@@ -36,20 +67,39 @@ typedef struct model {
 	int32_t n_links;
 	int32_t base[L_KIND_COUNT]; /* first index of each kind */
 	int sip_side;               /* torus/mesh SIP grids: side length */
+	fabric fab;
 } model;
 
-int model_init(model *md, const kb_machine *m, kb_error *err);
-void model_release(model *md);
-/* The path from PE (sip, cube, pe) to the memory holding pa. */
-int model_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, route *r);
-/* The host path to the memory holding pa: PCIe (if carry_bytes) + memory. */
-void model_host_route(const model *md, const kb_physaddr *pa, bool carry_bytes, route *r);
-/* Reserves the route's links from ts for bytes for op; returns when the
- * data lands. */
-int64_t model_transfer(model *md, const route *r, int64_t ts, int64_t bytes, int32_t op);
-/* The latest time any link of the route is free, and the op holding it. */
-int64_t model_route_free(const model *md, const route *r, int32_t *holder);
-void model_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind);
+/* What a finished flow reports. */
+typedef struct flow_result {
+	int64_t latency_ps;
+	double stall_ps;
+	int32_t stall_link;         /* the link that cost it most, -1 none */
+} flow_result;
+
+int timing_model_init(model *md, const kb_machine *m, kb_error *err);
+void timing_model_release(model *md);
+/* A DMA between PE (sip, cube, pe)'s scratch and the memory holding pa:
+ * memory -> PE for a read, PE -> memory for a write; both ends' ports. */
+void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r);
+/* Host -> device: PCIe, the cube mesh from the PCIe cube (0), the memory. */
+void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r);
+/* A PE's own TCM port (GEMM / MATH operands). */
+void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r);
+void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir);
+
+int64_t fabric_ps(double bytes, double gbps);
+int fabric_init(fabric *fb, int32_t n_links);
+void fabric_release(fabric *fb, link *links, int32_t n_links);
+/* Starts a flow of bytes over r (bound_gbps 0: no cap of its own); -1 on
+ * out of memory. Flows whose rate changed are listed in fab.changed. */
+int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps, int32_t op, int64_t now);
+/* Recomputes the rates of the components touched since the last call. */
+int fabric_resolve(model *md, int64_t now);
+/* When flow f will have moved its last byte at its current rate. */
+int64_t fabric_eta(const model *md, int32_t f);
+/* Ends flow f at now; it leaves every link. */
+void fabric_finish(model *md, int32_t f, int64_t now, flow_result *out);
 
 /* ---- hazards (deps.c) ---- */
 
