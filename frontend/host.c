@@ -173,12 +173,12 @@ static int distance(const kb_shard *sh, int c, int p)
 	return sh->cube == c ? sh->pe != p : 2;
 }
 
-/* Installs t's map on every PE of the cubes holding it, as the seeds'
- * MmuMapMsg(target_pe="all") does: every VA range of the tensor, each to
- * the copy nearest the PE (its own, else one in its cube), so a kernel
- * reads any shard of its SIP by VA. One map message per cube is recorded
- * as host control traffic (KB_MMU_ENTRY_BYTES per range). */
-static void map_tensor(kb_ctx *ctx, kb_tensor *t)
+/* Installs t's map on every PE of SIP sip in the cubes holding t, as the
+ * seeds' MmuMapMsg(target_pe="all") does: every VA range of the tensor,
+ * each to the copy nearest the PE (its own, else one in its cube), so a
+ * kernel reads any shard by VA. One map message per cube is recorded on
+ * sip's host stream as control traffic (KB_MMU_ENTRY_BYTES per range). */
+static void map_tensor(kb_ctx *ctx, kb_tensor *t, int sip)
 {
 	const kb_machine *m = ctx->m;
 	size_t n = t->n_shards, *order = kb_host_alloc(ctx, n * sizeof *order);
@@ -203,10 +203,10 @@ static void map_tensor(kb_ctx *ctx, kb_tensor *t)
 				const kb_shard *sh = &t->shards[best];
 				kb_mapping map = {t->va + sh->offset_bytes, sh->nbytes, t->shard_pa[best], t->dp.mem, t->dtype,
 						  t->id};
-				CHECK(ctx, kb_mmu_map(ctx->s, t->rank, c, p, &map, &ctx->err));
+				CHECK(ctx, kb_mmu_map(ctx->s, sip, c, p, &map, &ctx->err));
 				i = j;
 			}
-		kb_op_row op = {.sip = t->rank, .cube = c, .pe = -1, .kind = KB_OP_MMU_MAP, .attr = (int64_t)n_ranges,
+		kb_op_row op = {.sip = sip, .cube = c, .pe = -1, .kind = KB_OP_MMU_MAP, .attr = (int64_t)n_ranges,
 				.bytes = (int64_t)n_ranges * KB_MMU_ENTRY_BYTES};
 		host_op(ctx, &op);
 	}
@@ -274,7 +274,7 @@ static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, k
 				   sh->offset_bytes, sh->nbytes, sh->row0, sh->col0, sh->rows, sh->cols};
 		CHECK(ctx, kb_db_shard(ctx->db, &sr, &ctx->err));
 	}
-	map_tensor(ctx, t);
+	map_tensor(ctx, t, t->rank);
 	return t;
 }
 
@@ -318,6 +318,13 @@ static void check_mine(kb_ctx *ctx, const kb_tensor *t, const char *what)
 	if (t->rank != ctx->rank)
 		kb_fatal(ctx, "%s: tensor '%s' lives on device %d, current device is %d", what, t->name, t->rank,
 			 ctx->rank);
+}
+
+void kb_map_peer(kb_ctx *ctx, kb_tensor *t)
+{
+	if (t->rank == ctx->rank)
+		kb_fatal(ctx, "map_peer: tensor '%s' already lives on device %d", t->name, t->rank);
+	map_tensor(ctx, t, ctx->rank);
 }
 
 void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)

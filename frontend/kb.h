@@ -63,6 +63,11 @@ kb_tensor *kb_empty(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtyp
 kb_shape kb_tensor_shape(const kb_tensor *t);
 uint64_t kb_tensor_va(const kb_tensor *t);
 
+/* Maps tensor t of another device into the current device's PEs (the
+ * cubes with the same indices as those holding t), as peer access does:
+ * kernels then load and store its memory by VA over the SIP links. The
+ * map messages are recorded as host control traffic. */
+void kb_map_peer(kb_ctx *ctx, kb_tensor *t);
 /* Copies row-major host values (converted to the tensor's dtype) into every
  * shard; the bytes are recorded in the trace. */
 void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data);

@@ -51,6 +51,9 @@ static void cost_formulas_to_the_picosecond(void **state)
 	assert_int_equal(kb_cost_math_ps(&c, KB_OP_MATH_ADD, 65536), (8 + 1024) * NS);
 	assert_int_equal(kb_cost_math_ps(&c, KB_OP_MATH_EXP, 65536), (8 + 4096) * NS);
 	assert_int_equal(kb_cost_math_ps(&c, KB_OP_MATH_ADD, 65), (8 + 2) * NS);
+	/* softmax of 65536 values records 5 passes; max, sub, sum, div cost 1 and
+	 * exp 4 (the transcendental factor once): 8 + 1024 x (4 + 4) cycles */
+	assert_int_equal(kb_cost_math_ps(&c, KB_OP_MATH_SOFTMAX, KB_SOFTMAX_PASSES * 65536), (8 + 1024 * 8) * NS);
 	/* launch: PCIe 1000 + IO_CPU 200 + M_CPU 100 ns + 100 dispatch cycles */
 	assert_int_equal(c.launch_ps, 1400 * NS);
 	assert_int_equal(c.host_control_ps, 1300 * NS);
@@ -61,44 +64,56 @@ static void gemm_total_matches_the_hand_computed_schedule(void **state)
 	(void)state;
 	th_trace_ok(kb_bench_find("gemm"), 0, NULL);
 	int64_t total = th_time("base", 0, NULL);
-	/* host writes of A and B (128 KiB each), in order on rank 0's stream:
-	 *   PCIe 1000 + IO_CPU 200 + M_CPU 100 + HBM 120 ns + 131072 B / 32 GB/s = 5,516,000 ps each */
-	int64_t hw = (1000 + 200 + 100 + 120) * NS + 4096000;
-	assert_int_equal(t("base", 1, "end"), hw);
-	assert_int_equal(t("base", 2, "end"), 2 * hw);
-	/* the launch crosses the host path (1,400,000 ps) before the PE starts */
-	int64_t pe0 = 2 * hw + 1400 * NS;
-	/* load A: setup 10 + HBM 120 ns + 1,310,720 ps on the HBM port */
-	int64_t dma = 1310720;
-	assert_int_equal(t("base", 4, "start"), pe0);
-	assert_int_equal(t("base", 4, "end"), pe0 + 130 * NS + dma);
-	/* load B starts on the second engine but queues behind A on the HBM port */
-	assert_int_equal(t("base", 5, "start"), pe0);
-	int64_t b_end = pe0 + 10 * NS + dma + 120 * NS + dma;
-	assert_int_equal(t("base", 5, "end"), b_end);
-	/* GEMM after both loads, cast after the GEMM, store after the cast */
-	int64_t gemm_end = b_end + 16416 * NS;
-	int64_t cast_end = gemm_end + 1032 * NS;
-	assert_int_equal(t("base", 6, "end"), gemm_end);
-	assert_int_equal(t("base", 7, "end"), cast_end);
-	int64_t store_end = cast_end + 130 * NS + dma;
-	assert_int_equal(t("base", 8, "end"), store_end);
+	/* ops 1-3: one MMU map message per tensor (A, B, C), 24 B at PCIe 32 GB/s
+	 * = 750 ps each, in order; each lands after PCIe + IO_CPU + M_CPU 1300 ns */
+	assert_int_equal(t("base", 1, "end"), 750 + 1300 * NS);
+	assert_int_equal(t("base", 3, "start"), 1500);
+	/* ops 4-5: host writes of A and B (128 KiB, PCIe-bound at 32 GB/s =
+	 * 4,096,000 ps); the second starts when the first is injected and both
+	 * land 1420 ns later (PCIe 1000 + IO_CPU 200 + M_CPU 100 + HBM 120) */
+	int64_t w = 4096000, land = 1420 * NS;
+	assert_int_equal(t("base", 4, "start"), 2250);
+	assert_int_equal(t("base", 4, "end"), 2250 + w + land);
+	assert_int_equal(t("base", 5, "start"), 2250 + w);
+	int64_t host_end = 2250 + 2 * w + land;
+	assert_int_equal(t("base", 5, "end"), host_end);
+	/* op 6: the launch waits for the writes to land, crosses the host path
+	 * (1,400,000 ps) before the PE starts */
+	assert_int_equal(t("base", 6, "start"), host_end);
+	int64_t pe0 = host_end + 1400 * NS;
+	/* ops 7-8: both loads start on the two engines and share the HBM port:
+	 * 50 GB/s each, 2 x 1,310,720 ps; then HBM 120 + TCM 2 ns latency */
+	int64_t dma = 1310720, load_end = pe0 + 10 * NS + 2 * dma + 122 * NS;
+	assert_int_equal(t("base", 7, "start"), pe0);
+	assert_int_equal(t("base", 8, "start"), pe0);
+	assert_int_equal(t("base", 7, "end"), load_end);
+	assert_int_equal(t("base", 8, "end"), load_end);
+	assert_int_equal(th_query("SELECT stall_ps FROM op_times_v WHERE run = 'base' AND op_id = 8"), dma);
+	assert_int_equal(th_query("SELECT stall_link = 'sip0.cube0.pe0.hbm' FROM op_times_v WHERE run = 'base' AND op_id = 8"), 1);
+	/* op 9: the GEMM is compute-bound: its 512 KiB of operands need 32 GB/s
+	 * of the 512 GB/s TCM port; op 10 the cast (1032 cycles, 384 KiB) */
+	int64_t gemm_end = load_end + 16416 * NS, cast_end = gemm_end + 1032 * NS;
+	assert_int_equal(t("base", 9, "end"), gemm_end);
+	assert_int_equal(t("base", 10, "end"), cast_end);
+	/* op 11: the store, alone: setup 10 + 1,310,720 + HBM 120 + TCM 2 ns */
+	int64_t store_end = cast_end + 132 * NS + dma;
+	assert_int_equal(t("base", 11, "end"), store_end);
 	assert_int_equal(total, store_end);
-	assert_int_equal(total, 34072160);
+	assert_int_equal(total, 32658410);
 	assert_int_equal(th_query("SELECT t_end_ps FROM launch_times_v WHERE run = 'base'"), store_end);
 	assert_int_equal(th_query("SELECT t_end_ps - t_start_ps FROM range_times_v WHERE run = 'base' AND label = 'gemm'"),
-			 store_end - 2 * hw);
+			 store_end - host_end);
 	assert_int_equal(th_query("SELECT count(*) FROM op_times_v WHERE run = 'base' AND waited_on = 'dependency'"), 3);
 	assert_int_equal(th_query("SELECT bytes FROM link_usage_v WHERE run = 'base' AND link = 'sip0.cube0.pe0.hbm'"),
 			 5 * 131072); /* 2 host writes, 2 loads, 1 store */
-	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.pcie'"), 2 * 4096000);
+	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.pcie'"), 2 * w + 3 * 750);
 	assert_int_equal(th_query("SELECT busy_ps FROM unit_busy WHERE unit = 'gemm'"), 16416 * NS);
-	/* the critical path walks the waits back from the store: every op of the trace */
-	assert_int_equal(th_query("SELECT count(*) FROM critical_path_v WHERE run = 'base'"), 8);
-	/* step k holds op 8 - k: store, cast, GEMM, load B, load A, launch, host writes */
-	assert_int_equal(th_query("SELECT count(*) FROM critical_path_v WHERE run = 'base' AND op_id = 8 - step"), 8);
-	/* load B queued behind load A on the HBM port: its wait names load A */
-	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'base' AND op_id = 5"), 4);
+	/* the critical path walks back from the store: cast, GEMM, load A (both
+	 * loads end together; the GEMM names the first), the launch, the host
+	 * stream back to the first map message */
+	assert_int_equal(th_query("SELECT count(*) FROM critical_path_v WHERE run = 'base'"), 10);
+	assert_int_equal(th_query("SELECT count(*) FROM critical_path_v WHERE run = 'base' AND op_id ="
+				  " CASE WHEN step < 3 THEN 11 - step ELSE 10 - step END"), 10);
 }
 
 static void doubling_hbm_bandwidth_halves_only_the_bandwidth_term(void **state)
@@ -109,40 +124,42 @@ static void doubling_hbm_bandwidth_halves_only_the_bandwidth_term(void **state)
 	const char *fast[] = {"cube.components.hbm.attrs.bandwidth_gbps=200"};
 	th_time("fast_hbm", 1, fast);
 	assert_int_equal(th_query("SELECT count(*) FROM timing_runs"), 2);
-	/* load A: 130 ns fixed + 1,310,720 ps -> 130 ns + 655,360 ps */
-	int64_t base = t("base", 4, "end") - t("base", 4, "start");
-	int64_t fast_d = t("fast_hbm", 4, "end") - t("fast_hbm", 4, "start");
-	assert_int_equal(base, 130 * NS + 1310720);
-	assert_int_equal(fast_d, 130 * NS + 655360);
+	/* load A (sharing the port with load B): 132 ns fixed + 2 x 1,310,720 ps
+	 * -> 132 ns + 2 x 655,360 ps */
+	int64_t base = t("base", 7, "end") - t("base", 7, "start");
+	int64_t fast_d = t("fast_hbm", 7, "end") - t("fast_hbm", 7, "start");
+	assert_int_equal(base, 132 * NS + 2 * 1310720);
+	assert_int_equal(fast_d, 132 * NS + 2 * 655360);
 	/* host writes are PCIe-bound and the GEMM is compute-bound: unchanged */
-	assert_int_equal(t("fast_hbm", 1, "end"), t("base", 1, "end"));
-	assert_int_equal(t("fast_hbm", 6, "end") - t("fast_hbm", 6, "start"), 16416 * NS);
+	assert_int_equal(t("fast_hbm", 4, "end"), t("base", 4, "end"));
+	assert_int_equal(t("fast_hbm", 9, "end") - t("fast_hbm", 9, "start"), 16416 * NS);
 	assert_int_equal(th_query("SELECT instr(topology_overrides, 'hbm.attrs.bandwidth_gbps=200') > 0 FROM timing_runs"
 			   " WHERE label = 'fast_hbm'"), 1);
 }
 
-/* ---- tiny kernels ---- */
+/* ---- tiny kernels: x and y on sip0.cube0.pe0; ops 1-4 map and fill x
+ * and y, op 5 the launch, the kernel's ops from 6 ---- */
 
 static void store_then_load(kb_tl *tl)
 {
 	uint64_t x = tl_arg_ptr(tl, "x"), y = tl_arg_ptr(tl, "y");
-	kb_tile *a = tl_load(tl, x, KB_SHAPE(64, 64), KB_F16);  /* op 4 */
-	tl_store(tl, y, a);                                        /* op 5 */
-	tl_load(tl, y, KB_SHAPE(64, 64), KB_F16);               /* op 6: must see op 5's data */
+	kb_tile *a = tl_load(tl, x, KB_SHAPE(64, 64), KB_F16);  /* op 6 */
+	tl_store(tl, y, a);                                        /* op 7 */
+	tl_load(tl, y, KB_SHAPE(64, 64), KB_F16);               /* op 8: must see op 7's data */
 }
 
 static void load_overlaps_gemm(kb_tl *tl)
 {
 	uint64_t x = tl_arg_ptr(tl, "x"), y = tl_arg_ptr(tl, "y");
-	kb_tile *a = tl_load(tl, x, KB_SHAPE(64, 64), KB_F16);  /* op 4 */
-	tl_dot(tl, a, a, 0);                                       /* op 5 */
-	tl_load(tl, y, KB_SHAPE(64, 64), KB_F16);               /* op 6: independent, other engine */
+	kb_tile *a = tl_load(tl, x, KB_SHAPE(64, 64), KB_F16);  /* op 6 */
+	tl_dot(tl, a, a, 0);                                       /* op 7 */
+	tl_load(tl, y, KB_SHAPE(64, 64), KB_F16);               /* op 8: independent, other engine */
 }
 
 static void two_loads_share_a_port(kb_tl *tl)
 {
-	tl_load(tl, tl_arg_ptr(tl, "x"), KB_SHAPE(64, 64), KB_F16); /* op 4 */
-	tl_load(tl, tl_arg_ptr(tl, "y"), KB_SHAPE(64, 64), KB_F16); /* op 5 */
+	tl_load(tl, tl_arg_ptr(tl, "x"), KB_SHAPE(64, 64), KB_F16); /* op 6 */
+	tl_load(tl, tl_arg_ptr(tl, "y"), KB_SHAPE(64, 64), KB_F16); /* op 7 */
 }
 
 static kb_kernel_fn kernel;
@@ -150,9 +167,9 @@ static kb_kernel_fn kernel;
 static void one_pe(kb_ctx *ctx)
 {
 	kb_dp dp = KB_DP(.num_cubes = 1, .num_pes = 1);
-	kb_tensor *x = kb_zeros(ctx, "x", KB_SHAPE(64, 64), KB_F16, dp); /* op 1 */
-	kb_tensor *y = kb_zeros(ctx, "y", KB_SHAPE(64, 64), KB_F16, dp); /* op 2 */
-	KB_LAUNCH(ctx, "k", kernel, KB_TENSOR("x", x), KB_TENSOR("y", y)); /* op 3 */
+	kb_tensor *x = kb_zeros(ctx, "x", KB_SHAPE(64, 64), KB_F16, dp);
+	kb_tensor *y = kb_zeros(ctx, "y", KB_SHAPE(64, 64), KB_F16, dp);
+	KB_LAUNCH(ctx, "k", kernel, KB_TENSOR("x", x), KB_TENSOR("y", y));
 }
 
 static const kb_bench one_pe_bench = {"t", "timing test", one_pe, {{NULL, 0, NULL}}};
@@ -166,49 +183,171 @@ static void run_kernel(kb_kernel_fn k)
 
 /* 8 KiB through a 100 GB/s HBM port */
 #define T8K 81920
+/* a local DMA's fixed part: setup 10 + HBM 120 + TCM 2 ns */
+#define LOCAL_DMA (132 * NS)
 
 static void a_load_after_a_store_to_the_same_address_waits_for_it(void **state)
 {
 	(void)state;
 	run_kernel(store_then_load);
-	assert_int_equal(t("r", 6, "start"), t("r", 5, "end"));
-	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'r' AND op_id = 6"), 5);
-	assert_int_equal(th_query("SELECT waited_on = 'dependency' FROM op_times_v WHERE run = 'r' AND op_id = 6"), 1);
+	assert_int_equal(t("r", 8, "start"), t("r", 7, "end"));
+	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'r' AND op_id = 8"), 7);
+	assert_int_equal(th_query("SELECT waited_on = 'dependency' FROM op_times_v WHERE run = 'r' AND op_id = 8"), 1);
 	/* the store waits for the load it stores */
-	assert_int_equal(t("r", 5, "start"), t("r", 4, "end"));
-	assert_int_equal(t("r", 4, "end") - t("r", 4, "start"), 130 * NS + T8K);
+	assert_int_equal(t("r", 7, "start"), t("r", 6, "end"));
+	assert_int_equal(t("r", 6, "end") - t("r", 6, "start"), LOCAL_DMA + T8K);
 }
 
 static void dma_overlaps_gemm(void **state)
 {
 	(void)state;
 	run_kernel(load_overlaps_gemm);
-	int64_t gemm_start = t("r", 5, "start"), gemm_end = t("r", 5, "end");
-	assert_int_equal(gemm_start, t("r", 4, "end"));
-	assert_int_equal(gemm_end - gemm_start, (32 + 256) * NS); /* 64^3 / 1024 = 256 cycles */
+	int64_t gemm_start = t("r", 7, "start"), gemm_end = t("r", 7, "end");
+	assert_int_equal(gemm_start, t("r", 6, "end"));
+	/* 64^3 / 1024 = 256 cycles + 32 setup; its 32 KiB of operands need
+	 * 128 GB/s of the TCM port, the load 100: no contention */
+	assert_int_equal(gemm_end - gemm_start, (32 + 256) * NS);
 	/* the second load issues with the GEMM (in order) and runs beside it */
-	assert_int_equal(t("r", 6, "start"), gemm_start);
-	assert_int_equal(t("r", 6, "end"), gemm_start + 130 * NS + T8K);
-	assert_true(t("r", 6, "end") < gemm_end);
+	assert_int_equal(t("r", 8, "start"), gemm_start);
+	assert_int_equal(t("r", 8, "end"), gemm_start + LOCAL_DMA + T8K);
+	assert_int_equal(th_query("SELECT sum(stall_ps) FROM op_times_v WHERE run = 'r'"), 0);
+}
+
+static void a_dma_and_a_gemm_share_the_tcm_port(void **state)
+{
+	(void)state;
+	run_kernel(load_overlaps_gemm);
+	const char *slow[] = {"cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps=100"};
+	th_time("slow_tcm", 1, slow);
+	/* TCM 100 GB/s. From g0 (GEMM and load B issue): the load's data flows
+	 * from g0 + 10 ns, alone on the port (2200 B in 22 ns); from g0 + 32 ns
+	 * the GEMM's operands join and both get 50 GB/s: the load's last 5992 B
+	 * take 119,840 ps; the GEMM then has 32768 - 5992 = 26776 B left at
+	 * 100 GB/s (below its own 128 GB/s pace): 267,760 ps. */
+	int64_t g0 = t("slow_tcm", 7, "start");
+	assert_int_equal(t("slow_tcm", 8, "start"), g0);
+	assert_int_equal(t("slow_tcm", 8, "end"), g0 + 32 * NS + 119840 + 122 * NS);
+	assert_int_equal(t("slow_tcm", 7, "end"), g0 + 32 * NS + 119840 + 267760);
+	/* alone, the GEMM would take 32 ns + 32768 B / 100 GB/s */
+	assert_int_equal(th_query("SELECT stall_ps FROM op_times_v WHERE run = 'slow_tcm' AND op_id = 7"),
+			 32 * NS + 119840 + 267760 - (32 * NS + 327680));
+	assert_int_equal(th_query("SELECT stall_link = 'sip0.cube0.pe0.tcm' FROM op_times_v WHERE run = 'slow_tcm'"
+				  " AND op_id = 7"), 1);
+	assert_true(th_query("SELECT stall_ps FROM link_usage WHERE link = 'sip0.cube0.pe0.tcm'"
+			     " AND run_id = (SELECT id FROM timing_runs WHERE label = 'slow_tcm')") > 0);
 }
 
 static void two_transfers_on_one_link_take_twice_as_long(void **state)
 {
 	(void)state;
 	run_kernel(two_loads_share_a_port);
-	int64_t t0 = t("r", 4, "start");
-	assert_int_equal(t("r", 5, "start"), t0); /* two engines: both start */
-	assert_int_equal(t("r", 4, "end"), t0 + 130 * NS + T8K);
-	assert_int_equal(t("r", 5, "end"), t0 + 130 * NS + 2 * T8K); /* queued behind on the port */
-	assert_int_equal(th_query("SELECT waited_on = 'link' FROM op_times_v WHERE run = 'r' AND op_id = 5"), 1);
-	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.cube0.pe0.hbm'"),
-			 2 * T8K + 2 * T8K); /* two fills and two loads */
-	/* one engine: the second load waits for the unit instead */
+	int64_t t0 = t("r", 6, "start");
+	assert_int_equal(t("r", 7, "start"), t0); /* two engines: both start */
+	/* k = 2 equal flows on the HBM port: each takes 2x the bandwidth term */
+	assert_int_equal(t("r", 6, "end"), t0 + LOCAL_DMA + 2 * T8K);
+	assert_int_equal(t("r", 7, "end"), t0 + LOCAL_DMA + 2 * T8K);
+	assert_int_equal(th_query("SELECT stall_ps FROM op_times_v WHERE run = 'r' AND op_id = 7"), T8K);
+	assert_int_equal(th_query("SELECT stall_link = 'sip0.cube0.pe0.hbm' FROM op_times_v WHERE run = 'r' AND op_id = 7"), 1);
+	assert_int_equal(th_query("SELECT stall_ns * 1000 FROM link_stalls_v WHERE link = 'sip0.cube0.pe0.hbm'"), 2 * T8K);
+	/* the port was busy for the two fills and the two loads (together) */
+	assert_int_equal(th_query("SELECT busy_ps FROM link_usage WHERE link = 'sip0.cube0.pe0.hbm'"), 2 * T8K + 2 * T8K);
+	/* one engine: the second load waits for the unit instead, then runs alone */
 	const char *one[] = {"cube.pe_template.components.pe_dma.attrs.engines=1"};
 	th_time("one_engine", 1, one);
-	assert_int_equal(t("one_engine", 5, "start"), t("one_engine", 4, "end"));
-	assert_int_equal(th_query("SELECT waited_on = 'unit' FROM op_times_v WHERE run = 'one_engine' AND op_id = 5"), 1);
-	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'one_engine' AND op_id = 5"), 4);
+	int64_t inject_end = t("one_engine", 6, "start") + 10 * NS + T8K;
+	assert_int_equal(t("one_engine", 7, "start"), inject_end); /* the engine frees when the data is injected */
+	assert_int_equal(t("one_engine", 7, "end"), inject_end + LOCAL_DMA + T8K);
+	assert_int_equal(th_query("SELECT waited_on = 'unit' FROM op_times_v WHERE run = 'one_engine' AND op_id = 7"), 1);
+	assert_int_equal(th_query("SELECT wait_op FROM op_times_v WHERE run = 'one_engine' AND op_id = 7"), 6);
+}
+
+/* ---- remote traffic: x over cubes 0-1 and PEs 0-1 (row_wise), block b
+ * = cube * 2 + pe of 64 x 64 f16 = 8 KiB ---- */
+
+#define BLOCK (64 * 64 * 2)
+
+static void remote_read_and_write(kb_tl *tl)
+{
+	if (tl_program_id(tl, 0) != 0 || tl_program_id(tl, 1) != 0)
+		return;
+	uint64_t x = tl_arg_base(tl, "x"), y = tl_arg_base(tl, "y");
+	kb_tile *w = tl_load(tl, y, KB_SHAPE(64, 64), KB_F16);        /* seq 0: a local tile to write */
+	if (tl_arg_int(tl, "same_direction")) {
+		kb_tile *v = tl_load(tl, y, KB_SHAPE(64, 64), KB_F16); /* seq 1 */
+		tl_store(tl, x + 3 * BLOCK, w);                       /* seq 2: to cube 1 PE 1 */
+		tl_store(tl, x + 2 * BLOCK, v);                       /* seq 3: to cube 1 PE 0, also east */
+		return;
+	}
+	tl_load(tl, x + 2 * BLOCK, KB_SHAPE(64, 64), KB_F16);         /* seq 1: read from cube 1 PE 0 */
+	tl_store(tl, x + 3 * BLOCK, w);                               /* seq 2: write to cube 1 PE 1 */
+}
+
+static int same_direction;
+
+static void two_cubes(kb_ctx *ctx)
+{
+	kb_dp dp = KB_DP(.cube = KB_ROW_WISE, .pe = KB_ROW_WISE, .num_cubes = 2, .num_pes = 2);
+	kb_tensor *x = kb_zeros(ctx, "x", KB_SHAPE(4 * 64, 64), KB_F16, dp);
+	kb_tensor *y = kb_zeros(ctx, "y", KB_SHAPE(4 * 64, 64), KB_F16, dp);
+	KB_LAUNCH(ctx, "k", remote_read_and_write, KB_TENSOR("x", x), KB_TENSOR("y", y),
+		  KB_INT("same_direction", same_direction));
+}
+
+static const kb_bench two_cube_bench = {"t3", "remote traffic", two_cubes, {{NULL, 0, NULL}}};
+
+/* The kernel's ops on sip0.cube0.pe0, in program order. */
+static int64_t kop(int seq)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT id FROM ops WHERE launch_id = 1 AND cube = 0 AND pe = 0 AND seq = %d", seq);
+	return th_query(sql);
+}
+
+static void opposite_directions_and_idle_links_do_not_interact(void **state)
+{
+	(void)state;
+	same_direction = 0;
+	th_trace_ok(&two_cube_bench, 0, NULL);
+	th_time("r", 0, NULL);
+	int64_t rd = kop(1), wr = kop(2);
+	/* read: HBM 120 + NoC out 2 + cube1.W (20 + switch 5) + NoC in 0 + TCM 2 ns;
+	 * the write the same way back over cube0.E; 8 KiB at the HBM's 100 GB/s */
+	int64_t closed = 10 * NS + 149 * NS + T8K;
+	assert_int_equal(t("r", rd, "end") - t("r", rd, "start"), closed);
+	assert_int_equal(t("r", wr, "end") - t("r", wr, "start"), closed);
+	assert_true(t("r", wr, "start") < t("r", rd, "end")); /* they did overlap */
+	assert_int_equal(th_query("SELECT sum(stall_ps) FROM op_times_v WHERE run = 'r'"), 0);
+	assert_int_equal(th_query("SELECT bytes FROM link_usage WHERE link = 'sip0.cube1.W'"), BLOCK);
+	assert_int_equal(th_query("SELECT direction = 'W' FROM link_usage WHERE link = 'sip0.cube1.W'"), 1);
+	/* cube0.E carries the write and the map messages for cube 1 (x and y:
+	 * 4 VA ranges of 24 B each); fills stay at the memory */
+	assert_int_equal(th_query("SELECT bytes FROM link_usage WHERE link = 'sip0.cube0.E'"), BLOCK + 2 * 4 * 24);
+}
+
+static void same_direction_flows_share_the_link(void **state)
+{
+	(void)state;
+	same_direction = 1;
+	th_trace_ok(&two_cube_bench, 0, NULL);
+	const char *narrow[] = {"sip.components.cube_link.attrs.bandwidth_gbps=50"};
+	th_time("r", 1, narrow);
+	/* two writes east from one PE, issued together, share cube0.E (50 GB/s):
+	 * 25 GB/s each, 327,680 ps for 8 KiB instead of 163,840 alone; then
+	 * TCM 2 + NoC 2 + link 25 + HBM 120 ns */
+	int64_t w1 = kop(2), w2 = kop(3);
+	assert_int_equal(t("r", w2, "start"), t("r", w1, "start"));
+	assert_int_equal(t("r", w1, "end") - t("r", w1, "start"), 10 * NS + 327680 + 149 * NS);
+	assert_int_equal(t("r", w2, "end") - t("r", w2, "start"), 10 * NS + 327680 + 149 * NS);
+	char sql[200];
+	for (int k = 0; k < 2; k++) {
+		snprintf(sql, sizeof sql, "SELECT stall_ps = 163840 AND stall_link = 'sip0.cube0.E' FROM op_times_v"
+			 " WHERE run = 'r' AND op_id = %lld", (long long)(k ? w2 : w1));
+		assert_int_equal(th_query(sql), 1);
+	}
+	/* besides the two loads on the PE's own HBM port, only cube0.E held anyone */
+	assert_int_equal(th_query("SELECT count(*) FROM link_stalls_v WHERE run = 'r' AND kind <> 'hbm'"), 1);
+	assert_int_equal(th_query("SELECT link = 'sip0.cube0.E' AND ops_held = 2 FROM link_stalls_v WHERE run = 'r'"
+				  " AND kind <> 'hbm'"), 1);
 }
 
 static void per_rank(kb_ctx *ctx, int rank, void *arg)
@@ -233,15 +372,16 @@ static void ranks_have_their_own_host_streams(void **state)
 	kernel = two_loads_share_a_port;
 	th_trace_ok(&two_rank_bench, 0, NULL);
 	th_time("r", 0, NULL);
-	/* rank 1's fill and launch do not wait for rank 0: identical timelines */
+	/* rank 1's map, fill and launch do not wait for rank 0: identical timelines */
 	int64_t s0 = th_query("SELECT t_start_ps FROM launch_times_v WHERE rank = 0");
 	int64_t s1 = th_query("SELECT t_start_ps FROM launch_times_v WHERE rank = 1");
 	int64_t e0 = th_query("SELECT t_end_ps FROM launch_times_v WHERE rank = 0");
 	assert_int_equal(s0, s1);
 	assert_true(s1 < e0);
 	assert_int_equal(th_query("SELECT t_end_ps FROM launch_times_v WHERE rank = 1"), e0);
-	/* fill: control 1300 ns + HBM 120 ns + 8 KiB at 100 GB/s */
-	assert_int_equal(s0, 1420 * NS + T8K);
+	/* the map message is injected in 750 ps; the fill then runs at the
+	 * HBM port (8 KiB at 100 GB/s) and lands after control 1300 + HBM 120 ns */
+	assert_int_equal(s0, 750 + T8K + 1420 * NS);
 }
 
 static void labels_are_unique_unless_replaced(void **state)
@@ -277,7 +417,7 @@ static void labels_are_unique_unless_replaced(void **state)
 	kb_topo_release(&cfg);
 	kb_db_close(db);
 	assert_int_equal(th_query("SELECT count(*) FROM timing_runs"), 4);
-	assert_int_equal(th_query("SELECT count(*) FROM op_times"), 4 * 8);
+	assert_int_equal(th_query("SELECT count(*) FROM op_times"), 4 * 11);
 }
 
 static void routes_cross_the_cube_mesh_and_sip_links(void **state)
@@ -290,31 +430,37 @@ static void routes_cross_the_cube_mesh_and_sip_links(void **state)
 	/* own slice: just the HBM port */
 	kb_physaddr own = {0, 0, 0, KB_SPACE_HBM, 0, 0};
 	assert_int_equal(kb_pa_encode(&m, &own, &pa, &err), 0);
-	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, &r, &err), 0);
-	assert_int_equal(r.hops, 1);
-	assert_int_equal(r.latency_ps, 120 * NS);
-	/* cube 0 -> cube 5 (x 1, y 1) on the 4 x 4 mesh: X first, then Y;
-	 * NoC 2 ns + 2 x (link 20 + switch 5 ns) + HBM 120 ns, bottleneck HBM 100 GB/s */
+	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, true, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube0.pe0.hbm > sip0.cube0.pe0.tcm"); /* both ports */
+	assert_int_equal(r.latency_ps, 122 * NS);
+	/* write from cube 0 to cube 5 (x 1, y 1) on the 4 x 4 mesh: X first,
+	 * then Y; TCM 2 + NoC 2 ns + 2 x (link 20 + switch 5 ns) + HBM 120 ns,
+	 * bottleneck HBM 100 GB/s */
 	kb_physaddr far = {0, 0, 5, KB_SPACE_HBM, 3, 0};
 	assert_int_equal(kb_pa_encode(&m, &far, &pa, &err), 0);
-	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, &r, &err), 0);
-	assert_string_equal(r.path, "sip0.cube0.pe0.noc_out > sip0.cube0.E > sip0.cube1.S > sip0.cube5.pe3.noc_in > "
-				    "sip0.cube5.pe3.hbm");
-	assert_int_equal(r.latency_ps, (2 + 2 * 25 + 120) * NS);
+	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, false, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube0.pe0.tcm > sip0.cube0.pe0.noc_out > sip0.cube0.E > sip0.cube1.S > "
+				    "sip0.cube5.pe3.noc_in > sip0.cube5.pe3.hbm");
+	assert_int_equal(r.latency_ps, (2 + 2 + 2 * 25 + 120) * NS);
 	assert_true(r.bottleneck_gbps == 100.0);
+	/* the read of the same address runs the other way on the other channels */
+	assert_int_equal(kb_time_route(&m, 0, 0, 0, pa, true, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube5.pe3.hbm > sip0.cube5.pe3.noc_out > sip0.cube5.W > sip0.cube4.N > "
+				    "sip0.cube0.pe0.noc_in > sip0.cube0.pe0.tcm");
 	/* to the other SIP: the SIP link at the source cube (300 + 5 ns, 64 GB/s) */
 	kb_physaddr other = {0, 1, 0, KB_SPACE_TCM, 0, 0x500000};
 	assert_int_equal(kb_pa_encode(&m, &other, &pa, &err), 0);
-	assert_int_equal(kb_time_route(&m, 0, 0, 1, pa, &r, &err), 0);
-	assert_string_equal(r.path, "sip0.cube0.pe1.noc_out > sip0.cube0.global_E > sip1.cube0.pe0.noc_in > sip1.cube0.pe0.tcm");
-	assert_int_equal(r.latency_ps, (2 + 305 + 2) * NS);
+	assert_int_equal(kb_time_route(&m, 0, 0, 1, pa, false, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube0.pe1.tcm > sip0.cube0.pe1.noc_out > sip0.cube0.global_E > "
+				    "sip1.cube0.pe0.noc_in > sip1.cube0.pe0.tcm");
+	assert_int_equal(r.latency_ps, (2 + 2 + 305 + 2) * NS);
 	assert_true(r.bottleneck_gbps == 64.0);
-	/* SRAM of the own cube: the shared SRAM port only */
+	/* SRAM of the own cube: the shared SRAM port and the TCM port */
 	kb_physaddr sram = {0, 0, 2, KB_SPACE_SRAM, 0, 64};
 	assert_int_equal(kb_pa_encode(&m, &sram, &pa, &err), 0);
-	assert_int_equal(kb_time_route(&m, 0, 2, 6, pa, &r, &err), 0);
-	assert_string_equal(r.path, "sip0.cube2.sram");
-	assert_int_equal(kb_time_route(&m, 0, 2, 9, pa, &r, &err), -1);
+	assert_int_equal(kb_time_route(&m, 0, 2, 6, pa, true, &r, &err), 0);
+	assert_string_equal(r.path, "sip0.cube2.sram > sip0.cube2.pe6.tcm");
+	assert_int_equal(kb_time_route(&m, 0, 2, 9, pa, true, &r, &err), -1);
 	assert_string_equal(err.msg, "sip0.cube2.pe9 is not a PE of this machine");
 }
 
@@ -327,6 +473,9 @@ int main(void)
 		cmocka_unit_test(a_load_after_a_store_to_the_same_address_waits_for_it),
 		cmocka_unit_test(dma_overlaps_gemm),
 		cmocka_unit_test(two_transfers_on_one_link_take_twice_as_long),
+		cmocka_unit_test(a_dma_and_a_gemm_share_the_tcm_port),
+		cmocka_unit_test(opposite_directions_and_idle_links_do_not_interact),
+		cmocka_unit_test(same_direction_flows_share_the_link),
 		cmocka_unit_test(ranks_have_their_own_host_streams),
 		cmocka_unit_test(labels_are_unique_unless_replaced),
 		cmocka_unit_test(routes_cross_the_cube_mesh_and_sip_links),

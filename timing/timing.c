@@ -568,7 +568,7 @@ static int started(sched *s, int32_t i)
 {
 	top *o = &s->g->ops[i];
 	o->scheduled = 1;
-	o->stall = o->t_start - o->t_ready;
+	o->stall = o->wait == KB_WAIT_UNIT ? o->t_start - o->t_ready : 0;
 	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
 		return -1;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {

@@ -6,7 +6,8 @@
 #include <string.h>
 
 static const kb_bench *const all[] = {
-	&kb_bench_gemm, &kb_bench_va_offset_verify, &kb_bench_gpt3_qkv, &kb_bench_synthetic, NULL,
+	&kb_bench_gemm, &kb_bench_va_offset_verify, &kb_bench_gpt3_qkv, &kb_bench_synthetic, &kb_bench_fabric_traffic,
+	NULL,
 };
 
 const kb_bench *const *kb_benches(void)
