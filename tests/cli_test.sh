@@ -37,7 +37,7 @@ grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
 expect 0 "" -- list
 for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
 
-expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic)" -- bench nope
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic)" -- bench nope
 expect 2 "missing command" --
 expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
 expect 2 "option '--set' needs a value" -- bench gemm --set
@@ -78,13 +78,13 @@ TOOL=$TIME
 expect 0 "" -- --help
 grep -q "usage: kb-time" "$dir/out"; check "kb-time --help" $?
 expect 0 "" -- "$dir/g.db"
-grep -q "timing run 'run1': 8 ops, total simulated time 34.072 us (34072160 ps)" "$dir/out"; check "kb-time total" $?
+grep -q "timing run 'run1': 11 ops, total simulated time 32.658 us (32658410 ps)" "$dir/out"; check "kb-time total" $?
 grep -q "^busiest links:" "$dir/out"; check "kb-time lists links" $?
-grep -q "^critical path: 8 ops over 34.072 us" "$dir/out"; check "kb-time prints the critical path" $?
+grep -q "^critical path: 10 ops over 32.658 us" "$dir/out"; check "kb-time prints the critical path" $?
 expect 0 "" -- "$dir/g.db" --set cube.components.hbm.attrs.bandwidth_gbps=200 --label fast --json
 check "--json is valid JSON" "$([ "$(sqlite3 :memory: "SELECT json_valid(readfile('$dir/out'))")" = 1 ]; echo $?)"
-check "--json total" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.total_ps')")" = 32106080 ]; echo $?)"
-check "--json critical path" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.critical_path.ops')")" = 8 ]; echo $?)"
+check "--json total" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.total_ps')")" = 30692330 ]; echo $?)"
+check "--json critical path" "$([ "$(sqlite3 :memory: "SELECT json_extract(readfile('$dir/out'), '\$.critical_path.ops')")" = 10 ]; echo $?)"
 check "both runs stored" "$([ "$(sqlite3 "$dir/g.db" 'SELECT group_concat(label) FROM (SELECT label FROM timing_runs ORDER BY id)')" = "run1,fast" ]; echo $?)"
 expect 0 "" -- "$dir/g.db" --quiet --label q
 check "--quiet prints nothing" "$([ ! -s "$dir/out" ]; echo $?)"
@@ -100,7 +100,7 @@ expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
 echo "not a database, just text" >"$dir/text.db"
 expect 2 "not a kernbench trace" -- "$dir/text.db"
 cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
-expect 2 "schema version 7 is newer than this tool (1)" -- "$dir/newer.db"
+expect 2 "schema version 7 is newer than this tool (2)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '0'" -- "$dir/g.db" --top 0
@@ -128,16 +128,16 @@ failing_replay() {
 }
 # a timing run edited so the store of C starts before the cast wrote it
 cp "$dir/g.db" "$dir/edited.db"
-sqlite3 "$dir/edited.db" "UPDATE op_times SET t_start_ps = (SELECT t_start_ps FROM op_times t WHERE t.run_id = op_times.run_id AND t.op_id = 6) WHERE op_id = 8"
+sqlite3 "$dir/edited.db" "UPDATE op_times SET t_start_ps = (SELECT t_start_ps FROM op_times t WHERE t.run_id = op_times.run_id AND t.op_id = 9) WHERE op_id = 11"
 failing_replay "$dir/edited.db"
-grep -q "op 8 (dma_write on sip0.cube0.pe0) read its input before op 7 (math:cast on sip0.cube0.pe0) wrote it" "$dir/out"; check "edited timing names the ops" $?
+grep -q "op 11 (dma_write on sip0.cube0.pe0) read its input before op 10 (math:cast on sip0.cube0.pe0) wrote it" "$dir/out"; check "edited timing names the ops" $?
 grep -q "^  FAIL C: 65536 values" "$dir/out"; check "edited timing fails C" $?
 expect 0 "" -- "$dir/edited.db" --verify --order dataflow
 # one byte of stored input data corrupted
 cp "$dir/g.db" "$dir/corrupt.db"
 sqlite3 "$dir/corrupt.db" "UPDATE blobs SET data = substr(data, 1, 99) || x'A5' || substr(data, 101) WHERE id = 2"
 failing_replay "$dir/corrupt.db"
-grep -q "op 2 (host_write on sip0.cube0.pe0): its host data is corrupt" "$dir/out"; check "corrupt blob reported as corrupt" $?
+grep -q "op 5 (host_write on sip0.cube0.pe0): its host data is corrupt" "$dir/out"; check "corrupt blob reported as corrupt" $?
 grep -q "mismatches" "$dir/out"; check "corrupt blob is not reported as a numeric mismatch" "$([ $? = 1 ]; echo $?)"
 unset TOOL
 
@@ -148,10 +148,10 @@ damaged() { # sql edit, expected message
 	TOOL=$TIME expect 2 "$2" -- "$dir/d.db"
 	TOOL=$REPLAY expect 2 "$2" -- "$dir/d.db" --verify --order dataflow
 }
-damaged "UPDATE ops SET a_pa = 12345678901234567 WHERE id = 4" "op 4: physical address 0x2bdc545d6b4b87: not a 51-bit value"
-damaged "UPDATE ops SET a_shape = 999 WHERE id = 4" "shape 999 / dtype 1: the trace is damaged"
-damaged "DELETE FROM ops WHERE id = 3" "op ids are not 1..7"
-damaged "UPDATE ops SET sip = 7 WHERE id = 4" "sip7.cube0.pe0"
+damaged "UPDATE ops SET a_pa = 12345678901234567 WHERE id = 7" "op 7: physical address 0x2bdc545d6b4b87: not a 51-bit value"
+damaged "UPDATE ops SET a_shape = 999 WHERE id = 7" "shape 999 / dtype 1: the trace is damaged"
+damaged "DELETE FROM ops WHERE id = 3" "op ids are not 1..10"
+damaged "UPDATE ops SET sip = 7 WHERE id = 7" "sip7.cube0.pe0"
 damaged "DELETE FROM meta WHERE key = 'topology_yaml'" "the trace has no embedded topology"
 
 # ---- the pipeline: trace -> time -> replay --verify, default and larger sizes ----
@@ -167,6 +167,10 @@ pipeline va_offset_verify
 pipeline va_offset_verify --set va_offset_verify.M=256 --set va_offset_verify.cols_per_pe=32
 pipeline gpt3_qkv
 pipeline gpt3_qkv --set gpt3_qkv.D=2048 --set gpt3_qkv.M=64
+for p in 0 1 2 3 4; do pipeline fabric_traffic --set fabric_traffic.pattern=$p; done
+pipeline fabric_traffic --set fabric_traffic.pattern=1 --set sip.cube_mesh.w=3 --set sip.cube_mesh.h=2
+pipeline fabric_traffic --set fabric_traffic.pattern=2 --set fabric_traffic.hot=5 --set fabric_traffic.iters=3
+pipeline fabric_traffic --set fabric_traffic.pattern=3 --set system.sips.count=4 --set system.sips.topology=torus_2d
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -60,7 +60,10 @@ static void gemm_records_reads_gemm_and_write_with_va_and_pa(void **state)
 	kb_error err;
 	assert_int_equal(th_trace(bench("gemm"), 0, NULL, &err), 0);
 	sqlite3 *h = open_trace();
-	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 8);
+	/* 3 map messages (A, B, C on one PE), 2 host writes, the launch, 5 kernel ops */
+	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 11);
+	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'mmu_map' AND pe_name = 'sip0.cube0.all'"
+			      " AND bytes = 24"), 3);
 	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'host_write' AND shape IN ('256x256')"), 2);
 	/* A is the first tensor (VA 0x100000000) at the start of sip0.cube0.pe0's HBM slice */
 	assert_int_equal(q(h, "SELECT count(*) FROM dma_v WHERE direction = 'read' AND mem_space = 'hbm'"
@@ -248,7 +251,8 @@ static void kernel_errors_name_kernel_pe_op_and_sizes(void **state)
 			    "free block is 384.0 KB of 1.00 MB (free tiles with tl_free, or raise "
 			    "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb)");
 	assert_string_equal(kernel_error(bad_va), "bench 't': kernel 'k' on sip0.cube0.pe0: load: VA 0x104000000 "
-						  "(+64 bytes) is not mapped on this PE");
+						  "(+64 bytes) is not mapped on this PE (nearest tensor 'x' spans "
+						  "0x100000000..0x100020000)");
 	assert_string_equal(kernel_error(bad_free),
 			    "bench 't': kernel 'k' on sip0.cube0.pe0: math:exp: uses a tile after tl_free");
 	assert_string_equal(kernel_error(bad_broadcast),
@@ -257,7 +261,10 @@ static void kernel_errors_name_kernel_pe_op_and_sizes(void **state)
 			    "bench 't': kernel 'k' on sip0.cube0.pe0: load: f32 access to a f16 tensor at VA 0x100000000");
 	/* failed traces neither replaced the existing one nor left temporaries */
 	sqlite3 *h = open_trace();
-	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 8);
+	/* 3 map messages (A, B, C on one PE), 2 host writes, the launch, 5 kernel ops */
+	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 11);
+	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'mmu_map' AND pe_name = 'sip0.cube0.all'"
+			      " AND bytes = 24"), 3);
 	sqlite3_close(h);
 	char tmp[160];
 	snprintf(tmp, sizeof tmp, "%s.tmp-%d", th_path(), (int)getpid());
