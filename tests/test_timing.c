@@ -350,6 +350,61 @@ static void same_direction_flows_share_the_link(void **state)
 				  " AND kind <> 'hbm'"), 1);
 }
 
+/* Bytes a timing run put on each link kind of the default machine. */
+static void bytes_by_kind(const char *pattern, int64_t out[4])
+{
+	char set[64];
+	snprintf(set, sizeof set, "pattern=%s", pattern);
+	const char *params[] = {set};
+	th_trace_ok(kb_bench_find("fabric_traffic"), 1, params);
+	th_time("r", 0, NULL);
+	static const char *const kinds[] = {"noc_out", "cube_link", "sip_link", "hbm"};
+	for (int k = 0; k < 4; k++) {
+		char sql[128];
+		snprintf(sql, sizeof sql, "SELECT coalesce(sum(bytes), 0) FROM link_usage WHERE kind = '%s'", kinds[k]);
+		out[k] = th_query(sql);
+	}
+}
+
+static void fabric_patterns_load_exactly_their_link_kinds(void **state)
+{
+	(void)state;
+	/* default machine: 2 SIPs of 4 x 4 cubes x 8 PEs; blocks of 16 x 256 f16
+	 * = 8 KiB; the local pattern (4) is the baseline with the same host
+	 * traffic, so the differences are the kernels' own bytes */
+	const int64_t B = 8192, pes = 8, sips = 2;
+	int64_t base[4], got[4];
+	bytes_by_kind("4", base);
+	assert_int_equal(base[0], 0); /* the baseline never leaves a PE */
+	/* neighbour: every block read from and written back to the next PE of the
+	 * cube: 2 NoC crossings per PE, no mesh or SIP link */
+	bytes_by_kind("0", got);
+	assert_int_equal(got[0] - base[0], 2 * 256 * B);
+	assert_int_equal(got[1] - base[1], 0);
+	assert_int_equal(got[2] - base[2], 0);
+	/* transpose: a block of cube (x, y) crosses |x - y| + |y - x| mesh links
+	 * each way: sum over the 16 cubes of 2 x 2|x - y| = 80 block crossings per
+	 * PE index and SIP */
+	bytes_by_kind("1", got);
+	assert_int_equal(got[1] - base[1], sips * pes * 80 * B);
+	assert_int_equal(got[2] - base[2], 0);
+	/* hot spot on cube 0: every read crosses x + y links (sum 48 over the mesh) */
+	bytes_by_kind("2", got);
+	assert_int_equal(got[1] - base[1], sips * pes * 48 * B);
+	assert_int_equal(got[2] - base[2], 0);
+	/* the congestion is on the hot cube's way out: XY reads leave cube 0 by
+	 * its E link (every cube with x > 0) */
+	assert_int_equal(th_query("SELECT link = 'sip0.cube0.E' FROM link_stalls_v WHERE run = 'r' LIMIT 1"), 1);
+	/* cross-SIP: every block crosses one SIP link (2 SIPs: one hop); the mesh
+	 * only carries the peer map messages (128 ranges x 24 B per cube, x + y
+	 * links from the PCIe cube) */
+	bytes_by_kind("3", got);
+	assert_int_equal(got[2] - base[2], 256 * B);
+	assert_int_equal(got[1] - base[1], sips * 48 * 128 * 24);
+	assert_int_equal(th_query("SELECT kind = 'sip_link' FROM link_stalls_v WHERE run = 'r' ORDER BY stall_ns DESC"
+				  " LIMIT 1"), 1);
+}
+
 static void per_rank(kb_ctx *ctx, int rank, void *arg)
 {
 	(void)arg;
@@ -476,6 +531,7 @@ int main(void)
 		cmocka_unit_test(a_dma_and_a_gemm_share_the_tcm_port),
 		cmocka_unit_test(opposite_directions_and_idle_links_do_not_interact),
 		cmocka_unit_test(same_direction_flows_share_the_link),
+		cmocka_unit_test(fabric_patterns_load_exactly_their_link_kinds),
 		cmocka_unit_test(ranks_have_their_own_host_streams),
 		cmocka_unit_test(labels_are_unique_unless_replaced),
 		cmocka_unit_test(routes_cross_the_cube_mesh_and_sip_links),
