@@ -20,14 +20,13 @@
 
 /* One op as the scheduler sees it. */
 typedef struct top {
-	int64_t launch;          /* trace launch id; 0 = host stream */
 	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
 	int64_t flops;
 	uint64_t mem_pa;         /* DMA / host write: the memory side */
-	int64_t t_ready;         /* when its predecessors released it */
 	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
+	int32_t launch;          /* trace launch id; 0 = host stream */
 	int32_t stall_link;      /* the link that cost it most, -1 none */
-	int32_t sip, cube, pe;
+	int16_t sip, cube, pe;   /* checked against the machine before they are narrowed */
 	int32_t pending;         /* start predecessors not yet released */
 	int32_t pending_done;    /* launch: PE ops not yet finished */
 	int32_t wait_op;         /* index of the op that set key, -1 none */
@@ -257,14 +256,15 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	const kb_machine *m = bd->m;
 	graph *g = bd->g;
 	top *o = &g->ops[i];
-	*o = (top){.launch = ro->launch, .bytes = ro->bytes, .flops = ro->flops, .sip = ro->sip, .cube = ro->cube,
-		   .pe = ro->pe, .kind = (uint8_t)ro->kind, .wait_op = -1, .next = -1, .stall_link = -1};
-	if (o->sip < 0 || o->sip >= m->n_sips || o->cube >= m->n_cubes || o->pe >= m->pes_per_cube ||
-	    ((o->launch != 0 || !kb_op_is_control(ro->kind)) && (o->cube < 0 || o->pe < 0)) ||
-	    (ro->kind == KB_OP_MMU_MAP && o->cube < 0) || o->launch < 0 || o->launch > g->n_launches ||
-	    ro->kind <= KB_OP_NONE || ro->kind >= KB_OP_KIND_COUNT)
+	if (ro->sip < 0 || ro->sip >= m->n_sips || ro->cube >= m->n_cubes || ro->pe >= m->pes_per_cube ||
+	    ((ro->launch != 0 || !kb_op_is_control(ro->kind)) && (ro->cube < 0 || ro->pe < 0)) ||
+	    (ro->kind == KB_OP_MMU_MAP && ro->cube < 0) || ro->cube < -1 || ro->pe < -1 || ro->launch < 0 ||
+	    ro->launch > g->n_launches || ro->kind <= KB_OP_NONE || ro->kind >= KB_OP_KIND_COUNT)
 		return kb_fail(err, "op %d: sip%d.cube%d.pe%d / kind %d / launch %lld do not fit this topology", i + 1,
-			       o->sip, o->cube, o->pe, ro->kind, (long long)o->launch);
+			       ro->sip, ro->cube, ro->pe, ro->kind, (long long)ro->launch);
+	*o = (top){.launch = (int32_t)ro->launch, .bytes = ro->bytes, .flops = ro->flops, .sip = (int16_t)ro->sip,
+		   .cube = (int16_t)ro->cube, .pe = (int16_t)ro->pe, .kind = (uint8_t)ro->kind, .wait_op = -1,
+		   .next = -1, .stall_link = -1};
 	pred_buf *preds = &bd->preds;
 	preds->n = 0;
 	int32_t *last = o->launch == 0 ? &bd->last_host[o->sip] : &bd->last_pe[kb_pe_index(m, o->sip, o->cube, o->pe)];
@@ -556,7 +556,6 @@ static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t a
 		o->wait_op = from;
 	}
 	if (--o->pending == 0) {
-		o->t_ready = o->key;
 		return push(s, o->key, to, EV_READY, 0);
 	}
 	return 0;
@@ -568,7 +567,7 @@ static int started(sched *s, int32_t i)
 {
 	top *o = &s->g->ops[i];
 	o->scheduled = 1;
-	o->stall = o->wait == KB_WAIT_UNIT ? o->t_start - o->t_ready : 0;
+	o->stall = o->wait == KB_WAIT_UNIT ? o->t_start - o->key : 0; /* key: when it was released */
 	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
 		return -1;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {

@@ -11,6 +11,8 @@
  *   2 hot spot       every PE reads the block of its PE index in cube `hot`
  *   3 cross-SIP      every PE writes its block to the same PE of the next SIP
  *   4 local          every PE moves its own block (the baseline: no fabric)
+ *   5 random         every PE reads a block of its SIP chosen by `seed`
+ *                    and writes it to its own block of dst
  * Patterns 0 and 1 read the remote block and write it back to the same
  * place in dst (dst == src); 2 and 3 write locally / remotely as above,
  * with the expected result computed on the host.
@@ -20,15 +22,22 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { NEIGHBOUR, TRANSPOSE, HOT_SPOT, CROSS_SIP, LOCAL };
+enum { NEIGHBOUR, TRANSPOSE, HOT_SPOT, CROSS_SIP, LOCAL, RANDOM };
 
-/* The block (cube, pe) that PE (c, p) reads for a pattern. */
+/* The block (cube, pe) that PE (c, p) reads for a pattern (random: hot
+ * is the seed). */
 static void source_block(int pattern, int c, int p, int w, int h, int pes, int hot, int *tc, int *tp)
 {
 	int x = c % w, y = c / w;
 	*tc = c;
 	*tp = p;
-	if (pattern == NEIGHBOUR)
+	if (pattern == RANDOM) {
+		uint64_t z = (uint64_t)hot * UINT64_C(0x9E3779B97F4A7C15) + (uint64_t)(c * pes + p + 1) * UINT64_C(0xBF58476D1CE4E5B9);
+		z = (z ^ (z >> 31)) * UINT64_C(0x94D049BB133111EB);
+		z ^= z >> 29;
+		*tc = (int)(z % (uint64_t)(w * h));
+		*tp = (int)((z >> 20) % (uint64_t)pes);
+	} else if (pattern == NEIGHBOUR)
 		*tp = (p + 1) % pes;
 	else if (pattern == TRANSPOSE)
 		*tc = w == h ? x * w + y : (h - 1 - y) * w + (w - 1 - x);
@@ -46,8 +55,9 @@ static void traffic_kernel(kb_tl *tl)
 	uint64_t block = (uint64_t)(rows * cols) * kb_dtype_size(KB_F16);
 	uint64_t mine = (uint64_t)(c * pes + p) * block, theirs = (uint64_t)(tc * pes + tp) * block;
 	uint64_t src = tl_arg_base(tl, "src") + (pattern == CROSS_SIP ? mine : theirs);
+	bool to_own = pattern == HOT_SPOT || pattern == RANDOM;
 	uint64_t dst = pattern == CROSS_SIP ? (uint64_t)tl_arg_int(tl, "peer_dst") + mine
-		     : tl_arg_base(tl, "dst") + (pattern == HOT_SPOT ? mine : theirs);
+		     : tl_arg_base(tl, "dst") + (to_own ? mine : theirs);
 	for (int64_t i = 0; i < iters; i++) {
 		kb_tile *t = tl_load(tl, src, KB_SHAPE(rows, cols), KB_F16);
 		tl_store(tl, dst, t);
@@ -61,12 +71,12 @@ static void run(kb_ctx *ctx)
 	int pattern = (int)kb_param_int(ctx, "pattern"), hot = (int)kb_param_int(ctx, "hot");
 	int64_t rows = kb_param_int(ctx, "rows"), cols = kb_param_int(ctx, "cols"), iters = kb_param_int(ctx, "iters");
 	int n = kb_world_size(ctx), pes = m->pes_per_cube;
-	if (pattern < NEIGHBOUR || pattern > LOCAL)
-		kb_fatal(ctx, "fabric_traffic.pattern=%d: 0 neighbour, 1 transpose, 2 hot spot, 3 cross-SIP, 4 local",
-			 pattern);
+	if (pattern < NEIGHBOUR || pattern > RANDOM)
+		kb_fatal(ctx, "fabric_traffic.pattern=%d: 0 neighbour, 1 transpose, 2 hot spot, 3 cross-SIP, 4 local,"
+			 " 5 random", pattern);
 	if (pattern == CROSS_SIP && n < 2)
 		kb_fatal(ctx, "fabric_traffic.pattern=3 (cross-SIP) needs 2 or more SIPs (system.sips.count is 1)");
-	if (hot < 0 || hot >= m->n_cubes)
+	if (pattern != RANDOM && (hot < 0 || hot >= m->n_cubes))
 		kb_fatal(ctx, "fabric_traffic.hot=%d: a SIP has cubes 0 to %d", hot, m->n_cubes - 1);
 	if (rows < 1 || cols < 1 || iters < 1)
 		kb_fatal(ctx, "fabric_traffic: rows, cols and iters must be at least 1");
@@ -107,7 +117,7 @@ static void run(kb_ctx *ctx)
 			for (int p = 0; p < pes; p++) {
 				int tc, tp;
 				source_block(pattern, c, p, m->cube_w, m->cube_h, pes, hot, &tc, &tp);
-				int64_t to = pattern == HOT_SPOT ? c * pes + p : tc * pes + tp;
+				int64_t to = pattern == HOT_SPOT || pattern == RANDOM ? c * pes + p : tc * pes + tp;
 				memcpy(want + to * block_elems, data[r] + (tc * pes + tp) * block_elems,
 				       (size_t)block_elems * sizeof *want);
 			}
@@ -119,12 +129,13 @@ static void run(kb_ctx *ctx)
 }
 
 const kb_bench kb_bench_fabric_traffic = {
-	"fabric_traffic", "remote loads/stores by pattern: 0 neighbour, 1 mesh transpose, 2 hot spot, 3 cross-SIP, 4 local",
+	"fabric_traffic", "remote loads/stores by pattern: 0 neighbour, 1 mesh transpose, 2 hot spot, 3 cross-SIP, 4 local,"
+	" 5 random",
 	run,
-	{{"pattern", 0, "0 neighbour PE, 1 mesh transpose, 2 hot spot, 3 cross-SIP, 4 local (no fabric)"},
+	{{"pattern", 0, "0 neighbour PE, 1 mesh transpose, 2 hot spot, 3 cross-SIP, 4 local (no fabric), 5 random"},
 	 {"rows", 16, "rows per PE block"},
 	 {"cols", 256, "columns (f16) per block"},
 	 {"iters", 1, "times each PE moves its block"},
-	 {"hot", 0, "pattern 2: the cube every PE reads"},
+	 {"hot", 0, "pattern 2: the cube every PE reads; pattern 5: the random seed"},
 	 {"seed", 5, "random input seed"}},
 };
