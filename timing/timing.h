@@ -9,16 +9,39 @@
  * range spans, unit busy time and link traffic.
  *
  * Cost model (all times integer picoseconds; see kb_cost_* below):
- *   DMA    = engine acquired, then data starts at max(t + setup, links free)
- *            and lands after the path latency plus bytes / min bandwidth;
- *            each link on the path is busy for bytes / its bandwidth.
- *   GEMM   = (setup + ceil(M·N·K / MACs per cycle)) cycles
- *   math   = (setup + ceil(work / lanes) · factor) cycles, factor =
- *            transcendental_factor for exp, log, sqrt and softmax
- *   launch = PCIe latency + IO_CPU + M_CPU + dispatch before the PEs start;
- *            it ends when its last PE op ends
- *   host write = PCIe + IO_CPU + M_CPU + memory latency, bytes at the PCIe
- *            / memory bottleneck; host ops of a rank run in order.
+ *   links  = every link is a one-way channel (NoC out / in per PE, E W N S
+ *            mesh and SIP links per cube, PCIe per SIP) and every memory a
+ *            port (HBM slice, TCM, cube SRAM). A transfer is a flow over the
+ *            links of its route, from where the data is to where it goes
+ *            (memory -> PE for reads, PE -> memory for writes). Active flows
+ *            share each link max-min fairly (progressive filling, as in
+ *            SimGrid): rates are recomputed when a flow starts or ends, for
+ *            the flows sharing links with it only. A flow alone moves B bytes
+ *            in ceil(B / min bandwidth); k equal flows on one link each take
+ *            k times that; a flow never waits for a link it does not share.
+ *   DMA    = engine busy for setup + injection (the flow); the op ends a
+ *            route latency (Σ link latencies + switches) after its last byte:
+ *            uncontended  t0 + setup + B / min(bw) + Σ latency.
+ *            Both ends are charged: the PE's TCM port and the memory port.
+ *   GEMM   = setup cycles, then the operand bytes (inputs and output) stream
+ *            through the PE's TCM port at most at bytes / compute time, so
+ *            alone it takes (setup + ceil(M·N·K / MACs per cycle)) cycles and
+ *            slows down only when the TCM port (shared with DMAs) is short
+ *   math   = likewise, compute (setup + ceil(work / lanes) · factor) cycles,
+ *            factor = transcendental_factor for exp, log, sqrt; softmax
+ *            (recorded as KB_SOFTMAX_PASSES passes) costs ceil(n / lanes) ·
+ *            (passes - 1 + transcendental_factor) after setup
+ *   launch = waits until the rank's earlier host ops have landed, then PCIe
+ *            + IO_CPU + M_CPU + dispatch before the PEs start; it ends when
+ *            its last PE op ends
+ *   host write / fill / map message = in order per rank and pipelined: the
+ *            next starts when this one's bytes are injected; bytes cross PCIe
+ *            and the mesh from cube 0 to the target memory (a fill only the
+ *            memory port); it lands PCIe + IO_CPU + M_CPU + route latency
+ *            after its last byte.
+ * Stall: an op's stall_ps is the time it waited for a unit plus the time
+ * its flow lost to sharing (dt · (1 − rate / uncontended rate)), charged to
+ * the link that held it (stall_link; per link in link_usage.stall_ps).
  */
 #ifndef KB_TIMING_H
 #define KB_TIMING_H
