@@ -23,37 +23,32 @@ echo "kb-trace throughput: $best ops/s (target >= 1000000)"
 awk -v b="$bytes" -v n="$ops" 'BEGIN { printf "trace size: %d bytes for %d ops = %.1f bytes/op (target <= 100)\n", b, n, b / n }'
 
 echo
+# kb_time_best TRACE OPS NAME: kb-time three times, best throughput and memory
+kb_time_best() {
+	local trace=$1 n=$2 name=$3 best="" line rss rate
+	for i in 1 2 3; do
+		/usr/bin/time -f "peak_rss_kb=%M" "$BIN/kb-time" "$trace" --quiet --stats --label "bench$i" --replace \
+			2>"$BUILD/bench/time.txt"
+		line=$(grep '^kb-time:' "$BUILD/bench/time.txt")
+		rss=$(grep -o 'peak_rss_kb=[0-9]*' "$BUILD/bench/time.txt" | cut -d= -f2)
+		rate=$(echo "$line" | sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p')
+		echo "  run $i: ${line#kb-time: }; process peak RSS $((rss / 1024)) MB"
+		if [ -z "$best" ] || [ "$rate" -gt "$best" ]; then best=$rate; fi
+	done
+	echo "kb-time throughput ($name): $best ops/s (target >= 2000000)"
+	awk -v r="$rss" -v n="$n" -v name="$name" \
+		'BEGIN { printf "kb-time memory (%s): %.0f bytes of peak RSS per op (target <= 150)\n", name, r * 1024 / n }'
+}
+
 echo "kb-time: the same trace, best of 3 (read + schedule + write back)"
-best=""
-for i in 1 2 3; do
-	/usr/bin/time -f "peak_rss_kb=%M" "$BIN/kb-time" "$out" --quiet --stats --label "bench$i" --replace \
-		2>"$BUILD/bench/time.txt"
-	line=$(grep '^kb-time:' "$BUILD/bench/time.txt")
-	rss=$(grep -o 'peak_rss_kb=[0-9]*' "$BUILD/bench/time.txt" | cut -d= -f2)
-	rate=$(echo "$line" | sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p')
-	echo "  run $i: ${line#kb-time: }; process peak RSS $((rss / 1024)) MB"
-	if [ -z "$best" ] || [ "$rate" -gt "$best" ]; then best=$rate; fi
-done
-echo "kb-time throughput: $best ops/s (target >= 2000000)"
-awk -v r="$rss" -v n="$ops" 'BEGIN { printf "kb-time memory: %.0f bytes of peak RSS per op (target <= 150)\n", r * 1024 / n }'
+kb_time_best "$out" "$ops" synthetic
 
 echo
 fab="$BUILD/bench/fabric.db"
 "$BIN/kb-trace" bench fabric_traffic --set fabric_traffic.pattern=5 --set fabric_traffic.iters=2000 -o "$fab"
 fops=$(sqlite3 "$fab" "SELECT count(*) FROM ops")
 echo "kb-time: fabric_traffic random remote traffic, $fops ops (link sharing on), best of 3"
-best=""
-for i in 1 2 3; do
-	/usr/bin/time -f "peak_rss_kb=%M" "$BIN/kb-time" "$fab" --quiet --stats --label "bench$i" --replace \
-		2>"$BUILD/bench/time.txt"
-	line=$(grep '^kb-time:' "$BUILD/bench/time.txt")
-	rss=$(grep -o 'peak_rss_kb=[0-9]*' "$BUILD/bench/time.txt" | cut -d= -f2)
-	rate=$(echo "$line" | sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p')
-	echo "  run $i: ${line#kb-time: }; process peak RSS $((rss / 1024)) MB"
-	if [ -z "$best" ] || [ "$rate" -gt "$best" ]; then best=$rate; fi
-done
-echo "kb-time throughput (fabric): $best ops/s (target >= 2000000)"
-awk -v r="$rss" -v n="$fops" 'BEGIN { printf "kb-time memory (fabric): %.0f bytes of peak RSS per op (target <= 150)\n", r * 1024 / n }'
+kb_time_best "$fab" "$fops" fabric
 sqlite3 -header -column "$fab" "SELECT link, kind, direction, round(stall_ns / 1000, 1) AS stall_us, ops_held FROM link_stalls_v WHERE run = 'bench1' LIMIT 5"
 
 echo
