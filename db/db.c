@@ -728,7 +728,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		kb_fail(err, "'%s': cannot read the schema version: %s", path, sqlite3_errmsg(db->h));
 		goto fail;
 	}
-	version = sqlite3_column_int(st, 0);
+	version = db->version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (version > KB_SCHEMA_VERSION) {
@@ -749,29 +749,25 @@ fail:
 
 int kb_db_upgrade(kb_db *db, kb_error *err)
 {
-	sqlite3_stmt *st;
-	int version = 0;
-	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "'%s': %s", db->path, sqlite3_errmsg(db->h));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version >= KB_SCHEMA_VERSION)
+	if (db->version >= KB_SCHEMA_VERSION)
 		return 0;
-	/* v1 -> v2: new timing columns; views are recreated from this tool's text */
-	static const char *const views[] = {"ops_v", "gemm_v", "dma_v", "launches_v", "tensors_v", "shards_v",
-					    "ranges_v", "expectations_v", "op_times_v", "launch_times_v",
-					    "range_times_v", "link_usage_v", "link_stalls_v", "critical_path_v",
-					    "unit_busy_v"};
-	for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
-		char sql[64];
-		snprintf(sql, sizeof sql, "DROP VIEW IF EXISTS %s;", views[i]);
-		if (exec(db, sql, err))
-			return -1;
-	}
+	/* v1 -> v2: new timing columns; the views are recreated from this tool's text */
+	char *drop = NULL;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT group_concat('DROP VIEW ' || name, ';') FROM sqlite_master"
+			       " WHERE type = 'view'", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "'%s': %s", db->path, sqlite3_errmsg(db->h));
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		drop = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
 	char pragma[48];
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
-	return exec(db, kb_schema_upgrade_v1, err) || exec(db, kb_schema_views, err) || exec(db, pragma, err) ? -1 : 0;
+	int rc = (drop && exec(db, drop, err)) || exec(db, kb_schema_upgrade_v1, err) || exec(db, kb_schema_views, err) ||
+		 exec(db, pragma, err) ? -1 : 0;
+	free(drop);
+	if (!rc)
+		db->version = KB_SCHEMA_VERSION;
+	return rc;
 }
 
 void kb_db_close(kb_db *db)

@@ -35,6 +35,7 @@ struct kb_db {
 	sqlite3 *h;
 	char *path;  /* final name */
 	char *tmp;   /* temporary name while writing; NULL for readers */
+	int version; /* schema version of an opened trace */
 	sqlite3_stmt *ins_ops; /* OP_ROWS_PER_INSERT rows at once */
 	sqlite3_stmt *ins_operand; /* op_operands: the rare third input */
 	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;

@@ -64,7 +64,8 @@ const char kb_schema_tables[] =
 	"CREATE TABLE link_usage(run_id INTEGER NOT NULL, link TEXT NOT NULL, kind TEXT NOT NULL,"
 	" bandwidth_gbps REAL NOT NULL, transfers INTEGER NOT NULL, bytes INTEGER NOT NULL,"
 	" busy_ps INTEGER NOT NULL, link_id INTEGER NOT NULL DEFAULT 0, direction TEXT NOT NULL DEFAULT '',"
-	" stall_ps INTEGER NOT NULL DEFAULT 0);\n";
+	" stall_ps INTEGER NOT NULL DEFAULT 0);\n"
+	"CREATE INDEX link_usage_id ON link_usage(run_id, link_id);\n";
 
 /* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
 const char kb_schema_upgrade_v1[] =
@@ -72,7 +73,8 @@ const char kb_schema_upgrade_v1[] =
 	"ALTER TABLE op_times ADD COLUMN stall_link INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE link_usage ADD COLUMN link_id INTEGER NOT NULL DEFAULT 0;\n"
 	"ALTER TABLE link_usage ADD COLUMN direction TEXT NOT NULL DEFAULT '';\n"
-	"ALTER TABLE link_usage ADD COLUMN stall_ps INTEGER NOT NULL DEFAULT 0;\n";
+	"ALTER TABLE link_usage ADD COLUMN stall_ps INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE INDEX link_usage_id ON link_usage(run_id, link_id);\n";
 
 /* Created after the bulk load: cheaper than maintaining them per insert. */
 const char kb_schema_indexes[] =
@@ -153,8 +155,10 @@ const char kb_schema_views[] =
 	" FROM link_usage u JOIN timing_runs r ON r.id = u.run_id;\n"
 	/* where sharing cost time: per link, the time flows lost while it held them */
 	"CREATE VIEW link_stalls_v AS SELECT r.label AS run, u.link, u.kind, u.direction, u.stall_ps / 1000.0 AS stall_ns,"
-	" (SELECT count(*) FROM op_times t WHERE t.run_id = u.run_id AND t.stall_link = u.link_id) AS ops_held,"
-	" u.bytes, u.busy_ps / 1000.0 AS busy_ns FROM link_usage u JOIN timing_runs r ON r.id = u.run_id"
+	" coalesce(h.n, 0) AS ops_held, u.bytes, u.busy_ps / 1000.0 AS busy_ns"
+	" FROM link_usage u JOIN timing_runs r ON r.id = u.run_id"
+	" LEFT JOIN (SELECT run_id, stall_link, count(*) AS n FROM op_times WHERE stall_link > 0 GROUP BY 1, 2) h"
+	" ON h.run_id = u.run_id AND h.stall_link = u.link_id"
 	" WHERE u.stall_ps > 0 ORDER BY r.id, u.stall_ps DESC;\n"
 	/* the chain of waits back from a run's last-ending op (launch ops end
 	 * with their kernels, so the walk starts at the last PE or host op) */

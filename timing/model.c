@@ -88,7 +88,6 @@ int timing_model_init(model *md, const kb_machine *m, kb_error *err)
 	if (!md->links)
 		return kb_fail(err, "out of memory for %d links", n);
 	md->n_links = n;
-	md->n_links = n;
 	const kb_topo_cfg *t = &m->cfg;
 	double switch_ns = t->switch_overhead_ns;
 	struct { double gbps, lat_ns; } p[L_KIND_COUNT] = {
@@ -123,9 +122,6 @@ static void add(const model *md, route *r, int32_t idx)
 {
 	if (r->n == MAX_ROUTE)
 		return; /* cannot happen: the longest path is 4 + 16 + 62 hops */
-	for (int i = 0; i < r->n; i++)
-		if (r->links[i] == idx)
-			return; /* a copy within one TCM crosses its port once */
 	const link *l = &md->links[idx];
 	r->links[r->n++] = idx;
 	r->latency_ps += l->latency_ps;
@@ -214,11 +210,15 @@ void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physa
 {
 	const kb_machine *m = md->m;
 	memset(r, 0, sizeof *r);
-	int32_t tcm = md->base[L_TCM] + kb_pe_index(m, sip, cube, pe);
+	int32_t tcm = md->base[L_TCM] + kb_pe_index(m, sip, cube, pe), mem = memory_link(md, pa);
 	bool sram = pa->space == KB_SPACE_SRAM;
 	bool local = (int)pa->sip == sip && (int)pa->cube == cube && (sram || (int)pa->pe == pe);
+	if (mem == tcm) { /* a copy within the PE's own TCM crosses its port once */
+		add(md, r, tcm);
+		return;
+	}
 	if (read) {
-		add(md, r, memory_link(md, pa));
+		add(md, r, mem);
 		if (!local) {
 			if (!sram)
 				add(md, r, noc(md, L_NOC_OUT, pa));
@@ -235,7 +235,7 @@ void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physa
 		if (!sram)
 			add(md, r, noc(md, L_NOC_IN, pa));
 	}
-	add(md, r, memory_link(md, pa));
+	add(md, r, mem);
 }
 
 void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r)
@@ -255,6 +255,7 @@ void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r)
 {
 	memset(r, 0, sizeof *r);
 	add(md, r, md->base[L_TCM] + kb_pe_index(md->m, sip, cube, pe));
+	r->latency_ps = 0; /* the engine computes as operands arrive: nothing in flight after the last byte */
 }
 
 void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir)

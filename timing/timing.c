@@ -555,10 +555,7 @@ static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t a
 		o->wait = reason;
 		o->wait_op = from;
 	}
-	if (--o->pending == 0) {
-		return push(s, o->key, to, EV_READY, 0);
-	}
-	return 0;
+	return --o->pending == 0 ? push(s, o->key, to, EV_READY, 0) : 0;
 }
 
 /* An op's start is known: release what waits for it to start (the next
@@ -712,16 +709,14 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 	o->t_start = now;
 	if (started(s, i))
 		return kb_fail(err, "out of memory");
-	int64_t total, setup;
-	if (kb_op_is_dma(o->kind)) {
-		total = 1;
-		setup = s->md.cost.dma_setup_ps;
-	} else {
-		compute_cost(s, o, &total, &setup);
-	}
 	/* the data moves after the setup; a compute op without operand bytes
 	 * is pure compute */
-	bool flows = kb_op_is_dma(o->kind) || (o->bytes > 0 && total > setup);
+	int64_t total = 0, setup = s->md.cost.dma_setup_ps;
+	bool flows = true;
+	if (!kb_op_is_dma(o->kind)) {
+		compute_cost(s, o, &total, &setup);
+		flows = o->bytes > 0 && total > setup;
+	}
 	if (push(s, now + (flows ? setup : total), i, flows ? EV_FLOW_START : EV_OP_DONE, 0))
 		return kb_fail(err, "out of memory");
 	return 0;
@@ -771,7 +766,7 @@ static int complete(sched *s, int32_t i, int64_t now, int64_t latency_ps)
 		}
 	} else {
 		int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe), first, n;
-		o->t_end = now + (kb_op_is_dma(o->kind) ? latency_ps : 0); /* compute ends with its last operand */
+		o->t_end = now + latency_ps;
 		unit_slots(u, o->kind, pe, &first, &n);
 		for (int k = first; k < first + n; k++)
 			if (u->on[k] == i)

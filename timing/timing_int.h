@@ -84,7 +84,7 @@ void timing_model_release(model *md);
 void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r);
 /* Host -> device: PCIe, the cube mesh from the PCIe cube (0), the memory. */
 void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r);
-/* A PE's own TCM port (GEMM / MATH operands). */
+/* A PE's own TCM port (GEMM / MATH operands), with no latency. */
 void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r);
 void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir);
 
