@@ -207,3 +207,43 @@ int kb_ptrmap_put(kb_ptrmap *m, uint64_t key, void *val)
 	m->vals[i] = val;
 	return 0;
 }
+
+void kb_progress_begin(kb_progress *p, const char *phase, const char *unit, int64_t total)
+{
+	if (!p || !p->on)
+		return;
+	p->phase = phase;
+	p->unit = unit;
+	p->total = total;
+	p->start = kb_now_s();
+	p->next = p->start + 0.2;
+}
+
+void kb_progress_show(kb_progress *p, int64_t done)
+{
+	if (!p || !p->on)
+		return;
+	double now = kb_now_s();
+	if (now < p->next)
+		return;
+	p->next = now + 0.2;
+	double rate = now > p->start ? (double)done / (now - p->start) : 0;
+	if (p->total > 0)
+		fprintf(stderr, "\r\033[K%s: %s %3.0f%% (%lld of %lld %s, %.1f s, %.2f M %s/s)", p->tool, p->phase,
+			100.0 * (double)done / (double)p->total, (long long)done, (long long)p->total, p->unit,
+			now - p->start, rate / 1e6, p->unit);
+	else
+		fprintf(stderr, "\r\033[K%s: %s %lld %s (%.1f s, %.2f M %s/s)", p->tool, p->phase, (long long)done,
+			p->unit, now - p->start, rate / 1e6, p->unit);
+	fflush(stderr);
+	p->shown = 1;
+}
+
+void kb_progress_end(kb_progress *p)
+{
+	if (!p || !p->on || !p->shown)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	p->shown = 0;
+}

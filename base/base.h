@@ -55,6 +55,32 @@ int kb_ptrmap_put(kb_ptrmap *m, uint64_t key, void *val);
 /* Monotonic time in seconds, for measurements. */
 double kb_now_s(void);
 
+/* A progress line on stderr for long passes, shown only when enabled
+ * (the tools enable it when stderr is a terminal and --quiet is not
+ * given). At most five redraws a second; the line is erased at the end so
+ * nothing of it stays in the output. */
+typedef struct kb_progress {
+	const char *tool;         /* "kb-time" */
+	int on;                   /* 0: every call is a no-op */
+	const char *phase;        /* "schedule" */
+	const char *unit;         /* "ops" */
+	int64_t total;            /* 0: unknown (count and rate only) */
+	double start, next;
+	int shown;
+} kb_progress;
+
+/* Starts a phase of total units (0 if unknown). p may be NULL. */
+void kb_progress_begin(kb_progress *p, const char *phase, const char *unit, int64_t total);
+/* Reports done units; cheap enough for every op (a clock read every 4096). */
+void kb_progress_show(kb_progress *p, int64_t done);
+static inline void kb_progress_tick(kb_progress *p, int64_t done)
+{
+	if (p && p->on && (done & 4095) == 0)
+		kb_progress_show(p, done);
+}
+/* Erases the line if one is shown. */
+void kb_progress_end(kb_progress *p);
+
 /* 64-bit FNV-1a. */
 uint64_t kb_hash64(const void *data, size_t n);
 

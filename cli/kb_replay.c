@@ -3,6 +3,7 @@
  * timing run and verify device memory against the bench's expectations.
  */
 #include <getopt.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
 		kb_db_close(db);
 		return kb_cli_error("kb-replay", "%s", err.msg);
 	}
+	kb_progress progress = {.tool = "kb-replay", .on = !quiet && isatty(STDERR_FILENO)};
+	opt.progress = &progress;
 	int rc = kb_machine_init(&m, &cfg, &err) || kb_replay(db, &m, &opt, &rep, &err);
 	kb_topo_release(&cfg);
 	if (rc) {

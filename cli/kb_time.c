@@ -3,6 +3,7 @@
  * the timing run in the same file.
  */
 #include <getopt.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,8 @@ int main(int argc, char **argv)
 		goto fail;
 	opt.source = topo_path ? topo_path : "recorded with the trace";
 	opt.overrides = cfg.overrides;
+	kb_progress progress = {.tool = "kb-time", .on = !quiet && isatty(STDERR_FILENO)};
+	opt.progress = &progress;
 	int trc = kb_time_trace(db, &m, &opt, &res, &err);
 	if (trc) {
 		rc = trc == KB_TIME_DEADLOCK ? KB_EXIT_DEADLOCK : KB_EXIT_USAGE;

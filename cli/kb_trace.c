@@ -2,6 +2,7 @@
  * kb_trace.c — `kb-trace`: run a bench functionally and record its trace.
  */
 #include <getopt.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,10 +132,12 @@ int main(int argc, char **argv)
 	kb_cli_configs cfg;
 	if (kb_cli_configs_load(&cfg, o.topo, o.ccl, o.sets, o.n_sets, bench->name, &err))
 		return kb_cli_error("kb-trace", "%s", err.msg);
-	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params};
+	kb_progress progress = {.tool = "kb-trace", .on = isatty(STDERR_FILENO)};
+	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params, &progress};
 	int64_t n_ops = 0;
 	double t0 = kb_now_s();
 	rc = kb_trace_bench(&req, &n_ops, &err);
+	kb_progress_end(&progress);
 	double dt = kb_now_s() - t0;
 	kb_cli_configs_release(&cfg);
 	if (rc)

@@ -747,11 +747,43 @@ fail:
 	return -1;
 }
 
+int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_error *err)
+{
+	char sql[512];
+	int o = snprintf(sql, sizeof sql, "INSERT INTO %s VALUES(", table);
+	for (int i = 0; i < n && o < (int)sizeof sql - 4; i++)
+		o += snprintf(sql + o, sizeof sql - (size_t)o, "%s?", i ? "," : "");
+	snprintf(sql + o, sizeof sql - (size_t)o, ")");
+	conn_lock(db);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) == SQLITE_OK ? 0 : -1;
+	for (int i = 0; !rc && i < n; i++)
+		sqlite3_bind_int64(st, i + 1, vals[i]);
+	if (rc || sqlite3_step(st) != SQLITE_DONE)
+		rc = kb_fail(err, "%s: cannot add a %s row: %s", db->tmp ? db->tmp : db->path, table, sqlite3_errmsg(db->h));
+	sqlite3_finalize(st);
+	conn_unlock(db);
+	return rc;
+}
+
+bool kb_db_has_table(kb_db *db, const char *table)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	bool yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
 int kb_db_upgrade(kb_db *db, kb_error *err)
 {
 	if (db->version >= KB_SCHEMA_VERSION)
 		return 0;
-	/* v1 -> v2: new timing columns; the views are recreated from this tool's text */
+	/* v1 -> v2: new timing columns; v2 -> v3: the IPCQ tables (empty); the
+	 * views are recreated from this tool's text */
 	char *drop = NULL;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h, "SELECT group_concat('DROP VIEW ' || name, ';') FROM sqlite_master"
@@ -762,8 +794,8 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	sqlite3_finalize(st);
 	char pragma[48];
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
-	int rc = (drop && exec(db, drop, err)) || exec(db, kb_schema_upgrade_v1, err) || exec(db, kb_schema_views, err) ||
-		 exec(db, pragma, err) ? -1 : 0;
+	int rc = (drop && exec(db, drop, err)) || (db->version < 2 && exec(db, kb_schema_upgrade_v1, err)) ||
+		 exec(db, kb_schema_upgrade_v2, err) || exec(db, kb_schema_views, err) || exec(db, pragma, err) ? -1 : 0;
 	free(drop);
 	if (!rc)
 		db->version = KB_SCHEMA_VERSION;

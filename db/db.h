@@ -21,7 +21,7 @@
 
 #include "base.h"
 
-#define KB_SCHEMA_VERSION 2
+#define KB_SCHEMA_VERSION 3
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
 typedef struct kb_db kb_db;
@@ -37,7 +37,7 @@ typedef struct kb_db kb_db;
 	X(MATH_MAX, "math:max") X(MATH_SUM, "math:sum") X(MATH_SOFTMAX, "math:softmax") \
 	X(MATH_TRANS, "math:trans") X(MATH_CAST, "math:cast") X(MATH_FILL, "math:fill") \
 	X(MATH_ADD_S, "math:add_scalar") X(MATH_MUL_S, "math:mul_scalar") \
-	X(IPCQ_SEND, "ipcq_send") X(IPCQ_RECV, "ipcq_recv") X(MMU_MAP, "mmu_map")
+	X(IPCQ_SEND, "ipcq_send") X(IPCQ_RECV, "ipcq_recv") X(MMU_MAP, "mmu_map") X(IPCQ_INIT, "ipcq_init")
 
 #define KB_OP_ENUM(e, name) KB_OP_##e,
 typedef enum kb_op_kind { KB_OP_NONE = 0, KB_OP_KINDS(KB_OP_ENUM) KB_OP_KIND_COUNT } kb_op_kind;
@@ -51,19 +51,24 @@ static inline bool kb_op_is_dma(int kind)
 	return kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV;
 }
 
-/* Host control messages: no data, no PE of their own (pe = -1); a launch
- * has cube = -1 too, an mmu_map names the cube it is broadcast to. */
+/* Host control messages: no data. A launch has cube = pe = -1, an
+ * mmu_map names the cube it is broadcast to (pe = -1), an ipcq_init the
+ * PE whose queues it installs. */
 static inline bool kb_op_is_control(int kind)
 {
-	return kind == KB_OP_LAUNCH || kind == KB_OP_MMU_MAP;
+	return kind == KB_OP_LAUNCH || kind == KB_OP_MMU_MAP || kind == KB_OP_IPCQ_INIT;
 }
 
 /* A DMA's memory side (the one with a row stride in attr): operand a for a
- * dma_read, dst otherwise. */
+ * dma_read and an ipcq_recv (the rx slot), dst otherwise (an ipcq_send's
+ * dst is the slot at the receiver). */
 static inline bool kb_op_memory_is_a(int kind)
 {
-	return kind == KB_OP_DMA_READ;
+	return kind == KB_OP_DMA_READ || kind == KB_OP_IPCQ_RECV;
 }
+
+/* An ipcq_init message carries one entry per installed direction. */
+#define KB_IPCQ_ENTRY_BYTES 32
 
 /* math:softmax records this many passes of work per element (max, sub,
  * exp, sum, div); timing charges the transcendental factor on one. */
@@ -152,6 +157,10 @@ int kb_db_expect(kb_db *db, int64_t tensor, int64_t blob, double rtol, double at
 int64_t kb_db_blob(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
 		   kb_error *err);
 
+/* One row of a small table (channels, collectives): INSERT INTO table
+ * VALUES(vals...). For rare rows; ops have their own fast path. */
+int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_error *err);
+
 /* ---- reader ---- */
 
 /* Opens an existing trace; checks it is one and its schema is known. */
@@ -163,6 +172,8 @@ const char *kb_db_path(const kb_db *db);
  * columns timing runs gained, the views. Call inside the writer's
  * transaction so a failed run leaves the file as it was. */
 int kb_db_upgrade(kb_db *db, kb_error *err);
+/* Whether the trace has a table (older schemas lack some). */
+bool kb_db_has_table(kb_db *db, const char *table);
 /* Reads a meta value into a malloc'd string (NULL if absent). */
 char *kb_db_meta_get(kb_db *db, const char *key);
 /* Decompresses a blob and checks its checksum; *data is malloc'd. */

@@ -14,6 +14,7 @@ extern const char kb_schema_tables[];
 extern const char kb_schema_indexes[];
 extern const char kb_schema_views[];
 extern const char kb_schema_upgrade_v1[];
+extern const char kb_schema_upgrade_v2[];
 
 enum { OP_COLUMNS = 29, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
 

@@ -1,9 +1,21 @@
 /*
- * schema.c — the SQL of trace schema v2: tables, post-load indexes, views,
+ * schema.c — the SQL of trace schema v3: tables, post-load indexes, views,
  * and the upgrade of a v1 trace's timing tables.
  * db/SCHEMA.md documents every column; keep the two in step.
  */
 #include "db_int.h"
+
+#define KB_SCHEMA_V3_TABLES \
+	"CREATE TABLE IF NOT EXISTS enum_direction(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n" \
+	"CREATE TABLE IF NOT EXISTS channels(id INTEGER PRIMARY KEY, src_sip INTEGER NOT NULL," \
+	" src_cube INTEGER NOT NULL, src_pe INTEGER NOT NULL, src_dir INTEGER NOT NULL, dst_sip INTEGER NOT NULL," \
+	" dst_cube INTEGER NOT NULL, dst_pe INTEGER NOT NULL, dst_dir INTEGER NOT NULL, n_slots INTEGER NOT NULL," \
+	" slot_size INTEGER NOT NULL, space INTEGER NOT NULL, rx_pa INTEGER NOT NULL, credit_bytes INTEGER NOT NULL," \
+	" src_rank INTEGER NOT NULL, dst_rank INTEGER NOT NULL, install_op_id INTEGER NOT NULL);\n" \
+	"CREATE TABLE IF NOT EXISTS collectives(id INTEGER PRIMARY KEY, call INTEGER NOT NULL, rank INTEGER NOT NULL," \
+	" algorithm INTEGER NOT NULL, redop INTEGER NOT NULL, dtype INTEGER NOT NULL, count INTEGER NOT NULL," \
+	" bytes INTEGER NOT NULL, world_size INTEGER NOT NULL, tensor_id INTEGER NOT NULL, launch_id INTEGER NOT NULL," \
+	" first_op_id INTEGER NOT NULL, end_op_id INTEGER NOT NULL);\n"
 
 const char kb_schema_tables[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"
@@ -44,6 +56,7 @@ const char kb_schema_tables[] =
 	"CREATE INDEX blobs_checksum ON blobs(checksum);\n"
 	"CREATE TABLE expectations(id INTEGER PRIMARY KEY, tensor_id INTEGER NOT NULL,"
 	" blob_id INTEGER NOT NULL, rtol REAL NOT NULL, atol REAL NOT NULL);\n"
+	KB_SCHEMA_V3_TABLES
 	/* timing runs (kb-time) */
 	"CREATE TABLE enum_wait(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
 	"INSERT INTO enum_wait VALUES(0, 'none'), (1, 'order'), (2, 'dependency'), (3, 'unit'), (4, 'link'),"
@@ -66,6 +79,9 @@ const char kb_schema_tables[] =
 	" busy_ps INTEGER NOT NULL, link_id INTEGER NOT NULL DEFAULT 0, direction TEXT NOT NULL DEFAULT '',"
 	" stall_ps INTEGER NOT NULL DEFAULT 0);\n"
 	"CREATE INDEX link_usage_id ON link_usage(run_id, link_id);\n";
+
+/* v3: IPCQ channels and collective calls (created empty in an upgraded trace). */
+const char kb_schema_upgrade_v2[] = KB_SCHEMA_V3_TABLES;
 
 /* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
 const char kb_schema_upgrade_v1[] =
@@ -174,4 +190,15 @@ const char kb_schema_views[] =
 	" JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait;\n"
 	"CREATE VIEW unit_busy_v AS SELECT r.label AS run, u.unit, printf('sip%d.cube%d.pe%d', u.sip, u.cube, u.pe)"
 	" AS pe_name, u.ops, u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct"
-	" FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id;\n";
+	" FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id;\n"
+	"CREATE VIEW channels_v AS SELECT c.id, printf('sip%d.cube%d.pe%d', c.src_sip, c.src_cube, c.src_pe) AS src,"
+	" sd.name AS src_dir, printf('sip%d.cube%d.pe%d', c.dst_sip, c.dst_cube, c.dst_pe) AS dst, dd.name AS dst_dir,"
+	" c.src_rank, c.dst_rank, c.n_slots, c.slot_size, sp.name AS buffer, c.rx_pa, c.credit_bytes, c.install_op_id,"
+	" (SELECT count(*) FROM ops o WHERE o.chan_id = c.id AND o.kind ="
+	" (SELECT id FROM enum_op_kind WHERE name = 'ipcq_send')) AS sends"
+	" FROM channels c LEFT JOIN enum_direction sd ON sd.id = c.src_dir LEFT JOIN enum_direction dd ON dd.id = c.dst_dir"
+	" LEFT JOIN enum_space sp ON sp.id = c.space;\n"
+	"CREATE VIEW collectives_v AS SELECT c.id, c.call, c.rank, a.value AS algorithm, o.value AS redop,"
+	" d.name AS dtype, c.count, c.bytes, c.world_size, n.value AS tensor, c.launch_id, c.first_op_id, c.end_op_id"
+	" FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN strings o ON o.id = c.redop"
+	" JOIN enum_dtype d ON d.id = c.dtype JOIN tensors t ON t.id = c.tensor_id JOIN strings n ON n.id = t.name;\n";

@@ -12,6 +12,8 @@
 #include "kb.h"
 
 #define MAX_RANGE_DEPTH 64
+
+typedef struct ccl_state ccl_state; /* ccl.c: the process group */
 #define TILE_QUARANTINE 4096 /* freed tiles kept to catch a use after free */
 
 struct kb_tensor {
@@ -51,6 +53,8 @@ struct kb_ctx {
 	size_t q_next, q_count;
 	int64_t range_stack[KB_MAX_SIPS][MAX_RANGE_DEPTH];
 	int range_depth[KB_MAX_SIPS];
+	const kb_ccl_cfg *ccl_cfg;
+	ccl_state *ccl;     /* NULL until init_process_group */
 	jmp_buf unwind;
 	kb_error err;
 };
@@ -87,5 +91,19 @@ _Noreturn void tl_fail(kb_tl *tl, const char *op, const char *fmt, ...) __attrib
 void tl_release(kb_ctx *ctx);
 
 int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s);
+
+/* tl.c helpers the IPCQ calls (ccl.c) share. */
+kb_tile *tl_new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype);
+void tl_use(kb_tl *tl, const char *op, const kb_tile *t);
+kb_operand tl_tile_operand(const kb_tile *t);
+int64_t tl_record(kb_tl *tl, kb_op_row *op);
+kb_operand tl_memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype);
+
+/* Launches kernel on the PEs holding the tensor arguments; returns the
+ * launch id. */
+int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args);
+
+/* ccl.c: releases the process group's state with the ctx. */
+void ccl_release(kb_ctx *ctx);
 
 #endif

@@ -52,11 +52,6 @@ int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s)
 	return id;
 }
 
-int kb_world_size(kb_ctx *ctx)
-{
-	return ctx->m->n_sips;
-}
-
 void kb_set_device(kb_ctx *ctx, int rank)
 {
 	if (rank < 0 || rank >= ctx->m->n_sips)
@@ -413,6 +408,11 @@ static void format_args(const kb_arg *args, int n, char *buf, size_t cap)
 
 void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args)
 {
+	kb_launch_id(ctx, name, kernel, args, n_args);
+}
+
+int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args)
+{
 	const kb_machine *m = ctx->m;
 	bool run[KB_MAX_CUBES][KB_MAX_PES] = {{false}};
 	int n_pes = 0, max_cube = -1, max_pe = -1;
@@ -463,6 +463,7 @@ void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg 
 			tl_release(ctx);
 		}
 	CHECK(ctx, kb_db_launch_end(ctx->db, launch, first, kb_session_next_op(ctx->s), &ctx->err));
+	return launch;
 }
 
 /* ------------------------------------------------------------------ */
@@ -472,6 +473,7 @@ void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg 
 static void free_all(kb_ctx *ctx)
 {
 	tl_release(ctx);
+	ccl_release(ctx);
 	while (ctx->host_blocks)
 		kb_host_free(ctx, ctx->host_blocks->data);
 	while (ctx->tensors) {
@@ -519,6 +521,7 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 	if (!ctx)
 		return kb_fail(err, "out of memory");
 	ctx->bench = req->bench;
+	ctx->ccl_cfg = req->ccl;
 	int rc = -1;
 	if (set_params(ctx, req, err))
 		goto out;
@@ -526,6 +529,7 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 		goto out;
 	ctx->m = kb_session_machine(ctx->s);
 	ctx->db = kb_session_db(ctx->s);
+	kb_session_set_progress(ctx->s, req->progress);
 	char params[1024];
 	size_t o = 0;
 	params[0] = '\0';

@@ -17,6 +17,7 @@
 #ifndef KB_H
 #define KB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "machine.h"
@@ -44,7 +45,9 @@ int64_t kb_shape_numel(kb_shape s);
 /* Host API                                                            */
 /* ------------------------------------------------------------------ */
 
-int kb_world_size(kb_ctx *ctx);          /* number of ranks (= SIPs) */
+/* Number of ranks: the ccl world size after init_process_group, else the
+ * SIP count. */
+int kb_world_size(kb_ctx *ctx);
 void kb_set_device(kb_ctx *ctx, int rank);
 int kb_get_rank(kb_ctx *ctx);
 const kb_machine *kb_ctx_machine(kb_ctx *ctx);
@@ -101,6 +104,27 @@ void kb_launch(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg 
 #define KB_LAUNCH(ctx, name, kernel, ...) \
 	kb_launch((ctx), (name), (kernel), (const kb_arg[]){__VA_ARGS__}, \
 		  (int)(sizeof((kb_arg[]){__VA_ARGS__}) / sizeof(kb_arg)))
+
+/* ---- Distributed runtime (ccl.yaml) ----
+ * init_process_group resolves the configured algorithm (defaults.algorithm)
+ * and installs its IPCQ wiring: rank = SIP (cube 0, PE 0) while the world
+ * size fits the SIP count, else rank = PE in (sip, cube, pe) order. The
+ * install messages are host control traffic on each rank's stream. */
+void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorithm); /* "ahbm", NULL = configured */
+/* A new wiring later in the same bench: uninstall, then install algorithm
+ * (NULL = defaults.algorithm). Installing over a wiring is an error. */
+void kb_ipcq_install(kb_ctx *ctx, const char *algorithm);
+void kb_ipcq_uninstall(kb_ctx *ctx);
+/* Where a rank runs. */
+int kb_rank_location(kb_ctx *ctx, int rank, int *sip, int *cube, int *pe);
+const char *kb_ccl_algorithm(kb_ctx *ctx);   /* the installed algorithm's name */
+int64_t kb_ccl_n_elem(kb_ctx *ctx);          /* its n_elem */
+
+typedef enum kb_redop { KB_REDUCE_SUM, KB_REDUCE_MAX, KB_REDUCE_MIN, KB_REDUCE_PROD } kb_redop;
+/* All-reduces t (a tensor of the current device, one shard per rank PE:
+ * validator single_shard_per_rank) in place with the installed algorithm:
+ * one launch on the device, recorded in the collectives table. */
+void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op);
 
 /* Aborts the trace with a message (for bench-level checks). */
 _Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -172,6 +196,20 @@ void tl_free(kb_tl *tl, kb_tile *t);
 kb_shape tl_shape(const kb_tile *t);
 kb_dtype tl_dtype(const kb_tile *t);
 
+/* IPCQ. send copies a tile into the peer's rx slot on dir (waiting for a
+ * credit); recv copies the next message from dir's rx slot into a new
+ * scratch tile (recv_to: into memory at va), then returns the slot's
+ * credit. A tile larger than slot_size, or a direction without a channel,
+ * is an error naming the PE and the installed directions. */
+void tl_send(kb_tl *tl, kb_dir dir, kb_tile *t);
+kb_tile *tl_recv(kb_tl *tl, kb_dir dir, kb_shape shape, kb_dtype dtype);
+void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dtype);
+/* This PE's rank and the world size; whether a channel exists on dir
+ * (incoming: one this PE receives on). */
+int tl_rank(kb_tl *tl);
+int tl_world_size(kb_tl *tl);
+bool tl_has_dir(kb_tl *tl, kb_dir dir, bool incoming);
+
 /* Library routine (the seed's tl.ref/composite): C[M,N] = A[M,K]·B[K,N]
  * from memory to memory, tiled tm x tn x tk so it fits the scratch; the
  * output is written in c_dtype. Expands into loads, dots and stores. */
@@ -197,6 +235,15 @@ typedef struct kb_bench {
 	kb_param_def params[KB_MAX_PARAMS]; /* ends at the first NULL name */
 } kb_bench;
 
+/* A collective algorithm, registered by the name ccl.yaml's `module:` gives.
+ * Its kernel gets the arguments t (the rank's buffer) and n_elem. */
+typedef struct kb_ccl_module {
+	const char *name;
+	const char *description;
+	kb_kernel_fn kernel;
+} kb_ccl_module;
+const kb_ccl_module *const *kb_ccl_modules(void);
+
 /* Every registered bench, NULL-terminated. */
 const kb_bench *const *kb_benches(void);
 const kb_bench *kb_bench_find(const char *name);
@@ -210,6 +257,7 @@ typedef struct kb_trace_request {
 	const char *out_path;
 	const char *const *params;
 	int n_params;
+	kb_progress *progress;    /* NULL: no progress line */
 } kb_trace_request;
 
 int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err);

@@ -74,7 +74,7 @@ static kb_tile *take_struct(kb_tl *tl, const char *op)
 	return t;
 }
 
-static kb_tile *new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype)
+kb_tile *tl_new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype)
 {
 	kb_ctx *ctx = tl->ctx;
 	for (int i = 0; i < shape.ndim; i++)
@@ -100,7 +100,7 @@ static kb_tile *new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dty
 	return t;
 }
 
-static void use(kb_tl *tl, const char *op, const kb_tile *t)
+void tl_use(kb_tl *tl, const char *op, const kb_tile *t)
 {
 	if (!t)
 		tl_fail(tl, op, "NULL tile");
@@ -108,7 +108,7 @@ static void use(kb_tl *tl, const char *op, const kb_tile *t)
 		tl_fail(tl, op, "uses a tile after tl_free");
 }
 
-static kb_operand tile_operand(const kb_tile *t)
+kb_operand tl_tile_operand(const kb_tile *t)
 {
 	return (kb_operand){KB_SPACE_TCM, t->dtype, t->shape_id, 0, t->pa};
 }
@@ -126,7 +126,7 @@ void tl_release(kb_ctx *ctx)
 
 void tl_free(kb_tl *tl, kb_tile *t)
 {
-	use(tl, "free", t);
+	tl_use(tl, "free", t);
 	if (t->owner)
 		tl_fail(tl, "free", "tile is a view; free the tile it views");
 	kb_scratch_free(tl->ctx->s, tl->sip, tl->cube, tl->pe, t->offset, t->nbytes);
@@ -155,7 +155,7 @@ kb_dtype tl_dtype(const kb_tile *t)
 	return t->dtype;
 }
 
-static int64_t record(kb_tl *tl, kb_op_row *op)
+int64_t tl_record(kb_tl *tl, kb_op_row *op)
 {
 	op->launch = tl->launch;
 	op->sip = tl->sip;
@@ -251,7 +251,7 @@ static void nearest_tensor(kb_ctx *ctx, uint64_t va, char *buf, size_t cap)
 }
 
 /* The memory operand for [va, +rows x cols) with a row stride (elements). */
-static kb_operand memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride,
+kb_operand tl_memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride,
 				 kb_dtype dtype)
 {
 	size_t isz = kb_dtype_size(dtype);
@@ -276,23 +276,23 @@ static kb_tile *load(kb_tl *tl, uint64_t va, kb_shape shape, int64_t stride, kb_
 	if (stride && (shape.ndim != 2 || stride < shape.d[1]))
 		tl_fail(tl, "load", "row stride %lld needs a 2-D shape no wider than it", (long long)stride);
 	kb_op_row op = {.kind = KB_OP_DMA_READ, .attr = stride};
-	op.a = memory_operand(tl, "load", va, shape, stride, dtype);
-	kb_tile *t = new_tile(tl, "load", shape, dtype);
-	op.dst = tile_operand(t);
+	op.a = tl_memory_operand(tl, "load", va, shape, stride, dtype);
+	kb_tile *t = tl_new_tile(tl, "load", shape, dtype);
+	op.dst = tl_tile_operand(t);
 	op.bytes = (int64_t)t->nbytes;
-	record(tl, &op);
+	tl_record(tl, &op);
 	return t;
 }
 
 static void store(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride)
 {
-	use(tl, "store", t);
+	tl_use(tl, "store", t);
 	if (stride && (t->shape.ndim != 2 || stride < t->shape.d[1]))
 		tl_fail(tl, "store", "row stride %lld needs a 2-D tile no wider than it", (long long)stride);
 	kb_op_row op = {.kind = KB_OP_DMA_WRITE, .attr = stride, .bytes = (int64_t)t->nbytes};
-	op.a = tile_operand(t);
-	op.dst = memory_operand(tl, "store", va, t->shape, stride, t->dtype);
-	record(tl, &op);
+	op.a = tl_tile_operand(t);
+	op.dst = tl_memory_operand(tl, "store", va, t->shape, stride, t->dtype);
+	tl_record(tl, &op);
 }
 
 kb_tile *tl_load(kb_tl *tl, uint64_t va, kb_shape shape, kb_dtype dtype)
@@ -312,8 +312,8 @@ void tl_store(kb_tl *tl, uint64_t va, kb_tile *t)
 /* Checks a·b and returns M, N, K. */
 static void dot_dims(kb_tl *tl, const char *op, kb_tile *a, kb_tile *b, int flags, int64_t *M, int64_t *N, int64_t *K)
 {
-	use(tl, op, a);
-	use(tl, op, b);
+	tl_use(tl, op, a);
+	tl_use(tl, op, b);
 	char sa[64], sb[64];
 	shape_text(a->shape, sa, sizeof sa);
 	shape_text(b->shape, sb, sizeof sb);
@@ -336,17 +336,17 @@ static void record_gemm(kb_tl *tl, kb_tile *a, kb_tile *b, kb_tile *out, kb_tile
 {
 	kb_op_row op = {.kind = KB_OP_GEMM, .attr = flags | (acc ? KB_GEMM_ACCUMULATE : 0),
 			.flops = 2 * M * N * K, .bytes = (int64_t)(a->nbytes + b->nbytes + out->nbytes)};
-	op.a = tile_operand(a);
-	op.b = tile_operand(b);
-	op.dst = tile_operand(out); /* with KB_GEMM_ACCUMULATE, dst is read too */
-	record(tl, &op);
+	op.a = tl_tile_operand(a);
+	op.b = tl_tile_operand(b);
+	op.dst = tl_tile_operand(out); /* with KB_GEMM_ACCUMULATE, dst is read too */
+	tl_record(tl, &op);
 }
 
 kb_tile *tl_dot(kb_tl *tl, kb_tile *a, kb_tile *b, int flags)
 {
 	int64_t M, N, K;
 	dot_dims(tl, "dot", a, b, flags, &M, &N, &K);
-	kb_tile *out = new_tile(tl, "dot", KB_SHAPE(M, N), KB_F32);
+	kb_tile *out = tl_new_tile(tl, "dot", KB_SHAPE(M, N), KB_F32);
 	record_gemm(tl, a, b, out, NULL, flags, M, N, K);
 	return out;
 }
@@ -355,7 +355,7 @@ void tl_dot_acc(kb_tl *tl, kb_tile *acc, kb_tile *a, kb_tile *b, int flags)
 {
 	int64_t M, N, K;
 	dot_dims(tl, "dot_acc", a, b, flags, &M, &N, &K);
-	use(tl, "dot_acc", acc);
+	tl_use(tl, "dot_acc", acc);
 	if (acc->dtype != KB_F32 || !same_shape(acc->shape, KB_SHAPE(M, N))) {
 		char s[64];
 		shape_text(acc->shape, s, sizeof s);
@@ -401,21 +401,21 @@ static kb_tile *elementwise(kb_tl *tl, kb_op_kind kind, kb_tile *a, kb_tile *b, 
 	kb_tile *in[3] = {a, b, c};
 	int n = c ? 3 : b ? 2 : 1;
 	for (int i = 0; i < n; i++) {
-		use(tl, op, in[i]);
+		tl_use(tl, op, in[i]);
 		if (in[i]->dtype != a->dtype)
 			tl_fail(tl, op, "operand dtypes differ (%s and %s); convert with tl_cast",
 				kb_dtype_name(a->dtype), kb_dtype_name(in[i]->dtype));
 	}
-	kb_tile *out = new_tile(tl, op, broadcast(tl, op, in, n), a->dtype);
+	kb_tile *out = tl_new_tile(tl, op, broadcast(tl, op, in, n), a->dtype);
 	int64_t numel = kb_shape_numel(out->shape);
 	kb_op_row row = {.kind = kind, .imm = imm, .flops = numel, .bytes = (int64_t)out->nbytes};
-	row.a = tile_operand(a);
+	row.a = tl_tile_operand(a);
 	if (b)
-		row.b = tile_operand(b);
+		row.b = tl_tile_operand(b);
 	if (c)
-		row.c = tile_operand(c);
-	row.dst = tile_operand(out);
-	record(tl, &row);
+		row.c = tl_tile_operand(c);
+	row.dst = tl_tile_operand(out);
+	tl_record(tl, &row);
 	return out;
 }
 
@@ -439,20 +439,20 @@ kb_tile *tl_mul_scalar(kb_tl *tl, kb_tile *x, double v) { return elementwise(tl,
 static kb_tile *along_axis(kb_tl *tl, kb_op_kind kind, kb_tile *x, int axis)
 {
 	const char *op = kb_op_kind_name(kind);
-	use(tl, op, x);
+	tl_use(tl, op, x);
 	int ax = axis < 0 ? x->shape.ndim + axis : axis;
 	if (ax < 0 || ax >= x->shape.ndim)
 		tl_fail(tl, op, "axis %d out of range for a %d-D tile", axis, x->shape.ndim);
 	kb_shape s = x->shape;
 	if (kind != KB_OP_MATH_SOFTMAX)
 		s.d[ax] = 1;
-	kb_tile *out = new_tile(tl, op, s, x->dtype);
+	kb_tile *out = tl_new_tile(tl, op, s, x->dtype);
 	int64_t n = kb_shape_numel(x->shape);
 	kb_op_row row = {.kind = kind, .attr = ax, .flops = kind == KB_OP_MATH_SOFTMAX ? KB_SOFTMAX_PASSES * n : n,
 			 .bytes = (int64_t)out->nbytes};
-	row.a = tile_operand(x);
-	row.dst = tile_operand(out);
-	record(tl, &row);
+	row.a = tl_tile_operand(x);
+	row.dst = tl_tile_operand(out);
+	tl_record(tl, &row);
 	return out;
 }
 
@@ -463,18 +463,18 @@ kb_tile *tl_softmax(kb_tl *tl, kb_tile *x, int axis) { return along_axis(tl, KB_
 /* A unary op whose result has its own shape or dtype (trans, cast). */
 static kb_tile *reshaped(kb_tl *tl, kb_op_kind kind, kb_tile *x, kb_shape shape, kb_dtype dtype)
 {
-	kb_tile *out = new_tile(tl, kb_op_kind_name(kind), shape, dtype);
+	kb_tile *out = tl_new_tile(tl, kb_op_kind_name(kind), shape, dtype);
 	kb_op_row row = {.kind = kind, .flops = kb_shape_numel(shape), .bytes = (int64_t)out->nbytes};
 	if (x)
-		row.a = tile_operand(x);
-	row.dst = tile_operand(out);
-	record(tl, &row);
+		row.a = tl_tile_operand(x);
+	row.dst = tl_tile_operand(out);
+	tl_record(tl, &row);
 	return out;
 }
 
 kb_tile *tl_trans(kb_tl *tl, kb_tile *x)
 {
-	use(tl, "trans", x);
+	tl_use(tl, "trans", x);
 	if (x->shape.ndim != 2)
 		tl_fail(tl, "trans", "needs a 2-D tile, got %d-D", x->shape.ndim);
 	return reshaped(tl, KB_OP_MATH_TRANS, x, KB_SHAPE(x->shape.d[1], x->shape.d[0]), x->dtype);
@@ -482,7 +482,7 @@ kb_tile *tl_trans(kb_tl *tl, kb_tile *x)
 
 kb_tile *tl_cast(kb_tl *tl, kb_tile *x, kb_dtype dtype)
 {
-	use(tl, "cast", x);
+	tl_use(tl, "cast", x);
 	if (!kb_dtype_size(dtype))
 		tl_fail(tl, "cast", "unknown dtype");
 	return reshaped(tl, KB_OP_MATH_CAST, x, x->shape, dtype);
@@ -490,17 +490,17 @@ kb_tile *tl_cast(kb_tl *tl, kb_tile *x, kb_dtype dtype)
 
 kb_tile *tl_full(kb_tl *tl, kb_shape shape, kb_dtype dtype, double value)
 {
-	kb_tile *out = new_tile(tl, "full", shape, dtype);
+	kb_tile *out = tl_new_tile(tl, "full", shape, dtype);
 	kb_op_row row = {.kind = KB_OP_MATH_FILL, .imm = value, .flops = kb_shape_numel(shape),
 			 .bytes = (int64_t)out->nbytes};
-	row.dst = tile_operand(out);
-	record(tl, &row);
+	row.dst = tl_tile_operand(out);
+	tl_record(tl, &row);
 	return out;
 }
 
 kb_tile *tl_view(kb_tl *tl, kb_tile *x, kb_shape shape)
 {
-	use(tl, "view", x);
+	tl_use(tl, "view", x);
 	if (kb_shape_numel(shape) != kb_shape_numel(x->shape)) {
 		char a[64], b[64];
 		shape_text(x->shape, a, sizeof a);

@@ -680,6 +680,8 @@ static const key_def ccl_keys[] = {
 	{"algorithms.*.reduce_op", K_ENUM, A(reduce_op), NULL, 0, 0, "", "sum"},
 	{"algorithms.*.n_slots", K_INT, A(n_slots), NULL, 1, 1024, "slots", NULL},
 	{"algorithms.*.slot_size", K_INT, A(slot_size), NULL, 16, 1 << 26, "bytes", NULL},
+	{"algorithms.*.vc_chunk_size", K_INT, A(vc_chunk_size), NULL, 1, 1 << 26, "bytes", NULL},
+	{"algorithms.*.ipcq_credit_size_bytes", K_INT, A(ipcq_credit_size_bytes), NULL, 1, 4096, "bytes", NULL},
 	{"algorithms.*.n_elem", K_INT, A(n_elem), NULL, 1, 1 << 30, "elements", NULL},
 	{"algorithms.*.world_size", K_INT, A(world_size), NULL, 1, 1 << 20, "ranks", NULL},
 	{"algorithms.*.root_cube", K_INT, A(root_cube), NULL, 0, 1023, "", NULL},

@@ -103,6 +103,38 @@ int kb_machine_init(kb_machine *m, const kb_topo_cfg *cfg, kb_error *err)
 /* PhysAddr                                                            */
 /* ------------------------------------------------------------------ */
 
+#define KB_DIR_NAME(e, name) name,
+static const char *const dir_names[KB_DIR_COUNT] = {KB_DIRECTIONS(KB_DIR_NAME)};
+#undef KB_DIR_NAME
+
+const char *kb_dir_name(kb_dir d)
+{
+	return d >= 0 && d < KB_DIR_COUNT ? dir_names[d] : "?";
+}
+
+int kb_dir_parse(const char *s)
+{
+	for (int d = 0; s && d < KB_DIR_COUNT; d++)
+		if (strcmp(s, dir_names[d]) == 0)
+			return d;
+	return -1;
+}
+
+int kb_dir_opposite(kb_dir d)
+{
+	switch (d) {
+	case KB_DIR_E: return KB_DIR_W;
+	case KB_DIR_W: return KB_DIR_E;
+	case KB_DIR_N: return KB_DIR_S;
+	case KB_DIR_S: return KB_DIR_N;
+	case KB_DIR_GLOBAL_E: return KB_DIR_GLOBAL_W;
+	case KB_DIR_GLOBAL_W: return KB_DIR_GLOBAL_E;
+	case KB_DIR_GLOBAL_N: return KB_DIR_GLOBAL_S;
+	case KB_DIR_GLOBAL_S: return KB_DIR_GLOBAL_N;
+	default: return -1;
+	}
+}
+
 const char *kb_space_name(kb_space s)
 {
 	static const char *const names[] = {"none", "hbm", "tcm", "sram"};

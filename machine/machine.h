@@ -235,6 +235,24 @@ int kb_pa_decode(const kb_machine *m, uint64_t raw, kb_physaddr *out, kb_error *
 void kb_pa_format(const kb_physaddr *pa, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ */
+/* IPCQ directions                                                     */
+/* ------------------------------------------------------------------ */
+
+/* The names a kernel sends and receives on (enum_direction in a trace). */
+#define KB_DIRECTIONS(X) X(E, "E") X(W, "W") X(N, "N") X(S, "S") \
+	X(GLOBAL_E, "global_E") X(GLOBAL_W, "global_W") X(GLOBAL_N, "global_N") X(GLOBAL_S, "global_S") \
+	X(PARENT, "parent") X(CHILD_LEFT, "child_left") X(CHILD_RIGHT, "child_right")
+#define KB_DIR_ENUM(e, name) KB_DIR_##e,
+typedef enum kb_dir { KB_DIRECTIONS(KB_DIR_ENUM) KB_DIR_COUNT } kb_dir;
+#undef KB_DIR_ENUM
+
+const char *kb_dir_name(kb_dir d);
+/* The direction named s, or -1. */
+int kb_dir_parse(const char *s);
+/* E<->W, N<->S and their global_ forms; -1 for the tree directions. */
+int kb_dir_opposite(kb_dir d);
+
+/* ------------------------------------------------------------------ */
 /* Number formats                                                      */
 /* ------------------------------------------------------------------ */
 

@@ -590,20 +590,26 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 		kb_fail(err, "out of memory");
 		goto out;
 	}
+	kb_progress_begin(opt.progress, "replay", "ops", r.n);
 	if (opt.order == KB_ORDER_TIME) {
-		for (size_t k = 0; k < n_ev && !r.fatal; k++)
+		for (size_t k = 0; k < n_ev && !r.fatal; k++) {
 			if (ev[k].is_read ? op_read(&r, ev[k].op, true, err) : op_write(&r, ev[k].op, err))
 				goto out;
+			kb_progress_tick(opt.progress, (int64_t)k / 2); /* a read and a write event per op */
+		}
 	} else {
-		for (int32_t i = 0; i < r.n && !r.fatal; i++)
+		for (int32_t i = 0; i < r.n && !r.fatal; i++) {
 			if (op_read(&r, i, false, err) || op_write(&r, i, err))
 				goto out;
+			kb_progress_tick(opt.progress, i);
+		}
 	}
 	if (!r.fatal && verify(&r, err))
 		goto out;
 	rep->total_s = kb_now_s() - t0;
 	rc = 0;
 out:
+	kb_progress_end(opt.progress);
 	free(ev);
 	for (int32_t i = 0; r.pending && i < r.n; i++)
 		if (r.ops[i].kind != KB_OP_HOST_WRITE)

@@ -32,6 +32,7 @@ typedef struct kb_replay_options {
 	const char *run;          /* timing run label; NULL = the newest run */
 	kb_replay_order order;
 	int max_problems;         /* problem lines kept (default 20) */
+	kb_progress *progress;    /* NULL: no progress line */
 } kb_replay_options;
 
 /* One expectation's outcome. */

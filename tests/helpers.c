@@ -40,7 +40,7 @@ int th_trace(const kb_bench *b, int n_params, const char *const *params, kb_erro
 	kb_ccl_cfg ccl;
 	if (kb_topo_load(&topo, NULL, err) || kb_ccl_load(&ccl, NULL, err))
 		fail_msg("built-in configs: %s", err->msg);
-	kb_trace_request req = {b, &topo, &ccl, th_path(), params, n_params};
+	kb_trace_request req = {b, &topo, &ccl, th_path(), params, n_params, NULL};
 	int rc = kb_trace_bench(&req, NULL, err);
 	kb_topo_release(&topo);
 	kb_ccl_release(&ccl);
@@ -71,7 +71,7 @@ int64_t th_time(const char *label, int n_sets, const char *const *sets)
 	}
 	if (kb_machine_init(&m, &cfg, &err))
 		fail_msg("machine: %s", err.msg);
-	kb_time_options opt = {label, false, "test", cfg.overrides};
+	kb_time_options opt = {label, false, "test", cfg.overrides, NULL};
 	if (kb_time_trace(db, &m, &opt, &res, &err))
 		fail_msg("kb_time_trace: %s", err.msg);
 	kb_topo_release(&cfg);

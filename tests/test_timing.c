@@ -452,7 +452,7 @@ static void labels_are_unique_unless_replaced(void **state)
 	assert_int_equal(kb_db_open(&db, th_path(), true, &err), 0);
 	assert_int_equal(kb_cli_trace_topology(db, &cfg, &err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
-	kb_time_options opt = {"a", false, "test", ""};
+	kb_time_options opt = {"a", false, "test", "", NULL};
 	assert_int_equal(kb_time_trace(db, &m, &opt, &res, &err), -1);
 	assert_string_equal(err.msg, "a timing run labelled 'a' exists (use --replace or another --label)");
 	opt.replace = true;

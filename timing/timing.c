@@ -48,6 +48,7 @@ typedef struct graph {
 	int64_t n_edges;
 	int64_t *launch_op;     /* launch id -> op index */
 	int64_t n_launches;
+	kb_progress *progress;  /* NULL: none */
 } graph;
 
 typedef struct heap_item {
@@ -431,10 +432,11 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	int batch = -1, failed = 0;
 	size_t n_batch = 0;
 	int32_t i = 0;
+	kb_progress_begin(g->progress, "read", "ops", g->n);
 	for (const raw_op *rows; !failed && (rows = reader_next(&rd, &batch, &n_batch));)
 		for (size_t r = 0; r < n_batch && !failed; r++, i++)
 			failed = i >= g->n ? kb_fail(err, "more ops than counted: the trace changed while being read")
-					   : add_op(&bd, i, &rows[r], err);
+					   : add_op(&bd, i, &rows[r], err) || (kb_progress_tick(g->progress, i), 0);
 	reader_stop(&rd);
 	if (failed)
 		goto out;
@@ -580,7 +582,7 @@ static int started(sched *s, int32_t i)
 static int finish(sched *s, int32_t i)
 {
 	top *o = &s->g->ops[i];
-	s->done++;
+	kb_progress_tick(s->g->progress, ++s->done);
 	if (o->kind == KB_OP_LAUNCH && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, o->t_end))
 		return -1;
 	if (o->launch != 0) {
@@ -808,6 +810,7 @@ static int schedule(sched *s, kb_error *err)
 		if (g->ops[i].pending == 0 && push(s, 0, i, EV_READY, 0))
 			return kb_fail(err, "out of memory");
 	int64_t now = 0;
+	kb_progress_begin(g->progress, "schedule", "ops", g->n);
 	for (;;) {
 		/* rates change only between instants: settle them before time moves */
 		if (s->md.fab.n_dirty && (!s->q.n || s->q.v[0].key > now)) {
@@ -1031,7 +1034,7 @@ static int src_filter(sqlite3_vtab_cursor *cur, int idx, const char *idx_str, in
 
 static int src_next(sqlite3_vtab_cursor *cur)
 {
-	((times_cursor *)cur)->i++;
+	kb_progress_tick(((times_vtab *)cur->pVtab)->src->g->progress, ++((times_cursor *)cur)->i);
 	return SQLITE_OK;
 }
 
@@ -1189,6 +1192,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	size_t peak = 0;
 	int rc = -1;
 	double t0 = kb_now_s();
+	g.progress = opt->progress;
 	if (build_graph(db, m, &g, &peak, err))
 		goto out;
 	double t1 = kb_now_s();
@@ -1210,6 +1214,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 			total = g.ops[i].t_end;
 	if (exec_sql(h, "BEGIN IMMEDIATE", err))
 		goto out;
+	kb_progress_begin(g.progress, "write", "ops", g.n);
 	res->run_id = kb_db_upgrade(db, err) ? -1 : new_run(h, opt, m, total, g.n, res->label, err);
 	if (res->run_id < 0 || store_ops(h, &g, res->run_id, err) || store_spans(h, &g, &s.md.cost, res->run_id, err) ||
 	    store_usage(h, &s, res->run_id, err) || exec_sql(h, "COMMIT", err)) {
@@ -1225,6 +1230,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	res->write_s = kb_now_s() - t2;
 	rc = 0;
 out:
+	kb_progress_end(g.progress);
 	free(s.q.v);
 	units_release(&s.u);
 	timing_model_release(&s.md);

@@ -98,6 +98,7 @@ typedef struct kb_time_options {
 	bool replace;             /* replace an existing run of that label */
 	const char *source;       /* where the topology came from */
 	const char *overrides;    /* "key=value" lines applied */
+	kb_progress *progress;    /* NULL: no progress line */
 } kb_time_options;
 
 typedef struct kb_time_result {

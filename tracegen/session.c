@@ -29,7 +29,15 @@ struct kb_session {
 	kb_ranges va;
 	mmu *mmus;                      /* per PE */
 	int64_t *pe_seq, *host_seq;
+	int64_t n_ops;
+	kb_progress *progress;
 };
+
+void kb_session_set_progress(kb_session *s, kb_progress *p)
+{
+	s->progress = p;
+	kb_progress_begin(p, "trace", "ops", 0);
+}
 
 const kb_machine *kb_session_machine(const kb_session *s)
 {
@@ -87,6 +95,8 @@ static int write_meta(kb_session *s, const kb_topo_cfg *topo, const kb_ccl_cfg *
 		rc = kb_db_enum(s->db, "enum_space", i, kb_space_name((kb_space)i), err);
 	for (int i = 1; !rc && i < KB_DTYPE_COUNT; i++)
 		rc = kb_db_enum(s->db, "enum_dtype", i, kb_dtype_name((kb_dtype)i), err);
+	for (int i = 0; !rc && i < KB_DIR_COUNT; i++)
+		rc = kb_db_enum(s->db, "enum_direction", i, kb_dir_name((kb_dir)i), err);
 	if (rc && !err->msg[0])
 		kb_fail(err, "out of memory");
 	return rc ? -1 : 0;
@@ -294,6 +304,7 @@ int64_t kb_session_op(kb_session *s, kb_op_row *op, kb_error *err)
 		op->seq = s->host_seq[op->sip]++;
 	else
 		op->seq = s->pe_seq[kb_pe_index(&s->m, op->sip, op->cube, op->pe)]++;
+	kb_progress_tick(s->progress, ++s->n_ops);
 	return kb_db_op(s->db, op, err);
 }
 

@@ -87,6 +87,8 @@ int kb_session_commit(kb_session *s, kb_error *err);
 void kb_session_abort(kb_session *s);
 
 const kb_machine *kb_session_machine(const kb_session *s);
+/* Shows a count of recorded ops on p (NULL: none). */
+void kb_session_set_progress(kb_session *s, kb_progress *p);
 kb_db *kb_session_db(kb_session *s);
 
 /* Device memory: HBM slice and general TCM per PE, SRAM per cube.

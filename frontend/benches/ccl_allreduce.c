@@ -1,0 +1,121 @@
+/*
+ * ccl_allreduce.c — the configured collective on one buffer per rank.
+ *
+ * Rank r's buffer (1 x n_elem, f16) holds r + 1; after all_reduce every
+ * rank holds sum(1..ws) (hello_send: rank r holds r, its W neighbour's
+ * r - 1 + 1). One tensor per device holds the buffers of the ranks on it,
+ * one row per rank PE. `fault` makes the two failures the runtime must
+ * report: 1 = a recv no send ever feeds (kb-time exits 3 with a pointer
+ * dump), 2 = a send on a direction the ring does not install (kb-trace
+ * exits 2).
+ */
+#include "benches.h"
+
+#include <stdio.h>
+
+typedef struct cfg {
+	int64_t n_elem;
+	int ws, fault;
+	bool hello;
+} cfg;
+
+static void faulty_kernel(kb_tl *tl)
+{
+	int64_t n = tl_arg_int(tl, "n_elem");
+	kb_tile *x = tl_load(tl, tl_arg_ptr(tl, "t"), KB_SHAPE(1, n), KB_F16);
+	int fault = (int)tl_arg_int(tl, "fault");
+	if (fault == 2)
+		tl_send(tl, KB_DIR_N, x); /* a ring installs E and W only */
+	if (tl_rank(tl) == 0) {
+		kb_tile *y = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, n), KB_F16); /* nobody sends it */
+		tl_store(tl, tl_arg_ptr(tl, "t"), y);
+	} else {
+		tl_store(tl, tl_arg_ptr(tl, "t"), x);
+	}
+}
+
+static void worker(kb_ctx *ctx, int dev, void *arg)
+{
+	const cfg *c = arg;
+	const kb_machine *m = kb_ctx_machine(ctx);
+	int r0 = -1, nr = 0;
+	for (int r = 0; r < c->ws; r++) {
+		int sip, cube, pe;
+		kb_rank_location(ctx, r, &sip, &cube, &pe);
+		if (sip == dev) {
+			r0 = r0 < 0 ? r : r0;
+			nr++;
+		}
+	}
+	kb_dp dp = KB_DP(.num_cubes = 1, .num_pes = 1);
+	if (c->ws > m->n_sips) { /* rank = PE: one row per rank PE */
+		if (nr <= m->pes_per_cube)
+			dp = KB_DP(.num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = nr);
+		else if (nr % m->pes_per_cube == 0)
+			dp = KB_DP(.cube = KB_ROW_WISE, .num_cubes = nr / m->pes_per_cube, .pe = KB_ROW_WISE,
+				   .num_pes = m->pes_per_cube);
+		else
+			kb_fatal(ctx, "ccl_allreduce: %d ranks on sip%d do not fill whole cubes of %d PEs", nr, dev,
+				 m->pes_per_cube);
+	}
+	char name[32];
+	snprintf(name, sizeof name, "ccl_in_r%d", dev);
+	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), KB_F16, dp);
+	float *in = bench_alloc(ctx, nr * c->n_elem), *want = bench_alloc(ctx, nr * c->n_elem);
+	double total = (double)c->ws * (c->ws + 1) / 2;
+	for (int i = 0; i < nr; i++) {
+		int r = r0 + i;
+		for (int64_t j = 0; j < c->n_elem; j++) {
+			in[i * c->n_elem + j] = (float)(r + 1);
+			want[i * c->n_elem + j] = c->hello ? (float)((r - 1 + c->ws) % c->ws + 1) : (float)total;
+		}
+	}
+	kb_copy_from_host(ctx, t, in);
+	kb_expect(ctx, t, want, 0.01, 0.01);
+	kb_range_push(ctx, "all_reduce");
+	if (c->fault)
+		KB_LAUNCH(ctx, "faulty", faulty_kernel, KB_TENSOR("t", t), KB_INT("n_elem", c->n_elem),
+			  KB_INT("fault", c->fault));
+	else
+		kb_all_reduce(ctx, t, KB_REDUCE_SUM);
+	kb_range_pop(ctx);
+	kb_host_free(ctx, in);
+	kb_host_free(ctx, want);
+}
+
+static void run_with(kb_ctx *ctx, const char *algorithm)
+{
+	cfg c = {.fault = (int)kb_param_int(ctx, "fault"), .hello = algorithm != NULL};
+	if (c.fault < 0 || c.fault > 2)
+		kb_fatal(ctx, "ccl_allreduce.fault must be 0, 1 or 2 (got %d)", c.fault);
+	kb_init_process_group(ctx, "ahbm", algorithm);
+	c.ws = kb_world_size(ctx);
+	c.n_elem = kb_param_int(ctx, "n_elem");
+	if (c.n_elem <= 0)
+		c.n_elem = kb_ccl_n_elem(ctx);
+	int sip, cube, pe;
+	kb_rank_location(ctx, c.ws - 1, &sip, &cube, &pe);
+	kb_spawn(ctx, worker, &c, sip + 1);
+}
+
+static void run(kb_ctx *ctx)
+{
+	run_with(ctx, NULL);
+}
+
+static void run_hello(kb_ctx *ctx)
+{
+	run_with(ctx, "hello_send");
+}
+
+const kb_bench kb_bench_ccl_allreduce = {
+	"ccl_allreduce", "the configured all-reduce (ccl.yaml defaults.algorithm) on one buffer per rank, rank r = r+1",
+	run,
+	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"},
+	 {"fault", 0, "0 none, 1 a recv nobody sends (deadlock), 2 a send on a missing direction"}},
+};
+
+const kb_bench kb_bench_hello_send = {
+	"hello_send", "every rank sends its tile E and receives from W: rank r ends with rank r-1's data", run_hello,
+	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"}, {"fault", 0, "as in ccl_allreduce"}},
+};

@@ -1,0 +1,572 @@
+/*
+ * ccl.c — the distributed runtime: process group, IPCQ install plans,
+ * send / recv in the tl DSL, and all_reduce dispatching a registered
+ * algorithm (ccl_algos.c).
+ *
+ * Ranks: rank = SIP while world_size fits the SIP count (the rank's PE is
+ * cube 0 PE 0, mapper leader_only); beyond it, rank = PE in linear order
+ * (sip, cube, pe), the seed's legacy path its allreduce matrix uses.
+ *
+ * A channel joins (sender PE, direction) to (receiver PE, the receiver's
+ * direction back to the sender). The receiver owns n_slots x slot_size
+ * bytes of rx buffer per incoming direction, allocated from the real TCM /
+ * HBM / SRAM allocators. The k-th send on a channel writes slot k mod
+ * n_slots; the k-th recv reads it. Timing turns (channel, k) into the data
+ * and credit edges; nothing here needs the other side to exist yet
+ * (ranks are traced one after another).
+ */
+#include "frontend_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct chan {
+	int64_t id;                  /* channels table id */
+	int src_rank, dst_rank;
+	int src[3], dst[3];          /* sip, cube, pe */
+	kb_dir src_dir, dst_dir;
+	kb_space space;
+	uint64_t rx_off, rx_pa;
+	int64_t sent, received;
+} chan;
+
+struct ccl_state {
+	kb_ccl_algo cfg;             /* the resolved algorithm entry */
+	const kb_ccl_module *mod;
+	int world_size;
+	bool rank_is_pe;
+	int *rank_loc;               /* rank -> flat PE index */
+	int *pe_rank;                /* flat PE index -> rank, -1 none */
+	chan *chans;
+	int n_chans;
+	int32_t *out, *in;           /* flat PE index x KB_DIR_COUNT -> channel, -1 none */
+	bool installed;
+	int64_t next_chan_id;
+	int64_t *calls;              /* per device: all_reduce calls so far */
+	int64_t n_rows;              /* collectives rows written */
+};
+
+/* ------------------------------------------------------------------ */
+/* Topologies: a rank's neighbours as {direction: peer}                 */
+/* ------------------------------------------------------------------ */
+
+static int isqrt_exact(int n)
+{
+	int s = (int)lround(sqrt((double)n));
+	return s * s == n ? s : -1;
+}
+
+/* Fills nb[dir] = peer rank (-1 none). -1 with err if the topology cannot
+ * hold world_size ranks. */
+static int neighbours(const char *topo, int r, int ws, int nb[KB_DIR_COUNT], kb_error *err)
+{
+	for (int d = 0; d < KB_DIR_COUNT; d++)
+		nb[d] = -1;
+	if (strcmp(topo, "ring_1d") == 0 || strcmp(topo, "ring_1d_unidir") == 0) {
+		if (ws > 1) {
+			nb[KB_DIR_E] = (r + 1) % ws;
+			if (strcmp(topo, "ring_1d") == 0)
+				nb[KB_DIR_W] = (r - 1 + ws) % ws;
+		}
+	} else if (strcmp(topo, "mesh_2d") == 0 || strcmp(topo, "torus_2d") == 0 ||
+		   strcmp(topo, "mesh_2d_no_wrap") == 0) {
+		int side = isqrt_exact(ws);
+		if (side < 0)
+			return kb_fail(err, "topology %s needs a square world size, not %d", topo, ws);
+		int row = r / side, col = r % side;
+		if (strcmp(topo, "mesh_2d_no_wrap") == 0) {
+			nb[KB_DIR_E] = col + 1 < side ? r + 1 : -1;
+			nb[KB_DIR_W] = col > 0 ? r - 1 : -1;
+			nb[KB_DIR_N] = row > 0 ? r - side : -1;
+			nb[KB_DIR_S] = row + 1 < side ? r + side : -1;
+		} else if (side > 1) {
+			nb[KB_DIR_E] = row * side + (col + 1) % side;
+			nb[KB_DIR_W] = row * side + (col - 1 + side) % side;
+			nb[KB_DIR_N] = ((row - 1 + side) % side) * side + col;
+			nb[KB_DIR_S] = ((row + 1) % side) * side + col;
+		}
+	} else if (strcmp(topo, "tree_binary") == 0) {
+		nb[KB_DIR_PARENT] = r > 0 ? (r - 1) / 2 : -1;
+		nb[KB_DIR_CHILD_LEFT] = 2 * r + 1 < ws ? 2 * r + 1 : -1;
+		nb[KB_DIR_CHILD_RIGHT] = 2 * r + 2 < ws ? 2 * r + 2 : -1;
+	} else if (strcmp(topo, "none") != 0) {
+		return kb_fail(err, "topology %s is not available yet (ring_1d, ring_1d_unidir, mesh_2d, torus_2d,"
+				    " mesh_2d_no_wrap, tree_binary, none)", topo);
+	}
+	for (int d = 0; d < KB_DIR_COUNT; d++)
+		if (nb[d] == r)
+			nb[d] = -1; /* a 1-wide ring or mesh: no self channel */
+	return 0;
+}
+
+/* The receiver's direction back to the sender: the opposite of the
+ * sender's direction if the receiver's table maps it back (so the 2-rank
+ * ring, where E and W name the same peer, gets two channels), else the
+ * first direction that does, else the opposite name (one-way topologies:
+ * ring_1d_unidir receives on W). -1 if none exists. */
+static int reverse_direction(const int peer_nb[KB_DIR_COUNT], int me, kb_dir d)
+{
+	int opp = kb_dir_opposite(d);
+	if (opp >= 0 && peer_nb[opp] == me)
+		return opp;
+	for (int k = 0; k < KB_DIR_COUNT; k++)
+		if (peer_nb[k] == me)
+			return k;
+	return opp;
+}
+
+/* ------------------------------------------------------------------ */
+/* Install and uninstall                                               */
+/* ------------------------------------------------------------------ */
+
+static void flat_to_loc(const kb_machine *m, int flat, int loc[3])
+{
+	loc[2] = flat % m->pes_per_cube;
+	loc[1] = (flat / m->pes_per_cube) % m->n_cubes;
+	loc[0] = flat / (m->pes_per_cube * m->n_cubes);
+}
+
+static void installed_dirs(const ccl_state *c, int flat, const int32_t *table, char *buf, size_t cap)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (int d = 0; d < KB_DIR_COUNT && o < cap; d++)
+		if (table[flat * KB_DIR_COUNT + d] >= 0)
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", kb_dir_name((kb_dir)d));
+	if (!o)
+		snprintf(buf, cap, "none");
+	(void)c;
+}
+
+static kb_space buffer_space(kb_ctx *ctx, const char *kind)
+{
+	if (strcmp(kind, "tcm") == 0)
+		return KB_SPACE_TCM;
+	if (strcmp(kind, "hbm") == 0)
+		return KB_SPACE_HBM;
+	if (strcmp(kind, "sram") == 0)
+		return KB_SPACE_SRAM;
+	kb_fatal(ctx, "ccl buffer_kind '%s' is not one of tcm, hbm, sram", kind);
+}
+
+static void free_buffers(kb_ctx *ctx, ccl_state *c)
+{
+	int64_t bytes = c->cfg.n_slots * c->cfg.slot_size;
+	for (int i = 0; i < c->n_chans; i++) {
+		chan *ch = &c->chans[i];
+		kb_error e;
+		kb_mem_free(ctx->s, ch->space, ch->dst[0], ch->dst[1], ch->dst[2], ch->rx_off, (uint64_t)bytes, &e);
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Installs the wiring of the resolved algorithm c->cfg. */
+static void install(kb_ctx *ctx, ccl_state *c)
+{
+	const kb_machine *m = ctx->m;
+	const kb_ccl_algo *a = &c->cfg;
+	int ws = c->world_size;
+	kb_space space = buffer_space(ctx, a->buffer_kind);
+	c->chans = calloc((size_t)ws * KB_DIR_COUNT, sizeof *c->chans);
+	int (*nb)[KB_DIR_COUNT] = malloc((size_t)ws * sizeof *nb);
+	if (!c->chans || !nb) {
+		free(nb);
+		kb_fatal(ctx, "out of memory installing %d ranks", ws);
+	}
+	for (int r = 0; r < ws; r++)
+		if (neighbours(a->topology, r, ws, nb[r], &ctx->err)) {
+			free(nb);
+			kb_fatal(ctx, "ccl algorithm '%s': %s (ccl.algorithms.%s.topology)", a->name, ctx->err.msg, a->name);
+		}
+	c->n_chans = 0;
+	int64_t rx_bytes = a->n_slots * a->slot_size;
+	for (int r = 0; r < ws; r++)
+		for (int d = 0; d < KB_DIR_COUNT; d++) {
+			int peer = nb[r][d];
+			if (peer < 0)
+				continue;
+			int back = reverse_direction(nb[peer], r, (kb_dir)d);
+			if (back < 0) {
+				free(nb);
+				kb_fatal(ctx, "ccl algorithm '%s': rank %d's %s neighbour %d has no direction back to it"
+					      " (ccl.algorithms.%s.topology = %s)", a->name, r, kb_dir_name((kb_dir)d), peer,
+					 a->name, a->topology);
+			}
+			int sf = c->rank_loc[r], df = c->rank_loc[peer];
+			if (c->in[df * KB_DIR_COUNT + back] >= 0) {
+				free(nb);
+				kb_fatal(ctx, "ccl algorithm '%s': rank %d receives twice on %s (from ranks %d and %d);"
+					      " the topology %s is not symmetric", a->name, peer, kb_dir_name((kb_dir)back),
+					 c->chans[c->in[df * KB_DIR_COUNT + back]].src_rank, r, a->topology);
+			}
+			chan *ch = &c->chans[c->n_chans];
+			*ch = (chan){.id = ++c->next_chan_id, .src_rank = r, .dst_rank = peer, .src_dir = (kb_dir)d,
+				     .dst_dir = (kb_dir)back, .space = space};
+			flat_to_loc(m, sf, ch->src);
+			flat_to_loc(m, df, ch->dst);
+			kb_error e = {{0}};
+			if (kb_mem_alloc(ctx->s, space, ch->dst[0], ch->dst[1], ch->dst[2], (uint64_t)rx_bytes, &ch->rx_off,
+					 &e)) {
+				free(nb);
+				free_buffers(ctx, c);
+				kb_fatal(ctx, "ccl algorithm '%s': rx buffer of %lld slots x %lld bytes for %s: %s"
+					      " (ccl.defaults.n_slots, slot_size, buffer_kind)", a->name, (long long)a->n_slots,
+					 (long long)a->slot_size, kb_dir_name((kb_dir)back), e.msg);
+			}
+			ch->rx_pa = kb_mem_pa(ctx->s, space, ch->dst[0], ch->dst[1], ch->dst[2], ch->rx_off);
+			c->out[sf * KB_DIR_COUNT + d] = c->n_chans;
+			c->in[df * KB_DIR_COUNT + back] = c->n_chans;
+			c->n_chans++;
+		}
+	free(nb);
+	/* invariant: every rx range is disjoint from every other */
+	uint64_t *starts = malloc((size_t)(c->n_chans + 1) * sizeof *starts);
+	if (!starts)
+		kb_fatal(ctx, "out of memory");
+	for (int i = 0; i < c->n_chans; i++)
+		starts[i] = c->chans[i].rx_pa;
+	qsort(starts, (size_t)c->n_chans, sizeof *starts, cmp_u64);
+	for (int i = 1; i < c->n_chans; i++)
+		if (starts[i] < starts[i - 1] + (uint64_t)rx_bytes) {
+			free(starts);
+			kb_fatal(ctx, "ccl install: rx buffers overlap at PA 0x%llx", (unsigned long long)starts[i]);
+		}
+	free(starts);
+	/* one install message per PE on its rank's host stream, then the rows */
+	for (int r = 0; r < ws; r++) {
+		int f = c->rank_loc[r], loc[3], entries = 0;
+		flat_to_loc(m, f, loc);
+		for (int d = 0; d < KB_DIR_COUNT; d++)
+			entries += (c->out[f * KB_DIR_COUNT + d] >= 0) + (c->in[f * KB_DIR_COUNT + d] >= 0);
+		kb_op_row op = {.sip = loc[0], .cube = loc[1], .pe = loc[2], .kind = KB_OP_IPCQ_INIT,
+				.attr = entries, .bytes = (int64_t)entries * KB_IPCQ_ENTRY_BYTES};
+		int64_t id = kb_session_op(ctx->s, &op, &ctx->err);
+		if (id < 0)
+			kb_throw(ctx);
+		for (int d = 0; d < KB_DIR_COUNT; d++) {
+			int k = c->out[f * KB_DIR_COUNT + d];
+			if (k < 0)
+				continue;
+			const chan *ch = &c->chans[k];
+			int64_t v[] = {ch->id, ch->src[0], ch->src[1], ch->src[2], ch->src_dir, ch->dst[0], ch->dst[1],
+				       ch->dst[2], ch->dst_dir, a->n_slots, a->slot_size, ch->space, (int64_t)ch->rx_pa,
+				       a->ipcq_credit_size_bytes, ch->src_rank, ch->dst_rank, id};
+			if (kb_db_insert(ctx->db, "channels", v, (int)(sizeof v / sizeof v[0]), &ctx->err))
+				kb_throw(ctx);
+		}
+	}
+	c->installed = true;
+}
+
+static void uninstall(kb_ctx *ctx, ccl_state *c)
+{
+	if (!c->installed)
+		return;
+	free_buffers(ctx, c);
+	free(c->chans);
+	c->chans = NULL;
+	c->n_chans = 0;
+	memset(c->out, 0xff, (size_t)ctx->m->n_pes * KB_DIR_COUNT * sizeof *c->out);
+	memset(c->in, 0xff, (size_t)ctx->m->n_pes * KB_DIR_COUNT * sizeof *c->in);
+	c->installed = false;
+}
+
+void ccl_release(kb_ctx *ctx)
+{
+	ccl_state *c = ctx->ccl;
+	if (!c)
+		return;
+	free(c->chans);
+	free(c->rank_loc);
+	free(c->pe_rank);
+	free(c->out);
+	free(c->in);
+	free(c->calls);
+	free(c);
+	ctx->ccl = NULL;
+}
+
+static const kb_ccl_module *find_module(const char *name)
+{
+	for (const kb_ccl_module *const *p = kb_ccl_modules(); *p; p++)
+		if (strcmp((*p)->name, name) == 0)
+			return *p;
+	return NULL;
+}
+
+/* Resolves algorithm name (NULL = defaults.algorithm) into c: config,
+ * module, world size and the rank -> PE map. */
+static void resolve(kb_ctx *ctx, ccl_state *c, const char *name)
+{
+	const kb_machine *m = ctx->m;
+	if (kb_ccl_resolve(ctx->ccl_cfg, name, &c->cfg, &ctx->err))
+		kb_throw(ctx);
+	const kb_ccl_algo *a = &c->cfg;
+	c->mod = find_module(a->module);
+	if (!c->mod) {
+		char known[512];
+		size_t o = 0;
+		for (const kb_ccl_module *const *p = kb_ccl_modules(); *p && o < sizeof known; p++)
+			o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", o ? ", " : "", (*p)->name);
+		kb_fatal(ctx, "ccl algorithm '%s': module '%s' is not a registered algorithm (registered: %s)", a->name,
+			 a->module, known);
+	}
+	if (strcmp(a->mapper, "leader_only") != 0)
+		kb_fatal(ctx, "ccl algorithm '%s': mapper '%s' is not available yet (leader_only)", a->name, a->mapper);
+	c->world_size = a->world_size > 0 ? (int)a->world_size : m->n_sips;
+	if (c->world_size > m->n_pes)
+		kb_fatal(ctx, "ccl algorithm '%s': world_size %d exceeds the %d PEs of the system"
+			      " (ccl.algorithms.%s.world_size)", a->name, c->world_size, m->n_pes, a->name);
+	c->rank_is_pe = c->world_size > m->n_sips;
+	free(c->rank_loc);
+	c->rank_loc = malloc((size_t)c->world_size * sizeof *c->rank_loc);
+	if (!c->rank_loc)
+		kb_fatal(ctx, "out of memory");
+	memset(c->pe_rank, 0xff, (size_t)m->n_pes * sizeof *c->pe_rank);
+	for (int r = 0; r < c->world_size; r++) {
+		c->rank_loc[r] = c->rank_is_pe ? r : kb_pe_index(m, r, 0, 0);
+		c->pe_rank[c->rank_loc[r]] = r;
+	}
+}
+
+static ccl_state *state(kb_ctx *ctx, const char *what)
+{
+	if (!ctx->ccl)
+		kb_fatal(ctx, "%s before init_process_group", what);
+	return ctx->ccl;
+}
+
+void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorithm)
+{
+	if (backend && strcmp(backend, "ahbm") != 0)
+		kb_fatal(ctx, "init_process_group: backend '%s' is not known (ahbm)", backend);
+	if (ctx->ccl)
+		kb_fatal(ctx, "init_process_group called twice");
+	ccl_state *c = calloc(1, sizeof *c);
+	size_t cells = (size_t)ctx->m->n_pes * KB_DIR_COUNT;
+	if (!c || !(c->out = malloc(cells * sizeof *c->out)) || !(c->in = malloc(cells * sizeof *c->in)) ||
+	    !(c->pe_rank = malloc((size_t)ctx->m->n_pes * sizeof *c->pe_rank)) ||
+	    !(c->calls = calloc((size_t)ctx->m->n_sips, sizeof *c->calls))) {
+		if (c) {
+			free(c->out);
+			free(c->in);
+			free(c->pe_rank);
+		}
+		free(c);
+		kb_fatal(ctx, "out of memory");
+	}
+	memset(c->out, 0xff, cells * sizeof *c->out);
+	memset(c->in, 0xff, cells * sizeof *c->in);
+	ctx->ccl = c;
+	resolve(ctx, c, algorithm);
+	install(ctx, c);
+	char eff[512];
+	const kb_ccl_algo *a = &c->cfg;
+	snprintf(eff, sizeof eff,
+		 "algorithm: %s\nmodule: %s\ntopology: %s\nbuffer_kind: %s\nmapper: %s\nn_slots: %lld\nslot_size: %lld\n"
+		 "ipcq_credit_size_bytes: %lld\nworld_size: %d\nn_elem: %lld\n",
+		 a->name, a->module, a->topology, a->buffer_kind, a->mapper, (long long)a->n_slots, (long long)a->slot_size,
+		 (long long)a->ipcq_credit_size_bytes, c->world_size, (long long)a->n_elem);
+	if (kb_db_meta(ctx->db, "ccl_effective", eff, &ctx->err))
+		kb_throw(ctx);
+}
+
+void kb_ipcq_install(kb_ctx *ctx, const char *algorithm)
+{
+	ccl_state *c = state(ctx, "ipcq_install");
+	if (c->installed)
+		kb_fatal(ctx, "ipcq_install('%s'): IPCQ queues are already installed (%s); uninstall first",
+			 algorithm ? algorithm : c->cfg.algorithm, c->cfg.name);
+	resolve(ctx, c, algorithm);
+	install(ctx, c);
+}
+
+void kb_ipcq_uninstall(kb_ctx *ctx)
+{
+	uninstall(ctx, state(ctx, "ipcq_uninstall"));
+}
+
+int kb_world_size(kb_ctx *ctx)
+{
+	return ctx->ccl ? ctx->ccl->world_size : ctx->m->n_sips;
+}
+
+int kb_rank_location(kb_ctx *ctx, int rank, int *sip, int *cube, int *pe)
+{
+	ccl_state *c = state(ctx, "rank_location");
+	if (rank < 0 || rank >= c->world_size)
+		kb_fatal(ctx, "rank %d is outside the world of %d ranks", rank, c->world_size);
+	int loc[3];
+	flat_to_loc(ctx->m, c->rank_loc[rank], loc);
+	*sip = loc[0];
+	*cube = loc[1];
+	*pe = loc[2];
+	return 0;
+}
+
+const char *kb_ccl_algorithm(kb_ctx *ctx)
+{
+	return state(ctx, "ccl_algorithm")->cfg.name;
+}
+
+int64_t kb_ccl_n_elem(kb_ctx *ctx)
+{
+	return state(ctx, "ccl_n_elem")->cfg.n_elem;
+}
+
+void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
+{
+	ccl_state *c = state(ctx, "all_reduce");
+	if (op != KB_REDUCE_SUM)
+		kb_fatal(ctx, "all_reduce: only SUM is implemented (got reduction %d)", (int)op);
+	if (!t)
+		kb_fatal(ctx, "all_reduce: NULL tensor");
+	if (!c->installed)
+		kb_fatal(ctx, "all_reduce: no IPCQ wiring is installed (uninstalled and not reinstalled)");
+	if (t->rank != ctx->rank)
+		kb_fatal(ctx, "all_reduce: tensor '%s' lives on device %d, the current device is %d", t->name, t->rank,
+			 ctx->rank);
+	/* validator single_shard_per_rank: each shard is one rank's whole buffer */
+	uint64_t nbytes = t->n_shards ? t->shards[0].nbytes : 0;
+	for (size_t k = 0; k < t->n_shards; k++) {
+		const kb_shard *sh = &t->shards[k];
+		int f = kb_pe_index(ctx->m, t->rank, sh->cube, sh->pe);
+		if (c->pe_rank[f] < 0)
+			kb_fatal(ctx, "all_reduce('%s'): shard on sip%d.cube%d.pe%d, which is no rank of '%s' (world size %d)",
+				 t->name, t->rank, sh->cube, sh->pe, c->cfg.name, c->world_size);
+		if (sh->nbytes != nbytes)
+			kb_fatal(ctx, "all_reduce('%s'): shards differ in size (%llu vs %llu bytes)", t->name,
+				 (unsigned long long)sh->nbytes, (unsigned long long)nbytes);
+	}
+	int64_t count = (int64_t)(nbytes / kb_dtype_size(t->dtype));
+	int64_t first = kb_session_next_op(ctx->s);
+	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count)};
+	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, 2);
+	int64_t end = kb_session_next_op(ctx->s);
+	int64_t algo = kb_db_string(ctx->db, c->cfg.name, &ctx->err), redop = kb_db_string(ctx->db, "sum", &ctx->err);
+	if (algo < 0 || redop < 0)
+		kb_throw(ctx);
+	int64_t call = c->calls[ctx->rank]++;
+	int64_t v[] = {++c->n_rows, call, ctx->rank, algo, redop, t->dtype, count,
+		       (int64_t)nbytes, c->world_size, t->id, launch, first, end};
+	if (kb_db_insert(ctx->db, "collectives", v, (int)(sizeof v / sizeof v[0]), &ctx->err))
+		kb_throw(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* The DSL side                                                        */
+/* ------------------------------------------------------------------ */
+
+static ccl_state *tl_state(kb_tl *tl, const char *op)
+{
+	ccl_state *c = tl->ctx->ccl;
+	if (!c || !c->installed)
+		tl_fail(tl, op, "no IPCQ queues are installed (call init_process_group first)");
+	return c;
+}
+
+int tl_rank(kb_tl *tl)
+{
+	ccl_state *c = tl_state(tl, "rank");
+	return c->pe_rank[kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe)];
+}
+
+int tl_world_size(kb_tl *tl)
+{
+	return tl_state(tl, "world_size")->world_size;
+}
+
+bool tl_has_dir(kb_tl *tl, kb_dir dir, bool incoming)
+{
+	ccl_state *c = tl->ctx->ccl;
+	if (!c || !c->installed || dir < 0 || dir >= KB_DIR_COUNT)
+		return false;
+	int f = kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe);
+	return (incoming ? c->in : c->out)[f * KB_DIR_COUNT + dir] >= 0;
+}
+
+/* The channel on dir (out: this PE sends on it; in: it receives). */
+static chan *channel(kb_tl *tl, const char *op, kb_dir dir, bool incoming)
+{
+	ccl_state *c = tl_state(tl, op);
+	int f = kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe);
+	int k = dir >= 0 && dir < KB_DIR_COUNT ? (incoming ? c->in : c->out)[f * KB_DIR_COUNT + dir] : -1;
+	if (k < 0) {
+		char dirs[200];
+		installed_dirs(c, f, incoming ? c->in : c->out, dirs, sizeof dirs);
+		tl_fail(tl, op, "no IPCQ channel %s direction %s on this PE (installed: %s; wiring from"
+				" ccl.algorithms.%s.topology = %s)", incoming ? "from" : "on", kb_dir_name(dir), dirs,
+			c->cfg.name, c->cfg.topology);
+	}
+	return &c->chans[k];
+}
+
+static void check_slot(kb_tl *tl, const char *op, uint64_t bytes)
+{
+	const kb_ccl_algo *a = &tl->ctx->ccl->cfg;
+	if (bytes > (uint64_t)a->slot_size)
+		tl_fail(tl, op, "a tile of %llu bytes does not fit a slot of %lld bytes (ccl.algorithms.%s.slot_size or"
+				" ccl.defaults.slot_size)", (unsigned long long)bytes, (long long)a->slot_size, a->name);
+}
+
+static kb_operand slot_operand(kb_tl *tl, const chan *ch, int64_t seq, kb_shape shape, kb_dtype dtype)
+{
+	int64_t slot = seq % tl->ctx->ccl->cfg.n_slots;
+	return (kb_operand){ch->space, dtype, shape_id_or_throw(tl->ctx, shape), 0,
+			    ch->rx_pa + (uint64_t)(slot * tl->ctx->ccl->cfg.slot_size)};
+}
+
+void tl_send(kb_tl *tl, kb_dir dir, kb_tile *t)
+{
+	tl_use(tl, "send", t);
+	chan *ch = channel(tl, "send", dir, false);
+	check_slot(tl, "send", t->nbytes);
+	int64_t seq = ch->sent++;
+	kb_op_row op = {.kind = KB_OP_IPCQ_SEND, .bytes = (int64_t)t->nbytes, .chan = ch->id, .chan_seq = seq};
+	op.a = tl_tile_operand(t);
+	op.dst = slot_operand(tl, ch, seq, t->shape, t->dtype);
+	tl_record(tl, &op);
+}
+
+static chan *recv_channel(kb_tl *tl, const char *op, kb_dir dir, kb_shape shape, kb_dtype dtype, int64_t *seq,
+			  uint64_t *bytes)
+{
+	chan *ch = channel(tl, op, dir, true);
+	if (shape.ndim < 1 || shape.ndim > 4 || kb_shape_numel(shape) < 1)
+		tl_fail(tl, op, "a tile needs 1 to 4 positive dimensions");
+	*bytes = (uint64_t)kb_shape_numel(shape) * kb_dtype_size(dtype);
+	check_slot(tl, op, *bytes);
+	*seq = ch->received++;
+	return ch;
+}
+
+kb_tile *tl_recv(kb_tl *tl, kb_dir dir, kb_shape shape, kb_dtype dtype)
+{
+	int64_t seq;
+	uint64_t bytes;
+	chan *ch = recv_channel(tl, "recv", dir, shape, dtype, &seq, &bytes);
+	kb_op_row op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
+	op.a = slot_operand(tl, ch, seq, shape, dtype);
+	kb_tile *t = tl_new_tile(tl, "recv", shape, dtype);
+	op.dst = tl_tile_operand(t);
+	tl_record(tl, &op);
+	return t;
+}
+
+void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dtype)
+{
+	int64_t seq;
+	uint64_t bytes;
+	chan *ch = recv_channel(tl, "recv_to", dir, shape, dtype, &seq, &bytes);
+	kb_op_row op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
+	op.a = slot_operand(tl, ch, seq, shape, dtype);
+	op.dst = tl_memory_operand(tl, "recv_to", va, shape, 0, dtype);
+	tl_record(tl, &op);
+}
