@@ -54,6 +54,8 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 		else
 			printf("max abs err %.4g, max rel err %.4g\n", e->max_abs, e->max_rel);
 	}
+	for (int k = 0; verify && k < rep->n_collectives; k++)
+		printf("  %s\n", rep->collectives[k]);
 	if (rep->n_problems) {
 		printf("problems: %lld\n", (long long)rep->n_problems);
 		for (int k = 0; k < rep->n_kept; k++)

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	kb_db *db = NULL;
 	kb_topo_cfg recorded, cfg;
 	kb_machine m;
-	kb_time_result res;
+	kb_time_result res = {0};
 	int rc = KB_EXIT_USAGE;
 	bool have_recorded = false, have_cfg = false;
 	if (kb_db_open(&db, trace, true, &err) || kb_cli_trace_topology(db, &recorded, &err))
@@ -142,7 +142,10 @@ int main(int argc, char **argv)
 	goto out;
 fail:
 	kb_cli_error("kb-time", "%s", err.msg);
+	if (res.diagnostics) /* the deadlock's pointer dump, whole */
+		fprintf(stderr, "IPCQ pointer dump (PEs stuck on a send or recv):\n%s", res.diagnostics);
 out:
+	free(res.diagnostics);
 	if (have_recorded)
 		kb_topo_release(&recorded);
 	if (have_cfg)

@@ -180,10 +180,12 @@ static void install(kb_ctx *ctx, ccl_state *c)
 		free(nb);
 		kb_fatal(ctx, "out of memory installing %d ranks", ws);
 	}
+	kb_error why = {{0}};
 	for (int r = 0; r < ws; r++)
-		if (neighbours(a->topology, r, ws, nb[r], &ctx->err)) {
+		if (neighbours(a->topology, r, ws, nb[r], &why)) {
 			free(nb);
-			kb_fatal(ctx, "ccl algorithm '%s': %s (ccl.algorithms.%s.topology)", a->name, ctx->err.msg, a->name);
+			kb_fatal(ctx, "ccl algorithm '%s': %s (ccl.algorithms.%s.topology, world_size)", a->name, why.msg,
+				 a->name);
 		}
 	c->n_chans = 0;
 	int64_t rx_bytes = a->n_slots * a->slot_size;

@@ -32,6 +32,7 @@ typedef struct replay {
 	rop *ops;
 	int32_t n;
 	int32_t *expect_writer;   /* per op: the newest writer its reads should see */
+	int32_t *order;           /* a topological order of the dependency graph */
 	void **pending;           /* per op: its result between read and write */
 	blob_cache *blobs;
 	size_t n_blobs, cap_blobs;
@@ -168,7 +169,7 @@ static int load_ops(replay *r, kb_error *err)
 		return kb_fail(err, "out of memory for %lld ops", (long long)n);
 	static const char sql[] = "SELECT sip, cube, pe, kind, attr, imm, blob_id,"
 				  " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-				  " b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id";
+				  " b_space, b_dtype, b_shape, b_pa, launch_id, chan_id, chan_seq FROM ops ORDER BY id";
 	int rc = 0;
 	sqlite3_prepare_v2(h, sql, -1, &st, NULL);
 	for (int32_t i = 0; !rc && sqlite3_step(st) == SQLITE_ROW; i++) {
@@ -180,6 +181,10 @@ static int load_ops(replay *r, kb_error *err)
 		o->attr = sqlite3_column_int64(st, 4);
 		o->imm = sqlite3_column_double(st, 5);
 		o->blob = sqlite3_column_int64(st, 6);
+		o->launch = sqlite3_column_int64(st, 19);
+		int64_t chan = sqlite3_column_int64(st, 20);
+		o->chan = chan > 0 && chan < INT32_MAX ? (int32_t)chan : 0;
+		o->chan_seq = sqlite3_column_int64(st, 21);
 		rc = operand(r, st, 7, &o->dst, err) || operand(r, st, 11, &o->a, err) || operand(r, st, 15, &o->b, err) ||
 		     check_op(r, i, err);
 	}
@@ -423,13 +428,306 @@ static int op_write(replay *r, int32_t i, kb_error *err)
 }
 
 /* Trace order: which write each op's reads should see (newest writer). */
+/* ---- dataflow order ----
+ * Trace order is not causal once ranks talk (rank 0's recv is traced
+ * before rank 1's send), so the dataflow order is a topological order of
+ * the dependencies: program order per PE and host stream, launch before
+ * its ops, the host op after a launch after all of them, send k before
+ * recv k, recv k - n_slots before send k. Among ready ops the lowest id
+ * goes first, so it is trace order wherever that is causal. */
+
+typedef struct dgraph {
+	int32_t *head, *next_edge, *to; /* adjacency lists */
+	int32_t *pending;
+	size_t n_edges, cap;
+} dgraph;
+
+static int dedge(dgraph *d, int32_t from, int32_t to)
+{
+	if (from < 0 || to < 0 || from == to)
+		return 0;
+	if (d->n_edges == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 1024;
+		int32_t *ne = realloc(d->next_edge, cap * sizeof *ne);
+		if (!ne)
+			return -1;
+		d->next_edge = ne;
+		int32_t *t = realloc(d->to, cap * sizeof *t);
+		if (!t)
+			return -1;
+		d->to = t;
+		d->cap = cap;
+	}
+	d->to[d->n_edges] = to;
+	d->next_edge[d->n_edges] = d->head[from];
+	d->head[from] = (int32_t)d->n_edges++;
+	d->pending[to]++;
+	return 0;
+}
+
+typedef struct rchan {
+	int32_t *send, *recv;
+	size_t n_send, n_recv;
+	int64_t n_slots;
+} rchan;
+
+static int chan_put(int32_t **v, size_t *n, int64_t k, int32_t op)
+{
+	if (k < 0 || k >= INT32_MAX)
+		return -1;
+	if ((size_t)k >= *n) {
+		int32_t *g = realloc(*v, ((size_t)k + 1) * sizeof *g);
+		if (!g)
+			return -1;
+		memset(g + *n, 0xff, ((size_t)k + 1 - *n) * sizeof *g);
+		*v = g;
+		*n = (size_t)k + 1;
+	}
+	(*v)[k] = op;
+	return 0;
+}
+
+static void heap_up(int32_t *h, size_t i)
+{
+	while (i && h[(i - 1) / 2] > h[i]) {
+		int32_t t = h[i];
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+static int32_t heap_pop_min(int32_t *h, size_t *n)
+{
+	int32_t top = h[0];
+	h[0] = h[--*n];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < *n && h[l] < h[m])
+			m = l;
+		if (l + 1 < *n && h[l + 1] < h[m])
+			m = l + 1;
+		if (m == i)
+			break;
+		int32_t t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+static int dataflow_order(replay *r, kb_error *err)
+{
+	const kb_machine *m = r->m;
+	sqlite3 *h = kb_db_handle(r->db);
+	int32_t n = r->n;
+	int rc = -1;
+	dgraph d = {0};
+	rchan *ch = NULL;
+	int64_t n_ch = 0, n_launch = 0;
+	int32_t *launch_op = NULL, *after = NULL, *last_pe = NULL, *last_host = NULL, *heap = NULL;
+	sqlite3_stmt *st;
+	if (kb_db_has_table(r->db, "channels")) {
+		if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM channels", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			n_ch = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (n_ch < 0 || n_ch > (int64_t)n + 1)
+			return kb_fail(err, "the channels table is damaged");
+		ch = calloc((size_t)n_ch + 1, sizeof *ch);
+		if (!ch)
+			return kb_fail(err, "out of memory");
+		if (sqlite3_prepare_v2(h, "SELECT id, n_slots FROM channels", -1, &st, NULL) == SQLITE_OK)
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				int64_t id = sqlite3_column_int64(st, 0);
+				if (id >= 1 && id <= n_ch)
+					ch[id].n_slots = sqlite3_column_int64(st, 1);
+			}
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM launches", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n_launch = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (n_launch < 0 || n_launch > (int64_t)n) {
+		kb_fail(err, "the launches table is damaged");
+		goto out;
+	}
+	launch_op = malloc(((size_t)n_launch + 1) * sizeof *launch_op);
+	after = malloc(((size_t)n_launch + 1) * sizeof *after);
+	last_pe = malloc((size_t)m->n_pes * sizeof *last_pe);
+	last_host = malloc((size_t)m->n_sips * sizeof *last_host);
+	d.head = malloc(((size_t)n + 1) * sizeof *d.head);
+	d.pending = calloc((size_t)n + 1, sizeof *d.pending);
+	heap = malloc(((size_t)n + 1) * sizeof *heap);
+	if (!launch_op || !after || !last_pe || !last_host || !d.head || !d.pending || !heap) {
+		kb_fail(err, "out of memory");
+		goto out;
+	}
+	memset(launch_op, 0xff, ((size_t)n_launch + 1) * sizeof *launch_op);
+	memset(after, 0xff, ((size_t)n_launch + 1) * sizeof *after);
+	memset(last_pe, 0xff, (size_t)m->n_pes * sizeof *last_pe);
+	memset(last_host, 0xff, (size_t)m->n_sips * sizeof *last_host);
+	memset(d.head, 0xff, ((size_t)n + 1) * sizeof *d.head);
+	int64_t launches_seen = 0;
+	for (int32_t i = 0; i < n; i++) {
+		const rop *o = &r->ops[i];
+		bool host = o->launch == 0;
+		if (o->launch < 0 || o->launch > n_launch) {
+			kb_fail(err, "op %d: launch %lld does not exist: the trace is damaged", i + 1, (long long)o->launch);
+			goto out;
+		}
+		int32_t *last = host ? &last_host[o->sip] : &last_pe[kb_pe_index(m, o->sip, o->cube, o->pe)];
+		if (dedge(&d, *last, i))
+			goto oom;
+		*last = i;
+		if (host) {
+			if (o->kind == KB_OP_LAUNCH && launches_seen < n_launch)
+				launch_op[++launches_seen] = i; /* launches are numbered in host-op order */
+		} else {
+			int32_t lop = launch_op[o->launch];
+			/* the launch precedes its ops; the rank's next host op follows them */
+			if (dedge(&d, lop, i))
+				goto oom;
+			if (after[o->launch] < 0) {
+				int32_t k = lop + 1;
+				while (k < n && !(r->ops[k].launch == 0 && r->ops[k].sip == r->ops[lop >= 0 ? lop : i].sip))
+					k++;
+				after[o->launch] = k < n ? k : n;
+			}
+			if (after[o->launch] < n && dedge(&d, i, after[o->launch]))
+				goto oom;
+		}
+		if ((o->kind == KB_OP_IPCQ_SEND || o->kind == KB_OP_IPCQ_RECV) && o->chan >= 1 && o->chan <= n_ch) {
+			rchan *c = &ch[o->chan];
+			bool send = o->kind == KB_OP_IPCQ_SEND;
+			if (chan_put(send ? &c->send : &c->recv, send ? &c->n_send : &c->n_recv, o->chan_seq, i)) {
+				kb_fail(err, "op %d: IPCQ message %lld: the trace is damaged", i + 1, (long long)o->chan_seq);
+				goto out;
+			}
+		}
+	}
+	for (int64_t c = 1; c <= n_ch; c++)
+		for (size_t k = 0; k < ch[c].n_send || k < ch[c].n_recv; k++) {
+			int32_t snd = k < ch[c].n_send ? ch[c].send[k] : -1, rcv = k < ch[c].n_recv ? ch[c].recv[k] : -1;
+			if (snd >= 0 && rcv >= 0 && dedge(&d, snd, rcv))
+				goto oom;
+			size_t j = k - (size_t)ch[c].n_slots;
+			if (ch[c].n_slots > 0 && k >= (size_t)ch[c].n_slots && snd >= 0 && j < ch[c].n_recv &&
+			    dedge(&d, ch[c].recv[j], snd))
+				goto oom;
+		}
+	size_t hn = 0, out_n = 0;
+	for (int32_t i = 0; i < n; i++)
+		if (d.pending[i] == 0) {
+			heap[hn++] = i;
+			heap_up(heap, hn - 1);
+		}
+	while (hn) {
+		int32_t i = heap_pop_min(heap, &hn);
+		r->order[out_n++] = i;
+		for (int32_t e = d.head[i]; e >= 0; e = d.next_edge[e])
+			if (--d.pending[d.to[e]] == 0) {
+				heap[hn++] = d.to[e];
+				heap_up(heap, hn - 1);
+			}
+	}
+	if (out_n < (size_t)n) { /* a cycle (an IPCQ deadlock): the rest in trace order */
+		problem(r, "dataflow order: %lld ops wait on each other in a cycle (an IPCQ deadlock); they run in trace"
+			   " order", (long long)((size_t)n - out_n));
+		for (int32_t i = 0; i < n; i++)
+			if (d.pending[i] > 0)
+				r->order[out_n++] = i;
+	}
+	rc = 0;
+	goto out;
+oom:
+	kb_fail(err, "out of memory");
+out:
+	for (int64_t c = 0; ch && c <= n_ch; c++) {
+		free(ch[c].send);
+		free(ch[c].recv);
+	}
+	free(ch);
+	free(launch_op);
+	free(after);
+	free(last_pe);
+	free(last_host);
+	free(heap);
+	free(d.head);
+	free(d.pending);
+	free(d.next_edge);
+	free(d.to);
+	return rc;
+}
+
+/* One line per collective call, the seed's: ranks verified through the
+ * expectations of the tensors it reduced (an expectation checks a tensor's
+ * final contents, so a tensor reduced twice answers for both calls). */
+static int collective_lines(replay *r, kb_error *err)
+{
+	kb_replay_report *rep = r->rep;
+	if (!kb_db_has_table(r->db, "collectives"))
+		return 0;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(kb_db_handle(r->db),
+			       "SELECT c.call, a.value, c.world_size, n.value,"
+			       " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id)"
+			       " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
+			       " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "cannot read collectives: %s", sqlite3_errmsg(kb_db_handle(r->db)));
+	int rc = 0, step = sqlite3_step(st);
+	while (!rc && step == SQLITE_ROW) {
+		int64_t call = sqlite3_column_int64(st, 0), ws = sqlite3_column_int64(st, 2), ok = 0, unchecked = 0;
+		char algo[64], fail[400] = "";
+		snprintf(algo, sizeof algo, "%s", (const char *)sqlite3_column_text(st, 1));
+		do {
+			const char *tensor = (const char *)sqlite3_column_text(st, 3);
+			int64_t ranks = sqlite3_column_int64(st, 4);
+			const kb_expect_result *e = NULL;
+			for (int k = 0; k < rep->n_expects && !e; k++)
+				if (strcmp(rep->expects[k].tensor, tensor ? tensor : "") == 0)
+					e = &rep->expects[k];
+			if (!e)
+				unchecked += ranks;
+			else if (e->pass)
+				ok += ranks;
+			else if (!fail[0])
+				snprintf(fail, sizeof fail, "got %.6g at %s[%lld,%lld] on sip%d.cube%d.pe%d, expected %.6g%s%.150s",
+					 e->got, e->tensor, (long long)e->row, (long long)e->col, e->sip, e->cube, e->pe,
+					 e->want, e->problem[0] ? "; " : "", e->problem);
+			step = sqlite3_step(st);
+		} while (step == SQLITE_ROW && sqlite3_column_int64(st, 0) == call &&
+			 strcmp((const char *)sqlite3_column_text(st, 1), algo) == 0);
+		char line[600];
+		if (fail[0])
+			snprintf(line, sizeof line, "[FAIL] %s (ws=%lld): %.450s", algo, (long long)ws, fail);
+		else
+			snprintf(line, sizeof line, "%s (ws=%lld): %lld OK%s", algo, (long long)ws, (long long)ok,
+				 unchecked ? " (some ranks have no expectation)" : "");
+		char **p = realloc(rep->collectives, (size_t)(rep->n_collectives + 1) * sizeof *p);
+		if (!p || !(p[rep->n_collectives] = strdup(line))) {
+			if (p)
+				rep->collectives = p;
+			rc = kb_fail(err, "out of memory");
+			break;
+		}
+		rep->collectives = p;
+		rep->n_collectives++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int expected_writers(replay *r, kb_error *err)
 {
 	mem *m = mem_new(false);
 	if (!m)
 		return kb_fail(err, "out of memory");
 	int rc = 0;
-	for (int32_t i = 0; i < r->n && !rc; i++) {
+	for (int32_t k = 0; k < r->n && !rc; k++) {
+		int32_t i = r->order[k];
 		const rop *o = &r->ops[i];
 		const rop_operand *x[4];
 		inputs(o, x);
@@ -579,6 +877,12 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	if (load_shapes(&r, err) || load_ops(&r, err))
 		goto out;
 	rep->ops = r.n;
+	if (!(r.order = malloc(((size_t)r.n + 1) * sizeof *r.order))) {
+		kb_fail(err, "out of memory");
+		goto out;
+	}
+	if (dataflow_order(&r, err))
+		goto out;
 	if (opt.order == KB_ORDER_TIME) {
 		if (load_events(&r, &ev, &n_ev, err) || expected_writers(&r, err))
 			goto out;
@@ -598,13 +902,13 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 			kb_progress_tick(opt.progress, (int64_t)k / 2); /* a read and a write event per op */
 		}
 	} else {
-		for (int32_t i = 0; i < r.n && !r.fatal; i++) {
-			if (op_read(&r, i, false, err) || op_write(&r, i, err))
+		for (int32_t k = 0; k < r.n && !r.fatal; k++) {
+			if (op_read(&r, r.order[k], false, err) || op_write(&r, r.order[k], err))
 				goto out;
-			kb_progress_tick(opt.progress, i);
+			kb_progress_tick(opt.progress, k);
 		}
 	}
-	if (!r.fatal && verify(&r, err))
+	if (!r.fatal && (verify(&r, err) || collective_lines(&r, err)))
 		goto out;
 	rep->total_s = kb_now_s() - t0;
 	rc = 0;
@@ -619,6 +923,7 @@ out:
 	free(r.blobs);
 	free(r.pending);
 	free(r.expect_writer);
+	free(r.order);
 	free(r.ops);
 	free(r.shapes);
 	mem_free(r.mem);
@@ -637,6 +942,9 @@ bool kb_replay_passed(const kb_replay_report *rep)
 
 void kb_replay_report_release(kb_replay_report *rep)
 {
+	for (int k = 0; k < rep->n_collectives; k++)
+		free(rep->collectives[k]);
+	free(rep->collectives);
 	for (int k = 0; k < rep->n_kept; k++)
 		free(rep->problems[k]);
 	free(rep->problems);

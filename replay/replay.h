@@ -58,6 +58,8 @@ typedef struct kb_replay_report {
 	int64_t n_problems;       /* uninitialised reads, causality violations, corrupt data */
 	char **problems;          /* the first max_problems of them, one line each */
 	int n_kept;
+	char **collectives;       /* per all_reduce call: "ALGO (ws=N): M OK" or "[FAIL] ..." */
+	int n_collectives;
 	int64_t gemm_flops;
 	double gemm_s;            /* time in GEMM ops: reading, converting, multiplying, rounding */
 	double total_s;

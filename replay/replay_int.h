@@ -47,6 +47,8 @@ typedef struct rop_operand {
 /* One op, as replay needs it. */
 typedef struct rop {
 	int32_t sip, cube, pe;
+	int32_t chan;             /* IPCQ: channel id (0 none) */
+	int64_t launch, chan_seq;
 	uint8_t kind;
 	int64_t attr;
 	double imm;

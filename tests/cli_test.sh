@@ -37,7 +37,7 @@ grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
 expect 0 "" -- list
 for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
 
-expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic)" -- bench nope
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send)" -- bench nope
 expect 2 "missing command" --
 expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
 expect 2 "option '--set' needs a value" -- bench gemm --set
@@ -100,7 +100,7 @@ expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
 echo "not a database, just text" >"$dir/text.db"
 expect 2 "not a kernbench trace" -- "$dir/text.db"
 cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
-expect 2 "schema version 7 is newer than this tool (2)" -- "$dir/newer.db"
+expect 2 "schema version 7 is newer than this tool (3)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '0'" -- "$dir/g.db" --top 0
@@ -171,6 +171,44 @@ for p in 0 1 2 3 4; do pipeline fabric_traffic --set fabric_traffic.pattern=$p; 
 pipeline fabric_traffic --set fabric_traffic.pattern=1 --set sip.cube_mesh.w=3 --set sip.cube_mesh.h=2
 pipeline fabric_traffic --set fabric_traffic.pattern=2 --set fabric_traffic.hot=5 --set fabric_traffic.iters=3
 pipeline fabric_traffic --set fabric_traffic.pattern=3 --set system.sips.count=4 --set system.sips.topology=torus_2d
+
+# ---- IPCQ collectives: the seed's allreduce matrix, each with its OK line ----
+collective() { # algorithm, world size, expected OK line suffix, then --set options
+	local algo=$1 ws=$2; shift 2
+	"$TRACE" bench ccl_allreduce -o "$dir/c.db" --set ccl.defaults.algorithm="$algo" "$@" 2>"$dir/err" &&
+		"$TIME" "$dir/c.db" --quiet 2>>"$dir/err" && "$REPLAY" "$dir/c.db" --verify >"$dir/out" 2>>"$dir/err" &&
+		grep -qx "  $algo (ws=$ws): $ws OK" "$dir/out" &&
+		"$REPLAY" "$dir/c.db" --verify --order dataflow --quiet >/dev/null 2>>"$dir/err"
+	check "collective $algo ws=$ws $*: $(grep -E 'OK|FAIL' "$dir/out" | head -2) $(cat "$dir/err")" $?
+}
+collective ring_allreduce_tcm 8
+collective ring_allreduce_hbm 8
+collective ring_allreduce_sram 8
+collective ring_allreduce_16 16
+collective mesh_allreduce_4 4
+collective tree_allreduce_7 7
+collective ring_allreduce_tcm 2 --set ccl.algorithms.ring_allreduce_tcm.world_size=2
+collective ring_allreduce_tcm 256 --set ccl.algorithms.ring_allreduce_tcm.world_size=256 --set ccl_allreduce.n_elem=8
+collective mesh_allreduce_4 16 --set ccl.algorithms.mesh_allreduce_4.world_size=16 \
+	--set ccl.algorithms.mesh_allreduce_4.n_slots=1
+collective tree_allreduce_7 2 --set ccl.algorithms.tree_allreduce_7.world_size=2
+# the same sums with each buffer kind; the channels table shows where the slots live
+for k in tcm hbm sram; do
+	"$TRACE" bench ccl_allreduce -o "$dir/k.db" --set ccl.defaults.algorithm=ring_allreduce_$k 2>/dev/null
+	check "ring_allreduce_$k slots in $k" "$([ "$(sqlite3 "$dir/k.db" "SELECT DISTINCT buffer FROM channels_v")" = "$k" ]; echo $?)"
+done
+"$TRACE" bench hello_send -o "$dir/h.db" 2>"$dir/err" && "$TIME" "$dir/h.db" -q && "$REPLAY" "$dir/h.db" --verify >"$dir/out"
+check "hello_send: rank r holds rank r-1's tile" "$(grep -qx '  hello_send (ws=2): 2 OK' "$dir/out"; echo $?)"
+expect 2 "ccl algorithm 'intercube_allreduce': module 'intercube_allreduce' is not a registered algorithm (registered: hello_send, ring_allreduce, mesh_allreduce, tree_allreduce)" -- bench ccl_allreduce -o "$dir/x.db"
+expect 2 "kernel 'faulty' on sip0.cube0.pe0: send: no IPCQ channel on direction N on this PE (installed: E, W; wiring from ccl.algorithms.ring_allreduce_tcm.topology = ring_1d)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl_allreduce.fault=2
+expect 2 "a tile of 64 bytes does not fit a slot of 32 bytes (ccl.algorithms.ring_allreduce_tcm.slot_size or ccl.defaults.slot_size)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.slot_size=32
+expect 2 "topology mesh_2d needs a square world size, not 8" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=mesh_allreduce_4 --set ccl.algorithms.mesh_allreduce_4.world_size=8
+"$TRACE" bench ccl_allreduce -o "$dir/d.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl_allreduce.fault=1 2>/dev/null
+"$TIME" "$dir/d.db" >"$dir/out" 2>"$dir/err"
+check "a recv nobody feeds: kb-time exits 3" "$([ $? = 3 ]; echo $?)"
+check "deadlock message" "$(grep -q 'deadlock: 3 of 35 ops cannot start; first: op 20 (ipcq_recv on sip0.cube0.pe0)' "$dir/err"; echo $?)"
+check "pointer dump" "$(grep -qx '  W: my_head=0 my_tail=0 peer_head_cache=0 peer_tail_cache=0 (sends traced 0, recvs traced 1)' "$dir/err"; echo $?)"
+check "stuck op named" "$(grep -q 'sip0.cube0.pe0: stuck on op 20 (ipcq_recv W, waiting for a message no send provides)' "$dir/err"; echo $?)"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

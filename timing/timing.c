@@ -21,7 +21,7 @@
 /* One op as the scheduler sees it. */
 typedef struct top {
 	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
-	int64_t flops;
+	int64_t flops;           /* GEMM / MATH work; IPCQ send / recv: the channel index */
 	uint64_t mem_pa;         /* DMA / host write: the memory side */
 	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
 	int32_t launch;          /* trace launch id; 0 = host stream */
@@ -48,8 +48,22 @@ typedef struct graph {
 	int64_t n_edges;
 	int64_t *launch_op;     /* launch id -> op index */
 	int64_t n_launches;
+	struct tchan *chans;    /* IPCQ channels, by table id - 1 */
+	int32_t n_chans;
 	kb_progress *progress;  /* NULL: none */
 } graph;
+
+/* An IPCQ channel as the scheduler sees it: the op of its k-th send and
+ * k-th recv (-1 none), its slots and the credit message's cost. */
+typedef struct tchan {
+	int32_t *send, *recv;
+	size_t n_send, n_recv, cap_send, cap_recv;
+	int32_t n_slots;
+	int64_t credit_bytes, credit_ps;
+	int16_t src[3], dst[3];
+	int8_t src_dir, dst_dir;
+	int64_t sends_done, recvs_done;
+} tchan;
 
 typedef struct heap_item {
 	int64_t key;
@@ -139,7 +153,7 @@ static operand_cols operand_at(sqlite3_stmt *st, int col)
 
 /* One decoded ops row (plus its op_operands third input, if any). */
 typedef struct raw_op {
-	int64_t launch, attr, bytes, flops;
+	int64_t launch, attr, bytes, flops, chan, chan_seq;
 	int32_t sip, cube, pe, kind;
 	operand_cols dst, a, b, c;
 } raw_op;
@@ -174,6 +188,8 @@ static void read_row(op_reader *r, raw_op *o, int64_t id)
 	o->dst = operand_at(st, 8);
 	o->a = operand_at(st, 12);
 	o->b = operand_at(st, 16);
+	o->chan = sqlite3_column_int64(st, 20);
+	o->chan_seq = sqlite3_column_int64(st, 21);
 	memset(&o->c, 0, sizeof o->c);
 	while (r->extra_rc == SQLITE_ROW && sqlite3_column_int64(r->extra, 0) < id)
 		r->extra_rc = sqlite3_step(r->extra);
@@ -251,6 +267,113 @@ typedef struct build {
 	int32_t *last_pe, *last_host;
 } build;
 
+/* Files an IPCQ op under (channel, k); o->flops keeps the channel index. */
+static int note_message(build *bd, int32_t i, const raw_op *ro, kb_error *err)
+{
+	graph *g = bd->g;
+	if (ro->chan < 1 || ro->chan > g->n_chans || ro->chan_seq < 0 || ro->chan_seq >= INT32_MAX)
+		return kb_fail(err, "op %d: IPCQ channel %lld / message %lld is not in the channels table: the trace is"
+				    " damaged", i + 1, (long long)ro->chan, (long long)ro->chan_seq);
+	tchan *c = &g->chans[ro->chan - 1];
+	bool send = ro->kind == KB_OP_IPCQ_SEND;
+	int32_t **v = send ? &c->send : &c->recv;
+	size_t *n = send ? &c->n_send : &c->n_recv, *cap = send ? &c->cap_send : &c->cap_recv, k = (size_t)ro->chan_seq;
+	if (k >= *n) {
+		if (kb_grow(v, cap, k + 1, sizeof **v, 16))
+			return kb_fail(err, "out of memory");
+		memset(*v + *n, 0xff, (k + 1 - *n) * sizeof **v);
+		*n = k + 1;
+	}
+	if ((*v)[k] >= 0)
+		return kb_fail(err, "op %d: channel %lld carries two %ss numbered %lld: the trace is damaged", i + 1,
+			       (long long)ro->chan, send ? "send" : "recv", (long long)ro->chan_seq);
+	(*v)[k] = i;
+	g->ops[i].flops = ro->chan - 1;
+	return 0;
+}
+
+/* The k-th send of a channel feeds its k-th recv (data); send k needs the
+ * slot recv k - n_slots freed (credit). A partner that never comes leaves
+ * the op waiting forever: the schedule reports the deadlock. */
+static int channel_edges(build *bd)
+{
+	graph *g = bd->g;
+	for (int32_t c = 0; c < g->n_chans; c++) {
+		const tchan *ch = &g->chans[c];
+		size_t n = ch->n_send > ch->n_recv ? ch->n_send : ch->n_recv;
+		for (size_t k = 0; k < n; k++) {
+			int32_t snd = k < ch->n_send ? ch->send[k] : -1, rcv = k < ch->n_recv ? ch->recv[k] : -1;
+			if (rcv >= 0) {
+				if (snd >= 0 && add_edge(&bd->eb, snd, rcv, KB_WAIT_DATA))
+					return -1;
+				g->ops[rcv].pending++;
+			}
+			if (snd >= 0 && k >= (size_t)ch->n_slots) {
+				size_t j = k - (size_t)ch->n_slots;
+				int32_t freed = j < ch->n_recv ? ch->recv[j] : -1;
+				if (freed >= 0 && add_edge(&bd->eb, freed, snd, KB_WAIT_CREDIT))
+					return -1;
+				g->ops[snd].pending++;
+			}
+		}
+	}
+	return 0;
+}
+
+static int load_channels(kb_db *db, graph *g, const kb_machine *m, kb_error *err)
+{
+	if (!kb_db_has_table(db, "channels"))
+		return 0;
+	sqlite3 *h = kb_db_handle(db);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM channels", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "cannot read channels: %s", sqlite3_errmsg(h));
+	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	int64_t max = n >= 0 ? sqlite3_column_int64(st, 1) : -1;
+	sqlite3_finalize(st);
+	if (n < 0 || max != n || n > (int64_t)m->n_pes * KB_DIR_COUNT * 1024)
+		return kb_fail(err, "channel ids are not 1..%lld: the trace is damaged", (long long)n);
+	g->n_chans = (int32_t)n;
+	g->chans = calloc((size_t)n + 1, sizeof *g->chans);
+	if (!g->chans)
+		return kb_fail(err, "out of memory");
+	if (sqlite3_prepare_v2(h, "SELECT id, n_slots, credit_bytes, src_sip, src_cube, src_pe, src_dir, dst_sip, dst_cube,"
+				  " dst_pe, dst_dir FROM channels ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "cannot read channels: %s", sqlite3_errmsg(h));
+	int rc = 0;
+	for (int32_t c = 0; !rc && c < g->n_chans; c++) {
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			rc = kb_fail(err, "cannot read channels: %s", sqlite3_errmsg(h));
+			break;
+		}
+		tchan *ch = &g->chans[c];
+		int64_t v[11];
+		for (int k = 0; k < 11; k++)
+			v[k] = sqlite3_column_int64(st, k);
+		bool ok = v[1] >= 1 && v[1] <= 1 << 20 && v[2] >= 0 && v[2] <= 1 << 20;
+		for (int e = 0; e < 2 && ok; e++) {
+			const int64_t *p = &v[3 + 4 * e];
+			ok = p[0] >= 0 && p[0] < m->n_sips && p[1] >= 0 && p[1] < m->n_cubes && p[2] >= 0 &&
+			     p[2] < m->pes_per_cube && p[3] >= 0 && p[3] < KB_DIR_COUNT;
+		}
+		if (!ok) {
+			rc = kb_fail(err, "channel %lld: slots %lld / PEs / directions do not fit this topology", (long long)v[0],
+				     (long long)v[1]);
+			break;
+		}
+		ch->n_slots = (int32_t)v[1];
+		ch->credit_bytes = v[2];
+		for (int k = 0; k < 3; k++) {
+			ch->src[k] = (int16_t)v[3 + k];
+			ch->dst[k] = (int16_t)v[7 + k];
+		}
+		ch->src_dir = (int8_t)v[6];
+		ch->dst_dir = (int8_t)v[10];
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Adds op i: program/host order, launch edges, hazards. */
 static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 {
@@ -293,8 +416,15 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		{&ro->dst, mem_is_a ? 0 : stride, false}, /* an accumulating GEMM reads its output */
 		{&ro->dst, mem_is_a ? 0 : stride, true},
 	};
+	bool ipcq = o->kind == KB_OP_IPCQ_SEND || o->kind == KB_OP_IPCQ_RECV;
+	if (ipcq && note_message(bd, i, ro, err))
+		return -1;
 	for (int k = 0; k < 5; k++) {
 		if (k == 3 && !(o->kind == KB_OP_GEMM && (ro->attr & KB_GEMM_ACCUMULATE)))
+			continue;
+		/* rx slots are ordered by the channel's data and credit edges,
+		 * not by addresses: ranks are traced one after another */
+		if ((o->kind == KB_OP_IPCQ_SEND && k == 4) || (o->kind == KB_OP_IPCQ_RECV && k == 0))
 			continue;
 		const operand_cols *x = acc[k].x;
 		if (x->space && (x->shape < 1 || x->shape >= bd->n_shapes || (x->dtype != KB_F16 && x->dtype != KB_F32)))
@@ -404,13 +534,13 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	}
 	memset(bd.last_pe, 0xff, (size_t)m->n_pes * sizeof *bd.last_pe);
 	memset(bd.last_host, 0xff, (size_t)m->n_sips * sizeof *bd.last_host);
-	if (load_launches(h, g, err))
+	if (load_launches(h, g, err) || load_channels(db, g, m, err))
 		goto out;
 
 	static const char sql[] =
 		"SELECT launch_id, sip, cube, pe, kind, attr, bytes, flops,"
 		" dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-		" b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id";
+		" b_space, b_dtype, b_shape, b_pa, chan_id, chan_seq FROM ops ORDER BY id";
 	if (sqlite3_prepare_v2(h, sql, -1, &rd.ops, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 ORDER BY op_id",
 			       -1, &rd.extra, NULL) != SQLITE_OK) {
@@ -444,6 +574,10 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 		kb_fail(err, "read %d of %d ops: %s", i, g->n, sqlite3_errmsg(h));
 		goto out;
 	}
+	if (channel_edges(&bd)) {
+		kb_fail(err, "out of memory building the dependency graph");
+		goto out;
+	}
 	size_t used = hazmap_bytes(bd.hz) + bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
 	if (used > *peak)
 		*peak = used;
@@ -466,6 +600,11 @@ static void graph_release(graph *g)
 	free(g->succ_at);
 	free(g->succ);
 	free(g->launch_op);
+	for (int32_t c = 0; g->chans && c < g->n_chans; c++) {
+		free(g->chans[c].send);
+		free(g->chans[c].recv);
+	}
+	free(g->chans);
 	memset(g, 0, sizeof *g);
 }
 
@@ -522,7 +661,7 @@ static heap_item heap_pop(heap *hp)
 }
 
 typedef struct units {
-	int32_t *on;             /* per PE: U_SLOTS slots (DMA engines, GEMM, MATH): the op on it, -1 free */
+	int32_t *on;             /* per PE: slots (DMA engines, GEMM, MATH, IPCQ): the op on it, -1 free */
 	int32_t *parked;         /* per PE: the op waiting for a unit, -1 none */
 	int64_t *busy, *ops;     /* per PE x U_COUNT */
 	int64_t *host_busy, *host_ops;
@@ -532,7 +671,7 @@ typedef struct units {
 	int engines, slots;
 } units;
 
-enum { U_DMA, U_GEMM, U_MATH, U_COUNT };
+enum { U_DMA, U_GEMM, U_MATH, U_IPCQ, U_COUNT };
 
 typedef struct sched {
 	graph *g;
@@ -593,12 +732,83 @@ static int finish(sched *s, int32_t i)
 		if (--l->pending_done == 0 && l->scheduled && finish(s, li))
 			return -1;
 	}
+	if (o->kind == KB_OP_IPCQ_SEND)
+		s->g->chans[o->flops].sends_done++;
+	else if (o->kind == KB_OP_IPCQ_RECV)
+		s->g->chans[o->flops].recvs_done++;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
-		if (e->reason != KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, o->t_end))
+		/* a freed slot's credit reaches the sender after the credit message */
+		int64_t at = o->t_end + (e->reason == KB_WAIT_CREDIT ? s->g->chans[o->flops].credit_ps : 0);
+		if (e->reason != KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, at))
 			return -1;
 	}
 	return 0;
+}
+
+/* The credit message of each channel: from the receiver back to the
+ * sender's PE, route latency plus credit bytes at the route's bottleneck
+ * (it does not share links: the seed's credit fast path). */
+static void credit_costs(sched *s)
+{
+	for (int32_t c = 0; c < s->g->n_chans; c++) {
+		tchan *ch = &s->g->chans[c];
+		kb_physaddr to = {0, (unsigned)ch->src[0], (unsigned)ch->src[1], KB_SPACE_TCM, (unsigned)ch->src[2], 0};
+		route r;
+		timing_dma_route(&s->md, ch->dst[0], ch->dst[1], ch->dst[2], &to, false, &r);
+		ch->credit_ps = r.latency_ps + fabric_ps((double)ch->credit_bytes, r.min_gbps > 0 ? r.min_gbps : 1e12);
+	}
+}
+
+/* After a deadlock: per PE stuck on an IPCQ op, the op and the queue
+ * pointers of each of its directions (the seed's pointer dump). */
+static char *pointer_dump(const sched *s)
+{
+	const graph *g = s->g;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	int shown = 0;
+	bool *seen = calloc((size_t)s->m->n_pes, sizeof *seen); /* PEs whose first blocked op was met */
+	for (int32_t i = 0; seen && i < g->n && shown < 64; i++) {
+		const top *o = &g->ops[i];
+		if (o->scheduled || o->launch == 0)
+			continue;
+		int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
+		if (seen[pe])
+			continue;
+		seen[pe] = true;
+		if (o->kind != KB_OP_IPCQ_SEND && o->kind != KB_OP_IPCQ_RECV)
+			continue;
+		const tchan *mc = &g->chans[o->flops];
+		bool send = o->kind == KB_OP_IPCQ_SEND;
+		fprintf(f, "sip%d.cube%d.pe%d: stuck on op %d (%s %s, waiting for %s)\n", o->sip, o->cube, o->pe, i + 1,
+			kb_op_kind_name((kb_op_kind)o->kind), kb_dir_name((kb_dir)(send ? mc->src_dir : mc->dst_dir)),
+			send ? "a credit: the receiver never frees a slot" : "a message no send provides");
+		for (int d = 0; d < KB_DIR_COUNT; d++) {
+			const tchan *out = NULL, *in = NULL;
+			for (int32_t c = 0; c < g->n_chans; c++) {
+				const tchan *ch = &g->chans[c];
+				if (ch->src[0] == o->sip && ch->src[1] == o->cube && ch->src[2] == o->pe && ch->src_dir == d)
+					out = ch;
+				if (ch->dst[0] == o->sip && ch->dst[1] == o->cube && ch->dst[2] == o->pe && ch->dst_dir == d)
+					in = ch;
+			}
+			if (!out && !in)
+				continue;
+			fprintf(f, "  %s: my_head=%lld my_tail=%lld peer_head_cache=%lld peer_tail_cache=%lld"
+				   " (sends traced %zu, recvs traced %zu)\n", kb_dir_name((kb_dir)d),
+				(long long)(out ? out->sends_done : 0), (long long)(in ? in->recvs_done : 0),
+				(long long)(in ? in->sends_done : 0), (long long)(out ? out->recvs_done : 0),
+				out ? out->n_send : (size_t)0, in ? in->n_recv : (size_t)0);
+		}
+		shown++;
+	}
+	free(seen);
+	fclose(f);
+	return buf;
 }
 
 static int decode(sched *s, int32_t i, kb_physaddr *pa, kb_error *err)
@@ -613,6 +823,8 @@ static int decode(sched *s, int32_t i, kb_physaddr *pa, kb_error *err)
 
 static int unit_of(int kind)
 {
+	if (kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV)
+		return U_IPCQ;
 	return kb_op_is_dma(kind) ? U_DMA : kind == KB_OP_GEMM ? U_GEMM : U_MATH;
 }
 
@@ -850,7 +1062,7 @@ static int units_init(units *u, const kb_machine *m)
 {
 	memset(u, 0, sizeof *u);
 	u->engines = (int)m->cfg.dma_engines;
-	u->slots = u->engines + 2;
+	u->slots = u->engines + 3;
 	size_t pes = (size_t)m->n_pes, sips = (size_t)m->n_sips;
 	u->on = malloc(pes * (size_t)u->slots * sizeof *u->on);
 	u->parked = malloc(pes * sizeof *u->parked);
@@ -1125,7 +1337,7 @@ static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 {
 	const kb_machine *m = s->m;
 	sqlite3_stmt *st;
-	static const char *const unit_names[] = {"dma", "gemm", "math"};
+	static const char *const unit_names[] = {"dma", "gemm", "math", "ipcq"};
 	int rc = 0;
 	sqlite3_prepare_v2(h, "INSERT INTO unit_busy VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
 	sqlite3_bind_int64(st, 1, run);
@@ -1203,8 +1415,11 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 			kb_fail(err, "out of memory");
 		goto out;
 	}
+	credit_costs(&s);
 	if (schedule(&s, err)) {
 		rc = strncmp(err->msg, "deadlock", 8) == 0 ? KB_TIME_DEADLOCK : -1;
+		if (rc == KB_TIME_DEADLOCK)
+			res->diagnostics = pointer_dump(&s);
 		goto out;
 	}
 	double t2 = kb_now_s();

@@ -108,6 +108,7 @@ typedef struct kb_time_result {
 	int64_t n_ops;
 	int64_t peak_bytes;       /* scheduler memory high-water mark */
 	double read_s, schedule_s, write_s;
+	char *diagnostics;        /* malloc'd, caller frees: the IPCQ pointer dump of a deadlock */
 } kb_time_result;
 
 /* Error codes beyond -1 (bad input): the schedule could not complete. */
