@@ -36,10 +36,22 @@ const char *th_path(void)
 
 int th_trace(const kb_bench *b, int n_params, const char *const *params, kb_error *err)
 {
+	return th_trace_ccl(b, n_params, params, 0, NULL, err);
+}
+
+int th_trace_ccl(const kb_bench *b, int n_params, const char *const *params, int n_ccl, const char *const *ccl_sets,
+		 kb_error *err)
+{
 	kb_topo_cfg topo;
 	kb_ccl_cfg ccl;
 	if (kb_topo_load(&topo, NULL, err) || kb_ccl_load(&ccl, NULL, err))
 		fail_msg("built-in configs: %s", err->msg);
+	for (int i = 0; i < n_ccl; i++) {
+		char kv[256], *k, *v;
+		snprintf(kv, sizeof kv, "%s", ccl_sets[i]);
+		if (kb_split_assignment(kv, &k, &v) || kb_ccl_set(&ccl, k, v, err))
+			fail_msg("ccl %s: %s", ccl_sets[i], err->msg);
+	}
 	kb_trace_request req = {b, &topo, &ccl, th_path(), params, n_params, NULL};
 	int rc = kb_trace_bench(&req, NULL, err);
 	kb_topo_release(&topo);

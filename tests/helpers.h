@@ -14,6 +14,9 @@ kb_machine th_default_machine(void);
 /* Traces b into a per-process scratch file (returned) with "K=V" params;
  * returns 0 or -1 with err filled. */
 int th_trace(const kb_bench *b, int n_params, const char *const *params, kb_error *err);
+/* th_trace with ccl.yaml overrides ("defaults.algorithm=ring_allreduce_hbm"). */
+int th_trace_ccl(const kb_bench *b, int n_params, const char *const *params, int n_ccl, const char *const *ccl_sets,
+		 kb_error *err);
 const char *th_path(void);
 /* th_trace that fails the test on error. */
 void th_trace_ok(const kb_bench *b, int n_params, const char *const *params);

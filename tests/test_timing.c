@@ -519,6 +519,101 @@ static void routes_cross_the_cube_mesh_and_sip_links(void **state)
 	assert_string_equal(err.msg, "sip0.cube2.pe9 is not a PE of this machine");
 }
 
+/* Uncontended DMA time between PE (0, 0, pe) and pa: setup, the bytes at
+ * the route's bottleneck, the route latency. */
+static int64_t dma_ps(const kb_machine *m, const kb_cost *c, int pe, uint64_t pa, bool read, int64_t bytes,
+		      int64_t *busy)
+{
+	kb_route_info r;
+	kb_error err;
+	assert_int_equal(kb_time_route(m, 0, 0, pe, pa, read, &r, &err), 0);
+	*busy = c->dma_setup_ps + kb_cost_transfer_ps(bytes, r.bottleneck_gbps); /* the unit: setup + injection */
+	return *busy + r.latency_ps;
+}
+
+/* The ring kernel as written: load; p-1 rounds of send E (the tile received
+ * last), recv W, add; store. A send forwards the received tile, not the
+ * sum, so round k+1's send starts when recv k ends and the add overlaps it:
+ * the critical chain is load, (p-1) x (send + recv), the last add, store:
+ *   kernel = T_load + (p-1)(T_send + T_recv) + T_add + T_store,
+ * each DMA uncontended (ring neighbours use disjoint links and ports), plus
+ * the launch's host path before the PEs start. The credits (4 slots) come
+ * back long before a send needs them. */
+static void ring_allreduce_matches_its_closed_form(void **state)
+{
+	(void)state;
+	const char *ccl[] = {"defaults.algorithm=ring_allreduce_hbm"};
+	kb_error err;
+	if (th_trace_ccl(kb_bench_find("ccl_allreduce"), 0, NULL, 1, ccl, &err))
+		fail_msg("%s", err.msg);
+	th_time("ring", 0, NULL);
+	kb_machine m = th_default_machine();
+	kb_cost c;
+	kb_cost_init(&c, &m);
+	const int p = 8;
+	const int64_t bytes = 32 * 2; /* n_elem 32, f16 */
+	/* PE 0's buffer and slot PAs as the trace recorded them */
+	uint64_t own = (uint64_t)th_query("SELECT src_pa FROM ops_v WHERE kind = 'dma_read' AND pe = 0");
+	uint64_t slot = (uint64_t)th_query("SELECT src_pa FROM ops_v WHERE kind = 'ipcq_recv' AND pe = 1 AND chan_seq = 0");
+	assert_int_equal(th_query("SELECT buffer = 'hbm' AND dst = 'sip0.cube0.pe1' FROM channels_v WHERE id = 1"), 1);
+	int64_t b_load, b_send, b_recv, b_store;
+	int64_t t_load = dma_ps(&m, &c, 0, own, true, bytes, &b_load);
+	int64_t t_send = dma_ps(&m, &c, 0, slot, false, bytes, &b_send); /* PE 0's scratch -> PE 1's rx slot */
+	int64_t t_recv = dma_ps(&m, &c, 1, slot, true, bytes, &b_recv);  /* PE 1's rx slot -> its scratch */
+	int64_t t_add = kb_cost_math_ps(&c, KB_OP_MATH_ADD, 32);
+	int64_t t_store = dma_ps(&m, &c, 0, own, false, bytes, &b_store);
+	int64_t kernel = t_load + (p - 1) * (t_send + t_recv) + t_add + t_store;
+	/* the numbers: load/recv 10 + 0.64 + 122 ns, send 10 + 0.64 + route latency */
+	assert_int_equal(t_load, 132640);
+	assert_int_equal(t_recv, t_load);
+	assert_int_equal(t_add, 9 * NS);
+	int64_t start = th_query("SELECT t_start_ps FROM launch_times_v WHERE run = 'ring'");
+	int64_t pe_start = th_query("SELECT t_pe_start_ps FROM launch_times_v WHERE run = 'ring'");
+	int64_t end = th_query("SELECT t_end_ps FROM launch_times_v WHERE run = 'ring'");
+	assert_int_equal(pe_start - start, c.launch_ps);
+	assert_int_equal(end - pe_start, kernel);
+	assert_int_equal(end - start, c.launch_ps + kernel);
+	/* no send waited for a credit; the IPCQ units were busy for setup + injection of every send and recv */
+	assert_int_equal(th_query("SELECT count(*) FROM op_times_v WHERE run = 'ring' AND waited_on = 'credit'"), 0);
+	assert_int_equal(th_query("SELECT sum(busy_ps) FROM unit_busy WHERE unit = 'ipcq'"),
+			 (int64_t)p * (p - 1) * (b_send + b_recv));
+	print_message("ring p=%d, %lld B: launch %lld + load %lld + %d x (send %lld + recv %lld) + add %lld + store %lld"
+		      " = %lld ps\n", p, (long long)bytes, (long long)c.launch_ps, (long long)t_load, p - 1,
+		      (long long)t_send, (long long)t_recv, (long long)t_add, (long long)t_store,
+		      (long long)(c.launch_ps + kernel));
+}
+
+/* One slot: send k waits for recv k-1 to free it plus the credit message's
+ * trip back (route latency + 16 B at the bottleneck). */
+static void one_slot_makes_sends_wait_for_credits(void **state)
+{
+	(void)state;
+	const char *ccl[] = {"defaults.algorithm=ring_allreduce_hbm", "algorithms.ring_allreduce_hbm.n_slots=1"};
+	kb_error err;
+	if (th_trace_ccl(kb_bench_find("ccl_allreduce"), 0, NULL, 2, ccl, &err))
+		fail_msg("%s", err.msg);
+	th_time("credit", 0, NULL);
+	/* every send after the first on a channel waits for a credit */
+	assert_int_equal(th_query("SELECT count(*) FROM op_times_v WHERE run = 'credit' AND waited_on = 'credit'"), 8 * 6);
+	kb_machine m = th_default_machine();
+	kb_cost c;
+	kb_cost_init(&c, &m);
+	uint64_t pe0_tcm = 0;
+	kb_physaddr p = {0, 0, 0, KB_SPACE_TCM, 0, 0};
+	assert_int_equal(kb_pa_encode(&m, &p, &pe0_tcm, &err), 0);
+	kb_route_info r;
+	assert_int_equal(kb_time_route(&m, 0, 0, 1, pe0_tcm, false, &r, &err), 0);
+	int64_t credit = r.latency_ps + kb_cost_transfer_ps(16, r.bottleneck_gbps);
+	/* PE 0's second send (chan 1, message 1) starts a credit after PE 1's first recv */
+	int64_t recv_end = th_query("SELECT t.t_end_ps FROM op_times t JOIN ops o ON o.id = t.op_id JOIN timing_runs r"
+				    " ON r.id = t.run_id WHERE r.label = 'credit' AND o.chan_id = 1 AND o.chan_seq = 0"
+				    " AND o.kind = (SELECT id FROM enum_op_kind WHERE name = 'ipcq_recv')");
+	int64_t send_start = th_query("SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id JOIN timing_runs r"
+				      " ON r.id = t.run_id WHERE r.label = 'credit' AND o.chan_id = 1 AND o.chan_seq = 1"
+				      " AND o.kind = (SELECT id FROM enum_op_kind WHERE name = 'ipcq_send')");
+	assert_int_equal(send_start, recv_end + credit);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +630,8 @@ int main(void)
 		cmocka_unit_test(ranks_have_their_own_host_streams),
 		cmocka_unit_test(labels_are_unique_unless_replaced),
 		cmocka_unit_test(routes_cross_the_cube_mesh_and_sip_links),
+		cmocka_unit_test(ring_allreduce_matches_its_closed_form),
+		cmocka_unit_test(one_slot_makes_sends_wait_for_credits),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());
