@@ -52,4 +52,30 @@ kb_time_best "$fab" "$fops" fabric
 sqlite3 -header -column "$fab" "SELECT link, kind, direction, round(stall_ns / 1000, 1) AS stall_us, ops_held FROM link_stalls_v WHERE run = 'bench1' LIMIT 5"
 
 echo
+# ring all-reduce over every PE: trace, time, replay --verify, each timed
+ring_passes() { # ranks, sips
+	local ws=$1 sips=$2 db="$BUILD/bench/ring$1.db" t0 t1 t2 t3 rss_t rss_r
+	t0=$(date +%s.%N)
+	/usr/bin/time -f "%M" -o "$BUILD/bench/rss" "$BIN/kb-trace" bench ccl_allreduce --set system.sips.count="$sips" \
+		--set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.world_size="$ws" \
+		--set ccl_allreduce.n_elem=8 -o "$db"
+	local rss_tr; rss_tr=$(cat "$BUILD/bench/rss")
+	t1=$(date +%s.%N)
+	/usr/bin/time -f "%M" -o "$BUILD/bench/rss" "$BIN/kb-time" "$db" --quiet; rss_t=$(cat "$BUILD/bench/rss")
+	t2=$(date +%s.%N)
+	/usr/bin/time -f "%M" -o "$BUILD/bench/rss" "$BIN/kb-replay" "$db" --verify --quiet >"$BUILD/bench/verify.txt"
+	rss_r=$(cat "$BUILD/bench/rss")
+	t3=$(date +%s.%N)
+	local ops; ops=$(sqlite3 "$db" "SELECT count(*) FROM ops")
+	awk -v ws="$ws" -v sips="$sips" -v ops="$ops" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" \
+		-v r1="$rss_tr" -v r2="$rss_t" -v r3="$rss_r" 'BEGIN {
+		printf "ring all-reduce, %d ranks on %d SIPs: %d ops; trace %.2f s (%d MB), time %.2f s (%d MB),", ws, sips, ops, b - a, r1 / 1024, c - b, r2 / 1024
+		printf " replay %.2f s (%d MB); total %.2f s\n", d - c, r3 / 1024, d - a }'
+	grep -E "OK|FAIL" "$BUILD/bench/verify.txt" | tail -1
+}
+ring_passes 256 2
+echo "(target for 256 ranks: trace + time + replay <= 2 s)"
+ring_passes 1024 8
+
+echo
 BIN=$BIN BUILD=$BUILD bash "$(dirname "$0")/whatif.sh"

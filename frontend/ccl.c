@@ -449,8 +449,8 @@ void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 	}
 	int64_t count = (int64_t)(nbytes / kb_dtype_size(t->dtype));
 	int64_t first = kb_session_next_op(ctx->s);
-	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count)};
-	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, 2);
+	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype)};
+	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, 3);
 	int64_t end = kb_session_next_op(ctx->s);
 	int64_t algo = kb_db_string(ctx->db, c->cfg.name, &ctx->err), redop = kb_db_string(ctx->db, "sum", &ctx->err);
 	if (algo < 0 || redop < 0)

@@ -1,7 +1,7 @@
 /*
  * ccl_algos.c — the collective algorithms ccl.yaml's `module:` names,
  * written in the tl DSL like any kernel. Each runs on every rank PE with
- * t = the rank's (1, n_elem) buffer and reduces it in place.
+ * t = the rank's (1, n_elem) buffer of dtype and reduces it in place.
  */
 #include "kb.h"
 
@@ -11,7 +11,7 @@
 static kb_tile *load_own(kb_tl *tl, int64_t *n, kb_dtype *dt)
 {
 	*n = tl_arg_int(tl, "n_elem");
-	*dt = KB_F16;
+	*dt = (kb_dtype)tl_arg_int(tl, "dtype");
 	return tl_load(tl, tl_arg_ptr(tl, "t"), KB_SHAPE(1, *n), *dt);
 }
 

@@ -236,7 +236,7 @@ typedef struct kb_bench {
 } kb_bench;
 
 /* A collective algorithm, registered by the name ccl.yaml's `module:` gives.
- * Its kernel gets the arguments t (the rank's buffer) and n_elem. */
+ * Its kernel gets the arguments t (the rank's buffer), n_elem and dtype. */
 typedef struct kb_ccl_module {
 	const char *name;
 	const char *description;

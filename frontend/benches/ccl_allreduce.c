@@ -1,7 +1,8 @@
 /*
  * ccl_allreduce.c — the configured collective on one buffer per rank.
  *
- * Rank r's buffer (1 x n_elem, f16) holds r + 1; after all_reduce every
+ * Rank r's buffer (1 x n_elem, f16, or f32 when the sum leaves f16's
+ * range) holds r + 1; after all_reduce every
  * rank holds sum(1..ws) (hello_send: rank r holds r, its W neighbour's
  * r - 1 + 1). One tensor per device holds the buffers of the ranks on it,
  * one row per rank PE. `fault` makes the two failures the runtime must
@@ -15,6 +16,7 @@
 
 typedef struct cfg {
 	int64_t n_elem;
+	kb_dtype dtype;
 	int ws, fault;
 	bool hello;
 } cfg;
@@ -22,12 +24,13 @@ typedef struct cfg {
 static void faulty_kernel(kb_tl *tl)
 {
 	int64_t n = tl_arg_int(tl, "n_elem");
-	kb_tile *x = tl_load(tl, tl_arg_ptr(tl, "t"), KB_SHAPE(1, n), KB_F16);
+	kb_dtype dt = (kb_dtype)tl_arg_int(tl, "dtype");
+	kb_tile *x = tl_load(tl, tl_arg_ptr(tl, "t"), KB_SHAPE(1, n), dt);
 	int fault = (int)tl_arg_int(tl, "fault");
 	if (fault == 2)
 		tl_send(tl, KB_DIR_N, x); /* a ring installs E and W only */
 	if (tl_rank(tl) == 0) {
-		kb_tile *y = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, n), KB_F16); /* nobody sends it */
+		kb_tile *y = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, n), dt); /* nobody sends it */
 		tl_store(tl, tl_arg_ptr(tl, "t"), y);
 	} else {
 		tl_store(tl, tl_arg_ptr(tl, "t"), x);
@@ -60,7 +63,7 @@ static void worker(kb_ctx *ctx, int dev, void *arg)
 	}
 	char name[32];
 	snprintf(name, sizeof name, "ccl_in_r%d", dev);
-	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), KB_F16, dp);
+	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
 	float *in = bench_alloc(ctx, nr * c->n_elem), *want = bench_alloc(ctx, nr * c->n_elem);
 	double total = (double)c->ws * (c->ws + 1) / 2;
 	for (int i = 0; i < nr; i++) {
@@ -75,7 +78,7 @@ static void worker(kb_ctx *ctx, int dev, void *arg)
 	kb_range_push(ctx, "all_reduce");
 	if (c->fault)
 		KB_LAUNCH(ctx, "faulty", faulty_kernel, KB_TENSOR("t", t), KB_INT("n_elem", c->n_elem),
-			  KB_INT("fault", c->fault));
+			  KB_INT("fault", c->fault), KB_INT("dtype", c->dtype));
 	else
 		kb_all_reduce(ctx, t, KB_REDUCE_SUM);
 	kb_range_pop(ctx);
@@ -93,6 +96,11 @@ static void run_with(kb_ctx *ctx, const char *algorithm)
 	c.n_elem = kb_param_int(ctx, "n_elem");
 	if (c.n_elem <= 0)
 		c.n_elem = kb_ccl_n_elem(ctx);
+	int dt = (int)kb_param_int(ctx, "dtype");
+	if (dt < 0 || dt > 2)
+		kb_fatal(ctx, "ccl_allreduce.dtype must be 0 (auto), 1 (f16) or 2 (f32), got %d", dt);
+	/* auto: f16 while the sum stays inside its range */
+	c.dtype = dt == 1 ? KB_F16 : dt == 2 ? KB_F32 : (double)c.ws * (c.ws + 1) / 2 <= 65504 ? KB_F16 : KB_F32;
 	int sip, cube, pe;
 	kb_rank_location(ctx, c.ws - 1, &sip, &cube, &pe);
 	kb_spawn(ctx, worker, &c, sip + 1);
@@ -112,10 +120,12 @@ const kb_bench kb_bench_ccl_allreduce = {
 	"ccl_allreduce", "the configured all-reduce (ccl.yaml defaults.algorithm) on one buffer per rank, rank r = r+1",
 	run,
 	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"},
-	 {"fault", 0, "0 none, 1 a recv nobody sends (deadlock), 2 a send on a missing direction"}},
+	 {"fault", 0, "0 none, 1 a recv nobody sends (deadlock), 2 a send on a missing direction"},
+	 {"dtype", 0, "0 auto (f16 unless the sum leaves its range), 1 f16, 2 f32"}},
 };
 
 const kb_bench kb_bench_hello_send = {
 	"hello_send", "every rank sends its tile E and receives from W: rank r ends with rank r-1's data", run_hello,
-	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"}, {"fault", 0, "as in ccl_allreduce"}},
+	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"}, {"fault", 0, "as in ccl_allreduce"},
+	 {"dtype", 0, "as in ccl_allreduce"}},
 };
