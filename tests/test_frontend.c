@@ -305,6 +305,49 @@ static void bench_parameters_are_checked(void **state)
 	assert_string_equal(err.msg, "bench 'gemm': gemm.M=1.5 must be an integer");
 }
 
+/* ---- IPCQ install plans ---- */
+static int install_case;
+
+static void rewire(kb_ctx *ctx)
+{
+	kb_init_process_group(ctx, "ahbm", "ring_allreduce_tcm");
+	if (install_case == 1)
+		kb_ipcq_install(ctx, "tree_allreduce_7"); /* over an installed wiring: an error */
+	kb_ipcq_uninstall(ctx);
+	kb_ipcq_install(ctx, "tree_allreduce_7");
+}
+
+static const kb_bench rewire_bench = {"rewire", "install, uninstall, install", rewire, {{NULL, 0, NULL}}};
+
+static void install_plans_wire_ranks_with_disjoint_rx_buffers(void **state)
+{
+	(void)state;
+	kb_error err;
+	install_case = 0;
+	assert_int_equal(th_trace(&rewire_bench, 0, NULL, &err), 0);
+	/* the ring: 8 ranks = PEs 0..7 of sip0.cube0, E and W each; then the tree of 7: 6 edges both ways */
+	assert_int_equal(th_query("SELECT count(*) FROM channels"), 16 + 12);
+	assert_int_equal(th_query("SELECT count(*) FROM channels_v WHERE src = 'sip0.cube0.pe7' AND src_dir = 'E'"
+				  " AND dst = 'sip0.cube0.pe0' AND dst_dir = 'W'"), 1);
+	assert_int_equal(th_query("SELECT count(*) FROM channels_v WHERE src = 'sip0.cube0.pe6' AND src_dir = 'parent'"
+				  " AND dst = 'sip0.cube0.pe2' AND dst_dir = 'child_right'"), 1);
+	/* rx buffers: 4 slots x 4096 B in the receiver's TCM, disjoint within a wiring */
+	assert_int_equal(th_query("SELECT count(DISTINCT rx_pa) FROM channels WHERE id <= 16"), 16);
+	assert_int_equal(th_query("SELECT count(*) FROM channels a JOIN channels b ON a.id < b.id AND a.id <= 16"
+				  " AND b.id <= 16 AND a.rx_pa < b.rx_pa + 16384 AND b.rx_pa < a.rx_pa + 16384"), 0);
+	/* the uninstalled ring's buffers were freed: the tree reuses some of them */
+	assert_true(th_query("SELECT count(*) FROM channels WHERE id > 16 AND rx_pa IN (SELECT rx_pa FROM channels"
+			     " WHERE id <= 16)") > 0);
+	/* one install message per rank PE per wiring, host control traffic */
+	assert_int_equal(th_query("SELECT count(*) FROM ops_v WHERE kind = 'ipcq_init'"), 8 + 7);
+	assert_int_equal(th_query("SELECT bytes FROM ops_v WHERE kind = 'ipcq_init' AND pe = 0 ORDER BY id LIMIT 1"),
+			 4 * KB_IPCQ_ENTRY_BYTES); /* E and W, out and in */
+	install_case = 1;
+	assert_int_equal(th_trace(&rewire_bench, 0, NULL, &err), -1);
+	assert_string_equal(err.msg, "bench 'rewire': ipcq_install('tree_allreduce_7'): IPCQ queues are already installed"
+				     " (ring_allreduce_tcm); uninstall first");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +359,7 @@ int main(void)
 		cmocka_unit_test(kernel_errors_name_kernel_pe_op_and_sizes),
 		cmocka_unit_test(reductions_keep_axes_and_broadcast),
 		cmocka_unit_test(bench_parameters_are_checked),
+		cmocka_unit_test(install_plans_wire_ranks_with_disjoint_rx_buffers),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());
