@@ -237,8 +237,9 @@ static void install(kb_ctx *ctx, ccl_state *c)
 	qsort(starts, (size_t)c->n_chans, sizeof *starts, cmp_u64);
 	for (int i = 1; i < c->n_chans; i++)
 		if (starts[i] < starts[i - 1] + (uint64_t)rx_bytes) {
+			unsigned long long at = starts[i];
 			free(starts);
-			kb_fatal(ctx, "ccl install: rx buffers overlap at PA 0x%llx", (unsigned long long)starts[i]);
+			kb_fatal(ctx, "ccl install: rx buffers overlap at PA 0x%llx", at);
 		}
 	free(starts);
 	/* one install message per PE on its rank's host stream, then the rows */
