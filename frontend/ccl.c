@@ -36,9 +36,10 @@ struct ccl_state {
 	kb_ccl_algo cfg;             /* the resolved algorithm entry */
 	const kb_ccl_module *mod;
 	int world_size;
-	bool rank_is_pe;
-	int *rank_loc;               /* rank -> flat PE index */
-	int *pe_rank;                /* flat PE index -> rank, -1 none */
+	int n_part;                  /* participating PEs (one per rank, or more: intercube, all_pes) */
+	int *part_loc;               /* participant -> flat PE index */
+	int *part_rank;              /* participant -> its rank */
+	int *pe_part;                /* flat PE index -> participant, -1 none */
 	chan *chans;
 	int n_chans;
 	int32_t *out, *in;           /* flat PE index x KB_DIR_COUNT -> channel, -1 none */
@@ -46,6 +47,7 @@ struct ccl_state {
 	int64_t next_chan_id;
 	int64_t *calls;              /* per device: all_reduce calls so far */
 	int64_t n_rows;              /* collectives rows written */
+	int root_cube;               /* intercube: the cube the reduction meets in */
 };
 
 /* ------------------------------------------------------------------ */
@@ -117,6 +119,57 @@ static int reverse_direction(const int peer_nb[KB_DIR_COUNT], int me, kb_dir d)
 	return opp;
 }
 
+/* The named wirings: neighbours of participant p as participant indices. */
+static void map_dirs(const int in[KB_DIR_COUNT], int out[KB_DIR_COUNT], int global_base, int stride, int offset)
+{
+	static const kb_dir to_global[4] = {KB_DIR_GLOBAL_E, KB_DIR_GLOBAL_W, KB_DIR_GLOBAL_N, KB_DIR_GLOBAL_S};
+	for (int d = 0; d < 4; d++)
+		if (in[d] >= 0)
+			out[to_global[d]] = in[d] * stride + offset;
+	(void)global_base;
+}
+
+static int wiring(const kb_machine *m, const ccl_state *c, int p, int nb[KB_DIR_COUNT], kb_error *err)
+{
+	const char *w = c->cfg.topology;
+	for (int d = 0; d < KB_DIR_COUNT; d++)
+		nb[d] = -1;
+	int sips[KB_DIR_COUNT];
+	if (strcmp(w, "intercube_multisip") == 0) { /* PE 0 of every cube: p = sip * n_cubes + cube */
+		int sip = p / m->n_cubes, cube = p % m->n_cubes, x = cube % m->cube_w, y = cube / m->cube_w;
+		nb[KB_DIR_E] = x + 1 < m->cube_w ? p + 1 : -1;
+		nb[KB_DIR_W] = x > 0 ? p - 1 : -1;
+		nb[KB_DIR_N] = y > 0 ? p - m->cube_w : -1;
+		nb[KB_DIR_S] = y + 1 < m->cube_h ? p + m->cube_w : -1;
+		if (neighbours(m->cfg.sips_topology, sip, m->n_sips, sips, err))
+			return -1;
+		map_dirs(sips, nb, 0, m->n_cubes, cube);
+		return 0;
+	}
+	if (strcmp(w, "hierarchical_3level") == 0) { /* every PE: p = flat PE index */
+		int sip = p / (m->n_cubes * m->pes_per_cube), cube = (p / m->pes_per_cube) % m->n_cubes;
+		int pe = p % m->pes_per_cube;
+		nb[KB_DIR_E] = pe + 1 < m->pes_per_cube ? p + 1 : -1; /* intra-cube chain */
+		nb[KB_DIR_W] = pe > 0 ? p - 1 : -1;
+		if (pe == 0) { /* cube leaders: a chain over the cubes in id order */
+			nb[KB_DIR_N] = cube > 0 ? p - m->pes_per_cube : -1;
+			nb[KB_DIR_S] = cube + 1 < m->n_cubes ? p + m->pes_per_cube : -1;
+		}
+		if (pe == 0 && cube == 0) { /* SIP leaders: a ring over the SIPs */
+			if (neighbours("ring_1d", sip, m->n_sips, sips, err))
+				return -1;
+			map_dirs(sips, nb, 0, m->n_cubes * m->pes_per_cube, 0);
+		}
+		return 0;
+	}
+	if (strcmp(w, "intracube_pe_ring") == 0) { /* the PEs of sip0.cube0 as an E/W chain */
+		nb[KB_DIR_E] = p + 1 < c->n_part ? p + 1 : -1;
+		nb[KB_DIR_W] = p > 0 ? p - 1 : -1;
+		return 0;
+	}
+	return neighbours(w, p, c->world_size, nb, err); /* one participant per rank */
+}
+
 /* ------------------------------------------------------------------ */
 /* Install and uninstall                                               */
 /* ------------------------------------------------------------------ */
@@ -172,24 +225,24 @@ static void install(kb_ctx *ctx, ccl_state *c)
 {
 	const kb_machine *m = ctx->m;
 	const kb_ccl_algo *a = &c->cfg;
-	int ws = c->world_size;
+	int np = c->n_part;
 	kb_space space = buffer_space(ctx, a->buffer_kind);
-	c->chans = calloc((size_t)ws * KB_DIR_COUNT, sizeof *c->chans);
-	int (*nb)[KB_DIR_COUNT] = malloc((size_t)ws * sizeof *nb);
+	c->chans = calloc((size_t)np * KB_DIR_COUNT, sizeof *c->chans);
+	int (*nb)[KB_DIR_COUNT] = malloc((size_t)np * sizeof *nb);
 	if (!c->chans || !nb) {
 		free(nb);
-		kb_fatal(ctx, "out of memory installing %d ranks", ws);
+		kb_fatal(ctx, "out of memory installing %d PEs", np);
 	}
 	kb_error why = {{0}};
-	for (int r = 0; r < ws; r++)
-		if (neighbours(a->topology, r, ws, nb[r], &why)) {
+	for (int r = 0; r < np; r++)
+		if (wiring(m, c, r, nb[r], &why)) {
 			free(nb);
 			kb_fatal(ctx, "ccl algorithm '%s': %s (ccl.algorithms.%s.topology, world_size)", a->name, why.msg,
 				 a->name);
 		}
 	c->n_chans = 0;
 	int64_t rx_bytes = a->n_slots * a->slot_size;
-	for (int r = 0; r < ws; r++)
+	for (int r = 0; r < np; r++)
 		for (int d = 0; d < KB_DIR_COUNT; d++) {
 			int peer = nb[r][d];
 			if (peer < 0)
@@ -197,19 +250,19 @@ static void install(kb_ctx *ctx, ccl_state *c)
 			int back = reverse_direction(nb[peer], r, (kb_dir)d);
 			if (back < 0) {
 				free(nb);
-				kb_fatal(ctx, "ccl algorithm '%s': rank %d's %s neighbour %d has no direction back to it"
+				kb_fatal(ctx, "ccl algorithm '%s': PE %d's %s neighbour %d has no direction back to it"
 					      " (ccl.algorithms.%s.topology = %s)", a->name, r, kb_dir_name((kb_dir)d), peer,
 					 a->name, a->topology);
 			}
-			int sf = c->rank_loc[r], df = c->rank_loc[peer];
+			int sf = c->part_loc[r], df = c->part_loc[peer];
 			if (c->in[df * KB_DIR_COUNT + back] >= 0) {
 				free(nb);
-				kb_fatal(ctx, "ccl algorithm '%s': rank %d receives twice on %s (from ranks %d and %d);"
-					      " the topology %s is not symmetric", a->name, peer, kb_dir_name((kb_dir)back),
-					 c->chans[c->in[df * KB_DIR_COUNT + back]].src_rank, r, a->topology);
+				kb_fatal(ctx, "ccl algorithm '%s': rank %d receives twice on %s; the topology %s is not"
+					      " symmetric", a->name, c->part_rank[peer], kb_dir_name((kb_dir)back), a->topology);
 			}
 			chan *ch = &c->chans[c->n_chans];
-			*ch = (chan){.id = ++c->next_chan_id, .src_rank = r, .dst_rank = peer, .src_dir = (kb_dir)d,
+			*ch = (chan){.id = ++c->next_chan_id, .src_rank = c->part_rank[r], .dst_rank = c->part_rank[peer],
+				     .src_dir = (kb_dir)d,
 				     .dst_dir = (kb_dir)back, .space = space};
 			flat_to_loc(m, sf, ch->src);
 			flat_to_loc(m, df, ch->dst);
@@ -243,8 +296,8 @@ static void install(kb_ctx *ctx, ccl_state *c)
 		}
 	free(starts);
 	/* one install message per PE on its rank's host stream, then the rows */
-	for (int r = 0; r < ws; r++) {
-		int f = c->rank_loc[r], loc[3], entries = 0;
+	for (int r = 0; r < np; r++) {
+		int f = c->part_loc[r], loc[3], entries = 0;
 		flat_to_loc(m, f, loc);
 		for (int d = 0; d < KB_DIR_COUNT; d++)
 			entries += (c->out[f * KB_DIR_COUNT + d] >= 0) + (c->in[f * KB_DIR_COUNT + d] >= 0);
@@ -287,8 +340,9 @@ void ccl_release(kb_ctx *ctx)
 	if (!c)
 		return;
 	free(c->chans);
-	free(c->rank_loc);
-	free(c->pe_rank);
+	free(c->part_loc);
+	free(c->part_rank);
+	free(c->pe_part);
 	free(c->out);
 	free(c->in);
 	free(c->calls);
@@ -321,21 +375,50 @@ static void resolve(kb_ctx *ctx, ccl_state *c, const char *name)
 		kb_fatal(ctx, "ccl algorithm '%s': module '%s' is not a registered algorithm (registered: %s)", a->name,
 			 a->module, known);
 	}
-	if (strcmp(a->mapper, "leader_only") != 0)
-		kb_fatal(ctx, "ccl algorithm '%s': mapper '%s' is not available yet (leader_only)", a->name, a->mapper);
-	c->world_size = a->world_size > 0 ? (int)a->world_size : m->n_sips;
+	const char *w = a->topology;
+	bool all_pes = strcmp(a->mapper, "all_pes") == 0, hier = strcmp(w, "hierarchical_3level") == 0;
+	if (all_pes != hier)
+		kb_fatal(ctx, "ccl algorithm '%s': mapper %s with topology %s (all_pes goes with hierarchical_3level,"
+			      " leader_only with the others; ccl.algorithms.%s.mapper)", a->name, a->mapper, w, a->name);
+	bool intercube = strcmp(w, "intercube_multisip") == 0, intracube = strcmp(w, "intracube_pe_ring") == 0;
+	if (intercube || hier)
+		c->world_size = m->n_sips; /* rank = SIP; its cubes' PE 0 (or all its PEs) take part */
+	else if (intracube)
+		c->world_size = m->pes_per_cube; /* rank = PE of sip0.cube0 */
+	else
+		c->world_size = a->world_size > 0 ? (int)a->world_size : m->n_sips;
+	if (a->world_size > 0 && a->world_size != c->world_size)
+		kb_fatal(ctx, "ccl algorithm '%s': world_size %lld, but topology %s makes %d ranks on this machine"
+			      " (ccl.algorithms.%s.world_size)", a->name, (long long)a->world_size, w, c->world_size, a->name);
 	if (c->world_size > m->n_pes)
 		kb_fatal(ctx, "ccl algorithm '%s': world_size %d exceeds the %d PEs of the system"
 			      " (ccl.algorithms.%s.world_size)", a->name, c->world_size, m->n_pes, a->name);
-	c->rank_is_pe = c->world_size > m->n_sips;
-	free(c->rank_loc);
-	c->rank_loc = malloc((size_t)c->world_size * sizeof *c->rank_loc);
-	if (!c->rank_loc)
+	c->n_part = intercube ? m->n_sips * m->n_cubes : hier ? m->n_pes : c->world_size;
+	c->root_cube = a->root_cube >= 0 ? (int)a->root_cube : m->n_cubes - 1;
+	if (c->root_cube >= m->n_cubes)
+		kb_fatal(ctx, "ccl algorithm '%s': root_cube %d is outside the %dx%d cube mesh (0..%d;"
+			      " ccl.algorithms.%s.root_cube)", a->name, c->root_cube, m->cube_w, m->cube_h, m->n_cubes - 1,
+			 a->name);
+	free(c->part_loc);
+	free(c->part_rank);
+	c->part_loc = malloc((size_t)c->n_part * sizeof *c->part_loc);
+	c->part_rank = malloc((size_t)c->n_part * sizeof *c->part_rank);
+	if (!c->part_loc || !c->part_rank)
 		kb_fatal(ctx, "out of memory");
-	memset(c->pe_rank, 0xff, (size_t)m->n_pes * sizeof *c->pe_rank);
-	for (int r = 0; r < c->world_size; r++) {
-		c->rank_loc[r] = c->rank_is_pe ? r : kb_pe_index(m, r, 0, 0);
-		c->pe_rank[c->rank_loc[r]] = r;
+	memset(c->pe_part, 0xff, (size_t)m->n_pes * sizeof *c->pe_part);
+	bool rank_is_pe = c->world_size > m->n_sips;
+	for (int p = 0; p < c->n_part; p++) {
+		if (intercube) {
+			c->part_loc[p] = kb_pe_index(m, p / m->n_cubes, p % m->n_cubes, 0);
+			c->part_rank[p] = p / m->n_cubes;
+		} else if (hier) {
+			c->part_loc[p] = p;
+			c->part_rank[p] = p / (m->n_cubes * m->pes_per_cube);
+		} else {
+			c->part_loc[p] = intracube || rank_is_pe ? p : kb_pe_index(m, p, 0, 0);
+			c->part_rank[p] = p;
+		}
+		c->pe_part[c->part_loc[p]] = p;
 	}
 }
 
@@ -355,12 +438,12 @@ void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorit
 	ccl_state *c = calloc(1, sizeof *c);
 	size_t cells = (size_t)ctx->m->n_pes * KB_DIR_COUNT;
 	if (!c || !(c->out = malloc(cells * sizeof *c->out)) || !(c->in = malloc(cells * sizeof *c->in)) ||
-	    !(c->pe_rank = malloc((size_t)ctx->m->n_pes * sizeof *c->pe_rank)) ||
+	    !(c->pe_part = malloc((size_t)ctx->m->n_pes * sizeof *c->pe_part)) ||
 	    !(c->calls = calloc((size_t)ctx->m->n_sips, sizeof *c->calls))) {
 		if (c) {
 			free(c->out);
 			free(c->in);
-			free(c->pe_rank);
+			free(c->pe_part);
 		}
 		free(c);
 		kb_fatal(ctx, "out of memory");
@@ -401,17 +484,35 @@ int kb_world_size(kb_ctx *ctx)
 	return ctx->ccl ? ctx->ccl->world_size : ctx->m->n_sips;
 }
 
-int kb_rank_location(kb_ctx *ctx, int rank, int *sip, int *cube, int *pe)
+int kb_ccl_device_ranks(kb_ctx *ctx, int sip, int *ranks, int cap, int *n_cubes, int *n_pes)
 {
-	ccl_state *c = state(ctx, "rank_location");
-	if (rank < 0 || rank >= c->world_size)
-		kb_fatal(ctx, "rank %d is outside the world of %d ranks", rank, c->world_size);
-	int loc[3];
-	flat_to_loc(ctx->m, c->rank_loc[rank], loc);
-	*sip = loc[0];
-	*cube = loc[1];
-	*pe = loc[2];
-	return 0;
+	ccl_state *c = state(ctx, "ccl_device_ranks");
+	const kb_machine *m = ctx->m;
+	int n = 0, nc = 0, npc = 0;
+	*n_cubes = *n_pes = 0;
+	for (int cube = 0; cube < m->n_cubes; cube++) {
+		int here = 0;
+		for (int pe = 0; pe < m->pes_per_cube; pe++) {
+			int p = c->pe_part[kb_pe_index(m, sip, cube, pe)];
+			if (p < 0)
+				continue;
+			if (pe != here)
+				kb_fatal(ctx, "ccl: the PEs taking part on sip%d.cube%d are not PEs 0..k", sip, cube);
+			if (n < cap)
+				ranks[n] = c->part_rank[p];
+			n++;
+			here++;
+		}
+		if (!here)
+			continue;
+		if (cube != nc || (npc && here != npc))
+			kb_fatal(ctx, "ccl: the PEs taking part on sip%d do not fill cubes 0..k alike", sip);
+		npc = here;
+		nc++;
+	}
+	*n_cubes = nc;
+	*n_pes = npc;
+	return n;
 }
 
 const char *kb_ccl_algorithm(kb_ctx *ctx)
@@ -436,22 +537,36 @@ void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 	if (t->rank != ctx->rank)
 		kb_fatal(ctx, "all_reduce: tensor '%s' lives on device %d, the current device is %d", t->name, t->rank,
 			 ctx->rank);
-	/* validator single_shard_per_rank: each shard is one rank's whole buffer */
+	/* validators: one shard per PE taking part on this device (single_shard_per_rank: its rank's PE;
+	 * multi_pe_sip_local: every PE of the SIP), all of one size */
 	uint64_t nbytes = t->n_shards ? t->shards[0].nbytes : 0;
+	int here = 0;
+	for (int p = 0; p < c->n_part; p++)
+		here += c->part_loc[p] / (ctx->m->n_cubes * ctx->m->pes_per_cube) == t->rank;
+	const char *validator = c->cfg.validator[0] ? c->cfg.validator : "single_shard_per_rank";
+	if ((int)t->n_shards != here)
+		kb_fatal(ctx, "all_reduce('%s'): %zu shards, but %d PEs of sip%d take part in '%s' (validator %s)", t->name,
+			 t->n_shards, here, t->rank, c->cfg.name, validator);
 	for (size_t k = 0; k < t->n_shards; k++) {
 		const kb_shard *sh = &t->shards[k];
 		int f = kb_pe_index(ctx->m, t->rank, sh->cube, sh->pe);
-		if (c->pe_rank[f] < 0)
-			kb_fatal(ctx, "all_reduce('%s'): shard on sip%d.cube%d.pe%d, which is no rank of '%s' (world size %d)",
-				 t->name, t->rank, sh->cube, sh->pe, c->cfg.name, c->world_size);
+		if (c->pe_part[f] < 0)
+			kb_fatal(ctx, "all_reduce('%s'): shard on sip%d.cube%d.pe%d, which takes no part in '%s' (validator %s)",
+				 t->name, t->rank, sh->cube, sh->pe, c->cfg.name, validator);
 		if (sh->nbytes != nbytes)
 			kb_fatal(ctx, "all_reduce('%s'): shards differ in size (%llu vs %llu bytes)", t->name,
 				 (unsigned long long)sh->nbytes, (unsigned long long)nbytes);
 	}
 	int64_t count = (int64_t)(nbytes / kb_dtype_size(t->dtype));
 	int64_t first = kb_session_next_op(ctx->s);
-	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype)};
-	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, 3);
+	const kb_machine *m = ctx->m;
+	const char *st = m->cfg.sips_topology;
+	int sip_topo = strcmp(st, "ring_1d") == 0 ? 0 : strcmp(st, "mesh_2d_no_wrap") == 0 ? 2 : 1;
+	int64_t chunk = c->cfg.chunk_size > 0 ? c->cfg.chunk_size : c->cfg.slot_size / (int64_t)kb_dtype_size(t->dtype);
+	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype),
+			 KB_INT("cube_w", m->cube_w), KB_INT("cube_h", m->cube_h), KB_INT("n_sips", m->n_sips),
+			 KB_INT("sip_topo", sip_topo), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk)};
+	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, (int)(sizeof args / sizeof args[0]));
 	int64_t end = kb_session_next_op(ctx->s);
 	int64_t algo = kb_db_string(ctx->db, c->cfg.name, &ctx->err), redop = kb_db_string(ctx->db, "sum", &ctx->err);
 	if (algo < 0 || redop < 0)
@@ -478,7 +593,8 @@ static ccl_state *tl_state(kb_tl *tl, const char *op)
 int tl_rank(kb_tl *tl)
 {
 	ccl_state *c = tl_state(tl, "rank");
-	return c->pe_rank[kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe)];
+	int p = c->pe_part[kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe)];
+	return p >= 0 ? c->part_rank[p] : -1;
 }
 
 int tl_world_size(kb_tl *tl)

@@ -115,8 +115,12 @@ void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorit
  * (NULL = defaults.algorithm). Installing over a wiring is an error. */
 void kb_ipcq_install(kb_ctx *ctx, const char *algorithm);
 void kb_ipcq_uninstall(kb_ctx *ctx);
-/* Where a rank runs. */
-int kb_rank_location(kb_ctx *ctx, int rank, int *sip, int *cube, int *pe);
+/* The ranks of the PEs taking part on device sip, in (cube, pe) order (up
+ * to cap of them; returns how many): they fill cubes 0..*n_cubes-1, PEs
+ * 0..*n_pes-1 of each. A rank is one PE, or (intercube_multisip) PE 0 of
+ * every cube of its SIP, or (hierarchical_3level, mapper all_pes) every PE
+ * of its SIP. */
+int kb_ccl_device_ranks(kb_ctx *ctx, int sip, int *ranks, int cap, int *n_cubes, int *n_pes);
 const char *kb_ccl_algorithm(kb_ctx *ctx);   /* the installed algorithm's name */
 int64_t kb_ccl_n_elem(kb_ctx *ctx);          /* its n_elem */
 
@@ -236,7 +240,10 @@ typedef struct kb_bench {
 } kb_bench;
 
 /* A collective algorithm, registered by the name ccl.yaml's `module:` gives.
- * Its kernel gets the arguments t (the rank's buffer), n_elem and dtype. */
+ * Its kernel runs on every PE taking part, with the arguments t (its
+ * buffer), n_elem, dtype, cube_w, cube_h, n_sips, sip_topo (0 ring_1d,
+ * 1 torus_2d / mesh_2d, 2 mesh_2d_no_wrap), root_cube and chunk (elements
+ * per message: chunk_size, else what fits a slot). */
 typedef struct kb_ccl_module {
 	const char *name;
 	const char *description;

@@ -658,7 +658,8 @@ void kb_topo_where(const kb_topo_cfg *cfg, size_t off, char *buf, size_t cap, co
 /* ------------------------------------------------------------------ */
 
 #define BUFFER_KINDS "tcm|hbm|sram"
-#define CCL_TOPOLOGIES "ring_1d|ring_1d_unidir|mesh_2d|torus_2d|mesh_2d_no_wrap|tree_binary|hierarchical_3level|none"
+#define CCL_TOPOLOGIES "ring_1d|ring_1d_unidir|mesh_2d|torus_2d|mesh_2d_no_wrap|tree_binary|hierarchical_3level|" \
+	"intercube_multisip|intracube_pe_ring|none"
 #define A(field) offsetof(kb_ccl_algo, field)
 
 static const key_def ccl_keys[] = {

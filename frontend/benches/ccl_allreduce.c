@@ -1,10 +1,11 @@
 /*
  * ccl_allreduce.c — the configured collective on one buffer per rank.
  *
- * Rank r's buffer (1 x n_elem, f16, or f32 when the sum leaves f16's
- * range) holds r + 1; after all_reduce every
- * rank holds sum(1..ws) (hello_send: rank r holds r, its W neighbour's
- * r - 1 + 1). One tensor per device holds the buffers of the ranks on it,
+ * Each PE taking part holds a buffer (1 x n_elem, f16, or f32 when the
+ * sum leaves f16's range) of its rank + 1; after all_reduce every one holds
+ * the sum over all of them: sum(1..ws) with a PE per rank, n_cubes *
+ * sum(1..n_sips) for intercube (the seed's check). hello_send: rank r holds
+ * r, its W neighbour's r - 1 + 1. One tensor per device holds the buffers of the ranks on it,
  * one row per rank PE. `fault` makes the two failures the runtime must
  * report: 1 = a recv no send ever feeds (kb-time exits 3 with a pointer
  * dump), 2 = a send on a direction the ring does not install (kb-trace
@@ -15,6 +16,8 @@
 #include <stdio.h>
 
 typedef struct cfg {
+	double total;                /* the sum: rank + 1 over every PE taking part */
+	int n_dev;                   /* devices with PEs taking part */
 	int64_t n_elem;
 	kb_dtype dtype;
 	int ws, fault;
@@ -40,37 +43,23 @@ static void faulty_kernel(kb_tl *tl)
 static void worker(kb_ctx *ctx, int dev, void *arg)
 {
 	const cfg *c = arg;
-	const kb_machine *m = kb_ctx_machine(ctx);
-	int r0 = -1, nr = 0;
-	for (int r = 0; r < c->ws; r++) {
-		int sip, cube, pe;
-		kb_rank_location(ctx, r, &sip, &cube, &pe);
-		if (sip == dev) {
-			r0 = r0 < 0 ? r : r0;
-			nr++;
-		}
-	}
-	kb_dp dp = KB_DP(.num_cubes = 1, .num_pes = 1);
-	if (c->ws > m->n_sips) { /* rank = PE: one row per rank PE */
-		if (nr <= m->pes_per_cube)
-			dp = KB_DP(.num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = nr);
-		else if (nr % m->pes_per_cube == 0)
-			dp = KB_DP(.cube = KB_ROW_WISE, .num_cubes = nr / m->pes_per_cube, .pe = KB_ROW_WISE,
-				   .num_pes = m->pes_per_cube);
-		else
-			kb_fatal(ctx, "ccl_allreduce: %d ranks on sip%d do not fill whole cubes of %d PEs", nr, dev,
-				 m->pes_per_cube);
-	}
+	int nc, np;
+	int nr = kb_ccl_device_ranks(ctx, dev, NULL, 0, &nc, &np);
+	if (!nr)
+		return;
+	int *ranks = kb_host_alloc(ctx, (size_t)(nr ? nr : 1) * sizeof *ranks);
+	kb_ccl_device_ranks(ctx, dev, ranks, nr, &nc, &np);
+	/* one row per PE taking part, in (cube, pe) order */
+	kb_dp dp = KB_DP(.cube = KB_ROW_WISE, .num_cubes = nc, .pe = KB_ROW_WISE, .num_pes = np);
 	char name[32];
 	snprintf(name, sizeof name, "ccl_in_r%d", dev);
 	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
 	float *in = bench_alloc(ctx, nr * c->n_elem), *want = bench_alloc(ctx, nr * c->n_elem);
-	double total = (double)c->ws * (c->ws + 1) / 2;
 	for (int i = 0; i < nr; i++) {
-		int r = r0 + i;
+		int r = ranks[i];
 		for (int64_t j = 0; j < c->n_elem; j++) {
 			in[i * c->n_elem + j] = (float)(r + 1);
-			want[i * c->n_elem + j] = c->hello ? (float)((r - 1 + c->ws) % c->ws + 1) : (float)total;
+			want[i * c->n_elem + j] = c->hello ? (float)((r - 1 + c->ws) % c->ws + 1) : (float)c->total;
 		}
 	}
 	kb_copy_from_host(ctx, t, in);
@@ -84,6 +73,7 @@ static void worker(kb_ctx *ctx, int dev, void *arg)
 	kb_range_pop(ctx);
 	kb_host_free(ctx, in);
 	kb_host_free(ctx, want);
+	kb_host_free(ctx, ranks);
 }
 
 static void run_with(kb_ctx *ctx, const char *algorithm)
@@ -99,11 +89,19 @@ static void run_with(kb_ctx *ctx, const char *algorithm)
 	int dt = (int)kb_param_int(ctx, "dtype");
 	if (dt < 0 || dt > 2)
 		kb_fatal(ctx, "ccl_allreduce.dtype must be 0 (auto), 1 (f16) or 2 (f32), got %d", dt);
+	const kb_machine *m = kb_ctx_machine(ctx);
+	int *ranks = kb_host_alloc(ctx, (size_t)m->n_pes * sizeof *ranks);
+	for (int d = 0; d < m->n_sips; d++) {
+		int nc, np, n = kb_ccl_device_ranks(ctx, d, ranks, m->n_pes, &nc, &np);
+		for (int i = 0; i < n; i++)
+			c.total += ranks[i] + 1;
+		if (n)
+			c.n_dev = d + 1;
+	}
+	kb_host_free(ctx, ranks);
 	/* auto: f16 while the sum stays inside its range */
-	c.dtype = dt == 1 ? KB_F16 : dt == 2 ? KB_F32 : (double)c.ws * (c.ws + 1) / 2 <= 65504 ? KB_F16 : KB_F32;
-	int sip, cube, pe;
-	kb_rank_location(ctx, c.ws - 1, &sip, &cube, &pe);
-	kb_spawn(ctx, worker, &c, sip + 1);
+	c.dtype = dt == 1 ? KB_F16 : dt == 2 ? KB_F32 : c.total <= 65504 ? KB_F16 : KB_F32;
+	kb_spawn(ctx, worker, &c, c.n_dev);
 }
 
 static void run(kb_ctx *ctx)
