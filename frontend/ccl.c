@@ -565,7 +565,8 @@ void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 	int64_t chunk = c->cfg.chunk_size > 0 ? c->cfg.chunk_size : c->cfg.slot_size / (int64_t)kb_dtype_size(t->dtype);
 	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype),
 			 KB_INT("cube_w", m->cube_w), KB_INT("cube_h", m->cube_h), KB_INT("n_sips", m->n_sips),
-			 KB_INT("sip_topo", sip_topo), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk)};
+			 KB_INT("sip_topo", sip_topo), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk),
+			 KB_INT("n_slots", c->cfg.n_slots)};
 	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, (int)(sizeof args / sizeof args[0]));
 	int64_t end = kb_session_next_op(ctx->s);
 	int64_t algo = kb_db_string(ctx->db, c->cfg.name, &ctx->err), redop = kb_db_string(ctx->db, "sum", &ctx->err);

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 static kb_tile *load_own(kb_tl *tl, int64_t *n, kb_dtype *dt)
 {
@@ -227,6 +228,162 @@ static void hierarchical_allreduce(kb_tl *tl)
 	tl_store(tl, tl_arg_ptr(tl, "t"), acc);
 }
 
+/* ring_rsag_allreduce (ring_1d): reduce-scatter then all-gather, the
+ * bandwidth-optimal ring. The buffer splits into p chunks; in step s of
+ * the reduce-scatter rank r sends chunk r - s and receives chunk r - s - 1,
+ * adding its own; after p - 1 steps it holds chunk r + 1 reduced, and the
+ * all-gather passes the reduced chunks on for p - 1 more steps. Chunks move
+ * in messages of `chunk` elements (what fits a slot), and sends run
+ * L = min(n_slots / 2, messages per chunk - 1) messages ahead of the recvs,
+ * so the slots can cover the link's bandwidth-delay product (the other half
+ * of the slots absorbs the credits' trip back). */
+typedef struct rsag {
+	kb_tl *tl;
+	int64_t n, q;            /* elements, elements per message */
+	int p, r;
+	kb_dtype dt;
+	uint64_t va;
+	size_t isz;
+	int64_t per;             /* messages per chunk (the largest) */
+	bool spill;              /* chunks too big to keep in scratch go back to the buffer between steps */
+	/* the last recv's store, issued after the next send so that a PE's
+	 * in-order issue never holds a send behind an add */
+	bool pend, pend_store, pend_free;
+	int64_t pend_k;
+	uint64_t pend_at;
+	kb_tile **cur;           /* the chunk to send next, by message */
+} rsag;
+
+static int64_t chunk_lo(const rsag *g, int c)
+{
+	return (int64_t)c * g->n / g->p;
+}
+
+/* Message k of chunk c: its first element and length (0 if none). */
+static int64_t msg(const rsag *g, int c, int64_t k, int64_t *len)
+{
+	int64_t lo = chunk_lo(g, c) + k * g->q, hi = chunk_lo(g, c + 1);
+	*len = lo < hi ? (hi - lo < g->q ? hi - lo : g->q) : 0;
+	return lo;
+}
+
+static int mod(int a, int p)
+{
+	return ((a % p) + p) % p;
+}
+
+/* Item j of the flattened 2(p-1) x per sequence: step and message. */
+static void item(const rsag *g, int64_t j, int *step, int64_t *k)
+{
+	*step = (int)(j / g->per);
+	*k = j % g->per;
+}
+
+static void rsag_send(rsag *g, int64_t j)
+{
+	int s;
+	int64_t k, len;
+	item(g, j, &s, &k);
+	int c = s < g->p - 1 ? mod(g->r - s, g->p) : mod(g->r + 1 - (s - (g->p - 1)), g->p);
+	int64_t lo = msg(g, c, k, &len);
+	if (!len)
+		return;
+	if (s == 0 || g->spill) /* the rank's own data, or what the last step left in the buffer */
+		g->cur[k] = tl_load(g->tl, g->va + (uint64_t)lo * g->isz, KB_SHAPE(1, len), g->dt);
+	tl_send(g->tl, KB_DIR_E, g->cur[k]);
+	tl_free(g->tl, g->cur[k]);
+	g->cur[k] = NULL;
+}
+
+static void rsag_flush(rsag *g)
+{
+	if (!g->pend)
+		return;
+	if (g->pend_store)
+		tl_store(g->tl, g->pend_at, g->cur[g->pend_k]);
+	if (g->pend_free) {
+		tl_free(g->tl, g->cur[g->pend_k]);
+		g->cur[g->pend_k] = NULL;
+	}
+	g->pend = false;
+}
+
+static void rsag_recv(rsag *g, int64_t j)
+{
+	int s;
+	int64_t k, len;
+	item(g, j, &s, &k);
+	bool rs = s < g->p - 1;
+	int c = rs ? mod(g->r - s - 1, g->p) : mod(g->r - (s - (g->p - 1)), g->p);
+	int64_t lo = msg(g, c, k, &len);
+	if (!len)
+		return;
+	uint64_t at = g->va + (uint64_t)lo * g->isz;
+	if (rs) { /* add the own part of the chunk */
+		kb_tile *own = tl_load(g->tl, at, KB_SHAPE(1, len), g->dt);
+		kb_tile *in = tl_recv(g->tl, KB_DIR_W, KB_SHAPE(1, len), g->dt);
+		g->cur[k] = tl_add(g->tl, own, in);
+		tl_free(g->tl, own);
+		tl_free(g->tl, in);
+	} else {
+		g->cur[k] = tl_recv(g->tl, KB_DIR_W, KB_SHAPE(1, len), g->dt);
+	}
+	/* stored when fully reduced (the rank's result), in the all-gather, or
+	 * parked in the buffer; freed when parked or after the last step */
+	g->pend = true;
+	g->pend_k = k;
+	g->pend_at = at;
+	g->pend_store = !rs || s == g->p - 2 || g->spill;
+	g->pend_free = g->spill || s == 2 * (g->p - 1) - 1;
+}
+
+static void ring_rsag_allreduce(kb_tl *tl)
+{
+	rsag g = {.tl = tl, .p = tl_world_size(tl), .r = tl_rank(tl), .va = tl_arg_ptr(tl, "t")};
+	g.n = tl_arg_int(tl, "n_elem");
+	g.dt = (kb_dtype)tl_arg_int(tl, "dtype");
+	g.q = tl_arg_int(tl, "chunk");
+	g.isz = g.dt == KB_F32 ? 4 : 2;
+	if (g.p < 2)
+		return;
+	if (g.q < 1)
+		g.q = 1;
+	int64_t biggest = chunk_lo(&g, 1) - chunk_lo(&g, 0) + 1;
+	if ((biggest + g.q - 1) / g.q > 4096)
+		g.q = (biggest + 4095) / 4096; /* never more than 4096 messages per chunk */
+	int64_t smallest = g.n;
+	for (int c = 0; c < g.p; c++) {
+		int64_t len = chunk_lo(&g, c + 1) - chunk_lo(&g, c);
+		int64_t m = (len + g.q - 1) / g.q;
+		if (m > g.per)
+			g.per = m;
+		if (len < smallest)
+			smallest = len;
+	}
+	if (g.per == 0)
+		return;
+	g.spill = (uint64_t)(g.per * g.q) * g.isz > (256u << 10); /* keep at most 256 KiB of a chunk in scratch */
+	kb_tile *cur[4097];
+	g.cur = cur;
+	memset(cur, 0, sizeof cur);
+	/* half the slots ahead: the other half absorbs the credit's trip back */
+	int64_t ahead = tl_arg_int(tl, "n_slots") / 2, min_msgs = (smallest + g.q - 1) / g.q;
+	if (ahead > min_msgs - 1)
+		ahead = min_msgs - 1; /* a send may not overtake the recv its data comes from */
+	if (ahead < 0)
+		ahead = 0;
+	int64_t total = 2 * (int64_t)(g.p - 1) * g.per, issued = 0;
+	while (issued < ahead && issued < total)
+		rsag_send(&g, issued++);
+	for (int64_t j = 0; j < total; j++) {
+		if (issued < total) /* send j + ahead: its data came from recv j + ahead - per < j */
+			rsag_send(&g, issued++);
+		rsag_flush(&g);
+		rsag_recv(&g, j);
+	}
+	rsag_flush(&g);
+}
+
 static const kb_ccl_module m_hello = {"hello_send", "send the own tile E, receive W (rank r holds r-1's)", hello_send};
 static const kb_ccl_module m_ring = {"ring_allreduce", "ring_1d: ws-1 rounds of send E, recv W, add", ring_allreduce};
 static const kb_ccl_module m_mesh = {"mesh_allreduce", "mesh_2d: row ring then column ring", mesh_allreduce};
@@ -235,12 +392,15 @@ static const kb_ccl_module m_tree = {"tree_allreduce", "tree_binary: reduce to r
 static const kb_ccl_module m_intercube = {"intercube_allreduce",
 					  "intercube_multisip: cube rows, root column, SIP exchange, broadcast back",
 					  intercube_allreduce};
+static const kb_ccl_module m_rsag = {"ring_rsag_allreduce",
+				     "ring_1d: reduce-scatter + all-gather in 2(p-1) steps of n/p, slot-sized messages",
+				     ring_rsag_allreduce};
 static const kb_ccl_module m_hier = {"hierarchical_allreduce",
 				     "hierarchical_3level: PE chain, cube-leader chain, SIP ring, back down",
 				     hierarchical_allreduce};
 
 const kb_ccl_module *const *kb_ccl_modules(void)
 {
-	static const kb_ccl_module *const all[] = {&m_hello, &m_ring, &m_mesh, &m_tree, &m_intercube, &m_hier, NULL};
+	static const kb_ccl_module *const all[] = {&m_hello, &m_ring, &m_mesh, &m_tree, &m_intercube, &m_hier, &m_rsag, NULL};
 	return all;
 }

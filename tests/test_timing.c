@@ -573,10 +573,12 @@ static void ring_allreduce_matches_its_closed_form(void **state)
 	assert_int_equal(pe_start - start, c.launch_ps);
 	assert_int_equal(end - pe_start, kernel);
 	assert_int_equal(end - start, c.launch_ps + kernel);
-	/* no send waited for a credit; the IPCQ units were busy for setup + injection of every send and recv */
+	/* no send waited for a credit; the IPCQ units were busy for setup + injection of every send, the
+	 * DMA engines for the loads, recvs and stores */
 	assert_int_equal(th_query("SELECT count(*) FROM op_times_v WHERE run = 'ring' AND waited_on = 'credit'"), 0);
-	assert_int_equal(th_query("SELECT sum(busy_ps) FROM unit_busy WHERE unit = 'ipcq'"),
-			 (int64_t)p * (p - 1) * (b_send + b_recv));
+	assert_int_equal(th_query("SELECT sum(busy_ps) FROM unit_busy WHERE unit = 'ipcq'"), (int64_t)p * (p - 1) * b_send);
+	assert_int_equal(th_query("SELECT sum(busy_ps) FROM unit_busy WHERE unit = 'dma'"),
+			 (int64_t)p * ((p - 1) * b_recv + b_load + b_store));
 	print_message("ring p=%d, %lld B: launch %lld + load %lld + %d x (send %lld + recv %lld) + add %lld + store %lld"
 		      " = %lld ps\n", p, (long long)bytes, (long long)c.launch_ps, (long long)t_load, p - 1,
 		      (long long)t_send, (long long)t_recv, (long long)t_add, (long long)t_store,

@@ -823,7 +823,7 @@ static int decode(sched *s, int32_t i, kb_physaddr *pa, kb_error *err)
 
 static int unit_of(int kind)
 {
-	if (kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV)
+	if (kind == KB_OP_IPCQ_SEND) /* the queue engine pushes sends; a recv is a local copy on a DMA engine */
 		return U_IPCQ;
 	return kb_op_is_dma(kind) ? U_DMA : kind == KB_OP_GEMM ? U_GEMM : U_MATH;
 }

@@ -45,11 +45,56 @@ void kb_ranges_reset(kb_ranges *r)
 	r->free[0].len = r->size;
 	r->n_free = r->size ? 1 : 0;
 	r->used = 0;
+	r->rover = r->base;
+}
+
+/* Next fit: the first free range with n bytes at or after the rover (the
+ * part of the range before the rover stays free). */
+static int alloc_next_fit(kb_ranges *r, uint64_t n, uint64_t *addr)
+{
+	for (size_t i = 0; i < r->n_free; i++) {
+		struct kb_free_range *f = &r->free[i];
+		uint64_t at = f->start > r->rover ? f->start : r->rover, end = f->start + f->len;
+		if (at >= end || end - at < n)
+			continue;
+		if (at > f->start) { /* split: [start, at) stays free */
+			if (at + n < end) {
+				if (reserve(r, r->n_free + 1))
+					return -1;
+				f = &r->free[i];
+				memmove(f + 2, f + 1, (r->n_free - i - 1) * sizeof *f);
+				r->n_free++;
+				f[1].start = at + n;
+				f[1].len = end - at - n;
+			}
+			f->len = at - f->start;
+		} else {
+			f->start += n;
+			f->len -= n;
+			if (!f->len) {
+				memmove(f, f + 1, (r->n_free - i - 1) * sizeof *f);
+				r->n_free--;
+			}
+		}
+		*addr = at;
+		r->used += n;
+		r->rover = at + n;
+		return 0;
+	}
+	return 1; /* nothing after the rover */
 }
 
 int kb_ranges_alloc(kb_ranges *r, uint64_t n, uint64_t *addr)
 {
 	n = round_up(n ? n : 1, r->align);
+	if (r->next_fit) {
+		int rc = alloc_next_fit(r, n, addr);
+		if (rc <= 0)
+			return rc;
+		r->rover = r->base; /* wrap around */
+		rc = alloc_next_fit(r, n, addr);
+		return rc < 0 ? -1 : rc ? -1 : 0;
+	}
 	for (size_t i = 0; i < r->n_free; i++) {
 		struct kb_free_range *f = &r->free[i];
 		if (f->len < n)

@@ -124,10 +124,12 @@ int kb_session_open(kb_session **out, const kb_topo_cfg *topo, const kb_ccl_cfg 
 	bool ok = s->hbm && s->tcm && s->scratch && s->sram && s->mmus && s->pe_seq && s->host_seq &&
 		  kb_ranges_init(&s->va, VA_BASE, VA_SIZE, m->page_size) == 0;
 	uint64_t general = m->tcm_reserved_bytes + m->scratch_bytes;
-	for (int i = 0; ok && i < n_pes; i++)
+	for (int i = 0; ok && i < n_pes; i++) {
 		ok = kb_ranges_init(&s->hbm[i], 0, m->hbm_slice_bytes, MEM_ALIGN) == 0 &&
 		     kb_ranges_init(&s->tcm[i], general, m->tcm_bytes - general, MEM_ALIGN) == 0 &&
 		     kb_ranges_init(&s->scratch[i], m->tcm_reserved_bytes, m->scratch_bytes, MEM_ALIGN) == 0;
+		s->scratch[i].next_fit = 1; /* pipelines: freed tiles are not reused at once */
+	}
 	for (int i = 0; ok && i < n_cubes; i++)
 		ok = kb_ranges_init(&s->sram[i], 0, m->sram_bytes, MEM_ALIGN) == 0;
 	if (!ok) {

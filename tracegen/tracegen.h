@@ -19,9 +19,15 @@
 /* Range allocator                                                     */
 /* ------------------------------------------------------------------ */
 
-/* First-fit allocator over [base, base + size) with coalescing frees. */
+/* Allocator over [base, base + size) with coalescing frees: first fit, or
+ * next fit (the search starts where the last allocation ended, wrapping)
+ * so that freed space is not reused at once — for kernel scratch, where
+ * an immediate reuse would make the next tile wait for the last reader of
+ * the freed one (a false WAR dependency that serialises pipelines). */
 typedef struct kb_ranges {
 	uint64_t base, size, align, used;
+	uint64_t rover;   /* next fit: where the search starts */
+	int next_fit;
 	struct kb_free_range { uint64_t start, len; } *free;
 	size_t n_free, cap_free;
 } kb_ranges;

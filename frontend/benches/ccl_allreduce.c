@@ -20,6 +20,7 @@ typedef struct cfg {
 	int n_dev;                   /* devices with PEs taking part */
 	int64_t n_elem;
 	kb_dtype dtype;
+	kb_space mem;
 	int ws, fault;
 	bool hello;
 } cfg;
@@ -50,7 +51,7 @@ static void worker(kb_ctx *ctx, int dev, void *arg)
 	int *ranks = kb_host_alloc(ctx, (size_t)(nr ? nr : 1) * sizeof *ranks);
 	kb_ccl_device_ranks(ctx, dev, ranks, nr, &nc, &np);
 	/* one row per PE taking part, in (cube, pe) order */
-	kb_dp dp = KB_DP(.cube = KB_ROW_WISE, .num_cubes = nc, .pe = KB_ROW_WISE, .num_pes = np);
+	kb_dp dp = KB_DP(.cube = KB_ROW_WISE, .num_cubes = nc, .pe = KB_ROW_WISE, .num_pes = np, .mem = c->mem);
 	char name[32];
 	snprintf(name, sizeof name, "ccl_in_r%d", dev);
 	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
@@ -86,6 +87,10 @@ static void run_with(kb_ctx *ctx, const char *algorithm)
 	c.n_elem = kb_param_int(ctx, "n_elem");
 	if (c.n_elem <= 0)
 		c.n_elem = kb_ccl_n_elem(ctx);
+	int mem = (int)kb_param_int(ctx, "mem");
+	if (mem < 0 || mem > 1)
+		kb_fatal(ctx, "ccl_allreduce.mem must be 0 (hbm) or 1 (tcm), got %d", mem);
+	c.mem = mem ? KB_SPACE_TCM : KB_SPACE_HBM;
 	int dt = (int)kb_param_int(ctx, "dtype");
 	if (dt < 0 || dt > 2)
 		kb_fatal(ctx, "ccl_allreduce.dtype must be 0 (auto), 1 (f16) or 2 (f32), got %d", dt);
@@ -119,11 +124,12 @@ const kb_bench kb_bench_ccl_allreduce = {
 	run,
 	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"},
 	 {"fault", 0, "0 none, 1 a recv nobody sends (deadlock), 2 a send on a missing direction"},
-	 {"dtype", 0, "0 auto (f16 unless the sum leaves its range), 1 f16, 2 f32"}},
+	 {"dtype", 0, "0 auto (f16 unless the sum leaves its range), 1 f16, 2 f32"},
+	 {"mem", 0, "where the buffers live: 0 HBM slice, 1 TCM"}},
 };
 
 const kb_bench kb_bench_hello_send = {
 	"hello_send", "every rank sends its tile E and receives from W: rank r ends with rank r-1's data", run_hello,
 	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"}, {"fault", 0, "as in ccl_allreduce"},
-	 {"dtype", 0, "as in ccl_allreduce"}},
+	 {"dtype", 0, "as in ccl_allreduce"}, {"mem", 0, "as in ccl_allreduce"}},
 };
