@@ -345,6 +345,11 @@ static const void *blob_data(replay *r, int32_t i, kb_error *err)
 static void check_read(replay *r, int32_t i, const read_info *ri, bool check_order)
 {
 	char name[96], where[64], other[96];
+	if (ri->unwritten && check_order && r->expect_writer[i] > 0 && ri->max_writer < r->expect_writer[i]) {
+		problem(r, "%s read its input before %s wrote it (timing broke causality)", op_name(r, i, name, sizeof name),
+			op_name(r, r->expect_writer[i] - 1, other, sizeof other));
+		return;
+	}
 	if (ri->unwritten) {
 		pa_text(r, ri->first_unwritten, where, sizeof where);
 		problem(r, "%s reads %lld bytes nothing wrote, from %s", op_name(r, i, name, sizeof name),

@@ -192,6 +192,39 @@ collective ring_allreduce_tcm 256 --set ccl.algorithms.ring_allreduce_tcm.world_
 collective mesh_allreduce_4 16 --set ccl.algorithms.mesh_allreduce_4.world_size=16 \
 	--set ccl.algorithms.mesh_allreduce_4.n_slots=1
 collective tree_allreduce_7 2 --set ccl.algorithms.tree_allreduce_7.world_size=2
+# multi-level: the seed's intercube cases (n_cubes x sum(1..n_sips) = 48 and 160), hierarchical, ring_rsag
+ic() { # expected OK line, then --set options (each line: "ALGO (ws=N): M OK")
+	local want=$1; shift
+	"$TRACE" bench ccl_allreduce -o "$dir/c.db" "$@" 2>"$dir/err" && "$TIME" "$dir/c.db" --quiet 2>>"$dir/err" &&
+		"$REPLAY" "$dir/c.db" --verify >"$dir/out" 2>>"$dir/err" && grep -qx "  $want" "$dir/out" &&
+		"$REPLAY" "$dir/c.db" --verify --order dataflow --quiet >/dev/null 2>>"$dir/err"
+	check "collective '$want' $*: $(grep -E 'OK|FAIL' "$dir/out" | head -2) $(cat "$dir/err")" $?
+}
+ic "intercube_allreduce (ws=2): 32 OK"                                  # the default ccl.yaml: ring_2sip
+ic "intercube_allreduce (ws=4): 64 OK" --set system.sips.count=4 --set system.sips.topology=torus_2d
+ic "intercube_allreduce (ws=4): 64 OK" --set system.sips.count=4 --set system.sips.topology=mesh_2d_no_wrap
+ic "intercube_allreduce (ws=2): 12 OK" --set sip.cube_mesh.w=2 --set sip.cube_mesh.h=3
+ic "intercube_allreduce (ws=2): 12 OK" --set sip.cube_mesh.w=3 --set sip.cube_mesh.h=2 \
+	--set ccl.algorithms.intercube_allreduce.root_cube=1
+ic "intercube_allreduce (ws=2): 32 OK" --set cube.pe_layout.pe_per_corner=1 --set cube.memory_map.hbm_slices_per_cube=4
+ic "hierarchical_allreduce (ws=2): 256 OK" --set ccl.defaults.algorithm=hierarchical_allreduce
+ic "hierarchical_allreduce (ws=2): 96 OK" --set ccl.defaults.algorithm=hierarchical_allreduce \
+	--set sip.cube_mesh.w=2 --set sip.cube_mesh.h=3
+ic "hierarchical_allreduce (ws=2): 128 OK" --set ccl.defaults.algorithm=hierarchical_allreduce \
+	--set cube.pe_layout.pe_per_corner=1 --set cube.memory_map.hbm_slices_per_cube=4
+ic "hierarchical_allreduce (ws=4): 512 OK" --set ccl.defaults.algorithm=hierarchical_allreduce \
+	--set system.sips.count=4 --set ccl_allreduce.n_elem=16
+for ws in 2 4 8 16; do
+	ic "ring_rsag_allreduce (ws=$ws): $ws OK" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+		--set ccl.algorithms.ring_rsag_allreduce.world_size=$ws --set ccl_allreduce.n_elem=8192 \
+		--set ccl.algorithms.ring_rsag_allreduce.slot_size=1024
+done
+ic "ring_rsag_allreduce (ws=6): 6 OK" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=6 --set ccl_allreduce.n_elem=1000 \
+	--set sip.cube_mesh.w=2 --set sip.cube_mesh.h=3 --set ccl.algorithms.ring_rsag_allreduce.slot_size=256
+ic "ring_rsag_allreduce (ws=4): 4 OK" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=4 --set cube.pe_layout.pe_per_corner=1 \
+	--set cube.memory_map.hbm_slices_per_cube=4 --set ccl_allreduce.n_elem=4096 --set ccl_allreduce.mem=1
 # the same sums with each buffer kind; the channels table shows where the slots live
 for k in tcm hbm sram; do
 	"$TRACE" bench ccl_allreduce -o "$dir/k.db" --set ccl.defaults.algorithm=ring_allreduce_$k 2>/dev/null
@@ -199,7 +232,9 @@ for k in tcm hbm sram; do
 done
 "$TRACE" bench hello_send -o "$dir/h.db" 2>"$dir/err" && "$TIME" "$dir/h.db" -q && "$REPLAY" "$dir/h.db" --verify >"$dir/out"
 check "hello_send: rank r holds rank r-1's tile" "$(grep -qx '  hello_send (ws=2): 2 OK' "$dir/out"; echo $?)"
-expect 2 "ccl algorithm 'intercube_allreduce': module 'intercube_allreduce' is not a registered algorithm (registered: hello_send, ring_allreduce, mesh_allreduce, tree_allreduce)" -- bench ccl_allreduce -o "$dir/x.db"
+expect 2 "ccl algorithm 'ring_allreduce_tcm': module 'nope' is not a registered algorithm (registered: hello_send, ring_allreduce, mesh_allreduce, tree_allreduce, intercube_allreduce, hierarchical_allreduce, ring_rsag_allreduce)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.module=nope
+expect 2 "root_cube 16 is outside the 4x4 cube mesh (0..15; ccl.algorithms.intercube_allreduce.root_cube)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.algorithms.intercube_allreduce.root_cube=16
+expect 2 "mapper all_pes with topology ring_1d (all_pes goes with hierarchical_3level, leader_only with the others; ccl.algorithms.ring_allreduce_tcm.mapper)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.mapper=all_pes
 expect 2 "kernel 'faulty' on sip0.cube0.pe0: send: no IPCQ channel on direction N on this PE (installed: E, W; wiring from ccl.algorithms.ring_allreduce_tcm.topology = ring_1d)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl_allreduce.fault=2
 expect 2 "a tile of 64 bytes does not fit a slot of 32 bytes (ccl.algorithms.ring_allreduce_tcm.slot_size or ccl.defaults.slot_size)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.slot_size=32
 expect 2 "topology mesh_2d needs a square world size, not 8" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=mesh_allreduce_4 --set ccl.algorithms.mesh_allreduce_4.world_size=8
