@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "replay.h"
+#include "reports.h"
 
 static const char usage[] =
 	"usage: kb-replay TRACE.db --verify [--run L] [--order time|dataflow] [--quiet]\n"
@@ -128,6 +129,9 @@ int main(int argc, char **argv)
 		return kb_cli_error("kb-replay", "%s", err.msg);
 	}
 	print_report(&rep, trace, verify, quiet);
+	if (verify && !quiet && rep.n_collectives &&
+	    kb_report_collectives(stdout, db, rep.run_id, rep.coll_wrong, rep.n_collectives, false, &err))
+		fprintf(stderr, "kb-replay: %s\n", err.msg);
 	bool ok = verify ? kb_replay_passed(&rep) : rep.n_problems == 0;
 	kb_replay_report_release(&rep);
 	kb_db_close(db);

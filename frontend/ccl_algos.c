@@ -351,14 +351,11 @@ static void ring_rsag_allreduce(kb_tl *tl)
 	int64_t biggest = chunk_lo(&g, 1) - chunk_lo(&g, 0) + 1;
 	if ((biggest + g.q - 1) / g.q > 4096)
 		g.q = (biggest + 4095) / 4096; /* never more than 4096 messages per chunk */
-	int64_t smallest = g.n;
 	for (int c = 0; c < g.p; c++) {
 		int64_t len = chunk_lo(&g, c + 1) - chunk_lo(&g, c);
 		int64_t m = (len + g.q - 1) / g.q;
 		if (m > g.per)
 			g.per = m;
-		if (len < smallest)
-			smallest = len;
 	}
 	if (g.per == 0)
 		return;
@@ -367,17 +364,20 @@ static void ring_rsag_allreduce(kb_tl *tl)
 	g.cur = cur;
 	memset(cur, 0, sizeof cur);
 	/* half the slots ahead: the other half absorbs the credit's trip back */
-	int64_t ahead = tl_arg_int(tl, "n_slots") / 2, min_msgs = (smallest + g.q - 1) / g.q;
-	if (ahead > min_msgs - 1)
-		ahead = min_msgs - 1; /* a send may not overtake the recv its data comes from */
+	int64_t ahead = tl_arg_int(tl, "n_slots") / 2;
+	if (ahead > g.per - 1)
+		ahead = g.per - 1; /* send m carries what recv m - per brought: it may not overtake it */
 	if (ahead < 0)
 		ahead = 0;
 	int64_t total = 2 * (int64_t)(g.p - 1) * g.per, issued = 0;
 	while (issued < ahead && issued < total)
 		rsag_send(&g, issued++);
 	for (int64_t j = 0; j < total; j++) {
-		if (issued < total) /* send j + ahead: its data came from recv j + ahead - per < j */
+		if (issued < total) { /* send j + ahead: its data came from recv j + ahead - per < j */
+			if (g.pend && issued - g.per == j - 1)
+				rsag_flush(&g); /* ... the last one: store it first */
 			rsag_send(&g, issued++);
+		}
 		rsag_flush(&g);
 		rsag_recv(&g, j);
 	}

@@ -215,6 +215,7 @@ static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
 	}
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		run = sqlite3_column_int64(st, 0);
+		r->rep->run_id = run;
 		snprintf(r->rep->run, sizeof r->rep->run, "%s", sqlite3_column_text(st, 1));
 	}
 	sqlite3_finalize(st);
@@ -684,7 +685,7 @@ static int collective_lines(replay *r, kb_error *err)
 		return kb_fail(err, "cannot read collectives: %s", sqlite3_errmsg(kb_db_handle(r->db)));
 	int rc = 0, step = sqlite3_step(st);
 	while (!rc && step == SQLITE_ROW) {
-		int64_t call = sqlite3_column_int64(st, 0), ws = sqlite3_column_int64(st, 2), ok = 0, unchecked = 0;
+		int64_t call = sqlite3_column_int64(st, 0), ws = sqlite3_column_int64(st, 2), ok = 0, unchecked = 0, wrong = 0;
 		char algo[64], fail[400] = "";
 		snprintf(algo, sizeof algo, "%s", (const char *)sqlite3_column_text(st, 1));
 		do {
@@ -694,9 +695,11 @@ static int collective_lines(replay *r, kb_error *err)
 			for (int k = 0; k < rep->n_expects && !e; k++)
 				if (strcmp(rep->expects[k].tensor, tensor ? tensor : "") == 0)
 					e = &rep->expects[k];
-			if (!e)
+			if (!e || e->problem[0])
 				unchecked += ranks;
-			else if (e->pass)
+			else
+				wrong += e->mismatches;
+			if (e && e->pass)
 				ok += ranks;
 			else if (!fail[0])
 				snprintf(fail, sizeof fail, "got %.6g at %s[%lld,%lld] on sip%d.cube%d.pe%d, expected %.6g%s%.150s",
@@ -712,13 +715,16 @@ static int collective_lines(replay *r, kb_error *err)
 			snprintf(line, sizeof line, "%s (ws=%lld): %lld OK%s", algo, (long long)ws, (long long)ok,
 				 unchecked ? " (some ranks have no expectation)" : "");
 		char **p = realloc(rep->collectives, (size_t)(rep->n_collectives + 1) * sizeof *p);
-		if (!p || !(p[rep->n_collectives] = strdup(line))) {
-			if (p)
-				rep->collectives = p;
+		if (p)
+			rep->collectives = p;
+		int64_t *w = realloc(rep->coll_wrong, (size_t)(rep->n_collectives + 1) * sizeof *w);
+		if (w)
+			rep->coll_wrong = w;
+		if (!p || !w || !(p[rep->n_collectives] = strdup(line))) {
 			rc = kb_fail(err, "out of memory");
 			break;
 		}
-		rep->collectives = p;
+		w[rep->n_collectives] = unchecked ? -1 : wrong;
 		rep->n_collectives++;
 	}
 	sqlite3_finalize(st);
@@ -950,6 +956,7 @@ void kb_replay_report_release(kb_replay_report *rep)
 	for (int k = 0; k < rep->n_collectives; k++)
 		free(rep->collectives[k]);
 	free(rep->collectives);
+	free(rep->coll_wrong);
 	for (int k = 0; k < rep->n_kept; k++)
 		free(rep->problems[k]);
 	free(rep->problems);

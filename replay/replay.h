@@ -59,7 +59,9 @@ typedef struct kb_replay_report {
 	char **problems;          /* the first max_problems of them, one line each */
 	int n_kept;
 	char **collectives;       /* per all_reduce call: "ALGO (ws=N): M OK" or "[FAIL] ..." */
+	int64_t *coll_wrong;      /* per call: mismatched values, -1 if not all checked */
 	int n_collectives;
+	int64_t run_id;           /* the timing run replayed, 0 in dataflow order */
 	int64_t gemm_flops;
 	double gemm_s;            /* time in GEMM ops: reading, converting, multiplying, rounding */
 	double total_s;

@@ -15,6 +15,16 @@
  * launches, busiest units and links, longest ops. top = rows per list. */
 int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, kb_error *err);
 
+/* The nccl-tests table of the trace's collective calls in timing run
+ * run_id: size(B) count type redop time(us) algbw(GB/s) busbw(GB/s) #wrong.
+ * A call's time runs from its first launch's start to its last launch's
+ * end over the ranks; algbw = size / time, busbw = algbw * 2(p-1)/p.
+ * wrong[k] is the k-th call's mismatch count, -1 (or wrong NULL) prints
+ * "-" (not replayed). Prints nothing when the trace has no collectives.
+ * json: one "collectives": [...] member, with a leading comma. */
+int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *wrong, int n_wrong, bool json,
+			  kb_error *err);
+
 /* Formats picoseconds with a unit: "812 ps", "34.072 us", "1.204 s". */
 void kb_format_ps(int64_t ps, char *buf, size_t cap);
 

@@ -236,7 +236,70 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 	}
 	if (!rc)
 		rc = critical_path(out, h, run_id, json, err);
+	if (!rc)
+		rc = kb_report_collectives(out, db, run_id, NULL, 0, json, err);
 	if (json)
 		fprintf(out, "}\n");
 	return rc;
+}
+
+int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *wrong, int n_wrong, bool json,
+			  kb_error *err)
+{
+	if (!kb_db_has_table(db, "collectives"))
+		return 0;
+	sqlite3 *h = kb_db_handle(db);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT c.call, a.value, d.name, o.value, max(c.world_size), max(c.bytes), max(c.count),"
+				  " min(lt.t_start_ps), max(lt.t_end_ps) FROM collectives c"
+				  " JOIN strings a ON a.id = c.algorithm JOIN strings o ON o.id = c.redop"
+				  " JOIN enum_dtype d ON d.id = c.dtype"
+				  " LEFT JOIN launch_times lt ON lt.launch_id = c.launch_id AND lt.run_id = ?"
+				  " GROUP BY c.call, a.value ORDER BY c.call, a.value", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	sqlite3_bind_int64(st, 1, run_id);
+	int k = 0;
+	for (; sqlite3_step(st) == SQLITE_ROW; k++) {
+		const char *algo = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
+		const char *redop = (const char *)sqlite3_column_text(st, 3);
+		int64_t p = sqlite3_column_int64(st, 4), bytes = sqlite3_column_int64(st, 5), count = sqlite3_column_int64(st, 6);
+		bool timed = sqlite3_column_type(st, 7) != SQLITE_NULL;
+		double ps = timed ? (double)(sqlite3_column_int64(st, 8) - sqlite3_column_int64(st, 7)) : 0;
+		double algbw = ps > 0 ? (double)bytes / (ps / 1000.0) : 0, busbw = p > 1 ? algbw * 2.0 * (double)(p - 1) / (double)p : algbw;
+		int64_t w = wrong && k < n_wrong ? wrong[k] : -1;
+		if (json) {
+			fprintf(out, "%s{\"algorithm\": ", k ? ", " : ", \"collectives\": [");
+			json_str(out, algo);
+			fprintf(out, ", \"size_bytes\": %lld, \"count\": %lld, \"type\": ", (long long)bytes, (long long)count);
+			json_str(out, type);
+			fprintf(out, ", \"redop\": ");
+			json_str(out, redop);
+			fprintf(out, ", \"ranks\": %lld, \"time_us\": %.3f, \"algbw_gbps\": %.3f, \"busbw_gbps\": %.3f, \"wrong\": ",
+				(long long)p, ps / 1e6, algbw, busbw);
+			if (w < 0)
+				fprintf(out, "null}");
+			else
+				fprintf(out, "%lld}", (long long)w);
+			continue;
+		}
+		if (k == 0)
+			fprintf(out, "collectives (nccl-tests columns; busbw = algbw * 2(p-1)/p):\n"
+				     "  %-24s %12s %12s %6s %6s %5s %11s %11s %11s %7s\n", "algorithm", "size(B)", "count", "type",
+				"redop", "p", "time(us)", "algbw(GB/s)", "busbw(GB/s)", "#wrong");
+		char wt[24];
+		if (w < 0)
+			snprintf(wt, sizeof wt, "-");
+		else
+			snprintf(wt, sizeof wt, "%lld", (long long)w);
+		if (timed)
+			fprintf(out, "  %-24s %12lld %12lld %6s %6s %5lld %11.3f %11.3f %11.3f %7s\n", algo, (long long)bytes,
+				(long long)count, type, redop, (long long)p, ps / 1e6, algbw, busbw, wt);
+		else
+			fprintf(out, "  %-24s %12lld %12lld %6s %6s %5lld %11s %11s %11s %7s\n", algo, (long long)bytes,
+				(long long)count, type, redop, (long long)p, "-", "-", "-", wt);
+	}
+	if (json && k)
+		fprintf(out, "]");
+	sqlite3_finalize(st);
+	return 0;
 }

@@ -41,9 +41,9 @@ static void faulty_kernel(kb_tl *tl)
 	}
 }
 
-static void worker(kb_ctx *ctx, int dev, void *arg)
+/* One all_reduce of n_elem per PE taking part on device dev. */
+static void one_call(kb_ctx *ctx, const cfg *c, int dev, const char *prefix)
 {
-	const cfg *c = arg;
 	int nc, np;
 	int nr = kb_ccl_device_ranks(ctx, dev, NULL, 0, &nc, &np);
 	if (!nr)
@@ -52,8 +52,11 @@ static void worker(kb_ctx *ctx, int dev, void *arg)
 	kb_ccl_device_ranks(ctx, dev, ranks, nr, &nc, &np);
 	/* one row per PE taking part, in (cube, pe) order */
 	kb_dp dp = KB_DP(.cube = KB_ROW_WISE, .num_cubes = nc, .pe = KB_ROW_WISE, .num_pes = np, .mem = c->mem);
-	char name[32];
-	snprintf(name, sizeof name, "ccl_in_r%d", dev);
+	char name[64];
+	if (prefix)
+		snprintf(name, sizeof name, "%s_r%d_%lldB", prefix, dev, (long long)(c->n_elem * (int64_t)kb_dtype_size(c->dtype)));
+	else
+		snprintf(name, sizeof name, "ccl_in_r%d", dev);
 	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
 	float *in = bench_alloc(ctx, nr * c->n_elem), *want = bench_alloc(ctx, nr * c->n_elem);
 	for (int i = 0; i < nr; i++) {
@@ -77,23 +80,25 @@ static void worker(kb_ctx *ctx, int dev, void *arg)
 	kb_host_free(ctx, ranks);
 }
 
-static void run_with(kb_ctx *ctx, const char *algorithm)
+static void worker(kb_ctx *ctx, int dev, void *arg)
 {
-	cfg c = {.fault = (int)kb_param_int(ctx, "fault"), .hello = algorithm != NULL};
-	if (c.fault < 0 || c.fault > 2)
-		kb_fatal(ctx, "ccl_allreduce.fault must be 0, 1 or 2 (got %d)", c.fault);
+	one_call(ctx, arg, dev, NULL);
+}
+
+/* The process group and what every call shares: world size, the sum,
+ * the devices taking part, buffer dtype and memory. */
+static cfg setup(kb_ctx *ctx, const char *algorithm, const char *bench)
+{
+	cfg c = {.hello = algorithm != NULL};
 	kb_init_process_group(ctx, "ahbm", algorithm);
 	c.ws = kb_world_size(ctx);
-	c.n_elem = kb_param_int(ctx, "n_elem");
-	if (c.n_elem <= 0)
-		c.n_elem = kb_ccl_n_elem(ctx);
 	int mem = (int)kb_param_int(ctx, "mem");
 	if (mem < 0 || mem > 1)
-		kb_fatal(ctx, "ccl_allreduce.mem must be 0 (hbm) or 1 (tcm), got %d", mem);
+		kb_fatal(ctx, "%s.mem must be 0 (hbm) or 1 (tcm), got %d", bench, mem);
 	c.mem = mem ? KB_SPACE_TCM : KB_SPACE_HBM;
 	int dt = (int)kb_param_int(ctx, "dtype");
 	if (dt < 0 || dt > 2)
-		kb_fatal(ctx, "ccl_allreduce.dtype must be 0 (auto), 1 (f16) or 2 (f32), got %d", dt);
+		kb_fatal(ctx, "%s.dtype must be 0 (auto), 1 (f16) or 2 (f32), got %d", bench, dt);
 	const kb_machine *m = kb_ctx_machine(ctx);
 	int *ranks = kb_host_alloc(ctx, (size_t)m->n_pes * sizeof *ranks);
 	for (int d = 0; d < m->n_sips; d++) {
@@ -106,7 +111,41 @@ static void run_with(kb_ctx *ctx, const char *algorithm)
 	kb_host_free(ctx, ranks);
 	/* auto: f16 while the sum stays inside its range */
 	c.dtype = dt == 1 ? KB_F16 : dt == 2 ? KB_F32 : c.total <= 65504 ? KB_F16 : KB_F32;
+	return c;
+}
+
+static void run_with(kb_ctx *ctx, const char *algorithm)
+{
+	cfg c = setup(ctx, algorithm, algorithm ? "hello_send" : "ccl_allreduce");
+	c.fault = (int)kb_param_int(ctx, "fault");
+	if (c.fault < 0 || c.fault > 2)
+		kb_fatal(ctx, "ccl_allreduce.fault must be 0, 1 or 2 (got %d)", c.fault);
+	c.n_elem = kb_param_int(ctx, "n_elem");
+	if (c.n_elem <= 0)
+		c.n_elem = kb_ccl_n_elem(ctx);
 	kb_spawn(ctx, worker, &c, c.n_dev);
+}
+
+/* allreduce_sweep: nccl-tests' -b -e -f over the configured algorithm. */
+static void sweep_worker(kb_ctx *ctx, int dev, void *arg)
+{
+	one_call(ctx, arg, dev, "sweep");
+}
+
+static void run_sweep(kb_ctx *ctx)
+{
+	cfg c = setup(ctx, NULL, "allreduce_sweep");
+	int64_t lo = kb_param_int(ctx, "min_bytes"), hi = kb_param_int(ctx, "max_bytes");
+	int64_t f = kb_param_int(ctx, "factor");
+	size_t isz = kb_dtype_size(c.dtype);
+	if (lo < (int64_t)isz || hi < lo || f < 2 || hi > (INT64_C(1) << 34))
+		kb_fatal(ctx, "allreduce_sweep: need %zu <= min_bytes <= max_bytes <= 16 GiB and factor >= 2 (got %lld, %lld, %lld)",
+			 isz, (long long)lo, (long long)hi, (long long)f);
+	int n = 0;
+	for (int64_t b = lo; b <= hi && n < 64; b *= f, n++) {
+		c.n_elem = b / (int64_t)isz;
+		kb_spawn(ctx, sweep_worker, &c, c.n_dev);
+	}
 }
 
 static void run(kb_ctx *ctx)
@@ -125,6 +164,14 @@ const kb_bench kb_bench_ccl_allreduce = {
 	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"},
 	 {"fault", 0, "0 none, 1 a recv nobody sends (deadlock), 2 a send on a missing direction"},
 	 {"dtype", 0, "0 auto (f16 unless the sum leaves its range), 1 f16, 2 f32"},
+	 {"mem", 0, "where the buffers live: 0 HBM slice, 1 TCM"}},
+};
+
+const kb_bench kb_bench_allreduce_sweep = {
+	"allreduce_sweep", "the configured all-reduce over message sizes min_bytes..max_bytes by factor (nccl-tests -b -e -f)",
+	run_sweep,
+	{{"min_bytes", 1024, "smallest buffer per rank, bytes"}, {"max_bytes", 1 << 20, "largest buffer per rank, bytes"},
+	 {"factor", 2, "size multiplier between steps"}, {"dtype", 2, "0 auto, 1 f16, 2 f32 (nccl-tests' float)"},
 	 {"mem", 0, "where the buffers live: 0 HBM slice, 1 TCM"}},
 };
 
