@@ -616,6 +616,67 @@ static void one_slot_makes_sends_wait_for_credits(void **state)
 	assert_int_equal(send_start, recv_end + credit);
 }
 
+/* ring_rsag on an uncontended ring, one message per chunk (n/p = S bytes
+ * fits a slot), so each of the 2(p-1) steps is: send S bytes (S/B, then
+ * the route latency α), the neighbour's recv, and in the reduce-scatter
+ * the add. With the PE-local costs made negligible
+ *   --set pe_dma.setup_ns=0, pe_tcm.bandwidth_gbps=1e6, pe_tcm.latency_ns=0,
+ *         clock_ghz=1000, pe_math.setup_cycles=0, pe_math.lanes=1e6
+ * the kernel takes the NCCL / ASTRA-sim form 2(p-1)·α + 2(p-1)/p · n/B
+ * plus what is left of them: the first load, (p-1) x (recv + add),
+ * (p-1) x recv, the last store, each a few hundred ps. α and B are the
+ * send route's latency sum and bottleneck, from kb_time_route. */
+static void ring_rsag_matches_the_nccl_closed_form(void **state)
+{
+	(void)state;
+	const char *faster[] = {"cube.pe_template.components.pe_dma.attrs.setup_ns=0",
+				"cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps=1000000",
+				"cube.pe_template.components.pe_tcm.attrs.latency_ns=0", "cube.pe_template.clock_ghz=1000",
+				"cube.pe_template.components.pe_math.attrs.setup_cycles=0",
+				"cube.pe_template.components.pe_math.attrs.lanes=1000000"};
+	const int64_t S = 65536; /* bytes per chunk = the slot size */
+	for (int p = 2; p <= 8; p *= 2) {
+		char ws[96], n_elem[48];
+		snprintf(ws, sizeof ws, "algorithms.ring_rsag_allreduce.world_size=%d", p);
+		snprintf(n_elem, sizeof n_elem, "n_elem=%lld", (long long)(S / 4 * p));
+		const char *ccl[] = {"defaults.algorithm=ring_rsag_allreduce", ws};
+		const char *params[] = {n_elem, "mem=1", "dtype=2"};
+		kb_error err;
+		if (th_trace_ccl(kb_bench_find("ccl_allreduce"), 3, params, 2, ccl, &err))
+			fail_msg("%s", err.msg);
+		th_time("rsag", 6, faster);
+		/* α and B: the send route from rank 0 to rank 1's rx slot, on the faster machine */
+		kb_topo_cfg cfg;
+		kb_topo_defaults(&cfg);
+		for (int i = 0; i < 6; i++) {
+			char kv[128], *k, *v;
+			snprintf(kv, sizeof kv, "%s", faster[i]);
+			assert_int_equal(kb_split_assignment(kv, &k, &v), 0);
+			assert_int_equal(kb_topo_set(&cfg, k, v, &err), 0);
+		}
+		kb_machine m;
+		assert_int_equal(kb_machine_init(&m, &cfg, &err), 0);
+		kb_cost c;
+		kb_cost_init(&c, &m);
+		uint64_t slot = (uint64_t)th_query("SELECT rx_pa FROM channels WHERE src_rank = 0 AND dst_rank = 1"
+						   " AND src_dir = 0");
+		kb_route_info r;
+		assert_int_equal(kb_time_route(&m, 0, 0, 0, slot, false, &r, &err), 0);
+		int64_t alpha = r.latency_ps, n = S * p;
+		double B = r.bottleneck_gbps;
+		int64_t network = 2 * (p - 1) * alpha + kb_cost_transfer_ps(2 * (p - 1) * n / p, B);
+		int64_t dma = kb_cost_transfer_ps(S, m.cfg.tcm_gbps), add = kb_cost_transfer_ps(3 * S, m.cfg.tcm_gbps);
+		int64_t local = dma + (p - 1) * (dma + add) + (p - 1) * dma + dma;
+		int64_t kernel = th_query("SELECT t_end_ps - t_pe_start_ps FROM launch_times_v WHERE run = 'rsag'");
+		print_message("ring_rsag p=%d n=%lld B: alpha %lld ps, B %.0f GB/s: 2(p-1)alpha + 2(p-1)/p n/B = %lld ps;"
+			      " PE-local %lld ps; kernel %lld ps\n", p, (long long)n, (long long)alpha, B, (long long)network,
+			      (long long)local, (long long)kernel);
+		assert_int_equal(kernel, network + local);
+		assert_true(local * 1000 < kernel); /* under 0.1 % */
+		kb_topo_release(&cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -634,6 +695,7 @@ int main(void)
 		cmocka_unit_test(routes_cross_the_cube_mesh_and_sip_links),
 		cmocka_unit_test(ring_allreduce_matches_its_closed_form),
 		cmocka_unit_test(one_slot_makes_sends_wait_for_credits),
+		cmocka_unit_test(ring_rsag_matches_the_nccl_closed_form),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());
