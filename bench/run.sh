@@ -78,4 +78,30 @@ echo "(target for 256 ranks: trace + time + replay <= 2 s)"
 ring_passes 1024 8
 
 echo
+# nccl-tests style sweeps over the SIP link (2 ranks = 2 SIPs, 64 GB/s): the
+# bandwidth-optimal ring against the seed's naive ring, buffers in TCM
+# (bigger scratch and TCM so the naive ring's whole-buffer tiles fit)
+big="--set cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb=16 --set cube.pe_template.components.pe_tcm.attrs.size_mb=64"
+for algo in ring_rsag_allreduce ring_allreduce_tcm; do
+	extra=""
+	[ "$algo" = ring_allreduce_tcm ] && extra="--set ccl.algorithms.ring_allreduce_tcm.slot_size=4194304 --set ccl.algorithms.ring_allreduce_tcm.n_slots=1"
+	# shellcheck disable=SC2086
+	"$BIN/kb-trace" bench allreduce_sweep --set ccl.defaults.algorithm=$algo --set ccl.algorithms.$algo.world_size=2 \
+		--set allreduce_sweep.max_bytes=4194304 --set allreduce_sweep.mem=1 $big $extra -o "$BUILD/bench/sweep.db"
+	"$BIN/kb-time" "$BUILD/bench/sweep.db" --quiet
+	echo "allreduce_sweep, $algo, 2 ranks over the 64 GB/s SIP link:"
+	"$BIN/kb-replay" "$BUILD/bench/sweep.db" --verify | sed -n '/^collectives/,$p'
+done
+
+echo
+# a 1024-rank ring_rsag all-reduce of 1 MiB per rank (8 SIPs, rank = PE): trace and time
+t0=$(date +%s.%N)
+"$BIN/kb-trace" bench ccl_allreduce --set system.sips.count=8 --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=1024 --set ccl_allreduce.n_elem=262144 \
+	--set ccl_allreduce.dtype=2 -o "$BUILD/bench/rsag1024.db" --stats
+t1=$(date +%s.%N)
+"$BIN/kb-time" "$BUILD/bench/rsag1024.db" --quiet --stats
+awk -v a="$t0" -v b="$t1" 'BEGIN { printf "ring_rsag 1024 ranks x 1 MiB: trace %.1f s (kb-time target: 3.4 s, ASTRA-sim analytical)\n", b - a }'
+
+echo
 BIN=$BIN BUILD=$BUILD bash "$(dirname "$0")/whatif.sh"

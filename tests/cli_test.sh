@@ -37,7 +37,7 @@ grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
 expect 0 "" -- list
 for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
 
-expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send)" -- bench nope
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep)" -- bench nope
 expect 2 "missing command" --
 expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
 expect 2 "option '--set' needs a value" -- bench gemm --set
@@ -225,6 +225,16 @@ ic "ring_rsag_allreduce (ws=6): 6 OK" --set ccl.defaults.algorithm=ring_rsag_all
 ic "ring_rsag_allreduce (ws=4): 4 OK" --set ccl.defaults.algorithm=ring_rsag_allreduce \
 	--set ccl.algorithms.ring_rsag_allreduce.world_size=4 --set cube.pe_layout.pe_per_corner=1 \
 	--set cube.memory_map.hbm_slices_per_cube=4 --set ccl_allreduce.n_elem=4096 --set ccl_allreduce.mem=1
+# the sweep: one collective per size, the nccl-tests table with #wrong from replay
+"$TRACE" bench allreduce_sweep -o "$dir/s.db" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=4 --set allreduce_sweep.max_bytes=16384 2>"$dir/err" &&
+	"$TIME" "$dir/s.db" >"$dir/tout" 2>>"$dir/err" && "$REPLAY" "$dir/s.db" --verify >"$dir/out" 2>>"$dir/err"
+check "allreduce_sweep pipeline $(cat "$dir/err")" $?
+check "sweep: 5 sizes timed, '-' before replay" "$([ "$(grep -cE '^  ring_rsag_allreduce +[0-9]+ .* -$' "$dir/tout")" = 5 ]; echo $?)"
+check "sweep: 5 sizes, 0 wrong after replay" "$([ "$(grep -cE '^  ring_rsag_allreduce +[0-9]+ .* 0$' "$dir/out")" = 5 ]; echo $?)"
+check "sweep: 16384 B = 4096 f32, p 4" "$(grep -qE '^  ring_rsag_allreduce +16384 +4096 +f32 +sum +4 ' "$dir/out"; echo $?)"
+"$TIME" "$dir/s.db" --json --label j >"$dir/j.json" 2>/dev/null
+check "sweep --json" "$(grep -q '"collectives": \[{"algorithm": "ring_rsag_allreduce", "size_bytes": 1024, "count": 256, "type": "f32", "redop": "sum", "ranks": 4, ' "$dir/j.json" && [ "$(grep -o '"size_bytes"' "$dir/j.json" | wc -l)" = 5 ]; echo $?)"
 # the same sums with each buffer kind; the channels table shows where the slots live
 for k in tcm hbm sram; do
 	"$TRACE" bench ccl_allreduce -o "$dir/k.db" --set ccl.defaults.algorithm=ring_allreduce_$k 2>/dev/null

@@ -39,6 +39,14 @@
  *            and the mesh from cube 0 to the target memory (a fill only the
  *            memory port); it lands PCIe + IO_CPU + M_CPU + route latency
  *            after its last byte.
+ *   IPCQ   = a send runs on the PE's IPCQ unit (setup + injection) over the
+ *            route from its scratch to the receiver's rx slot and lands a
+ *            route latency later; send k of a channel feeds recv k (data
+ *            edge), and needs recv k - n_slots to have freed its slot plus
+ *            the credit message (reverse route latency + credit bytes at
+ *            its bottleneck; credits share no links). A recv is a local
+ *            DMA from the slot. A schedule that cannot finish is a deadlock
+ *            (KB_TIME_DEADLOCK) with a pointer dump in diagnostics.
  * Stall: an op's stall_ps is the time it waited for a unit plus the time
  * its flow lost to sharing (dt · (1 − rate / uncontended rate)), charged to
  * the link that held it (stall_link; per link in link_usage.stall_ps).
