@@ -310,6 +310,10 @@ static int install_case;
 
 static void rewire(kb_ctx *ctx)
 {
+	if (install_case == 2) { /* the PEs of sip0.cube0 as a chain */
+		kb_init_process_group(ctx, "ahbm", "hello_send");
+		return;
+	}
 	kb_init_process_group(ctx, "ahbm", "ring_allreduce_tcm");
 	if (install_case == 1)
 		kb_ipcq_install(ctx, "tree_allreduce_7"); /* over an installed wiring: an error */
@@ -342,6 +346,14 @@ static void install_plans_wire_ranks_with_disjoint_rx_buffers(void **state)
 	assert_int_equal(th_query("SELECT count(*) FROM ops_v WHERE kind = 'ipcq_init'"), 8 + 7);
 	assert_int_equal(th_query("SELECT bytes FROM ops_v WHERE kind = 'ipcq_init' AND pe = 0 ORDER BY id LIMIT 1"),
 			 4 * KB_IPCQ_ENTRY_BYTES); /* E and W, out and in */
+	install_case = 2;
+	const char *chain[] = {"algorithms.hello_send.topology=intracube_pe_ring"};
+	assert_int_equal(th_trace_ccl(&rewire_bench, 0, NULL, 1, chain, &err), 0);
+	assert_int_equal(th_query("SELECT count(*) FROM channels"), 2 * 7);
+	assert_int_equal(th_query("SELECT count(*) FROM channels_v WHERE src = 'sip0.cube0.pe0'"), 1); /* E only */
+	assert_int_equal(th_query("SELECT count(*) FROM channels_v WHERE src = 'sip0.cube0.pe7' AND src_dir = 'W'"
+				  " AND dst = 'sip0.cube0.pe6' AND dst_dir = 'E'"), 1);
+	assert_int_equal(th_query("SELECT max(src_rank) FROM channels"), 7);
 	install_case = 1;
 	assert_int_equal(th_trace(&rewire_bench, 0, NULL, &err), -1);
 	assert_string_equal(err.msg, "bench 'rewire': ipcq_install('tree_allreduce_7'): IPCQ queues are already installed"
