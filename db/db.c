@@ -8,6 +8,9 @@
  */
 #include "db_int.h"
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -692,8 +695,24 @@ int kb_db_enum(kb_db *db, const char *table, int id, const char *name, kb_error 
 
 int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 {
-	if (access(path, F_OK) != 0)
-		return kb_fail(err, "cannot open '%s': no such file", path);
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return kb_fail(err, "cannot open '%s': %s", path, errno == ENOENT ? "no such file" : strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return kb_fail(err, "'%s' is not a regular file (a trace is an SQLite file)", path);
+	if (writable && access(path, W_OK) != 0)
+		return kb_fail(err, "'%s' is read-only: kb-time stores its timing run in the trace", path);
+	/* an interrupted write (kill -9 during a commit) left a hot journal:
+	 * only a writable connection can roll it back */
+	char journal[4096];
+	snprintf(journal, sizeof journal, "%s-journal", path);
+	struct stat jb;
+	bool hot = stat(journal, &jb) == 0 && jb.st_size > 0;
+	if (hot && access(path, W_OK) != 0)
+		return kb_fail(err, "'%s' has an interrupted write ('%s'); open it once with write access to roll it back",
+			       path, journal);
+	if (hot)
+		writable = true;
 	kb_db *db = calloc(1, sizeof *db);
 	if (!db || !(db->path = strdup(path))) {
 		free(db);
@@ -739,6 +758,8 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		kb_fail(err, "'%s': schema version %d is not a trace schema", path, version);
 		goto fail;
 	}
+	if (kb_db_check(db, err))
+		goto fail;
 	*out = db;
 	return 0;
 fail:
@@ -825,7 +846,7 @@ char *kb_db_meta_get(kb_db *db, const char *key)
 	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
 		return NULL;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
 		v = strdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return v;

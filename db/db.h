@@ -163,8 +163,37 @@ int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_er
 
 /* ---- reader ---- */
 
-/* Opens an existing trace; checks it is one and its schema is known. */
+/* Opens an existing trace: a regular file, a trace (application id) of a
+ * known schema, writable when asked (checked before any work), with an
+ * interrupted write rolled back, and its tables consistent (kb_db_check). */
 int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err);
+/* The machine-independent checks of the tables (check.c): one line naming
+ * the table, row and columns of the first bad row. The ops rows are left
+ * to the readers, which check each as they stream it (kb_op_check): one
+ * pass instead of a second scan of the largest table. */
+int kb_db_check(kb_db *db, kb_error *err);
+
+/* Row counts an op's references are checked against. */
+typedef struct kb_trace_counts {
+	int64_t shapes, launches, blobs, chans;
+} kb_trace_counts;
+int kb_db_counts(kb_db *db, kb_trace_counts *c, kb_error *err);
+const kb_trace_counts *kb_db_counts_of(const kb_db *db); /* as read at open */
+
+/* The columns of an ops row a reader decoded (seq / blob -1: not read). */
+typedef struct kb_op_operand_cols {
+	int space, dtype;
+	int64_t shape;
+} kb_op_operand_cols;
+typedef struct kb_op_cols {
+	int kind, sip, cube, pe;
+	int64_t launch, seq, attr, bytes, flops, blob, chan, chan_seq;
+	kb_op_operand_cols dst, a, b;
+	int has_c;             /* a third operand in op_operands */
+} kb_op_cols;
+/* NULL if the row is consistent, else the columns and the rule it breaks
+ * (for "ops row N: <rule>: the trace is damaged"). */
+const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n);
 void kb_db_close(kb_db *db);
 sqlite3 *kb_db_handle(kb_db *db);
 const char *kb_db_path(const kb_db *db);

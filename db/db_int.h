@@ -37,6 +37,7 @@ struct kb_db {
 	char *path;  /* final name */
 	char *tmp;   /* temporary name while writing; NULL for readers */
 	int version; /* schema version of an opened trace */
+	kb_trace_counts counts; /* an opened trace's row counts (kb_db_check) */
 	sqlite3_stmt *ins_ops; /* OP_ROWS_PER_INSERT rows at once */
 	sqlite3_stmt *ins_operand; /* op_operands: the rare third input */
 	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;

@@ -216,6 +216,22 @@ int kb_pa_decode(const kb_machine *m, uint64_t raw, kb_physaddr *out, kb_error *
 	return 0;
 }
 
+int kb_pa_check_range(const kb_machine *m, uint64_t raw, uint64_t bytes, int space, kb_error *err)
+{
+	kb_physaddr pa;
+	if (kb_pa_decode(m, raw, &pa, err))
+		return -1;
+	if ((int)pa.space != space)
+		return kb_fail(err, "physical address 0x%llx is %s memory, recorded as %s", (unsigned long long)raw,
+			       kb_space_name(pa.space), kb_space_name((kb_space)space));
+	uint64_t size = pa.space == KB_SPACE_HBM ? m->hbm_slice_bytes : pa.space == KB_SPACE_TCM ? m->tcm_bytes : m->sram_bytes;
+	if (bytes > size - pa.offset)
+		return kb_fail(err, "%llu bytes at physical address 0x%llx run past the end of the %llu-byte %s",
+			       (unsigned long long)bytes, (unsigned long long)raw, (unsigned long long)size,
+			       kb_space_name(pa.space));
+	return 0;
+}
+
 void kb_pa_format(const kb_physaddr *pa, char *buf, size_t cap)
 {
 	if (pa->space == KB_SPACE_SRAM)

@@ -231,6 +231,9 @@ typedef struct kb_physaddr {
 
 int kb_pa_encode(const kb_machine *m, const kb_physaddr *pa, uint64_t *out, kb_error *err);
 int kb_pa_decode(const kb_machine *m, uint64_t raw, kb_physaddr *out, kb_error *err);
+/* Decodes raw and checks it is memory of `space` with `bytes` from it
+ * inside the slice / TCM / SRAM: what a reader checks of a recorded operand. */
+int kb_pa_check_range(const kb_machine *m, uint64_t raw, uint64_t bytes, int space, kb_error *err);
 /* "sip1.cube3.pe2.hbm+0x1000" */
 void kb_pa_format(const kb_physaddr *pa, char *buf, size_t cap);
 

@@ -125,8 +125,60 @@ static int operand(replay *r, sqlite3_stmt *st, int col, rop_operand *o, kb_erro
 	return 0;
 }
 
+/* Replay computes in f32 buffers of each operand's element count. */
+#define REPLAY_OPERAND_BUDGET (UINT64_C(1) << 32)
+
+/* Shapes as the numerics index them: NULL if they agree with the kind. */
+static const char *shapes_agree(const rop *o)
+{
+	const shape4 *d = o->dst.shape, *a = o->a.shape, *b = o->b.shape, *c = o->c.shape;
+	switch (o->kind) {
+	case KB_OP_GEMM: {
+		if (a->ndim != 2 || b->ndim != 2 || d->ndim != 2)
+			return "a_shape / b_shape / dst_shape: a GEMM's operands are 2-D";
+		bool ta = o->attr & KB_GEMM_TRANS_A, tb = o->attr & KB_GEMM_TRANS_B;
+		int64_t M = ta ? a->d[1] : a->d[0], K = ta ? a->d[0] : a->d[1], K2 = tb ? b->d[1] : b->d[0];
+		int64_t N = tb ? b->d[0] : b->d[1];
+		if (K != K2 || d->d[0] != M || d->d[1] != N)
+			return "a_shape / b_shape / dst_shape / attr: the GEMM's dimensions do not agree";
+		return NULL;
+	}
+	case KB_OP_MATH_MAX: case KB_OP_MATH_SUM: case KB_OP_MATH_SOFTMAX: {
+		if (o->attr < 0 || o->attr >= a->ndim)
+			return "attr: the reduction axis is not a dimension of a";
+		int64_t keep = o->kind == KB_OP_MATH_SOFTMAX ? a->numel : a->numel / a->d[o->attr];
+		return d->numel == keep ? NULL : "dst_shape: does not match the reduction of a";
+	}
+	case KB_OP_MATH_TRANS:
+		return a->ndim == 2 && d->numel == a->numel ? NULL : "a_shape / dst_shape: a transpose of a 2-D tile";
+	case KB_OP_MATH_FILL: case KB_OP_HOST_FILL: case KB_OP_HOST_WRITE: case KB_OP_LAUNCH: case KB_OP_MMU_MAP:
+	case KB_OP_IPCQ_INIT:
+		return NULL;
+	default:
+		break;
+	}
+	if (kb_op_is_dma(o->kind))
+		return a->numel == d->numel ? NULL : "a_shape / dst_shape: a copy moves as many elements as it writes";
+	/* elementwise: each input broadcasts to dst (numpy rules, right-aligned) */
+	const shape4 *in[3] = {a, o->b.space ? b : NULL, o->c.space ? c : NULL};
+	for (int k = 0; k < 3; k++) {
+		if (!in[k])
+			continue;
+		if (in[k]->ndim > d->ndim)
+			return "a_shape / b_shape / dst_shape: an input has more dimensions than dst";
+		for (int j = 0; j < in[k]->ndim; j++) {
+			int64_t x = in[k]->d[in[k]->ndim - 1 - j], y = d->d[d->ndim - 1 - j];
+			if (x != 1 && x != y)
+				return "a_shape / b_shape / dst_shape: an input does not broadcast to dst";
+		}
+	}
+	return NULL;
+}
+
 /* Refuses what a damaged trace could hold: unknown kinds, PEs outside the
- * machine, addresses that are not memory of the space they claim. */
+ * machine, addresses that are not memory of the space they claim or run
+ * past its end, operands over the budget, shapes the numerics would index
+ * out of bounds. */
 static int check_op(const replay *r, int32_t i, kb_error *err)
 {
 	const rop *o = &r->ops[i];
@@ -137,17 +189,30 @@ static int check_op(const replay *r, int32_t i, kb_error *err)
 		return kb_fail(err, "op %d: kind %d on sip%d.cube%d.pe%d does not fit this trace's machine: the trace is damaged",
 			       i + 1, o->kind, o->sip, o->cube, o->pe);
 	const rop_operand *x[4] = {&o->dst, &o->a, &o->b, &o->c};
+	bool strided = kb_op_is_dma(o->kind);
 	for (int k = 0; k < 4; k++) {
-		kb_physaddr pa;
 		kb_error why;
 		if (!x[k]->space)
 			continue;
-		if (kb_pa_decode(m, x[k]->pa, &pa, &why))
+		if (x[k]->dtype != KB_F16 && x[k]->dtype != KB_F32)
+			return kb_fail(err, "ops row %d: dtype %d is not f16 or f32: the trace is damaged", i + 1, x[k]->dtype);
+		/* the bytes it covers: rows at the row stride for a DMA's memory side */
+		const shape4 *sh = x[k]->shape;
+		int64_t rows = sh->ndim == 1 ? 1 : sh->d[0], cols = sh->numel / rows;
+		int64_t stride = strided && ((k == 1) == kb_op_memory_is_a(o->kind)) && o->attr ? o->attr : cols;
+		if (stride < cols)
+			return kb_fail(err, "ops row %d: row stride %lld is narrower than the %lld-element rows: the trace is"
+					    " damaged", i + 1, (long long)stride, (long long)cols);
+		uint64_t span = (uint64_t)((rows - 1) * stride + cols) * dtype_bytes(x[k]->dtype);
+		if (kb_pa_check_range(m, x[k]->pa, span, x[k]->space, &why))
 			return kb_fail(err, "op %d: %s: the trace is damaged", i + 1, why.msg);
-		if ((int)pa.space != x[k]->space)
-			return kb_fail(err, "op %d: address 0x%llx is %s memory, recorded as %s: the trace is damaged", i + 1,
-				       (unsigned long long)x[k]->pa, kb_space_name(pa.space), kb_space_name((kb_space)x[k]->space));
+		if ((uint64_t)sh->numel * 4 > REPLAY_OPERAND_BUDGET)
+			return kb_fail(err, "ops row %d: an operand of %lld elements is over replay's %d MiB per operand",
+				       i + 1, (long long)sh->numel, (int)(REPLAY_OPERAND_BUDGET >> 20));
 	}
+	const char *bad = shapes_agree(o);
+	if (bad)
+		return kb_fail(err, "ops row %d: %s: the trace is damaged", i + 1, bad);
 	return 0;
 }
 
@@ -169,7 +234,7 @@ static int load_ops(replay *r, kb_error *err)
 		return kb_fail(err, "out of memory for %lld ops", (long long)n);
 	static const char sql[] = "SELECT sip, cube, pe, kind, attr, imm, blob_id,"
 				  " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-				  " b_space, b_dtype, b_shape, b_pa, launch_id, chan_id, chan_seq FROM ops ORDER BY id";
+				  " b_space, b_dtype, b_shape, b_pa, launch_id, chan_id, chan_seq, seq, bytes, flops FROM ops ORDER BY id";
 	int rc = 0;
 	sqlite3_prepare_v2(h, sql, -1, &st, NULL);
 	for (int32_t i = 0; !rc && sqlite3_step(st) == SQLITE_ROW; i++) {
@@ -185,6 +250,19 @@ static int load_ops(replay *r, kb_error *err)
 		int64_t chan = sqlite3_column_int64(st, 20);
 		o->chan = chan > 0 && chan < INT32_MAX ? (int32_t)chan : 0;
 		o->chan_seq = sqlite3_column_int64(st, 21);
+		kb_op_cols cols = {.kind = sqlite3_column_int(st, 3), .sip = o->sip, .cube = o->cube, .pe = o->pe,
+				   .launch = o->launch, .seq = sqlite3_column_int64(st, 22), .attr = o->attr, .blob = o->blob,
+				   .chan = chan, .chan_seq = o->chan_seq, .has_c = -1, .bytes = sqlite3_column_int64(st, 23),
+				   .flops = sqlite3_column_int64(st, 24)};
+		const kb_op_operand_cols *cx[3] = {&cols.dst, &cols.a, &cols.b};
+		for (int k = 0; k < 3; k++)
+			*(kb_op_operand_cols *)cx[k] = (kb_op_operand_cols){sqlite3_column_int(st, 7 + 4 * k),
+				sqlite3_column_int(st, 8 + 4 * k), sqlite3_column_int64(st, 9 + 4 * k)};
+		const char *bad = kb_op_check(&cols, kb_db_counts_of(r->db));
+		if (bad) {
+			rc = kb_fail(err, "ops row %d: %s: the trace is damaged", i + 1, bad);
+			break;
+		}
 		rc = operand(r, st, 7, &o->dst, err) || operand(r, st, 11, &o->a, err) || operand(r, st, 15, &o->b, err) ||
 		     check_op(r, i, err);
 	}
@@ -198,6 +276,9 @@ static int load_ops(replay *r, kb_error *err)
 			rc = operand(r, st, 1, &r->ops[id - 1].c, err) || check_op(r, (int32_t)(id - 1), err);
 	}
 	sqlite3_finalize(st);
+	for (int32_t i = 0; !rc && i < r->n; i++)
+		if ((r->ops[i].kind == KB_OP_MATH_FMA || r->ops[i].kind == KB_OP_MATH_CLAMP) && !r->ops[i].c.space)
+			rc = kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is damaged", i + 1);
 	return rc ? -1 : 0;
 }
 
@@ -228,18 +309,32 @@ static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
 		return kb_fail(err, "out of memory");
 	size_t n = 0;
 	int64_t seen = 0;
-	sqlite3_prepare_v2(h, "SELECT op_id, t_start_ps, t_end_ps FROM op_times WHERE run_id = ? ORDER BY op_id", -1,
-			   &st, NULL);
+	if (sqlite3_prepare_v2(h, "SELECT op_id, t_start_ps, t_end_ps FROM op_times WHERE run_id = ? ORDER BY op_id", -1,
+			       &st, NULL) != SQLITE_OK) {
+		free(ev);
+		return kb_fail(err, "%s: cannot read op_times: %s", kb_db_path(r->db), sqlite3_errmsg(h));
+	}
 	sqlite3_bind_int64(st, 1, run);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		if (id < 1 || id > r->n)
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), t0 = sqlite3_column_int64(st, 1), t1 = sqlite3_column_int64(st, 2);
+		if (id < 1 || id > r->n || seen >= r->n)
 			continue;
+		if (t0 < 0 || t1 < t0) {
+			sqlite3_finalize(st);
+			free(ev);
+			return kb_fail(err, "%s: op_times of op %lld in run '%s': start %lld / end %lld ps: the trace is damaged",
+				       kb_db_path(r->db), (long long)id, r->rep->run, (long long)t0, (long long)t1);
+		}
 		seen++;
-		ev[n++] = (event){sqlite3_column_int64(st, 1), (int32_t)(id - 1), 1};
-		ev[n++] = (event){sqlite3_column_int64(st, 2), (int32_t)(id - 1), 0};
+		ev[n++] = (event){t0, (int32_t)(id - 1), 1};
+		ev[n++] = (event){t1, (int32_t)(id - 1), 0};
 	}
 	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		free(ev);
+		return kb_fail(err, "%s: cannot read op_times: %s", kb_db_path(r->db), sqlite3_errmsg(h));
+	}
 	if (seen != r->n) {
 		free(ev);
 		return kb_fail(err, "%s: timing run '%s' times %lld of %d ops", kb_db_path(r->db), r->rep->run,

@@ -149,10 +149,34 @@ damaged() { # sql edit, expected message
 	TOOL=$REPLAY expect 2 "$2" -- "$dir/d.db" --verify --order dataflow
 }
 damaged "UPDATE ops SET a_pa = 12345678901234567 WHERE id = 7" "op 7: physical address 0x2bdc545d6b4b87: not a 51-bit value"
-damaged "UPDATE ops SET a_shape = 999 WHERE id = 7" "shape 999 / dtype 1: the trace is damaged"
-damaged "DELETE FROM ops WHERE id = 3" "op ids are not 1..10"
+damaged "UPDATE ops SET a_shape = 999 WHERE id = 7" "ops row 7: a_space / a_dtype / a_shape (all set or all 0, shape an existing id): the trace is damaged"
+damaged "DELETE FROM ops WHERE id = 3" "launches row 1: host_op_id / rank / n_pes / first_op_id / end_op_id"
 damaged "UPDATE ops SET sip = 7 WHERE id = 7" "sip7.cube0.pe0"
 damaged "DELETE FROM meta WHERE key = 'topology_yaml'" "the trace has no embedded topology"
+# issue 8's reproducers: each one line, exit 2, from kb-time and kb-replay alike
+damaged "UPDATE shards SET row0 = 2147483648" "shards (tensor id) row 1: tensor_id / row0 / col0 / rows / cols inside the tensor"
+damaged "UPDATE shards SET row0 = -1" "shards (tensor id) row 1: tensor_id / row0 / col0 / rows / cols inside the tensor"
+damaged "UPDATE shapes SET ndim = 1" "shapes row 1: ndim / d0..d3 (1 to 4 dimensions of 1..2^31-1, at most 2^40 elements)"
+damaged "UPDATE shapes SET ndim = 99" "shapes row 1: ndim / d0..d3"
+damaged "UPDATE shapes SET d0 = 2147483648" "shapes row 1: ndim / d0..d3"
+damaged "UPDATE shapes SET d0 = 9223372036854775807" "shapes row 1: ndim / d0..d3"
+damaged "UPDATE shapes SET id = -1 WHERE id = 1" "shapes ids run -1..-1 over 1 rows, not 1..1"
+damaged "UPDATE ops SET dst_space = 0 WHERE id = 4" "ops row 4: dst_space / dst_dtype / dst_shape (all set or all 0, shape an existing id)"
+damaged "UPDATE ops SET a_space = 0 WHERE id = 8" "ops row 8: a_space / a_dtype / a_shape"
+damaged "UPDATE ops SET kind = 7 WHERE id = 1" "ops row 1: a_space / dst_space: this kind reads operand a and writes dst"
+damaged "UPDATE ops SET kind = 6" "launches row 1: host_op_id / rank / n_pes / first_op_id / end_op_id"
+damaged "UPDATE launches SET id = -1" "launches ids run -1..-1 over 1 rows, not 1..1"
+damaged "UPDATE ops SET dst_pa = -1000000 WHERE id = 5" "op 5: physical address 0xfffffffffff0bdc0: not a 51-bit value"
+damaged "UPDATE ops SET dst_pa = (dst_pa & ~536870911) | 16777200 WHERE id = 7" "op 7: 131072 bytes at physical address 0xfffff0 run past the end of the 16777216-byte tcm"
+damaged "UPDATE ops SET attr = 99999999999 WHERE id = 7" "ops row 7: attr: a DMA's row stride is 0..2^31-1 elements"
+damaged "UPDATE ops SET bytes = -5 WHERE id = 7" "ops row 7: kind / launch_id / bytes / flops / seq / sip / cube / pe out of range"
+damaged "UPDATE blobs SET raw_bytes = 99999999999999" "blobs row 1: raw_bytes / elem_size (at most 16 GiB a blob)"
+damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id / blob_id / rtol / atol"
+"$TRACE" bench gemm --set gemm.N=128 -o "$dir/n128.db" 2>/dev/null && "$TIME" "$dir/n128.db" -q
+cp "$dir/n128.db" "$dir/d.db"; sqlite3 "$dir/d.db" "UPDATE ops SET attr = 2 WHERE id = 9"
+TOOL=$REPLAY expect 2 "ops row 9: a_shape / b_shape / dst_shape / attr: the GEMM's dimensions do not agree" -- "$dir/d.db" --verify
+cp "$dir/g.db" "$dir/d.db"; sqlite3 "$dir/d.db" "UPDATE op_times SET t_start_ps = -5 WHERE op_id = 7"
+TOOL=$REPLAY expect 2 "op_times of op 7 in run 'q': start -5 / end" -- "$dir/d.db" --verify
 
 # ---- the pipeline: trace -> time -> replay --verify, default and larger sizes ----
 pipeline() { # name, then --set options

@@ -124,13 +124,17 @@ static void ops_round_trip_through_the_batched_writer(void **state)
 	assert_int_equal(shape, 1);
 	assert_int_equal(kb_db_shape(db, 2, (int64_t[]){64, 32}, &err), 1);
 	assert_int_equal(kb_db_shape(db, 1, (int64_t[]){64}, &err), 2);
+	int64_t square = kb_db_shape(db, 2, (int64_t[]){32, 32}, &err);
+	assert_int_equal(square, 3);
 	const int n = 40003; /* more than two writer batches, and a tail */
 	for (int i = 0; i < n; i++) {
-		kb_op_row op = {.launch = 1, .sip = 1, .cube = i % 16, .pe = i % 8, .seq = i / 128,
+		kb_op_row op = {.launch = 0, .sip = 1, .cube = i % 16, .pe = i % 8, .seq = i / 128,
 				.kind = (i % 2) ? KB_OP_DMA_READ : KB_OP_GEMM, .imm = (i % 3) ? 0.5 : 0,
 				.bytes = 4096, .flops = (i % 2) ? 0 : 2 * 64 * 32 * 16};
 		op.a = (kb_operand){1, 1, shape, UINT64_C(0x100000000) + (uint64_t)i * 64, (UINT64_C(1) << 37) + (uint64_t)i};
 		op.dst = (kb_operand){2, 2, shape, 0, (uint64_t)i * 4096};
+		if (op.kind == KB_OP_GEMM) /* (64x32) x (32x32) */
+			op.b = (kb_operand){2, 1, square, 0, 4096};
 		assert_int_equal(kb_db_op(db, &op, &err), i + 1);
 	}
 	assert_int_equal(kb_db_ops_count(db), n);
@@ -157,7 +161,10 @@ static void strings_are_interned(void **state)
 	assert_int_equal(kb_db_string(db, "alpha", &err), 1);
 	assert_int_equal(kb_db_string(db, "beta", &err), 2);
 	assert_int_equal(kb_db_string(db, "alpha", &err), 1);
+	kb_op_row launch = {.sip = 0, .cube = -1, .pe = -1, .kind = KB_OP_LAUNCH, .attr = 8};
+	assert_int_equal(kb_db_op(db, &launch, &err), 1);
 	assert_int_equal(kb_db_launch(db, 0, "beta", 1, 8, "M=i64:4", &err), 1);
+	assert_int_equal(kb_db_launch_end(db, 1, 2, 2, &err), 0);
 	assert_int_equal(kb_db_commit(db, &err), 0);
 	assert_int_equal(kb_db_open(&db, path("s.db"), false, &err), 0);
 	assert_int_equal(query_int(kb_db_handle(db), "SELECT count(*) FROM strings"), 2);

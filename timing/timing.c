@@ -258,6 +258,7 @@ static void reader_stop(op_reader *r)
 /* What the graph pass keeps while it walks the ops. */
 typedef struct build {
 	const kb_machine *m;
+	const kb_trace_counts *counts;
 	graph *g;
 	shape_info *shapes;
 	int64_t n_shapes;
@@ -380,6 +381,14 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	const kb_machine *m = bd->m;
 	graph *g = bd->g;
 	top *o = &g->ops[i];
+	kb_op_cols cols = {.kind = ro->kind, .sip = ro->sip, .cube = ro->cube, .pe = ro->pe, .launch = ro->launch,
+			   .seq = -1, .attr = ro->attr, .bytes = ro->bytes, .flops = ro->flops, .blob = -1, .chan = ro->chan,
+			   .chan_seq = ro->chan_seq, .dst = {ro->dst.space, ro->dst.dtype, ro->dst.shape},
+			   .a = {ro->a.space, ro->a.dtype, ro->a.shape}, .b = {ro->b.space, ro->b.dtype, ro->b.shape},
+			   .has_c = ro->c.space != 0};
+	const char *bad = kb_op_check(&cols, bd->counts);
+	if (bad)
+		return kb_fail(err, "ops row %d: %s: the trace is damaged", i + 1, bad);
 	if (ro->sip < 0 || ro->sip >= m->n_sips || ro->cube >= m->n_cubes || ro->pe >= m->pes_per_cube ||
 	    ((ro->launch != 0 || !kb_op_is_control(ro->kind)) && (ro->cube < 0 || ro->pe < 0)) ||
 	    (ro->kind == KB_OP_MMU_MAP && ro->cube < 0) || ro->cube < -1 || ro->pe < -1 || ro->launch < 0 ||
@@ -431,6 +440,9 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 			return kb_fail(err, "op %d: an operand has shape %lld / dtype %d: the trace is damaged", i + 1,
 				       (long long)x->shape, x->dtype);
 		int64_t len = x->space ? extent(bd->shapes, bd->n_shapes, x->shape, x->dtype, acc[k].stride) : 0;
+		kb_error why;
+		if (len && k != 3 && kb_pa_check_range(m, x->pa, (uint64_t)len, x->space, &why))
+			return kb_fail(err, "op %d: %s: the trace is damaged", i + 1, why.msg);
 		if (len && hazmap_access(bd->hz, x->pa, x->pa + (uint64_t)len, i, acc[k].write, preds))
 			goto oom;
 		if (compute)
@@ -508,7 +520,7 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(db);
-	build bd = {.m = m, .g = g, .hz = hazmap_new()};
+	build bd = {.m = m, .g = g, .hz = hazmap_new(), .counts = kb_db_counts_of(db)};
 	op_reader rd = {0};
 	int rc = -1;
 	if (!bd.hz)

@@ -1,0 +1,202 @@
+/*
+ * check.c — the boundary every reader crosses: a trace's tables are
+ * checked before any tool builds on them, so a damaged or hand-edited file
+ * gets one line naming the table, the row and the column instead of a
+ * crash, a hang or a wrong answer.
+ *
+ * Checked here (nothing of the machine is needed): ids dense from 1 where
+ * tools index arrays by them; enum values in range; operand columns
+ * consistent (space, dtype and shape all set or all 0); the operands each
+ * op kind needs; shapes of 1 to 4 positive dimensions with at most
+ * KB_MAX_NUMEL elements; GEMM inner dimensions; launches, ranges, tensors,
+ * shards, expectations, blobs and channels referring to rows that exist;
+ * meta values present. What needs the machine (PE coordinates, physical
+ * addresses, byte sizes) the timing and replay readers check per op.
+ */
+#include "db_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Runs sql (one row: the first bad id, or nothing) and fails with what. */
+static int rule(kb_db *db, const char *sql, const char *table, const char *what, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "'%s': cannot check table %s: %s", db->path, table, sqlite3_errmsg(db->h));
+	int rc = sqlite3_step(st), out = 0;
+	if (rc == SQLITE_ROW)
+		out = kb_fail(err, "'%s': %s row %lld: %s: the trace is damaged", db->path, table,
+			      (long long)sqlite3_column_int64(st, 0), what);
+	else if (rc != SQLITE_DONE)
+		out = kb_fail(err, "'%s': cannot read table %s: %s", db->path, table, sqlite3_errmsg(db->h));
+	sqlite3_finalize(st);
+	return out;
+}
+
+/* Ids must be exactly 1..count. */
+static int dense(kb_db *db, const char *table, kb_error *err)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT count(*), coalesce(min(id), 1), coalesce(max(id), 0) FROM %s", table);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		kb_fail(err, "'%s': cannot read table %s: %s", db->path, table, sqlite3_errmsg(db->h));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	int64_t n = sqlite3_column_int64(st, 0), lo = sqlite3_column_int64(st, 1), hi = sqlite3_column_int64(st, 2);
+	sqlite3_finalize(st);
+	if (lo != 1 || hi != n || n > INT32_MAX - 1)
+		return kb_fail(err, "'%s': %s ids run %lld..%lld over %lld rows, not 1..%lld: the trace is damaged", db->path,
+			       table, (long long)lo, (long long)hi, (long long)n, (long long)n);
+	return 0;
+}
+
+static int64_t count(kb_db *db, const char *table)
+{
+	char sql[96];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int kb_db_counts(kb_db *db, kb_trace_counts *c, kb_error *err)
+{
+	c->shapes = count(db, "shapes");
+	c->launches = count(db, "launches");
+	c->blobs = count(db, "blobs");
+	c->chans = kb_db_has_table(db, "channels") ? count(db, "channels") : 0;
+	if (c->shapes < 0 || c->launches < 0 || c->blobs < 0 || c->chans < 0)
+		return kb_fail(err, "'%s': cannot count rows: %s", db->path, sqlite3_errmsg(db->h));
+	return 0;
+}
+
+const kb_trace_counts *kb_db_counts_of(const kb_db *db)
+{
+	return &db->counts;
+}
+
+static bool operand_bad(const kb_op_operand_cols *x, int64_t n_shapes)
+{
+	if (!x->space)
+		return x->dtype != 0 || x->shape != 0;
+	return x->space < 1 || x->space > 15 || x->dtype < 1 || x->dtype > 15 || x->shape < 1 || x->shape > n_shapes;
+}
+
+const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n)
+{
+	int k = o->kind;
+	if (k <= KB_OP_NONE || k >= KB_OP_KIND_COUNT || o->launch < 0 || o->launch > n->launches || o->bytes < 0 ||
+	    o->flops < 0 || o->seq < -1 || o->sip < 0 || o->cube < -1 || o->pe < -1)
+		return "kind / launch_id / bytes / flops / seq / sip / cube / pe out of range";
+	if (operand_bad(&o->dst, n->shapes))
+		return "dst_space / dst_dtype / dst_shape (all set or all 0, shape an existing id)";
+	if (operand_bad(&o->a, n->shapes))
+		return "a_space / a_dtype / a_shape (all set or all 0, shape an existing id)";
+	if (operand_bad(&o->b, n->shapes))
+		return "b_space / b_dtype / b_shape (all set or all 0, shape an existing id)";
+	bool copy = k == KB_OP_DMA_READ || k == KB_OP_DMA_WRITE || k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV;
+	bool binary = k == KB_OP_GEMM || (k >= KB_OP_MATH_ADD && k <= KB_OP_MATH_MINIMUM) || k == KB_OP_MATH_FMA ||
+		      k == KB_OP_MATH_CLAMP;
+	bool unary = (k >= KB_OP_MATH_EXP && k <= KB_OP_MATH_NEG) || (k >= KB_OP_MATH_MAX && k <= KB_OP_MATH_CAST) ||
+		     k == KB_OP_MATH_ADD_S || k == KB_OP_MATH_MUL_S;
+	if ((copy || binary || unary) && (!o->a.space || !o->dst.space))
+		return "a_space / dst_space: this kind reads operand a and writes dst";
+	if (binary && !o->b.space)
+		return "b_space: this kind reads operand b";
+	if ((k == KB_OP_MATH_FMA || k == KB_OP_MATH_CLAMP) && o->has_c == 0)
+		return "op_operands: this kind reads a third operand";
+	if ((k == KB_OP_HOST_WRITE || k == KB_OP_HOST_FILL || k == KB_OP_MATH_FILL) && !o->dst.space)
+		return "dst_space: this kind writes dst";
+	if (k == KB_OP_HOST_WRITE && o->blob != -1 && (o->blob < 1 || o->blob > n->blobs))
+		return "blob_id: a host write names its data";
+	if (o->chan < 0 || o->chan > n->chans ||
+	    ((k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV) && (o->chan < 1 || o->chan_seq < 0 || o->chan_seq > INT32_MAX - 1)))
+		return "chan_id / chan_seq: an IPCQ op names an existing channel and its message";
+	if (copy && (o->attr < 0 || o->attr > INT32_MAX))
+		return "attr: a DMA's row stride is 0..2^31-1 elements";
+	if (k == KB_OP_GEMM && (o->attr < 0 || o->attr > 7))
+		return "attr: GEMM flags are bits 1, 2, 4";
+	return NULL;
+}
+
+static int meta_ok(kb_db *db, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT coalesce(key, '(NULL)') FROM meta WHERE value IS NULL OR key IS NULL"
+				      " OR typeof(value) <> 'text' LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "'%s': cannot check table meta: %s", db->path, sqlite3_errmsg(db->h));
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = kb_fail(err, "'%s': meta key '%.100s': value is not text: the trace is damaged", db->path,
+			     (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int kb_db_check(kb_db *db, kb_error *err)
+{
+	char sql[1536];
+	/* shapes: 1..4 positive dimensions, unused ones 1, bounded element count */
+	if (dense(db, "shapes", err) ||
+	    rule(db, "SELECT id FROM shapes WHERE ndim NOT BETWEEN 1 AND 4 OR d0 NOT BETWEEN 1 AND 2147483647"
+		     " OR d1 NOT BETWEEN 1 AND 2147483647 OR d2 NOT BETWEEN 1 AND 2147483647 OR d3 NOT BETWEEN 1 AND 2147483647"
+		     " OR (ndim < 2 AND d1 <> 1) OR (ndim < 3 AND d2 <> 1) OR (ndim < 4 AND d3 <> 1)"
+		     " OR d0 * d1 > 1099511627776 OR d0 * d1 * d2 > 1099511627776"
+		     " OR d0 * d1 * d2 * d3 > 1099511627776 LIMIT 1",
+		 "shapes", "ndim / d0..d3 (1 to 4 dimensions of 1..2^31-1, at most 2^40 elements)", err))
+		return -1;
+	/* ops rows are checked by the readers as they stream them (kb_op_check) */
+	if (kb_db_counts(db, &db->counts, err) ||
+	    rule(db, "SELECT op_id FROM op_operands WHERE op_id NOT BETWEEN 1 AND (SELECT max(id) FROM ops) OR slot <> 3"
+		     " OR space NOT BETWEEN 1 AND 15 OR dtype NOT BETWEEN 1 AND 15 OR shape NOT BETWEEN 1 AND"
+		     " (SELECT count(*) FROM shapes) LIMIT 1",
+		 "op_operands", "op_id / slot / space / dtype / shape", err))
+		return -1;
+	/* launches, ranges */
+	snprintf(sql, sizeof sql,
+		 "SELECT l.id FROM launches l LEFT JOIN ops o ON o.id = l.host_op_id WHERE o.id IS NULL OR o.kind <> %d"
+		 " OR o.launch_id <> 0 OR l.rank < 0 OR l.n_pes < 0 OR l.first_op_id < 1 OR l.end_op_id < l.first_op_id"
+		 " OR l.end_op_id > (SELECT count(*) FROM ops) + 1 LIMIT 1", KB_OP_LAUNCH);
+	if (dense(db, "launches", err) ||
+	    rule(db, sql, "launches", "host_op_id / rank / n_pes / first_op_id / end_op_id", err) ||
+	    rule(db, "SELECT id FROM ranges WHERE parent_id < 0 OR parent_id >= id OR rank < 0 OR first_op_id < 1"
+		     " OR end_op_id < first_op_id OR end_op_id > (SELECT count(*) FROM ops) + 1 LIMIT 1",
+		 "ranges", "parent_id / rank / first_op_id / end_op_id", err))
+		return -1;
+	/* tensors, shards, expectations, blobs */
+	if (rule(db, "SELECT t.id FROM tensors t LEFT JOIN shapes s ON s.id = t.shape WHERE s.id IS NULL OR t.rank < 0"
+		     " OR t.dtype NOT BETWEEN 1 AND 15 OR t.nbytes < 0 LIMIT 1",
+		 "tensors", "shape / rank / dtype / nbytes", err) ||
+	    rule(db, "SELECT s.tensor_id FROM shards s LEFT JOIN tensors t ON t.id = s.tensor_id"
+		     " LEFT JOIN shapes h ON h.id = t.shape WHERE t.id IS NULL OR h.id IS NULL OR s.sip < 0 OR s.cube < 0"
+		     " OR s.pe < 0 OR s.space NOT BETWEEN 1 AND 15 OR s.row0 < 0 OR s.col0 < 0 OR s.rows < 0 OR s.cols < 0"
+		     " OR s.row0 + s.rows > (CASE WHEN h.ndim = 1 THEN 1 ELSE h.d0 END)"
+		     " OR s.col0 + s.cols > (CASE WHEN h.ndim = 1 THEN h.d0 ELSE h.d1 * h.d2 * h.d3 END)"
+		     " OR s.nbytes < 0 OR s.offset_bytes < 0 LIMIT 1",
+		 "shards (tensor id)", "tensor_id / row0 / col0 / rows / cols inside the tensor", err) ||
+	    rule(db, "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
+		     " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL OR NOT e.rtol >= 0"
+		     " OR NOT e.atol >= 0 LIMIT 1",
+		 "expectations", "tensor_id / blob_id / rtol / atol", err) ||
+	    rule(db, "SELECT id FROM blobs WHERE raw_bytes NOT BETWEEN 0 AND 17179869184 OR elem_size NOT BETWEEN 1 AND 8"
+		     " OR raw_bytes % elem_size <> 0 LIMIT 1",
+		 "blobs", "raw_bytes / elem_size (at most 16 GiB a blob)", err) ||
+	    meta_ok(db, err))
+		return -1;
+	/* channels (v3) */
+	if (kb_db_has_table(db, "channels") &&
+	    (dense(db, "channels", err) ||
+	     rule(db, "SELECT id FROM channels WHERE src_sip < 0 OR src_cube < 0 OR src_pe < 0 OR dst_sip < 0"
+		      " OR dst_cube < 0 OR dst_pe < 0 OR src_dir NOT BETWEEN 0 AND 31 OR dst_dir NOT BETWEEN 0 AND 31"
+		      " OR n_slots NOT BETWEEN 1 AND 1048576 OR slot_size NOT BETWEEN 1 AND 1073741824"
+		      " OR credit_bytes NOT BETWEEN 0 AND 1048576 LIMIT 1",
+		  "channels", "PEs / directions / n_slots / slot_size / credit_bytes", err)))
+		return -1;
+	return 0;
+}
