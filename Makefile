@@ -95,7 +95,7 @@ test-asan:
 demo: all
 	@mkdir -p $(BUILD)/demo
 	@echo "== 1. trace: run the gemm bench functionally, record every op"
-	$(BIN)/kb-trace bench gemm -o $(BUILD)/demo/gemm.db --summary
+	$(BIN)/kb-trace bench gemm -o $(BUILD)/demo/gemm.db --force --summary
 	@echo; echo "== 2. time: schedule the ops on the default topology"
 	$(BIN)/kb-time $(BUILD)/demo/gemm.db --label default --replace
 	@echo; echo "== what-if: the same trace with twice the HBM bandwidth"

@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int kb_fail(kb_error *err, const char *fmt, ...)
@@ -23,6 +25,14 @@ int kb_fail(kb_error *err, const char *fmt, ...)
 
 int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 {
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return kb_fail(err, "cannot open '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return kb_fail(err, "'%s' is not a regular file", path);
+	if (sb.st_size > KB_MAX_TEXT_FILE)
+		return kb_fail(err, "'%s' is %lld bytes, over the %d MiB a config may have", path, (long long)sb.st_size,
+			       KB_MAX_TEXT_FILE >> 20);
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return kb_fail(err, "cannot open '%s': %s", path, strerror(errno));
@@ -246,4 +256,35 @@ void kb_progress_end(kb_progress *p)
 	fputs("\r\033[K", stderr);
 	fflush(stderr);
 	p->shown = 0;
+}
+
+int kb_text_check(const char *name, const char *text, size_t len, kb_error *err)
+{
+	int line = 1, col = 1;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)text[i];
+		int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		if (c == 0)
+			return kb_fail(err, "%s:%d:%d: a NUL byte in the text", name, line, col);
+		bool ok = n > 0 && i + (size_t)n <= len;
+		for (int k = 1; ok && k < n; k++)
+			ok = ((unsigned char)text[i + k] & 0xC0) == 0x80;
+		if (ok && n > 1) { /* no overlong forms, surrogates or code points past U+10FFFF */
+			uint32_t cp = c & (0x7F >> n);
+			for (int k = 1; k < n; k++)
+				cp = cp << 6 | ((unsigned char)text[i + k] & 0x3F);
+			ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) && !(n == 4 && cp < 0x10000) &&
+			     !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
+		}
+		if (!ok)
+			return kb_fail(err, "%s:%d:%d: invalid UTF-8 (byte 0x%02x)", name, line, col, c);
+		if (c == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+		i += (size_t)n;
+	}
+	return 0;
 }

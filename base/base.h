@@ -18,8 +18,13 @@ typedef struct kb_error {
 /* Formats into err (if non-NULL) and returns -1, for `return kb_fail(...)`. */
 int kb_fail(kb_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+/* Reads a whole regular file (at most KB_MAX_TEXT_FILE bytes) into a
+ * NUL-terminated malloc'd buffer; FIFOs and devices are refused. */
+#define KB_MAX_TEXT_FILE (16 << 20)
 int kb_read_file(const char *path, char **text, size_t *len, kb_error *err);
+/* Text a config may hold: UTF-8 without NUL bytes; the error names the
+ * line and column of the first bad byte. */
+int kb_text_check(const char *name, const char *text, size_t len, kb_error *err);
 
 /* Open-addressing map from strings (copied) to int64 values. */
 typedef struct kb_strmap {

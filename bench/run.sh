@@ -10,7 +10,7 @@ mkdir -p "$(dirname "$out")"
 echo "kb-trace: synthetic bench, $OPS ops requested, best of 3"
 best=""
 for i in 1 2 3; do
-	line=$(/usr/bin/time -f "peak_rss_kb=%M" "$BIN/kb-trace" bench synthetic --set synthetic.ops="$OPS" \
+	line=$(/usr/bin/time -f "peak_rss_kb=%M" "$BIN/kb-trace" --force bench synthetic --set synthetic.ops="$OPS" \
 		-o "$out" --stats 2>"$BUILD/bench/time.txt")
 	rss=$(grep -o 'peak_rss_kb=[0-9]*' "$BUILD/bench/time.txt" | cut -d= -f2)
 	rate=$(echo "$line" | sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p')
@@ -45,7 +45,7 @@ kb_time_best "$out" "$ops" synthetic
 
 echo
 fab="$BUILD/bench/fabric.db"
-"$BIN/kb-trace" bench fabric_traffic --set fabric_traffic.pattern=5 --set fabric_traffic.iters=2000 -o "$fab"
+"$BIN/kb-trace" --force bench fabric_traffic --set fabric_traffic.pattern=5 --set fabric_traffic.iters=2000 -o "$fab"
 fops=$(sqlite3 "$fab" "SELECT count(*) FROM ops")
 echo "kb-time: fabric_traffic random remote traffic, $fops ops (link sharing on), best of 3"
 kb_time_best "$fab" "$fops" fabric
@@ -56,7 +56,7 @@ echo
 ring_passes() { # ranks, sips
 	local ws=$1 sips=$2 db="$BUILD/bench/ring$1.db" t0 t1 t2 t3 rss_t rss_r
 	t0=$(date +%s.%N)
-	/usr/bin/time -f "%M" -o "$BUILD/bench/rss" "$BIN/kb-trace" bench ccl_allreduce --set system.sips.count="$sips" \
+	/usr/bin/time -f "%M" -o "$BUILD/bench/rss" "$BIN/kb-trace" --force bench ccl_allreduce --set system.sips.count="$sips" \
 		--set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.world_size="$ws" \
 		--set ccl_allreduce.n_elem=8 -o "$db"
 	local rss_tr; rss_tr=$(cat "$BUILD/bench/rss")
@@ -86,7 +86,7 @@ for algo in ring_rsag_allreduce ring_allreduce_tcm; do
 	extra=""
 	[ "$algo" = ring_allreduce_tcm ] && extra="--set ccl.algorithms.ring_allreduce_tcm.slot_size=4194304 --set ccl.algorithms.ring_allreduce_tcm.n_slots=1"
 	# shellcheck disable=SC2086
-	"$BIN/kb-trace" bench allreduce_sweep --set ccl.defaults.algorithm=$algo --set ccl.algorithms.$algo.world_size=2 \
+	"$BIN/kb-trace" --force bench allreduce_sweep --set ccl.defaults.algorithm=$algo --set ccl.algorithms.$algo.world_size=2 \
 		--set allreduce_sweep.max_bytes=4194304 --set allreduce_sweep.mem=1 $big $extra -o "$BUILD/bench/sweep.db"
 	"$BIN/kb-time" "$BUILD/bench/sweep.db" --quiet
 	echo "allreduce_sweep, $algo, 2 ranks over the 64 GB/s SIP link:"
@@ -96,7 +96,7 @@ done
 echo
 # a 1024-rank ring_rsag all-reduce of 1 MiB per rank (8 SIPs, rank = PE): trace and time
 t0=$(date +%s.%N)
-"$BIN/kb-trace" bench ccl_allreduce --set system.sips.count=8 --set ccl.defaults.algorithm=ring_rsag_allreduce \
+"$BIN/kb-trace" --force bench ccl_allreduce --set system.sips.count=8 --set ccl.defaults.algorithm=ring_rsag_allreduce \
 	--set ccl.algorithms.ring_rsag_allreduce.world_size=1024 --set ccl_allreduce.n_elem=262144 \
 	--set ccl_allreduce.dtype=2 -o "$BUILD/bench/rsag1024.db" --stats
 t1=$(date +%s.%N)

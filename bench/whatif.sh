@@ -12,7 +12,7 @@ TRIALS=${TRIALS:-240}
 db="$BUILD/bench/whatif.db"
 mkdir -p "$(dirname "$db")"
 rm -f "$db"
-"$BIN/kb-trace" bench fabric_traffic --set fabric_traffic.pattern=5 --set fabric_traffic.iters=3 \
+"$BIN/kb-trace" --force bench fabric_traffic --set fabric_traffic.pattern=5 --set fabric_traffic.iters=3 \
 	--set fabric_traffic.rows=8 --set fabric_traffic.hot=11 -o "$db"
 span() { sqlite3 "$db" "SELECT max(t_end_ps) - min(t_pe_start_ps) FROM launch_times WHERE run_id = (SELECT id FROM timing_runs WHERE label = '$1')"; }
 "$BIN/kb-time" "$db" --quiet --label base

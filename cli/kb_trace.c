@@ -1,6 +1,9 @@
 /*
  * kb_trace.c — `kb-trace`: run a bench functionally and record its trace.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <unistd.h>
 #include <stdbool.h>
@@ -14,13 +17,15 @@
 static const char usage[] =
 	"usage: kb-trace list\n"
 	"       kb-trace bench NAME [-o FILE] [--topology FILE] [--ccl FILE] [--set KEY=VALUE]...\n"
-	"                           [--summary] [--stats]\n"
+	"                           [--force] [--summary] [--stats]\n"
 	"\n"
 	"Runs bench NAME functionally and records every op into an SQLite trace\n"
 	"(default FILE: NAME.db). The file is written under a temporary name and\n"
-	"renamed on success, so an existing trace is never left half-written.\n"
+	"renamed on success, so an existing trace is never left half-written. An\n"
+	"existing FILE is replaced only if it is a trace and --force is given.\n"
 	"\n"
 	"  -o, --output FILE    trace file to write\n"
+	"  -f, --force          replace FILE if it is an existing trace\n"
 	"      --topology FILE  machine description (default: built-in configs/topology.yaml)\n"
 	"      --ccl FILE       collectives config (default: built-in configs/ccl.yaml)\n"
 	"      --set KEY=VALUE  override: NAME.param (bench), ccl.key (ccl.yaml), or a\n"
@@ -58,7 +63,7 @@ typedef struct options {
 	const char *out, *topo, *ccl;
 	char *sets[KB_CLI_MAX_SETS];
 	int n_sets;
-	bool summary, stats;
+	bool summary, stats, force;
 	char *pos[2];
 	int n_pos;
 } options;
@@ -71,12 +76,13 @@ static int parse(int argc, char **argv, options *o)
 		{"output", required_argument, NULL, 'o'}, {"topology", required_argument, NULL, 't'},
 		{"ccl", required_argument, NULL, 'c'},    {"set", required_argument, NULL, 's'},
 		{"summary", no_argument, NULL, 'S'},      {"stats", no_argument, NULL, 'T'},
+		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	opterr = 0;
 	while (optind < argc) {
-		int opt = getopt_long(argc, argv, "+:o:hV", opts, NULL);
+		int opt = getopt_long(argc, argv, "+:o:fhV", opts, NULL);
 		if (opt == -1) {
 			if (o->n_pos == 2)
 				return kb_cli_error("kb-trace", "unexpected argument '%s' (see kb-trace --help)", argv[optind]);
@@ -94,6 +100,7 @@ static int parse(int argc, char **argv, options *o)
 			break;
 		case 'S': o->summary = true; break;
 		case 'T': o->stats = true; break;
+		case 'f': o->force = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
 		case 'V': printf("kb-trace %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
 		case ':':
@@ -103,6 +110,65 @@ static int parse(int argc, char **argv, options *o)
 		}
 	}
 	return -1;
+}
+
+/* Is path a kernbench trace? Reads the SQLite header only: the magic
+ * string and the application id (big-endian at byte 68). */
+static bool is_trace(const char *path)
+{
+	unsigned char h[100];
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return false;
+	size_t n = fread(h, 1, sizeof h, f);
+	fclose(f);
+	uint32_t app = (uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71];
+	return n == sizeof h && memcmp(h, "SQLite format 3", 16) == 0 && app == KB_APPLICATION_ID;
+}
+
+/* Refuses to replace what is not a trace, and a trace without --force. */
+static int check_output(const char *out, bool force)
+{
+	struct stat st;
+	if (lstat(out, &st) != 0)
+		return errno == ENOENT ? 0
+				       : kb_cli_error("kb-trace", "cannot write '%s': %s", out, strerror(errno));
+	if (!S_ISREG(st.st_mode) || !is_trace(out))
+		return kb_cli_error("kb-trace", "'%s' exists and is not a kernbench trace: refusing to replace it (choose"
+				    " another -o)", out);
+	if (!force)
+		return kb_cli_error("kb-trace", "'%s' exists: --force replaces it", out);
+	return 0;
+}
+
+/* Removes <out>.tmp-<pid> files whose run died (kill -9, power loss). */
+static void clean_stale(const char *out)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", out);
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : out;
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof dir, ".");
+	size_t bl = strlen(base);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp-", 5) != 0)
+			continue;
+		char *end;
+		long pid = strtol(e->d_name + bl + 5, &end, 10);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != ESRCH) || kill((pid_t)pid, 0) == 0)
+			continue; /* alive (or not ours to judge) */
+		char path[8192];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (unlink(path) == 0)
+			fprintf(stderr, "kb-trace: removed '%s', left by a run that died\n", path);
+	}
+	closedir(d);
 }
 
 int main(int argc, char **argv)
@@ -132,6 +198,11 @@ int main(int argc, char **argv)
 	kb_cli_configs cfg;
 	if (kb_cli_configs_load(&cfg, o.topo, o.ccl, o.sets, o.n_sets, bench->name, &err))
 		return kb_cli_error("kb-trace", "%s", err.msg);
+	if ((rc = check_output(o.out, o.force)) != 0) {
+		kb_cli_configs_release(&cfg);
+		return rc;
+	}
+	clean_stale(o.out);
 	kb_progress progress = {.tool = "kb-trace", .on = isatty(STDERR_FILENO)};
 	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params, &progress};
 	int64_t n_ops = 0;

@@ -29,6 +29,9 @@ _Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...)
 	kb_throw(ctx);
 }
 
+/* A tensor's element count (its 2-D view must stay addressable). */
+#define KB_MAX_TENSOR_NUMEL (INT64_C(1) << 40)
+
 /* Calls that fill ctx->err on failure. */
 #define CHECK(ctx, call) \
 	do { \
@@ -94,6 +97,8 @@ int64_t kb_param_int(kb_ctx *ctx, const char *name)
 	double v = ctx->params[param_index(ctx, name)];
 	if (v != floor(v))
 		kb_fatal(ctx, "%s.%s=%g must be an integer", ctx->bench->name, name, v);
+	if (fabs(v) > 9007199254740992.0) /* 2^53: beyond, doubles skip integers and int64 may overflow */
+		kb_fatal(ctx, "%s.%s=%g is out of range (|value| <= 2^53)", ctx->bench->name, name, v);
 	return (int64_t)v;
 }
 
@@ -212,9 +217,15 @@ static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, k
 {
 	if (shape.ndim < 1 || shape.ndim > 4)
 		kb_fatal(ctx, "tensor '%s': %d dimensions (1 to 4 supported)", name, shape.ndim);
-	for (int i = 0; i < shape.ndim; i++)
-		if (shape.d[i] < 1)
-			kb_fatal(ctx, "tensor '%s': dimension %d is %lld", name, i, (long long)shape.d[i]);
+	if (strlen(name) >= sizeof ((kb_tensor *)0)->name)
+		kb_fatal(ctx, "tensor name '%.40s...' is longer than %zu characters", name, sizeof ((kb_tensor *)0)->name - 1);
+	int64_t numel = 1;
+	for (int i = 0; i < shape.ndim; i++) {
+		if (shape.d[i] < 1 || shape.d[i] > INT32_MAX)
+			kb_fatal(ctx, "tensor '%s': dimension %d is %lld (1..%d)", name, i, (long long)shape.d[i], INT32_MAX);
+		if (__builtin_mul_overflow(numel, shape.d[i], &numel) || numel > KB_MAX_TENSOR_NUMEL)
+			kb_fatal(ctx, "tensor '%s': more than 2^40 elements", name);
+	}
 	if (!kb_dtype_size(dtype))
 		kb_fatal(ctx, "tensor '%s': unknown dtype", name);
 	for (kb_tensor *t = ctx->tensors; t; t = t->next)

@@ -197,6 +197,8 @@ typedef struct schema {
 	kb_origin *(*origin)(void *cfg, size_t key_index);
 } schema;
 
+#define WILD_TOO_LONG '\x01'
+
 /* Does path match pattern segment by segment ('*' matches one segment)?
  * With prefix set, path may be a proper prefix of the pattern. On a match,
  * *wild receives the segment that matched '*'. */
@@ -211,6 +213,9 @@ static bool path_match(const char *pattern, const char *path, bool prefix, char 
 			if (wild && sl < wcap) {
 				memcpy(wild, s, sl);
 				wild[sl] = '\0';
+			} else if (wild && wcap >= 2) { /* too long a name: never truncated into another */
+				wild[0] = WILD_TOO_LONG;
+				wild[1] = '\0';
 			}
 		} else if (pl != sl || strncmp(p, s, pl) != 0) {
 			return false;
@@ -356,6 +361,9 @@ static int set_value(const schema *sc, void *cfg, const key_def *k, const char *
 			return kb_fail(err, "%s: %s: '%s' must be an integer", where, k->path, text);
 		if (must_be_positive(k) && v <= 0)
 			return kb_fail(err, "%s: %s: %s must be > 0 %s", where, k->path, text, k->unit);
+		if (must_be_positive(k) && v < 0.001) /* 1 MB/s, 1 MHz: below, simulated times leave 64 bits */
+			return kb_fail(err, "%s: %s: %s is below the 0.001 %s a machine can have", where, k->path, text,
+				       k->unit);
 		if (v < k->lo || v > k->hi)
 			return kb_fail(err, "%s: %s: %s is out of range (%g..%g%s%s)", where, k->path, text, k->lo,
 				       k->hi, *k->unit ? " " : "", k->unit);
@@ -412,6 +420,9 @@ static int walk(const schema *sc, void *cfg, const char *file, const node *map, 
 		snprintf(where, sizeof where, "%s:%d:%d", file, vn->line, vn->col);
 		char wild[KB_NAME_MAX] = "";
 		const key_def *k = find_key(sc, path, wild, sizeof wild);
+		if (k && wild[0] == WILD_TOO_LONG)
+			return kb_fail(err, "%s:%d:%d: the name in '%s' is longer than %d characters", file, kn->line, kn->col,
+				       path, KB_NAME_MAX - 1);
 		const char *field;
 		const char *comp = component_field(sc, path, &field);
 		if (k) {
@@ -461,6 +472,8 @@ static void apply_defaults(const schema *sc, void *cfg)
 static int load_text(const schema *sc, void *cfg, const char *name, const char *text, kb_error *err)
 {
 	node *root = NULL;
+	if (kb_text_check(name, text, strlen(text), err))
+		return -1;
 	if (yaml_to_tree(name, text, &root, err))
 		return -1;
 	int rc = walk(sc, cfg, name, root, "", err);
@@ -485,6 +498,8 @@ static int set_key(const schema *sc, void *cfg, char **log, const char *key, con
 	char wild[KB_NAME_MAX] = "", where[400];
 	snprintf(where, sizeof where, "--set %s%s=%s", strcmp(sc->what, "ccl") == 0 ? "ccl." : "", key, value);
 	const key_def *k = find_key(sc, key, wild, sizeof wild);
+	if (k && wild[0] == WILD_TOO_LONG)
+		return kb_fail(err, "%s: the name in '%s' is longer than %d characters", where, key, KB_NAME_MAX - 1);
 	if (!k) {
 		char known[600], parent[256];
 		snprintf(parent, sizeof parent, "%s", key);
@@ -513,9 +528,10 @@ static int load_path(void *cfg, const char *path, const char *builtin_name, cons
 	if (!path)
 		return load(cfg, builtin_name, builtin, err);
 	char *text;
-	if (kb_read_file(path, &text, NULL, err))
+	size_t len;
+	if (kb_read_file(path, &text, &len, err))
 		return -1;
-	int rc = load(cfg, path, text, err);
+	int rc = kb_text_check(path, text, len, err) ? -1 : load(cfg, path, text, err);
 	free(text);
 	return rc;
 }

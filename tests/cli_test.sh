@@ -4,7 +4,8 @@
 # never damages an existing trace.
 set -u
 BIN=${BIN:-bin}
-TRACE="$BIN/kb-trace"
+kbtrace() { "$BIN/kb-trace" --force "$@"; } # tests rewrite their files; the refusal is tested below
+TRACE=kbtrace
 TIME="$BIN/kb-time"
 REPLAY="$BIN/kb-replay"
 dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
@@ -195,6 +196,34 @@ for p in 0 1 2 3 4; do pipeline fabric_traffic --set fabric_traffic.pattern=$p; 
 pipeline fabric_traffic --set fabric_traffic.pattern=1 --set sip.cube_mesh.w=3 --set sip.cube_mesh.h=2
 pipeline fabric_traffic --set fabric_traffic.pattern=2 --set fabric_traffic.hot=5 --set fabric_traffic.iters=3
 pipeline fabric_traffic --set fabric_traffic.pattern=3 --set system.sips.count=4 --set system.sips.topology=torus_2d
+
+# ---- -o never destroys a user's file ----
+echo "my notes" >"$dir/notes.txt"
+TOOL="$BIN/kb-trace" expect 2 "'$dir/notes.txt' exists and is not a kernbench trace: refusing to replace it (choose another -o)" -- bench gemm -o "$dir/notes.txt" --force
+check "notes.txt untouched" "$([ "$(cat "$dir/notes.txt")" = "my notes" ]; echo $?)"
+"$BIN/kb-trace" bench gemm -o "$dir/once.db" 2>/dev/null
+TOOL="$BIN/kb-trace" expect 2 "'$dir/once.db' exists: --force replaces it" -- bench gemm -o "$dir/once.db"
+touch "$dir/once.db.tmp-999999"
+"$BIN/kb-trace" bench gemm -o "$dir/once.db" --force 2>"$dir/err"
+check "stale temporary removed and reported" "$([ ! -e "$dir/once.db.tmp-999999" ] && grep -q "removed '$dir/once.db.tmp-999999', left by a run that died" "$dir/err"; echo $?)"
+mkfifo "$dir/fifo.db" "$dir/fifo.yaml"
+TOOL=$REPLAY expect 2 "'$dir/fifo.db' is not a regular file (a trace is an SQLite file)" -- "$dir/fifo.db" --verify
+expect 2 "'$dir/fifo.yaml' is not a regular file" -- bench gemm -o "$dir/x.db" --topology "$dir/fifo.yaml"
+cp "$dir/g.db" "$dir/ro.db"; chmod 444 "$dir/ro.db"
+if [ "$(id -u)" != 0 ]; then
+	TOOL=$TIME expect 2 "'$dir/ro.db' is read-only: kb-time stores its timing run in the trace" -- "$dir/ro.db"
+fi
+printf 'sip:\n  cube_mesh:\n    w: 4\0\n' >"$dir/nul.yaml"
+expect 2 "nul.yaml:3:9: a NUL byte in the text" -- bench gemm -o "$dir/x.db" --topology "$dir/nul.yaml"
+printf 'sip:\n  cube_mesh:\n    w: 4 # caf\xe9\n' >"$dir/utf.yaml"
+expect 2 "utf.yaml:3:15: invalid UTF-8 (byte 0xe9)" -- bench gemm -o "$dir/x.db" --topology "$dir/utf.yaml"
+long=$(printf 'a%.0s' $(seq 48))
+expect 2 "the name in 'algorithms.$long.n_slots' is longer than 47 characters" -- bench gemm -o "$dir/x.db" --set "ccl.algorithms.$long.n_slots=3"
+expect 2 "cube.components.hbm.attrs.bandwidth_gbps: 1e-300 is below the 0.001 GB/s a machine can have" -- bench gemm -o "$dir/x.db" --set cube.components.hbm.attrs.bandwidth_gbps=1e-300
+expect 2 "cube.pe_template.clock_ghz: 1e-300 is below the 0.001 GHz a machine can have" -- bench gemm -o "$dir/x.db" --set cube.pe_template.clock_ghz=1e-300
+expect 2 "gemm.M=1.84467e+19 is out of range (|value| <= 2^53)" -- bench gemm -o "$dir/x.db" --set gemm.M=18446744073709551616
+expect 2 "tensor 'src_r0': dimension 0 is 3000000000 (1..2147483647)" -- bench va_offset_verify -o "$dir/x.db" --set va_offset_verify.M=3e9
+expect 2 "the host reference of a 256x1000000x256 GEMM is 6.55e+10 multiply-adds, over the 1.72e+10 budget" -- bench gemm -o "$dir/x.db" --set gemm.K=1e6
 
 # ---- IPCQ collectives: the seed's allreduce matrix, each with its OK line ----
 collective() { # algorithm, world size, expected OK line suffix, then --set options

@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Simulated times stay below this (saturated costs cannot overflow). */
+#define KB_MAX_SIM_PS INT64_C(1000000000000000000)
+
 /* One op as the scheduler sees it. */
 typedef struct top {
 	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
@@ -1046,6 +1049,9 @@ static int schedule(sched *s, kb_error *err)
 			break;
 		heap_item it = heap_pop(&s->q);
 		now = it.key;
+		if (now > KB_MAX_SIM_PS || now < 0)
+			return kb_fail(err, "the simulated time passes 10^18 ps (11.6 days) at op %d: a bandwidth or clock is"
+					    " too low for this trace", it.id + 1);
 		int rc;
 		switch (it.type) {
 		case EV_FLOW_DONE: rc = flow_done(s, &it); break;

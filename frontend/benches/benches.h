@@ -7,6 +7,11 @@
 
 #include "kb.h"
 
+/* Host references run before any device work is traced; a GEMM bench
+ * checks its sizes against this budget first. */
+#define BENCH_REF_MACS (INT64_C(1) << 34)
+void bench_gemm_budget(kb_ctx *ctx, int64_t M, int64_t K, int64_t N);
+
 /* malloc'd n floats (aborts the trace on failure). */
 float *bench_alloc(kb_ctx *ctx, int64_t n);
 /* malloc'd n random floats in [-scale, scale), rounded to f16. */

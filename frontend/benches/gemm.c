@@ -15,6 +15,7 @@ static void gemm_kernel(kb_tl *tl)
 static void run(kb_ctx *ctx)
 {
 	int64_t M = kb_param_int(ctx, "M"), K = kb_param_int(ctx, "K"), N = kb_param_int(ctx, "N");
+	bench_gemm_budget(ctx, M, K, N);
 	kb_dp one_pe = KB_DP(.num_cubes = 1, .num_pes = 1);
 	kb_tensor *A = kb_empty(ctx, "A", KB_SHAPE(M, K), KB_F16, one_pe);
 	kb_tensor *B = kb_empty(ctx, "B", KB_SHAPE(K, N), KB_F16, one_pe);

@@ -23,6 +23,7 @@ static void run(kb_ctx *ctx)
 	const kb_machine *m = kb_ctx_machine(ctx);
 	int64_t M = kb_param_int(ctx, "M"), D = kb_param_int(ctx, "D"), seed = kb_param_int(ctx, "seed");
 	int64_t n_pes = m->n_cubes * m->pes_per_cube;
+	bench_gemm_budget(ctx, M, D, 3 * D);
 	if (D % n_pes)
 		kb_fatal(ctx, "gpt3_qkv: D=%lld does not split over %lld PEs", (long long)D, (long long)n_pes);
 	int64_t cols = D / n_pes;

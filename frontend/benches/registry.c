@@ -38,6 +38,17 @@ float *bench_random(kb_ctx *ctx, int64_t n, uint64_t seed, float scale)
 	return p;
 }
 
+void bench_gemm_budget(kb_ctx *ctx, int64_t M, int64_t K, int64_t N)
+{
+	if (M < 1 || K < 1 || N < 1)
+		kb_fatal(ctx, "GEMM sizes must be >= 1 (M=%lld K=%lld N=%lld)", (long long)M, (long long)K, (long long)N);
+	double macs = (double)M * (double)K * (double)N;
+	if (macs > BENCH_REF_MACS)
+		kb_fatal(ctx, "the host reference of a %lldx%lldx%lld GEMM is %.3g multiply-adds, over the %.3g budget"
+			      " (about 10 s): lower M, K or N", (long long)M, (long long)K, (long long)N, macs,
+			 (double)BENCH_REF_MACS);
+}
+
 void bench_matmul_ref_strided(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N,
 			      int64_t ldb, int64_t ldc, kb_dtype out_dtype)
 {
