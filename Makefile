@@ -3,6 +3,7 @@
 #   make test       install missing packages, build, run every test
 #   make test-asan  the same suite under AddressSanitizer + UBSan
 #   make bench      throughput and size figures
+#   make fuzz       libFuzzer on the config, --set and trace-reader harnesses (FUZZ_SECONDS each)
 # Objects go to $(BUILD) (build/ or build-asan/), programs to $(BIN).
 
 CC      ?= cc
@@ -32,8 +33,11 @@ TOOLS   := kb-trace kb-time kb-replay
 TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
+FUZZ    := fuzz_config fuzz_set fuzz_trace
+FUZZ_BINS := $(FUZZ:%=$(BUILD)/tests/%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps demo test test-asan bench clean
+.PHONY: all deps demo test test-asan bench clean fuzz
 all: deps $(TOOL_BINS)
 
 # Installs the system packages that are missing (needs root or sudo).
@@ -80,9 +84,17 @@ $(BIN)/kb-%: $(BUILD)/cli/kb_%.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-test: deps $(TOOL_BINS) $(TEST_BINS)
+# A fuzz harness without libFuzzer: replays its seeds and every kept crasher.
+$(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/run_corpus.o $(LIB)
+	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+test: deps $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS)
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; \
+	done; \
+	for f in $(FUZZ); do \
+	  echo "== $(BUILD)/tests/$$f (tests/fuzz/corpus/$$f, tests/fuzz/crashes/$$f)"; \
+	  TMPDIR=/tmp $(BUILD)/tests/$$f tests/fuzz/corpus/$$f tests/fuzz/crashes/$$f || fail=1; \
 	done; \
 	echo "== tests/cli_test.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_test.sh || fail=1; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
@@ -121,8 +133,29 @@ bench: all $(BUILD)/bench/bench_gemm
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# libFuzzer (clang) on each harness for FUZZ_SECONDS; a crasher lands in
+# tests/fuzz/crashes/<harness>/ (keep it: make test replays it).
+fuzz: deps
+	@command -v clang >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang >/dev/null; }
+	$(MAKE) BUILD=build-fuzz CC=clang \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	  build-fuzz/libkernbench.a $(FUZZ:%=build-fuzz/tests/fuzz/%.o)
+	@mkdir -p build-fuzz/bin
+	@set -e; for f in $(FUZZ); do \
+	  clang -fsanitize=fuzzer,address,undefined build-fuzz/tests/fuzz/$$f.o build-fuzz/libkernbench.a \
+	    $(LDLIBS) -o build-fuzz/bin/$$f; \
+	done
+	@for f in $(FUZZ); do \
+	  mkdir -p build-fuzz/corpus/$$f tests/fuzz/crashes/$$f; \
+	  echo "== $$f for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/bin/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=tests/fuzz/crashes/$$f/ build-fuzz/corpus/$$f tests/fuzz/corpus/$$f 2>&1 | \
+	    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==.*ERROR|SUMMARY|artifact_prefix|Test unit written)" || true; \
+	done
+
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(TOOLS:%=$(BUILD)/cli/kb_%.d)
 .SECONDARY:
