@@ -51,6 +51,7 @@ static void fill_f16_table(void)
 #if defined(__x86_64__) && defined(__GNUC__)
 /* x86 F16C converts 8 values per instruction, rounding to nearest even
  * exactly like kb_f32_to_f16; used when the CPU has it. */
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_F16C_PATH 1
 
@@ -73,8 +74,10 @@ __attribute__((target("avx,f16c"))) static int64_t f32_to_f16_f16c(const float *
 static bool has_f16c(void)
 {
 	static int known = -1;
-	if (known < 0)
-		known = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+	if (known < 0) { /* CPUID leaf 1, ECX: bit 28 AVX, bit 29 F16C (clang 14 lacks the "f16c" builtin name) */
+		unsigned a, b, c, d;
+		known = __get_cpuid(1, &a, &b, &c, &d) && (c >> 28 & 1) && (c >> 29 & 1);
+	}
 	return known;
 }
 #endif
