@@ -10,6 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A statement on the trace; a failure (a damaged or foreign file) returns
+ * -1 with SQLite's reason. */
+#define PREPARE(h, sql, st) \
+	do { \
+		if (sqlite3_prepare_v2((h), (sql), -1, (st), NULL) != SQLITE_OK) \
+			return kb_fail(err, "cannot read the trace: %s", sqlite3_errmsg(h)); \
+	} while (0)
+
+
 typedef struct event {
 	int64_t t;
 	int32_t op;
@@ -89,14 +98,14 @@ static int load_shapes(replay *r, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(r->db);
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM shapes", -1, &st, NULL);
+	PREPARE(h, "SELECT coalesce(max(id), 0) FROM shapes", &st);
 	sqlite3_step(st);
 	r->n_shapes = sqlite3_column_int64(st, 0) + 1;
 	sqlite3_finalize(st);
 	r->shapes = calloc((size_t)r->n_shapes, sizeof *r->shapes);
 	if (!r->shapes)
 		return kb_fail(err, "out of memory");
-	sqlite3_prepare_v2(h, "SELECT id, ndim, d0, d1, d2, d3 FROM shapes", -1, &st, NULL);
+	PREPARE(h, "SELECT id, ndim, d0, d1, d2, d3 FROM shapes", &st);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		shape4 *s = &r->shapes[sqlite3_column_int64(st, 0)];
 		s->ndim = sqlite3_column_int(st, 1);
@@ -220,7 +229,7 @@ static int load_ops(replay *r, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(r->db);
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", -1, &st, NULL);
+	PREPARE(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", &st);
 	sqlite3_step(st);
 	int64_t n = sqlite3_column_int64(st, 0), max = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
@@ -236,7 +245,7 @@ static int load_ops(replay *r, kb_error *err)
 				  " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
 				  " b_space, b_dtype, b_shape, b_pa, launch_id, chan_id, chan_seq, seq, bytes, flops FROM ops ORDER BY id";
 	int rc = 0;
-	sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+	PREPARE(h, sql, &st);
 	for (int32_t i = 0; !rc && sqlite3_step(st) == SQLITE_ROW; i++) {
 		rop *o = &r->ops[i];
 		o->sip = sqlite3_column_int(st, 0);
@@ -267,7 +276,7 @@ static int load_ops(replay *r, kb_error *err)
 		     check_op(r, i, err);
 	}
 	sqlite3_finalize(st);
-	sqlite3_prepare_v2(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3", -1, &st, NULL);
+	PREPARE(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3", &st);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		if (id < 1 || id > n)
@@ -289,10 +298,10 @@ static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
 	sqlite3_stmt *st;
 	int64_t run = 0;
 	if (r->opt->run) {
-		sqlite3_prepare_v2(h, "SELECT id, label FROM timing_runs WHERE label = ?", -1, &st, NULL);
+		PREPARE(h, "SELECT id, label FROM timing_runs WHERE label = ?", &st);
 		sqlite3_bind_text(st, 1, r->opt->run, -1, SQLITE_STATIC);
 	} else {
-		sqlite3_prepare_v2(h, "SELECT id, label FROM timing_runs ORDER BY id DESC LIMIT 1", -1, &st, NULL);
+		PREPARE(h, "SELECT id, label FROM timing_runs ORDER BY id DESC LIMIT 1", &st);
 	}
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		run = sqlite3_column_int64(st, 0);
@@ -853,12 +862,21 @@ static int expected_writers(replay *r, kb_error *err)
 /* Verification                                                        */
 /* ------------------------------------------------------------------ */
 
+/* In check_expectation: the failure becomes the expectation's problem. */
+#define PREPARE_OR_NOTE(h, sql, st) \
+	do { \
+		if (sqlite3_prepare_v2((h), (sql), -1, (st), NULL) != SQLITE_OK) { \
+			snprintf(e->problem, sizeof e->problem, "cannot read the trace: %s", sqlite3_errmsg(h)); \
+			return; \
+		} \
+	} while (0)
+
 static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect_result *e)
 {
 	sqlite3 *h = kb_db_handle(r->db);
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(h, "SELECT n.value, t.dtype, s.d0, s.d0 * s.d1 * s.d2 * s.d3, s.ndim FROM tensors t"
-			      " JOIN strings n ON n.id = t.name JOIN shapes s ON s.id = t.shape WHERE t.id = ?", -1, &st, NULL);
+	PREPARE_OR_NOTE(h, "SELECT n.value, t.dtype, s.d0, s.d0 * s.d1 * s.d2 * s.d3, s.ndim FROM tensors t"
+			      " JOIN strings n ON n.id = t.name JOIN shapes s ON s.id = t.shape WHERE t.id = ?", &st);
 	sqlite3_bind_int64(st, 1, tensor);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		snprintf(e->problem, sizeof e->problem, "tensor %lld does not exist", (long long)tensor);
@@ -883,8 +901,12 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 		free(want);
 		return;
 	}
-	sqlite3_prepare_v2(h, "SELECT sip, cube, pe, pa, row0, col0, rows, cols FROM shards WHERE tensor_id = ?"
-			      " ORDER BY sip, cube, pe, offset_bytes", -1, &st, NULL);
+	if (sqlite3_prepare_v2(h, "SELECT sip, cube, pe, pa, row0, col0, rows, cols FROM shards WHERE tensor_id = ?"
+				  " ORDER BY sip, cube, pe, offset_bytes", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(e->problem, sizeof e->problem, "cannot read the trace: %s", sqlite3_errmsg(h));
+		free(want);
+		return;
+	}
 	sqlite3_bind_int64(st, 1, tensor);
 	size_t isz = dtype_bytes(dtype);
 	while (sqlite3_step(st) == SQLITE_ROW && !e->problem[0]) {
@@ -892,6 +914,10 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 		uint64_t pa = (uint64_t)sqlite3_column_int64(st, 3);
 		int64_t r0 = sqlite3_column_int64(st, 4), c0 = sqlite3_column_int64(st, 5);
 		int64_t nr = sqlite3_column_int64(st, 6), nc = sqlite3_column_int64(st, 7), n = nr * nc;
+		if ((uint64_t)n * 4 > REPLAY_OPERAND_BUDGET) {
+			snprintf(e->problem, sizeof e->problem, "a shard of %lld elements is over replay's budget", (long long)n);
+			break;
+		}
 		void *raw = malloc((size_t)n * isz);
 		float *got = malloc((size_t)n * sizeof *got);
 		read_info ri = {0};
@@ -944,14 +970,14 @@ static int verify(replay *r, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(r->db);
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(h, "SELECT count(*) FROM expectations", -1, &st, NULL);
+	PREPARE(h, "SELECT count(*) FROM expectations", &st);
 	sqlite3_step(st);
 	int n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	r->rep->expects = calloc((size_t)(n ? n : 1), sizeof *r->rep->expects);
 	if (!r->rep->expects)
 		return kb_fail(err, "out of memory");
-	sqlite3_prepare_v2(h, "SELECT tensor_id, blob_id, rtol, atol FROM expectations ORDER BY id", -1, &st, NULL);
+	PREPARE(h, "SELECT tensor_id, blob_id, rtol, atol FROM expectations ORDER BY id", &st);
 	for (int k = 0; k < n && sqlite3_step(st) == SQLITE_ROW; k++) {
 		kb_expect_result *e = &r->rep->expects[k];
 		e->rtol = sqlite3_column_double(st, 2);

@@ -18,6 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A statement on the trace; a failure (a damaged or foreign file) returns
+ * -1 with SQLite's reason. */
+#define PREPARE(h, sql, st) \
+	do { \
+		if (sqlite3_prepare_v2((h), (sql), -1, (st), NULL) != SQLITE_OK) \
+			return kb_fail(err, "cannot read the trace: %s", sqlite3_errmsg(h)); \
+	} while (0)
+
+
 /* Simulated times stay below this (saturated costs cannot overflow). */
 #define KB_MAX_SIM_PS INT64_C(1000000000000000000)
 
@@ -115,10 +124,12 @@ static int load_shapes(sqlite3 *h, shape_info **out, int64_t *n, kb_error *err)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		max = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	PREPARE(h, "SELECT id, d0, d0 * d1 * d2 * d3 FROM shapes", &st);
 	shape_info *s = calloc((size_t)max + 1, sizeof *s);
-	if (!s)
+	if (!s) {
+		sqlite3_finalize(st);
 		return kb_fail(err, "out of memory");
-	sqlite3_prepare_v2(h, "SELECT id, d0, d0 * d1 * d2 * d3 FROM shapes", -1, &st, NULL);
+	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		s[id].rows = sqlite3_column_int64(st, 1);
@@ -476,7 +487,7 @@ oom:
 static int load_launches(sqlite3 *h, graph *g, kb_error *err)
 {
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM launches", -1, &st, NULL);
+	PREPARE(h, "SELECT coalesce(max(id), 0) FROM launches", &st);
 	sqlite3_step(st);
 	g->n_launches = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -484,7 +495,7 @@ static int load_launches(sqlite3 *h, graph *g, kb_error *err)
 	if (!g->launch_op)
 		return kb_fail(err, "out of memory");
 	int rc = 0;
-	sqlite3_prepare_v2(h, "SELECT id, host_op_id FROM launches", -1, &st, NULL);
+	PREPARE(h, "SELECT id, host_op_id FROM launches", &st);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), op = sqlite3_column_int64(st, 1);
 		if (op < 1 || op > g->n)
@@ -531,7 +542,7 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	if (load_shapes(h, &bd.shapes, &bd.n_shapes, err))
 		goto out;
 	sqlite3_stmt *st;
-	sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", -1, &st, NULL);
+	PREPARE(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", &st);
 	int64_t n_ops = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	int64_t max_id = n_ops >= 0 ? sqlite3_column_int64(st, 1) : -1;
 	sqlite3_finalize(st);
@@ -1143,11 +1154,11 @@ static int64_t new_run(sqlite3 *h, const kb_time_options *opt, const kb_machine 
 	if (opt->label) {
 		snprintf(label, 64, "%s", opt->label);
 	} else { /* the first free run<N>, counting from the number of runs */
-		sqlite3_prepare_v2(h, "SELECT count(*) + 1 FROM timing_runs", -1, &st, NULL);
+		PREPARE(h, "SELECT count(*) + 1 FROM timing_runs", &st);
 		sqlite3_step(st);
 		int64_t n = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
-		sqlite3_prepare_v2(h, "SELECT 1 FROM timing_runs WHERE label = ?", -1, &st, NULL);
+		PREPARE(h, "SELECT 1 FROM timing_runs WHERE label = ?", &st);
 		do {
 			snprintf(label, 64, "run%lld", (long long)n++);
 			sqlite3_reset(st);
@@ -1155,7 +1166,7 @@ static int64_t new_run(sqlite3 *h, const kb_time_options *opt, const kb_machine 
 		} while (sqlite3_step(st) == SQLITE_ROW);
 		sqlite3_finalize(st);
 	}
-	sqlite3_prepare_v2(h, "SELECT id FROM timing_runs WHERE label = ?", -1, &st, NULL);
+	PREPARE(h, "SELECT id FROM timing_runs WHERE label = ?", &st);
 	sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
 	int64_t old = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
@@ -1177,7 +1188,7 @@ static int64_t new_run(sqlite3 *h, const kb_time_options *opt, const kb_machine 
 	char *effective = kb_topo_effective(&m->cfg);
 	if (!effective)
 		return kb_fail(err, "out of memory");
-	sqlite3_prepare_v2(h, "INSERT INTO timing_runs VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	PREPARE(h, "INSERT INTO timing_runs VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)", &st);
 	sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, opt->source ? opt->source : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, opt->overrides ? opt->overrides : "", -1, SQLITE_STATIC);
@@ -1314,7 +1325,7 @@ static int store_spans(sqlite3 *h, const graph *g, const kb_cost *c, int64_t run
 {
 	sqlite3_stmt *ins, *q;
 	int rc = 0;
-	sqlite3_prepare_v2(h, "INSERT INTO launch_times VALUES(?, ?, ?, ?, ?)", -1, &ins, NULL);
+	PREPARE(h, "INSERT INTO launch_times VALUES(?, ?, ?, ?, ?)", &ins);
 	for (int64_t l = 1; l <= g->n_launches && !rc; l++) {
 		const top *o = &g->ops[g->launch_op[l]];
 		int64_t v[] = {run, l, o->t_start, o->t_start + c->launch_ps, o->t_end};
@@ -1326,8 +1337,8 @@ static int store_spans(sqlite3 *h, const graph *g, const kb_cost *c, int64_t run
 	if (rc)
 		return rc;
 	/* a range spans the ops of its rank recorded between push and pop */
-	sqlite3_prepare_v2(h, "SELECT id, rank, first_op_id, end_op_id FROM ranges", -1, &q, NULL);
-	sqlite3_prepare_v2(h, "INSERT INTO range_times VALUES(?, ?, ?, ?)", -1, &ins, NULL);
+	PREPARE(h, "SELECT id, rank, first_op_id, end_op_id FROM ranges", &q);
+	PREPARE(h, "INSERT INTO range_times VALUES(?, ?, ?, ?)", &ins);
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(q, 0), first = sqlite3_column_int64(q, 2), end = sqlite3_column_int64(q, 3);
 		int rank = sqlite3_column_int(q, 1);
@@ -1357,7 +1368,7 @@ static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 	sqlite3_stmt *st;
 	static const char *const unit_names[] = {"dma", "gemm", "math", "ipcq"};
 	int rc = 0;
-	sqlite3_prepare_v2(h, "INSERT INTO unit_busy VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	PREPARE(h, "INSERT INTO unit_busy VALUES(?, ?, ?, ?, ?, ?, ?)", &st);
 	sqlite3_bind_int64(st, 1, run);
 	for (int pe = 0; pe < m->n_pes && !rc; pe++)
 		for (int u = 0; u < U_COUNT && !rc; u++) {
@@ -1384,8 +1395,8 @@ static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 		rc = step(h, st, err);
 	}
 	sqlite3_finalize(st);
-	sqlite3_prepare_v2(h, "INSERT INTO link_usage(run_id, link, kind, bandwidth_gbps, transfers, bytes, busy_ps,"
-			   " link_id, direction, stall_ps) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	PREPARE(h, "INSERT INTO link_usage(run_id, link, kind, bandwidth_gbps, transfers, bytes, busy_ps,"
+			   " link_id, direction, stall_ps) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
 	sqlite3_bind_int64(st, 1, run);
 	for (int32_t l = 0; l < s->md.n_links && !rc; l++) {
 		const link *k = &s->md.links[l];
