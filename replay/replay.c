@@ -48,6 +48,7 @@ typedef struct replay {
 	mem *mem;
 	bool fatal;               /* corrupt input: stop replaying */
 	scratch raw, in[4], tmp[3]; /* per-op working buffers, reused */
+	uint64_t budget;          /* bytes of simulated memory replay may hold */
 } replay;
 
 __attribute__((format(printf, 2, 3)))
@@ -134,8 +135,13 @@ static int operand(replay *r, sqlite3_stmt *st, int col, rop_operand *o, kb_erro
 	return 0;
 }
 
-/* Replay computes in f32 buffers of each operand's element count. */
-#define REPLAY_OPERAND_BUDGET (UINT64_C(1) << 32)
+/* Replay computes in f32 buffers of each operand's element count: one
+ * operand may take a quarter of the memory budget, at most 1 GiB. */
+static uint64_t operand_budget(const replay *r)
+{
+	uint64_t q = r->budget / 4;
+	return q < (UINT64_C(1) << 30) ? q : UINT64_C(1) << 30;
+}
 
 /* Shapes as the numerics index them: NULL if they agree with the kind. */
 static const char *shapes_agree(const rop *o)
@@ -215,9 +221,9 @@ static int check_op(const replay *r, int32_t i, kb_error *err)
 		uint64_t span = (uint64_t)((rows - 1) * stride + cols) * dtype_bytes(x[k]->dtype);
 		if (kb_pa_check_range(m, x[k]->pa, span, x[k]->space, &why))
 			return kb_fail(err, "op %d: %s: the trace is damaged", i + 1, why.msg);
-		if ((uint64_t)sh->numel * 4 > REPLAY_OPERAND_BUDGET)
-			return kb_fail(err, "ops row %d: an operand of %lld elements is over replay's %d MiB per operand",
-				       i + 1, (long long)sh->numel, (int)(REPLAY_OPERAND_BUDGET >> 20));
+		if ((uint64_t)sh->numel * 4 > operand_budget(r))
+			return kb_fail(err, "ops row %d: an operand of %lld elements is over replay's %llu MiB per operand",
+				       i + 1, (long long)sh->numel, (unsigned long long)(operand_budget(r) >> 20));
 	}
 	const char *bad = shapes_agree(o);
 	if (bad)
@@ -531,6 +537,9 @@ static int op_write(replay *r, int32_t i, kb_error *err)
 		return 0;
 	if (write_result(r->mem, o, r->pending[i], i + 1))
 		return kb_fail(err, "out of memory");
+	if ((uint64_t)mem_pages(r->mem) * PAGE_BYTES > r->budget)
+		return kb_fail(err, "op %d: the simulated memory written passes replay's budget of %llu MiB", i + 1,
+			       (unsigned long long)(r->budget >> 20));
 	if (o->kind != KB_OP_HOST_WRITE)
 		free(r->pending[i]);
 	r->pending[i] = NULL;
@@ -914,7 +923,7 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 		uint64_t pa = (uint64_t)sqlite3_column_int64(st, 3);
 		int64_t r0 = sqlite3_column_int64(st, 4), c0 = sqlite3_column_int64(st, 5);
 		int64_t nr = sqlite3_column_int64(st, 6), nc = sqlite3_column_int64(st, 7), n = nr * nc;
-		if ((uint64_t)n * 4 > REPLAY_OPERAND_BUDGET) {
+		if ((uint64_t)n * 4 > operand_budget(r)) {
 			snprintf(e->problem, sizeof e->problem, "a shard of %lld elements is over replay's budget", (long long)n);
 			break;
 		}
@@ -1001,7 +1010,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 		opt.max_problems = 20;
 	memset(rep, 0, sizeof *rep);
 	rep->order = opt.order;
-	replay r = {.db = db, .m = m, .opt = &opt, .rep = rep};
+	replay r = {.db = db, .m = m, .opt = &opt, .rep = rep, .budget = opt.max_bytes ? opt.max_bytes : KB_REPLAY_MAX_BYTES};
 	event *ev = NULL;
 	size_t n_ev = 0;
 	int rc = -1;

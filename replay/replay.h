@@ -33,7 +33,12 @@ typedef struct kb_replay_options {
 	kb_replay_order order;
 	int max_problems;         /* problem lines kept (default 20) */
 	kb_progress *progress;    /* NULL: no progress line */
+	uint64_t max_bytes;       /* memory budget (0: KB_REPLAY_MAX_BYTES); an operand may use a quarter of it, at most 1 GiB */
 } kb_replay_options;
+
+/* What replay may allocate for simulated memory and operand buffers: a
+ * trace needing more is refused with one line, never swapped to death. */
+#define KB_REPLAY_MAX_BYTES (UINT64_C(16) << 30)
 
 /* One expectation's outcome. */
 typedef struct kb_expect_result {
