@@ -15,6 +15,7 @@ KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
             -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lopenblas -lm -lpthread
 PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev libopenblas-dev sqlite3 time
+PKGS_TEST := chromium # renders kb-report's HTML page in the CLI tests
 
 base_SRC     := $(wildcard base/*.c)
 machine_SRC  := $(wildcard machine/*.c)
@@ -29,7 +30,7 @@ LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
 LIB     := $(BUILD)/libkernbench.a
 
-TOOLS   := kb-trace kb-time kb-replay
+TOOLS   := kb-trace kb-time kb-replay kb-report
 TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
@@ -42,7 +43,8 @@ all: deps $(TOOL_BINS)
 
 # Installs the system packages that are missing (needs root or sudo).
 deps: $(BUILD)/.deps
-$(BUILD)/.deps: Makefile
+$(BUILD)/.deps-test: PKGS := $(PKGS_TEST)
+$(BUILD)/.deps $(BUILD)/.deps-test: Makefile
 	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -88,7 +90,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 $(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/run_corpus.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: deps $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS)
+test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS)
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; \
 	done; \

@@ -15,7 +15,9 @@
 	"CREATE TABLE IF NOT EXISTS collectives(id INTEGER PRIMARY KEY, call INTEGER NOT NULL, rank INTEGER NOT NULL," \
 	" algorithm INTEGER NOT NULL, redop INTEGER NOT NULL, dtype INTEGER NOT NULL, count INTEGER NOT NULL," \
 	" bytes INTEGER NOT NULL, world_size INTEGER NOT NULL, tensor_id INTEGER NOT NULL, launch_id INTEGER NOT NULL," \
-	" first_op_id INTEGER NOT NULL, end_op_id INTEGER NOT NULL);\n"
+	" first_op_id INTEGER NOT NULL, end_op_id INTEGER NOT NULL);\n" \
+	"CREATE TABLE IF NOT EXISTS pe_scratch(sip INTEGER NOT NULL, cube INTEGER NOT NULL, pe INTEGER NOT NULL," \
+	" peak_bytes INTEGER NOT NULL, capacity_bytes INTEGER NOT NULL);\n"
 
 const char kb_schema_tables[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"

@@ -25,6 +25,28 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *wrong, int n_wrong, bool json,
 			  kb_error *err);
 
+/* kb-report: the summary of a timing run (time per rank, ranges, kernels
+ * and op kinds with nsys-style statistics, unit utilisation distributions,
+ * throughput against peak, links by class and the busiest links,
+ * collectives, the critical path, scratch high-water marks). Text goes to
+ * out unless quiet; json / csv (a directory) / perfetto / html name
+ * outputs to write as well. */
+typedef struct kb_report_options {
+	const char *run;          /* run label; NULL = the newest */
+	int top;                  /* rows of the ranked tables (default 10) */
+	const char *json, *csv, *perfetto, *html;
+	bool quiet;
+} kb_report_options;
+int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err);
+
+/* The run id of label (NULL = newest); -1 with err if there is none. */
+int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err);
+
+/* Chrome / Perfetto trace-event JSON of a run: a process per SIP, a track
+ * per PE unit (and one per host stream), an X event per op with its
+ * arguments, a flow from each IPCQ send to its recv. ts / dur in us. */
+int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err);
+
 /* Formats picoseconds with a unit: "812 ps", "34.072 us", "1.204 s". */
 void kb_format_ps(int64_t ps, char *buf, size_t cap);
 

@@ -8,6 +8,7 @@ kbtrace() { "$BIN/kb-trace" --force "$@"; } # tests rewrite their files; the ref
 TRACE=kbtrace
 TIME="$BIN/kb-time"
 REPLAY="$BIN/kb-replay"
+REPORT="$BIN/kb-report"
 dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 pass=0 fail=0
@@ -307,6 +308,32 @@ check "a recv nobody feeds: kb-time exits 3" "$([ $? = 3 ]; echo $?)"
 check "deadlock message" "$(grep -q 'deadlock: 3 of 35 ops cannot start; first: op 20 (ipcq_recv on sip0.cube0.pe0)' "$dir/err"; echo $?)"
 check "pointer dump" "$(grep -qx '  W: my_head=0 my_tail=0 peer_head_cache=0 peer_tail_cache=0 (sends traced 0, recvs traced 1)' "$dir/err"; echo $?)"
 check "stuck op named" "$(grep -q 'sip0.cube0.pe0: stuck on op 20 (ipcq_recv W, waiting for a message no send provides)' "$dir/err"; echo $?)"
+
+# ---- kb-report: text, JSON, CSV, HTML (rendered in headless Chromium), Perfetto ----
+"$TRACE" bench ccl_allreduce -o "$dir/r.db" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=8 2>/dev/null && "$TIME" "$dir/r.db" -q
+"$REPORT" "$dir/r.db" --json "$dir/r.json" --csv "$dir/rcsv" --html "$dir/r.html" --perfetto "$dir/r.pf.json" \
+	>"$dir/out" 2>"$dir/err"
+check "kb-report runs $(cat "$dir/err")" $?
+check "report: host setup apart from device time" "$(grep -qE '^ +0 +[0-9.]+ us +6\.161 us +[0-9.]+ us +[0-9.]+ % +15\.[0-9] %' "$dir/out"; echo $?)"
+check "report: kernel statistics" "$(grep -qE '^  ring_rsag_allreduce +1 +6\.161 us +6\.161 us +6\.161 us +6\.161 us +6\.161 us +0 ps +100\.0 %' "$dir/out"; echo $?)"
+check "report: dma utilisation per engine over 8 PEs" "$(grep -qE '^  dma +2 +8 +240 ' "$dir/out"; echo $?)"
+check "report: collective algbw / busbw" "$(grep -qE '^  ring_rsag_allreduce +131072 +65536 +f16 +sum +8 +6\.161 us +21\.27 +37\.23' "$dir/out"; echo $?)"
+check "report: scratch high-water mark" "$(grep -qE '^  sip0\.cube0\.pe0 +48\.0 KiB +1\.0 MiB +4\.7 %' "$dir/out"; echo $?)"
+check "report --json: every table" "$(for k in time ranges kernels op_kinds units throughput link_classes links collectives critical_path critical_path_waits scratch; do grep -q "\"$k\": \[" "$dir/r.json" || exit 1; done; echo 0)"
+check "report --csv: 12 tables" "$([ "$(ls "$dir/rcsv" | wc -l)" = 12 ] && head -1 "$dir/rcsv/links.csv" | grep -q '^link,kind,direction,transfers,bytes,busy_pct,achieved_gbps,stall_ps$'; echo $?)"
+check "perfetto: one X event per op, a flow per IPCQ message" "$([ "$(grep -c '"ph": "X"' "$dir/r.pf.json")" = 426 ] && [ "$(grep -c '"ph": "s"' "$dir/r.pf.json")" = 112 ] && [ "$(grep -c '"ph": "f"' "$dir/r.pf.json")" = 112 ]; echo $?)"
+check "perfetto: a process per SIP, named tracks" "$(grep -q '"name": "process_name", "pid": 0, "args": {"name": "sip0"}' "$dir/r.pf.json" && grep -q '"args": {"name": "cube0.pe3 ipcq"}' "$dir/r.pf.json"; echo $?)"
+if command -v chromium >/dev/null; then
+	timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,900 \
+		--screenshot="$dir/r.png" "file://$dir/r.html" >/dev/null 2>&1
+	size=$(stat -c %s "$dir/r.png" 2>/dev/null || echo 0)
+	check "report --html renders in headless Chromium (screenshot $size bytes, a blank page is ~5 KB)" "$([ "$size" -gt 30000 ]; echo $?)"
+else
+	echo "note: chromium not installed, the HTML report was not rendered"
+fi
+TOOL=$REPORT expect 2 "no timing run labelled 'nope'" -- "$dir/r.db" --run nope
+TOOL=$REPORT expect 2 "missing the trace file" --
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

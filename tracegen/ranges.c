@@ -78,6 +78,8 @@ static int alloc_next_fit(kb_ranges *r, uint64_t n, uint64_t *addr)
 		}
 		*addr = at;
 		r->used += n;
+		if (r->used > r->peak)
+			r->peak = r->used;
 		r->rover = at + n;
 		return 0;
 	}
@@ -107,6 +109,8 @@ int kb_ranges_alloc(kb_ranges *r, uint64_t n, uint64_t *addr)
 			r->n_free--;
 		}
 		r->used += n;
+		if (r->used > r->peak)
+			r->peak = r->used;
 		return 0;
 	}
 	return -1;

@@ -147,6 +147,18 @@ int kb_session_open(kb_session **out, const kb_topo_cfg *topo, const kb_ccl_cfg 
 
 int kb_session_commit(kb_session *s, kb_error *err)
 {
+	/* the kernel scratch high-water mark of every PE that used any */
+	for (int i = 0; i < s->m.n_pes; i++) {
+		if (!s->scratch[i].peak)
+			continue;
+		int pe = i % s->m.pes_per_cube, cube = (i / s->m.pes_per_cube) % s->m.n_cubes;
+		int sip = i / (s->m.pes_per_cube * s->m.n_cubes);
+		int64_t v[] = {sip, cube, pe, (int64_t)s->scratch[i].peak, (int64_t)s->scratch[i].size};
+		if (kb_db_insert(s->db, "pe_scratch", v, 5, err)) {
+			kb_session_abort(s);
+			return -1;
+		}
+	}
 	int rc = kb_db_commit(s->db, err);
 	session_free(s);
 	return rc;

@@ -27,6 +27,7 @@
 typedef struct kb_ranges {
 	uint64_t base, size, align, used;
 	uint64_t rover;   /* next fit: where the search starts */
+	uint64_t peak;    /* the most ever in use at once */
 	int next_fit;
 	struct kb_free_range { uint64_t start, len; } *free;
 	size_t n_free, cap_free;

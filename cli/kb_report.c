@@ -1,0 +1,85 @@
+/*
+ * kb_report.c — the kb-report command: the summary of a timing run, and
+ * its JSON / CSV / HTML / Perfetto exports.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "db.h"
+#include "reports.h"
+
+static const char usage[] =
+	"usage: kb-report TRACE.db [--run LABEL] [--top N] [--json FILE|-] [--csv DIR] [--html FILE]\n"
+	"                          [--perfetto FILE] [--quiet]\n"
+	"\n"
+	"The summary of a timing run (the newest unless --run): time per rank (host\n"
+	"setup apart from device time), ranges, kernels and op kinds with count /\n"
+	"total / avg / median / min / max / stddev, unit utilisation over PEs (min,\n"
+	"median, max, per engine), throughput against peak, links by class and the\n"
+	"busiest links (achieved GB/s over their active window, stall), collectives\n"
+	"(algbw, busbw), the critical path and kernel-scratch high-water marks.\n"
+	"\n"
+	"      --run LABEL      timing run to report (default: the newest)\n"
+	"      --top N          rows of the ranked tables (default 10)\n"
+	"      --json FILE      every table as JSON ('-': standard output)\n"
+	"      --csv DIR        one CSV file per table in DIR\n"
+	"      --html FILE      one self-contained page with SVG charts\n"
+	"      --perfetto FILE  Chrome / Perfetto trace-event JSON (ui.perfetto.dev)\n"
+	"  -q, --quiet          no text summary\n"
+	"  -h, --help           this text\n"
+	"\n"
+	"exit status: 0 ok, 2 bad usage or input\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"run", required_argument, NULL, 'r'},  {"top", required_argument, NULL, 'n'},
+		{"json", required_argument, NULL, 'j'}, {"csv", required_argument, NULL, 'c'},
+		{"html", required_argument, NULL, 'H'}, {"perfetto", required_argument, NULL, 'p'},
+		{"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	kb_report_options o = {.top = 10};
+	const char *trace = NULL;
+	opterr = 0;
+	while (optind < argc) {
+		int opt = getopt_long(argc, argv, "+:qh", opts, NULL);
+		if (opt == -1) {
+			if (trace)
+				return kb_cli_error("kb-report", "unexpected argument '%s' (see kb-report --help)", argv[optind]);
+			trace = argv[optind++];
+			continue;
+		}
+		char *end;
+		switch (opt) {
+		case 'r': o.run = optarg; break;
+		case 'n':
+			o.top = (int)strtol(optarg, &end, 10);
+			if (*end || o.top < 1 || o.top > 100000)
+				return kb_cli_error("kb-report", "--top '%s': expected 1..100000", optarg);
+			break;
+		case 'j': o.json = optarg; break;
+		case 'c': o.csv = optarg; break;
+		case 'H': o.html = optarg; break;
+		case 'p': o.perfetto = optarg; break;
+		case 'q': o.quiet = true; break;
+		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
+		case ':': return kb_cli_error("kb-report", "option '%s' needs a value", argv[optind - 1]);
+		default: return kb_cli_error("kb-report", "bad option '%s' (see kb-report --help)", argv[optind - 1]);
+		}
+	}
+	if (!trace)
+		return kb_cli_error("kb-report", "missing the trace file (see kb-report --help)");
+	if (o.json && strcmp(o.json, "-") == 0)
+		o.quiet = true; /* standard output is the JSON */
+	kb_db *db;
+	kb_error err = {{0}};
+	if (kb_db_open(&db, trace, false, &err))
+		return kb_cli_error("kb-report", "%s", err.msg);
+	int rc = kb_report(stdout, db, &o, &err);
+	kb_db_close(db);
+	return rc ? kb_cli_error("kb-report", "%s", err.msg) : KB_EXIT_OK;
+}

@@ -1,0 +1,166 @@
+/*
+ * perfetto.c — a timing run as Chrome / Perfetto trace-event JSON
+ * (load it at ui.perfetto.dev or chrome://tracing).
+ *
+ * A process per SIP; per PE a track per unit (dma, gemm, math, ipcq) and
+ * per rank a host track. Ops on one unit can overlap in time (two DMA
+ * engines; a transfer's flight after its engine is free), so each unit
+ * gets as many lanes ("dma#2") as overlap needs. Each op is an X event
+ * with its arguments; each IPCQ send -> recv pair is a flow arrow.
+ */
+#include "reports.h"
+#include "reports_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { U_HOST, U_DMA, U_GEMM, U_MATH, U_IPCQ, U_N };
+static const char *const unit_name[U_N] = {"host", "dma", "gemm", "math", "ipcq"};
+#define MAX_LANES 32
+#define MAX_SIPS 16 /* the PhysAddr sip field */
+
+typedef struct lanes {
+	int64_t end[MAX_LANES];
+	int n;
+} lanes;
+
+static int unit_of(int kind, int64_t launch)
+{
+	if (launch == 0)
+		return U_HOST;
+	if (kind == KB_OP_IPCQ_SEND)
+		return U_IPCQ;
+	if (kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_IPCQ_RECV)
+		return U_DMA;
+	return kind == KB_OP_GEMM ? U_GEMM : U_MATH;
+}
+
+int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(db);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.cube, o.pe, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
+				  " k.name, o.bytes, o.flops, coalesce(sh.text, ''), w.name, t.stall_ps, o.chan_id, o.chan_seq,"
+				  " coalesce(ks.value, '') FROM op_times t JOIN ops o ON o.id = t.op_id JOIN enum_op_kind k"
+				  " ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait LEFT JOIN shapes sh ON sh.id = o.dst_shape"
+				  " LEFT JOIN launches l ON l.id = o.launch_id LEFT JOIN strings ks ON ks.id = l.kernel"
+				  " WHERE t.run_id = ? ORDER BY t.t_start_ps, t.op_id", -1, &st, NULL) != SQLITE_OK) {
+		fclose(f);
+		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	}
+	sqlite3_bind_int64(st, 1, run);
+	int64_t n_ops = 0;
+	sqlite3_stmt *c;
+	if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM ops", -1, &c, NULL) == SQLITE_OK &&
+	    sqlite3_step(c) == SQLITE_ROW)
+		n_ops = sqlite3_column_int64(c, 0);
+	sqlite3_finalize(c);
+	int32_t *tid_of = calloc((size_t)n_ops + 1, sizeof *tid_of);
+	kb_ptrmap tracks = {0}; /* (sip, cube, pe, unit) -> lanes */
+	if (!tid_of) {
+		sqlite3_finalize(st);
+		fclose(f);
+		return kb_fail(err, "out of memory");
+	}
+	fprintf(f, "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n");
+	bool first = true;
+	int seen_sip[MAX_SIPS] = {0};
+	int rc = 0;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 5);
+		int sip = sqlite3_column_int(st, 1), cube = sqlite3_column_int(st, 2), pe = sqlite3_column_int(st, 3);
+		int kind = sqlite3_column_int(st, 4), unit = unit_of(kind, launch);
+		int64_t t0 = sqlite3_column_int64(st, 6), t1 = sqlite3_column_int64(st, 7);
+		if (sip < 0 || sip >= MAX_SIPS || id < 1 || id > n_ops)
+			continue;
+		if (unit == U_HOST)
+			cube = pe = 0;
+		if (!seen_sip[sip]) {
+			seen_sip[sip] = 1;
+			fprintf(f, "%s{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"sip%d\"}}",
+				first ? "" : ",\n", sip, sip);
+			first = false;
+		}
+		uint64_t key = ((uint64_t)sip << 40 | (uint64_t)(cube & 0xFFFF) << 24 | (uint64_t)(pe & 0xFFFF) << 8 | (uint64_t)unit) + 1;
+		lanes *ln = kb_ptrmap_get(&tracks, key);
+		if (!ln) {
+			if (!(ln = calloc(1, sizeof *ln)) || kb_ptrmap_put(&tracks, key, ln)) {
+				free(ln);
+				rc = kb_fail(err, "out of memory");
+				break;
+			}
+		}
+		int lane = 0;
+		while (lane < ln->n && ln->end[lane] > t0)
+			lane++;
+		if (lane == MAX_LANES)
+			lane = MAX_LANES - 1;
+		int tid = unit == U_HOST ? 1 + lane : 100 + ((cube * 16 + pe) * U_N + unit) * MAX_LANES + lane;
+		if (lane == ln->n) { /* a new lane: name its track */
+			ln->n++;
+			if (unit == U_HOST)
+				fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\":"
+					   " {\"name\": \"host%s%.0d\"}}", sip, tid, lane ? "#" : "", lane ? lane + 1 : 0);
+			else
+				fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\":"
+					   " {\"name\": \"cube%d.pe%d %s%s%.0d\"}}", sip, tid, cube, pe, unit_name[unit],
+					lane ? "#" : "", lane ? lane + 1 : 0);
+		}
+		ln->end[lane] = t1;
+		tid_of[id] = tid;
+		fprintf(f, ",\n{\"ph\": \"X\", \"name\": ");
+		json_string(f, (const char *)sqlite3_column_text(st, 8));
+		fprintf(f, ", \"cat\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.6f, \"dur\": %.6f, \"args\": {\"op\": %lld,"
+			   " \"bytes\": %lld, \"flops\": %lld, \"shape\": ", unit_name[unit], sip, tid, (double)t0 / 1e6,
+			(double)(t1 - t0) / 1e6, (long long)id, (long long)sqlite3_column_int64(st, 9),
+			(long long)sqlite3_column_int64(st, 10));
+		json_string(f, (const char *)sqlite3_column_text(st, 11));
+		fprintf(f, ", \"waited_on\": ");
+		json_string(f, (const char *)sqlite3_column_text(st, 12));
+		fprintf(f, ", \"stall_ns\": %.3f", (double)sqlite3_column_int64(st, 13) / 1e3);
+		if (launch) {
+			fprintf(f, ", \"kernel\": ");
+			json_string(f, (const char *)sqlite3_column_text(st, 16));
+			fprintf(f, ", \"launch\": %lld", (long long)launch);
+		}
+		if (sqlite3_column_int64(st, 14))
+			fprintf(f, ", \"channel\": %lld, \"message\": %lld", (long long)sqlite3_column_int64(st, 14),
+				(long long)sqlite3_column_int64(st, 15));
+		fprintf(f, "}}");
+	}
+	sqlite3_finalize(st);
+	/* flows: send k -> recv k of each channel */
+	if (!rc && sqlite3_prepare_v2(h, "SELECT s.id, s.sip, ts.t_end_ps, r.id, r.sip, tr.t_start_ps FROM ops s"
+				  " JOIN ops r ON r.chan_id = s.chan_id AND r.chan_seq = s.chan_seq AND r.kind = ?"
+				  " JOIN op_times ts ON ts.op_id = s.id AND ts.run_id = ?3"
+				  " JOIN op_times tr ON tr.op_id = r.id AND tr.run_id = ?3 WHERE s.kind = ?2", -1, &st, NULL) ==
+			   SQLITE_OK) {
+		sqlite3_bind_int(st, 1, KB_OP_IPCQ_RECV);
+		sqlite3_bind_int(st, 2, KB_OP_IPCQ_SEND);
+		sqlite3_bind_int64(st, 3, run);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			int64_t s = sqlite3_column_int64(st, 0), r = sqlite3_column_int64(st, 3);
+			if (s < 1 || s > n_ops || r < 1 || r > n_ops)
+				continue;
+			fprintf(f, ",\n{\"ph\": \"s\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d, \"tid\": %d,"
+				   " \"ts\": %.6f}", (long long)s, sqlite3_column_int(st, 1), tid_of[s],
+				(double)sqlite3_column_int64(st, 2) / 1e6);
+			fprintf(f, ",\n{\"ph\": \"f\", \"bp\": \"e\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d,"
+				   " \"tid\": %d, \"ts\": %.6f}", (long long)s, sqlite3_column_int(st, 4), tid_of[r],
+				(double)sqlite3_column_int64(st, 5) / 1e6);
+		}
+		sqlite3_finalize(st);
+	}
+	fprintf(f, "\n]}\n");
+	for (size_t i = 0; i < tracks.cap; i++)
+		free(tracks.vals[i]);
+	kb_ptrmap_release(&tracks);
+	free(tid_of);
+	if (fclose(f) && !rc)
+		rc = kb_fail(err, "cannot write '%s'", path);
+	return rc;
+}

@@ -1,0 +1,286 @@
+/*
+ * report.c — kb-report: the summary a performance architect reads first,
+ * from a trace and one of its timing runs. Every section is a table that
+ * prints as aligned text, as a JSON array or as a CSV file.
+ *
+ * Conventions: device time of a rank = the union of its launches' spans
+ * (host path to last PE op); host setup = the rank's time before its first
+ * launch. Utilisation of a PE unit is busy time over its rank's device
+ * time, per engine (the DMA busy time is split over the engines). Achieved
+ * link bandwidth is bytes over the link's active window (time with at
+ * least one flow on it).
+ */
+#include "reports.h"
+#include "reports_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- SQL helpers: median and stddev aggregates ---- */
+
+typedef struct agg {
+	double *v;
+	size_t n, cap;
+} agg;
+
+static void agg_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	agg *a = sqlite3_aggregate_context(ctx, sizeof *a);
+	if (!a || sqlite3_value_type(argv[0]) == SQLITE_NULL)
+		return;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		double *v = realloc(a->v, cap * sizeof *v);
+		if (!v) {
+			sqlite3_result_error_nomem(ctx);
+			return;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = sqlite3_value_double(argv[0]);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return a < b ? -1 : a > b;
+}
+
+static void median_final(sqlite3_context *ctx)
+{
+	agg *a = sqlite3_aggregate_context(ctx, 0);
+	if (!a || !a->n) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	qsort(a->v, a->n, sizeof *a->v, cmp_double);
+	sqlite3_result_double(ctx, a->n % 2 ? a->v[a->n / 2] : (a->v[a->n / 2 - 1] + a->v[a->n / 2]) / 2);
+	free(a->v);
+}
+
+static void stddev_final(sqlite3_context *ctx)
+{
+	agg *a = sqlite3_aggregate_context(ctx, 0);
+	if (!a || a->n < 2) {
+		sqlite3_result_double(ctx, 0);
+		if (a)
+			free(a->v);
+		return;
+	}
+	double mean = 0, ss = 0;
+	for (size_t i = 0; i < a->n; i++)
+		mean += a->v[i];
+	mean /= (double)a->n;
+	for (size_t i = 0; i < a->n; i++)
+		ss += (a->v[i] - mean) * (a->v[i] - mean);
+	sqlite3_result_double(ctx, sqrt(ss / (double)(a->n - 1)));
+	free(a->v);
+}
+
+int kb_report_sql_functions(sqlite3 *h)
+{
+	return sqlite3_create_function(h, "kb_median", 1, SQLITE_UTF8, NULL, NULL, agg_step, median_final) ||
+	       sqlite3_create_function(h, "kb_stddev", 1, SQLITE_UTF8, NULL, NULL, agg_step, stddev_final);
+}
+
+/* ---- tables ---- */
+
+void rtable_init(rtable *t, const char *key, const char *title, int n_cols, const char *const *cols,
+		 const char *fmt)
+{
+	memset(t, 0, sizeof *t);
+	t->key = key;
+	t->title = title;
+	t->n_cols = n_cols;
+	t->cols = cols;
+	t->fmt = fmt;
+}
+
+static char *cell_text(char f, sqlite3_stmt *st, int c)
+{
+	char buf[64];
+	int type = sqlite3_column_type(st, c);
+	if (type == SQLITE_NULL)
+		snprintf(buf, sizeof buf, "-");
+	else if (f == 's')
+		return strdup(sqlite3_column_text(st, c) ? (const char *)sqlite3_column_text(st, c) : "");
+	else if (f == 't')
+		kb_format_ps(llround(sqlite3_column_double(st, c)), buf, sizeof buf);
+	else if (f == 'p')
+		snprintf(buf, sizeof buf, "%.1f %%", sqlite3_column_double(st, c));
+	else if (f == 'f')
+		snprintf(buf, sizeof buf, "%.2f", sqlite3_column_double(st, c));
+	else if (f == 'b') {
+		double b = sqlite3_column_double(st, c);
+		if (b < 1024)
+			snprintf(buf, sizeof buf, "%.0f B", b);
+		else if (b < 1048576)
+			snprintf(buf, sizeof buf, "%.1f KiB", b / 1024);
+		else if (b < 1073741824.0)
+			snprintf(buf, sizeof buf, "%.1f MiB", b / 1048576);
+		else
+			snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
+	} else
+		snprintf(buf, sizeof buf, "%lld", (long long)sqlite3_column_int64(st, c));
+	return strdup(buf);
+}
+
+static int add_row(rtable *t, sqlite3_stmt *st)
+{
+	if (kb_grow(&t->rows, &t->cap, t->n_rows + 1, sizeof *t->rows, 16))
+		return -1;
+	rrow *r = &t->rows[t->n_rows];
+	r->text = calloc((size_t)t->n_cols, sizeof *r->text);
+	r->num = calloc((size_t)t->n_cols, sizeof *r->num);
+	r->is_null = calloc((size_t)t->n_cols, sizeof *r->is_null);
+	if (!r->text || !r->num || !r->is_null)
+		return -1;
+	for (int c = 0; c < t->n_cols; c++) {
+		r->text[c] = cell_text(t->fmt[c], st, c);
+		r->num[c] = sqlite3_column_double(st, c);
+		r->is_null[c] = sqlite3_column_type(st, c) == SQLITE_NULL;
+		if (!r->text[c])
+			return -1;
+	}
+	t->n_rows++;
+	return 0;
+}
+
+int rtable_query(rtable *t, sqlite3 *h, const char *sql, int64_t run, int top, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "report '%s': %s", t->key, sqlite3_errmsg(h));
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_int(st, 2, top);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (add_row(t, st)) {
+			sqlite3_finalize(st);
+			return kb_fail(err, "out of memory");
+		}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : kb_fail(err, "report '%s': %s", t->key, sqlite3_errmsg(h));
+}
+
+void rtable_release(rtable *t)
+{
+	for (size_t i = 0; i < t->n_rows; i++) {
+		for (int c = 0; c < t->n_cols; c++)
+			free(t->rows[i].text[c]);
+		free(t->rows[i].text);
+		free(t->rows[i].num);
+		free(t->rows[i].is_null);
+	}
+	free(t->rows);
+	t->rows = NULL;
+	t->n_rows = t->cap = 0;
+}
+
+/* A column name without its unit suffix, for text headers. */
+static void header_name(const char *col, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", col);
+	char *u = strrchr(buf, '_');
+	if (u && (strcmp(u, "_ps") == 0 || strcmp(u, "_pct") == 0 || strcmp(u, "_bytes") == 0))
+		*u = '\0';
+}
+
+void rtable_print(FILE *out, const rtable *t)
+{
+	if (!t->n_rows)
+		return;
+	int w[32] = {0};
+	char h[64];
+	for (int c = 0; c < t->n_cols && c < 32; c++) {
+		header_name(t->cols[c], h, sizeof h);
+		w[c] = (int)strlen(h);
+		for (size_t i = 0; i < t->n_rows; i++) {
+			int l = (int)strlen(t->rows[i].text[c]);
+			if (l > w[c])
+				w[c] = l;
+		}
+	}
+	fprintf(out, "%s:\n ", t->title);
+	for (int c = 0; c < t->n_cols; c++) {
+		header_name(t->cols[c], h, sizeof h);
+		fprintf(out, " %*s", t->fmt[c] == 's' ? -w[c] : w[c], h);
+	}
+	fputc('\n', out);
+	for (size_t i = 0; i < t->n_rows; i++) {
+		fputc(' ', out);
+		for (int c = 0; c < t->n_cols; c++)
+			fprintf(out, " %*s", t->fmt[c] == 's' ? -w[c] : w[c], t->rows[i].text[c]);
+		fputc('\n', out);
+	}
+}
+
+void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", *s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void rtable_json(FILE *out, const rtable *t, bool first)
+{
+	fprintf(out, "%s\"%s\": [", first ? "" : ", ", t->key);
+	for (size_t i = 0; i < t->n_rows; i++) {
+		fprintf(out, "%s{", i ? ", " : "");
+		for (int c = 0; c < t->n_cols; c++) {
+			fprintf(out, "%s\"%s\": ", c ? ", " : "", t->cols[c]);
+			if (t->rows[i].is_null[c])
+				fprintf(out, "null");
+			else if (t->fmt[c] == 's')
+				json_string(out, t->rows[i].text[c]);
+			else if (t->fmt[c] == 'i')
+				fprintf(out, "%lld", (long long)llround(t->rows[i].num[c]));
+			else
+				fprintf(out, "%.17g", t->rows[i].num[c]);
+		}
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
+int rtable_csv(const char *dir, const rtable *t, kb_error *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s.csv", dir, t->key);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return kb_fail(err, "cannot write '%s'", path);
+	for (int c = 0; c < t->n_cols; c++)
+		fprintf(f, "%s%s", c ? "," : "", t->cols[c]);
+	fputc('\n', f);
+	for (size_t i = 0; i < t->n_rows; i++) {
+		for (int c = 0; c < t->n_cols; c++) {
+			if (c)
+				fputc(',', f);
+			if (t->rows[i].is_null[c])
+				continue;
+			if (t->fmt[c] == 's') {
+				fputc('"', f);
+				for (const char *p = t->rows[i].text[c]; *p; p++)
+					fprintf(f, *p == '"' ? "\"\"" : "%c", *p);
+				fputc('"', f);
+			} else if (t->fmt[c] == 'i') {
+				fprintf(f, "%lld", (long long)llround(t->rows[i].num[c]));
+			} else {
+				fprintf(f, "%.17g", t->rows[i].num[c]);
+			}
+		}
+		fputc('\n', f);
+	}
+	return fclose(f) == 0 ? 0 : kb_fail(err, "cannot write '%s'", path);
+}

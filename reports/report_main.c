@@ -1,0 +1,102 @@
+/*
+ * report_main.c — kb_report(): runs the sections and writes each output.
+ */
+#include "reports.h"
+#include "reports_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_TABLES 16
+
+int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_error *err);
+int kb_report_html(kb_db *db, const char *path, const char *title, const rtable *t, int n, kb_error *err);
+
+int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(db);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, label ? "SELECT id FROM timing_runs WHERE label = ?"
+					: "SELECT id FROM timing_runs ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	if (label)
+		sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
+	int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (id < 0)
+		return label ? kb_fail(err, "%s: no timing run labelled '%s'", kb_db_path(db), label)
+			     : kb_fail(err, "%s: no timing run (run kb-time first)", kb_db_path(db));
+	return id;
+}
+
+int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
+{
+	int64_t run = kb_report_run_id(db, opt->run, err);
+	if (run < 0)
+		return -1;
+	sqlite3 *h = kb_db_handle(db);
+	sqlite3_stmt *st;
+	char label[64] = "", bench[64] = "";
+	int64_t total = 0, n_ops = 0;
+	if (sqlite3_prepare_v2(h, "SELECT label, total_ps, n_ops FROM timing_runs WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	sqlite3_bind_int64(st, 1, run);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(label, sizeof label, "%s", sqlite3_column_text(st, 0));
+		total = sqlite3_column_int64(st, 1);
+		n_ops = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	char *b = kb_db_meta_get(db, "bench");
+	snprintf(bench, sizeof bench, "%s", b ? b : "?");
+	free(b);
+	rtable t[MAX_TABLES];
+	int n = 0;
+	int rc = kb_report_tables(db, run, opt->top > 0 ? opt->top : 10, t, &n, err);
+	char total_text[32], title[512];
+	kb_format_ps(total, total_text, sizeof total_text);
+	snprintf(title, sizeof title, "%s: bench %s, timing run '%s': %lld ops, %s simulated", kb_db_path(db), bench,
+		 label, (long long)n_ops, total_text);
+	if (!rc && !opt->quiet) {
+		fprintf(out, "%s\n", title);
+		for (int k = 0; k < n; k++)
+			if (t[k].n_rows) {
+				fputc('\n', out);
+				rtable_print(out, &t[k]);
+			}
+	}
+	if (!rc && opt->json) {
+		FILE *f = strcmp(opt->json, "-") == 0 ? out : fopen(opt->json, "w");
+		if (!f) {
+			rc = kb_fail(err, "cannot write '%s': %s", opt->json, strerror(errno));
+		} else {
+			fprintf(f, "{\"trace\": ");
+			json_string(f, kb_db_path(db));
+			fprintf(f, ", \"bench\": ");
+			json_string(f, bench);
+			fprintf(f, ", \"run\": ");
+			json_string(f, label);
+			fprintf(f, ", \"ops\": %lld, \"total_ps\": %lld", (long long)n_ops, (long long)total);
+			for (int k = 0; k < n; k++)
+				rtable_json(f, &t[k], false);
+			fprintf(f, "}\n");
+			if (f != out && fclose(f))
+				rc = kb_fail(err, "cannot write '%s'", opt->json);
+		}
+	}
+	if (!rc && opt->csv) {
+		if (mkdir(opt->csv, 0777) && errno != EEXIST)
+			rc = kb_fail(err, "cannot create '%s': %s", opt->csv, strerror(errno));
+		for (int k = 0; k < n && !rc; k++)
+			rc = rtable_csv(opt->csv, &t[k], err);
+	}
+	if (!rc && opt->html)
+		rc = kb_report_html(db, opt->html, title, t, n, err);
+	if (!rc && opt->perfetto)
+		rc = kb_report_perfetto(db, run, opt->perfetto, err);
+	for (int k = 0; k < n; k++)
+		rtable_release(&t[k]);
+	return rc;
+}

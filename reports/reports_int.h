@@ -1,0 +1,42 @@
+/*
+ * reports_int.h — private to reports/: a result table that prints as text,
+ * JSON or CSV, and the SQL helpers the reports share.
+ */
+#ifndef KB_REPORTS_INT_H
+#define KB_REPORTS_INT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "db.h"
+
+typedef struct rrow {
+	char **text;      /* formatted for the text table */
+	double *num;      /* the value for JSON / CSV */
+	bool *is_null;
+} rrow;
+
+/* fmt per column: 's' text, 'i' integer, 'f' real, 't' picoseconds, 'p' percent, 'b' bytes. */
+typedef struct rtable {
+	const char *key, *title;
+	int n_cols;
+	const char *const *cols;
+	const char *fmt;
+	rrow *rows;
+	size_t n_rows, cap;
+} rtable;
+
+void rtable_init(rtable *t, const char *key, const char *title, int n_cols, const char *const *cols,
+		 const char *fmt);
+/* Appends the rows of sql (?1 = run id, ?2 = top). */
+int rtable_query(rtable *t, sqlite3 *h, const char *sql, int64_t run, int top, kb_error *err);
+void rtable_print(FILE *out, const rtable *t);
+void rtable_json(FILE *out, const rtable *t, bool first);
+int rtable_csv(const char *dir, const rtable *t, kb_error *err);
+void rtable_release(rtable *t);
+
+void json_string(FILE *out, const char *s);
+/* kb_median(x), kb_stddev(x) aggregates on a connection. */
+int kb_report_sql_functions(sqlite3 *h);
+
+#endif
