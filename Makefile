@@ -30,7 +30,7 @@ LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
 LIB     := $(BUILD)/libkernbench.a
 
-TOOLS   := kb-trace kb-time kb-replay kb-report
+TOOLS   := kb-trace kb-time kb-replay kb-report kb-diff
 TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)

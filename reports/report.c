@@ -185,7 +185,9 @@ static void header_name(const char *col, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s", col);
 	char *u = strrchr(buf, '_');
-	if (u && (strcmp(u, "_ps") == 0 || strcmp(u, "_pct") == 0 || strcmp(u, "_bytes") == 0))
+	if (u && strcmp(u, "_pct") == 0 && (size_t)(u - buf) + 3 < cap)
+		strcpy(u, " %");
+	else if (u && (strcmp(u, "_ps") == 0 || strcmp(u, "_bytes") == 0))
 		*u = '\0';
 }
 

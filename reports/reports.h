@@ -47,6 +47,16 @@ int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err);
  * arguments, a flow from each IPCQ send to its recv. ts / dur in us. */
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err);
 
+/* kb-diff: two traces, or two runs of one (a and b the same file). Text
+ * (or JSON) to out; *differ tells whether anything differed. */
+typedef struct kb_diff_options {
+	const char *run_a, *run_b; /* NULL: each trace's newest run */
+	bool json;
+	bool structure_only;       /* no timing comparison when a trace has no run */
+	int top;                   /* rows per ranked table */
+} kb_diff_options;
+int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *opt, bool *differ, kb_error *err);
+
 /* Formats picoseconds with a unit: "812 ps", "34.072 us", "1.204 s". */
 void kb_format_ps(int64_t ps, char *buf, size_t cap);
 

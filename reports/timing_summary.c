@@ -9,6 +9,11 @@
 
 void kb_format_ps(int64_t ps, char *buf, size_t cap)
 {
+	if (ps < 0 && ps > INT64_MIN && cap > 1) { /* a delta */
+		buf[0] = '-';
+		kb_format_ps(-ps, buf + 1, cap - 1);
+		return;
+	}
 	if (ps < 1000)
 		snprintf(buf, cap, "%" PRId64 " ps", ps);
 	else if (ps < INT64_C(1000000))

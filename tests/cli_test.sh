@@ -9,6 +9,7 @@ TRACE=kbtrace
 TIME="$BIN/kb-time"
 REPLAY="$BIN/kb-replay"
 REPORT="$BIN/kb-report"
+DIFF="$BIN/kb-diff"
 dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 pass=0 fail=0
@@ -333,6 +334,22 @@ else
 	echo "note: chromium not installed, the HTML report was not rendered"
 fi
 TOOL=$REPORT expect 2 "no timing run labelled 'nope'" -- "$dir/r.db" --run nope
+
+# ---- kb-diff: identical, another size, another machine, two runs of one trace ----
+"$TRACE" bench gemm -o "$dir/d1.db" 2>/dev/null && "$TIME" "$dir/d1.db" -q && cp "$dir/d1.db" "$dir/d2.db"
+"$DIFF" "$dir/d1.db" "$dir/d2.db" >"$dir/out"
+check "kb-diff: a copy is identical (exit 0)" "$([ $? = 0 ] && grep -q 'identical (structure and timing)' "$dir/out"; echo $?)"
+"$TRACE" bench gemm -o "$dir/d3.db" --set gemm.M=128 --set sip.cube_mesh.w=2 2>/dev/null && "$TIME" "$dir/d3.db" -q
+"$DIFF" "$dir/d1.db" "$dir/d3.db" >"$dir/out"
+check "kb-diff: different traces exit 1" "$([ $? = 1 ]; echo $?)"
+check "kb-diff: the config key" "$(grep -qE '^  sip\.cube_mesh\.w +4 +2 *$' "$dir/out"; echo $?)"
+check "kb-diff: the bench parameter" "$(grep -qE '^  M +256 +128 *$' "$dir/out"; echo $?)"
+check "kb-diff: first divergence of the host stream and the PE stream" "$(grep -qE '^  sip0\.host +3 +op 4 host_write 256x256' "$dir/out" && grep -qE '^  sip0\.cube0\.pe0 +0 +op 7 dma_read 256x256 <- 256x256, 131072 B' "$dir/out"; echo $?)"
+check "kb-diff: total time delta" "$(grep -qE '^  total +32\.658 us +20\.596 us +-12\.063 us +-36\.9 %' "$dir/out"; echo $?)"
+"$TIME" "$dir/d2.db" -q --label fast --set cube.components.hbm.attrs.bandwidth_gbps=200
+"$DIFF" "$dir/d2.db" "$dir/d2.db" --run-a run1 --run-b fast --json >"$dir/out"
+check "kb-diff: two runs of one trace, JSON" "$([ $? = 1 ] && grep -q '"identical": false' "$dir/out" && grep -q '"config": \[\]' "$dir/out" && grep -q '"total": \[{"name": "total", "a_ps": 32658410, "b_ps": 30692330, "delta_ps": -1966080' "$dir/out"; echo $?)"
+TOOL=$DIFF expect 2 "needs two traces" -- "$dir/d1.db"
 TOOL=$REPORT expect 2 "missing the trace file" --
 
 echo "cli: $pass passed, $fail failed"

@@ -1,0 +1,363 @@
+/*
+ * diff.c — kb-diff: what changed between two traces (or two runs of one).
+ *
+ * Structural: effective config keys (topology and ccl), bench parameters,
+ * op counts per kind / range / kernel, and the first divergence of each op
+ * stream — ops aligned by stream (a PE, or a rank's host stream) and
+ * sequence number, never by id, compared by kind, shapes, bytes, flops and
+ * attributes (not addresses, which move whenever an allocation does).
+ * Timing: ranges, kernels, collectives and totals (absolute and %), and
+ * the links whose load or stall changed most. The op streams are merged
+ * from two cursors in (stream, seq) order: neither trace is held in memory.
+ */
+#include "reports.h"
+#include "reports_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Items of a meta value ("key: value  # unit" lines, or "k=v" words when
+ * sep is ' ') into temp.<table> as side's rows. */
+static int fill_kv(sqlite3 *h, const char *side, char *text, const char *table, char sep, kb_error *err)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "INSERT INTO temp.%s VALUES(?, ?, ?)", table);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	for (char *item = text, *next; item && *item; item = next) {
+		next = strchr(item, sep == ' ' ? ' ' : '\n');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(item, sep == ' ' ? '=' : ':');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		char *v = eq + 1;
+		while (*v == ' ')
+			v++;
+		char *hash = strstr(v, "  #");
+		if (hash)
+			*hash = '\0';
+		sqlite3_bind_text(st, 1, side, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, item, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, v, -1, SQLITE_STATIC);
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int meta_kv(sqlite3 *h, kb_db *a, kb_db *b, const char *meta, const char *table, char sep, kb_error *err)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "CREATE TEMP TABLE IF NOT EXISTS %s(side TEXT, key TEXT, value TEXT)", table);
+	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	char *va = kb_db_meta_get(a, meta), *vb = kb_db_meta_get(b, meta);
+	int rc = fill_kv(h, "a", va, table, sep, err) || fill_kv(h, "b", vb, table, sep, err);
+	free(va);
+	free(vb);
+	return rc;
+}
+
+/* ---- op streams ---- */
+
+typedef struct cursor {
+	sqlite3_stmt *st;
+	bool done;
+	int64_t sip, cube, pe, seq;
+} cursor;
+
+static const char stream_sql[] =
+	"SELECT o.sip, CASE WHEN o.launch_id = 0 THEN -1 ELSE o.cube END AS c,"
+	" CASE WHEN o.launch_id = 0 THEN -1 ELSE o.pe END AS p, o.seq, k.name,"
+	" coalesce(d.text, '') || ' <- ' || coalesce(x.text, '') || coalesce(' ' || y.text, ''), o.bytes, o.flops, o.attr,"
+	" o.id FROM %s.ops o JOIN %s.enum_op_kind k ON k.id = o.kind LEFT JOIN %s.shapes d ON d.id = o.dst_shape"
+	" LEFT JOIN %s.shapes x ON x.id = o.a_shape LEFT JOIN %s.shapes y ON y.id = o.b_shape"
+	" ORDER BY o.sip, c, p, o.seq, o.id";
+
+static void advance(cursor *c)
+{
+	if (sqlite3_step(c->st) != SQLITE_ROW) {
+		c->done = true;
+		return;
+	}
+	c->sip = sqlite3_column_int64(c->st, 0);
+	c->cube = sqlite3_column_int64(c->st, 1);
+	c->pe = sqlite3_column_int64(c->st, 2);
+	c->seq = sqlite3_column_int64(c->st, 3);
+}
+
+static int cmp_stream(const cursor *a, const cursor *b)
+{
+	if (a->sip != b->sip)
+		return a->sip < b->sip ? -1 : 1;
+	if (a->cube != b->cube)
+		return a->cube < b->cube ? -1 : 1;
+	if (a->pe != b->pe)
+		return a->pe < b->pe ? -1 : 1;
+	return 0;
+}
+
+static void describe(const cursor *c, char *buf, size_t cap)
+{
+	if (c->done) {
+		snprintf(buf, cap, "(stream ends)");
+		return;
+	}
+	snprintf(buf, cap, "op %lld %s %s, %lld B, %lld flops, attr %lld", (long long)sqlite3_column_int64(c->st, 9),
+		 sqlite3_column_text(c->st, 4), sqlite3_column_text(c->st, 5), (long long)sqlite3_column_int64(c->st, 6),
+		 (long long)sqlite3_column_int64(c->st, 7), (long long)sqlite3_column_int64(c->st, 8));
+}
+
+static bool same_op(const cursor *a, const cursor *b)
+{
+	for (int k = 4; k <= 8; k++) {
+		const char *x = (const char *)sqlite3_column_text(a->st, k), *y = (const char *)sqlite3_column_text(b->st, k);
+		if (strcmp(x ? x : "", y ? y : "") != 0)
+			return false;
+	}
+	return true;
+}
+
+static void stream_name(int64_t sip, int64_t cube, int64_t pe, char *buf, size_t cap)
+{
+	if (cube < 0)
+		snprintf(buf, cap, "sip%lld.host", (long long)sip);
+	else
+		snprintf(buf, cap, "sip%lld.cube%lld.pe%lld", (long long)sip, (long long)cube, (long long)pe);
+}
+
+static int divergence(sqlite3 *h, kb_error *err)
+{
+	if (sqlite3_exec(h, "CREATE TEMP TABLE div(stream TEXT, seq INTEGER, a TEXT, b TEXT)", NULL, NULL, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	char sql[1024];
+	cursor a = {0}, b = {0};
+	snprintf(sql, sizeof sql, stream_sql, "main", "main", "main", "main", "main");
+	if (sqlite3_prepare_v2(h, sql, -1, &a.st, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	snprintf(sql, sizeof sql, stream_sql, "b", "b", "b", "b", "b");
+	if (sqlite3_prepare_v2(h, sql, -1, &b.st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(a.st);
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	}
+	sqlite3_stmt *ins;
+	sqlite3_prepare_v2(h, "INSERT INTO temp.div VALUES(?, ?, ?, ?)", -1, &ins, NULL);
+	advance(&a);
+	advance(&b);
+	while (!a.done || !b.done) {
+		int c = a.done ? 1 : b.done ? -1 : cmp_stream(&a, &b);
+		cursor *lead = c <= 0 ? &a : &b;
+		int64_t sip = lead->sip, cube = lead->cube, pe = lead->pe;
+		bool reported = false;
+		/* walk this stream on both sides */
+		for (;;) {
+			bool ina = !a.done && a.sip == sip && a.cube == cube && a.pe == pe;
+			bool inb = !b.done && b.sip == sip && b.cube == cube && b.pe == pe;
+			if (!ina && !inb)
+				break;
+			if (!reported && (!ina || !inb || !same_op(&a, &b))) {
+				char da[400], db_[400], name[64];
+				cursor ea = a, eb = b;
+				ea.done = !ina;
+				eb.done = !inb;
+				describe(&ea, da, sizeof da);
+				describe(&eb, db_, sizeof db_);
+				stream_name(sip, cube, pe, name, sizeof name);
+				sqlite3_bind_text(ins, 1, name, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_int64(ins, 2, ina ? a.seq : b.seq);
+				sqlite3_bind_text(ins, 3, da, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(ins, 4, db_, -1, SQLITE_TRANSIENT);
+				sqlite3_step(ins);
+				sqlite3_reset(ins);
+				reported = true;
+			}
+			if (ina)
+				advance(&a);
+			if (inb)
+				advance(&b);
+		}
+	}
+	sqlite3_finalize(a.st);
+	sqlite3_finalize(b.st);
+	sqlite3_finalize(ins);
+	return 0;
+}
+
+static const char *const cfg_cols[] = {"key", "a", "b"};
+static const char *const count_cols[] = {"name", "a", "b", "delta"};
+static const char *const div_cols[] = {"stream", "seq", "a", "b"};
+static const char *const dt_cols[] = {"name", "a_ps", "b_ps", "delta_ps", "delta_pct"};
+static const char *const link_cols[] = {"link", "a_bytes", "b_bytes", "a_busy_ps", "b_busy_ps", "a_stall_ps",
+					"b_stall_ps"};
+
+int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *differ, kb_error *err)
+{
+	*differ = false;
+	int64_t ra = kb_report_run_id(a, o->run_a, err);
+	if (ra < 0 && (o->run_a || !o->structure_only))
+		return -1;
+	int64_t rb = kb_report_run_id(b, o->run_b, err);
+	if (rb < 0 && (o->run_b || !o->structure_only))
+		return -1;
+	err->msg[0] = 0;
+	bool timed = ra > 0 && rb > 0;
+	sqlite3 *h = kb_db_handle(a);
+	char sql[4096];
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "ATTACH DATABASE ? AS b", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	sqlite3_bind_text(st, 1, kb_db_path(b), -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return kb_fail(err, "diff: cannot attach '%s': %s", kb_db_path(b), sqlite3_errmsg(h));
+	int rc = meta_kv(h, a, b, "topology_effective", "kv_topo", ':', err) ||
+		 meta_kv(h, a, b, "ccl_effective", "kv_ccl", ':', err) ||
+		 meta_kv(h, a, b, "bench_params", "kv_bench", ' ', err) || divergence(h, err);
+	enum { T_CFG, T_BENCH, T_KINDS, T_RANGES, T_KERNELS, T_DIV, T_TOTAL, T_TRANGES, T_TKERNELS, T_TCOLL, T_LINKS, T_N };
+	rtable t[T_N];
+	rtable_init(&t[T_CFG], "config", "config keys that differ (topology, ccl)", 3, cfg_cols, "sss");
+	rtable_init(&t[T_BENCH], "bench", "bench and parameters that differ", 3, cfg_cols, "sss");
+	rtable_init(&t[T_KINDS], "op_kinds", "op counts by kind", 4, count_cols, "siii");
+	rtable_init(&t[T_RANGES], "ranges", "op counts by range", 4, count_cols, "siii");
+	rtable_init(&t[T_KERNELS], "kernels", "op counts by kernel", 4, count_cols, "siii");
+	rtable_init(&t[T_DIV], "divergence", "first divergence of each op stream (by stream and sequence)", 4, div_cols, "siss");
+	rtable_init(&t[T_TOTAL], "total", "simulated time", 5, dt_cols, "stttp");
+	rtable_init(&t[T_TRANGES], "range_times", "range time", 5, dt_cols, "stttp");
+	rtable_init(&t[T_TKERNELS], "kernel_times", "kernel time (sum of its launch spans)", 5, dt_cols, "stttp");
+	rtable_init(&t[T_TCOLL], "collective_times", "collective time", 5, dt_cols, "stttp");
+	rtable_init(&t[T_LINKS], "links", "links whose load or stall changed most", 7, link_cols, "sbbtttt");
+	static const char kv_sql[] =
+		"SELECT coalesce(x.key, y.key), coalesce(x.value, '-'), coalesce(y.value, '-') FROM"
+		" (SELECT key, value FROM temp.%1$s WHERE side = 'a') x FULL OUTER JOIN"
+		" (SELECT key, value FROM temp.%1$s WHERE side = 'b') y ON x.key = y.key"
+		" WHERE x.value IS NOT y.value ORDER BY 1";
+	if (!rc) {
+		snprintf(sql, sizeof sql,
+			 "SELECT * FROM (SELECT coalesce(x.key, y.key), coalesce(x.value, '-'), coalesce(y.value, '-') FROM"
+			 " (SELECT key, value FROM temp.kv_topo WHERE side = 'a' UNION ALL SELECT 'ccl.' || key, value FROM"
+			 " temp.kv_ccl WHERE side = 'a') x FULL OUTER JOIN (SELECT key, value FROM temp.kv_topo WHERE side = 'b'"
+			 " UNION ALL SELECT 'ccl.' || key, value FROM temp.kv_ccl WHERE side = 'b') y ON x.key = y.key"
+			 " WHERE x.value IS NOT y.value) ORDER BY 1");
+		rc = rtable_query(&t[T_CFG], h, sql, 0, 0, err);
+	}
+	if (!rc) {
+		char kv[1024];
+		snprintf(kv, sizeof kv, kv_sql, "kv_bench");
+		snprintf(sql, sizeof sql,
+			 "SELECT 'bench', a.value, b.value FROM main.meta a, b.meta b WHERE a.key = 'bench' AND b.key = 'bench'"
+			 " AND a.value <> b.value UNION ALL SELECT * FROM (%s)", kv);
+		rc = rtable_query(&t[T_BENCH], h, sql, 0, 0, err);
+	}
+	static const char count_sql[] =
+		"SELECT coalesce(x.n, y.n), coalesce(x.c, 0), coalesce(y.c, 0), coalesce(y.c, 0) - coalesce(x.c, 0) FROM"
+		" (%1$s) x FULL OUTER JOIN (%2$s) y ON x.n = y.n WHERE x.c IS NOT y.c ORDER BY 1";
+	char qa[1024], qb[1024];
+	if (!rc) {
+		snprintf(qa, sizeof qa, "SELECT k.name AS n, count(*) AS c FROM main.ops o JOIN main.enum_op_kind k ON k.id = o.kind GROUP BY 1");
+		snprintf(qb, sizeof qb, "SELECT k.name AS n, count(*) AS c FROM b.ops o JOIN b.enum_op_kind k ON k.id = o.kind GROUP BY 1");
+		snprintf(sql, sizeof sql, count_sql, qa, qb);
+		rc = rtable_query(&t[T_KINDS], h, sql, 0, 0, err);
+	}
+	if (!rc) {
+		snprintf(qa, sizeof qa, "SELECT s.value || ' (rank ' || r.rank || ')' AS n, sum(r.end_op_id - r.first_op_id) AS c"
+			 " FROM main.ranges r JOIN main.strings s ON s.id = r.label GROUP BY 1");
+		snprintf(qb, sizeof qb, "SELECT s.value || ' (rank ' || r.rank || ')' AS n, sum(r.end_op_id - r.first_op_id) AS c"
+			 " FROM b.ranges r JOIN b.strings s ON s.id = r.label GROUP BY 1");
+		snprintf(sql, sizeof sql, count_sql, qa, qb);
+		rc = rtable_query(&t[T_RANGES], h, sql, 0, 0, err);
+	}
+	if (!rc) {
+		snprintf(qa, sizeof qa, "SELECT s.value AS n, sum(l.end_op_id - l.first_op_id) AS c FROM main.launches l"
+			 " JOIN main.strings s ON s.id = l.kernel GROUP BY 1");
+		snprintf(qb, sizeof qb, "SELECT s.value AS n, sum(l.end_op_id - l.first_op_id) AS c FROM b.launches l"
+			 " JOIN b.strings s ON s.id = l.kernel GROUP BY 1");
+		snprintf(sql, sizeof sql, count_sql, qa, qb);
+		rc = rtable_query(&t[T_KERNELS], h, sql, 0, 0, err);
+	}
+	if (!rc) {
+		snprintf(sql, sizeof sql, "SELECT stream, seq, a, b FROM temp.div ORDER BY rowid LIMIT %d", o->top);
+		rc = rtable_query(&t[T_DIV], h, sql, 0, 0, err);
+	}
+	static const char dt_sql[] =
+		"SELECT coalesce(x.n, y.n), x.t, y.t, y.t - x.t, 100.0 * (y.t - x.t) / max(x.t, 1) FROM (%1$s) x"
+		" FULL OUTER JOIN (%2$s) y ON x.n = y.n WHERE x.t IS NOT y.t ORDER BY abs(coalesce(y.t - x.t, 0)) DESC LIMIT %3$d";
+	if (!rc && timed) {
+		snprintf(qa, sizeof qa, "SELECT 'total' AS n, total_ps AS t FROM main.timing_runs WHERE id = %lld", (long long)ra);
+		snprintf(qb, sizeof qb, "SELECT 'total' AS n, total_ps AS t FROM b.timing_runs WHERE id = %lld", (long long)rb);
+		snprintf(sql, sizeof sql, dt_sql, qa, qb, o->top);
+		rc = rtable_query(&t[T_TOTAL], h, sql, 0, 0, err);
+		for (int side = 0; !rc && side < 2; side++) {
+			const char *s = side ? "b" : "main";
+			snprintf(side ? qb : qa, sizeof qa,
+				 "SELECT s.value || ' (rank ' || g.rank || ')' AS n, sum(t.t_end_ps - t.t_start_ps) AS t FROM"
+				 " %s.range_times t JOIN %s.ranges g ON g.id = t.range_id JOIN %s.strings s ON s.id = g.label"
+				 " WHERE t.run_id = %lld GROUP BY 1", s, s, s, (long long)(side ? rb : ra));
+		}
+		snprintf(sql, sizeof sql, dt_sql, qa, qb, o->top);
+		rc = rc || rtable_query(&t[T_TRANGES], h, sql, 0, 0, err);
+		for (int side = 0; !rc && side < 2; side++) {
+			const char *s = side ? "b" : "main";
+			snprintf(side ? qb : qa, sizeof qa,
+				 "SELECT s.value AS n, sum(t.t_end_ps - t.t_start_ps) AS t FROM %s.launch_times t JOIN %s.launches l"
+				 " ON l.id = t.launch_id JOIN %s.strings s ON s.id = l.kernel WHERE t.run_id = %lld GROUP BY 1", s, s,
+				 s, (long long)(side ? rb : ra));
+		}
+		snprintf(sql, sizeof sql, dt_sql, qa, qb, o->top);
+		rc = rc || rtable_query(&t[T_TKERNELS], h, sql, 0, 0, err);
+		bool ca = kb_db_has_table(a, "collectives"), cb = kb_db_has_table(b, "collectives");
+		if (!rc && ca && cb) {
+			for (int side = 0; side < 2; side++) {
+				const char *s = side ? "b" : "main";
+				snprintf(side ? qb : qa, sizeof qa,
+					 "SELECT x.value || ' #' || c.call || ' (' || max(c.bytes) || ' B)' AS n,"
+					 " max(t.t_end_ps) - min(t.t_start_ps) AS t FROM %s.collectives c JOIN %s.strings x ON x.id ="
+					 " c.algorithm JOIN %s.launch_times t ON t.launch_id = c.launch_id AND t.run_id = %lld"
+					 " GROUP BY c.call, x.value", s, s, s, (long long)(side ? rb : ra));
+			}
+			snprintf(sql, sizeof sql, dt_sql, qa, qb, o->top);
+			rc = rtable_query(&t[T_TCOLL], h, sql, 0, 0, err);
+		}
+		if (!rc) {
+			snprintf(sql, sizeof sql,
+				 "SELECT coalesce(x.link, y.link), x.bytes, y.bytes, x.busy_ps, y.busy_ps, x.stall_ps, y.stall_ps FROM"
+				 " (SELECT * FROM main.link_usage WHERE run_id = %lld) x FULL OUTER JOIN"
+				 " (SELECT * FROM b.link_usage WHERE run_id = %lld) y ON x.link = y.link"
+				 " WHERE x.bytes IS NOT y.bytes OR x.busy_ps IS NOT y.busy_ps OR x.stall_ps IS NOT y.stall_ps"
+				 " ORDER BY abs(coalesce(y.busy_ps, 0) - coalesce(x.busy_ps, 0)) + abs(coalesce(y.stall_ps, 0) -"
+				 " coalesce(x.stall_ps, 0)) DESC LIMIT %d", (long long)ra, (long long)rb, o->top);
+			rc = rtable_query(&t[T_LINKS], h, sql, 0, 0, err);
+		}
+	}
+	if (!rc) {
+		for (int k = 0; k < T_N; k++)
+			if (t[k].n_rows)
+				*differ = true;
+		if (o->json) {
+			fprintf(out, "{\"a\": ");
+			json_string(out, kb_db_path(a));
+			fprintf(out, ", \"b\": ");
+			json_string(out, kb_db_path(b));
+			fprintf(out, ", \"identical\": %s", *differ ? "false" : "true");
+			for (int k = 0; k < T_N; k++)
+				rtable_json(out, &t[k], false);
+			fprintf(out, "}\n");
+		} else {
+			fprintf(out, "kb-diff %s %s: %s\n", kb_db_path(a), kb_db_path(b),
+				*differ ? "they differ" : timed ? "identical (structure and timing)" : "identical structure");
+			for (int k = 0; k < T_N; k++)
+				if (t[k].n_rows) {
+					fputc('\n', out);
+					rtable_print(out, &t[k]);
+				}
+		}
+	}
+	for (int k = 0; k < T_N; k++)
+		rtable_release(&t[k]);
+	sqlite3_exec(h, "DETACH DATABASE b", NULL, NULL, NULL);
+	return rc ? -1 : 0;
+}
