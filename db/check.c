@@ -171,7 +171,7 @@ int kb_db_check(kb_db *db, kb_error *err)
 		return -1;
 	/* tensors, shards, expectations, blobs */
 	if (rule(db, "SELECT t.id FROM tensors t LEFT JOIN shapes s ON s.id = t.shape WHERE s.id IS NULL OR t.rank < 0"
-		     " OR t.dtype NOT BETWEEN 1 AND 15 OR t.nbytes < 0 LIMIT 1",
+		     " OR t.dtype NOT IN (SELECT id FROM enum_dtype) OR t.nbytes < 0 LIMIT 1",
 		 "tensors", "shape / rank / dtype / nbytes", err) ||
 	    rule(db, "SELECT s.tensor_id FROM shards s LEFT JOIN tensors t ON t.id = s.tensor_id"
 		     " LEFT JOIN shapes h ON h.id = t.shape WHERE t.id IS NULL OR h.id IS NULL OR s.sip < 0 OR s.cube < 0"

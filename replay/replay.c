@@ -894,6 +894,11 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 	}
 	snprintf(e->tensor, sizeof e->tensor, "%s", sqlite3_column_text(st, 0));
 	int dtype = sqlite3_column_int(st, 1);
+	if (!dtype_bytes(dtype)) {
+		snprintf(e->problem, sizeof e->problem, "tensor dtype %d is not f16 or f32: the trace is damaged", dtype);
+		sqlite3_finalize(st);
+		return;
+	}
 	int64_t rows = sqlite3_column_int(st, 4) == 1 ? 1 : sqlite3_column_int64(st, 2);
 	int64_t cols = sqlite3_column_int64(st, 3) / rows;
 	sqlite3_finalize(st);
