@@ -94,6 +94,12 @@ const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n)
 	if (k <= KB_OP_NONE || k >= KB_OP_KIND_COUNT || o->launch < 0 || o->launch > n->launches || o->bytes < 0 ||
 	    o->flops < 0 || o->seq < -1 || o->sip < 0 || o->cube < -1 || o->pe < -1)
 		return "kind / launch_id / bytes / flops / seq / sip / cube / pe out of range";
+	bool host = k == KB_OP_HOST_WRITE || k == KB_OP_HOST_FILL || k == KB_OP_LAUNCH || k == KB_OP_MMU_MAP ||
+		    k == KB_OP_IPCQ_INIT;
+	if (host != (o->launch == 0))
+		return "launch_id: host kinds run on a rank's host stream (0), device kinds inside a launch";
+	if (!host && (o->cube < 0 || o->pe < 0))
+		return "cube / pe: an op inside a launch runs on a PE";
 	if (operand_bad(&o->dst, n->shapes))
 		return "dst_space / dst_dtype / dst_shape (all set or all 0, shape an existing id)";
 	if (operand_bad(&o->a, n->shapes))
