@@ -98,9 +98,10 @@ const char kb_schema_upgrade_v1[] =
 const char kb_schema_indexes[] =
 	"CREATE INDEX shards_tensor ON shards(tensor_id);\n";
 
+/* Host-stream ops (launch 0) are named by their stream, not by the PE they
+ * target: their seq numbers count the rank's host stream, not the PE's. */
 #define PE_NAME(t) \
-	"CASE WHEN " t ".cube < 0 THEN printf('sip%d.host', " t ".sip)" \
-	" WHEN " t ".pe < 0 THEN printf('sip%d.cube%d.all', " t ".sip, " t ".cube)" \
+	"CASE WHEN " t ".launch_id = 0 OR " t ".cube < 0 THEN printf('sip%d.host', " t ".sip)" \
 	" ELSE printf('sip%d.cube%d.pe%d', " t ".sip, " t ".cube, " t ".pe) END"
 
 const char kb_schema_views[] =

@@ -62,7 +62,7 @@ static void gemm_records_reads_gemm_and_write_with_va_and_pa(void **state)
 	sqlite3 *h = open_trace();
 	/* 3 map messages (A, B, C on one PE), 2 host writes, the launch, 5 kernel ops */
 	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 11);
-	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'mmu_map' AND pe_name = 'sip0.cube0.all'"
+	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'mmu_map' AND pe_name = 'sip0.host' AND cube = 0 AND pe = -1"
 			      " AND bytes = 24"), 3);
 	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'host_write' AND shape IN ('256x256')"), 2);
 	/* A is the first tensor (VA 0x100000000) at the start of sip0.cube0.pe0's HBM slice */
@@ -263,7 +263,7 @@ static void kernel_errors_name_kernel_pe_op_and_sizes(void **state)
 	sqlite3 *h = open_trace();
 	/* 3 map messages (A, B, C on one PE), 2 host writes, the launch, 5 kernel ops */
 	assert_int_equal(q(h, "SELECT count(*) FROM ops"), 11);
-	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'mmu_map' AND pe_name = 'sip0.cube0.all'"
+	assert_int_equal(q(h, "SELECT count(*) FROM ops_v WHERE kind = 'mmu_map' AND pe_name = 'sip0.host' AND cube = 0 AND pe = -1"
 			      " AND bytes = 24"), 3);
 	sqlite3_close(h);
 	char tmp[160];
