@@ -3,6 +3,7 @@
  * run's tables and views (so it can be printed again for any stored run).
  */
 #include "reports.h"
+#include "reports_int.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -24,21 +25,6 @@ void kb_format_ps(int64_t ps, char *buf, size_t cap)
 		snprintf(buf, cap, "%.3f ms", (double)ps / 1e9);
 	else
 		snprintf(buf, cap, "%.3f s", (double)ps / 1e12);
-}
-
-/* Writes s as a JSON string. */
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(out, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(out, "\\u%04x", *s);
-		else
-			fputc(*s, out);
-	}
-	fputc('"', out);
 }
 
 typedef struct section {
@@ -95,7 +81,7 @@ static void print_cell(FILE *out, sqlite3_stmt *st, int c, const char *unit, boo
 {
 	if (sqlite3_column_type(st, c) == SQLITE_TEXT) {
 		if (json)
-			json_str(out, (const char *)sqlite3_column_text(st, c));
+			json_string(out, (const char *)sqlite3_column_text(st, c));
 		else
 			fprintf(out, "%s", sqlite3_column_text(st, c));
 	} else if (strcmp(unit, "%") == 0) {
@@ -202,11 +188,11 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 	kb_format_ps(total, total_text, sizeof total_text);
 	if (json) {
 		fprintf(out, "{\"trace\": ");
-		json_str(out, kb_db_path(db));
+		json_string(out, kb_db_path(db));
 		fprintf(out, ", \"run\": ");
-		json_str(out, (const char *)sqlite3_column_text(st, 0));
+		json_string(out, (const char *)sqlite3_column_text(st, 0));
 		fprintf(out, ", \"total_ps\": %lld, \"ops\": %lld, \"overrides\": ", (long long)total, (long long)n_ops);
-		json_str(out, (const char *)sqlite3_column_text(st, 3));
+		json_string(out, (const char *)sqlite3_column_text(st, 3));
 	} else {
 		fprintf(out, "%s: timing run '%s': %lld ops, total simulated time %s (%lld ps)\n", kb_db_path(db),
 			sqlite3_column_text(st, 0), (long long)n_ops, total_text, (long long)total);
@@ -274,11 +260,11 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 		int64_t w = wrong && k < n_wrong ? wrong[k] : -1;
 		if (json) {
 			fprintf(out, "%s{\"algorithm\": ", k ? ", " : ", \"collectives\": [");
-			json_str(out, algo);
+			json_string(out, algo);
 			fprintf(out, ", \"size_bytes\": %lld, \"count\": %lld, \"type\": ", (long long)bytes, (long long)count);
-			json_str(out, type);
+			json_string(out, type);
 			fprintf(out, ", \"redop\": ");
-			json_str(out, redop);
+			json_string(out, redop);
 			fprintf(out, ", \"ranks\": %lld, \"time_us\": %.3f, \"algbw_gbps\": %.3f, \"busbw_gbps\": %.3f, \"wrong\": ",
 				(long long)p, ps / 1e6, algbw, busbw);
 			if (w < 0)

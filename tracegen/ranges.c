@@ -48,13 +48,13 @@ void kb_ranges_reset(kb_ranges *r)
 	r->rover = r->base;
 }
 
-/* Next fit: the first free range with n bytes at or after the rover (the
- * part of the range before the rover stays free). */
-static int alloc_next_fit(kb_ranges *r, uint64_t n, uint64_t *addr)
+/* The first free range with n bytes at or after `from` (the part of the
+ * range before `from` stays free); 1 if there is none. */
+static int alloc_from(kb_ranges *r, uint64_t n, uint64_t from, uint64_t *addr)
 {
 	for (size_t i = 0; i < r->n_free; i++) {
 		struct kb_free_range *f = &r->free[i];
-		uint64_t at = f->start > r->rover ? f->start : r->rover, end = f->start + f->len;
+		uint64_t at = f->start > from ? f->start : from, end = f->start + f->len;
 		if (at >= end || end - at < n)
 			continue;
 		if (at > f->start) { /* split: [start, at) stays free */
@@ -83,37 +83,17 @@ static int alloc_next_fit(kb_ranges *r, uint64_t n, uint64_t *addr)
 		r->rover = at + n;
 		return 0;
 	}
-	return 1; /* nothing after the rover */
+	return 1; /* nothing at or after `from` */
 }
 
 int kb_ranges_alloc(kb_ranges *r, uint64_t n, uint64_t *addr)
 {
 	n = round_up(n ? n : 1, r->align);
-	if (r->next_fit) {
-		int rc = alloc_next_fit(r, n, addr);
-		if (rc <= 0)
-			return rc;
-		r->rover = r->base; /* wrap around */
-		rc = alloc_next_fit(r, n, addr);
-		return rc < 0 ? -1 : rc ? -1 : 0;
-	}
-	for (size_t i = 0; i < r->n_free; i++) {
-		struct kb_free_range *f = &r->free[i];
-		if (f->len < n)
-			continue;
-		*addr = f->start;
-		f->start += n;
-		f->len -= n;
-		if (!f->len) {
-			memmove(f, f + 1, (r->n_free - i - 1) * sizeof *f);
-			r->n_free--;
-		}
-		r->used += n;
-		if (r->used > r->peak)
-			r->peak = r->used;
-		return 0;
-	}
-	return -1;
+	uint64_t from = r->next_fit ? r->rover : r->base;
+	int rc = alloc_from(r, n, from, addr);
+	if (rc > 0 && from != r->base) /* next fit wraps around */
+		rc = alloc_from(r, n, r->base, addr);
+	return rc ? -1 : 0;
 }
 
 int kb_ranges_free(kb_ranges *r, uint64_t addr, uint64_t n)
