@@ -204,6 +204,8 @@ static void fix(model *md, flow *f, int32_t id, double rate, int32_t at_link)
 		if (l->left < 0)
 			l->left = 0;
 		l->unfixed--;
+		if (l->unfixed > 0)
+			l->share = l->left / l->unfixed;
 		if (f->links[i] == at_link)
 			f->bottleneck = i;
 	}
@@ -238,34 +240,51 @@ int fabric_resolve(model *md, int64_t now)
 					mark_dirty(fb, f->links[i]);
 		}
 	}
+	/* every flow of the component drains up to now; the bounded ones stay
+	 * in comp_flows as candidates (a flow's own cap can be the constraint) */
+	size_t nb = 0;
 	for (size_t k = 0; k < nf; k++) {
 		flow *f = &fb->flows[fb->comp_flows[k]];
 		advance(md, f, now);
 		f->fixed = 0;
+		if (f->bound > 0)
+			fb->comp_flows[nb++] = fb->comp_flows[k];
 	}
 	for (size_t k = 0; k < nl; k++) {
 		link *l = &md->links[fb->comp_links[k]];
 		l->left = l->gbps;
 		l->unfixed = l->n_act;
+		l->share = l->left / l->unfixed;
 	}
-	/* progressive filling */
+	/* progressive filling; links and bounded flows leave the candidate
+	 * lists as they are used up, shares are kept current by fix() */
 	for (size_t todo = nf; todo > 0;) {
 		double level = INFINITY;
 		int32_t at_link = -1, at_flow = -1;
+		size_t w = 0; /* stable compaction: ties go to the same link as ever */
 		for (size_t k = 0; k < nl; k++) {
 			const link *l = &md->links[fb->comp_links[k]];
-			if (l->unfixed > 0 && l->left / l->unfixed < level) {
-				level = l->left / l->unfixed;
+			if (l->unfixed <= 0)
+				continue;
+			fb->comp_links[w++] = fb->comp_links[k];
+			if (l->share < level) {
+				level = l->share;
 				at_link = fb->comp_links[k];
 			}
 		}
-		for (size_t k = 0; k < nf; k++) {
+		nl = w;
+		w = 0;
+		for (size_t k = 0; k < nb; k++) {
 			const flow *f = &fb->flows[fb->comp_flows[k]];
-			if (!f->fixed && f->bound > 0 && f->bound < level) {
+			if (f->fixed)
+				continue;
+			fb->comp_flows[w++] = fb->comp_flows[k];
+			if (f->bound < level) {
 				level = f->bound;
 				at_flow = fb->comp_flows[k];
 			}
 		}
+		nb = w;
 		if (at_flow >= 0) {
 			fix(md, &fb->flows[at_flow], at_flow, level, -1);
 			todo--;

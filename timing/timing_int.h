@@ -20,6 +20,7 @@ typedef struct link {
 	int32_t n_act;
 	size_t cap_act;
 	double left;              /* progressive filling: bandwidth not yet given out */
+	double share;             /* ... left / unfixed, kept current as flows freeze */
 	int32_t unfixed;          /* ... and flows not yet frozen */
 	uint32_t mark;            /* component walk epoch */
 	int64_t busy_ps, active_since, bytes, transfers;
