@@ -84,17 +84,22 @@ void kb_range_pop(kb_ctx *ctx);
 
 /* Kernel arguments are explicit and named: tensors arrive as VAs,
  * scalars as typed values. */
-typedef enum { KB_ARG_TENSOR, KB_ARG_INT, KB_ARG_FLOAT } kb_arg_type;
+typedef enum { KB_ARG_TENSOR, KB_ARG_INT, KB_ARG_FLOAT, KB_ARG_PTR } kb_arg_type;
 typedef struct kb_arg {
 	const char *name;
 	kb_arg_type type;
 	kb_tensor *tensor;
 	int64_t i;
 	double f;
+	void *p;
 } kb_arg;
 #define KB_TENSOR(n, t) ((kb_arg){.name = (n), .type = KB_ARG_TENSOR, .tensor = (t)})
 #define KB_INT(n, v) ((kb_arg){.name = (n), .type = KB_ARG_INT, .i = (v)})
 #define KB_FLOAT(n, v) ((kb_arg){.name = (n), .type = KB_ARG_FLOAT, .f = (v)})
+/* A host pointer for the kernel's own use (tables, configuration): not
+ * recorded in the trace; the trace must not depend on anything it points
+ * to that the ops do not record. */
+#define KB_PTR(n, v) ((kb_arg){.name = (n), .type = KB_ARG_PTR, .p = (v)})
 
 typedef void (*kb_kernel_fn)(kb_tl *tl);
 
@@ -156,10 +161,15 @@ uint64_t tl_arg_ptr(kb_tl *tl, const char *name);
 uint64_t tl_arg_base(kb_tl *tl, const char *name);
 int64_t tl_arg_int(kb_tl *tl, const char *name);
 double tl_arg_float(kb_tl *tl, const char *name);
+void *tl_arg_ptr_user(kb_tl *tl, const char *name); /* a KB_PTR argument */
 
 /* DMA between memory (by VA, through this PE's MMU) and scratch. */
 kb_tile *tl_load(kb_tl *tl, uint64_t va, kb_shape shape, kb_dtype dtype);
 void tl_store(kb_tl *tl, uint64_t va, kb_tile *t);
+/* 2-D tiles whose rows are `stride` elements apart in memory (e.g. one
+ * head's columns of a row-major [tokens, heads x d] tensor). */
+kb_tile *tl_load_strided(kb_tl *tl, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype);
+void tl_store_strided(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride);
 
 /* GEMM with f32 accumulation. flags: TL_TRANS_A, TL_TRANS_B (a real
  * transposed operand). tl_dot_acc adds a·b into acc (f32) in place. */

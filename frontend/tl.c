@@ -187,7 +187,7 @@ int tl_num_programs(kb_tl *tl, int axis)
 
 static const kb_arg *find_arg(kb_tl *tl, const char *name, kb_arg_type type)
 {
-	static const char *const type_names[] = {"tensor", "int", "float"};
+	static const char *const type_names[] = {"tensor", "int", "float", "pointer"};
 	for (int i = 0; i < tl->n_args; i++) {
 		if (strcmp(tl->args[i].name, name) != 0)
 			continue;
@@ -216,6 +216,11 @@ uint64_t tl_arg_ptr(kb_tl *tl, const char *name)
 int64_t tl_arg_int(kb_tl *tl, const char *name)
 {
 	return find_arg(tl, name, KB_ARG_INT)->i;
+}
+
+void *tl_arg_ptr_user(kb_tl *tl, const char *name)
+{
+	return find_arg(tl, name, KB_ARG_PTR)->p;
 }
 
 double tl_arg_float(kb_tl *tl, const char *name)
@@ -293,6 +298,20 @@ static void store(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride)
 	op.a = tl_tile_operand(t);
 	op.dst = tl_memory_operand(tl, "store", va, t->shape, stride, t->dtype);
 	tl_record(tl, &op);
+}
+
+kb_tile *tl_load_strided(kb_tl *tl, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype)
+{
+	if (stride < 1)
+		tl_fail(tl, "load", "row stride %lld must be >= 1", (long long)stride);
+	return load(tl, va, shape, stride, dtype);
+}
+
+void tl_store_strided(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride)
+{
+	if (stride < 1)
+		tl_fail(tl, "store", "row stride %lld must be >= 1", (long long)stride);
+	store(tl, va, t, stride);
 }
 
 kb_tile *tl_load(kb_tl *tl, uint64_t va, kb_shape shape, kb_dtype dtype)

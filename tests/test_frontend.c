@@ -305,6 +305,40 @@ static void bench_parameters_are_checked(void **state)
 	assert_string_equal(err.msg, "bench 'gemm': gemm.M=1.5 must be an integer");
 }
 
+/* ---- strided access and a user pointer (one head's columns) ---- */
+static void head_kernel(kb_tl *tl)
+{
+	const int64_t *head = tl_arg_ptr_user(tl, "head"); /* which 64 of the 256 columns */
+	uint64_t va = tl_arg_ptr(tl, "x") + (uint64_t)(*head * 64) * 2;
+	kb_tile *t = tl_load_strided(tl, va, KB_SHAPE(16, 64), 256, KB_F16);
+	tl_store_strided(tl, va + 16 * 256 * 2, t, 256); /* the same columns, 16 rows further */
+}
+
+static int64_t the_head = 2;
+
+static void run_head_kernel(kb_ctx *ctx)
+{
+	kb_tensor *x = kb_zeros(ctx, "x", KB_SHAPE(256, 256), KB_F16, KB_DP(.num_cubes = 1, .num_pes = 1));
+	KB_LAUNCH(ctx, "head", head_kernel, KB_TENSOR("x", x), KB_PTR("head", &the_head));
+}
+
+static const kb_bench head_bench = {"head", "strided head columns", run_head_kernel, {{NULL, 0, NULL}}};
+
+static void strided_loads_take_one_heads_columns(void **state)
+{
+	(void)state;
+	kb_error err;
+	assert_int_equal(th_trace(&head_bench, 0, NULL, &err), 0);
+	/* rows 256 elements apart, starting at column 2 * 64 */
+	assert_int_equal(th_query("SELECT attr FROM ops_v WHERE kind = 'dma_read'"), 256);
+	assert_int_equal(th_query("SELECT src_va - (SELECT va FROM tensors_v WHERE name = 'x') FROM ops_v"
+				  " WHERE kind = 'dma_read'"), 2 * 64 * 2);
+	assert_int_equal(th_query("SELECT dst_va - (SELECT va FROM tensors_v WHERE name = 'x') FROM ops_v"
+				  " WHERE kind = 'dma_write'"), 2 * 64 * 2 + 16 * 256 * 2);
+	assert_int_equal(th_query("SELECT count(*) FROM launches_v WHERE args = 'x=tensor:x@' ||"
+				  " printf('0x%x', (SELECT va FROM tensors_v WHERE name = 'x')) || ' head=ptr'"), 1);
+}
+
 /* ---- IPCQ install plans ---- */
 static int install_case;
 
@@ -372,6 +406,7 @@ int main(void)
 		cmocka_unit_test(reductions_keep_axes_and_broadcast),
 		cmocka_unit_test(bench_parameters_are_checked),
 		cmocka_unit_test(install_plans_wire_ranks_with_disjoint_rx_buffers),
+		cmocka_unit_test(strided_loads_take_one_heads_columns),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());
