@@ -40,7 +40,7 @@ grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
 expect 0 "" -- list
 for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
 
-expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep)" -- bench nope
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep, milestone-gqa-llama70b)" -- bench nope
 expect 2 "missing command" --
 expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
 expect 2 "option '--set' needs a value" -- bench gemm --set
@@ -310,6 +310,15 @@ check "a recv nobody feeds: kb-time exits 3" "$([ $? = 3 ]; echo $?)"
 check "deadlock message" "$(grep -q 'deadlock: 3 of 35 ops cannot start; first: op 20 (ipcq_recv on sip0.cube0.pe0)' "$dir/err"; echo $?)"
 check "pointer dump" "$(grep -qx '  W: my_head=0 my_tail=0 peer_head_cache=0 peer_tail_cache=0 (sends traced 0, recvs traced 1)' "$dir/err"; echo $?)"
 check "stuck op named" "$(grep -q 'sip0.cube0.pe0: stuck on op 20 (ipcq_recv W, waiting for a message no send provides)' "$dir/err"; echo $?)"
+
+# ---- ring attention (validation scale): prefill K/V waves and decode (m, l, o) merge, 8 and 4 ranks ----
+pipeline milestone-gqa-llama70b
+pipeline milestone-gqa-llama70b --set cube.pe_layout.pe_per_corner=1 --set cube.memory_map.hbm_slices_per_cube=4
+pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.s_q_prefill=8 --set milestone-gqa-llama70b.s_kv_per_rank=32 \
+	--set milestone-gqa-llama70b.d_head=32
+"$TRACE" bench milestone-gqa-llama70b -o "$dir/a.db" 2>/dev/null
+check "attention: 7 hops each way, K and V per hop" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send' AND kernel = 'attention_mesh_kv'")" = 112 ]; echo $?)"
+check "attention: Q.K^T with a transposed operand" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM gemm_v WHERE trans_b = 1")" = 72 ]; echo $?)"
 
 # ---- kb-report: text, JSON, CSV, HTML (rendered in headless Chromium), Perfetto ----
 "$TRACE" bench ccl_allreduce -o "$dir/r.db" --set ccl.defaults.algorithm=ring_rsag_allreduce \
