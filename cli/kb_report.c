@@ -13,7 +13,7 @@
 
 static const char usage[] =
 	"usage: kb-report TRACE.db [--run LABEL] [--top N] [--json FILE|-] [--csv DIR] [--html FILE]\n"
-	"                          [--perfetto FILE] [--quiet]\n"
+	"                          [--perfetto FILE] [--gqa-sweep FILE] [--quiet]\n"
 	"\n"
 	"The summary of a timing run (the newest unless --run): time per rank (host\n"
 	"setup apart from device time), ranges, kernels and op kinds with count /\n"
@@ -28,6 +28,8 @@ static const char usage[] =
 	"      --csv DIR        one CSV file per table in DIR\n"
 	"      --html FILE      one self-contained page with SVG charts\n"
 	"      --perfetto FILE  Chrome / Perfetto trace-event JSON (ui.perfetto.dev)\n"
+	"      --gqa-sweep FILE sweep.json v1 of a milestone-gqa-llama70b trace (per-panel\n"
+	"                       op counts and simulated time)\n"
 	"  -q, --quiet          no text summary\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -40,6 +42,7 @@ int main(int argc, char **argv)
 		{"json", required_argument, NULL, 'j'}, {"csv", required_argument, NULL, 'c'},
 		{"html", required_argument, NULL, 'H'}, {"perfetto", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
+		{"gqa-sweep", required_argument, NULL, 'g'},
 		{NULL, 0, NULL, 0},
 	};
 	kb_report_options o = {.top = 10};
@@ -65,6 +68,7 @@ int main(int argc, char **argv)
 		case 'c': o.csv = optarg; break;
 		case 'H': o.html = optarg; break;
 		case 'p': o.perfetto = optarg; break;
+		case 'g': o.gqa_sweep = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
 		case ':': return kb_cli_error("kb-report", "option '%s' needs a value", argv[optind - 1]);

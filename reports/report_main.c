@@ -96,6 +96,8 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 		rc = kb_report_html(db, opt->html, title, t, n, err);
 	if (!rc && opt->perfetto)
 		rc = kb_report_perfetto(db, run, opt->perfetto, err);
+	if (!rc && opt->gqa_sweep)
+		rc = kb_report_gqa_sweep(db, run, opt->gqa_sweep, err);
 	for (int k = 0; k < n; k++)
 		rtable_release(&t[k]);
 	return rc;

@@ -35,6 +35,7 @@ typedef struct kb_report_options {
 	const char *run;          /* run label; NULL = the newest */
 	int top;                  /* rows of the ranked tables (default 10) */
 	const char *json, *csv, *perfetto, *html;
+	const char *gqa_sweep;    /* sweep.json v1 of the milestone-gqa-llama70b bench */
 	bool quiet;
 } kb_report_options;
 int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err);
@@ -56,6 +57,11 @@ typedef struct kb_diff_options {
 	int top;                   /* rows per ranked table */
 } kb_diff_options;
 int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *opt, bool *differ, kb_error *err);
+
+/* sweep.json v1 (the seed's schema: version, validation_scale, panels,
+ * config, a row per panel with n_ranks and op_log_summary) plus each
+ * panel's simulated time in run. */
+int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err);
 
 /* Formats picoseconds with a unit: "812 ps", "34.072 us", "1.204 s". */
 void kb_format_ps(int64_t ps, char *buf, size_t cap);

@@ -317,8 +317,13 @@ pipeline milestone-gqa-llama70b --set cube.pe_layout.pe_per_corner=1 --set cube.
 pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.s_q_prefill=8 --set milestone-gqa-llama70b.s_kv_per_rank=32 \
 	--set milestone-gqa-llama70b.d_head=32
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/a.db" 2>/dev/null
-check "attention: 7 hops each way, K and V per hop" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send' AND kernel = 'attention_mesh_kv'")" = 112 ]; echo $?)"
-check "attention: Q.K^T with a transposed operand" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM gemm_v WHERE trans_b = 1")" = 72 ]; echo $?)"
+check "attention: K/V waves (8-PE chain: 56 chunks, 4-cube chain: 12; K and V each)" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send' AND kernel = 'attention_mesh_kv'")" = 136 ]; echo $?)"
+check "attention: Q.K^T with a transposed operand" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM gemm_v WHERE trans_b = 1")" = 92 ]; echo $?)"
+check "attention: multi-user panels run on PE 0 of cubes 0..3 only" "$([ "$(sqlite3 "$dir/a.db" "SELECT group_concat(DISTINCT cube || '.' || pe) FROM ops_v WHERE kind = 'gemm' AND launch_id IN (SELECT id FROM launches_v WHERE n_pes = 4)")" = "0.0,1.0,2.0,3.0" ]; echo $?)"
+"$TIME" "$dir/a.db" -q && "$REPORT" "$dir/a.db" -q --gqa-sweep "$dir/sweep.json"
+check "sweep.json v1: schema and config" "$(grep -q '^{"version": 1, "validation_scale": true, "panels": \["single_user_prefill", "multi_user_prefill", "single_user_decode", "multi_user_decode"\], "config": {"S_q_prefill": 16, "S_q_decode": 1, "S_kv_per_rank": 16, "h_q": 1, "h_kv": 1, "d_head": 64, "n_ranks_single_user": 8, "n_ranks_multi_user": 4}' "$dir/sweep.json"; echo $?)"
+check "sweep.json: prefill GEMMs 2 n^2, decode 2 n" "$(grep -q '"panel": "single_user_prefill", "n_ranks": 8, "op_log_summary": {"gemm_count": 128,' "$dir/sweep.json" && grep -q '"panel": "multi_user_prefill", "n_ranks": 4, "op_log_summary": {"gemm_count": 32,' "$dir/sweep.json" && grep -q '"panel": "single_user_decode", "n_ranks": 8, "op_log_summary": {"gemm_count": 16,' "$dir/sweep.json" && grep -q '"panel": "multi_user_decode", "n_ranks": 4, "op_log_summary": {"gemm_count": 8,' "$dir/sweep.json"; echo $?)"
+check "sweep.json: every panel timed" "$([ "$(grep -c '"time_ps": [1-9]' "$dir/sweep.json")" = 4 ]; echo $?)"
 
 # ---- kb-report: text, JSON, CSV, HTML (rendered in headless Chromium), Perfetto ----
 "$TRACE" bench ccl_allreduce -o "$dir/r.db" --set ccl.defaults.algorithm=ring_rsag_allreduce \

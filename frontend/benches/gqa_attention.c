@@ -1,7 +1,6 @@
 /*
  * gqa_attention.c — bench milestone-gqa-llama70b (validation scale):
- * ring attention over the 8 PEs of a cube, wired intracube_pe_ring
- * (rank = PE, an E/W chain), with real numerics.
+ * ring attention, with real numerics, in the seed's four panels.
  *
  * Panel single_user_prefill (kernel attention_mesh_kv): every rank holds
  * S_q queries and S_kv keys/values of one sequence; its K/V chunk travels
@@ -16,9 +15,11 @@
  * (m, l, o), the triplets merge along the chain into rank 0, and the result
  * is sent back so that every rank stores it.
  *
+ * Multi-user panels run the same kernels with rank_axis 1: rank = cube id,
+ * PE 0 of each of the first n_ranks_multi_user cubes of the mesh's first
+ * row, wired intercube_multisip (uninstalling the PE chain between panels).
  * Expectations: f64 softmax attention over the whole sequence on the host.
- * Not here yet: GQA with h_q > h_kv, the multi-user panels (intercube
- * wiring, rank_axis 1) and the Llama-70B headline scale.
+ * Not here yet: GQA with h_q > h_kv and the Llama-70B headline scale.
  */
 #include "benches.h"
 
@@ -80,11 +81,26 @@ static void finish(kb_tl *tl, att *st, uint64_t out)
 	tl_store(tl, out, h);
 }
 
+/* rank_axis 0: rank = PE in the cube (every PE of the chain runs);
+ * rank_axis 1: rank = cube id, only PE 0 of each cube runs (the launch
+ * places nothing on the others, so they emit no op). */
+static void rank_of(kb_tl *tl, int *r, int *p)
+{
+	if (tl_arg_int(tl, "rank_axis") == 1) {
+		*r = tl_program_id(tl, 1);
+		*p = (int)tl_arg_int(tl, "n_ranks");
+	} else {
+		*r = tl_rank(tl);
+		*p = tl_world_size(tl);
+	}
+}
+
 /* Prefill: bidirectional open-chain K/V waves. */
 static void attention_mesh_kv(kb_tl *tl)
 {
 	int64_t sq = tl_arg_int(tl, "s_q"), skv = tl_arg_int(tl, "s_kv"), d = tl_arg_int(tl, "d_head");
-	int r = tl_rank(tl), p = tl_world_size(tl);
+	int r, p;
+	rank_of(tl, &r, &p);
 	double scale = 1.0 / sqrt((double)d);
 	kb_tile *q = tl_load(tl, tl_arg_ptr(tl, "q"), KB_SHAPE(sq, d), KB_F16);
 	kb_tile *k = tl_load(tl, tl_arg_ptr(tl, "k"), KB_SHAPE(skv, d), KB_F16);
@@ -133,7 +149,8 @@ static void attention_mesh_kv(kb_tl *tl)
 static void attention_mesh_mlo(kb_tl *tl)
 {
 	int64_t skv = tl_arg_int(tl, "s_kv"), d = tl_arg_int(tl, "d_head");
-	int r = tl_rank(tl), p = tl_world_size(tl);
+	int r, p;
+	rank_of(tl, &r, &p);
 	kb_tile *q = tl_load(tl, tl_arg_ptr(tl, "q"), KB_SHAPE(1, d), KB_F16);
 	kb_tile *k = tl_load(tl, tl_arg_ptr(tl, "k"), KB_SHAPE(skv, d), KB_F16);
 	kb_tile *v = tl_load(tl, tl_arg_ptr(tl, "v"), KB_SHAPE(skv, d), KB_F16);
@@ -191,16 +208,18 @@ static void ref_row(const float *q, const float *k, const float *v, int64_t n, i
 	free(s);
 }
 
-static void panel(kb_ctx *ctx, bool decode, int64_t sq, int64_t skv, int64_t d, uint64_t seed)
+/* One panel: tensors over the ranks (PEs of cube 0, or PE 0 of cubes
+ * 0..p-1), host data and reference, the launch inside a named range. */
+static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p, int64_t sq, int64_t skv, int64_t d,
+		  uint64_t seed)
 {
-	int p = kb_world_size(ctx);
-	kb_dp dp = KB_DP(.num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = p);
-	const char *pfx = decode ? "decode" : "prefill";
-	char nq[32], nk[32], nv[32], no[32];
-	snprintf(nq, sizeof nq, "%s_q", pfx);
-	snprintf(nk, sizeof nk, "%s_k", pfx);
-	snprintf(nv, sizeof nv, "%s_v", pfx);
-	snprintf(no, sizeof no, "%s_o", pfx);
+	kb_dp dp = multi ? KB_DP(.cube = KB_ROW_WISE, .num_cubes = p, .num_pes = 1)
+			 : KB_DP(.num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = p);
+	char nq[48], nk[48], nv[48], no[48];
+	snprintf(nq, sizeof nq, "%s_q", name);
+	snprintf(nk, sizeof nk, "%s_k", name);
+	snprintf(nv, sizeof nv, "%s_v", name);
+	snprintf(no, sizeof no, "%s_o", name);
 	int64_t qrows = decode ? p : p * sq, kvrows = p * skv;
 	kb_tensor *q = kb_empty(ctx, nq, KB_SHAPE(qrows, d), KB_F16, dp);
 	kb_tensor *k = kb_empty(ctx, nk, KB_SHAPE(kvrows, d), KB_F16, dp);
@@ -218,25 +237,51 @@ static void panel(kb_ctx *ctx, bool decode, int64_t sq, int64_t skv, int64_t d, 
 	kb_copy_from_host(ctx, k, kh);
 	kb_copy_from_host(ctx, v, vh);
 	kb_expect(ctx, o, want, 2e-2, 2e-2);
-	kb_range_push(ctx, decode ? "single_user_decode" : "single_user_prefill");
+	kb_range_push(ctx, name);
 	KB_LAUNCH(ctx, decode ? "attention_mesh_mlo" : "attention_mesh_kv", decode ? attention_mesh_mlo : attention_mesh_kv,
 		  KB_TENSOR("q", q), KB_TENSOR("k", k), KB_TENSOR("v", v), KB_TENSOR("o", o), KB_INT("s_q", sq),
-		  KB_INT("s_kv", skv), KB_INT("d_head", d));
+		  KB_INT("s_kv", skv), KB_INT("d_head", d), KB_INT("rank_axis", multi), KB_INT("n_ranks", p));
 	kb_range_pop(ctx);
 	kb_host_free(ctx, want);
 }
 
+/* Rewires the IPCQ queues for a panel (uninstalling the last wiring). */
+static void wire(kb_ctx *ctx, const char *algorithm, bool *inited)
+{
+	if (!*inited)
+		kb_init_process_group(ctx, "ahbm", algorithm);
+	else {
+		kb_ipcq_uninstall(ctx);
+		kb_ipcq_install(ctx, algorithm);
+	}
+	*inited = true;
+}
+
 static void run(kb_ctx *ctx)
 {
+	const kb_machine *m = kb_ctx_machine(ctx);
 	int64_t sq = kb_param_int(ctx, "s_q_prefill"), skv = kb_param_int(ctx, "s_kv_per_rank");
 	int64_t d = kb_param_int(ctx, "d_head"), which = kb_param_int(ctx, "panels");
-	if (sq < 1 || skv < 1 || d < 1 || d > 512 || which < 1 || which > 3)
-		kb_fatal(ctx, "milestone-gqa-llama70b: s_q_prefill, s_kv_per_rank >= 1, d_head 1..512, panels 1..3");
-	kb_init_process_group(ctx, "ahbm", "intracube_pe_ring");
-	if (which & 1)
-		panel(ctx, false, sq, skv, d, 11);
-	if (which & 2)
-		panel(ctx, true, sq, skv, d, 21);
+	int64_t multi_ranks = kb_param_int(ctx, "n_ranks_multi_user");
+	if (sq < 1 || skv < 1 || d < 1 || d > 512 || which < 1 || which > 15)
+		kb_fatal(ctx, "milestone-gqa-llama70b: s_q_prefill, s_kv_per_rank >= 1, d_head 1..512, panels 1..15");
+	if (multi_ranks < 2 || multi_ranks > m->cube_w)
+		kb_fatal(ctx, "milestone-gqa-llama70b.n_ranks_multi_user=%lld: 2..%d (a row of the %dx%d cube mesh)",
+			 (long long)multi_ranks, m->cube_w, m->cube_w, m->cube_h);
+	/* the seed's order; single-user panels on the PEs of cube 0, multi-user
+	 * on PE 0 of the first cubes of the mesh's first row (an E/W chain) */
+	static const struct { const char *name; bool decode, multi; } panels[4] = {
+		{"single_user_prefill", false, false}, {"multi_user_prefill", false, true},
+		{"single_user_decode", true, false}, {"multi_user_decode", true, true},
+	};
+	bool inited = false;
+	for (int k = 0; k < 4; k++) {
+		if (!(which >> k & 1))
+			continue;
+		wire(ctx, panels[k].multi ? "intercube_allreduce" : "intracube_pe_ring", &inited);
+		panel(ctx, panels[k].name, panels[k].decode, panels[k].multi,
+		      panels[k].multi ? (int)multi_ranks : m->pes_per_cube, sq, skv, d, 11 + 10 * (uint64_t)k);
+	}
 }
 
 const kb_bench kb_bench_gqa = {
@@ -244,5 +289,6 @@ const kb_bench kb_bench_gqa = {
 	"ring attention over a cube's PEs (validation scale): single-user prefill (K/V waves) and decode (m, l, o merge)",
 	run,
 	{{"s_q_prefill", 16, "query tokens per rank (prefill)"}, {"s_kv_per_rank", 16, "keys/values per rank"},
-	 {"d_head", 64, "head dimension"}, {"panels", 3, "1 prefill, 2 decode, 3 both"}},
+	 {"d_head", 64, "head dimension"}, {"n_ranks_multi_user", 4, "cubes in the multi-user chain"},
+	 {"panels", 15, "bits: 1 single_user_prefill, 2 multi_user_prefill, 4 single_user_decode, 8 multi_user_decode"}},
 };

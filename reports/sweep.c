@@ -1,0 +1,96 @@
+/*
+ * sweep.c — sweep.json v1 of the milestone-gqa-llama70b bench, the seed's
+ * schema (ADR-0057 D7) plus each panel's simulated time from a run.
+ */
+#include "reports.h"
+#include "reports_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const panel_names[4] = {"single_user_prefill", "multi_user_prefill", "single_user_decode",
+					   "multi_user_decode"};
+
+/* A bench parameter from meta bench_params ("k=v k=v"), or fallback. */
+static double param(const char *params, const char *key, double fallback)
+{
+	size_t kl = strlen(key);
+	for (const char *p = params; p && *p;) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=')
+			return strtod(p + kl + 1, NULL);
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	return fallback;
+}
+
+int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
+{
+	char *bench = kb_db_meta_get(db, "bench"), *params = kb_db_meta_get(db, "bench_params");
+	bool ok = bench && strcmp(bench, "milestone-gqa-llama70b") == 0;
+	free(bench);
+	if (!ok) {
+		free(params);
+		return kb_fail(err, "%s: sweep.json is written for the milestone-gqa-llama70b bench", kb_db_path(db));
+	}
+	sqlite3 *h = kb_db_handle(db);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT g.rank, g.first_op_id, g.end_op_id, t.t_end_ps - t.t_start_ps,"
+				  " (SELECT count(DISTINCT o.sip * 1000000 + o.cube * 1000 + o.pe) FROM ops o"
+				  "  WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.launch_id > 0),"
+				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?2),"
+				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?3),"
+				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?4),"
+				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?5),"
+				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?6)"
+				  " FROM ranges g JOIN strings s ON s.id = g.label LEFT JOIN range_times t ON t.range_id = g.id"
+				  " AND t.run_id = ?1 WHERE s.value = ?7", -1, &st, NULL) != SQLITE_OK) {
+		free(params);
+		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	}
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		sqlite3_finalize(st);
+		free(params);
+		return kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+	}
+	double sq = param(params, "s_q_prefill", 16), skv = param(params, "s_kv_per_rank", 16);
+	double d = param(params, "d_head", 64), multi = param(params, "n_ranks_multi_user", 4);
+	int64_t single = 0;
+	char rows[4][512];
+	int n_rows = 0;
+	for (int k = 0; k < 4; k++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, run);
+		int kinds[5] = {KB_OP_GEMM, KB_OP_IPCQ_SEND, KB_OP_IPCQ_RECV, KB_OP_DMA_READ, KB_OP_DMA_WRITE};
+		for (int j = 0; j < 5; j++)
+			sqlite3_bind_int(st, 2 + j, kinds[j]);
+		sqlite3_bind_text(st, 7, panel_names[k], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			continue;
+		int64_t n_ranks = sqlite3_column_int64(st, 4), ps = sqlite3_column_int64(st, 3);
+		if (k == 0 || k == 2)
+			single = n_ranks;
+		snprintf(rows[n_rows++], sizeof rows[0],
+			 "{\"panel\": \"%s\", \"n_ranks\": %lld, \"op_log_summary\": {\"gemm_count\": %lld, \"ipcq_send_count\": %lld,"
+			 " \"ipcq_recv_count\": %lld, \"dma_read_count\": %lld, \"dma_write_count\": %lld}, \"time_ps\": %lld,"
+			 " \"time_us\": %.6f}", panel_names[k], (long long)n_ranks, (long long)sqlite3_column_int64(st, 5),
+			 (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7),
+			 (long long)sqlite3_column_int64(st, 8), (long long)sqlite3_column_int64(st, 9), (long long)ps,
+			 (double)ps / 1e6);
+	}
+	sqlite3_finalize(st);
+	bool validation = sq == 16 && skv == 16 && d == 64;
+	fprintf(f, "{\"version\": 1, \"validation_scale\": %s, \"panels\": [", validation ? "true" : "false");
+	for (int k = 0; k < 4; k++)
+		fprintf(f, "%s\"%s\"", k ? ", " : "", panel_names[k]);
+	fprintf(f, "], \"config\": {\"S_q_prefill\": %.0f, \"S_q_decode\": 1, \"S_kv_per_rank\": %.0f, \"h_q\": 1, \"h_kv\": 1,"
+		   " \"d_head\": %.0f, \"n_ranks_single_user\": %lld, \"n_ranks_multi_user\": %.0f}, \"rows\": [", sq, skv, d,
+		(long long)single, multi);
+	for (int k = 0; k < n_rows; k++)
+		fprintf(f, "%s\n  %s", k ? "," : "", rows[k]);
+	fprintf(f, "\n]}\n");
+	free(params);
+	return fclose(f) == 0 ? 0 : kb_fail(err, "cannot write '%s'", path);
+}
