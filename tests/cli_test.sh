@@ -316,6 +316,11 @@ pipeline milestone-gqa-llama70b
 pipeline milestone-gqa-llama70b --set cube.pe_layout.pe_per_corner=1 --set cube.memory_map.hbm_slices_per_cube=4
 pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.s_q_prefill=8 --set milestone-gqa-llama70b.s_kv_per_rank=32 \
 	--set milestone-gqa-llama70b.d_head=32
+pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=8 --set milestone-gqa-llama70b.h_kv=2 # GQA: 4 q heads per kv head
+"$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa.db" --set milestone-gqa-llama70b.h_q=8 --set milestone-gqa-llama70b.h_kv=2 \
+	--set milestone-gqa-llama70b.panels=1 2>/dev/null
+check "GQA prefill: 2 n^2 h_q GEMMs, K/V waves per kv head" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM gemm_v")" = 1024 ] && [ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 224 ]; echo $?)"
+expect 2 "h_q=6, h_kv=4: h_kv must divide h_q" -- bench milestone-gqa-llama70b -o "$dir/x.db" --set milestone-gqa-llama70b.h_q=6 --set milestone-gqa-llama70b.h_kv=4
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/a.db" 2>/dev/null
 check "attention: K/V waves (8-PE chain: 56 chunks, 4-cube chain: 12; K and V each)" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send' AND kernel = 'attention_mesh_kv'")" = 136 ]; echo $?)"
 check "attention: Q.K^T with a transposed operand" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM gemm_v WHERE trans_b = 1")" = 92 ]; echo $?)"

@@ -19,7 +19,10 @@
  * PE 0 of each of the first n_ranks_multi_user cubes of the mesh's first
  * row, wired intercube_multisip (uninstalling the PE chain between panels).
  * Expectations: f64 softmax attention over the whole sequence on the host.
- * Not here yet: GQA with h_q > h_kv and the Llama-70B headline scale.
+ * GQA: h_q query heads over h_kv key/value heads (h_kv divides h_q); K/V
+ * travel one kv head at a time (strided loads take a head's columns of the
+ * row-major [tokens, heads x d_head] tensors) and each kv head serves its
+ * h_q / h_kv query heads. Not here yet: the Llama-70B headline scale.
  */
 #include "benches.h"
 
@@ -74,12 +77,6 @@ static void merge_kv(kb_tl *tl, att *st, kb_tile *q, kb_tile *k, kb_tile *v, dou
 	st->o = o2;
 }
 
-static void finish(kb_tl *tl, att *st, uint64_t out)
-{
-	kb_tile *r = tl_div(tl, st->o, st->l);
-	kb_tile *h = tl_cast(tl, r, KB_F16);
-	tl_store(tl, out, h);
-}
 
 /* rank_axis 0: rank = PE in the cube (every PE of the chain runs);
  * rank_axis 1: rank = cube id, only PE 0 of each cube runs (the launch
@@ -95,104 +92,146 @@ static void rank_of(kb_tl *tl, int *r, int *p)
 	}
 }
 
-/* Prefill: bidirectional open-chain K/V waves. */
+#define MAX_HEADS 64
+
+/* Shapes of one launch: heads, head dim, and the row strides of the
+ * row-major [tokens, heads x d_head] tensors. */
+typedef struct dims {
+	int64_t sq, skv, d, hq, hkv;
+} dims;
+
+static dims dims_of(kb_tl *tl)
+{
+	dims x = {tl_arg_int(tl, "s_q"), tl_arg_int(tl, "s_kv"), tl_arg_int(tl, "d_head"), tl_arg_int(tl, "h_q"),
+		  tl_arg_int(tl, "h_kv")};
+	return x;
+}
+
+/* kv head g's columns (rows x d) of a [rows, h x d] tensor at va. */
+static kb_tile *head_cols(kb_tl *tl, const char *arg, int64_t rows, int64_t g, int64_t h, int64_t d)
+{
+	return tl_load_strided(tl, tl_arg_ptr(tl, arg) + (uint64_t)(g * d) * 2, KB_SHAPE(rows, d), h * d, KB_F16);
+}
+
+/* Merges kv head g's chunk into the states of the query heads it serves. */
+static void merge_group(kb_tl *tl, const dims *x, att *st, kb_tile *const *q, int64_t g, kb_tile *k, kb_tile *v)
+{
+	int64_t per = x->hq / x->hkv;
+	for (int64_t h = g * per; h < (g + 1) * per; h++)
+		merge_kv(tl, &st[h], q[h], k, v, 1.0 / sqrt((double)x->d));
+}
+
+/* Prefill: bidirectional open-chain K/V waves, one message per kv head's
+ * K and V; each of the h_q / h_kv query heads of a group merges it. */
 static void attention_mesh_kv(kb_tl *tl)
 {
-	int64_t sq = tl_arg_int(tl, "s_q"), skv = tl_arg_int(tl, "s_kv"), d = tl_arg_int(tl, "d_head");
+	dims x = dims_of(tl);
 	int r, p;
 	rank_of(tl, &r, &p);
-	double scale = 1.0 / sqrt((double)d);
-	kb_tile *q = tl_load(tl, tl_arg_ptr(tl, "q"), KB_SHAPE(sq, d), KB_F16);
-	kb_tile *k = tl_load(tl, tl_arg_ptr(tl, "k"), KB_SHAPE(skv, d), KB_F16);
-	kb_tile *v = tl_load(tl, tl_arg_ptr(tl, "v"), KB_SHAPE(skv, d), KB_F16);
-	if (r + 1 < p) {
-		tl_send(tl, KB_DIR_E, k);
-		tl_send(tl, KB_DIR_E, v);
-	}
-	if (r > 0) {
-		tl_send(tl, KB_DIR_W, k);
-		tl_send(tl, KB_DIR_W, v);
-	}
-	att st = {0};
-	merge_kv(tl, &st, q, k, v, scale);
-	tl_free(tl, k);
-	tl_free(tl, v);
-	for (int s = 1; s < p; s++) {
-		if (r - s >= 0) { /* rank r - s's chunk arrives from W; pass it on E */
-			kb_tile *kk = tl_recv(tl, KB_DIR_W, KB_SHAPE(skv, d), KB_F16);
-			kb_tile *vv = tl_recv(tl, KB_DIR_W, KB_SHAPE(skv, d), KB_F16);
-			if (r + 1 < p) {
-				tl_send(tl, KB_DIR_E, kk);
-				tl_send(tl, KB_DIR_E, vv);
-			}
-			merge_kv(tl, &st, q, kk, vv, scale);
-			tl_free(tl, kk);
-			tl_free(tl, vv);
+	kb_tile *q[MAX_HEADS];
+	att st[MAX_HEADS] = {{0}};
+	for (int64_t h = 0; h < x.hq; h++)
+		q[h] = head_cols(tl, "q", x.sq, h, x.hq, x.d);
+	/* one kv head's wave at a time, in the same order on every rank: each
+	 * wave is the deadlock-free open-chain scheme, and no rank runs more
+	 * than one wave's messages ahead of its neighbours' slots */
+	for (int64_t g = 0; g < x.hkv; g++) {
+		kb_tile *k0 = head_cols(tl, "k", x.skv, g, x.hkv, x.d), *v0 = head_cols(tl, "v", x.skv, g, x.hkv, x.d);
+		if (r + 1 < p) {
+			tl_send(tl, KB_DIR_E, k0);
+			tl_send(tl, KB_DIR_E, v0);
 		}
-		if (r + s < p) { /* rank r + s's chunk arrives from E; pass it on W */
-			kb_tile *kk = tl_recv(tl, KB_DIR_E, KB_SHAPE(skv, d), KB_F16);
-			kb_tile *vv = tl_recv(tl, KB_DIR_E, KB_SHAPE(skv, d), KB_F16);
-			if (r > 0) {
-				tl_send(tl, KB_DIR_W, kk);
-				tl_send(tl, KB_DIR_W, vv);
-			}
-			merge_kv(tl, &st, q, kk, vv, scale);
-			tl_free(tl, kk);
-			tl_free(tl, vv);
+		if (r > 0) {
+			tl_send(tl, KB_DIR_W, k0);
+			tl_send(tl, KB_DIR_W, v0);
 		}
+		merge_group(tl, &x, st, q, g, k0, v0);
+		tl_free(tl, k0);
+		tl_free(tl, v0);
+		for (int s = 1; s < p; s++)
+			for (int side = 0; side < 2; side++) { /* from W (rank r - s), then from E (rank r + s) */
+				bool arrives = side == 0 ? r - s >= 0 : r + s < p, onward = side == 0 ? r + 1 < p : r > 0;
+				kb_dir from = side == 0 ? KB_DIR_W : KB_DIR_E, to = side == 0 ? KB_DIR_E : KB_DIR_W;
+				if (!arrives)
+					continue;
+				kb_tile *k = tl_recv(tl, from, KB_SHAPE(x.skv, x.d), KB_F16);
+				kb_tile *v = tl_recv(tl, from, KB_SHAPE(x.skv, x.d), KB_F16);
+				if (onward) {
+					tl_send(tl, to, k);
+					tl_send(tl, to, v);
+				}
+				merge_group(tl, &x, st, q, g, k, v);
+				tl_free(tl, k);
+				tl_free(tl, v);
+			}
 	}
-	finish(tl, &st, tl_arg_ptr(tl, "o"));
+	for (int64_t h = 0; h < x.hq; h++) {
+		kb_tile *o = tl_div(tl, st[h].o, st[h].l);
+		tl_store_strided(tl, tl_arg_ptr(tl, "o") + (uint64_t)(h * x.d) * 2, tl_cast(tl, o, KB_F16), x.hq * x.d);
+	}
 }
 
-/* Decode: local partial attention, (m, l, o) merged along the chain into
- * rank 0, the result sent back. */
+/* Merges the partial (m2, l2, o2) into st. */
+static void merge_mlo(kb_tl *tl, att *st, kb_tile *m2, kb_tile *l2, kb_tile *o2)
+{
+	kb_tile *mn = tl_maximum(tl, st->m, m2);
+	kb_tile *d1 = tl_sub(tl, st->m, mn), *d2 = tl_sub(tl, m2, mn);
+	kb_tile *a1 = tl_exp(tl, d1), *a2 = tl_exp(tl, d2);
+	kb_tile *l1 = tl_mul(tl, st->l, a1), *l22 = tl_mul(tl, l2, a2);
+	kb_tile *o1 = tl_mul(tl, st->o, a1), *o22 = tl_mul(tl, o2, a2);
+	st->m = mn;
+	st->l = tl_add(tl, l1, l22);
+	st->o = tl_add(tl, o1, o22);
+}
+
+/* Decode: per query head a local partial over the rank's KV cache, the
+ * (m, l, o) triplets merged along the chain into rank 0, the result sent
+ * back so that every rank stores it. */
 static void attention_mesh_mlo(kb_tl *tl)
 {
-	int64_t skv = tl_arg_int(tl, "s_kv"), d = tl_arg_int(tl, "d_head");
+	dims x = dims_of(tl);
 	int r, p;
 	rank_of(tl, &r, &p);
-	kb_tile *q = tl_load(tl, tl_arg_ptr(tl, "q"), KB_SHAPE(1, d), KB_F16);
-	kb_tile *k = tl_load(tl, tl_arg_ptr(tl, "k"), KB_SHAPE(skv, d), KB_F16);
-	kb_tile *v = tl_load(tl, tl_arg_ptr(tl, "v"), KB_SHAPE(skv, d), KB_F16);
-	att st = {0};
-	merge_kv(tl, &st, q, k, v, 1.0 / sqrt((double)d));
-	if (r + 1 < p) { /* the partial of ranks r+1 .. p-1 */
-		kb_tile *m2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, 1), KB_F32);
-		kb_tile *l2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, 1), KB_F32);
-		kb_tile *o2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, d), KB_F32);
-		kb_tile *mn = tl_maximum(tl, st.m, m2);
-		kb_tile *d1 = tl_sub(tl, st.m, mn), *d2 = tl_sub(tl, m2, mn);
-		kb_tile *a1 = tl_exp(tl, d1), *a2 = tl_exp(tl, d2);
-		kb_tile *l1 = tl_mul(tl, st.l, a1), *l22 = tl_mul(tl, l2, a2);
-		kb_tile *o1 = tl_mul(tl, st.o, a1), *o22 = tl_mul(tl, o2, a2);
-		st.m = mn;
-		st.l = tl_add(tl, l1, l22);
-		st.o = tl_add(tl, o1, o22);
+	kb_tile *q[MAX_HEADS];
+	att st[MAX_HEADS] = {{0}};
+	for (int64_t h = 0; h < x.hq; h++)
+		q[h] = head_cols(tl, "q", 1, h, x.hq, x.d);
+	for (int64_t g = 0; g < x.hkv; g++) {
+		kb_tile *k = head_cols(tl, "k", x.skv, g, x.hkv, x.d), *v = head_cols(tl, "v", x.skv, g, x.hkv, x.d);
+		merge_group(tl, &x, st, q, g, k, v);
 	}
-	kb_tile *out;
-	if (r > 0) {
-		tl_send(tl, KB_DIR_W, st.m);
-		tl_send(tl, KB_DIR_W, st.l);
-		tl_send(tl, KB_DIR_W, st.o);
-		out = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, d), KB_F16); /* the result, back from rank r - 1 */
-	} else {
-		kb_tile *res = tl_div(tl, st.o, st.l);
-		out = tl_cast(tl, res, KB_F16);
+	for (int64_t h = 0; h < x.hq; h++) {
+		if (r + 1 < p) { /* the partial of ranks r+1 .. p-1 */
+			kb_tile *m2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, 1), KB_F32);
+			kb_tile *l2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, 1), KB_F32);
+			kb_tile *o2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, x.d), KB_F32);
+			merge_mlo(tl, &st[h], m2, l2, o2);
+		}
+		kb_tile *out;
+		if (r > 0) {
+			tl_send(tl, KB_DIR_W, st[h].m);
+			tl_send(tl, KB_DIR_W, st[h].l);
+			tl_send(tl, KB_DIR_W, st[h].o);
+			out = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, x.d), KB_F16); /* the result, back from rank r - 1 */
+		} else {
+			out = tl_cast(tl, tl_div(tl, st[h].o, st[h].l), KB_F16);
+		}
+		if (r + 1 < p)
+			tl_send(tl, KB_DIR_E, out);
+		tl_store_strided(tl, tl_arg_ptr(tl, "o") + (uint64_t)(h * x.d) * 2, out, x.hq * x.d);
 	}
-	if (r + 1 < p)
-		tl_send(tl, KB_DIR_E, out);
-	tl_store(tl, tl_arg_ptr(tl, "o"), out);
 }
 
-/* softmax(q kᵀ / sqrt(d)) v for one query row, in double. */
-static void ref_row(const float *q, const float *k, const float *v, int64_t n, int64_t d, float *out)
+/* softmax(q kᵀ / sqrt(d)) v for one query row of one head, in double:
+ * k and v rows are `ld` elements apart. */
+static void ref_row(const float *q, const float *k, const float *v, int64_t n, int64_t d, int64_t ld, float *out)
 {
 	double m = -INFINITY, l = 0, o[512] = {0};
 	double *s = malloc((size_t)n * sizeof *s);
 	for (int64_t j = 0; j < n; j++) {
 		double x = 0;
 		for (int64_t c = 0; c < d; c++)
-			x += (double)q[c] * k[j * d + c];
+			x += (double)q[c] * k[j * ld + c];
 		s[j] = x / sqrt((double)d);
 		if (s[j] > m)
 			m = s[j];
@@ -201,7 +240,7 @@ static void ref_row(const float *q, const float *k, const float *v, int64_t n, i
 		double w = exp(s[j] - m);
 		l += w;
 		for (int64_t c = 0; c < d; c++)
-			o[c] += w * v[j * d + c];
+			o[c] += w * v[j * ld + c];
 	}
 	for (int64_t c = 0; c < d; c++)
 		out[c] = kb_dtype_round(KB_F16, (float)(o[c] / l));
@@ -211,7 +250,7 @@ static void ref_row(const float *q, const float *k, const float *v, int64_t n, i
 /* One panel: tensors over the ranks (PEs of cube 0, or PE 0 of cubes
  * 0..p-1), host data and reference, the launch inside a named range. */
 static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p, int64_t sq, int64_t skv, int64_t d,
-		  uint64_t seed)
+		  int64_t hq, int64_t hkv, uint64_t seed)
 {
 	kb_dp dp = multi ? KB_DP(.cube = KB_ROW_WISE, .num_cubes = p, .num_pes = 1)
 			 : KB_DP(.num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = p);
@@ -220,19 +259,22 @@ static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p,
 	snprintf(nk, sizeof nk, "%s_k", name);
 	snprintf(nv, sizeof nv, "%s_v", name);
 	snprintf(no, sizeof no, "%s_o", name);
-	int64_t qrows = decode ? p : p * sq, kvrows = p * skv;
-	kb_tensor *q = kb_empty(ctx, nq, KB_SHAPE(qrows, d), KB_F16, dp);
-	kb_tensor *k = kb_empty(ctx, nk, KB_SHAPE(kvrows, d), KB_F16, dp);
-	kb_tensor *v = kb_empty(ctx, nv, KB_SHAPE(kvrows, d), KB_F16, dp);
-	kb_tensor *o = kb_empty(ctx, no, KB_SHAPE(qrows, d), KB_F16, dp);
-	float *qh = bench_random(ctx, qrows * d, seed, 1.0f), *kh = bench_random(ctx, kvrows * d, seed + 1, 1.0f);
-	float *vh = bench_random(ctx, kvrows * d, seed + 2, 1.0f), *want = bench_alloc(ctx, qrows * d);
+	int64_t qrows = decode ? p : p * sq, kvrows = p * skv, qw = hq * d, kw = hkv * d;
+	kb_tensor *q = kb_empty(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
+	kb_tensor *k = kb_empty(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
+	kb_tensor *v = kb_empty(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
+	kb_tensor *o = kb_empty(ctx, no, KB_SHAPE(qrows, qw), KB_F16, dp);
+	float *qh = bench_random(ctx, qrows * qw, seed, 1.0f), *kh = bench_random(ctx, kvrows * kw, seed + 1, 1.0f);
+	float *vh = bench_random(ctx, kvrows * kw, seed + 2, 1.0f), *want = bench_alloc(ctx, qrows * qw);
 	if (decode) /* one query token, the same on every rank */
 		for (int64_t i = 1; i < p; i++)
-			for (int64_t c = 0; c < d; c++)
-				qh[i * d + c] = qh[c];
+			for (int64_t c = 0; c < qw; c++)
+				qh[i * qw + c] = qh[c];
 	for (int64_t i = 0; i < qrows; i++)
-		ref_row(qh + i * d, kh, vh, kvrows, d, want + i * d);
+		for (int64_t h = 0; h < hq; h++) { /* query head h reads kv head h / (h_q / h_kv) */
+			int64_t g = h / (hq / hkv);
+			ref_row(qh + i * qw + h * d, kh + g * d, vh + g * d, kvrows, d, kw, want + i * qw + h * d);
+		}
 	kb_copy_from_host(ctx, q, qh);
 	kb_copy_from_host(ctx, k, kh);
 	kb_copy_from_host(ctx, v, vh);
@@ -240,7 +282,8 @@ static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p,
 	kb_range_push(ctx, name);
 	KB_LAUNCH(ctx, decode ? "attention_mesh_mlo" : "attention_mesh_kv", decode ? attention_mesh_mlo : attention_mesh_kv,
 		  KB_TENSOR("q", q), KB_TENSOR("k", k), KB_TENSOR("v", v), KB_TENSOR("o", o), KB_INT("s_q", sq),
-		  KB_INT("s_kv", skv), KB_INT("d_head", d), KB_INT("rank_axis", multi), KB_INT("n_ranks", p));
+		  KB_INT("s_kv", skv), KB_INT("d_head", d), KB_INT("rank_axis", multi), KB_INT("n_ranks", p),
+		  KB_INT("h_q", hq), KB_INT("h_kv", hkv));
 	kb_range_pop(ctx);
 	kb_host_free(ctx, want);
 }
@@ -263,6 +306,10 @@ static void run(kb_ctx *ctx)
 	int64_t sq = kb_param_int(ctx, "s_q_prefill"), skv = kb_param_int(ctx, "s_kv_per_rank");
 	int64_t d = kb_param_int(ctx, "d_head"), which = kb_param_int(ctx, "panels");
 	int64_t multi_ranks = kb_param_int(ctx, "n_ranks_multi_user");
+	int64_t hq = kb_param_int(ctx, "h_q"), hkv = kb_param_int(ctx, "h_kv");
+	if (hq < 1 || hkv < 1 || hq > MAX_HEADS || hq % hkv)
+		kb_fatal(ctx, "milestone-gqa-llama70b: h_q=%lld, h_kv=%lld: h_kv must divide h_q, h_q <= %d (each kv head"
+			      " serves h_q / h_kv query heads)", (long long)hq, (long long)hkv, MAX_HEADS);
 	if (sq < 1 || skv < 1 || d < 1 || d > 512 || which < 1 || which > 15)
 		kb_fatal(ctx, "milestone-gqa-llama70b: s_q_prefill, s_kv_per_rank >= 1, d_head 1..512, panels 1..15");
 	if (multi_ranks < 2 || multi_ranks > m->cube_w)
@@ -280,7 +327,7 @@ static void run(kb_ctx *ctx)
 			continue;
 		wire(ctx, panels[k].multi ? "intercube_allreduce" : "intracube_pe_ring", &inited);
 		panel(ctx, panels[k].name, panels[k].decode, panels[k].multi,
-		      panels[k].multi ? (int)multi_ranks : m->pes_per_cube, sq, skv, d, 11 + 10 * (uint64_t)k);
+		      panels[k].multi ? (int)multi_ranks : m->pes_per_cube, sq, skv, d, hq, hkv, 11 + 10 * (uint64_t)k);
 	}
 }
 
@@ -289,6 +336,7 @@ const kb_bench kb_bench_gqa = {
 	"ring attention over a cube's PEs (validation scale): single-user prefill (K/V waves) and decode (m, l, o merge)",
 	run,
 	{{"s_q_prefill", 16, "query tokens per rank (prefill)"}, {"s_kv_per_rank", 16, "keys/values per rank"},
-	 {"d_head", 64, "head dimension"}, {"n_ranks_multi_user", 4, "cubes in the multi-user chain"},
+	 {"d_head", 64, "head dimension"}, {"h_q", 1, "query heads"}, {"h_kv", 1, "key/value heads (h_kv divides h_q: GQA)"},
+	 {"n_ranks_multi_user", 4, "cubes in the multi-user chain"},
 	 {"panels", 15, "bits: 1 single_user_prefill, 2 multi_user_prefill, 4 single_user_decode, 8 multi_user_decode"}},
 };
