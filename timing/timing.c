@@ -817,6 +817,8 @@ static char *pointer_dump(const sched *s)
 			const tchan *out = NULL, *in = NULL;
 			for (int32_t c = 0; c < g->n_chans; c++) {
 				const tchan *ch = &g->chans[c];
+				if (!ch->n_send && !ch->n_recv)
+					continue; /* a wiring nothing used (another install) */
 				if (ch->src[0] == o->sip && ch->src[1] == o->cube && ch->src[2] == o->pe && ch->src_dir == d)
 					out = ch;
 				if (ch->dst[0] == o->sip && ch->dst[1] == o->cube && ch->dst[2] == o->pe && ch->dst_dir == d)
