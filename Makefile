@@ -159,5 +159,6 @@ fuzz: deps
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(TOOLS:%=$(BUILD)/cli/kb_%.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(patsubst kb-%,$(BUILD)/cli/kb_%.d,$(TOOLS)) \
+  $(FUZZ:%=$(BUILD)/tests/fuzz/%.d) $(BUILD)/tests/fuzz/run_corpus.d $(BUILD)/tests/helpers.d
 .SECONDARY:
