@@ -155,6 +155,23 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 		}
 		sqlite3_finalize(st);
 	}
+	/* counters: the load of each link kind (kb-time's link_load series) */
+	if (!rc && kb_db_has_table(db, "link_load") &&
+	    sqlite3_prepare_v2(h, "SELECT kind, t_ps, gbps FROM link_load WHERE run_id = ? ORDER BY kind, t_ps", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, run);
+		bool named = false;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (!named) {
+				fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 1000, \"args\": {\"name\":"
+					   " \"links (GB/s per kind, all links of the kind)\"}}");
+				named = true;
+			}
+			fprintf(f, ",\n{\"ph\": \"C\", \"name\": \"%s\", \"pid\": 1000, \"ts\": %.6f, \"args\": {\"GB/s\": %.3f}}",
+				sqlite3_column_text(st, 0), (double)sqlite3_column_int64(st, 1) / 1e6, sqlite3_column_double(st, 2));
+		}
+		sqlite3_finalize(st);
+	}
 	fprintf(f, "\n]}\n");
 	for (size_t i = 0; i < tracks.cap; i++)
 		free(tracks.vals[i]);

@@ -344,6 +344,8 @@ check "report: scratch high-water mark" "$(grep -qE '^  sip0\.cube0\.pe0 +48\.0 
 check "report --json: every table" "$(for k in time ranges kernels op_kinds units throughput link_classes links collectives critical_path critical_path_waits scratch; do grep -q "\"$k\": \[" "$dir/r.json" || exit 1; done; echo 0)"
 check "report --csv: 12 tables" "$([ "$(ls "$dir/rcsv" | wc -l)" = 12 ] && head -1 "$dir/rcsv/links.csv" | grep -q '^link,kind,direction,transfers,bytes,busy_pct,achieved_gbps,stall_ps$'; echo $?)"
 check "perfetto: one X event per op, a flow per IPCQ message" "$([ "$(grep -c '"ph": "X"' "$dir/r.pf.json")" = 426 ] && [ "$(grep -c '"ph": "s"' "$dir/r.pf.json")" = 112 ] && [ "$(grep -c '"ph": "f"' "$dir/r.pf.json")" = 112 ]; echo $?)"
+check "perfetto: link-load counter tracks" "$([ "$(grep -c '"ph": "C", "name": "tcm"' "$dir/r.pf.json")" -gt 10 ]; echo $?)"
+check "link_load: the hbm series carries the bytes the hbm ports moved" "$(sqlite3 "$dir/r.db" "WITH w AS (SELECT t_ps AS w FROM link_load WHERE kind = 'hbm' ORDER BY t_ps LIMIT 1 OFFSET 1) SELECT abs((SELECT sum(gbps) FROM link_load WHERE kind = 'hbm') * (SELECT w FROM w) / 1000.0 - (SELECT sum(bytes) FROM link_usage WHERE kind = 'hbm')) < 1" | grep -qx 1; echo $?)"
 check "perfetto: a process per SIP, named tracks" "$(grep -q '"name": "process_name", "pid": 0, "args": {"name": "sip0"}' "$dir/r.pf.json" && grep -q '"args": {"name": "cube0.pe3 ipcq"}' "$dir/r.pf.json"; echo $?)"
 if command -v chromium >/dev/null; then
 	timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,900 \

@@ -121,6 +121,8 @@ int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps
 	f->remaining = (double)bytes;
 	f->bound = bound_gbps;
 	f->t_last = now;
+	f->t_begin = now;
+	f->bytes0 = bytes;
 	f->latency_ps = r->latency_ps;
 	f->next_free = -1;
 	f->bottleneck = -1;
@@ -161,6 +163,8 @@ void fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
 	fabric *fb = &md->fab;
 	flow *f = &fb->flows[id];
 	advance(md, f, now);
+	for (int i = 0; i < f->n; i++)
+		load_add(&md->load, timing_link_kind(md, f->links[i]), f->t_begin, now, (double)f->bytes0);
 	out->latency_ps = f->latency_ps;
 	out->stall_ps = 0;
 	out->stall_link = -1;

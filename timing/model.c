@@ -115,7 +115,9 @@ void timing_model_release(model *md)
 {
 	fabric_release(&md->fab, md->links, md->n_links);
 	free(md->links);
+	free(md->load.bytes);
 	md->links = NULL;
+	md->load.bytes = NULL;
 }
 
 static void add(const model *md, route *r, int32_t idx)
@@ -256,6 +258,43 @@ void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r)
 	memset(r, 0, sizeof *r);
 	add(md, r, md->base[L_TCM] + kb_pe_index(md->m, sip, cube, pe));
 	r->latency_ps = 0; /* the engine computes as operands arrive: nothing in flight after the last byte */
+}
+
+int timing_link_kind(const model *md, int32_t idx)
+{
+	int k = L_KIND_COUNT - 1;
+	while (k > 0 && idx < md->base[k])
+		k--;
+	return k;
+}
+
+void load_add(load_series *ls, int k, int64_t t0, int64_t t1, double bytes)
+{
+	if (!ls->bytes || bytes <= 0 || t1 < t0)
+		return;
+	while (t1 / ls->width_ps >= LOAD_BUCKETS) { /* the run outgrew the buckets: halve their count */
+		for (int kk = 0; kk < L_KIND_COUNT; kk++) {
+			double *b = ls->bytes + (size_t)kk * LOAD_BUCKETS;
+			for (int i = 0; i < LOAD_BUCKETS / 2; i++)
+				b[i] = b[2 * i] + b[2 * i + 1];
+			memset(b + LOAD_BUCKETS / 2, 0, LOAD_BUCKETS / 2 * sizeof *b);
+		}
+		ls->width_ps *= 2;
+		ls->used = (ls->used + 1) / 2;
+	}
+	double *b = ls->bytes + (size_t)k * LOAD_BUCKETS;
+	int64_t w = ls->width_ps, first = t0 / w, last = t1 / w;
+	if (first == last || t1 == t0) {
+		b[first] += bytes;
+	} else {
+		double rate = bytes / (double)(t1 - t0);
+		for (int64_t i = first; i <= last; i++) {
+			int64_t lo = i == first ? t0 : i * w, hi = i == last ? t1 : (i + 1) * w;
+			b[i] += rate * (double)(hi - lo);
+		}
+	}
+	if (last + 1 > ls->used)
+		ls->used = (int32_t)(last + 1);
 }
 
 void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir)

@@ -1364,6 +1364,34 @@ static int store_spans(sqlite3 *h, const graph *g, const kb_cost *c, int64_t run
 	return rc;
 }
 
+/* The link-load series: GB/s per link kind and bucket (kinds that moved bytes). */
+static int store_load(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
+{
+	static const char *const kinds[] = {"hbm", "tcm", "sram", "noc_out", "noc_in", "cube_link", "sip_link", "pcie"};
+	const load_series *ls = &s->md.load;
+	if (exec_sql(h, "CREATE TABLE IF NOT EXISTS link_load(run_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+			" t_ps INTEGER NOT NULL, gbps REAL NOT NULL)", err))
+		return -1;
+	sqlite3_stmt *st;
+	PREPARE(h, "INSERT INTO link_load VALUES(?, ?, ?, ?)", &st);
+	int rc = 0;
+	for (int k = 0; k < L_KIND_COUNT && !rc; k++) {
+		const double *b = ls->bytes + (size_t)k * LOAD_BUCKETS;
+		bool any = false;
+		for (int32_t i = 0; i < ls->used && !any; i++)
+			any = b[i] > 0;
+		for (int32_t i = 0; any && i <= ls->used && !rc; i++) { /* a closing zero after the last bucket */
+			sqlite3_bind_int64(st, 1, run);
+			sqlite3_bind_text(st, 2, kinds[k], -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, (int64_t)i * ls->width_ps);
+			sqlite3_bind_double(st, 4, i < ls->used ? b[i] * 1000.0 / (double)ls->width_ps : 0.0);
+			rc = step(h, st, err);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 {
 	const kb_machine *m = s->m;
@@ -1447,6 +1475,12 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 		goto out;
 	}
 	credit_costs(&s);
+	s.md.load.bytes = calloc((size_t)L_KIND_COUNT * LOAD_BUCKETS, sizeof *s.md.load.bytes);
+	s.md.load.width_ps = 1000;
+	if (!s.md.load.bytes) {
+		kb_fail(err, "out of memory");
+		goto out;
+	}
 	if (schedule(&s, err)) {
 		rc = strncmp(err->msg, "deadlock", 8) == 0 ? KB_TIME_DEADLOCK : -1;
 		if (rc == KB_TIME_DEADLOCK)
@@ -1463,7 +1497,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	kb_progress_begin(g.progress, "write", "ops", g.n);
 	res->run_id = kb_db_upgrade(db, err) ? -1 : new_run(h, opt, m, total, g.n, res->label, err);
 	if (res->run_id < 0 || store_ops(h, &g, res->run_id, err) || store_spans(h, &g, &s.md.cost, res->run_id, err) ||
-	    store_usage(h, &s, res->run_id, err) || exec_sql(h, "COMMIT", err)) {
+	    store_usage(h, &s, res->run_id, err) || store_load(h, &s, res->run_id, err) || exec_sql(h, "COMMIT", err)) {
 		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
 	}

@@ -42,6 +42,7 @@ typedef struct flow {
 	double remaining;         /* bytes not yet moved at t_last */
 	double rate, bound, r0;   /* GB/s now, its own cap (0 none), uncontended */
 	int64_t t_last, latency_ps;
+	int64_t t_begin, bytes0;  /* when it started and what it moves (the load series) */
 	int32_t bottleneck;       /* index into links of the link holding it, -1 none */
 	uint32_t version, mark;
 	int32_t next_free;
@@ -61,6 +62,15 @@ typedef struct fabric {
 	bool oom;
 } fabric;
 
+/* Bytes per link kind over time, in buckets that double in width when the
+ * run outgrows them (at most LOAD_BUCKETS): the link-load counters. */
+#define LOAD_BUCKETS 4096
+typedef struct load_series {
+	double *bytes;            /* L_KIND_COUNT x LOAD_BUCKETS */
+	int64_t width_ps;
+	int32_t used;             /* buckets up to the latest end */
+} load_series;
+
 typedef struct model {
 	const kb_machine *m;
 	kb_cost cost;
@@ -69,6 +79,7 @@ typedef struct model {
 	int32_t base[L_KIND_COUNT]; /* first index of each kind */
 	int sip_side;               /* torus/mesh SIP grids: side length */
 	fabric fab;
+	load_series load;
 } model;
 
 /* What a finished flow reports. */
@@ -88,6 +99,9 @@ void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa
 /* A PE's own TCM port (GEMM / MATH operands), with no latency. */
 void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r);
 void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir);
+int timing_link_kind(const model *md, int32_t idx);
+/* Adds bytes moved uniformly over [t0, t1] on link kind k to the series. */
+void load_add(load_series *ls, int k, int64_t t0, int64_t t1, double bytes);
 
 int64_t fabric_ps(double bytes, double gbps);
 int fabric_init(fabric *fb, int32_t n_links);
