@@ -45,7 +45,12 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.cube, o.pe, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
 				  " k.name, o.bytes, o.flops, coalesce(sh.text, ''), w.name, t.stall_ps, o.chan_id, o.chan_seq,"
-				  " coalesce(ks.value, '') FROM op_times t JOIN ops o ON o.id = t.op_id JOIN enum_op_kind k"
+				  " coalesce(ks.value, ''),"
+				  " CASE WHEN k.name IN ('dma_read', 'dma_write', 'host_write', 'host_fill') THEN"
+				  "  (SELECT n.value FROM shards s JOIN tensors tt ON tt.id = s.tensor_id JOIN strings n ON n.id = tt.name"
+				  "   WHERE s.pa <= (CASE WHEN k.name = 'dma_read' THEN o.a_pa ELSE o.dst_pa END)"
+				  "   AND (CASE WHEN k.name = 'dma_read' THEN o.a_pa ELSE o.dst_pa END) < s.pa + s.nbytes LIMIT 1) END"
+				  " FROM op_times t JOIN ops o ON o.id = t.op_id JOIN enum_op_kind k"
 				  " ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait LEFT JOIN shapes sh ON sh.id = o.dst_shape"
 				  " LEFT JOIN launches l ON l.id = o.launch_id LEFT JOIN strings ks ON ks.id = l.kernel"
 				  " WHERE t.run_id = ? ORDER BY t.t_start_ps, t.op_id", -1, &st, NULL) != SQLITE_OK) {
@@ -122,6 +127,10 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 		fprintf(f, ", \"waited_on\": ");
 		json_string(f, (const char *)sqlite3_column_text(st, 12));
 		fprintf(f, ", \"stall_ns\": %.3f", (double)sqlite3_column_int64(st, 13) / 1e3);
+		if (sqlite3_column_type(st, 17) == SQLITE_TEXT) {
+			fprintf(f, ", \"tensor\": ");
+			json_string(f, (const char *)sqlite3_column_text(st, 17));
+		}
 		if (launch) {
 			fprintf(f, ", \"kernel\": ");
 			json_string(f, (const char *)sqlite3_column_text(st, 16));
