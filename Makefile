@@ -90,7 +90,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 $(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/run_corpus.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS)
+test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench/bench_gemm # the benchmark builds too
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; \
 	done; \
@@ -160,5 +160,5 @@ clean:
 	rm -rf build build-asan build-fuzz bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(patsubst kb-%,$(BUILD)/cli/kb_%.d,$(TOOLS)) \
-  $(FUZZ:%=$(BUILD)/tests/fuzz/%.d) $(BUILD)/tests/fuzz/run_corpus.d $(BUILD)/tests/helpers.d
+  $(FUZZ:%=$(BUILD)/tests/fuzz/%.d) $(BUILD)/tests/fuzz/run_corpus.d $(BUILD)/tests/helpers.d $(BUILD)/bench/bench_gemm.d
 .SECONDARY:

@@ -51,7 +51,7 @@ static int replay_rate(int64_t n, const char *path, double *gflops, kb_error *er
 	    kb_topo_set(&topo, "cube.pe_template.components.pe_tcm.attrs.size_mb", "64", err) ||
 	    kb_topo_set(&topo, "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb", "48", err))
 		return -1;
-	kb_trace_request req = {kb_bench_find("gemm"), &topo, &ccl, path, params, 6};
+	kb_trace_request req = {kb_bench_find("gemm"), &topo, &ccl, path, params, 6, NULL};
 	int rc = kb_trace_bench(&req, NULL, err);
 	kb_ccl_release(&ccl);
 	kb_db *db;
@@ -64,7 +64,7 @@ static int replay_rate(int64_t n, const char *path, double *gflops, kb_error *er
 	kb_topo_release(&topo);
 	double best = 0;
 	for (int r = 0; r < 3 && !rc; r++) {
-		kb_replay_options opt = {NULL, KB_ORDER_DATAFLOW, 20};
+		kb_replay_options opt = {NULL, KB_ORDER_DATAFLOW, 20, NULL, 0};
 		rc = kb_replay(db, &mach, &opt, &rep, err);
 		if (!rc) {
 			if (!kb_replay_passed(&rep))
