@@ -163,8 +163,14 @@ void fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
 	fabric *fb = &md->fab;
 	flow *f = &fb->flows[id];
 	advance(md, f, now);
-	for (int i = 0; i < f->n; i++)
-		load_add(&md->load, timing_link_kind(md, f->links[i]), f->t_begin, now, (double)f->bytes0);
+	if (md->load.bytes) { /* the load series: once per kind on the route */
+		int per_kind[L_KIND_COUNT] = {0};
+		for (int i = 0; i < f->n; i++)
+			per_kind[md->links[f->links[i]].kind]++;
+		for (int k = 0; k < L_KIND_COUNT; k++)
+			if (per_kind[k])
+				load_add(&md->load, k, f->t_begin, now, (double)f->bytes0 * per_kind[k]);
+	}
 	out->latency_ps = f->latency_ps;
 	out->stall_ps = 0;
 	out->stall_link = -1;

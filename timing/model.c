@@ -104,6 +104,7 @@ int timing_model_init(model *md, const kb_machine *m, kb_error *err)
 		for (int32_t i = 0; i < count[k]; i++) {
 			md->links[md->base[k] + i].gbps = p[k].gbps;
 			md->links[md->base[k] + i].latency_ps = ns_to_ps(p[k].lat_ns);
+			md->links[md->base[k] + i].kind = (uint8_t)k;
 		}
 	md->sip_side = (int)lround(sqrt((double)m->n_sips));
 	if (fabric_init(&md->fab, n))

@@ -23,6 +23,7 @@ typedef struct link {
 	double share;             /* ... left / unfixed, kept current as flows freeze */
 	int32_t unfixed;          /* ... and flows not yet frozen */
 	uint32_t mark;            /* component walk epoch */
+	uint8_t kind;             /* link_kind */
 	int64_t busy_ps, active_since, bytes, transfers;
 	double stall_ps;          /* time flows lost to sharing while this link held them */
 } link;
