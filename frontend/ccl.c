@@ -75,7 +75,7 @@ static int neighbours(const char *topo, int r, int ws, int nb[KB_DIR_COUNT], kb_
 	} else if (strcmp(topo, "mesh_2d") == 0 || strcmp(topo, "torus_2d") == 0 ||
 		   strcmp(topo, "mesh_2d_no_wrap") == 0) {
 		int side = isqrt_exact(ws);
-		if (side < 0)
+		if (side <= 0)
 			return kb_fail(err, "topology %s needs a square world size, not %d", topo, ws);
 		int row = r / side, col = r % side;
 		if (strcmp(topo, "mesh_2d_no_wrap") == 0) {
