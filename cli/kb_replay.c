@@ -30,6 +30,9 @@ static const char usage[] =
 	"  -h, --help           this text\n"
 	"  -V, --version        print the version\n"
 	"\n"
+	"With collectives in the trace, --verify prints one line per call\n"
+	"('ALGO (ws=N): M OK' or '[FAIL] ...') and the nccl-tests table with #wrong.\n"
+	"\n"
 	"exit status: 0 everything verified, 1 a check failed, 2 bad usage or input\n";
 
 static void print_report(const kb_replay_report *rep, const char *trace, bool verify, bool quiet)

@@ -35,6 +35,11 @@ static const char usage[] =
 	"  -h, --help           this text\n"
 	"  -V, --version        print the version\n"
 	"\n"
+	"A schedule that cannot finish (an IPCQ recv no send feeds, a credit cycle)\n"
+	"exits 3 and prints, after the error line, the IPCQ pointer dump of every\n"
+	"PE stuck on a send or recv (my_head my_tail peer_head_cache peer_tail_cache\n"
+	"per direction). A trace with collectives also gets the nccl-tests table.\n"
+	"\n"
 	"exit status: 0 ok, 2 bad usage or input, 3 simulated deadlock\n";
 
 int main(int argc, char **argv)
