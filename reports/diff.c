@@ -145,7 +145,11 @@ static int divergence(sqlite3 *h, kb_error *err)
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
 	}
 	sqlite3_stmt *ins;
-	sqlite3_prepare_v2(h, "INSERT INTO temp.div VALUES(?, ?, ?, ?)", -1, &ins, NULL);
+	if (sqlite3_prepare_v2(h, "INSERT INTO temp.div VALUES(?, ?, ?, ?)", -1, &ins, NULL) != SQLITE_OK) {
+		sqlite3_finalize(a.st);
+		sqlite3_finalize(b.st);
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	}
 	advance(&a);
 	advance(&b);
 	while (!a.done || !b.done) {
