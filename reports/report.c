@@ -286,3 +286,20 @@ int rtable_csv(const char *dir, const rtable *t, kb_error *err)
 	}
 	return fclose(f) == 0 ? 0 : kb_fail(err, "cannot write '%s'", path);
 }
+
+/* A number from the recorded topology_effective ("key: value  # unit"). */
+double kb_report_topo_value(kb_db *db, const char *key, double fallback)
+{
+	char *eff = kb_db_meta_get(db, "topology_effective");
+	double v = fallback;
+	size_t kl = strlen(key);
+	for (char *line = eff; line && *line;) {
+		char *next = strchr(line, '\n');
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':')
+			v = strtod(line + kl + 1, NULL);
+		line = next ? next + 1 : NULL;
+	}
+	free(eff);
+	return v;
+}
+

@@ -36,6 +36,8 @@ int rtable_csv(const char *dir, const rtable *t, kb_error *err);
 void rtable_release(rtable *t);
 
 void json_string(FILE *out, const char *s);
+/* A number of the trace's effective topology ("key: value  # unit" lines). */
+double kb_report_topo_value(kb_db *db, const char *key, double fallback);
 /* kb_median(x), kb_stddev(x) aggregates on a connection. */
 int kb_report_sql_functions(sqlite3 *h);
 

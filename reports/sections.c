@@ -7,22 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A number from the recorded topology_effective ("key: value  # unit"). */
-static double topo_value(kb_db *db, const char *key, double fallback)
-{
-	char *eff = kb_db_meta_get(db, "topology_effective");
-	double v = fallback;
-	size_t kl = strlen(key);
-	for (char *line = eff; line && *line;) {
-		char *next = strchr(line, '\n');
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':')
-			v = strtod(line + kl + 1, NULL);
-		line = next ? next + 1 : NULL;
-	}
-	free(eff);
-	return v;
-}
-
 /* Per rank: host setup before the first launch, device time as the union
  * of its launches' spans; kept in temp.kb_device for the other sections. */
 static int device_time(sqlite3 *h, int64_t run, rtable *t, kb_error *err)
@@ -102,11 +86,11 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 		return kb_fail(err, "report: %s", sqlite3_errmsg(h));
 	int k = 0, rc = 0;
 	char sql[2048];
-	double engines = topo_value(db, "cube.pe_template.components.pe_dma.attrs.engines", 1);
-	double clock = topo_value(db, "cube.pe_template.clock_ghz", 1);
-	double macs = topo_value(db, "cube.pe_template.components.gemm.attrs.macs_per_cycle", 1);
-	double lanes = topo_value(db, "cube.pe_template.components.pe_math.attrs.lanes", 1);
-	double tcm = topo_value(db, "cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps", 1);
+	double engines = kb_report_topo_value(db, "cube.pe_template.components.pe_dma.attrs.engines", 1);
+	double clock = kb_report_topo_value(db, "cube.pe_template.clock_ghz", 1);
+	double macs = kb_report_topo_value(db, "cube.pe_template.components.gemm.attrs.macs_per_cycle", 1);
+	double lanes = kb_report_topo_value(db, "cube.pe_template.components.pe_math.attrs.lanes", 1);
+	double tcm = kb_report_topo_value(db, "cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps", 1);
 
 	rtable_init(&t[k], "time", "time per rank (device = union of its launches' spans)", 6, time_cols, "itttpp");
 	rc = device_time(h, run, &t[k++], err);

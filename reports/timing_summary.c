@@ -53,10 +53,11 @@ static const section sections[] = {
 	 " t.t_end_ps - t.t_start_ps FROM launch_times t JOIN launches l ON l.id = t.launch_id"
 	 " JOIN strings s ON s.id = l.kernel WHERE t.run_id = ?1 ORDER BY l.id LIMIT ?2",
 	 launch_cols, launch_units, 7},
-	{"units", "busiest units", "SELECT u.unit, CASE WHEN u.cube < 0 THEN printf('sip%d.host', u.sip)"
-	 " ELSE printf('sip%d.cube%d.pe%d', u.sip, u.cube, u.pe) END, u.ops, u.busy_ps,"
-	 " 100.0 * u.busy_ps / max(r.total_ps, 1) FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id"
-	 " WHERE u.run_id = ?1 ORDER BY u.busy_ps DESC, u.unit LIMIT ?2",
+	{"units", "busiest units (utilisation per engine over the run)", "SELECT u.unit, CASE WHEN u.cube < 0 THEN"
+	 " printf('sip%d.host', u.sip) ELSE printf('sip%d.cube%d.pe%d', u.sip, u.cube, u.pe) END, u.ops, u.busy_ps,"
+	 " 100.0 * u.busy_ps / max(r.total_ps, 1) / CASE WHEN u.unit = 'dma' THEN ?3 ELSE 1 END"
+	 " FROM unit_busy u JOIN timing_runs r ON r.id = u.run_id"
+	 " WHERE u.run_id = ?1 ORDER BY 5 DESC, u.unit LIMIT ?2",
 	 unit_cols, unit_units, 5},
 	{"links", "busiest links", "SELECT u.link, u.kind, u.transfers, u.bytes, u.busy_ps,"
 	 " 100.0 * u.busy_ps / max(r.total_ps, 1) FROM link_usage u JOIN timing_runs r ON r.id = u.run_id"
@@ -199,6 +200,9 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 	}
 	sqlite3_finalize(st);
 	int rc = 0;
+	double engines = kb_report_topo_value(db, "cube.pe_template.components.pe_dma.attrs.engines", 1);
+	if (engines < 1)
+		engines = 1;
 	for (size_t s = 0; s < sizeof sections / sizeof sections[0] && !rc; s++) {
 		const section *sec = &sections[s];
 		if (sqlite3_prepare_v2(h, sec->sql, -1, &st, NULL) != SQLITE_OK) {
@@ -207,6 +211,8 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 		}
 		sqlite3_bind_int64(st, 1, run_id);
 		sqlite3_bind_int(st, 2, json ? 1000000 : top);
+		if (sqlite3_bind_parameter_count(st) >= 3)
+			sqlite3_bind_double(st, 3, engines);
 		if (json)
 			fprintf(out, ", \"%s\": [", sec->key);
 		else
