@@ -320,6 +320,13 @@ pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=8 --set milesto
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa.db" --set milestone-gqa-llama70b.h_q=8 --set milestone-gqa-llama70b.h_kv=2 \
 	--set milestone-gqa-llama70b.panels=1 2>/dev/null
 check "GQA prefill: 2 n^2 h_q GEMMs, K/V waves per kv head" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM gemm_v")" = 1024 ] && [ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 224 ]; echo $?)"
+pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=4 --set milestone-gqa-llama70b.h_kv=2 \
+	--set milestone-gqa-llama70b.q_block=8 --set milestone-gqa-llama70b.kv_block=4 # blocked: 2 states, 4 messages per chunk
+"$TRACE" bench milestone-gqa-llama70b -o "$dir/gqab.db" --set milestone-gqa-llama70b.q_block=8 \
+	--set milestone-gqa-llama70b.kv_block=4 --set milestone-gqa-llama70b.panels=1 2>/dev/null
+check "blocked prefill: 4 kv blocks per chunk, 7 hops per block each way -> 8*7*4*2 sends" "$([ "$(sqlite3 "$dir/gqab.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 448 ]; echo $?)"
+expect 2 "32 query rows in blocks of 1 are over 16 blocks (raise q_block)" -- bench milestone-gqa-llama70b -o "$dir/x.db" \
+	--set milestone-gqa-llama70b.s_q_prefill=32 --set milestone-gqa-llama70b.q_block=1
 expect 2 "h_q=6, h_kv=4: h_kv must divide h_q" -- bench milestone-gqa-llama70b -o "$dir/x.db" --set milestone-gqa-llama70b.h_q=6 --set milestone-gqa-llama70b.h_kv=4
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/a.db" 2>/dev/null
 check "attention: K/V waves (8-PE chain: 56 chunks, 4-cube chain: 12; K and V each)" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send' AND kernel = 'attention_mesh_kv'")" = 136 ]; echo $?)"

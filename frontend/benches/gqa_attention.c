@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct att {
 	kb_tile *m, *l, *o; /* running max (S,1), sum (S,1), output (S,d), f32 */
@@ -93,82 +94,103 @@ static void rank_of(kb_tl *tl, int *r, int *p)
 }
 
 #define MAX_HEADS 64
+#define MAX_QB 16 /* query blocks per rank */
 
-/* Shapes of one launch: heads, head dim, and the row strides of the
- * row-major [tokens, heads x d_head] tensors. */
+/* Shapes of one launch: heads, head dim, the row-major [tokens, heads x
+ * d_head] tensors, and the blocks the prefill streams (q_block query rows
+ * per state, kv_block key/value rows per message). */
 typedef struct dims {
-	int64_t sq, skv, d, hq, hkv;
+	int64_t sq, skv, d, hq, hkv, qb, kb, n_qb, n_kb;
 } dims;
 
 static dims dims_of(kb_tl *tl)
 {
 	dims x = {tl_arg_int(tl, "s_q"), tl_arg_int(tl, "s_kv"), tl_arg_int(tl, "d_head"), tl_arg_int(tl, "h_q"),
-		  tl_arg_int(tl, "h_kv")};
+		  tl_arg_int(tl, "h_kv"), tl_arg_int(tl, "q_block"), tl_arg_int(tl, "kv_block"), 0, 0};
+	x.n_qb = (x.sq + x.qb - 1) / x.qb;
+	x.n_kb = (x.skv + x.kb - 1) / x.kb;
 	return x;
 }
 
-/* kv head g's columns (rows x d) of a [rows, h x d] tensor at va. */
-static kb_tile *head_cols(kb_tl *tl, const char *arg, int64_t rows, int64_t g, int64_t h, int64_t d)
+/* Rows [row0, row0 + rows) of head g's columns (rows x d) of a [*, h x d] tensor. */
+static kb_tile *head_cols(kb_tl *tl, const char *arg, int64_t row0, int64_t rows, int64_t g, int64_t h, int64_t d)
 {
-	return tl_load_strided(tl, tl_arg_ptr(tl, arg) + (uint64_t)(g * d) * 2, KB_SHAPE(rows, d), h * d, KB_F16);
+	return tl_load_strided(tl, tl_arg_ptr(tl, arg) + (uint64_t)(row0 * h * d + g * d) * 2, KB_SHAPE(rows, d), h * d,
+			       KB_F16);
 }
 
-/* Merges kv head g's chunk into the states of the query heads it serves. */
-static void merge_group(kb_tl *tl, const dims *x, att *st, kb_tile *const *q, int64_t g, kb_tile *k, kb_tile *v)
+static int64_t block_rows(int64_t total, int64_t block, int64_t i)
+{
+	return total - i * block < block ? total - i * block : block;
+}
+
+/* Merges a K/V block of kv head g into every state (query head of the
+ * group x query block) it serves. */
+static void merge_group(kb_tl *tl, const dims *x, att (*st)[MAX_QB], kb_tile *(*q)[MAX_QB], int64_t g, kb_tile *k,
+			kb_tile *v)
 {
 	int64_t per = x->hq / x->hkv;
 	for (int64_t h = g * per; h < (g + 1) * per; h++)
-		merge_kv(tl, &st[h], q[h], k, v, 1.0 / sqrt((double)x->d));
+		for (int64_t i = 0; i < x->n_qb; i++)
+			merge_kv(tl, &st[h][i], q[h][i], k, v, 1.0 / sqrt((double)x->d));
 }
 
-/* Prefill: bidirectional open-chain K/V waves, one message per kv head's
- * K and V; each of the h_q / h_kv query heads of a group merges it. */
+/* Prefill: bidirectional open-chain K/V waves, one wave per kv head and
+ * K/V block (a message of kv_block rows each for K and V); every query
+ * head of the kv head's group and every query block merges it. */
 static void attention_mesh_kv(kb_tl *tl)
 {
 	dims x = dims_of(tl);
 	int r, p;
 	rank_of(tl, &r, &p);
-	kb_tile *q[MAX_HEADS];
-	att st[MAX_HEADS] = {{0}};
+	static kb_tile *q[MAX_HEADS][MAX_QB];
+	static att st[MAX_HEADS][MAX_QB];
+	memset(st, 0, sizeof st);
 	for (int64_t h = 0; h < x.hq; h++)
-		q[h] = head_cols(tl, "q", x.sq, h, x.hq, x.d);
-	/* one kv head's wave at a time, in the same order on every rank: each
-	 * wave is the deadlock-free open-chain scheme, and no rank runs more
-	 * than one wave's messages ahead of its neighbours' slots */
-	for (int64_t g = 0; g < x.hkv; g++) {
-		kb_tile *k0 = head_cols(tl, "k", x.skv, g, x.hkv, x.d), *v0 = head_cols(tl, "v", x.skv, g, x.hkv, x.d);
-		if (r + 1 < p) {
-			tl_send(tl, KB_DIR_E, k0);
-			tl_send(tl, KB_DIR_E, v0);
-		}
-		if (r > 0) {
-			tl_send(tl, KB_DIR_W, k0);
-			tl_send(tl, KB_DIR_W, v0);
-		}
-		merge_group(tl, &x, st, q, g, k0, v0);
-		tl_free(tl, k0);
-		tl_free(tl, v0);
-		for (int s = 1; s < p; s++)
-			for (int side = 0; side < 2; side++) { /* from W (rank r - s), then from E (rank r + s) */
-				bool arrives = side == 0 ? r - s >= 0 : r + s < p, onward = side == 0 ? r + 1 < p : r > 0;
-				kb_dir from = side == 0 ? KB_DIR_W : KB_DIR_E, to = side == 0 ? KB_DIR_E : KB_DIR_W;
-				if (!arrives)
-					continue;
-				kb_tile *k = tl_recv(tl, from, KB_SHAPE(x.skv, x.d), KB_F16);
-				kb_tile *v = tl_recv(tl, from, KB_SHAPE(x.skv, x.d), KB_F16);
-				if (onward) {
-					tl_send(tl, to, k);
-					tl_send(tl, to, v);
-				}
-				merge_group(tl, &x, st, q, g, k, v);
-				tl_free(tl, k);
-				tl_free(tl, v);
+		for (int64_t i = 0; i < x.n_qb; i++)
+			q[h][i] = head_cols(tl, "q", i * x.qb, block_rows(x.sq, x.qb, i), h, x.hq, x.d);
+	/* one wave at a time, in the same order on every rank: each is the
+	 * deadlock-free open-chain scheme, and no rank runs more than one
+	 * wave's messages ahead of its neighbours' slots */
+	for (int64_t g = 0; g < x.hkv; g++)
+		for (int64_t bk = 0; bk < x.n_kb; bk++) {
+			int64_t rows = block_rows(x.skv, x.kb, bk);
+			kb_tile *k0 = head_cols(tl, "k", bk * x.kb, rows, g, x.hkv, x.d);
+			kb_tile *v0 = head_cols(tl, "v", bk * x.kb, rows, g, x.hkv, x.d);
+			if (r + 1 < p) {
+				tl_send(tl, KB_DIR_E, k0);
+				tl_send(tl, KB_DIR_E, v0);
 			}
-	}
-	for (int64_t h = 0; h < x.hq; h++) {
-		kb_tile *o = tl_div(tl, st[h].o, st[h].l);
-		tl_store_strided(tl, tl_arg_ptr(tl, "o") + (uint64_t)(h * x.d) * 2, tl_cast(tl, o, KB_F16), x.hq * x.d);
-	}
+			if (r > 0) {
+				tl_send(tl, KB_DIR_W, k0);
+				tl_send(tl, KB_DIR_W, v0);
+			}
+			merge_group(tl, &x, st, q, g, k0, v0);
+			tl_free(tl, k0);
+			tl_free(tl, v0);
+			for (int s = 1; s < p; s++)
+				for (int side = 0; side < 2; side++) { /* from W (rank r - s), then from E (rank r + s) */
+					bool arrives = side == 0 ? r - s >= 0 : r + s < p, onward = side == 0 ? r + 1 < p : r > 0;
+					kb_dir from = side == 0 ? KB_DIR_W : KB_DIR_E, to = side == 0 ? KB_DIR_E : KB_DIR_W;
+					if (!arrives)
+						continue;
+					kb_tile *k = tl_recv(tl, from, KB_SHAPE(rows, x.d), KB_F16);
+					kb_tile *v = tl_recv(tl, from, KB_SHAPE(rows, x.d), KB_F16);
+					if (onward) {
+						tl_send(tl, to, k);
+						tl_send(tl, to, v);
+					}
+					merge_group(tl, &x, st, q, g, k, v);
+					tl_free(tl, k);
+					tl_free(tl, v);
+				}
+		}
+	for (int64_t h = 0; h < x.hq; h++)
+		for (int64_t i = 0; i < x.n_qb; i++) {
+			kb_tile *o = tl_div(tl, st[h][i].o, st[h][i].l);
+			tl_store_strided(tl, tl_arg_ptr(tl, "o") + (uint64_t)(i * x.qb * x.hq * x.d + h * x.d) * 2,
+					 tl_cast(tl, o, KB_F16), x.hq * x.d);
+		}
 }
 
 /* Merges the partial (m2, l2, o2) into st. */
@@ -192,29 +214,36 @@ static void attention_mesh_mlo(kb_tl *tl)
 	dims x = dims_of(tl);
 	int r, p;
 	rank_of(tl, &r, &p);
-	kb_tile *q[MAX_HEADS];
-	att st[MAX_HEADS] = {{0}};
+	static kb_tile *q2[MAX_HEADS][MAX_QB];
+	static att st2[MAX_HEADS][MAX_QB];
+	memset(st2, 0, sizeof st2);
+	x.n_qb = 1; /* one query token */
 	for (int64_t h = 0; h < x.hq; h++)
-		q[h] = head_cols(tl, "q", 1, h, x.hq, x.d);
+		q2[h][0] = head_cols(tl, "q", 0, 1, h, x.hq, x.d);
 	for (int64_t g = 0; g < x.hkv; g++) {
-		kb_tile *k = head_cols(tl, "k", x.skv, g, x.hkv, x.d), *v = head_cols(tl, "v", x.skv, g, x.hkv, x.d);
-		merge_group(tl, &x, st, q, g, k, v);
+		kb_tile *k = head_cols(tl, "k", 0, x.skv, g, x.hkv, x.d), *v = head_cols(tl, "v", 0, x.skv, g, x.hkv, x.d);
+		merge_group(tl, &x, st2, q2, g, k, v);
+		tl_free(tl, k);
+		tl_free(tl, v);
 	}
+	att *st[MAX_HEADS];
+	for (int64_t h = 0; h < x.hq; h++)
+		st[h] = &st2[h][0];
 	for (int64_t h = 0; h < x.hq; h++) {
 		if (r + 1 < p) { /* the partial of ranks r+1 .. p-1 */
 			kb_tile *m2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, 1), KB_F32);
 			kb_tile *l2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, 1), KB_F32);
 			kb_tile *o2 = tl_recv(tl, KB_DIR_E, KB_SHAPE(1, x.d), KB_F32);
-			merge_mlo(tl, &st[h], m2, l2, o2);
+			merge_mlo(tl, st[h], m2, l2, o2);
 		}
 		kb_tile *out;
 		if (r > 0) {
-			tl_send(tl, KB_DIR_W, st[h].m);
-			tl_send(tl, KB_DIR_W, st[h].l);
-			tl_send(tl, KB_DIR_W, st[h].o);
+			tl_send(tl, KB_DIR_W, st[h]->m);
+			tl_send(tl, KB_DIR_W, st[h]->l);
+			tl_send(tl, KB_DIR_W, st[h]->o);
 			out = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, x.d), KB_F16); /* the result, back from rank r - 1 */
 		} else {
-			out = tl_cast(tl, tl_div(tl, st[h].o, st[h].l), KB_F16);
+			out = tl_cast(tl, tl_div(tl, st[h]->o, st[h]->l), KB_F16);
 		}
 		if (r + 1 < p)
 			tl_send(tl, KB_DIR_E, out);
@@ -249,9 +278,14 @@ static void ref_row(const float *q, const float *k, const float *v, int64_t n, i
 
 /* One panel: tensors over the ranks (PEs of cube 0, or PE 0 of cubes
  * 0..p-1), host data and reference, the launch inside a named range. */
-static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p, int64_t sq, int64_t skv, int64_t d,
-		  int64_t hq, int64_t hkv, uint64_t seed)
+typedef struct sizes {
+	int64_t sq, skv, d, hq, hkv, qb, kvb;
+	bool headline;            /* no host data and no reference: a timing run */
+} sizes;
+
+static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p, const sizes *z, uint64_t seed)
 {
+	int64_t sq = z->sq, skv = z->skv, d = z->d, hq = z->hq, hkv = z->hkv;
 	kb_dp dp = multi ? KB_DP(.cube = KB_ROW_WISE, .num_cubes = p, .num_pes = 1)
 			 : KB_DP(.num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = p);
 	char nq[48], nk[48], nv[48], no[48];
@@ -260,10 +294,16 @@ static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p,
 	snprintf(nv, sizeof nv, "%s_v", name);
 	snprintf(no, sizeof no, "%s_o", name);
 	int64_t qrows = decode ? p : p * sq, kvrows = p * skv, qw = hq * d, kw = hkv * d;
-	kb_tensor *q = kb_empty(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
-	kb_tensor *k = kb_empty(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
-	kb_tensor *v = kb_empty(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
-	kb_tensor *o = kb_empty(ctx, no, KB_SHAPE(qrows, qw), KB_F16, dp);
+	kb_tensor *q, *k, *v, *o = kb_empty(ctx, no, KB_SHAPE(qrows, qw), KB_F16, dp);
+	if (z->headline) { /* zero-filled inputs: the reference would take hours on the host */
+		q = kb_zeros(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
+		k = kb_zeros(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
+		v = kb_zeros(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
+		goto launch;
+	}
+	q = kb_empty(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
+	k = kb_empty(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
+	v = kb_empty(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
 	float *qh = bench_random(ctx, qrows * qw, seed, 1.0f), *kh = bench_random(ctx, kvrows * kw, seed + 1, 1.0f);
 	float *vh = bench_random(ctx, kvrows * kw, seed + 2, 1.0f), *want = bench_alloc(ctx, qrows * qw);
 	if (decode) /* one query token, the same on every rank */
@@ -279,13 +319,14 @@ static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p,
 	kb_copy_from_host(ctx, k, kh);
 	kb_copy_from_host(ctx, v, vh);
 	kb_expect(ctx, o, want, 2e-2, 2e-2);
+	kb_host_free(ctx, want);
+launch:
 	kb_range_push(ctx, name);
 	KB_LAUNCH(ctx, decode ? "attention_mesh_mlo" : "attention_mesh_kv", decode ? attention_mesh_mlo : attention_mesh_kv,
 		  KB_TENSOR("q", q), KB_TENSOR("k", k), KB_TENSOR("v", v), KB_TENSOR("o", o), KB_INT("s_q", sq),
 		  KB_INT("s_kv", skv), KB_INT("d_head", d), KB_INT("rank_axis", multi), KB_INT("n_ranks", p),
-		  KB_INT("h_q", hq), KB_INT("h_kv", hkv));
+		  KB_INT("h_q", hq), KB_INT("h_kv", hkv), KB_INT("q_block", z->qb), KB_INT("kv_block", z->kvb));
 	kb_range_pop(ctx);
-	kb_host_free(ctx, want);
 }
 
 /* Rewires the IPCQ queues for a panel (uninstalling the last wiring). */
@@ -303,10 +344,21 @@ static void wire(kb_ctx *ctx, const char *algorithm, bool *inited)
 static void run(kb_ctx *ctx)
 {
 	const kb_machine *m = kb_ctx_machine(ctx);
-	int64_t sq = kb_param_int(ctx, "s_q_prefill"), skv = kb_param_int(ctx, "s_kv_per_rank");
-	int64_t d = kb_param_int(ctx, "d_head"), which = kb_param_int(ctx, "panels");
-	int64_t multi_ranks = kb_param_int(ctx, "n_ranks_multi_user");
-	int64_t hq = kb_param_int(ctx, "h_q"), hkv = kb_param_int(ctx, "h_kv");
+	sizes z = {kb_param_int(ctx, "s_q_prefill"), kb_param_int(ctx, "s_kv_per_rank"), kb_param_int(ctx, "d_head"),
+		   kb_param_int(ctx, "h_q"), kb_param_int(ctx, "h_kv"), kb_param_int(ctx, "q_block"),
+		   kb_param_int(ctx, "kv_block"), kb_param_int(ctx, "headline") != 0};
+	if (z.headline) { /* Llama-70B: 64 query heads, 8 kv heads, d 128, 32 K tokens over 8 ranks */
+		z = (sizes){4096, 4096, 128, 64, 8, 512, 512, true};
+	}
+	int64_t which = kb_param_int(ctx, "panels"), multi_ranks = kb_param_int(ctx, "n_ranks_multi_user");
+	int64_t sq = z.sq, skv = z.skv, d = z.d, hq = z.hq, hkv = z.hkv;
+	if (z.qb <= 0)
+		z.qb = sq;
+	if (z.kvb <= 0)
+		z.kvb = skv;
+	if ((sq + z.qb - 1) / z.qb > MAX_QB)
+		kb_fatal(ctx, "milestone-gqa-llama70b: %lld query rows in blocks of %lld are over %d blocks (raise q_block)",
+			 (long long)sq, (long long)z.qb, MAX_QB);
 	if (hq < 1 || hkv < 1 || hq > MAX_HEADS || hq % hkv)
 		kb_fatal(ctx, "milestone-gqa-llama70b: h_q=%lld, h_kv=%lld: h_kv must divide h_q, h_q <= %d (each kv head"
 			      " serves h_q / h_kv query heads)", (long long)hq, (long long)hkv, MAX_HEADS);
@@ -327,7 +379,7 @@ static void run(kb_ctx *ctx)
 			continue;
 		wire(ctx, panels[k].multi ? "intercube_allreduce" : "intracube_pe_ring", &inited);
 		panel(ctx, panels[k].name, panels[k].decode, panels[k].multi,
-		      panels[k].multi ? (int)multi_ranks : m->pes_per_cube, sq, skv, d, hq, hkv, 11 + 10 * (uint64_t)k);
+		      panels[k].multi ? (int)multi_ranks : m->pes_per_cube, &z, 11 + 10 * (uint64_t)k);
 	}
 }
 
@@ -338,5 +390,8 @@ const kb_bench kb_bench_gqa = {
 	{{"s_q_prefill", 16, "query tokens per rank (prefill)"}, {"s_kv_per_rank", 16, "keys/values per rank"},
 	 {"d_head", 64, "head dimension"}, {"h_q", 1, "query heads"}, {"h_kv", 1, "key/value heads (h_kv divides h_q: GQA)"},
 	 {"n_ranks_multi_user", 4, "cubes in the multi-user chain"},
+	 {"q_block", 0, "query rows per online-softmax state (0: all of a rank's)"},
+	 {"kv_block", 0, "key/value rows per message (0: a rank's whole chunk; must fit a slot)"},
+	 {"headline", 0, "1: Llama-70B sizes (64/8 heads, d 128, 32 K tokens), zero data, timing only"},
 	 {"panels", 15, "bits: 1 single_user_prefill, 2 multi_user_prefill, 4 single_user_decode, 8 multi_user_decode"}},
 };
