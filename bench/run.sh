@@ -104,4 +104,20 @@ t1=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "ring_rsag 1024 ranks x 1 MiB: trace %.1f s (kb-time target: 3.4 s, ASTRA-sim analytical)\n", b - a }'
 
 echo
+# Llama-70B GQA ring attention at headline scale (64 / 8 heads, d 128, a 32 K
+# context over 8 PEs; zero data, timing only): trace, time, sweep.json
+gqa="--set milestone-gqa-llama70b.headline=1 --set cube.pe_template.components.pe_tcm.attrs.size_mb=80
+	--set cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb=56
+	--set ccl.algorithms.intracube_pe_ring.slot_size=131072 --set ccl.algorithms.intercube_allreduce.slot_size=131072"
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086
+"$BIN/kb-trace" --force bench milestone-gqa-llama70b $gqa -o "$BUILD/bench/gqa_headline.db" --stats
+t1=$(date +%s.%N)
+"$BIN/kb-time" "$BUILD/bench/gqa_headline.db" --quiet --stats
+t2=$(date +%s.%N)
+"$BIN/kb-report" "$BUILD/bench/gqa_headline.db" --quiet --gqa-sweep "$BUILD/bench/gqa_headline_sweep.json"
+awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "GQA headline: trace %.1f s, time %.1f s\n", b - a, c - b }'
+cat "$BUILD/bench/gqa_headline_sweep.json"
+
+echo
 BIN=$BIN BUILD=$BUILD bash "$(dirname "$0")/whatif.sh"

@@ -84,6 +84,19 @@ void kb_spawn(kb_ctx *ctx, void (*worker)(kb_ctx *, int, void *), void *arg, int
 	ctx->rank = saved;
 }
 
+/* meta bench and bench_params: the values the bench ran with (after any
+ * kb_param_set), written before the commit. */
+static int write_params(kb_ctx *ctx, kb_error *err)
+{
+	char params[1024];
+	size_t o = 0;
+	params[0] = '\0';
+	for (int i = 0; i < KB_MAX_PARAMS && ctx->bench->params[i].name && o < sizeof params; i++)
+		o += (size_t)snprintf(params + o, sizeof params - o, "%s%s=%.17g", i ? " " : "", ctx->bench->params[i].name,
+				      ctx->params[i]);
+	return kb_db_meta(ctx->db, "bench", ctx->bench->name, err) || kb_db_meta(ctx->db, "bench_params", params, err);
+}
+
 static int param_index(kb_ctx *ctx, const char *name)
 {
 	for (int i = 0; i < KB_MAX_PARAMS && ctx->bench->params[i].name; i++)
@@ -105,6 +118,11 @@ int64_t kb_param_int(kb_ctx *ctx, const char *name)
 double kb_param_float(kb_ctx *ctx, const char *name)
 {
 	return ctx->params[param_index(ctx, name)];
+}
+
+void kb_param_set(kb_ctx *ctx, const char *name, double value)
+{
+	ctx->params[param_index(ctx, name)] = value;
 }
 
 void *kb_host_alloc(kb_ctx *ctx, size_t bytes)
@@ -543,16 +561,6 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 	ctx->m = kb_session_machine(ctx->s);
 	ctx->db = kb_session_db(ctx->s);
 	kb_session_set_progress(ctx->s, req->progress);
-	char params[1024];
-	size_t o = 0;
-	params[0] = '\0';
-	for (int i = 0; i < KB_MAX_PARAMS && req->bench->params[i].name && o < sizeof params; i++)
-		o += (size_t)snprintf(params + o, sizeof params - o, "%s%s=%.17g", i ? " " : "",
-				      req->bench->params[i].name, ctx->params[i]);
-	if (kb_db_meta(ctx->db, "bench", req->bench->name, err) || kb_db_meta(ctx->db, "bench_params", params, err)) {
-		kb_session_abort(ctx->s);
-		goto out;
-	}
 	if (setjmp(ctx->unwind) == 0) {
 		req->bench->run(ctx);
 		for (int r = 0; r < ctx->m->n_sips; r++)
@@ -561,7 +569,10 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 					 ctx->range_depth[r], r);
 		if (n_ops)
 			*n_ops = kb_session_next_op(ctx->s) - 1;
-		rc = kb_session_commit(ctx->s, err);
+		if (write_params(ctx, err))
+			kb_session_abort(ctx->s);
+		else
+			rc = kb_session_commit(ctx->s, err);
 	} else {
 		kb_fail(err, "bench '%s': %s", req->bench->name, ctx->err.msg);
 		kb_session_abort(ctx->s);

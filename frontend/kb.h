@@ -58,6 +58,9 @@ void kb_spawn(kb_ctx *ctx, void (*worker)(kb_ctx *ctx, int rank, void *arg), voi
 /* Bench parameters (defaults from the registration, `--set bench.K=V`). */
 int64_t kb_param_int(kb_ctx *ctx, const char *name);
 double kb_param_float(kb_ctx *ctx, const char *name);
+/* Replaces a parameter's value (a preset a bench derives from another
+ * parameter); the trace's meta bench_params records the final values. */
+void kb_param_set(kb_ctx *ctx, const char *name, double value);
 
 /* Tensors. zeros records a zero-fill of every shard; empty records nothing
  * (replay reports reads of it before a write). */

@@ -57,6 +57,7 @@ int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 	}
 	double sq = param(params, "s_q_prefill", 16), skv = param(params, "s_kv_per_rank", 16);
 	double d = param(params, "d_head", 64), multi = param(params, "n_ranks_multi_user", 4);
+	double hq = param(params, "h_q", 1), hkv = param(params, "h_kv", 1), headline = param(params, "headline", 0);
 	int64_t single = 0;
 	char rows[4][512];
 	int n_rows = 0;
@@ -81,13 +82,13 @@ int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 			 (double)ps / 1e6);
 	}
 	sqlite3_finalize(st);
-	bool validation = sq == 16 && skv == 16 && d == 64;
+	bool validation = !headline && sq == 16 && skv == 16 && d == 64 && hq == 1 && hkv == 1;
 	fprintf(f, "{\"version\": 1, \"validation_scale\": %s, \"panels\": [", validation ? "true" : "false");
 	for (int k = 0; k < 4; k++)
 		fprintf(f, "%s\"%s\"", k ? ", " : "", panel_names[k]);
-	fprintf(f, "], \"config\": {\"S_q_prefill\": %.0f, \"S_q_decode\": 1, \"S_kv_per_rank\": %.0f, \"h_q\": 1, \"h_kv\": 1,"
-		   " \"d_head\": %.0f, \"n_ranks_single_user\": %lld, \"n_ranks_multi_user\": %.0f}, \"rows\": [", sq, skv, d,
-		(long long)single, multi);
+	fprintf(f, "], \"config\": {\"S_q_prefill\": %.0f, \"S_q_decode\": 1, \"S_kv_per_rank\": %.0f, \"h_q\": %.0f,"
+		   " \"h_kv\": %.0f, \"d_head\": %.0f, \"n_ranks_single_user\": %lld, \"n_ranks_multi_user\": %.0f}, \"rows\": [",
+		sq, skv, hq, hkv, d, (long long)single, multi);
 	for (int k = 0; k < n_rows; k++)
 		fprintf(f, "%s\n  %s", k ? "," : "", rows[k]);
 	fprintf(f, "\n]}\n");
