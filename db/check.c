@@ -71,7 +71,13 @@ int kb_db_counts(kb_db *db, kb_trace_counts *c, kb_error *err)
 	c->launches = count(db, "launches");
 	c->blobs = count(db, "blobs");
 	c->chans = kb_db_has_table(db, "channels") ? count(db, "channels") : 0;
-	if (c->shapes < 0 || c->launches < 0 || c->blobs < 0 || c->chans < 0)
+	c->max_op = -1;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT coalesce(max(rowid), 0) FROM ops", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		c->max_op = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (c->shapes < 0 || c->launches < 0 || c->blobs < 0 || c->chans < 0 || c->max_op < 0)
 		return kb_fail(err, "'%s': cannot count rows: %s", db->path, sqlite3_errmsg(db->h));
 	return 0;
 }
@@ -122,8 +128,8 @@ const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n)
 	if (k == KB_OP_HOST_WRITE && o->blob != -1 && (o->blob < 1 || o->blob > n->blobs))
 		return "blob_id: a host write names its data";
 	if (o->chan < 0 || o->chan > n->chans ||
-	    ((k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV) && (o->chan < 1 || o->chan_seq < 0 || o->chan_seq > INT32_MAX - 1)))
-		return "chan_id / chan_seq: an IPCQ op names an existing channel and its message";
+	    ((k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV) && (o->chan < 1 || o->chan_seq < 0 || o->chan_seq >= n->max_op)))
+		return "chan_id / chan_seq: an IPCQ op names an existing channel and its message (below the op count)";
 	if (copy && (o->attr < 0 || o->attr > INT32_MAX))
 		return "attr: a DMA's row stride is 0..2^31-1 elements";
 	if (k == KB_OP_GEMM && (o->attr < 0 || o->attr > 7))

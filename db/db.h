@@ -176,6 +176,7 @@ int kb_db_check(kb_db *db, kb_error *err);
 /* Row counts an op's references are checked against. */
 typedef struct kb_trace_counts {
 	int64_t shapes, launches, blobs, chans;
+	int64_t max_op;           /* the largest op id (an IPCQ message number stays below it) */
 } kb_trace_counts;
 int kb_db_counts(kb_db *db, kb_trace_counts *c, kb_error *err);
 const kb_trace_counts *kb_db_counts_of(const kb_db *db); /* as read at open */
