@@ -320,6 +320,32 @@ pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=8 --set milesto
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa.db" --set milestone-gqa-llama70b.h_q=8 --set milestone-gqa-llama70b.h_kv=2 \
 	--set milestone-gqa-llama70b.panels=1 2>/dev/null
 check "GQA prefill: 2 n^2 h_q GEMMs, K/V waves per kv head" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM gemm_v")" = 1024 ] && [ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 224 ]; echo $?)"
+# the seed's invariants at validation scale (8 PE ranks, 4 cube ranks), one panel per trace,
+# and its 7 rank_axis cases (seed 000): who emits what, and sends by direction
+gqa_panel() { "$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa$1.db" --set milestone-gqa-llama70b.panels="$1" 2>/dev/null; }
+gqa_q() { sqlite3 "$dir/gqa$1.db" "$2"; }
+gqa_n() { # panel, kind, sip.cube.pe, [direction]: that PE's ops of the kind (sends: on the direction)
+	local dirq=""
+	[ -n "${4:-}" ] && dirq=" AND chan_id IN (SELECT c.id FROM channels c JOIN enum_direction d ON d.id = c.src_dir WHERE d.name = '$4')"
+	gqa_q "$1" "SELECT count(*) FROM ops_v WHERE kind = '$2' AND pe_name = 'sip0.$3'$dirq"
+}
+for p in 1 2 4 8; do gqa_panel $p; done
+check "prefill GEMMs = 2 n_ranks^2 (8 ranks: 128; 4 cube ranks: 32)" \
+	"$([ "$(gqa_q 1 "SELECT count(*) FROM gemm_v")" = 128 ] && [ "$(gqa_q 2 "SELECT count(*) FROM gemm_v")" = 32 ]; echo $?)"
+check "decode GEMMs = 2 n_ranks (8 ranks: 16; 4 cube ranks: 8)" \
+	"$([ "$(gqa_q 4 "SELECT count(*) FROM gemm_v")" = 16 ] && [ "$(gqa_q 8 "SELECT count(*) FROM gemm_v")" = 8 ]; echo $?)"
+check "rank_axis 0, mlo: interior PE 3 emits GEMMs and sends both ways" \
+	"$([ "$(gqa_n 4 gemm cube0.pe3)" -ge 1 ] && [ "$(gqa_n 4 ipcq_send cube0.pe3 E)" -ge 1 ] && [ "$(gqa_n 4 ipcq_send cube0.pe3 W)" -ge 1 ]; echo $?)"
+check "rank_axis 0, kv: interior PE 3 emits GEMMs and sends" \
+	"$([ "$(gqa_n 1 gemm cube0.pe3)" -ge 1 ] && [ "$(gqa_n 1 ipcq_send cube0.pe3)" -ge 1 ]; echo $?)"
+check "rank_axis 1, mlo: PE 2 of cube 1 emits nothing" "$(gqa_q 8 "SELECT count(*) FROM ops_v WHERE pe_name = 'sip0.cube1.pe2' AND launch_id > 0")"
+check "rank_axis 1, kv: PE 2 of cube 1 emits nothing" "$(gqa_q 2 "SELECT count(*) FROM ops_v WHERE pe_name = 'sip0.cube1.pe2' AND launch_id > 0")"
+check "rank_axis 1, mlo: PE 0 of cube 1 is rank 1 (sends E and W)" \
+	"$([ "$(gqa_n 8 ipcq_send cube1.pe0 E)" -ge 1 ] && [ "$(gqa_n 8 ipcq_send cube1.pe0 W)" -ge 1 ]; echo $?)"
+check "rank_axis 1, kv: PE 0 of cube 1 is rank 1 (sends E and W)" \
+	"$([ "$(gqa_n 2 ipcq_send cube1.pe0 E)" -ge 1 ] && [ "$(gqa_n 2 ipcq_send cube1.pe0 W)" -ge 1 ]; echo $?)"
+check "rank_axis 1, mlo: the west edge (cube 0) sends E, never W" \
+	"$([ "$(gqa_n 8 ipcq_send cube0.pe0 E)" -ge 1 ] && [ "$(gqa_n 8 ipcq_send cube0.pe0 W)" = 0 ]; echo $?)"
 pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=4 --set milestone-gqa-llama70b.h_kv=2 \
 	--set milestone-gqa-llama70b.q_block=8 --set milestone-gqa-llama70b.kv_block=4 # blocked: 2 states, 4 messages per chunk
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/gqab.db" --set milestone-gqa-llama70b.q_block=8 \
@@ -327,6 +353,9 @@ pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=4 --set milesto
 check "blocked prefill: 4 kv blocks per chunk, 7 hops per block each way -> 8*7*4*2 sends" "$([ "$(sqlite3 "$dir/gqab.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 448 ]; echo $?)"
 expect 2 "32 query rows in blocks of 1 are over 16 blocks (raise q_block)" -- bench milestone-gqa-llama70b -o "$dir/x.db" \
 	--set milestone-gqa-llama70b.s_q_prefill=32 --set milestone-gqa-llama70b.q_block=1
+# a reduced headline: Llama-70B heads (64 / 8, d_head 128), 16 tokens per rank, 8-row blocks (~330 K ops)
+pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=64 --set milestone-gqa-llama70b.h_kv=8 \
+	--set milestone-gqa-llama70b.d_head=128 --set milestone-gqa-llama70b.q_block=8 --set milestone-gqa-llama70b.kv_block=8
 expect 2 "h_q=6, h_kv=4: h_kv must divide h_q" -- bench milestone-gqa-llama70b -o "$dir/x.db" --set milestone-gqa-llama70b.h_q=6 --set milestone-gqa-llama70b.h_kv=4
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/a.db" 2>/dev/null
 check "attention: K/V waves (8-PE chain: 56 chunks, 4-cube chain: 12; K and V each)" "$([ "$(sqlite3 "$dir/a.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send' AND kernel = 'attention_mesh_kv'")" = 136 ]; echo $?)"
