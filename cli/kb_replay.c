@@ -56,7 +56,8 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 			       e->max_rel, e->tensor, (long long)e->row, (long long)e->col, e->sip, e->cube, e->pe, e->got,
 			       e->want);
 		else
-			printf("max abs err %.4g, max rel err %.4g\n", e->max_abs, e->max_rel);
+			printf("max abs err %.4g, max rel err %.4g; values %.6g .. %.6g\n", e->max_abs, e->max_rel,
+			       e->got_min, e->got_max);
 	}
 	for (int k = 0; verify && k < rep->n_collectives; k++)
 		printf("  %s\n", rep->collectives[k]);

@@ -55,6 +55,7 @@ struct kb_ctx {
 	int range_depth[KB_MAX_SIPS];
 	const kb_ccl_cfg *ccl_cfg;
 	ccl_state *ccl;     /* NULL until init_process_group */
+	int tp_size;        /* 0 until kb_tp_init */
 	jmp_buf unwind;
 	kb_error err;
 };

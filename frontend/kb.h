@@ -138,6 +138,34 @@ typedef enum kb_redop { KB_REDUCE_SUM, KB_REDUCE_MAX, KB_REDUCE_MIN, KB_REDUCE_P
  * one launch on the device, recorded in the collectives table. */
 void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op);
 
+/* ---- Tensor parallelism (Megatron, pure TP: TP = world size, rank = SIP) ----
+ * A layer's GEMM spreads over the PEs of the rank's SIP: its local columns
+ * (column-parallel) or rows (row-parallel) split over n_cubes x n_pes PEs
+ * (as many as divide them, up to every PE). The row-parallel partials are
+ * all-reduced with the installed algorithm, whose participants must
+ * include the layer's PEs (hierarchical_allreduce: every PE). */
+void kb_tp_init(kb_ctx *ctx, int tp);    /* initialize_model_parallel: tp == kb_world_size */
+int kb_tp_world_size(kb_ctx *ctx);       /* an error before kb_tp_init */
+int kb_tp_rank(kb_ctx *ctx);             /* the current device */
+
+typedef struct kb_tp_linear {
+	const char *name;
+	kb_tensor *w;        /* column: (in, out / tp); row: (in / tp, out) — the rank's block, f16 */
+	int64_t in, out, local;
+	bool row;
+	int n_cubes, n_pes;  /* the PEs the layer's GEMM spreads over */
+} kb_tp_linear;
+/* On the current device; out (column) or in (row) must divide by tp. */
+kb_tp_linear kb_tp_column_parallel(kb_ctx *ctx, const char *name, int64_t in, int64_t out);
+kb_tp_linear kb_tp_row_parallel(kb_ctx *ctx, const char *name, int64_t in, int64_t out);
+/* The input a layer takes, (M, in) replicated on the column layer's PEs,
+ * or (M, in / tp) split by columns like the row layer's weight rows. */
+kb_tensor *kb_tp_input(kb_ctx *ctx, const char *name, const kb_tp_linear *l, int64_t M);
+/* column: (M, out / tp), split like the weight, no collective (what a row
+ * layer of the same split takes). row: y, one (M, out) block per PE taking
+ * part in the all-reduce, each = sum over ranks of x_r · W_r. */
+kb_tensor *kb_tp_forward(kb_ctx *ctx, const kb_tp_linear *l, kb_tensor *x, const char *out_name);
+
 /* Aborts the trace with a message (for bench-level checks). */
 _Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -953,7 +953,10 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 			int64_t row = r0 + k / nc, col = c0 + k % nc;
 			double w = want[row * cols + col], g = got[k], diff = g > w ? g - w : w - g;
 			double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
-			e->checked++;
+			if (!e->checked++ || g < e->got_min)
+				e->got_min = g;
+			if (e->checked == 1 || g > e->got_max)
+				e->got_max = g;
 			if (diff > e->max_abs)
 				e->max_abs = diff;
 			if (rel > e->max_rel)

@@ -46,6 +46,7 @@ typedef struct kb_expect_result {
 	double rtol, atol;
 	int64_t checked, mismatches;
 	double max_abs, max_rel;
+	double got_min, got_max;  /* the values replay computed */
 	bool pass;
 	/* the first mismatch */
 	int64_t row, col;

@@ -40,7 +40,7 @@ grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
 expect 0 "" -- list
 for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
 
-expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep, milestone-gqa-llama70b)" -- bench nope
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep, milestone-gqa-llama70b, tp_mlp)" -- bench nope
 expect 2 "missing command" --
 expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
 expect 2 "option '--set' needs a value" -- bench gemm --set
@@ -320,6 +320,38 @@ pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=8 --set milesto
 "$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa.db" --set milestone-gqa-llama70b.h_q=8 --set milestone-gqa-llama70b.h_kv=2 \
 	--set milestone-gqa-llama70b.panels=1 2>/dev/null
 check "GQA prefill: 2 n^2 h_q GEMMs, K/V waves per kv head" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM gemm_v")" = 1024 ] && [ "$(sqlite3 "$dir/gqa.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 224 ]; echo $?)"
+# Megatron TP (the seed's T1/T2/T6 cases, 2 SIPs = TP 2 unless said): trace, time, replay --verify,
+# then the values replay computed against the closed form
+tp_case() { # name, tensor, value, --set options...
+	local name=$1 tensor=$2 want=$3; shift 3
+	"$TRACE" bench tp_mlp -o "$dir/tp.db" "$@" 2>"$dir/err" && "$TIME" "$dir/tp.db" --quiet 2>>"$dir/err" &&
+		"$REPLAY" "$dir/tp.db" --verify >"$dir/out" 2>>"$dir/err"
+	local rc=$?
+	local got
+	got=$(sed -n "s/.*PASS $tensor: .*values \([-0-9.e]*\) \.\. \([-0-9.e]*\)$/\1 \2/p" "$dir/out")
+	awk -v g="$got" -v w="$want" 'BEGIN { split(g, v, " "); if (g == "") exit 1;
+		for (i = 1; i <= 2; i++) { d = v[i] - w; if (d < 0) d = -d; if (d > 2e-3 * (w < 0 ? -w : w) + 1e-4) exit 1 } }'
+	check "tp_mlp $name: $tensor = $want (got ${got:-nothing}, exit $rc) $(head -c 300 "$dir/err")" $((rc | $?))
+}
+tp_case "T2.a column, W_r = 0.01 (r+1), x = 0.5" out_r0 0.16 --set tp_mlp.layer=1 --set tp_mlp.M=4 --set tp_mlp.d_in=32 \
+	--set tp_mlp.d_out=64 --set tp_mlp.x=0.5 --set tp_mlp.w1=0.01 --set tp_mlp.w_by_rank=1
+sed -n 's/.*PASS out_r1: .*values \([0-9.]*\) .*/\1/p' "$dir/out" | grep -q '^0\.320' ; check "T2.a rank 1: 0.32" $?
+tp_case "T2.b row, x_r = 0.1 (r+1), W_r = 0.01 (r+1)" y_r1 0.16 --set tp_mlp.layer=2 --set tp_mlp.M=4 --set tp_mlp.d_in=64 \
+	--set tp_mlp.d_out=32 --set tp_mlp.x=0.1 --set tp_mlp.w1=0.01 --set tp_mlp.x_by_rank=1 --set tp_mlp.w_by_rank=1
+tp_case "T2.c row, every rank identical" y_r0 0.032 --set tp_mlp.layer=2 --set tp_mlp.M=2 --set tp_mlp.d_in=32 \
+	--set tp_mlp.d_out=16 --set tp_mlp.x=0.1 --set tp_mlp.w1=0.01
+grep -q "PASS y_r1: .*values 0\.032" "$dir/out"; check "T2.c rank 1 identical" $?
+tp_case "T6.a zero weights" y_r0 0 --set tp_mlp.d_in=32 --set tp_mlp.d_hidden=64 --set tp_mlp.d_out=32 --set tp_mlp.w1=0 \
+	--set tp_mlp.w2=0
+tp_case "T6.b MLP 0.01536 ws" y_r0 0.03072
+check "T6.d shapes: h (B, d_hidden / ws), y one (B, d_out) block per PE, W1 (d_in, d_hidden / ws), W2 (d_hidden / ws, d_out)" \
+	"$([ "$(sqlite3 "$dir/tp.db" "SELECT group_concat(name || '=' || shape, ' ') FROM (SELECT name, shape FROM tensors_v WHERE name IN ('h_r0', 'y_r0', 'fc1_w_r0', 'fc2_w_r0') ORDER BY name)")" = "fc1_w_r0=16x16 fc2_w_r0=16x16 h_r0=1x16 y_r0=128x16" ]; echo $?)"
+tp_case "T6.b on 4 SIPs: 0.01536 ws" y_r3 0.06144 --set system.sips.count=4
+tp_case "every PE: d_hidden / ws = 128 columns, y = 16 * f16(0.032) * 256 * 0.03" y_r1 0.24570 --set tp_mlp.d_hidden=256
+check "every PE: fc1 and fc2 GEMMs on all 128 PEs of each SIP" \
+	"$([ "$(sqlite3 "$dir/tp.db" "SELECT count(DISTINCT pe_name) FROM ops_v WHERE kind = 'gemm' AND kernel = 'col_parallel_gemm'")" = 256 ] && [ "$(sqlite3 "$dir/tp.db" "SELECT count(DISTINCT pe_name) FROM ops_v WHERE kind = 'gemm' AND kernel = 'row_parallel_gemm'")" = 256 ]; echo $?)"
+expect 2 "tp_init(3): pure tensor parallelism needs TP = the world size (2)" -- bench tp_mlp -o "$dir/x.db" --set tp_mlp.tp=3
+expect 2 "row-parallel 'fc2' (33 -> 16): in features must split over TP = 2" -- bench tp_mlp -o "$dir/x.db" --set tp_mlp.d_hidden=33
 # the seed's invariants at validation scale (8 PE ranks, 4 cube ranks), one panel per trace,
 # and its 7 rank_axis cases (seed 000): who emits what, and sends by direction
 gqa_panel() { "$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa$1.db" --set milestone-gqa-llama70b.panels="$1" 2>/dev/null; }
