@@ -47,9 +47,24 @@ void kb_cost_init(kb_cost *c, const kb_machine *m)
 	c->pcie_gbps = t->pcie_gbps;
 }
 
+/* (setup + ceil(work / per) * factor) cycles in ps, saturating at 2^62
+ * (a damaged trace's huge work cannot overflow; kb-time stops at 10^18 ps). */
+static int64_t cycles_ps(const kb_cost *c, int64_t setup, int64_t work, int64_t per, int64_t factor)
+{
+	const int64_t sat = INT64_C(1) << 62;
+	if (work < 0 || per < 1)
+		work = 0, per = 1;
+	if (c->cycle_ps < 1)
+		return 0;
+	int64_t units = work / per + (work % per != 0);
+	if ((factor > 0 && units > (sat / 2) / factor / c->cycle_ps) || setup > (sat / 2) / c->cycle_ps)
+		return sat;
+	return (setup + units * factor) * c->cycle_ps;
+}
+
 int64_t kb_cost_gemm_ps(const kb_cost *c, int64_t macs)
 {
-	return (c->gemm_setup_cycles + (macs + c->gemm_macs - 1) / c->gemm_macs) * c->cycle_ps;
+	return cycles_ps(c, c->gemm_setup_cycles, macs, c->gemm_macs, 1);
 }
 
 static bool transcendental(kb_op_kind k)
@@ -64,8 +79,8 @@ int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work)
 		work = (work + KB_SOFTMAX_PASSES - 1) / KB_SOFTMAX_PASSES;
 		factor = KB_SOFTMAX_PASSES - 1 + c->math_transcendental;
 	}
-	int64_t cycles = c->math_setup_cycles + (work + c->math_lanes - 1) / c->math_lanes * factor;
-	return cycles > 0 ? cycles * c->cycle_ps : 1;
+	int64_t ps = cycles_ps(c, c->math_setup_cycles, work, c->math_lanes, factor);
+	return ps > 0 ? ps : 1;
 }
 
 /* ------------------------------------------------------------------ */
