@@ -1,19 +1,31 @@
 /*
  * memory.c — sparse device memory for replay.
  *
- * Pages of 4 KB keyed by physical address (PA >> 12) in a kb_ptrmap. Every 2-byte granule records the op that last wrote it, so a read
- * knows whether its bytes were ever written and which write it sees. The
- * bookkeeping pass of replay uses pages without data.
+ * Pages of 4 KB keyed by physical address (PA >> 12) in a kb_ptrmap. A
+ * page written whole by one op records just that op; otherwise it keeps
+ * sorted runs of 2-byte granules with the op that last wrote each run
+ * (8 bytes a run instead of 4 bytes a granule), so a read knows whether
+ * its bytes were ever written and which write it sees. The bookkeeping
+ * pass of replay uses pages without data.
  */
 #include "replay_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Granules [lo, hi) of a page last written by op w. */
+typedef struct wrun {
+	uint16_t lo, hi;
+	int32_t w;
+} wrun;
+
+#define PAGE_GRANULES (PAGE_BYTES / GRANULE)
+
 typedef struct page {
-	int32_t uniform; /* the op that wrote every granule, or 0 (mixed / gaps) */
-	int32_t writer[PAGE_BYTES / GRANULE];
-	uint8_t data[];  /* PAGE_BYTES when the memory keeps data */
+	int32_t uniform;  /* the op that wrote every granule, or 0: see runs */
+	uint16_t n, cap;  /* runs, sorted, disjoint; gaps were never written */
+	wrun *runs;
+	uint8_t data[];   /* PAGE_BYTES when the memory keeps data */
 } page;
 
 struct mem {
@@ -33,8 +45,12 @@ void mem_free(mem *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->pages.cap; i++)
-		free(m->pages.vals[i]);
+	for (size_t i = 0; i < m->pages.cap; i++) {
+		page *p = m->pages.vals[i];
+		if (p)
+			free(p->runs);
+		free(p);
+	}
 	kb_ptrmap_release(&m->pages);
 	free(m);
 }
@@ -58,6 +74,91 @@ static page *get_page(mem *m, uint64_t key, bool create)
 	return p;
 }
 
+/* The first run of p ending after granule g. */
+static size_t first_after(const page *p, uint16_t g)
+{
+	size_t lo = 0, hi = p->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (p->runs[mid].hi <= g)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Granules [g0, g1) of a mixed page: the newest writer, and the gaps. */
+static void runs_read(const page *p, uint64_t key, uint16_t g0, uint16_t g1, read_info *ri)
+{
+	uint16_t c = g0;
+	for (size_t k = first_after(p, g0); k < p->n && p->runs[k].lo < g1; k++) {
+		const wrun *r = &p->runs[k];
+		if (r->lo > c) {
+			if (!ri->unwritten)
+				ri->first_unwritten = key * PAGE_BYTES + (uint64_t)c * GRANULE;
+			ri->unwritten += (int64_t)(r->lo - c) * GRANULE;
+		}
+		if (r->w > ri->max_writer)
+			ri->max_writer = r->w;
+		c = r->hi;
+	}
+	if (c < g1) {
+		if (!ri->unwritten)
+			ri->first_unwritten = key * PAGE_BYTES + (uint64_t)c * GRANULE;
+		ri->unwritten += (int64_t)(g1 - c) * GRANULE;
+	}
+}
+
+/* Records op w over granules [g0, g1) of a page not uniformly w's. */
+static int runs_write(page *p, uint16_t g0, uint16_t g1, int32_t w)
+{
+	if (p->uniform) { /* the page stops being uniform: one run of it */
+		if (!p->cap) {
+			p->runs = malloc(4 * sizeof *p->runs);
+			if (!p->runs)
+				return -1;
+			p->cap = 4;
+		}
+		p->runs[0] = (wrun){0, PAGE_GRANULES, p->uniform};
+		p->n = 1;
+		p->uniform = 0;
+	}
+	/* runs [a, b) overlap [g0, g1); the first and last may keep an end */
+	size_t a = first_after(p, g0), b = a;
+	while (b < p->n && p->runs[b].lo < g1)
+		b++;
+	wrun left = {0, 0, 0}, right = {0, 0, 0};
+	if (a < b && p->runs[a].lo < g0)
+		left = (wrun){p->runs[a].lo, g0, p->runs[a].w};
+	if (a < b && p->runs[b - 1].hi > g1)
+		right = (wrun){g1, p->runs[b - 1].hi, p->runs[b - 1].w};
+	size_t add = 1 + (left.hi > 0) + (right.hi > 0), n = p->n - (b - a) + add;
+	if (n > p->cap) {
+		size_t cap = p->cap ? p->cap : 4;
+		while (cap < n)
+			cap *= 2;
+		wrun *v = realloc(p->runs, cap * sizeof *v);
+		if (!v)
+			return -1;
+		p->runs = v;
+		p->cap = (uint16_t)(cap < 65535 ? cap : 65535);
+	}
+	memmove(&p->runs[a + add], &p->runs[b], (p->n - b) * sizeof *p->runs);
+	size_t k = a;
+	if (left.hi > 0)
+		p->runs[k++] = left;
+	p->runs[k++] = (wrun){g0, g1, w};
+	if (right.hi > 0)
+		p->runs[k++] = right;
+	p->n = (uint16_t)n;
+	if (p->n == 1 && p->runs[0].lo == 0 && p->runs[0].hi == PAGE_GRANULES) {
+		p->uniform = w;
+		p->n = 0;
+	}
+	return 0;
+}
+
 int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 {
 	uint8_t *dst = out;
@@ -77,16 +178,7 @@ int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 			if (dst && m->with_data)
 				memcpy(dst, p->data + off, len);
 		} else {
-			for (size_t g = off / GRANULE; g <= (off + len - 1) / GRANULE; g++) {
-				int32_t w = p->writer[g];
-				if (!w) {
-					if (!ri->unwritten)
-						ri->first_unwritten = key * PAGE_BYTES + g * GRANULE;
-					ri->unwritten += GRANULE;
-				} else if (w > ri->max_writer) {
-					ri->max_writer = w;
-				}
-			}
+			runs_read(p, key, (uint16_t)(off / GRANULE), (uint16_t)((off + len - 1) / GRANULE + 1), ri);
 			if (dst && m->with_data)
 				memcpy(dst, p->data + off, len);
 		}
@@ -109,15 +201,11 @@ int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer)
 			return -1;
 		if (len == PAGE_BYTES) {
 			p->uniform = writer;
-		} else if (p->uniform != writer) {
-			if (p->uniform) /* the page stops being uniform: spell it out */
-				for (size_t g = 0; g < PAGE_BYTES / GRANULE; g++)
-					p->writer[g] = p->uniform;
-			p->uniform = 0;
+			p->n = 0;
+		} else if (p->uniform != writer &&
+			   runs_write(p, (uint16_t)(off / GRANULE), (uint16_t)((off + len - 1) / GRANULE + 1), writer)) {
+			return -1;
 		}
-		if (!p->uniform)
-			for (size_t g = off / GRANULE; g <= (off + len - 1) / GRANULE; g++)
-				p->writer[g] = writer;
 		if (m->with_data) {
 			if (src)
 				memcpy(p->data + off, src, len);

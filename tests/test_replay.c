@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "helpers.h"
 #include "replay.h"
+#include "replay_int.h" /* the sparse memory, tested directly */
 #include "timing.h"
 
 /* Replays path; returns 0 or -1 (bad input, message in err). */
@@ -414,6 +415,72 @@ static void sgemm_kernels_agree(void **state)
 	free(c2);
 }
 
+/* Sparse memory: which op a read sees and which bytes were never written,
+ * through whole-page, partial and overlapping writes. */
+static void memory_tracks_writers_and_gaps(void **state)
+{
+	(void)state;
+	mem *m = mem_new(true);
+	assert_non_null(m);
+	uint8_t buf[PAGE_BYTES], back[PAGE_BYTES];
+	for (int i = 0; i < PAGE_BYTES; i++)
+		buf[i] = (uint8_t)(i * 7);
+	read_info ri = {0};
+	assert_int_equal(mem_write(m, 0, buf, PAGE_BYTES, 1), 0);
+	mem_read(m, 100, back, 100, &ri);
+	assert_int_equal(ri.max_writer, 1);
+	assert_int_equal(ri.unwritten, 0);
+	assert_memory_equal(back, buf + 100, 100);
+	assert_int_equal(mem_write(m, 1000, NULL, 100, 2), 0); /* zeros, op 2 */
+	ri = (read_info){0};
+	mem_read(m, 0, back, 1000, &ri);
+	assert_int_equal(ri.max_writer, 1);
+	ri = (read_info){0};
+	mem_read(m, 0, back, PAGE_BYTES, &ri);
+	assert_int_equal(ri.max_writer, 2);
+	assert_int_equal(back[1000] + back[1099], 0);
+	assert_int_equal(back[1100], buf[1100]);
+	/* a fresh page: two islands, then one write across both */
+	const uint64_t pg = 7 * PAGE_BYTES;
+	assert_int_equal(mem_write(m, pg + 10, buf, 10, 3), 0);
+	assert_int_equal(mem_write(m, pg + 40, buf, 10, 4), 0);
+	ri = (read_info){0};
+	mem_read(m, pg, NULL, 64, &ri);
+	assert_int_equal(ri.max_writer, 4);
+	assert_int_equal(ri.unwritten, 44);
+	assert_int_equal(ri.first_unwritten, pg);
+	assert_int_equal(mem_write(m, pg + 16, buf, 30, 5), 0);
+	ri = (read_info){0};
+	mem_read(m, pg + 10, NULL, 6, &ri);
+	assert_int_equal(ri.max_writer, 3);
+	ri = (read_info){0};
+	mem_read(m, pg + 20, NULL, 20, &ri);
+	assert_int_equal(ri.max_writer, 5);
+	assert_int_equal(ri.unwritten, 0);
+	ri = (read_info){0};
+	mem_read(m, pg + 46, NULL, 4, &ri);
+	assert_int_equal(ri.max_writer, 4);
+	ri = (read_info){0};
+	mem_read(m, pg, NULL, 64, &ri);
+	assert_int_equal(ri.unwritten, 10 + 14);
+	assert_int_equal(ri.first_unwritten, pg);
+	/* many small writes then one over the whole page: uniform again */
+	for (int k = 0; k < 300; k++)
+		assert_int_equal(mem_write(m, pg + 100 + 4 * (uint64_t)k, buf, 2, 10 + k), 0);
+	ri = (read_info){0};
+	mem_read(m, pg + 100, NULL, 1200, &ri);
+	assert_int_equal(ri.max_writer, 309);
+	assert_int_equal(ri.unwritten, 600);
+	assert_int_equal(mem_write(m, pg, buf, PAGE_BYTES, 400), 0);
+	ri = (read_info){0};
+	mem_read(m, pg, back, PAGE_BYTES, &ri);
+	assert_int_equal(ri.max_writer, 400);
+	assert_int_equal(ri.unwritten, 0);
+	assert_memory_equal(back, buf, PAGE_BYTES);
+	assert_int_equal(mem_pages(m), 2);
+	mem_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +492,7 @@ int main(void)
 		cmocka_unit_test(a_wrong_expectation_names_the_first_mismatch),
 		cmocka_unit_test(tensors_in_sram_and_tcm_trace_time_and_verify),
 		cmocka_unit_test(sgemm_kernels_agree),
+		cmocka_unit_test(memory_tracks_writers_and_gaps),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());
