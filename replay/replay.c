@@ -43,8 +43,9 @@ typedef struct replay {
 	int32_t *expect_writer;   /* per op: the newest writer its reads should see */
 	int32_t *order;           /* a topological order of the dependency graph */
 	void **pending;           /* per op: its result between read and write */
-	blob_cache *blobs;
+	blob_cache *blobs;        /* decoded host data, freed after its last host write */
 	size_t n_blobs, cap_blobs;
+	int32_t *blob_uses;       /* per blob id: host writes not yet done */
 	mem *mem;
 	bool fatal;               /* corrupt input: stop replaying */
 	scratch raw, in[4], tmp[3]; /* per-op working buffers, reused */
@@ -245,7 +246,8 @@ static int load_ops(replay *r, kb_error *err)
 	r->ops = calloc((size_t)n + 1, sizeof *r->ops);
 	r->pending = calloc((size_t)n + 1, sizeof *r->pending);
 	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
-	if (!r->ops || !r->pending || !r->expect_writer)
+	r->blob_uses = calloc((size_t)kb_db_counts_of(r->db)->blobs + 1, sizeof *r->blob_uses);
+	if (!r->ops || !r->pending || !r->expect_writer || !r->blob_uses)
 		return kb_fail(err, "out of memory for %lld ops", (long long)n);
 	static const char sql[] = "SELECT sip, cube, pe, kind, attr, imm, blob_id,"
 				  " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
@@ -280,6 +282,8 @@ static int load_ops(replay *r, kb_error *err)
 		}
 		rc = operand(r, st, 7, &o->dst, err) || operand(r, st, 11, &o->a, err) || operand(r, st, 15, &o->b, err) ||
 		     check_op(r, i, err);
+		if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
+			r->blob_uses[o->blob]++;
 	}
 	sqlite3_finalize(st);
 	PREPARE(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3", &st);
@@ -542,6 +546,13 @@ static int op_write(replay *r, int32_t i, kb_error *err)
 			       (unsigned long long)(r->budget >> 20));
 	if (o->kind != KB_OP_HOST_WRITE)
 		free(r->pending[i]);
+	else if (o->blob > 0 && --r->blob_uses[o->blob] == 0)
+		for (size_t k = 0; k < r->n_blobs; k++)
+			if (r->blobs[k].id == o->blob) { /* its last write: drop it from the cache */
+				free(r->blobs[k].data);
+				r->blobs[k] = r->blobs[--r->n_blobs];
+				break;
+			}
 	r->pending[i] = NULL;
 	return 0;
 }
@@ -1070,6 +1081,7 @@ out:
 	for (size_t k = 0; k < r.n_blobs; k++)
 		free(r.blobs[k].data);
 	free(r.blobs);
+	free(r.blob_uses);
 	free(r.pending);
 	free(r.expect_writer);
 	free(r.order);
