@@ -64,7 +64,7 @@ static int replay_rate(int64_t n, const char *path, double *gflops, kb_error *er
 	kb_topo_release(&topo);
 	double best = 0;
 	for (int r = 0; r < 3 && !rc; r++) {
-		kb_replay_options opt = {NULL, KB_ORDER_DATAFLOW, 20, NULL, 0};
+		kb_replay_options opt = {.order = KB_ORDER_DATAFLOW, .max_problems = 20};
 		rc = kb_replay(db, &mach, &opt, &rep, err);
 		if (!rc) {
 			if (!kb_replay_passed(&rep))

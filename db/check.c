@@ -196,6 +196,10 @@ int kb_db_check(kb_db *db, kb_error *err)
 		     " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL OR NOT e.rtol >= 0"
 		     " OR NOT e.atol >= 0 LIMIT 1",
 		 "expectations", "tensor_id / blob_id / rtol / atol", err) ||
+	    (kb_db_has_table(db, "expectation_rows") &&
+	     rule(db, "SELECT r.expectation_id FROM expectation_rows r LEFT JOIN expectations e ON e.id = r.expectation_id"
+		      " LEFT JOIN blobs b ON b.id = r.blob_id WHERE e.id IS NULL OR b.id IS NULL OR b.elem_size <> 8 LIMIT 1",
+		  "expectation_rows", "expectation_id / blob_id (int64 rows)", err)) ||
 	    rule(db, "SELECT id FROM blobs WHERE raw_bytes NOT BETWEEN 0 AND 17179869184 OR elem_size NOT BETWEEN 1 AND 8"
 		     " OR raw_bytes % elem_size <> 0 LIMIT 1",
 		 "blobs", "raw_bytes / elem_size (at most 16 GiB a blob)", err) ||

@@ -672,6 +672,21 @@ int kb_db_expect(kb_db *db, int64_t tensor, int64_t blob, double rtol, double at
 	return rc;
 }
 
+int kb_db_expect_rows(kb_db *db, int64_t tensor, int64_t blob, int64_t rows_blob, double rtol, double atol,
+		      kb_error *err)
+{
+	conn_lock(db);
+	int rc = expect_locked(db, tensor, blob, rtol, atol, err);
+	if (!rc) {
+		char sql[96];
+		snprintf(sql, sizeof sql, "INSERT INTO expectation_rows VALUES(%lld, %lld)", (long long)db->n_expect,
+			 (long long)rows_blob);
+		rc = exec(db, sql, err);
+	}
+	conn_unlock(db);
+	return rc;
+}
+
 int64_t kb_db_blob(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
 		   kb_error *err)
 {

@@ -151,6 +151,10 @@ int64_t kb_db_range(kb_db *db, int rank, int64_t parent, const char *label, int6
 int kb_db_range_end(kb_db *db, int64_t range, int64_t end_op, kb_error *err);
 
 int kb_db_expect(kb_db *db, int64_t tensor, int64_t blob, double rtol, double atol, kb_error *err);
+/* A sampled expectation: blob holds only the rows listed (ascending, as
+ * int64) in rows_blob, each a whole row of the tensor's 2-D view. */
+int kb_db_expect_rows(kb_db *db, int64_t tensor, int64_t blob, int64_t rows_blob, double rtol, double atol,
+		      kb_error *err);
 
 /* Stores data compressed (byte planes of elem_size, then zstd); identical
  * contents share one row. kind: "host_data", "expected". */

@@ -17,7 +17,8 @@
 	" bytes INTEGER NOT NULL, world_size INTEGER NOT NULL, tensor_id INTEGER NOT NULL, launch_id INTEGER NOT NULL," \
 	" first_op_id INTEGER NOT NULL, end_op_id INTEGER NOT NULL);\n" \
 	"CREATE TABLE IF NOT EXISTS pe_scratch(sip INTEGER NOT NULL, cube INTEGER NOT NULL, pe INTEGER NOT NULL," \
-	" peak_bytes INTEGER NOT NULL, capacity_bytes INTEGER NOT NULL);\n"
+	" peak_bytes INTEGER NOT NULL, capacity_bytes INTEGER NOT NULL);\n" \
+	"CREATE TABLE IF NOT EXISTS expectation_rows(expectation_id INTEGER PRIMARY KEY, blob_id INTEGER NOT NULL);\n"
 
 const char kb_schema_tables[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"

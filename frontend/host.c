@@ -322,6 +322,31 @@ kb_tensor *kb_zeros(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtyp
 	return t;
 }
 
+void kb_rand(kb_ctx *ctx, kb_tensor *t, uint64_t seed, float scale)
+{
+	if (!(scale > 0) || scale > 65504)
+		kb_fatal(ctx, "rand '%s': scale %g is not in (0, 65504]", t->name, scale);
+	for (size_t i = 0; i < t->n_shards; i++) {
+		const kb_shard *sh = &t->shards[i];
+		kb_op_row op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_FILL,
+				.bytes = (int64_t)sh->nbytes, .attr = (int64_t)kb_rand_block_seed(seed, sh->row0, sh->col0),
+				.imm = scale};
+		op.dst = shard_operand(ctx, t, i);
+		host_op(ctx, &op);
+	}
+}
+
+float kb_rand_value(const kb_tensor *t, uint64_t seed, float scale, int64_t row, int64_t col)
+{
+	for (size_t i = 0; i < t->n_shards; i++) {
+		const kb_shard *sh = &t->shards[i];
+		if (row >= sh->row0 && row < sh->row0 + sh->rows && col >= sh->col0 && col < sh->col0 + sh->cols)
+			return kb_dtype_round(t->dtype, kb_rand_elem(kb_rand_block_seed(seed, sh->row0, sh->col0),
+					(uint64_t)((row - sh->row0) * sh->cols + (col - sh->col0)), scale));
+	}
+	return 0;
+}
+
 kb_tensor *kb_empty(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)
 {
 	return create_tensor(ctx, name, shape, dtype, dp);
@@ -387,6 +412,25 @@ void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, do
 	size_t n = (size_t)(t->rows * t->cols) * sizeof(float);
 	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
 	if (blob < 0 || kb_db_expect(ctx->db, t->id, blob, rtol, atol, &ctx->err))
+		kb_throw(ctx);
+}
+
+void kb_expect_rows(kb_ctx *ctx, kb_tensor *t, const int64_t *rows, int n_rows, const float *expected, double rtol,
+		    double atol)
+{
+	if (rtol < 0 || atol < 0)
+		kb_fatal(ctx, "expect '%s': tolerances must not be negative", t->name);
+	if (n_rows < 1)
+		kb_fatal(ctx, "expect_rows '%s': no rows", t->name);
+	for (int k = 0; k < n_rows; k++)
+		if (rows[k] < 0 || rows[k] >= t->rows || (k && rows[k] <= rows[k - 1]))
+			kb_fatal(ctx, "expect_rows '%s': row %lld is not ascending inside 0..%lld", t->name, (long long)rows[k],
+				 (long long)t->rows - 1);
+	size_t n = (size_t)n_rows * (size_t)t->cols * sizeof(float);
+	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
+	int64_t rb = blob < 0 ? -1 : kb_db_blob(ctx->db, "rows", 0, sizeof(int64_t), rows, (size_t)n_rows * sizeof *rows,
+						&ctx->err);
+	if (rb < 0 || kb_db_expect_rows(ctx->db, t->id, blob, rb, rtol, atol, &ctx->err))
 		kb_throw(ctx);
 }
 

@@ -80,6 +80,18 @@ void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data);
 
 /* Registers the expected final contents (row-major, f32) of t. */
 void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, double atol);
+/* Registers the expected contents of some rows of t's 2-D view only (rows
+ * ascending; expected is n_rows x columns, f32): replay verifies them by
+ * executing just the ops they depend on, so a reference that would take
+ * hours for the whole tensor can be sampled. */
+void kb_expect_rows(kb_ctx *ctx, kb_tensor *t, const int64_t *rows, int n_rows, const float *expected, double rtol,
+		    double atol);
+/* Fills t with uniform values in [-scale, scale) (rounded to its dtype)
+ * generated where they land: one fill op per shard, no host data in the
+ * trace. kb_rand_value is element (row, col) of such a fill, for host
+ * references. */
+void kb_rand(kb_ctx *ctx, kb_tensor *t, uint64_t seed, float scale);
+float kb_rand_value(const kb_tensor *t, uint64_t seed, float scale, int64_t row, int64_t col);
 
 /* Named regions that reports aggregate by (like NVTX ranges). */
 void kb_range_push(kb_ctx *ctx, const char *label);

@@ -315,3 +315,23 @@ float kb_dtype_round(kb_dtype d, float f)
 {
 	return d == KB_F16 ? kb_f16_to_f32(kb_f32_to_f16(f)) : f;
 }
+
+static uint64_t splitmix64(uint64_t z)
+{
+	z += UINT64_C(0x9E3779B97F4A7C15);
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+uint64_t kb_rand_block_seed(uint64_t seed, int64_t row0, int64_t col0)
+{
+	uint64_t s = splitmix64(splitmix64(splitmix64(seed) ^ (uint64_t)row0) ^ (uint64_t)col0);
+	return (s >> 1) | 1; /* positive and nonzero: it is an attr column */
+}
+
+float kb_rand_elem(uint64_t block_seed, uint64_t j, float scale)
+{
+	uint64_t z = splitmix64(block_seed * UINT64_C(0x9E3779B97F4A7C15) + j);
+	return scale * (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}

@@ -274,4 +274,12 @@ float kb_f16_to_f32(uint16_t h);
 /* Rounds a value through the dtype (f16: the nearest half). */
 float kb_dtype_round(kb_dtype d, float f);
 
+/* Random fills generated where they land (a HOST_FILL op whose attr is a
+ * nonzero block seed and imm the scale): element j, row-major in the
+ * block, is kb_rand_elem(seed, j, scale) rounded to the dtype. A block's
+ * seed depends on the fill's seed and the block's first row and column
+ * only, so replicas of a block hold the same values. */
+uint64_t kb_rand_block_seed(uint64_t seed, int64_t row0, int64_t col0);
+float kb_rand_elem(uint64_t block_seed, uint64_t j, float scale); /* uniform in [-scale, scale) */
+
 #endif

@@ -190,6 +190,33 @@ int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 	return 0;
 }
 
+int mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t *cap, size_t from)
+{
+	while (n) {
+		uint64_t key = pa / PAGE_BYTES;
+		size_t off = (size_t)(pa % PAGE_BYTES), len = PAGE_BYTES - off < n ? PAGE_BYTES - off : n;
+		const page *p = get_page(m, key, false);
+		size_t k = 0, end = 0;
+		if (p && !p->uniform) {
+			uint16_t g0 = (uint16_t)(off / GRANULE), g1 = (uint16_t)((off + len - 1) / GRANULE + 1);
+			k = first_after(p, g0);
+			for (end = k; end < p->n && p->runs[end].lo < g1; end++)
+				;
+		}
+		for (size_t j = k; p && (p->uniform ? j == k : j < end); j++) {
+			int32_t w = p->uniform ? p->uniform : p->runs[j].w;
+			if (*n_v > from && (*v)[*n_v - 1] == w)
+				continue; /* a long read of one writer's data: once */
+			if (kb_grow(v, cap, *n_v + 1, sizeof **v, 16))
+				return -1;
+			(*v)[(*n_v)++] = w;
+		}
+		pa += len;
+		n -= len;
+	}
+	return 0;
+}
+
 int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer)
 {
 	const uint8_t *src = in;

@@ -31,6 +31,15 @@ typedef struct blob_cache {
 	size_t n;
 } blob_cache;
 
+/* The rows an expectation checks: all (n = 0), or some, whose expected
+ * values are the blob's rows in order (stored) or the rows themselves. */
+typedef struct ex_rows {
+	int64_t tensor, blob;
+	int64_t *rows;
+	int n;
+	bool stored;
+} ex_rows;
+
 typedef struct replay {
 	kb_db *db;
 	const kb_machine *m;
@@ -46,6 +55,9 @@ typedef struct replay {
 	blob_cache *blobs;        /* decoded host data, freed after its last host write */
 	size_t n_blobs, cap_blobs;
 	int32_t *blob_uses;       /* per blob id: host writes not yet done */
+	struct ex_rows *ex;       /* per expectation (by id order): the rows checked */
+	int n_ex;
+	uint8_t *in_slice;        /* NULL: every op runs */
 	mem *mem;
 	bool fatal;               /* corrupt input: stop replaying */
 	scratch raw, in[4], tmp[3]; /* per-op working buffers, reused */
@@ -284,6 +296,9 @@ static int load_ops(replay *r, kb_error *err)
 		     check_op(r, i, err);
 		if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
 			r->blob_uses[o->blob]++;
+		if (!rc && o->kind == KB_OP_GEMM)
+			r->rep->total_gemm_flops += 2 * o->dst.shape->numel *
+						    (o->attr & KB_GEMM_TRANS_A ? o->a.shape->d[0] : o->a.shape->d[1]);
 	}
 	sqlite3_finalize(st);
 	PREPARE(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3", &st);
@@ -488,8 +503,22 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	if (kb_op_is_control(o->kind))
 		return 0;
 	size_t out_bytes = (size_t)o->dst.shape->numel * dtype_bytes(o->dst.dtype);
-	if (o->kind == KB_OP_HOST_FILL)
-		return 0; /* writes zeros */
+	if (o->kind == KB_OP_HOST_FILL) {
+		if (!o->attr)
+			return 0; /* writes zeros */
+		int64_t n = o->dst.shape->numel; /* a random fill: kb_rand_elem of the block's seed */
+		float *v = scratch_get(&r->tmp[2], (size_t)(n ? n : 1) * sizeof *v);
+		void *out = malloc(out_bytes ? out_bytes : 1);
+		if (!v || !out) {
+			free(out);
+			return kb_fail(err, "out of memory");
+		}
+		for (int64_t j = 0; j < n; j++)
+			v[j] = kb_rand_elem((uint64_t)o->attr, (uint64_t)j, (float)o->imm);
+		from_f32(o->dst.dtype, v, out, n);
+		r->pending[i] = out;
+		return 0;
+	}
 	if (o->kind == KB_OP_HOST_WRITE) {
 		r->pending[i] = (void *)blob_data(r, i, err);
 		return r->pending[i] || r->fatal ? 0 : -1;
@@ -879,6 +908,181 @@ static int expected_writers(replay *r, kb_error *err)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sampled checks and the backward slice                               */
+/* ------------------------------------------------------------------ */
+
+/* The rows each expectation checks: those stored with it, or with
+ * --sample N, N rows evenly spaced from the first to the last. */
+static int load_samples(replay *r, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	bool has_rows = kb_db_has_table(r->db, "expectation_rows");
+	PREPARE(h, has_rows ? "SELECT e.tensor_id, e.blob_id, coalesce(x.blob_id, 0), CASE WHEN s.ndim = 1 THEN 1 ELSE s.d0"
+			      " END FROM expectations e JOIN tensors t ON t.id = e.tensor_id JOIN shapes s ON s.id = t.shape"
+			      " LEFT JOIN expectation_rows x ON x.expectation_id = e.id ORDER BY e.id"
+			    : "SELECT e.tensor_id, e.blob_id, 0, CASE WHEN s.ndim = 1 THEN 1 ELSE s.d0 END FROM expectations e"
+			      " JOIN tensors t ON t.id = e.tensor_id JOIN shapes s ON s.id = t.shape ORDER BY e.id", &st);
+	int rc = 0;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		ex_rows *x = realloc(r->ex, (size_t)(r->n_ex + 1) * sizeof *x);
+		if (!x) {
+			rc = kb_fail(err, "out of memory");
+			break;
+		}
+		r->ex = x;
+		x = &r->ex[r->n_ex++];
+		*x = (ex_rows){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), NULL, 0, false};
+		int64_t rows_blob = sqlite3_column_int64(st, 2), n_rows = sqlite3_column_int64(st, 3);
+		if (rows_blob) {
+			void *data;
+			size_t n;
+			kb_error why;
+			if (kb_db_blob_get(r->db, rows_blob, &data, &n, NULL, &why)) {
+				rc = kb_fail(err, "expectation %d: its sampled rows are corrupt: %s", r->n_ex, why.msg);
+				break;
+			}
+			x->rows = data;
+			x->n = (int)(n / sizeof(int64_t));
+			x->stored = true;
+			for (int k = 0; k < x->n && !rc; k++)
+				if (x->rows[k] < 0 || x->rows[k] >= n_rows || (k && x->rows[k] <= x->rows[k - 1]) ||
+				    n % sizeof(int64_t) || n == 0)
+					rc = kb_fail(err, "expectation %d: sampled row %lld is not ascending inside 0..%lld: the"
+							  " trace is damaged", r->n_ex, (long long)x->rows[k], (long long)n_rows - 1);
+			if (!rc && (int64_t)x->n > INT32_MAX / 2)
+				rc = kb_fail(err, "expectation %d: too many sampled rows", r->n_ex);
+		} else if (r->opt->sample > 0 && n_rows > r->opt->sample) {
+			int k = r->opt->sample;
+			if (!(x->rows = malloc((size_t)k * sizeof *x->rows))) {
+				rc = kb_fail(err, "out of memory");
+				break;
+			}
+			for (int j = 0; j < k; j++) { /* first and last included, ascending, distinct */
+				int64_t row = k == 1 ? 0 : (int64_t)j * (n_rows - 1) / (k - 1);
+				if (!x->n || row > x->rows[x->n - 1])
+					x->rows[x->n++] = row;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Appends the last writers of expectation x's checked rows, by shard. */
+static int target_writers(replay *r, mem *m, const ex_rows *x, int32_t **v, size_t *n_v, size_t *cap, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	PREPARE(h, "SELECT s.pa, s.row0, s.rows, s.cols, t.dtype FROM shards s JOIN tensors t ON t.id = s.tensor_id"
+		   " WHERE s.tensor_id = ?", &st);
+	sqlite3_bind_int64(st, 1, x->tensor);
+	int rc = 0;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		uint64_t pa = (uint64_t)sqlite3_column_int64(st, 0);
+		int64_t r0 = sqlite3_column_int64(st, 1), nr = sqlite3_column_int64(st, 2), nc = sqlite3_column_int64(st, 3);
+		uint64_t row_bytes = (uint64_t)nc * dtype_bytes(sqlite3_column_int(st, 4));
+		for (int k = 0; k < x->n && !rc; k++)
+			if (x->rows[k] >= r0 && x->rows[k] < r0 + nr)
+				rc = mem_writers(m, pa + (uint64_t)(x->rows[k] - r0) * row_bytes, row_bytes, v, n_v, cap, 0);
+	}
+	sqlite3_finalize(st);
+	return rc ? kb_fail(err, "out of memory") : 0;
+}
+
+/* The backward slice of the sampled rows: a bookkeeping pass in dataflow
+ * order records which ops wrote each op's inputs; from the last writers of
+ * the sampled rows, every op reached through those edges (data through
+ * memory, so IPCQ slots and remote loads too) runs, and no other. */
+static int compute_slice(replay *r, kb_error *err)
+{
+	bool any = false;
+	for (int k = 0; k < r->n_ex; k++)
+		any |= r->ex[k].n > 0;
+	if (!any)
+		return 0;
+	mem *m = mem_new(false);
+	int64_t *at = malloc(((size_t)r->n + 1) * sizeof *at);
+	int32_t *w = NULL, *stack = NULL;
+	size_t n_w = 0, cap_w = 0;
+	r->in_slice = calloc((size_t)r->n + 1, 1);
+	int rc = -1;
+	if (!m || !at || !r->in_slice)
+		goto oom;
+	/* writers of op i's inputs: w[at[i] .. at[i + 1]) once the pass is done */
+	int32_t *len = (int32_t *)calloc((size_t)r->n + 1, sizeof *len);
+	if (!len)
+		goto oom;
+	for (int32_t k = 0; k < r->n; k++) {
+		int32_t i = r->order[k];
+		const rop *o = &r->ops[i];
+		const rop_operand *x[4];
+		inputs(o, x);
+		at[i] = (int64_t)n_w;
+		for (int j = 0; j < 4; j++) {
+			if (!x[j] || o->kind == KB_OP_HOST_WRITE || o->kind == KB_OP_HOST_FILL)
+				continue;
+			span_iter sp = operand_spans(x[j], stride_of(o, x[j]));
+			for (size_t row = 0; row < sp.rows; row++)
+				if (mem_writers(m, sp.pa + row * sp.stride_bytes, sp.row_bytes, &w, &n_w, &cap_w, (size_t)at[i])) {
+					free(len);
+					goto oom;
+				}
+		}
+		len[i] = (int32_t)((int64_t)n_w - at[i]);
+		if (o->dst.space && o->kind != KB_OP_LAUNCH && write_result(m, o, NULL, i + 1)) {
+			free(len);
+			goto oom;
+		}
+	}
+	size_t n_edges = n_w, cap_stack = 0, n_stack = 0;
+	for (int k = 0; k < r->n_ex; k++)
+		if (r->ex[k].n && target_writers(r, m, &r->ex[k], &w, &n_w, &cap_w, err)) {
+			free(len);
+			goto out;
+		}
+	for (size_t k = n_edges; k < n_w; k++) { /* the roots */
+		int32_t op = w[k] - 1;
+		if (op >= 0 && op < r->n && !r->in_slice[op]) {
+			r->in_slice[op] = 1;
+			if (kb_grow(&stack, &cap_stack, n_stack + 1, sizeof *stack, 1024)) {
+				free(len);
+				goto oom;
+			}
+			stack[n_stack++] = op;
+		}
+	}
+	while (n_stack) {
+		int32_t i = stack[--n_stack];
+		for (int64_t e = at[i]; e < at[i] + len[i]; e++) {
+			int32_t op = w[e] - 1;
+			if (op < 0 || op >= r->n || r->in_slice[op])
+				continue;
+			r->in_slice[op] = 1;
+			if (kb_grow(&stack, &cap_stack, n_stack + 1, sizeof *stack, 1024)) {
+				free(len);
+				goto oom;
+			}
+			stack[n_stack++] = op;
+		}
+	}
+	free(len);
+	r->rep->sliced = true;
+	for (int32_t i = 0; i < r->n; i++)
+		r->rep->slice_ops += r->in_slice[i];
+	rc = 0;
+	goto out;
+oom:
+	rc = kb_fail(err, "out of memory computing the slice of the sampled rows");
+out:
+	mem_free(m);
+	free(at);
+	free(w);
+	free(stack);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Verification                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -891,15 +1095,70 @@ static int expected_writers(replay *r, kb_error *err)
 		} \
 	} while (0)
 
-static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect_result *e)
+/* Compares rows [row, row + n) of a shard (nc columns from c0, stored at
+ * pa) with the expected values, whose row `row` starts at want_row. */
+static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int pe, uint64_t pa, int64_t row,
+			  int64_t n_rows, int64_t c0, int64_t nc, int dtype, const float *want, int64_t want_row,
+			  int64_t cols)
+{
+	size_t isz = dtype_bytes(dtype);
+	int64_t n = n_rows * nc;
+	if ((uint64_t)n * 4 > operand_budget(r)) {
+		snprintf(e->problem, sizeof e->problem, "a shard of %lld elements is over replay's budget", (long long)n);
+		return;
+	}
+	void *raw = malloc((size_t)n * isz);
+	float *got = malloc((size_t)n * sizeof *got);
+	read_info ri = {0};
+	if (!raw || !got) {
+		snprintf(e->problem, sizeof e->problem, "out of memory");
+	} else {
+		mem_read(r->mem, pa, raw, (size_t)n * isz, &ri);
+		if (ri.unwritten) {
+			char where[64];
+			pa_text(r, ri.first_unwritten, where, sizeof where);
+			snprintf(e->problem, sizeof e->problem,
+				 "shard on sip%d.cube%d.pe%d: %lld bytes were never written (first at %s)", sip, cube, pe,
+				 (long long)ri.unwritten, where);
+		} else {
+			to_f32(dtype, raw, got, n);
+		}
+	}
+	for (int64_t k = 0; !e->problem[0] && k < n; k++) {
+		int64_t dr = k / nc, col = c0 + k % nc;
+		double w = want[(want_row + dr) * cols + col], g = got[k], diff = g > w ? g - w : w - g;
+		double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
+		if (!e->checked++ || g < e->got_min)
+			e->got_min = g;
+		if (e->checked == 1 || g > e->got_max)
+			e->got_max = g;
+		if (diff > e->max_abs)
+			e->max_abs = diff;
+		if (rel > e->max_rel)
+			e->max_rel = rel;
+		if (!(diff <= e->atol + e->rtol * (w > 0 ? w : -w)) && !e->mismatches++) {
+			e->row = row + dr;
+			e->col = col;
+			e->sip = sip;
+			e->cube = cube;
+			e->pe = pe;
+			e->got = g;
+			e->want = w;
+		}
+	}
+	free(raw);
+	free(got);
+}
+
+static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 {
 	sqlite3 *h = kb_db_handle(r->db);
 	sqlite3_stmt *st;
 	PREPARE_OR_NOTE(h, "SELECT n.value, t.dtype, s.d0, s.d0 * s.d1 * s.d2 * s.d3, s.ndim FROM tensors t"
 			      " JOIN strings n ON n.id = t.name JOIN shapes s ON s.id = t.shape WHERE t.id = ?", &st);
-	sqlite3_bind_int64(st, 1, tensor);
+	sqlite3_bind_int64(st, 1, x->tensor);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(e->problem, sizeof e->problem, "tensor %lld does not exist", (long long)tensor);
+		snprintf(e->problem, sizeof e->problem, "tensor %lld does not exist", (long long)x->tensor);
 		sqlite3_finalize(st);
 		return;
 	}
@@ -913,16 +1172,18 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 	int64_t rows = sqlite3_column_int(st, 4) == 1 ? 1 : sqlite3_column_int64(st, 2);
 	int64_t cols = sqlite3_column_int64(st, 3) / rows;
 	sqlite3_finalize(st);
+	e->rows = rows;
 	float *want;
 	size_t want_n;
 	kb_error why;
-	if (kb_db_blob_get(r->db, blob, (void **)&want, &want_n, NULL, &why)) {
+	if (kb_db_blob_get(r->db, x->blob, (void **)&want, &want_n, NULL, &why)) {
 		snprintf(e->problem, sizeof e->problem, "the expected values are corrupt: %s", why.msg);
 		return;
 	}
-	if (want_n != (size_t)(rows * cols) * sizeof(float)) {
+	int64_t want_rows = x->stored ? x->n : rows;
+	if (want_n != (size_t)(want_rows * cols) * sizeof(float)) {
 		snprintf(e->problem, sizeof e->problem, "the expected values have %zu bytes, the tensor %lld elements",
-			 want_n, (long long)(rows * cols));
+			 want_n, (long long)(want_rows * cols));
 		free(want);
 		return;
 	}
@@ -932,63 +1193,25 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 		free(want);
 		return;
 	}
-	sqlite3_bind_int64(st, 1, tensor);
-	size_t isz = dtype_bytes(dtype);
+	sqlite3_bind_int64(st, 1, x->tensor);
+	uint64_t isz = dtype_bytes(dtype);
 	while (sqlite3_step(st) == SQLITE_ROW && !e->problem[0]) {
 		int sip = sqlite3_column_int(st, 0), cube = sqlite3_column_int(st, 1), pe = sqlite3_column_int(st, 2);
 		uint64_t pa = (uint64_t)sqlite3_column_int64(st, 3);
 		int64_t r0 = sqlite3_column_int64(st, 4), c0 = sqlite3_column_int64(st, 5);
-		int64_t nr = sqlite3_column_int64(st, 6), nc = sqlite3_column_int64(st, 7), n = nr * nc;
-		if ((uint64_t)n * 4 > operand_budget(r)) {
-			snprintf(e->problem, sizeof e->problem, "a shard of %lld elements is over replay's budget", (long long)n);
-			break;
+		int64_t nr = sqlite3_column_int64(st, 6), nc = sqlite3_column_int64(st, 7);
+		if (!x->n) {
+			check_segment(r, e, sip, cube, pe, pa, r0, nr, c0, nc, dtype, want, r0, cols);
+			continue;
 		}
-		void *raw = malloc((size_t)n * isz);
-		float *got = malloc((size_t)n * sizeof *got);
-		read_info ri = {0};
-		if (!raw || !got) {
-			snprintf(e->problem, sizeof e->problem, "out of memory");
-		} else {
-			mem_read(r->mem, pa, raw, (size_t)n * isz, &ri);
-			if (ri.unwritten) {
-				char where[64];
-				pa_text(r, ri.first_unwritten, where, sizeof where);
-				snprintf(e->problem, sizeof e->problem,
-					 "shard on sip%d.cube%d.pe%d: %lld bytes were never written (first at %s)", sip, cube,
-					 pe, (long long)ri.unwritten, where);
-			} else {
-				to_f32(dtype, raw, got, n);
-			}
-		}
-		for (int64_t k = 0; !e->problem[0] && k < n; k++) {
-			int64_t row = r0 + k / nc, col = c0 + k % nc;
-			double w = want[row * cols + col], g = got[k], diff = g > w ? g - w : w - g;
-			double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
-			if (!e->checked++ || g < e->got_min)
-				e->got_min = g;
-			if (e->checked == 1 || g > e->got_max)
-				e->got_max = g;
-			if (diff > e->max_abs)
-				e->max_abs = diff;
-			if (rel > e->max_rel)
-				e->max_rel = rel;
-			if (!(diff <= e->atol + e->rtol * (w > 0 ? w : -w))) {
-				if (!e->mismatches++) {
-					e->row = row;
-					e->col = col;
-					e->sip = sip;
-					e->cube = cube;
-					e->pe = pe;
-					e->got = g;
-					e->want = w;
-				}
-			}
-		}
-		free(raw);
-		free(got);
+		for (int k = 0; k < x->n && !e->problem[0]; k++) /* the sampled rows this shard holds */
+			if (x->rows[k] >= r0 && x->rows[k] < r0 + nr)
+				check_segment(r, e, sip, cube, pe, pa + (uint64_t)(x->rows[k] - r0) * (uint64_t)nc * isz,
+					      x->rows[k], 1, c0, nc, dtype, want, x->stored ? k : x->rows[k], cols);
 	}
 	sqlite3_finalize(st);
 	free(want);
+	e->rows_checked = x->n ? x->n : rows;
 	e->pass = !e->problem[0] && e->mismatches == 0 && e->checked > 0;
 	if (!e->problem[0] && e->checked == 0)
 		snprintf(e->problem, sizeof e->problem, "the tensor has no shards");
@@ -996,21 +1219,17 @@ static void check_expectation(replay *r, int64_t tensor, int64_t blob, kb_expect
 
 static int verify(replay *r, kb_error *err)
 {
-	sqlite3 *h = kb_db_handle(r->db);
-	sqlite3_stmt *st;
-	PREPARE(h, "SELECT count(*) FROM expectations", &st);
-	sqlite3_step(st);
-	int n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	r->rep->expects = calloc((size_t)(n ? n : 1), sizeof *r->rep->expects);
+	r->rep->expects = calloc((size_t)(r->n_ex ? r->n_ex : 1), sizeof *r->rep->expects);
 	if (!r->rep->expects)
 		return kb_fail(err, "out of memory");
-	PREPARE(h, "SELECT tensor_id, blob_id, rtol, atol FROM expectations ORDER BY id", &st);
-	for (int k = 0; k < n && sqlite3_step(st) == SQLITE_ROW; k++) {
+	sqlite3 *h = kb_db_handle(r->db);
+	sqlite3_stmt *st;
+	PREPARE(h, "SELECT rtol, atol FROM expectations ORDER BY id", &st);
+	for (int k = 0; k < r->n_ex && sqlite3_step(st) == SQLITE_ROW; k++) {
 		kb_expect_result *e = &r->rep->expects[k];
-		e->rtol = sqlite3_column_double(st, 2);
-		e->atol = sqlite3_column_double(st, 3);
-		check_expectation(r, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), e);
+		e->rtol = sqlite3_column_double(st, 0);
+		e->atol = sqlite3_column_double(st, 1);
+		check_expectation(r, &r->ex[k], e);
 		r->rep->n_expects++;
 		r->rep->n_failed += !e->pass;
 	}
@@ -1041,7 +1260,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 		kb_fail(err, "out of memory");
 		goto out;
 	}
-	if (dataflow_order(&r, err))
+	if (dataflow_order(&r, err) || load_samples(&r, err) || compute_slice(&r, err))
 		goto out;
 	if (opt.order == KB_ORDER_TIME) {
 		if (load_events(&r, &ev, &n_ev, err) || expected_writers(&r, err))
@@ -1057,12 +1276,16 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	kb_progress_begin(opt.progress, "replay", "ops", r.n);
 	if (opt.order == KB_ORDER_TIME) {
 		for (size_t k = 0; k < n_ev && !r.fatal; k++) {
+			if (r.in_slice && !r.in_slice[ev[k].op])
+				continue;
 			if (ev[k].is_read ? op_read(&r, ev[k].op, true, err) : op_write(&r, ev[k].op, err))
 				goto out;
 			kb_progress_tick(opt.progress, (int64_t)k / 2); /* a read and a write event per op */
 		}
 	} else {
 		for (int32_t k = 0; k < r.n && !r.fatal; k++) {
+			if (r.in_slice && !r.in_slice[r.order[k]])
+				continue;
 			if (op_read(&r, r.order[k], false, err) || op_write(&r, r.order[k], err))
 				goto out;
 			kb_progress_tick(opt.progress, k);
@@ -1082,6 +1305,10 @@ out:
 		free(r.blobs[k].data);
 	free(r.blobs);
 	free(r.blob_uses);
+	for (int k = 0; k < r.n_ex; k++)
+		free(r.ex[k].rows);
+	free(r.ex);
+	free(r.in_slice);
 	free(r.pending);
 	free(r.expect_writer);
 	free(r.order);

@@ -34,6 +34,7 @@ typedef struct kb_replay_options {
 	int max_problems;         /* problem lines kept (default 20) */
 	kb_progress *progress;    /* NULL: no progress line */
 	uint64_t max_bytes;       /* memory budget (0: KB_REPLAY_MAX_BYTES); an operand may use a quarter of it, at most 1 GiB */
+	int sample;               /* > 0: check that many rows of each expectation (evenly spaced) */
 } kb_replay_options;
 
 /* What replay may allocate for simulated memory and operand buffers: a
@@ -45,6 +46,7 @@ typedef struct kb_expect_result {
 	char tensor[64];
 	double rtol, atol;
 	int64_t checked, mismatches;
+	int64_t rows_checked, rows;  /* a sampled check covers some rows of the tensor */
 	double max_abs, max_rel;
 	double got_min, got_max;  /* the values replay computed */
 	bool pass;
@@ -68,7 +70,10 @@ typedef struct kb_replay_report {
 	int64_t *coll_wrong;      /* per call: mismatched values, -1 if not all checked */
 	int n_collectives;
 	int64_t run_id;           /* the timing run replayed, 0 in dataflow order */
-	int64_t gemm_flops;
+	int64_t gemm_flops;       /* executed */
+	int64_t total_gemm_flops; /* of every GEMM in the trace */
+	bool sliced;              /* only the ops sampled rows depend on ran */
+	int64_t slice_ops;        /* how many */
 	double gemm_s;            /* time in GEMM ops: reading, converting, multiplying, rounding */
 	double total_s;
 } kb_replay_report;

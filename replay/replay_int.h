@@ -27,6 +27,10 @@ typedef struct read_info {
 
 /* Copies n bytes at pa into out (NULL: only inspect the writers). */
 int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri);
+/* Appends the ops that last wrote bytes [pa, pa + n) to *v (a growable
+ * array; an op repeating the entry before it, if that is at `from` or
+ * later, once). */
+int mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t *cap, size_t from);
 /* Writes n bytes (NULL: zeros; ignored without data) as op `writer`. */
 int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer);
 

@@ -29,7 +29,7 @@ static int replay(kb_replay_order order, kb_replay_report *rep, kb_error *err)
 	assert_int_equal(kb_db_open(&db, th_path(), false, err), 0);
 	assert_int_equal(kb_cli_trace_topology(db, &cfg, err), 0);
 	assert_int_equal(kb_machine_init(&m, &cfg, err), 0);
-	kb_replay_options opt = {NULL, order, 20, NULL, 0};
+	kb_replay_options opt = {.order = order, .max_problems = 20};
 	int rc = kb_replay(db, &m, &opt, rep, err);
 	kb_topo_release(&cfg);
 	kb_db_close(db);

@@ -151,7 +151,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	if (kb_db_open(&db, work, true, &err) == 0) {
 		if (kb_cli_trace_topology(db, &topo, &err) == 0) {
 			if (kb_machine_init(&m, &topo, &err) == 0) {
-				kb_replay_options ro = {NULL, KB_ORDER_TIME, 5, NULL, UINT64_C(1) << 30}; /* 1 GiB */
+				kb_replay_options ro = {.order = KB_ORDER_TIME, .max_problems = 5,
+							.max_bytes = UINT64_C(1) << 30, /* 1 GiB */
+							.sample = data[0] & 2 ? 2 : 0}; /* and the sliced replay */
 				kb_replay_report rep;
 				kb_replay(db, &m, &ro, &rep, &err);
 				kb_replay_report_release(&rep);
