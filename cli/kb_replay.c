@@ -48,7 +48,7 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 		       rep->run, rep->total_s, (double)rep->gemm_flops / 1e6,
 		       rep->gemm_s > 0 ? (double)rep->gemm_flops / rep->gemm_s / 1e9 : 0.0);
 	if (rep->sliced && !quiet)
-		printf("sampled rows: replayed the %lld of %lld ops they depend on; GEMMs %.1f of %.1f GFLOP\n",
+		printf("sampled rows: replayed the %lld of %lld ops they depend on; GEMMs %.4g of %.4g GFLOP\n",
 		       (long long)rep->slice_ops, (long long)rep->ops, (double)rep->gemm_flops / 1e9,
 		       (double)rep->total_gemm_flops / 1e9);
 	for (int k = 0; verify && k < rep->n_expects; k++) {

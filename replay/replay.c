@@ -969,7 +969,8 @@ static int load_samples(replay *r, kb_error *err)
 	return rc;
 }
 
-/* Appends the last writers of expectation x's checked rows, by shard. */
+/* Appends the last writers of expectation x's checked rows (all of them
+ * when it is not sampled), by shard. */
 static int target_writers(replay *r, mem *m, const ex_rows *x, int32_t **v, size_t *n_v, size_t *cap, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(r->db);
@@ -982,6 +983,8 @@ static int target_writers(replay *r, mem *m, const ex_rows *x, int32_t **v, size
 		uint64_t pa = (uint64_t)sqlite3_column_int64(st, 0);
 		int64_t r0 = sqlite3_column_int64(st, 1), nr = sqlite3_column_int64(st, 2), nc = sqlite3_column_int64(st, 3);
 		uint64_t row_bytes = (uint64_t)nc * dtype_bytes(sqlite3_column_int(st, 4));
+		if (!x->n) /* a whole expectation: every row */
+			rc = mem_writers(m, pa, (size_t)nr * row_bytes, v, n_v, cap, 0);
 		for (int k = 0; k < x->n && !rc; k++)
 			if (x->rows[k] >= r0 && x->rows[k] < r0 + nr)
 				rc = mem_writers(m, pa + (uint64_t)(x->rows[k] - r0) * row_bytes, row_bytes, v, n_v, cap, 0);
@@ -1036,8 +1039,8 @@ static int compute_slice(replay *r, kb_error *err)
 		}
 	}
 	size_t n_edges = n_w, cap_stack = 0, n_stack = 0;
-	for (int k = 0; k < r->n_ex; k++)
-		if (r->ex[k].n && target_writers(r, m, &r->ex[k], &w, &n_w, &cap_w, err)) {
+	for (int k = 0; k < r->n_ex; k++) /* sampled rows, and every row of the others */
+		if (target_writers(r, m, &r->ex[k], &w, &n_w, &cap_w, err)) {
 			free(len);
 			goto out;
 		}

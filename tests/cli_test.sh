@@ -385,6 +385,31 @@ pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=4 --set milesto
 check "blocked prefill: 4 kv blocks per chunk, 7 hops per block each way -> 8*7*4*2 sends" "$([ "$(sqlite3 "$dir/gqab.db" "SELECT count(*) FROM ops_v WHERE kind = 'ipcq_send'")" = 448 ]; echo $?)"
 expect 2 "32 query rows in blocks of 1 are over 16 blocks (raise q_block)" -- bench milestone-gqa-llama70b -o "$dir/x.db" \
 	--set milestone-gqa-llama70b.s_q_prefill=32 --set milestone-gqa-llama70b.q_block=1
+# sampled verification: the backward slice of rows 0 and 127 (ranks 0 and 7) agrees with the full
+# verify; a corrupted op in the slice fails it, one outside (rank 3's states) fails only the full verify
+"$TRACE" bench milestone-gqa-llama70b -o "$dir/s.db" --set milestone-gqa-llama70b.panels=1 2>/dev/null && "$TIME" "$dir/s.db" -q
+"$REPLAY" "$dir/s.db" --verify --sample 2 >"$dir/out" 2>&1
+check "sampled verify: 2 of 128 rows from 492 of 1213 ops $(head -3 "$dir/out")" \
+	"$(grep -q "replayed the 492 of 1213 ops" "$dir/out" && grep -q "PASS single_user_prefill_o: 128 values in 2 of 128 rows" "$dir/out"; echo $?)"
+cp "$dir/s.db" "$dir/s3.db"
+sqlite3 "$dir/s.db" "UPDATE ops SET imm = imm * -8 WHERE id = (SELECT min(id) FROM ops_v WHERE kind = 'math:mul_scalar' AND pe_name = 'sip0.cube0.pe0')"
+sqlite3 "$dir/s3.db" "UPDATE ops SET imm = imm * -8 WHERE id = (SELECT min(id) FROM ops_v WHERE kind = 'math:mul_scalar' AND pe_name = 'sip0.cube0.pe3')"
+"$REPLAY" "$dir/s.db" --verify --sample 2 >"$dir/out" 2>&1
+check "a corrupted scale (x -8) in the slice fails the sampled verify" "$([ $? = 1 ] && grep -q "FAIL single_user_prefill_o" "$dir/out"; echo $?)"
+"$REPLAY" "$dir/s3.db" --verify --sample 2 >/dev/null 2>&1
+check "a corrupted scale outside the slice passes the sampled verify" $?
+"$REPLAY" "$dir/s3.db" --verify >/dev/null 2>&1
+check "... and fails the full one" "$([ $? = 1 ]; echo $?)"
+TOOL=$REPLAY expect 2 "--sample '0': expected a row count 1..1000000" -- "$dir/s.db" --verify --sample 0
+# the headline's data path at a small size: K/V/Q generated on the device, prefill sampled rows
+pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.sampled=1 --set milestone-gqa-llama70b.h_q=8 \
+	--set milestone-gqa-llama70b.h_kv=2 --set milestone-gqa-llama70b.q_block=8 --set milestone-gqa-llama70b.kv_block=8
+"$REPLAY" "$dir/p.db" --verify | grep -q "PASS single_user_prefill_o: 1024 values in 2 of 128 rows"
+check "sampled=1: 2 sampled rows checked" $?
+sqlite3 "$dir/p.db" "UPDATE ops SET attr = attr + 2 WHERE id = (SELECT min(id) FROM ops_v WHERE kind = 'host_fill' AND attr <> 0)"
+"$REPLAY" "$dir/p.db" --verify >"$dir/out" 2>&1
+check "sampled=1: a K block generated from another seed fails the sampled row" \
+	"$([ $? = 1 ] && grep -q "FAIL single_user_prefill_o" "$dir/out"; echo $?)"
 # a reduced headline: Llama-70B heads (64 / 8, d_head 128), 16 tokens per rank, 8-row blocks (~330 K ops)
 pipeline milestone-gqa-llama70b --set milestone-gqa-llama70b.h_q=64 --set milestone-gqa-llama70b.h_kv=8 \
 	--set milestone-gqa-llama70b.d_head=128 --set milestone-gqa-llama70b.q_block=8 --set milestone-gqa-llama70b.kv_block=8

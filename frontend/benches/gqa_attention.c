@@ -25,8 +25,9 @@
  * h_q / h_kv query heads. Prefill streams K/V in kv_block-row messages
  * and keeps one kv head's query blocks (q_block rows) and states in scratch
  * at a time. headline=1 presets the Llama-70B sizes (64 / 8 heads, d 128,
- * 4096 tokens per rank: a 32 K context over 8 PEs) with zero-filled inputs
- * and no expectations: a timing run (its config overrides: README).
+ * 4096 tokens per rank: a 32 K context over 8 PEs) with inputs generated
+ * on the device and sampled expectations (kb-replay runs only their slice;
+ * the config overrides it needs: README).
  */
 #include "benches.h"
 
@@ -294,13 +295,64 @@ static void ref_row(const float *q, const float *k, const float *v, int64_t n, i
 	free(s);
 }
 
-/* One panel: tensors over the ranks (PEs of cube 0, or PE 0 of cubes
- * 0..p-1), host data and reference, the launch inside a named range. */
 typedef struct sizes {
 	int64_t sq, skv, d, hq, hkv, qb, kvb;
-	bool headline;            /* no host data and no reference: a timing run */
+	bool headline;            /* Llama-70B sizes: device-generated inputs, sampled rows */
 } sizes;
 
+/* Headline inputs and expectations: K and V (and the prefill's Q) are
+ * random fills generated on the device (no host data in the trace); the
+ * decode's one query token is host data, the same on every rank. Prefill
+ * registers two sampled rows (the first and last of a query block of an
+ * interior rank: every head, the whole context), decode every row. */
+static void headline_data(kb_ctx *ctx, bool decode, bool multi, int p, const sizes *z, uint64_t seed, kb_tensor *t[4])
+{
+	int64_t sq = z->sq, d = z->d, hq = z->hq, hkv = z->hkv, qrows = decode ? p : p * sq, kvrows = p * z->skv;
+	int64_t qw = hq * d, kw = hkv * d;
+	kb_tensor *q = t[0], *k = t[1], *v = t[2], *o = t[3];
+	kb_rand(ctx, k, seed + 1, 1.0f);
+	kb_rand(ctx, v, seed + 2, 1.0f);
+	float *kh = bench_alloc(ctx, kvrows * kw), *vh = bench_alloc(ctx, kvrows * kw);
+	for (int64_t i = 0; i < kvrows; i++)
+		for (int64_t c = 0; c < kw; c++) {
+			kh[i * kw + c] = kb_rand_value(k, seed + 1, 1.0f, i, c);
+			vh[i * kw + c] = kb_rand_value(v, seed + 2, 1.0f, i, c);
+		}
+	int64_t rows[2] = {0, 0};
+	int n_rows = decode ? (int)qrows : 2;
+	float *qh = bench_alloc(ctx, (decode ? qrows : 2) * qw), *want = bench_alloc(ctx, (decode ? qrows : 2) * qw);
+	if (decode) {
+		float *tok = bench_random(ctx, qw, seed, 1.0f);
+		for (int64_t i = 0; i < qrows; i++)
+			memcpy(qh + i * qw, tok, (size_t)qw * sizeof *qh);
+		kb_host_free(ctx, tok);
+		kb_copy_from_host(ctx, q, qh);
+	} else {
+		int r = multi ? 1 : p / 2 - 1; /* interior: K/V arrive from both sides */
+		rows[0] = r * sq;
+		rows[1] = r * sq + (z->qb < sq ? z->qb : sq) - 1;
+		kb_rand(ctx, q, seed, 1.0f);
+		for (int j = 0; j < 2; j++)
+			for (int64_t c = 0; c < qw; c++)
+				qh[j * qw + c] = kb_rand_value(q, seed, 1.0f, rows[j], c);
+	}
+	for (int i = 0; i < n_rows; i++)
+		for (int64_t h = 0; h < hq; h++) {
+			int64_t g = h / (hq / hkv);
+			ref_row(qh + i * qw + h * d, kh + g * d, vh + g * d, kvrows, d, kw, want + i * qw + h * d);
+		}
+	if (decode)
+		kb_expect(ctx, o, want, 2e-2, 2e-2);
+	else
+		kb_expect_rows(ctx, o, rows, 2, want, 2e-2, 2e-2);
+	kb_host_free(ctx, kh);
+	kb_host_free(ctx, vh);
+	kb_host_free(ctx, qh);
+	kb_host_free(ctx, want);
+}
+
+/* One panel: tensors over the ranks (PEs of cube 0, or PE 0 of cubes
+ * 0..p-1), host data and reference, the launch inside a named range. */
 static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p, const sizes *z, uint64_t seed)
 {
 	int64_t sq = z->sq, skv = z->skv, d = z->d, hq = z->hq, hkv = z->hkv;
@@ -312,33 +364,32 @@ static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p,
 	snprintf(nv, sizeof nv, "%s_v", name);
 	snprintf(no, sizeof no, "%s_o", name);
 	int64_t qrows = decode ? p : p * sq, kvrows = p * skv, qw = hq * d, kw = hkv * d;
-	kb_tensor *q, *k, *v, *o = kb_empty(ctx, no, KB_SHAPE(qrows, qw), KB_F16, dp);
-	if (z->headline) { /* zero-filled inputs: the reference would take hours on the host */
-		q = kb_zeros(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
-		k = kb_zeros(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
-		v = kb_zeros(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
-		goto launch;
+	kb_tensor *o = kb_empty(ctx, no, KB_SHAPE(qrows, qw), KB_F16, dp);
+	kb_tensor *q = kb_empty(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
+	kb_tensor *k = kb_empty(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
+	kb_tensor *v = kb_empty(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
+	if (z->headline) { /* the reference of every row would take hours: sampled rows */
+		headline_data(ctx, decode, multi, p, z, seed, (kb_tensor *[]){q, k, v, o});
+	} else {
+		float *qh = bench_random(ctx, qrows * qw, seed, 1.0f), *kh = bench_random(ctx, kvrows * kw, seed + 1, 1.0f);
+		float *vh = bench_random(ctx, kvrows * kw, seed + 2, 1.0f), *want = bench_alloc(ctx, qrows * qw);
+		if (decode) /* one query token, the same on every rank */
+			for (int64_t i = 1; i < p; i++)
+				for (int64_t c = 0; c < qw; c++)
+					qh[i * qw + c] = qh[c];
+		for (int64_t i = 0; i < qrows; i++)
+			for (int64_t h = 0; h < hq; h++) { /* query head h reads kv head h / (h_q / h_kv) */
+				int64_t g = h / (hq / hkv);
+				ref_row(qh + i * qw + h * d, kh + g * d, vh + g * d, kvrows, d, kw, want + i * qw + h * d);
+			}
+		kb_copy_from_host(ctx, q, qh);
+		kb_copy_from_host(ctx, k, kh);
+		kb_copy_from_host(ctx, v, vh);
+		kb_expect(ctx, o, want, 2e-2, 2e-2);
+		float *done[] = {qh, kh, vh, want};
+		for (int i = 0; i < 4; i++)
+			kb_host_free(ctx, done[i]);
 	}
-	q = kb_empty(ctx, nq, KB_SHAPE(qrows, qw), KB_F16, dp);
-	k = kb_empty(ctx, nk, KB_SHAPE(kvrows, kw), KB_F16, dp);
-	v = kb_empty(ctx, nv, KB_SHAPE(kvrows, kw), KB_F16, dp);
-	float *qh = bench_random(ctx, qrows * qw, seed, 1.0f), *kh = bench_random(ctx, kvrows * kw, seed + 1, 1.0f);
-	float *vh = bench_random(ctx, kvrows * kw, seed + 2, 1.0f), *want = bench_alloc(ctx, qrows * qw);
-	if (decode) /* one query token, the same on every rank */
-		for (int64_t i = 1; i < p; i++)
-			for (int64_t c = 0; c < qw; c++)
-				qh[i * qw + c] = qh[c];
-	for (int64_t i = 0; i < qrows; i++)
-		for (int64_t h = 0; h < hq; h++) { /* query head h reads kv head h / (h_q / h_kv) */
-			int64_t g = h / (hq / hkv);
-			ref_row(qh + i * qw + h * d, kh + g * d, vh + g * d, kvrows, d, kw, want + i * qw + h * d);
-		}
-	kb_copy_from_host(ctx, q, qh);
-	kb_copy_from_host(ctx, k, kh);
-	kb_copy_from_host(ctx, v, vh);
-	kb_expect(ctx, o, want, 2e-2, 2e-2);
-	kb_host_free(ctx, want);
-launch:
 	kb_range_push(ctx, name);
 	KB_LAUNCH(ctx, decode ? "attention_mesh_mlo" : "attention_mesh_kv", decode ? attention_mesh_mlo : attention_mesh_kv,
 		  KB_TENSOR("q", q), KB_TENSOR("k", k), KB_TENSOR("v", v), KB_TENSOR("o", o), KB_INT("s_q", sq),
@@ -368,10 +419,11 @@ static void run(kb_ctx *ctx)
 			{"q_block", 512}, {"kv_block", 512}};
 		for (size_t i = 0; i < sizeof llama / sizeof *llama; i++)
 			kb_param_set(ctx, llama[i].k, llama[i].v);
+		kb_param_set(ctx, "sampled", 1);
 	}
 	sizes z = {kb_param_int(ctx, "s_q_prefill"), kb_param_int(ctx, "s_kv_per_rank"), kb_param_int(ctx, "d_head"),
 		   kb_param_int(ctx, "h_q"), kb_param_int(ctx, "h_kv"), kb_param_int(ctx, "q_block"),
-		   kb_param_int(ctx, "kv_block"), kb_param_int(ctx, "headline") != 0};
+		   kb_param_int(ctx, "kv_block"), kb_param_int(ctx, "headline") || kb_param_int(ctx, "sampled")};
 	int64_t which = kb_param_int(ctx, "panels"), multi_ranks = kb_param_int(ctx, "n_ranks_multi_user");
 	int64_t sq = z.sq, skv = z.skv, d = z.d, hq = z.hq, hkv = z.hkv;
 	if (z.qb <= 0)
@@ -414,6 +466,7 @@ const kb_bench kb_bench_gqa = {
 	 {"n_ranks_multi_user", 4, "cubes in the multi-user chain"},
 	 {"q_block", 0, "query rows per online-softmax state (0: all of a rank's)"},
 	 {"kv_block", 0, "key/value rows per message (0: a rank's whole chunk; must fit a slot)"},
-	 {"headline", 0, "1: Llama-70B sizes (64/8 heads, d 128, 32 K tokens), zero data, timing only"},
+	 {"headline", 0, "1: Llama-70B sizes (64/8 heads, d 128, 32 K tokens), implies sampled=1"},
+	 {"sampled", 0, "1: K/V/Q generated on the device, prefill checked on 2 sampled rows (kb-replay runs their slice)"},
 	 {"panels", 15, "bits: 1 single_user_prefill, 2 multi_user_prefill, 4 single_user_decode, 8 multi_user_decode"}},
 };
