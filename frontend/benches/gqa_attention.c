@@ -341,10 +341,12 @@ static void headline_data(kb_ctx *ctx, bool decode, bool multi, int p, const siz
 			int64_t g = h / (hq / hkv);
 			ref_row(qh + i * qw + h * d, kh + g * d, vh + g * d, kvrows, d, kw, want + i * qw + h * d);
 		}
+	/* outputs average over the whole context (|o| ~ 0.01 at 32 K tokens):
+	 * an absolute tolerance of a few f16 ulps there, not 0.02 */
 	if (decode)
-		kb_expect(ctx, o, want, 2e-2, 2e-2);
+		kb_expect(ctx, o, want, 2e-2, 2e-4);
 	else
-		kb_expect_rows(ctx, o, rows, 2, want, 2e-2, 2e-2);
+		kb_expect_rows(ctx, o, rows, 2, want, 2e-2, 2e-4);
 	kb_host_free(ctx, kh);
 	kb_host_free(ctx, vh);
 	kb_host_free(ctx, qh);
