@@ -44,6 +44,24 @@ int kb_strmap_put(kb_strmap *m, const char *key, int64_t val);
  * elements, doubling from first. -1 (array untouched) if memory runs out. */
 int kb_grow(void *arr, size_t *cap, size_t need, size_t elem, size_t first);
 
+/* Binary search over n elements `stride` bytes apart, sorted so that
+ * past(elem, key) is false for a prefix and true after it: the index of the
+ * first element for which it holds (n if none). Inline, so that a static
+ * predicate is inlined into the loop. */
+static inline size_t kb_partition(const void *base, size_t n, size_t stride,
+				  int (*past)(const void *elem, const void *key), const void *key)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (past((const char *)base + mid * stride, key))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* Open-addressing map from uint64 keys to non-NULL pointers (not owned). */
 typedef struct kb_ptrmap {
 	uint64_t *keys;

@@ -74,18 +74,15 @@ static page *get_page(mem *m, uint64_t key, bool create)
 	return p;
 }
 
+static int run_ends_after(const void *run, const void *g)
+{
+	return ((const wrun *)run)->hi > *(const uint16_t *)g;
+}
+
 /* The first run of p ending after granule g. */
 static size_t first_after(const page *p, uint16_t g)
 {
-	size_t lo = 0, hi = p->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (p->runs[mid].hi <= g)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return kb_partition(p->runs, p->n, sizeof *p->runs, run_ends_after, &g);
 }
 
 /* Granules [g0, g1) of a mixed page: the newest writer, and the gaps. */

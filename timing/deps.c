@@ -127,18 +127,15 @@ static int split(hazmap *h, region *r, size_t i, uint64_t x)
 	return 0;
 }
 
+static int seg_ends_after(const void *s, const void *x)
+{
+	return ((const seg *)s)->hi > *(const uint64_t *)x;
+}
+
 /* First segment with hi > x. */
 static size_t first_after(const region *r, uint64_t x)
 {
-	size_t lo = 0, hi = r->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (r->segs[mid].hi <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return kb_partition(r->segs, r->n, sizeof *r->segs, seg_ends_after, &x);
 }
 
 static int access_region(hazmap *h, region *r, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out)

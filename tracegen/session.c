@@ -269,18 +269,15 @@ int kb_va_alloc(kb_session *s, uint64_t n, uint64_t *va, kb_error *err)
 /* MMU                                                                 */
 /* ------------------------------------------------------------------ */
 
+static int va_above(const void *entry, const void *key)
+{
+	return ((const kb_mapping *)entry)->va > *(const uint64_t *)key;
+}
+
 /* Index of the first entry with va > key. */
 static size_t upper_bound(const mmu *u, uint64_t key)
 {
-	size_t lo = 0, hi = u->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (u->e[mid].va <= key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return kb_partition(u->e, u->n, sizeof *u->e, va_above, &key);
 }
 
 int kb_mmu_map(kb_session *s, int sip, int cube, int pe, const kb_mapping *map, kb_error *err)
