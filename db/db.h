@@ -213,6 +213,90 @@ char *kb_db_meta_get(kb_db *db, const char *key);
 /* Decompresses a blob and checks its checksum; *data is malloc'd. */
 int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtype, kb_error *err);
 
+/* ---- reader (reader.c): the one way timing, replay and reports read a
+ * trace. Typed records, large tables streamed, every row checked here
+ * (ids, enums, counts; the machine's bounds are the caller's); a bad row
+ * is one error naming table, row and column. All return 0, or -1 with err. */
+
+typedef struct kb_shape_rec {
+	int ndim;
+	int64_t d[4], numel, rows; /* rows: of the 2-D view (1 for a 1-D shape) */
+} kb_shape_rec;
+/* (*out)[id] for ids 1..*n - 1; index 0 unused. */
+int kb_read_shapes(kb_db *db, kb_shape_rec **out, int64_t *n, kb_error *err);
+/* (*host_op)[id]: the host op of launch id 1..*n (checked 1..n_ops). */
+int kb_read_launches(kb_db *db, int64_t n_ops, int64_t **host_op, int64_t *n, kb_error *err);
+
+typedef struct kb_channel_rec {
+	int64_t n_slots, slot_size, credit_bytes;
+	int src[3], dst[3];       /* sip, cube, pe */
+	int src_dir, dst_dir;
+} kb_channel_rec;
+/* (*out)[id - 1] for channel ids 1..*n (none in an older trace). */
+int kb_read_channels(kb_db *db, kb_channel_rec **out, int64_t *n, kb_error *err);
+
+typedef struct kb_range_rec {
+	int64_t id;
+	int rank;
+	int64_t first_op, end_op;
+} kb_range_rec;
+int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err);
+
+typedef struct kb_operand_rec {
+	int space, dtype;         /* space 0: no operand */
+	int64_t shape;
+	uint64_t pa;
+} kb_operand_rec;
+typedef struct kb_op_rec {
+	int64_t id, launch, seq, attr, bytes, flops, blob, chan, chan_seq;
+	double imm;
+	int sip, cube, pe, kind;
+	kb_operand_rec dst, a, b, c; /* c: op_operands' third input */
+} kb_op_rec;
+typedef struct kb_op_stream kb_op_stream;
+/* Ops in id order; *n_ops: their ids are 1..n_ops (checked). */
+int kb_op_stream_open(kb_db *db, kb_op_stream **s, int64_t *n_ops, kb_error *err);
+/* 1: *o is the next row (checked with kb_op_check); 0: the end; -1: err. */
+int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err);
+void kb_op_stream_close(kb_op_stream *s);
+
+/* A timing run by label (NULL: the newest); *id 0 if there is none. */
+int kb_read_run(kb_db *db, const char *label, int64_t *id, char *label_out, size_t cap, kb_error *err);
+/* Calls fn for each op of the run in id order (op 1..n_ops, 0 <= start <=
+ * end, checked); every op must be timed. */
+typedef int (*kb_op_time_fn)(void *ctx, int64_t op, int64_t t_start_ps, int64_t t_end_ps, kb_error *err);
+int kb_read_op_times(kb_db *db, int64_t run, int64_t n_ops, kb_op_time_fn fn, void *ctx, kb_error *err);
+
+typedef struct kb_tensor_rec {
+	char name[64];
+	int dtype;
+	int64_t rows, cols;       /* the 2-D view */
+} kb_tensor_rec;
+int kb_read_tensor(kb_db *db, int64_t id, kb_tensor_rec *t, kb_error *err);
+typedef struct kb_shard_rec {
+	int sip, cube, pe;
+	uint64_t pa;
+	int64_t row0, col0, rows, cols;
+} kb_shard_rec;
+/* A tensor's shards in (sip, cube, pe, offset) order. */
+int kb_read_shards(kb_db *db, int64_t tensor, kb_shard_rec **out, size_t *n, kb_error *err);
+typedef struct kb_expect_rec {
+	int64_t id, tensor, blob, rows_blob; /* rows_blob 0: every row */
+	double rtol, atol;
+} kb_expect_rec;
+/* In id order. */
+int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err);
+typedef struct kb_collective_rec {
+	int64_t call;
+	char algorithm[64];
+	int64_t world_size;
+	char tensor[64];
+	int64_t n_shards;
+} kb_collective_rec;
+/* Calls fn per collective row, by (call, algorithm, rank). */
+typedef int (*kb_collective_fn)(void *ctx, const kb_collective_rec *c, kb_error *err);
+int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err);
+
 /* ---- codec (exposed for tests and benchmarks) ---- */
 int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err);
 int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err);

@@ -1,0 +1,488 @@
+/*
+ * reader.c — the one way timing, replay and the reports read a trace:
+ * typed records, streamed where a table is large, every row checked at
+ * this boundary (ids and enums in range, PEs inside the recorded machine,
+ * shapes and sizes consistent) and every SQLite result checked. A bad row
+ * is one error naming the table, the row and the column.
+ */
+#include "db_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int prep(kb_db *db, const char *sql, sqlite3_stmt **st, const char *what, kb_error *err)
+{
+	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK) {
+		kb_fail(err, "'%s': cannot read %s: %s", db->path, what, sqlite3_errmsg(db->h));
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The end of a statement's rows: SQLITE_DONE, or a read error. */
+static int done(kb_db *db, sqlite3_stmt *st, int step, const char *what, kb_error *err)
+{
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? 0 : kb_fail(err, "'%s': cannot read %s: %s", db->path, what, sqlite3_errmsg(db->h));
+}
+
+/* One integer (a count, a max id), or -1 on failure. */
+static int64_t scalar(kb_db *db, const char *sql, const char *what, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (prep(db, sql, &st, what, err))
+		return -1;
+	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	return v < 0 ? kb_fail(err, "'%s': cannot read %s: %s", db->path, what, sqlite3_errmsg(db->h)) : v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shapes, launches, channels, ranges                                  */
+/* ------------------------------------------------------------------ */
+
+int kb_read_shapes(kb_db *db, kb_shape_rec **out, int64_t *n, kb_error *err)
+{
+	*out = NULL;
+	int64_t max = scalar(db, "SELECT coalesce(max(id), 0) FROM shapes", "shapes", err);
+	if (max < 0)
+		return -1;
+	if (max != db->counts.shapes) /* kb_db_check: ids are 1..count */
+		return kb_fail(err, "'%s': shapes ids are not 1..%lld: the trace is damaged", db->path,
+			       (long long)db->counts.shapes);
+	kb_shape_rec *s = calloc((size_t)max + 1, sizeof *s);
+	sqlite3_stmt *st;
+	if (!s)
+		return kb_fail(err, "out of memory for %lld shapes", (long long)max);
+	if (prep(db, "SELECT id, ndim, d0, d1, d2, d3 FROM shapes", &st, "shapes", err)) {
+		free(s);
+		return -1;
+	}
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id < 1 || id > max)
+			continue; /* cannot happen after the dense-id check */
+		kb_shape_rec *r = &s[id];
+		r->ndim = sqlite3_column_int(st, 1);
+		r->numel = 1;
+		for (int k = 0; k < 4; k++) {
+			r->d[k] = sqlite3_column_int64(st, 2 + k);
+			r->numel *= r->d[k]; /* kb_db_check bounds each and the product by 2^40 */
+		}
+		r->rows = r->ndim == 1 ? 1 : r->d[0];
+	}
+	if (done(db, st, step, "shapes", err)) {
+		free(s);
+		return -1;
+	}
+	*out = s;
+	*n = max + 1;
+	return 0;
+}
+
+int kb_read_launches(kb_db *db, int64_t n_ops, int64_t **host_op, int64_t *n, kb_error *err)
+{
+	*host_op = NULL;
+	int64_t max = scalar(db, "SELECT coalesce(max(id), 0) FROM launches", "launches", err);
+	if (max < 0)
+		return -1;
+	if (max != db->counts.launches || max > n_ops)
+		return kb_fail(err, "'%s': launches ids are not 1..%lld: the trace is damaged", db->path,
+			       (long long)db->counts.launches);
+	int64_t *v = calloc((size_t)max + 1, sizeof *v);
+	sqlite3_stmt *st;
+	if (!v)
+		return kb_fail(err, "out of memory");
+	if (prep(db, "SELECT id, host_op_id FROM launches", &st, "launches", err)) {
+		free(v);
+		return -1;
+	}
+	int step, rc = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), op = sqlite3_column_int64(st, 1);
+		if (id < 1 || id > max || op < 1 || op > n_ops)
+			rc = kb_fail(err, "'%s': launches row %lld: host_op_id %lld names no op: the trace is damaged", db->path,
+				     (long long)id, (long long)op);
+		else
+			v[id] = op;
+	}
+	if (rc) {
+		sqlite3_finalize(st);
+		free(v);
+		return -1;
+	}
+	if (done(db, st, step, "launches", err)) {
+		free(v);
+		return -1;
+	}
+	*host_op = v;
+	*n = max;
+	return 0;
+}
+
+int kb_read_channels(kb_db *db, kb_channel_rec **out, int64_t *n, kb_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (!kb_db_has_table(db, "channels"))
+		return 0;
+	int64_t count = db->counts.chans;
+	int64_t max = scalar(db, "SELECT coalesce(max(id), 0) FROM channels", "channels", err);
+	if (max < 0)
+		return -1;
+	if (max != count || count > INT32_MAX / 2)
+		return kb_fail(err, "'%s': channels ids are not 1..%lld: the trace is damaged", db->path, (long long)count);
+	kb_channel_rec *c = calloc((size_t)count + 1, sizeof *c);
+	sqlite3_stmt *st;
+	if (!c)
+		return kb_fail(err, "out of memory");
+	if (prep(db, "SELECT id, n_slots, slot_size, credit_bytes, src_sip, src_cube, src_pe, src_dir, dst_sip, dst_cube,"
+		     " dst_pe, dst_dir FROM channels ORDER BY id", &st, "channels", err)) {
+		free(c);
+		return -1;
+	}
+	int step, rc = 0;
+	int64_t k = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t v[12];
+		for (int j = 0; j < 12; j++)
+			v[j] = sqlite3_column_int64(st, j);
+		bool ok = v[0] == k + 1 && v[1] >= 1 && v[1] <= 1 << 20 && v[2] >= 1 && v[2] <= INT64_C(1) << 30 &&
+			  v[3] >= 0 && v[3] <= 1 << 20;
+		for (int j = 4; j < 12 && ok; j++) /* the machine's bounds: the caller's check */
+			ok = v[j] >= 0 && v[j] <= 1 << 20;
+		if (!ok) {
+			rc = kb_fail(err, "'%s': channels row %lld: n_slots / slot_size / credit_bytes / PEs / directions out of"
+					  " range: the trace is damaged", db->path, (long long)v[0]);
+			break;
+		}
+		kb_channel_rec *r = &c[k++];
+		r->n_slots = v[1];
+		r->slot_size = v[2];
+		r->credit_bytes = v[3];
+		for (int j = 0; j < 3; j++) {
+			r->src[j] = (int)v[4 + j];
+			r->dst[j] = (int)v[8 + j];
+		}
+		r->src_dir = (int)v[7];
+		r->dst_dir = (int)v[11];
+	}
+	if (rc) {
+		sqlite3_finalize(st);
+		free(c);
+		return -1;
+	}
+	if (done(db, st, step, "channels", err)) {
+		free(c);
+		return -1;
+	}
+	*out = c;
+	*n = count;
+	return 0;
+}
+
+int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT id, rank, first_op_id, end_op_id FROM ranges ORDER BY id", &st, "ranges", err))
+		return -1;
+	kb_range_rec *v = NULL;
+	size_t cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (kb_grow(&v, &cap, *n + 1, sizeof *v, 64)) {
+			sqlite3_finalize(st);
+			free(v);
+			return kb_fail(err, "out of memory");
+		}
+		v[(*n)++] = (kb_range_rec){sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+					   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)};
+	}
+	if (done(db, st, step, "ranges", err)) {
+		free(v);
+		*n = 0;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ops                                                                 */
+/* ------------------------------------------------------------------ */
+
+struct kb_op_stream {
+	kb_db *db;
+	sqlite3_stmt *ops, *extra;
+	int extra_rc;
+	int64_t id, n;
+};
+
+int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *err)
+{
+	*out = NULL;
+	int64_t count = scalar(db, "SELECT count(*) FROM ops", "ops", err);
+	int64_t max = count < 0 ? -1 : scalar(db, "SELECT coalesce(max(id), 0) FROM ops", "ops", err);
+	if (max < 0)
+		return -1;
+	if (max != count || count > INT32_MAX - 1)
+		return kb_fail(err, "'%s': ops ids are not 1..%lld: the trace is damaged or too large", db->path,
+			       (long long)count);
+	kb_op_stream *s = calloc(1, sizeof *s);
+	if (!s)
+		return kb_fail(err, "out of memory");
+	s->db = db;
+	s->n = count;
+	if (prep(db, "SELECT id, launch_id, sip, cube, pe, seq, kind, attr, imm, bytes, flops, blob_id, chan_id, chan_seq,"
+		     " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
+		     " b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id", &s->ops, "ops", err) ||
+	    prep(db, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 ORDER BY op_id", &s->extra,
+		 "op_operands", err)) {
+		kb_op_stream_close(s);
+		return -1;
+	}
+	s->extra_rc = sqlite3_step(s->extra);
+	*out = s;
+	*n_ops = count;
+	return 0;
+}
+
+static kb_operand_rec operand_at(sqlite3_stmt *st, int col)
+{
+	return (kb_operand_rec){sqlite3_column_int(st, col), sqlite3_column_int(st, col + 1),
+				sqlite3_column_int64(st, col + 2), (uint64_t)sqlite3_column_int64(st, col + 3)};
+}
+
+int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+{
+	sqlite3_stmt *st = s->ops;
+	int step = sqlite3_step(st);
+	if (step == SQLITE_DONE)
+		return s->id == s->n ? 0 : kb_fail(err, "'%s': read %lld of %lld ops: the trace changed while being read",
+						   s->db->path, (long long)s->id, (long long)s->n);
+	if (step != SQLITE_ROW)
+		return kb_fail(err, "'%s': cannot read ops: %s", s->db->path, sqlite3_errmsg(s->db->h));
+	int64_t id = sqlite3_column_int64(st, 0);
+	if (id != ++s->id)
+		return kb_fail(err, "'%s': ops row %lld follows row %lld: the trace changed while being read", s->db->path,
+			       (long long)id, (long long)s->id - 1);
+	o->id = id;
+	o->launch = sqlite3_column_int64(st, 1);
+	o->sip = sqlite3_column_int(st, 2);
+	o->cube = sqlite3_column_int(st, 3);
+	o->pe = sqlite3_column_int(st, 4);
+	o->seq = sqlite3_column_int64(st, 5);
+	o->kind = sqlite3_column_int(st, 6);
+	o->attr = sqlite3_column_int64(st, 7);
+	o->imm = sqlite3_column_double(st, 8);
+	o->bytes = sqlite3_column_int64(st, 9);
+	o->flops = sqlite3_column_int64(st, 10);
+	o->blob = sqlite3_column_int64(st, 11);
+	o->chan = sqlite3_column_int64(st, 12);
+	o->chan_seq = sqlite3_column_int64(st, 13);
+	o->dst = operand_at(st, 14);
+	o->a = operand_at(st, 18);
+	o->b = operand_at(st, 22);
+	memset(&o->c, 0, sizeof o->c);
+	while (s->extra_rc == SQLITE_ROW && sqlite3_column_int64(s->extra, 0) < id)
+		s->extra_rc = sqlite3_step(s->extra);
+	if (s->extra_rc != SQLITE_ROW && s->extra_rc != SQLITE_DONE)
+		return kb_fail(err, "'%s': cannot read op_operands: %s", s->db->path, sqlite3_errmsg(s->db->h));
+	if (s->extra_rc == SQLITE_ROW && sqlite3_column_int64(s->extra, 0) == id)
+		o->c = operand_at(s->extra, 1);
+	/* the row against the schema's rules and the trace's counts */
+	kb_op_cols cols = {.kind = o->kind, .sip = o->sip, .cube = o->cube, .pe = o->pe, .launch = o->launch,
+			   .seq = o->seq, .attr = o->attr, .bytes = o->bytes, .flops = o->flops, .blob = o->blob,
+			   .chan = o->chan, .chan_seq = o->chan_seq, .dst = {o->dst.space, o->dst.dtype, o->dst.shape},
+			   .a = {o->a.space, o->a.dtype, o->a.shape}, .b = {o->b.space, o->b.dtype, o->b.shape},
+			   .has_c = o->c.space != 0};
+	const char *bad = kb_op_check(&cols, &s->db->counts);
+	if (bad)
+		return kb_fail(err, "ops row %lld: %s: the trace is damaged", (long long)id, bad);
+	return 1;
+}
+
+void kb_op_stream_close(kb_op_stream *s)
+{
+	if (!s)
+		return;
+	sqlite3_finalize(s->ops);
+	sqlite3_finalize(s->extra);
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Timing runs                                                         */
+/* ------------------------------------------------------------------ */
+
+int kb_read_run(kb_db *db, const char *label, int64_t *id, char *label_out, size_t cap, kb_error *err)
+{
+	sqlite3_stmt *st;
+	*id = 0;
+	if (prep(db, label ? "SELECT id, label FROM timing_runs WHERE label = ?"
+			   : "SELECT id, label FROM timing_runs ORDER BY id DESC LIMIT 1", &st, "timing_runs", err))
+		return -1;
+	if (label)
+		sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		const unsigned char *l = sqlite3_column_text(st, 1);
+		snprintf(label_out, cap, "%s", l ? (const char *)l : "");
+		step = SQLITE_DONE;
+	}
+	return done(db, st, step, "timing_runs", err);
+}
+
+int kb_read_op_times(kb_db *db, int64_t run, int64_t n_ops, kb_op_time_fn fn, void *ctx, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT op_id, t_start_ps, t_end_ps FROM op_times WHERE run_id = ? ORDER BY op_id", &st, "op_times",
+		 err))
+		return -1;
+	sqlite3_bind_int64(st, 1, run);
+	int step, rc = 0;
+	int64_t seen = 0, last = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t op = sqlite3_column_int64(st, 0), t0 = sqlite3_column_int64(st, 1), t1 = sqlite3_column_int64(st, 2);
+		if (op < 1 || op > n_ops || op <= last || t0 < 0 || t1 < t0)
+			rc = kb_fail(err, "'%s': op_times row of op %lld: op id / t_start_ps %lld / t_end_ps %lld: the trace is"
+					  " damaged", db->path, (long long)op, (long long)t0, (long long)t1);
+		else
+			rc = fn(ctx, op, t0, t1, err);
+		last = op;
+		seen++;
+	}
+	if (rc) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (done(db, st, step, "op_times", err))
+		return -1;
+	return seen == n_ops ? 0 : kb_fail(err, "'%s': timing run %lld times %lld of %lld ops", db->path, (long long)run,
+					   (long long)seen, (long long)n_ops);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tensors, shards, expectations, collectives                          */
+/* ------------------------------------------------------------------ */
+
+int kb_read_tensor(kb_db *db, int64_t id, kb_tensor_rec *t, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT n.value, t.dtype, s.ndim, s.d0, s.d0 * s.d1 * s.d2 * s.d3 FROM tensors t"
+		     " JOIN strings n ON n.id = t.name JOIN shapes s ON s.id = t.shape WHERE t.id = ?", &st, "tensors", err))
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return step == SQLITE_DONE ? kb_fail(err, "tensor %lld does not exist", (long long)id)
+					   : kb_fail(err, "'%s': cannot read tensors: %s", db->path, sqlite3_errmsg(db->h));
+	}
+	const unsigned char *name = sqlite3_column_text(st, 0);
+	snprintf(t->name, sizeof t->name, "%s", name ? (const char *)name : "");
+	t->dtype = sqlite3_column_int(st, 1);
+	t->rows = sqlite3_column_int(st, 2) == 1 ? 1 : sqlite3_column_int64(st, 3);
+	t->cols = t->rows > 0 ? sqlite3_column_int64(st, 4) / t->rows : 0;
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int kb_read_shards(kb_db *db, int64_t tensor, kb_shard_rec **out, size_t *n, kb_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT sip, cube, pe, pa, row0, col0, rows, cols FROM shards WHERE tensor_id = ?"
+		     " ORDER BY sip, cube, pe, offset_bytes", &st, "shards", err))
+		return -1;
+	sqlite3_bind_int64(st, 1, tensor);
+	kb_shard_rec *v = NULL;
+	size_t cap = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (kb_grow(&v, &cap, *n + 1, sizeof *v, 16)) {
+			sqlite3_finalize(st);
+			free(v);
+			*n = 0;
+			return kb_fail(err, "out of memory");
+		}
+		v[(*n)++] = (kb_shard_rec){sqlite3_column_int(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
+					   (uint64_t)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+					   sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6),
+					   sqlite3_column_int64(st, 7)};
+	}
+	if (done(db, st, step, "shards", err)) {
+		free(v);
+		*n = 0;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *st;
+	bool rows = kb_db_has_table(db, "expectation_rows");
+	if (prep(db, rows ? "SELECT e.id, e.tensor_id, e.blob_id, coalesce(x.blob_id, 0), e.rtol, e.atol FROM expectations e"
+			    " LEFT JOIN expectation_rows x ON x.expectation_id = e.id ORDER BY e.id"
+			  : "SELECT id, tensor_id, blob_id, 0, rtol, atol FROM expectations ORDER BY id",
+		 &st, "expectations", err))
+		return -1;
+	kb_expect_rec *v = NULL;
+	size_t cap = 0, k = 0;
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k >= INT32_MAX / 2 || kb_grow(&v, &cap, k + 1, sizeof *v, 16)) {
+			sqlite3_finalize(st);
+			free(v);
+			return kb_fail(err, "out of memory");
+		}
+		v[k++] = (kb_expect_rec){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+					 sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+					 sqlite3_column_double(st, 4), sqlite3_column_double(st, 5)};
+	}
+	if (done(db, st, step, "expectations", err)) {
+		free(v);
+		return -1;
+	}
+	*out = v;
+	*n = (int)k;
+	return 0;
+}
+
+int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err)
+{
+	if (!kb_db_has_table(db, "collectives"))
+		return 0;
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT c.call, a.value, c.world_size, n.value,"
+		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id)"
+		     " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
+		     " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank", &st, "collectives", err))
+		return -1;
+	int step, rc = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *a = sqlite3_column_text(st, 1), *t = sqlite3_column_text(st, 3);
+		kb_collective_rec c = {sqlite3_column_int64(st, 0), "", sqlite3_column_int64(st, 2), "",
+				       sqlite3_column_int64(st, 4)};
+		snprintf(c.algorithm, sizeof c.algorithm, "%s", a ? (const char *)a : "");
+		snprintf(c.tensor, sizeof c.tensor, "%s", t ? (const char *)t : "");
+		rc = fn(ctx, &c, err);
+	}
+	if (rc) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	return done(db, st, step, "collectives", err);
+}
