@@ -36,11 +36,7 @@ int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer);
 
 /* ---- operands and numerics (numerics.c) ---- */
 
-typedef struct shape4 {
-	int ndim;
-	int64_t d[4];
-	int64_t numel;
-} shape4;
+typedef kb_shape_rec shape4; /* ndim, d[4], numel: as db's reader gives them */
 
 typedef struct rop_operand {
 	int space, dtype;

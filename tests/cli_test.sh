@@ -180,7 +180,7 @@ damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id 
 cp "$dir/n128.db" "$dir/d.db"; sqlite3 "$dir/d.db" "UPDATE ops SET attr = 2 WHERE id = 9"
 TOOL=$REPLAY expect 2 "ops row 9: a_shape / b_shape / dst_shape / attr: the GEMM's dimensions do not agree" -- "$dir/d.db" --verify
 cp "$dir/g.db" "$dir/d.db"; sqlite3 "$dir/d.db" "UPDATE op_times SET t_start_ps = -5 WHERE op_id = 7"
-TOOL=$REPLAY expect 2 "op_times of op 7 in run 'q': start -5 / end" -- "$dir/d.db" --verify
+TOOL=$REPLAY expect 2 "op_times row of op 7: op id / t_start_ps -5 / t_end_ps" -- "$dir/d.db" --verify
 
 # ---- the pipeline: trace -> time -> replay --verify, default and larger sizes ----
 pipeline() { # name, then --set options
