@@ -93,10 +93,6 @@ typedef struct heap {
 /* Reading the trace and building the graph                            */
 /* ------------------------------------------------------------------ */
 
-typedef struct shape_info {
-	int64_t numel, rows;
-} shape_info;
-
 typedef struct raw_edge {
 	int32_t from, to;
 	uint8_t reason;
@@ -115,106 +111,40 @@ static int add_edge(builder *b, int32_t from, int32_t to, uint8_t reason)
 	return 0;
 }
 
-static int load_shapes(sqlite3 *h, shape_info **out, int64_t *n, kb_error *err)
-{
-	sqlite3_stmt *st;
-	int64_t max = 0;
-	if (sqlite3_prepare_v2(h, "SELECT max(id) FROM shapes", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "cannot read shapes: %s", sqlite3_errmsg(h));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		max = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	PREPARE(h, "SELECT id, d0, d0 * d1 * d2 * d3 FROM shapes", &st);
-	shape_info *s = calloc((size_t)max + 1, sizeof *s);
-	if (!s) {
-		sqlite3_finalize(st);
-		return kb_fail(err, "out of memory");
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		s[id].rows = sqlite3_column_int64(st, 1);
-		s[id].numel = sqlite3_column_int64(st, 2);
-	}
-	sqlite3_finalize(st);
-	*out = s;
-	*n = max + 1;
-	return 0;
-}
-
 /* The bytes an operand occupies; a strided DMA operand spans its rows. */
-static int64_t extent(const shape_info *shapes, int64_t n_shapes, int64_t shape, int dtype, int64_t stride)
+static int64_t extent(const kb_shape_rec *shapes, int64_t n_shapes, int64_t shape, int dtype, int64_t stride)
 {
 	if (shape <= 0 || shape >= n_shapes)
 		return 0;
 	int64_t size = dtype == KB_F16 ? 2 : 4;
-	const shape_info *s = &shapes[shape];
+	const kb_shape_rec *s = &shapes[shape];
 	if (stride > 0 && s->rows > 0)
 		return ((s->rows - 1) * stride + s->numel / s->rows) * size;
 	return s->numel * size;
 }
 
-typedef struct operand_cols {
-	int space, dtype;
-	int64_t shape;
-	uint64_t pa;
-} operand_cols;
-
-static operand_cols operand_at(sqlite3_stmt *st, int col)
-{
-	return (operand_cols){sqlite3_column_int(st, col), sqlite3_column_int(st, col + 1),
-			      sqlite3_column_int64(st, col + 2), (uint64_t)sqlite3_column_int64(st, col + 3)};
-}
-
-/* One decoded ops row (plus its op_operands third input, if any). */
-typedef struct raw_op {
-	int64_t launch, attr, bytes, flops, chan, chan_seq;
-	int32_t sip, cube, pe, kind;
-	operand_cols dst, a, b, c;
-} raw_op;
+typedef kb_op_rec raw_op; /* one ops row as db's reader decodes it */
 
 enum { READ_BATCH = 8192 };
 
 /* A reader thread decodes rows into two alternating batches while the
  * main thread builds the graph from the other; the connection is used by
- * the reader alone while it runs. */
+ * the reader alone while it runs. A bad row ends the stream with its
+ * error, which the main thread reports after the rows before it. */
 typedef struct op_reader {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	sqlite3_stmt *ops, *extra;
+	kb_op_stream *ops;
 	raw_op *buf[2];
 	size_t count[2];
-	bool ready[2], done, stop;
-	int extra_rc;
+	bool ready[2], done, stop, failed;
+	kb_error err;
 } op_reader;
-
-static void read_row(op_reader *r, raw_op *o, int64_t id)
-{
-	sqlite3_stmt *st = r->ops;
-	o->launch = sqlite3_column_int64(st, 0);
-	o->sip = sqlite3_column_int(st, 1);
-	o->cube = sqlite3_column_int(st, 2);
-	o->pe = sqlite3_column_int(st, 3);
-	o->kind = sqlite3_column_int(st, 4);
-	o->attr = sqlite3_column_int64(st, 5);
-	o->bytes = sqlite3_column_int64(st, 6);
-	o->flops = sqlite3_column_int64(st, 7);
-	o->dst = operand_at(st, 8);
-	o->a = operand_at(st, 12);
-	o->b = operand_at(st, 16);
-	o->chan = sqlite3_column_int64(st, 20);
-	o->chan_seq = sqlite3_column_int64(st, 21);
-	memset(&o->c, 0, sizeof o->c);
-	while (r->extra_rc == SQLITE_ROW && sqlite3_column_int64(r->extra, 0) < id)
-		r->extra_rc = sqlite3_step(r->extra);
-	if (r->extra_rc == SQLITE_ROW && sqlite3_column_int64(r->extra, 0) == id)
-		o->c = operand_at(r->extra, 1);
-}
 
 static void *reader_main(void *arg)
 {
 	op_reader *r = arg;
-	int64_t id = 0;
 	for (int b = 0;; b ^= 1) {
 		pthread_mutex_lock(&r->mu);
 		while (r->ready[b] && !r->stop)
@@ -222,16 +152,17 @@ static void *reader_main(void *arg)
 		bool stop = r->stop;
 		pthread_mutex_unlock(&r->mu);
 		size_t n = 0;
-		bool more = !stop;
-		while (more && n < READ_BATCH && (more = sqlite3_step(r->ops) == SQLITE_ROW))
-			read_row(r, &r->buf[b][n++], ++id);
+		int got = stop ? 0 : 1;
+		while (got == 1 && n < READ_BATCH && (got = kb_op_stream_next(r->ops, &r->buf[b][n], &r->err)) == 1)
+			n++;
 		pthread_mutex_lock(&r->mu);
 		r->count[b] = n;
 		r->ready[b] = n > 0;
-		r->done = !more;
+		r->done = got != 1;
+		r->failed = got < 0;
 		pthread_cond_broadcast(&r->cv);
 		pthread_mutex_unlock(&r->mu);
-		if (!more)
+		if (got != 1)
 			return NULL;
 	}
 }
@@ -274,7 +205,7 @@ typedef struct build {
 	const kb_machine *m;
 	const kb_trace_counts *counts;
 	graph *g;
-	shape_info *shapes;
+	kb_shape_rec *shapes;
 	int64_t n_shapes;
 	hazmap *hz;
 	builder eb;
@@ -337,55 +268,39 @@ static int channel_edges(build *bd)
 
 static int load_channels(kb_db *db, graph *g, const kb_machine *m, kb_error *err)
 {
-	if (!kb_db_has_table(db, "channels"))
-		return 0;
-	sqlite3 *h = kb_db_handle(db);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "SELECT count(*), coalesce(max(id), 0) FROM channels", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "cannot read channels: %s", sqlite3_errmsg(h));
-	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	int64_t max = n >= 0 ? sqlite3_column_int64(st, 1) : -1;
-	sqlite3_finalize(st);
-	if (n < 0 || max != n || n > (int64_t)m->n_pes * KB_DIR_COUNT * 1024)
-		return kb_fail(err, "channel ids are not 1..%lld: the trace is damaged", (long long)n);
+	kb_channel_rec *c;
+	int64_t n;
+	if (kb_read_channels(db, &c, &n, err))
+		return -1;
 	g->n_chans = (int32_t)n;
 	g->chans = calloc((size_t)n + 1, sizeof *g->chans);
-	if (!g->chans)
+	if (!g->chans) {
+		free(c);
 		return kb_fail(err, "out of memory");
-	if (sqlite3_prepare_v2(h, "SELECT id, n_slots, credit_bytes, src_sip, src_cube, src_pe, src_dir, dst_sip, dst_cube,"
-				  " dst_pe, dst_dir FROM channels ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "cannot read channels: %s", sqlite3_errmsg(h));
+	}
 	int rc = 0;
-	for (int32_t c = 0; !rc && c < g->n_chans; c++) {
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			rc = kb_fail(err, "cannot read channels: %s", sqlite3_errmsg(h));
-			break;
-		}
-		tchan *ch = &g->chans[c];
-		int64_t v[11];
-		for (int k = 0; k < 11; k++)
-			v[k] = sqlite3_column_int64(st, k);
-		bool ok = v[1] >= 1 && v[1] <= 1 << 20 && v[2] >= 0 && v[2] <= 1 << 20;
+	for (int32_t k = 0; k < g->n_chans && !rc; k++) {
+		const kb_channel_rec *r = &c[k];
+		bool ok = r->src_dir < KB_DIR_COUNT && r->dst_dir < KB_DIR_COUNT;
 		for (int e = 0; e < 2 && ok; e++) {
-			const int64_t *p = &v[3 + 4 * e];
-			ok = p[0] >= 0 && p[0] < m->n_sips && p[1] >= 0 && p[1] < m->n_cubes && p[2] >= 0 &&
-			     p[2] < m->pes_per_cube && p[3] >= 0 && p[3] < KB_DIR_COUNT;
+			const int *p = e ? r->dst : r->src;
+			ok = p[0] < m->n_sips && p[1] < m->n_cubes && p[2] < m->pes_per_cube;
 		}
 		if (!ok) {
-			rc = kb_fail(err, "channel %lld: slots %lld / PEs / directions do not fit this topology", (long long)v[0],
-				     (long long)v[1]);
+			rc = kb_fail(err, "channels row %d: its PEs / directions do not fit this topology", k + 1);
 			break;
 		}
-		ch->n_slots = (int32_t)v[1];
-		ch->credit_bytes = v[2];
-		for (int k = 0; k < 3; k++) {
-			ch->src[k] = (int16_t)v[3 + k];
-			ch->dst[k] = (int16_t)v[7 + k];
+		tchan *ch = &g->chans[k];
+		ch->n_slots = (int32_t)r->n_slots;
+		ch->credit_bytes = r->credit_bytes;
+		for (int j = 0; j < 3; j++) {
+			ch->src[j] = (int16_t)r->src[j];
+			ch->dst[j] = (int16_t)r->dst[j];
 		}
-		ch->src_dir = (int8_t)v[6];
-		ch->dst_dir = (int8_t)v[10];
+		ch->src_dir = (int8_t)r->src_dir;
+		ch->dst_dir = (int8_t)r->dst_dir;
 	}
-	sqlite3_finalize(st);
+	free(c);
 	return rc;
 }
 
@@ -395,14 +310,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	const kb_machine *m = bd->m;
 	graph *g = bd->g;
 	top *o = &g->ops[i];
-	kb_op_cols cols = {.kind = ro->kind, .sip = ro->sip, .cube = ro->cube, .pe = ro->pe, .launch = ro->launch,
-			   .seq = -1, .attr = ro->attr, .bytes = ro->bytes, .flops = ro->flops, .blob = -1, .chan = ro->chan,
-			   .chan_seq = ro->chan_seq, .dst = {ro->dst.space, ro->dst.dtype, ro->dst.shape},
-			   .a = {ro->a.space, ro->a.dtype, ro->a.shape}, .b = {ro->b.space, ro->b.dtype, ro->b.shape},
-			   .has_c = ro->c.space != 0};
-	const char *bad = kb_op_check(&cols, bd->counts);
-	if (bad)
-		return kb_fail(err, "ops row %d: %s: the trace is damaged", i + 1, bad);
+	/* db's reader checked the row against the schema; here: the machine */
 	if (ro->sip < 0 || ro->sip >= m->n_sips || ro->cube >= m->n_cubes || ro->pe >= m->pes_per_cube ||
 	    ((ro->launch != 0 || !kb_op_is_control(ro->kind)) && (ro->cube < 0 || ro->pe < 0)) ||
 	    (ro->kind == KB_OP_MMU_MAP && ro->cube < 0) || ro->cube < -1 || ro->pe < -1 || ro->launch < 0 ||
@@ -432,7 +340,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	bool compute = o->launch != 0 && !kb_op_is_dma(o->kind);
 	if (compute)
 		o->bytes = 0; /* recounted below: every operand crosses the TCM port */
-	struct { const operand_cols *x; int64_t stride; bool write; } acc[5] = {
+	struct { const kb_operand_rec *x; int64_t stride; bool write; } acc[5] = {
 		{&ro->a, mem_is_a ? stride : 0, false},
 		{&ro->b, 0, false},
 		{&ro->c, 0, false},
@@ -449,7 +357,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		 * not by addresses: ranks are traced one after another */
 		if ((o->kind == KB_OP_IPCQ_SEND && k == 4) || (o->kind == KB_OP_IPCQ_RECV && k == 0))
 			continue;
-		const operand_cols *x = acc[k].x;
+		const kb_operand_rec *x = acc[k].x;
 		if (x->space && (x->shape < 1 || x->shape >= bd->n_shapes || (x->dtype != KB_F16 && x->dtype != KB_F32)))
 			return kb_fail(err, "op %d: an operand has shape %lld / dtype %d: the trace is damaged", i + 1,
 				       (long long)x->shape, x->dtype);
@@ -484,27 +392,15 @@ oom:
 }
 
 /* Fills g->launch_op from the launches table. */
-static int load_launches(sqlite3 *h, graph *g, kb_error *err)
+static int load_launches(kb_db *db, graph *g, kb_error *err)
 {
-	sqlite3_stmt *st;
-	PREPARE(h, "SELECT coalesce(max(id), 0) FROM launches", &st);
-	sqlite3_step(st);
-	g->n_launches = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	g->launch_op = calloc((size_t)g->n_launches + 1, sizeof *g->launch_op);
-	if (!g->launch_op)
-		return kb_fail(err, "out of memory");
-	int rc = 0;
-	PREPARE(h, "SELECT id, host_op_id FROM launches", &st);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0), op = sqlite3_column_int64(st, 1);
-		if (op < 1 || op > g->n)
-			rc = kb_fail(err, "launch %lld names op %lld, which does not exist", (long long)id, (long long)op);
-		else
-			g->launch_op[id] = op - 1;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	int64_t *host_op;
+	if (kb_read_launches(db, g->n, &host_op, &g->n_launches, err))
+		return -1;
+	g->launch_op = host_op;
+	for (int64_t id = 1; id <= g->n_launches; id++)
+		g->launch_op[id]--; /* op id -> op index */
+	return 0;
 }
 
 /* Turns the edge list into successor lists (CSR). */
@@ -533,23 +429,14 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 /* Loads ops and derives every edge in one pass in trace order. */
 static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
 {
-	sqlite3 *h = kb_db_handle(db);
 	build bd = {.m = m, .g = g, .hz = hazmap_new(), .counts = kb_db_counts_of(db)};
 	op_reader rd = {0};
 	int rc = -1;
+	int64_t n_ops;
 	if (!bd.hz)
 		return kb_fail(err, "out of memory");
-	if (load_shapes(h, &bd.shapes, &bd.n_shapes, err))
+	if (kb_read_shapes(db, &bd.shapes, &bd.n_shapes, err) || kb_op_stream_open(db, &rd.ops, &n_ops, err))
 		goto out;
-	sqlite3_stmt *st;
-	PREPARE(h, "SELECT count(*), coalesce(max(id), 0) FROM ops", &st);
-	int64_t n_ops = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	int64_t max_id = n_ops >= 0 ? sqlite3_column_int64(st, 1) : -1;
-	sqlite3_finalize(st);
-	if (n_ops < 0 || max_id != n_ops || n_ops > INT32_MAX - 1) {
-		kb_fail(err, "op ids are not 1..%lld: the trace is damaged or too large", (long long)n_ops);
-		goto out;
-	}
 	g->n = (int32_t)n_ops;
 	g->ops = calloc((size_t)n_ops + 1, sizeof *g->ops);
 	bd.last_pe = malloc((size_t)m->n_pes * sizeof *bd.last_pe);
@@ -560,24 +447,12 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	}
 	memset(bd.last_pe, 0xff, (size_t)m->n_pes * sizeof *bd.last_pe);
 	memset(bd.last_host, 0xff, (size_t)m->n_sips * sizeof *bd.last_host);
-	if (load_launches(h, g, err) || load_channels(db, g, m, err))
+	if (load_launches(db, g, err) || load_channels(db, g, m, err))
 		goto out;
-
-	static const char sql[] =
-		"SELECT launch_id, sip, cube, pe, kind, attr, bytes, flops,"
-		" dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-		" b_space, b_dtype, b_shape, b_pa, chan_id, chan_seq FROM ops ORDER BY id";
-	if (sqlite3_prepare_v2(h, sql, -1, &rd.ops, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(h, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 ORDER BY op_id",
-			       -1, &rd.extra, NULL) != SQLITE_OK) {
-		kb_fail(err, "cannot read ops: %s", sqlite3_errmsg(h));
-		goto out;
-	}
 	rd.buf[0] = malloc(READ_BATCH * sizeof(raw_op));
 	rd.buf[1] = malloc(READ_BATCH * sizeof(raw_op));
 	pthread_mutex_init(&rd.mu, NULL);
 	pthread_cond_init(&rd.cv, NULL);
-	rd.extra_rc = sqlite3_step(rd.extra);
 	if (!rd.buf[0] || !rd.buf[1] || pthread_create(&rd.thread, NULL, reader_main, &rd)) {
 		kb_fail(err, "cannot start the trace reader");
 		free(rd.buf[0]);
@@ -596,8 +471,12 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	reader_stop(&rd);
 	if (failed)
 		goto out;
+	if (rd.failed) { /* a bad row: the rows before it were fine */
+		*err = rd.err;
+		goto out;
+	}
 	if (i != g->n) {
-		kb_fail(err, "read %d of %d ops: %s", i, g->n, sqlite3_errmsg(h));
+		kb_fail(err, "read %d of %d ops: the trace changed while being read", i, g->n);
 		goto out;
 	}
 	if (channel_edges(&bd)) {
@@ -609,8 +488,7 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 		*peak = used;
 	rc = make_csr(g, &bd.eb, err);
 out:
-	sqlite3_finalize(rd.ops);
-	sqlite3_finalize(rd.extra);
+	kb_op_stream_close(rd.ops);
 	free(bd.shapes);
 	free(bd.eb.v);
 	free(bd.preds.v);
