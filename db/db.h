@@ -297,6 +297,40 @@ typedef struct kb_collective_rec {
 typedef int (*kb_collective_fn)(void *ctx, const kb_collective_rec *c, kb_error *err);
 int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err);
 
+/* ---- timing-run writer (runs.c): one transaction per run; any failure
+ * before kb_run_commit rolls everything back. ---- */
+typedef struct kb_run_writer kb_run_writer;
+typedef struct kb_run_info {
+	const char *label;        /* NULL: the first free run<N> */
+	bool replace;             /* an existing run of that label is replaced (else an error) */
+	const char *source, *overrides, *effective, *tool_version;
+	int64_t total_ps, n_ops;
+} kb_run_info;
+/* Opens the transaction (upgrading an older trace inside it) and writes
+ * the run row; label receives the label used. */
+int kb_run_begin(kb_db *db, const kb_run_info *info, kb_run_writer **w, char *label, size_t cap, kb_error *err);
+int64_t kb_run_id(const kb_run_writer *w);
+/* op_times for ops 1..n: fn fills op index i's t_start, t_end, wait,
+ * wait_op, stall_ps, stall_link. */
+typedef void (*kb_op_time_row_fn)(const void *ctx, int64_t i, int64_t row[6]);
+int kb_run_op_times(kb_run_writer *w, int64_t n, kb_op_time_row_fn fn, const void *ctx, kb_progress *progress,
+		    kb_error *err);
+int kb_run_launch_time(kb_run_writer *w, int64_t launch, int64_t t_start, int64_t t_pe_start, int64_t t_end,
+		       kb_error *err);
+int kb_run_range_time(kb_run_writer *w, int64_t range, int64_t t_start, int64_t t_end, kb_error *err);
+int kb_run_unit_busy(kb_run_writer *w, const char *unit, int sip, int cube, int pe, int64_t ops, int64_t busy_ps,
+		     kb_error *err);
+typedef struct kb_link_usage_rec {
+	const char *name, *kind, *direction;
+	double gbps;
+	int64_t transfers, bytes, busy_ps, link_id, stall_ps;
+} kb_link_usage_rec;
+int kb_run_link_usage(kb_run_writer *w, const kb_link_usage_rec *l, kb_error *err);
+int kb_run_link_load(kb_run_writer *w, const char *kind, int64_t t_ps, double gbps, kb_error *err);
+/* Commits and frees w (on failure it rolls back and frees it too). */
+int kb_run_commit(kb_run_writer *w, kb_error *err);
+void kb_run_abort(kb_run_writer *w);
+
 /* ---- codec (exposed for tests and benchmarks) ---- */
 int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err);
 int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err);

@@ -18,15 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A statement on the trace; a failure (a damaged or foreign file) returns
- * -1 with SQLite's reason. */
-#define PREPARE(h, sql, st) \
-	do { \
-		if (sqlite3_prepare_v2((h), (sql), -1, (st), NULL) != SQLITE_OK) \
-			return kb_fail(err, "cannot read the trace: %s", sqlite3_errmsg(h)); \
-	} while (0)
-
-
 /* Simulated times stay below this (saturated costs cannot overflow). */
 #define KB_MAX_SIM_PS INT64_C(1000000000000000000)
 
@@ -1008,223 +999,32 @@ static void units_release(units *u)
 /* Storing the run                                                     */
 /* ------------------------------------------------------------------ */
 
-static int exec_sql(sqlite3 *h, const char *sql, kb_error *err)
+/* Op i's op_times columns (db's writer pulls them while it inserts). */
+static void op_row(const void *ctx, int64_t i, int64_t row[6])
 {
-	char *msg = NULL;
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		kb_fail(err, "%s", msg ? msg : sqlite3_errmsg(h));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
+	const top *o = &((const graph *)ctx)->ops[i];
+	int64_t v[6] = {o->t_start, o->t_end, o->wait, o->wait_op + 1, o->stall, o->stall_link + 1};
+	memcpy(row, v, sizeof v);
 }
 
-static int step(sqlite3 *h, sqlite3_stmt *st, kb_error *err)
+static int store_spans(kb_run_writer *w, const graph *g, const kb_cost *c, kb_db *db, kb_error *err)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : kb_fail(err, "cannot store the timing run: %s", sqlite3_errmsg(h));
-}
-
-/* Creates the run row (replacing one of the same label if asked). */
-static int64_t new_run(sqlite3 *h, const kb_time_options *opt, const kb_machine *m, int64_t total, int64_t n_ops,
-		       char *label, kb_error *err)
-{
-	sqlite3_stmt *st;
-	if (opt->label) {
-		snprintf(label, 64, "%s", opt->label);
-	} else { /* the first free run<N>, counting from the number of runs */
-		PREPARE(h, "SELECT count(*) + 1 FROM timing_runs", &st);
-		sqlite3_step(st);
-		int64_t n = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		PREPARE(h, "SELECT 1 FROM timing_runs WHERE label = ?", &st);
-		do {
-			snprintf(label, 64, "run%lld", (long long)n++);
-			sqlite3_reset(st);
-			sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
-		} while (sqlite3_step(st) == SQLITE_ROW);
-		sqlite3_finalize(st);
-	}
-	PREPARE(h, "SELECT id FROM timing_runs WHERE label = ?", &st);
-	sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
-	int64_t old = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	if (old && !opt->replace)
-		return kb_fail(err, "a timing run labelled '%s' exists (use --replace or another --label)", label);
-	if (old) {
-		static const char *const tables[] = {"op_times", "launch_times", "range_times", "unit_busy", "link_usage"};
-		for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
-			char sql[96];
-			snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id = %lld", tables[t], (long long)old);
-			if (exec_sql(h, sql, err))
-				return -1;
-		}
-		char sql[96];
-		snprintf(sql, sizeof sql, "DELETE FROM timing_runs WHERE id = %lld", (long long)old);
-		if (exec_sql(h, sql, err))
-			return -1;
-	}
-	char *effective = kb_topo_effective(&m->cfg);
-	if (!effective)
-		return kb_fail(err, "out of memory");
-	PREPARE(h, "INSERT INTO timing_runs VALUES(NULL, ?, ?, ?, ?, ?, ?, ?)", &st);
-	sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, opt->source ? opt->source : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, opt->overrides ? opt->overrides : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, effective, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, total);
-	sqlite3_bind_int64(st, 6, n_ops);
-	sqlite3_bind_text(st, 7, KB_VERSION, -1, SQLITE_STATIC);
-	int rc = step(h, st, err);
-	sqlite3_finalize(st);
-	free(effective);
-	return rc ? -1 : sqlite3_last_insert_rowid(h);
-}
-
-/* op_times is filled by one INSERT ... SELECT from kb_op_times_src, a
- * read-only virtual table over the scheduled ops: SQLite pulls the values
- * straight from memory instead of a bind and step per row. */
-typedef struct times_src {
-	const graph *g;
-	int64_t run;
-} times_src;
-
-typedef struct times_vtab {
-	sqlite3_vtab base;
-	const times_src *src;
-} times_vtab;
-
-typedef struct times_cursor {
-	sqlite3_vtab_cursor base;
-	int32_t i;
-} times_cursor;
-
-static int src_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, sqlite3_vtab **vt, char **msg)
-{
-	(void)argc, (void)argv, (void)msg;
-	int rc = sqlite3_declare_vtab(h, "CREATE TABLE x(run_id, op_id, t_start_ps, t_end_ps, wait, wait_op, stall_ps,"
-					    " stall_link)");
-	if (rc != SQLITE_OK)
-		return rc;
-	times_vtab *t = sqlite3_malloc(sizeof *t);
-	if (!t)
-		return SQLITE_NOMEM;
-	memset(t, 0, sizeof *t);
-	t->src = aux;
-	*vt = &t->base;
-	return SQLITE_OK;
-}
-
-static int src_disconnect(sqlite3_vtab *vt)
-{
-	sqlite3_free(vt);
-	return SQLITE_OK;
-}
-
-static int src_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
-{
-	(void)vt;
-	info->estimatedCost = 1e6;
-	return SQLITE_OK;
-}
-
-static int src_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **cur)
-{
-	(void)vt;
-	times_cursor *c = sqlite3_malloc(sizeof *c);
-	if (!c)
-		return SQLITE_NOMEM;
-	memset(c, 0, sizeof *c);
-	*cur = &c->base;
-	return SQLITE_OK;
-}
-
-static int src_close(sqlite3_vtab_cursor *cur)
-{
-	sqlite3_free(cur);
-	return SQLITE_OK;
-}
-
-static int src_filter(sqlite3_vtab_cursor *cur, int idx, const char *idx_str, int argc, sqlite3_value **argv)
-{
-	(void)idx, (void)idx_str, (void)argc, (void)argv;
-	((times_cursor *)cur)->i = 0;
-	return SQLITE_OK;
-}
-
-static int src_next(sqlite3_vtab_cursor *cur)
-{
-	kb_progress_tick(((times_vtab *)cur->pVtab)->src->g->progress, ++((times_cursor *)cur)->i);
-	return SQLITE_OK;
-}
-
-static const times_src *src_of(sqlite3_vtab_cursor *cur)
-{
-	return ((times_vtab *)cur->pVtab)->src;
-}
-
-static int src_eof(sqlite3_vtab_cursor *cur)
-{
-	return ((times_cursor *)cur)->i >= src_of(cur)->g->n;
-}
-
-static int src_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
-{
-	int32_t i = ((times_cursor *)cur)->i;
-	const times_src *src = src_of(cur);
-	const top *o = &src->g->ops[i];
-	int64_t v[8] = {src->run, i + 1, o->t_start, o->t_end, o->wait, o->wait_op + 1, o->stall, o->stall_link + 1};
-	sqlite3_result_int64(ctx, v[col]);
-	return SQLITE_OK;
-}
-
-static int src_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
-{
-	*rowid = ((times_cursor *)cur)->i + 1;
-	return SQLITE_OK;
-}
-
-static const sqlite3_module times_module = {
-	.xConnect = src_connect, .xBestIndex = src_best_index, .xDisconnect = src_disconnect,
-	.xOpen = src_open, .xClose = src_close, .xFilter = src_filter, .xNext = src_next,
-	.xEof = src_eof, .xColumn = src_column, .xRowid = src_rowid,
-};
-
-static int store_ops(sqlite3 *h, const graph *g, int64_t run, kb_error *err)
-{
-	times_src src = {g, run}; /* lives while the module is registered */
-	if (sqlite3_create_module(h, "kb_op_times_src", &times_module, &src) != SQLITE_OK)
-		return kb_fail(err, "cannot register the results table: %s", sqlite3_errmsg(h));
-	int rc = exec_sql(h, "INSERT INTO op_times SELECT * FROM kb_op_times_src", err);
-	sqlite3_create_module(h, "kb_op_times_src", NULL, NULL); /* drop it */
-	return rc;
-}
-
-static int store_spans(sqlite3 *h, const graph *g, const kb_cost *c, int64_t run, kb_error *err)
-{
-	sqlite3_stmt *ins, *q;
 	int rc = 0;
-	PREPARE(h, "INSERT INTO launch_times VALUES(?, ?, ?, ?, ?)", &ins);
 	for (int64_t l = 1; l <= g->n_launches && !rc; l++) {
 		const top *o = &g->ops[g->launch_op[l]];
-		int64_t v[] = {run, l, o->t_start, o->t_start + c->launch_ps, o->t_end};
-		for (int k = 0; k < 5; k++)
-			sqlite3_bind_int64(ins, k + 1, v[k]);
-		rc = step(h, ins, err);
+		rc = kb_run_launch_time(w, l, o->t_start, o->t_start + c->launch_ps, o->t_end, err);
 	}
-	sqlite3_finalize(ins);
 	if (rc)
 		return rc;
 	/* a range spans the ops of its rank recorded between push and pop */
-	PREPARE(h, "SELECT id, rank, first_op_id, end_op_id FROM ranges", &q);
-	PREPARE(h, "INSERT INTO range_times VALUES(?, ?, ?, ?)", &ins);
-	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(q, 0), first = sqlite3_column_int64(q, 2), end = sqlite3_column_int64(q, 3);
-		int rank = sqlite3_column_int(q, 1);
+	kb_range_rec *r;
+	size_t n;
+	if (kb_read_ranges(db, &r, &n, err))
+		return -1;
+	for (size_t k = 0; k < n && !rc; k++) {
 		int64_t t0 = INT64_MAX, t1 = 0;
-		for (int64_t i = first - 1; i >= 0 && i < end - 1 && i < g->n; i++)
-			if (g->ops[i].sip == rank) {
+		for (int64_t i = r[k].first_op - 1; i >= 0 && i < r[k].end_op - 1 && i < g->n; i++)
+			if (g->ops[i].sip == r[k].rank) {
 				if (g->ops[i].t_start < t0)
 					t0 = g->ops[i].t_start;
 				if (g->ops[i].t_end > t1)
@@ -1232,80 +1032,44 @@ static int store_spans(sqlite3 *h, const graph *g, const kb_cost *c, int64_t run
 			}
 		if (t0 == INT64_MAX)
 			t0 = t1;
-		int64_t v[] = {run, id, t0, t1};
-		for (int k = 0; k < 4; k++)
-			sqlite3_bind_int64(ins, k + 1, v[k]);
-		rc = step(h, ins, err);
+		rc = kb_run_range_time(w, r[k].id, t0, t1, err);
 	}
-	sqlite3_finalize(q);
-	sqlite3_finalize(ins);
+	free(r);
 	return rc;
 }
 
 /* The link-load series: GB/s per link kind and bucket (kinds that moved bytes). */
-static int store_load(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
+static int store_load(kb_run_writer *w, const sched *s, kb_error *err)
 {
 	static const char *const kinds[] = {"hbm", "tcm", "sram", "noc_out", "noc_in", "cube_link", "sip_link", "pcie"};
 	const load_series *ls = &s->md.load;
-	if (exec_sql(h, "CREATE TABLE IF NOT EXISTS link_load(run_id INTEGER NOT NULL, kind TEXT NOT NULL,"
-			" t_ps INTEGER NOT NULL, gbps REAL NOT NULL)", err))
-		return -1;
-	sqlite3_stmt *st;
-	PREPARE(h, "INSERT INTO link_load VALUES(?, ?, ?, ?)", &st);
 	int rc = 0;
 	for (int k = 0; k < L_KIND_COUNT && !rc; k++) {
 		const double *b = ls->bytes + (size_t)k * LOAD_BUCKETS;
 		bool any = false;
 		for (int32_t i = 0; i < ls->used && !any; i++)
 			any = b[i] > 0;
-		for (int32_t i = 0; any && i <= ls->used && !rc; i++) { /* a closing zero after the last bucket */
-			sqlite3_bind_int64(st, 1, run);
-			sqlite3_bind_text(st, 2, kinds[k], -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 3, (int64_t)i * ls->width_ps);
-			sqlite3_bind_double(st, 4, i < ls->used ? b[i] * 1000.0 / (double)ls->width_ps : 0.0);
-			rc = step(h, st, err);
-		}
+		for (int32_t i = 0; any && i <= ls->used && !rc; i++) /* a closing zero after the last bucket */
+			rc = kb_run_link_load(w, kinds[k], (int64_t)i * ls->width_ps,
+					      i < ls->used ? b[i] * 1000.0 / (double)ls->width_ps : 0.0, err);
 	}
-	sqlite3_finalize(st);
 	return rc;
 }
 
-static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
+static int store_usage(kb_run_writer *w, const sched *s, kb_error *err)
 {
 	const kb_machine *m = s->m;
-	sqlite3_stmt *st;
 	static const char *const unit_names[] = {"dma", "gemm", "math", "ipcq"};
-	int rc = 0;
-	PREPARE(h, "INSERT INTO unit_busy VALUES(?, ?, ?, ?, ?, ?, ?)", &st);
-	sqlite3_bind_int64(st, 1, run);
+	int rc = 0, per_sip = m->n_cubes * m->pes_per_cube;
 	for (int pe = 0; pe < m->n_pes && !rc; pe++)
-		for (int u = 0; u < U_COUNT && !rc; u++) {
-			if (!s->u.ops[pe * U_COUNT + u])
-				continue;
-			int per_sip = m->n_cubes * m->pes_per_cube;
-			sqlite3_bind_text(st, 2, unit_names[u], -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 3, pe / per_sip);
-			sqlite3_bind_int(st, 4, pe % per_sip / m->pes_per_cube);
-			sqlite3_bind_int(st, 5, pe % m->pes_per_cube);
-			sqlite3_bind_int64(st, 6, s->u.ops[pe * U_COUNT + u]);
-			sqlite3_bind_int64(st, 7, s->u.busy[pe * U_COUNT + u]);
-			rc = step(h, st, err);
-		}
-	for (int sip = 0; sip < m->n_sips && !rc; sip++) {
-		if (!s->u.host_ops[sip])
-			continue;
-		sqlite3_bind_text(st, 2, "host", -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, sip);
-		sqlite3_bind_int(st, 4, -1);
-		sqlite3_bind_int(st, 5, -1);
-		sqlite3_bind_int64(st, 6, s->u.host_ops[sip]);
-		sqlite3_bind_int64(st, 7, s->u.host_busy[sip]);
-		rc = step(h, st, err);
-	}
-	sqlite3_finalize(st);
-	PREPARE(h, "INSERT INTO link_usage(run_id, link, kind, bandwidth_gbps, transfers, bytes, busy_ps,"
-			   " link_id, direction, stall_ps) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
-	sqlite3_bind_int64(st, 1, run);
+		for (int u = 0; u < U_COUNT && !rc; u++)
+			if (s->u.ops[pe * U_COUNT + u])
+				rc = kb_run_unit_busy(w, unit_names[u], pe / per_sip, pe % per_sip / m->pes_per_cube,
+						      pe % m->pes_per_cube, s->u.ops[pe * U_COUNT + u],
+						      s->u.busy[pe * U_COUNT + u], err);
+	for (int sip = 0; sip < m->n_sips && !rc; sip++)
+		if (s->u.host_ops[sip])
+			rc = kb_run_unit_busy(w, "host", sip, -1, -1, s->u.host_ops[sip], s->u.host_busy[sip], err);
 	for (int32_t l = 0; l < s->md.n_links && !rc; l++) {
 		const link *k = &s->md.links[l];
 		if (!k->transfers)
@@ -1313,18 +1077,10 @@ static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 		char name[96];
 		const char *kind, *dir;
 		timing_link_name(&s->md, l, name, sizeof name, &kind, &dir);
-		sqlite3_bind_int64(st, 8, l + 1);
-		sqlite3_bind_text(st, 9, dir, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 10, llround(k->stall_ps));
-		sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_double(st, 4, k->gbps);
-		sqlite3_bind_int64(st, 5, k->transfers);
-		sqlite3_bind_int64(st, 6, k->bytes);
-		sqlite3_bind_int64(st, 7, k->busy_ps);
-		rc = step(h, st, err);
+		kb_link_usage_rec rec = {name, kind, dir, k->gbps, k->transfers, k->bytes, k->busy_ps, l + 1,
+					 llround(k->stall_ps)};
+		rc = kb_run_link_usage(w, &rec, err);
 	}
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1335,7 +1091,6 @@ static int store_usage(sqlite3 *h, const sched *s, int64_t run, kb_error *err)
 int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb_time_result *res, kb_error *err)
 {
 	memset(res, 0, sizeof *res);
-	sqlite3 *h = kb_db_handle(db);
 	graph g = {0};
 	sched s = {0};
 	size_t peak = 0;
@@ -1370,15 +1125,26 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	for (int32_t i = 0; i < g.n; i++)
 		if (g.ops[i].t_end > total)
 			total = g.ops[i].t_end;
-	if (exec_sql(h, "BEGIN IMMEDIATE", err))
-		goto out;
 	kb_progress_begin(g.progress, "write", "ops", g.n);
-	res->run_id = kb_db_upgrade(db, err) ? -1 : new_run(h, opt, m, total, g.n, res->label, err);
-	if (res->run_id < 0 || store_ops(h, &g, res->run_id, err) || store_spans(h, &g, &s.md.cost, res->run_id, err) ||
-	    store_usage(h, &s, res->run_id, err) || store_load(h, &s, res->run_id, err) || exec_sql(h, "COMMIT", err)) {
-		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+	char *effective = kb_topo_effective(&m->cfg);
+	if (!effective) {
+		kb_fail(err, "out of memory");
 		goto out;
 	}
+	kb_run_info info = {opt->label, opt->replace, opt->source, opt->overrides, effective, KB_VERSION, total, g.n};
+	kb_run_writer *w;
+	int wrc = kb_run_begin(db, &info, &w, res->label, sizeof res->label, err);
+	free(effective);
+	if (wrc)
+		goto out;
+	res->run_id = kb_run_id(w);
+	if (kb_run_op_times(w, g.n, op_row, &g, g.progress, err) || store_spans(w, &g, &s.md.cost, db, err) ||
+	    store_usage(w, &s, err) || store_load(w, &s, err)) {
+		kb_run_abort(w);
+		goto out;
+	}
+	if (kb_run_commit(w, err))
+		goto out;
 	res->total_ps = total;
 	res->n_ops = g.n;
 	peak += s.q.cap * sizeof(heap_item) + (size_t)g.n_edges * sizeof(edge);
