@@ -47,6 +47,9 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 		       (long long)(rep->sliced ? rep->slice_ops : rep->ops), rep->order == KB_ORDER_TIME ? "time order of run" : "dataflow order",
 		       rep->run, rep->total_s, (double)rep->gemm_flops / 1e6,
 		       rep->gemm_s > 0 ? (double)rep->gemm_flops / rep->gemm_s / 1e9 : 0.0);
+	if (!quiet && rep->ops)
+		printf("memory: %.1f MB for the ops (%.1f B/op), %.1f MB of simulated memory written\n",
+		       (double)rep->op_bytes / 1e6, (double)rep->op_bytes / (double)rep->ops, (double)rep->sim_bytes / 1e6);
 	if (rep->sliced && !quiet)
 		printf("sampled rows: replayed the %lld of %lld ops they depend on; GEMMs %.4g of %.4g GFLOP\n",
 		       (long long)rep->slice_ops, (long long)rep->ops, (double)rep->gemm_flops / 1e9,

@@ -10,11 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct event {
+/* 12 bytes, two per op: replay order is (t, key), key = is_read << 31 | op
+ * (writes before reads at equal times, then op id). */
+typedef struct __attribute__((packed)) event {
 	int64_t t;
-	int32_t op;
-	uint8_t is_read; /* writes (0) before reads (1) at equal times */
+	uint32_t key;
 } event;
+
+#define EV_READ (UINT32_C(1) << 31)
 
 typedef struct blob_cache {
 	int64_t id;
@@ -39,7 +42,7 @@ typedef struct replay {
 	kb_replay_report *rep;
 	shape4 *shapes;
 	int64_t n_shapes;
-	rop *ops;
+	opstore ops;              /* packed; op_at() decodes one */
 	int32_t n;
 	int32_t *expect_writer;   /* per op: the newest writer its reads should see */
 	int32_t *order;           /* a topological order of the dependency graph */
@@ -76,9 +79,17 @@ static void problem(replay *r, const char *fmt, ...)
 		rep->n_kept++;
 }
 
+/* Op i (0-based), decoded into *buf. */
+static const rop *op_at(const replay *r, int32_t i, rop *buf)
+{
+	opstore_get(&r->ops, i, r->shapes, buf);
+	return buf;
+}
+
 static const char *op_name(const replay *r, int32_t i, char *buf, size_t cap)
 {
-	const rop *o = &r->ops[i];
+	rop ob;
+	const rop *o = op_at(r, i, &ob);
 	if (o->cube < 0)
 		snprintf(buf, cap, "op %d (%s on sip%d.host)", i + 1, kb_op_kind_name((kb_op_kind)o->kind), o->sip);
 	else
@@ -179,9 +190,8 @@ static const char *shapes_agree(const rop *o)
  * machine, addresses that are not memory of the space they claim or run
  * past its end, operands over the budget, shapes the numerics would index
  * out of bounds. */
-static int check_op(const replay *r, int32_t i, kb_error *err)
+static int check_op(const replay *r, const rop *o, int32_t i, kb_error *err)
 {
-	const rop *o = &r->ops[i];
 	const kb_machine *m = r->m;
 	bool host_stream = kb_op_is_control(o->kind);
 	if (o->kind <= KB_OP_NONE || o->kind >= KB_OP_KIND_COUNT || o->sip < 0 || o->sip >= m->n_sips ||
@@ -223,18 +233,18 @@ static int load_ops(replay *r, kb_error *err)
 	if (kb_op_stream_open(r->db, &os, &n, err))
 		return -1;
 	r->n = (int32_t)n;
-	r->ops = calloc((size_t)n + 1, sizeof *r->ops);
+	int oom = opstore_init(&r->ops, r->n);
 	r->pending = calloc((size_t)n + 1, sizeof *r->pending);
 	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
 	r->blob_uses = calloc((size_t)kb_db_counts_of(r->db)->blobs + 1, sizeof *r->blob_uses);
-	if (!r->ops || !r->pending || !r->expect_writer || !r->blob_uses) {
+	if (oom || !r->pending || !r->expect_writer || !r->blob_uses) {
 		kb_op_stream_close(os);
 		return kb_fail(err, "out of memory for %lld ops", (long long)n);
 	}
 	int rc = 0, more;
 	kb_op_rec rec;
 	for (int32_t i = 0; !rc && (more = kb_op_stream_next(os, &rec, err)) == 1; i++) {
-		rop *o = &r->ops[i];
+		rop ob = {0}, *o = &ob;
 		o->sip = rec.sip;
 		o->cube = rec.cube;
 		o->pe = rec.pe;
@@ -246,7 +256,11 @@ static int load_ops(replay *r, kb_error *err)
 		o->chan = rec.chan > 0 && rec.chan < INT32_MAX ? (int32_t)rec.chan : 0;
 		o->chan_seq = rec.chan_seq;
 		rc = operand(r, &rec.dst, &o->dst, err) || operand(r, &rec.a, &o->a, err) || operand(r, &rec.b, &o->b, err) ||
-		     operand(r, &rec.c, &o->c, err) || check_op(r, i, err);
+		     operand(r, &rec.c, &o->c, err) || check_op(r, o, i, err);
+		if (!rc && (o->kind == KB_OP_MATH_FMA || o->kind == KB_OP_MATH_CLAMP) && !o->c.space)
+			rc = kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is damaged", i + 1);
+		if (!rc && opstore_put(&r->ops, o, r->shapes))
+			rc = kb_fail(err, "out of memory for %lld ops", (long long)n);
 		if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
 			r->blob_uses[o->blob]++;
 		if (!rc && o->kind == KB_OP_GEMM)
@@ -256,12 +270,7 @@ static int load_ops(replay *r, kb_error *err)
 			more = -1;
 	}
 	kb_op_stream_close(os);
-	if (more < 0 || rc)
-		return -1;
-	for (int32_t i = 0; i < r->n; i++)
-		if ((r->ops[i].kind == KB_OP_MATH_FMA || r->ops[i].kind == KB_OP_MATH_CLAMP) && !r->ops[i].c.space)
-			return kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is damaged", i + 1);
-	return 0;
+	return more < 0 || rc ? -1 : 0;
 }
 
 typedef struct event_sink {
@@ -273,8 +282,8 @@ static int add_events(void *ctx, int64_t op, int64_t t0, int64_t t1, kb_error *e
 {
 	(void)err;
 	event_sink *e = ctx;
-	e->ev[e->n++] = (event){t0, (int32_t)(op - 1), 1};
-	e->ev[e->n++] = (event){t1, (int32_t)(op - 1), 0};
+	e->ev[e->n++] = (event){t0, (uint32_t)(op - 1) | EV_READ};
+	e->ev[e->n++] = (event){t1, (uint32_t)(op - 1)};
 	return 0;
 }
 
@@ -306,9 +315,7 @@ static int event_cmp(const void *pa, const void *pb)
 	const event *a = pa, *b = pb;
 	if (a->t != b->t)
 		return a->t < b->t ? -1 : 1;
-	if (a->is_read != b->is_read)
-		return a->is_read - b->is_read;
-	return a->op - b->op;
+	return a->key < b->key ? -1 : a->key > b->key;
 }
 
 /* ------------------------------------------------------------------ */
@@ -362,7 +369,9 @@ static int write_result(mem *m, const rop *o, const void *buf, int32_t writer)
 
 static const void *blob_data(replay *r, int32_t i, kb_error *err)
 {
-	int64_t id = r->ops[i].blob;
+	rop ob;
+	const rop *o = op_at(r, i, &ob);
+	int64_t id = o->blob;
 	for (size_t k = 0; k < r->n_blobs; k++)
 		if (r->blobs[k].id == id)
 			return r->blobs[k].data;
@@ -376,7 +385,7 @@ static const void *blob_data(replay *r, int32_t i, kb_error *err)
 		r->fatal = true;
 		return NULL;
 	}
-	span_iter s = operand_spans(&r->ops[i].dst, 0);
+	span_iter s = operand_spans(&o->dst, 0);
 	if (n != s.row_bytes) {
 		free(data);
 		kb_fail(err, "op %d: host data blob %lld has %zu bytes for a %zu-byte write", i + 1, (long long)id, n,
@@ -421,7 +430,8 @@ static void check_read(replay *r, int32_t i, const read_info *ri, bool check_ord
 /* The read half of op i: gather inputs, compute the result. */
 static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 {
-	const rop *o = &r->ops[i];
+	rop ob;
+	const rop *o = op_at(r, i, &ob);
 	if (kb_op_is_control(o->kind))
 		return 0;
 	size_t out_bytes = (size_t)o->dst.shape->numel * dtype_bytes(o->dst.dtype);
@@ -487,7 +497,8 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 /* The write half of op i: its result lands in memory. */
 static int op_write(replay *r, int32_t i, kb_error *err)
 {
-	const rop *o = &r->ops[i];
+	rop ob;
+	const rop *o = op_at(r, i, &ob);
 	if (o->kind == KB_OP_LAUNCH || !o->dst.space)
 		return 0;
 	if (write_result(r->mem, o, r->pending[i], i + 1))
@@ -640,7 +651,8 @@ static int dataflow_order(replay *r, kb_error *err)
 	memset(d.head, 0xff, ((size_t)n + 1) * sizeof *d.head);
 	int64_t launches_seen = 0;
 	for (int32_t i = 0; i < n; i++) {
-		const rop *o = &r->ops[i];
+		rop ob;
+	const rop *o = op_at(r, i, &ob);
 		bool host = o->launch == 0;
 		if (o->launch < 0 || o->launch > n_launch) {
 			kb_fail(err, "op %d: launch %lld does not exist: the trace is damaged", i + 1, (long long)o->launch);
@@ -660,7 +672,9 @@ static int dataflow_order(replay *r, kb_error *err)
 				goto oom;
 			if (after[o->launch] < 0) {
 				int32_t k = lop + 1;
-				while (k < n && !(r->ops[k].launch == 0 && r->ops[k].sip == r->ops[lop >= 0 ? lop : i].sip))
+				rop kb, lb;
+				int32_t sip = op_at(r, lop >= 0 ? lop : i, &lb)->sip;
+				while (k < n && !(op_at(r, k, &kb)->launch == 0 && kb.sip == sip))
 					k++;
 				after[o->launch] = k < n ? k : n;
 			}
@@ -807,7 +821,8 @@ static int expected_writers(replay *r, kb_error *err)
 	int rc = 0;
 	for (int32_t k = 0; k < r->n && !rc; k++) {
 		int32_t i = r->order[k];
-		const rop *o = &r->ops[i];
+		rop ob;
+	const rop *o = op_at(r, i, &ob);
 		const rop_operand *x[4];
 		inputs(o, x);
 		read_info ri = {0};
@@ -930,7 +945,8 @@ static int compute_slice(replay *r, kb_error *err)
 		goto oom;
 	for (int32_t k = 0; k < r->n; k++) {
 		int32_t i = r->order[k];
-		const rop *o = &r->ops[i];
+		rop ob;
+	const rop *o = op_at(r, i, &ob);
 		const rop_operand *x[4];
 		inputs(o, x);
 		at[i] = (int64_t)n_w;
@@ -1169,9 +1185,10 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	kb_progress_begin(opt.progress, "replay", "ops", r.n);
 	if (opt.order == KB_ORDER_TIME) {
 		for (size_t k = 0; k < n_ev && !r.fatal; k++) {
-			if (r.in_slice && !r.in_slice[ev[k].op])
+			int32_t op = (int32_t)(ev[k].key & ~EV_READ);
+			if (r.in_slice && !r.in_slice[op])
 				continue;
-			if (ev[k].is_read ? op_read(&r, ev[k].op, true, err) : op_write(&r, ev[k].op, err))
+			if (ev[k].key & EV_READ ? op_read(&r, op, true, err) : op_write(&r, op, err))
 				goto out;
 			kb_progress_tick(opt.progress, (int64_t)k / 2); /* a read and a write event per op */
 		}
@@ -1184,6 +1201,10 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 			kb_progress_tick(opt.progress, k);
 		}
 	}
+	rep->op_bytes = (int64_t)(opstore_bytes(&r.ops) + n_ev * sizeof *ev +
+				  (size_t)r.n * (sizeof *r.pending + sizeof *r.expect_writer + sizeof *r.order +
+						 (r.in_slice ? 1 : 0)));
+	rep->sim_bytes = (int64_t)mem_pages(r.mem) * PAGE_BYTES;
 	if (!r.fatal && (verify(&r, err) || collective_lines(&r, err)))
 		goto out;
 	rep->total_s = kb_now_s() - t0;
@@ -1191,9 +1212,11 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 out:
 	kb_progress_end(opt.progress);
 	free(ev);
-	for (int32_t i = 0; r.pending && i < r.n; i++)
-		if (r.ops[i].kind != KB_OP_HOST_WRITE)
+	for (int32_t i = 0; r.pending && i < r.ops.n; i++) {
+		rop ob;
+		if (r.pending[i] && op_at(&r, i, &ob)->kind != KB_OP_HOST_WRITE)
 			free(r.pending[i]);
+	}
 	for (size_t k = 0; k < r.n_blobs; k++)
 		free(r.blobs[k].data);
 	free(r.blobs);
@@ -1205,7 +1228,7 @@ out:
 	free(r.pending);
 	free(r.expect_writer);
 	free(r.order);
-	free(r.ops);
+	opstore_free(&r.ops);
 	free(r.shapes);
 	mem_free(r.mem);
 	scratch_release(&r.raw);

@@ -74,6 +74,8 @@ typedef struct kb_replay_report {
 	int64_t total_gemm_flops; /* of every GEMM in the trace */
 	bool sliced;              /* only the ops sampled rows depend on ran */
 	int64_t slice_ops;        /* how many */
+	int64_t op_bytes;         /* held per op while replaying, all ops: packed op, events, bookkeeping */
+	int64_t sim_bytes;        /* simulated memory written, in 4 KiB pages */
 	double gemm_s;            /* time in GEMM ops: reading, converting, multiplying, rounding */
 	double total_s;
 } kb_replay_report;

@@ -245,6 +245,9 @@ collective mesh_allreduce_4 4
 collective tree_allreduce_7 7
 collective ring_allreduce_tcm 2 --set ccl.algorithms.ring_allreduce_tcm.world_size=2
 collective ring_allreduce_tcm 256 --set ccl.algorithms.ring_allreduce_tcm.world_size=256 --set ccl_allreduce.n_elem=8
+# replay holds the ops packed: at most 100 bytes each (ops, events, bookkeeping) on this 196,898-op trace
+bpo=$(sed -n 's/^memory: .* (\([0-9.]*\) B\/op).*/\1/p' "$dir/out")
+check "replay memory per op ${bpo:-missing} B <= 100" "$(awk -v b="${bpo:-999}" 'BEGIN { exit !(b > 20 && b <= 100) }'; echo $?)"
 collective mesh_allreduce_4 16 --set ccl.algorithms.mesh_allreduce_4.world_size=16 \
 	--set ccl.algorithms.mesh_allreduce_4.n_slots=1
 collective tree_allreduce_7 2 --set ccl.algorithms.tree_allreduce_7.world_size=2

@@ -481,6 +481,75 @@ static void memory_tracks_writers_and_gaps(void **state)
 	mem_free(m);
 }
 
+/* ---- packed ops ---- */
+
+static void assert_rop_equal(const rop *x, const rop *y)
+{
+	assert_int_equal(x->sip, y->sip);
+	assert_int_equal(x->cube, y->cube);
+	assert_int_equal(x->pe, y->pe);
+	assert_int_equal(x->chan, y->chan);
+	assert_int_equal(x->launch, y->launch);
+	assert_int_equal(x->chan_seq, y->chan_seq);
+	assert_int_equal(x->kind, y->kind);
+	assert_int_equal(x->attr, y->attr);
+	assert_memory_equal(&x->imm, &y->imm, sizeof x->imm); /* -0.0 and NaN bits too */
+	assert_int_equal(x->blob, y->blob);
+	const rop_operand *a[4] = {&x->dst, &x->a, &x->b, &x->c}, *b[4] = {&y->dst, &y->a, &y->b, &y->c};
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(a[k]->space, b[k]->space);
+		assert_ptr_equal(a[k]->shape, b[k]->shape);
+		if (a[k]->space) {
+			assert_int_equal(a[k]->dtype, b[k]->dtype);
+			assert_true(a[k]->pa == b[k]->pa);
+		}
+	}
+}
+
+static void packed_ops_round_trip_exactly(void **state)
+{
+	(void)state;
+	shape4 shapes[3] = {{0}};
+	shapes[1].ndim = 2, shapes[1].d[0] = shapes[1].d[1] = 64, shapes[1].numel = 4096;
+	shapes[2].ndim = 1, shapes[2].d[0] = 64, shapes[2].numel = 64;
+	rop ops[4] = {0};
+	for (int i = 0; i < 4; i++)
+		ops[i].dst.shape = ops[i].a.shape = ops[i].b.shape = ops[i].c.shape = &shapes[0];
+	/* a DMA with a row stride: HBM of cube 3 to TCM */
+	ops[0] = ops[1];
+	ops[0].sip = 1, ops[0].cube = 3, ops[0].pe = 7, ops[0].launch = 12345, ops[0].kind = KB_OP_DMA_READ;
+	ops[0].attr = 4096;
+	ops[0].dst = (rop_operand){KB_SPACE_TCM, KB_F16, &shapes[1], UINT64_C(0x1234567800)};
+	ops[0].a = (rop_operand){KB_SPACE_HBM, KB_F16, &shapes[1], UINT64_C(0x9876543210)};
+	/* every field at an extreme, as a damaged trace may hold them */
+	ops[1].sip = INT32_MIN, ops[1].cube = -1, ops[1].pe = INT32_MAX, ops[1].kind = 255;
+	ops[1].launch = INT64_MIN, ops[1].chan = INT32_MAX, ops[1].chan_seq = INT64_MAX;
+	ops[1].attr = -1, ops[1].imm = -0.0, ops[1].blob = INT64_MAX;
+	ops[1].c = (rop_operand){-7, 99, &shapes[2], UINT64_MAX};
+	/* a host fill with a seed and a NaN scale, a send with a channel */
+	ops[2].kind = KB_OP_HOST_FILL, ops[2].cube = -1, ops[2].attr = INT64_C(0x7fffffffdeadbeef), ops[2].imm = NAN;
+	ops[2].dst = (rop_operand){KB_SPACE_HBM, KB_F32, &shapes[2], 1};
+	ops[3].kind = KB_OP_IPCQ_SEND, ops[3].chan = 5, ops[3].chan_seq = 0, ops[3].imm = 1e-300;
+	opstore s;
+	assert_int_equal(opstore_init(&s, 4), 0);
+	size_t before = 0;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(opstore_put(&s, &ops[i], shapes), 0);
+		if (i == 0)
+			before = s.len;
+	}
+	/* kind, mask; sip, cube, pe 1 byte each; launch 12345 (zigzag 24690) 3; attr 4096 2;
+	 * two operands of space, dtype, shape 1 byte each and a 37-/40-bit address in 6 */
+	assert_int_equal(before, 2 + 3 + 3 + 2 + 2 * (3 + 6));
+	for (int i = 0; i < 4; i++) {
+		rop got;
+		opstore_get(&s, i, shapes, &got);
+		assert_rop_equal(&got, &ops[i]);
+	}
+	assert_int_equal(opstore_bytes(&s), s.len + 4 * sizeof(uint32_t));
+	opstore_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +562,7 @@ int main(void)
 		cmocka_unit_test(tensors_in_sram_and_tcm_trace_time_and_verify),
 		cmocka_unit_test(sgemm_kernels_agree),
 		cmocka_unit_test(memory_tracks_writers_and_gaps),
+		cmocka_unit_test(packed_ops_round_trip_exactly),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());
