@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -61,6 +62,22 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 	if (len)
 		*len = n;
 	return 0;
+}
+
+void *kb_calloc_big(size_t n, size_t elem)
+{
+	if (elem && n > SIZE_MAX / elem)
+		return NULL;
+	size_t bytes = n * elem;
+	const size_t huge = (size_t)2 << 20;
+	if (bytes < 2 * huge)
+		return calloc(n ? n : 1, elem ? elem : 1);
+	void *p;
+	if (posix_memalign(&p, huge, bytes))
+		return NULL;
+	madvise(p, (bytes + huge - 1) & ~(huge - 1), MADV_HUGEPAGE); /* a hint: failure changes nothing */
+	memset(p, 0, bytes);
+	return p;
 }
 
 int kb_grow(void *arr, size_t *cap, size_t need, size_t elem, size_t first)

@@ -308,9 +308,15 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	    ro->launch > g->n_launches || ro->kind <= KB_OP_NONE || ro->kind >= KB_OP_KIND_COUNT)
 		return kb_fail(err, "op %d: sip%d.cube%d.pe%d / kind %d / launch %lld do not fit this topology", i + 1,
 			       ro->sip, ro->cube, ro->pe, ro->kind, (long long)ro->launch);
-	*o = (top){.launch = (int32_t)ro->launch, .bytes = ro->bytes, .flops = ro->flops, .sip = (int16_t)ro->sip,
-		   .cube = (int16_t)ro->cube, .pe = (int16_t)ro->pe, .kind = (uint8_t)ro->kind, .wait_op = -1,
-		   .next = -1, .stall_link = -1};
+	/* the array is zeroed and nothing touched op i before: set the rest */
+	o->launch = (int32_t)ro->launch;
+	o->bytes = ro->bytes;
+	o->flops = ro->flops;
+	o->sip = (int16_t)ro->sip;
+	o->cube = (int16_t)ro->cube;
+	o->pe = (int16_t)ro->pe;
+	o->kind = (uint8_t)ro->kind;
+	o->wait_op = o->next = o->stall_link = -1;
 	pred_buf *preds = &bd->preds;
 	preds->n = 0;
 	int32_t *last = o->launch == 0 ? &bd->last_host[o->sip] : &bd->last_pe[kb_pe_index(m, o->sip, o->cube, o->pe)];
@@ -398,9 +404,9 @@ static int load_launches(kb_db *db, graph *g, kb_error *err)
 static int make_csr(graph *g, const builder *eb, kb_error *err)
 {
 	size_t n = (size_t)g->n;
-	g->succ_at = calloc(n + 2, sizeof *g->succ_at);
-	g->succ = malloc((eb->n ? eb->n : 1) * sizeof *g->succ);
-	int32_t *fill = malloc((n + 1) * sizeof *fill);
+	g->succ_at = kb_calloc_big(n + 2, sizeof *g->succ_at);
+	g->succ = kb_calloc_big(eb->n ? eb->n : 1, sizeof *g->succ);
+	int32_t *fill = kb_calloc_big(n + 1, sizeof *fill);
 	if (!g->succ_at || !g->succ || !fill) {
 		free(fill);
 		return kb_fail(err, "out of memory for %zu edges", eb->n);
@@ -429,10 +435,12 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	if (kb_read_shapes(db, &bd.shapes, &bd.n_shapes, err) || kb_op_stream_open(db, &rd.ops, &n_ops, err))
 		goto out;
 	g->n = (int32_t)n_ops;
-	g->ops = calloc((size_t)n_ops + 1, sizeof *g->ops);
+	g->ops = kb_calloc_big((size_t)n_ops + 1, sizeof *g->ops);
 	bd.last_pe = malloc((size_t)m->n_pes * sizeof *bd.last_pe);
 	bd.last_host = malloc((size_t)m->n_sips * sizeof *bd.last_host);
-	if (!g->ops || !bd.last_pe || !bd.last_host) {
+	bd.eb.cap = 2 * (size_t)n_ops + 1024; /* ~2 edges per op; grown past that */
+	bd.eb.v = kb_calloc_big(bd.eb.cap, sizeof *bd.eb.v);
+	if (!g->ops || !bd.last_pe || !bd.last_host || !bd.eb.v) {
 		kb_fail(err, "out of memory for %lld ops", (long long)n_ops);
 		goto out;
 	}
