@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SHARE_BLOCK 16
+
 /* Picoseconds to move bytes at gbps (1 GB/s = 1 byte per ns), rounded up;
  * the tolerance absorbs floating-point noise from rate changes. */
 int64_t fabric_ps(double bytes, double gbps)
@@ -40,8 +42,17 @@ int fabric_init(fabric *fb, int32_t n_links)
 {
 	memset(fb, 0, sizeof *fb);
 	fb->free_head = -1;
+	size_t n_blk = (size_t)n_links / SHARE_BLOCK + 1;
 	fb->comp_links = malloc((size_t)n_links * sizeof *fb->comp_links);
-	return fb->comp_links ? 0 : -1;
+	fb->comp_share = malloc(n_blk * SHARE_BLOCK * sizeof *fb->comp_share);
+	fb->comp_left = malloc((size_t)n_links * sizeof *fb->comp_left);
+	fb->comp_unfixed = malloc((size_t)n_links * sizeof *fb->comp_unfixed);
+	fb->comp_pos = malloc((size_t)n_links * sizeof *fb->comp_pos);
+	fb->link_mark = calloc((size_t)n_links + 1, sizeof *fb->link_mark);
+	fb->blk_min = malloc(n_blk * sizeof *fb->blk_min);
+	fb->blk_arg = malloc(n_blk * sizeof *fb->blk_arg);
+	return fb->comp_links && fb->comp_share && fb->blk_min && fb->blk_arg && fb->comp_left && fb->comp_unfixed &&
+	       fb->comp_pos && fb->link_mark ? 0 : -1;
 }
 
 void fabric_release(fabric *fb, link *links, int32_t n_links)
@@ -50,6 +61,14 @@ void fabric_release(fabric *fb, link *links, int32_t n_links)
 		free(links[i].act);
 	free(fb->flows);
 	free(fb->comp_links);
+	free(fb->comp_share);
+	free(fb->comp_left);
+	free(fb->comp_unfixed);
+	free(fb->comp_pos);
+	free(fb->link_mark);
+	free(fb->flow_mark);
+	free(fb->blk_min);
+	free(fb->blk_arg);
 	free(fb->comp_flows);
 	free(fb->dirty);
 	free(fb->changed);
@@ -112,6 +131,10 @@ int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps
 		id = (int32_t)fb->n_flows++;
 		if (kb_grow(&fb->comp_flows, &fb->comp_flows_cap, fb->n_flows, sizeof *fb->comp_flows, 64))
 			return -1;
+		size_t had = fb->flow_mark_cap;
+		if (kb_grow(&fb->flow_mark, &fb->flow_mark_cap, fb->n_flows, sizeof *fb->flow_mark, 64))
+			return -1;
+		memset(fb->flow_mark + had, 0, (fb->flow_mark_cap - had) * sizeof *fb->flow_mark);
 	}
 	flow *f = &fb->flows[id];
 	uint32_t version = reused ? f->version + 1 : 1; /* stale events of the slot's last flow never match */
@@ -203,19 +226,47 @@ void fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
 	fb->free_head = id;
 }
 
+/* The smallest share of block b and its first entry. */
+static void block_min(fabric *fb, size_t b)
+{
+	const double *sh = fb->comp_share + b * SHARE_BLOCK;
+	double m = sh[0];
+	int32_t at = 0;
+	for (int32_t k = 1; k < SHARE_BLOCK; k++)
+		if (sh[k] < m) {
+			m = sh[k];
+			at = k;
+		}
+	fb->blk_min[b] = m;
+	fb->blk_arg[b] = (int32_t)(b * SHARE_BLOCK) + at;
+}
+
+/* Entry k's share is now v: its block's minimum follows. */
+static void set_share(fabric *fb, int32_t k, double v)
+{
+	size_t b = (size_t)k / SHARE_BLOCK;
+	fb->comp_share[k] = v;
+	if (fb->blk_arg[b] == k)
+		block_min(fb, b); /* the minimum moved (up, as shares only grow): look again */
+	else if (v < fb->blk_min[b] || (v == fb->blk_min[b] && k < fb->blk_arg[b])) {
+		fb->blk_min[b] = v;
+		fb->blk_arg[b] = k;
+	}
+}
+
 static void fix(model *md, flow *f, int32_t id, double rate, int32_t at_link)
 {
 	fabric *fb = &md->fab;
 	f->fixed = 1;
 	f->bottleneck = -1;
 	for (int i = 0; i < f->n; i++) {
-		link *l = &md->links[f->links[i]];
-		l->left -= rate;
-		if (l->left < 0)
-			l->left = 0;
-		l->unfixed--;
-		if (l->unfixed > 0)
-			l->share = l->left / l->unfixed;
+		int32_t k = fb->comp_pos[f->links[i]];
+		double left = fb->comp_left[k] - rate;
+		if (left < 0)
+			left = 0;
+		fb->comp_left[k] = left;
+		int32_t unfixed = --fb->comp_unfixed[k];
+		set_share(fb, k, unfixed > 0 ? left / unfixed : INFINITY);
 		if (f->links[i] == at_link)
 			f->bottleneck = i;
 	}
@@ -235,18 +286,19 @@ int fabric_resolve(model *md, int64_t now)
 	while (fb->n_dirty) {
 		int32_t l = fb->dirty[--fb->n_dirty];
 		link *lk = &md->links[l];
-		if (lk->mark == fb->epoch || lk->n_act == 0)
+		if (fb->link_mark[l] == fb->epoch || lk->n_act == 0)
 			continue;
-		lk->mark = fb->epoch;
+		fb->link_mark[l] = fb->epoch;
 		fb->comp_links[nl++] = l;
 		for (int32_t k = 0; k < lk->n_act; k++) {
-			flow *f = &fb->flows[lk->act[k]];
-			if (f->mark == fb->epoch)
+			int32_t id = lk->act[k];
+			if (fb->flow_mark[id] == fb->epoch)
 				continue;
-			f->mark = fb->epoch;
-			fb->comp_flows[nf++] = lk->act[k];
+			fb->flow_mark[id] = fb->epoch;
+			fb->comp_flows[nf++] = id;
+			const flow *f = &fb->flows[id];
 			for (int i = 0; i < f->n; i++)
-				if (md->links[f->links[i]].mark != fb->epoch)
+				if (fb->link_mark[f->links[i]] != fb->epoch)
 					mark_dirty(fb, f->links[i]);
 		}
 	}
@@ -260,30 +312,32 @@ int fabric_resolve(model *md, int64_t now)
 		if (f->bound > 0)
 			fb->comp_flows[nb++] = fb->comp_flows[k];
 	}
+	size_t n_blk = (nl + SHARE_BLOCK - 1) / SHARE_BLOCK;
 	for (size_t k = 0; k < nl; k++) {
-		link *l = &md->links[fb->comp_links[k]];
-		l->left = l->gbps;
-		l->unfixed = l->n_act;
-		l->share = l->left / l->unfixed;
+		const link *l = &md->links[fb->comp_links[k]];
+		fb->comp_pos[fb->comp_links[k]] = (int32_t)k;
+		fb->comp_left[k] = l->gbps;
+		fb->comp_unfixed[k] = l->n_act;
+		fb->comp_share[k] = l->gbps / l->n_act;
 	}
-	/* progressive filling; links and bounded flows leave the candidate
-	 * lists as they are used up, shares are kept current by fix() */
+	for (size_t k = nl; k < n_blk * SHARE_BLOCK; k++)
+		fb->comp_share[k] = INFINITY;
+	for (size_t b = 0; b < n_blk; b++)
+		block_min(fb, b);
+	/* progressive filling. The links' shares sit in a dense array with a
+	 * minimum per block (fix() keeps both current; a link with no flow
+	 * left to fix is INFINITY), so finding the bottleneck reads a block
+	 * minimum per SHARE_BLOCK links. Ties go to the first link in
+	 * component order. Bounded flows leave their list as they are fixed. */
 	for (size_t todo = nf; todo > 0;) {
 		double level = INFINITY;
 		int32_t at_link = -1, at_flow = -1;
-		size_t w = 0; /* stable compaction: ties go to the same link as ever */
-		for (size_t k = 0; k < nl; k++) {
-			const link *l = &md->links[fb->comp_links[k]];
-			if (l->unfixed <= 0)
-				continue;
-			fb->comp_links[w++] = fb->comp_links[k];
-			if (l->share < level) {
-				level = l->share;
-				at_link = fb->comp_links[k];
+		for (size_t b = 0; b < n_blk; b++)
+			if (fb->blk_min[b] < level) {
+				level = fb->blk_min[b];
+				at_link = fb->comp_links[fb->blk_arg[b]];
 			}
-		}
-		nl = w;
-		w = 0;
+		size_t w = 0;
 		for (size_t k = 0; k < nb; k++) {
 			const flow *f = &fb->flows[fb->comp_flows[k]];
 			if (f->fixed)

@@ -19,10 +19,6 @@ typedef struct link {
 	int32_t *act;             /* active flows (fabric ids) */
 	int32_t n_act;
 	size_t cap_act;
-	double left;              /* progressive filling: bandwidth not yet given out */
-	double share;             /* ... left / unfixed, kept current as flows freeze */
-	int32_t unfixed;          /* ... and flows not yet frozen */
-	uint32_t mark;            /* component walk epoch */
 	uint8_t kind;             /* link_kind */
 	int64_t busy_ps, active_since, bytes, transfers;
 	double stall_ps;          /* time flows lost to sharing while this link held them */
@@ -45,7 +41,7 @@ typedef struct flow {
 	int64_t t_last, latency_ps;
 	int64_t t_begin, bytes0;  /* when it started and what it moves (the load series) */
 	int32_t bottleneck;       /* index into links of the link holding it, -1 none */
-	uint32_t version, mark;
+	uint32_t version;
 	int32_t next_free;
 	uint8_t fixed;
 	int32_t links[MAX_ROUTE];
@@ -58,6 +54,16 @@ typedef struct fabric {
 	size_t n_flows, cap_flows;
 	int32_t free_head;
 	int32_t *comp_links, *comp_flows, *dirty, *changed;
+	/* progressive filling, per comp_links entry (dense: the hot loop
+	 * touches nothing else): bandwidth not yet given out, flows not yet
+	 * frozen, left / unfixed (INFINITY once no flow is left to fix) */
+	double *comp_left, *comp_share;
+	int32_t *comp_unfixed;
+	int32_t *comp_pos;        /* per link: its index in comp_links while resolving */
+	uint32_t *link_mark, *flow_mark; /* component walk epoch, per link and per flow slot */
+	size_t flow_mark_cap;
+	double *blk_min;          /* per block of SHARE_BLOCK entries: the smallest share */
+	int32_t *blk_arg;         /* ... and the first entry holding it */
 	size_t comp_flows_cap, n_dirty, dirty_cap, n_changed, changed_cap;
 	uint32_t epoch;
 	bool oom;
