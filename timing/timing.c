@@ -24,19 +24,23 @@
 /* One op as the scheduler sees it. */
 typedef struct top {
 	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
-	int64_t flops;           /* GEMM / MATH work; IPCQ send / recv: the channel index */
-	uint64_t mem_pa;         /* DMA / host write: the memory side */
+	union {
+		int64_t flops;   /* GEMM / MATH work */
+		uint64_t mem_pa; /* DMA, IPCQ, host write / fill: the memory side */
+	};
 	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
+	int64_t t_start;         /* until the op starts: when its last predecessor released it */
+	int64_t t_end;
 	int32_t launch;          /* trace launch id; 0 = host stream */
 	int32_t stall_link;      /* the link that cost it most, -1 none */
-	int16_t sip, cube, pe;   /* checked against the machine before they are narrowed */
 	int32_t pending;         /* start predecessors not yet released */
-	int32_t pending_done;    /* launch: PE ops not yet finished */
-	int32_t wait_op;         /* index of the op that set key, -1 none */
+	int32_t aux;             /* launch: PE ops not yet finished; IPCQ send / recv: the channel index */
+	int32_t wait_op;         /* index of the op that set the release time, -1 none */
 	int32_t next;            /* next op on the same PE or host stream, -1 none */
-	uint8_t kind, wait, scheduled;
-	int64_t key, t_start, t_end;
-} top;
+	int16_t sip, cube, pe;   /* checked against the machine before they are narrowed */
+	uint8_t kind;
+	uint8_t wait : 7, scheduled : 1;
+} top; /* 72 bytes: it is most of kb-time's memory */
 
 typedef struct edge {
 	int32_t to;
@@ -204,7 +208,7 @@ typedef struct build {
 	int32_t *last_pe, *last_host;
 } build;
 
-/* Files an IPCQ op under (channel, k); o->flops keeps the channel index. */
+/* Files an IPCQ op under (channel, k); o->aux keeps the channel index. */
 static int note_message(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 {
 	graph *g = bd->g;
@@ -225,7 +229,7 @@ static int note_message(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		return kb_fail(err, "op %d: channel %lld carries two %ss numbered %lld: the trace is damaged", i + 1,
 			       (long long)ro->chan, send ? "send" : "recv", (long long)ro->chan_seq);
 	(*v)[k] = i;
-	g->ops[i].flops = ro->chan - 1;
+	g->ops[i].aux = (int32_t)(ro->chan - 1);
 	return 0;
 }
 
@@ -311,7 +315,10 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	/* the array is zeroed and nothing touched op i before: set the rest */
 	o->launch = (int32_t)ro->launch;
 	o->bytes = ro->bytes;
-	o->flops = ro->flops;
+	if (kb_op_is_dma(ro->kind) || ro->kind == KB_OP_HOST_WRITE || ro->kind == KB_OP_HOST_FILL)
+		o->mem_pa = kb_op_memory_is_a(ro->kind) ? ro->a.pa : ro->dst.pa;
+	else
+		o->flops = ro->flops;
 	o->sip = (int16_t)ro->sip;
 	o->cube = (int16_t)ro->cube;
 	o->pe = (int16_t)ro->pe;
@@ -328,7 +335,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		int32_t lop = (int32_t)g->launch_op[o->launch];
 		if ((*last < 0 || g->ops[*last].launch != o->launch) && pred_push(preds, lop, KB_WAIT_LAUNCH))
 			goto oom;
-		g->ops[lop].pending_done++;
+		g->ops[lop].aux++;
 	}
 	*last = i;
 	/* memory accesses: the reads, then the write */
@@ -367,7 +374,6 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		if (compute)
 			o->bytes += len;
 	}
-	o->mem_pa = mem_is_a ? ro->a.pa : ro->dst.pa;
 	/* one edge per predecessor (quadratic in one op's predecessors,
 	 * which stay few: its operands' last writers and readers) */
 	for (size_t k = 0; k < preds->n; k++)
@@ -406,19 +412,17 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 	size_t n = (size_t)g->n;
 	g->succ_at = kb_calloc_big(n + 2, sizeof *g->succ_at);
 	g->succ = kb_calloc_big(eb->n ? eb->n : 1, sizeof *g->succ);
-	int32_t *fill = kb_calloc_big(n + 1, sizeof *fill);
-	if (!g->succ_at || !g->succ || !fill) {
-		free(fill);
+	if (!g->succ_at || !g->succ)
 		return kb_fail(err, "out of memory for %zu edges", eb->n);
-	}
+	/* counts, their running sums (the end of each list), then the edges
+	 * from the last back, each list filled from its end: succ_at[i] ends
+	 * at the start of list i, and every list keeps the edges' order */
 	for (size_t k = 0; k < eb->n; k++)
-		g->succ_at[eb->v[k].from + 1]++;
-	for (size_t k = 0; k < n; k++)
-		g->succ_at[k + 1] += g->succ_at[k];
-	memcpy(fill, g->succ_at, (n + 1) * sizeof *fill);
-	for (size_t k = 0; k < eb->n; k++)
-		g->succ[fill[eb->v[k].from]++] = (edge){eb->v[k].to, eb->v[k].reason};
-	free(fill);
+		g->succ_at[eb->v[k].from]++;
+	for (size_t k = 1; k <= n; k++)
+		g->succ_at[k] += g->succ_at[k - 1];
+	for (size_t k = eb->n; k-- > 0;)
+		g->succ[--g->succ_at[eb->v[k].from]] = (edge){eb->v[k].to, eb->v[k].reason};
 	g->n_edges = (int64_t)eb->n;
 	return 0;
 }
@@ -482,9 +486,14 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 		kb_fail(err, "out of memory building the dependency graph");
 		goto out;
 	}
-	size_t used = hazmap_bytes(bd.hz) + bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
-	if (used > *peak)
-		*peak = used;
+	/* the peak: while walking the ops (the hazard map), or while the
+	 * successor lists are built (it is freed by then) */
+	size_t kept = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
+	size_t csr = bd.eb.n * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
+	size_t hz = hazmap_bytes(bd.hz);
+	hazmap_free(bd.hz);
+	bd.hz = NULL;
+	*peak = kept + (hz > csr ? hz : csr);
 	rc = make_csr(g, &bd.eb, err);
 out:
 	kb_op_stream_close(rd.ops);
@@ -594,21 +603,22 @@ static int push(sched *s, int64_t key, int32_t id, uint8_t type, uint32_t versio
 static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t at)
 {
 	top *o = &s->g->ops[to];
-	if (at > o->key || (at == o->key && o->wait == KB_WAIT_NONE && at > 0)) {
-		o->key = at;
-		o->wait = reason;
+	if (at > o->t_start || (at == o->t_start && o->wait == KB_WAIT_NONE && at > 0)) {
+		o->t_start = at; /* the release time, until it starts */
+		o->wait = reason & 0x7f;
 		o->wait_op = from;
 	}
-	return --o->pending == 0 ? push(s, o->key, to, EV_READY, 0) : 0;
+	return --o->pending == 0 ? push(s, o->t_start, to, EV_READY, 0) : 0;
 }
 
 /* An op's start is known: release what waits for it to start (the next
  * op on its PE, the first PE ops of a launch). */
-static int started(sched *s, int32_t i)
+static int started(sched *s, int32_t i, int64_t now)
 {
 	top *o = &s->g->ops[i];
 	o->scheduled = 1;
-	o->stall = o->wait == KB_WAIT_UNIT ? o->t_start - o->key : 0; /* key: when it was released */
+	o->stall = o->wait == KB_WAIT_UNIT ? now - o->t_start : 0; /* t_start: when it was released */
+	o->t_start = now;
 	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
 		return -1;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
@@ -632,17 +642,17 @@ static int finish(sched *s, int32_t i)
 		top *l = &s->g->ops[li];
 		if (o->t_end > l->t_end)
 			l->t_end = o->t_end;
-		if (--l->pending_done == 0 && l->scheduled && finish(s, li))
+		if (--l->aux == 0 && l->scheduled && finish(s, li))
 			return -1;
 	}
 	if (o->kind == KB_OP_IPCQ_SEND)
-		s->g->chans[o->flops].sends_done++;
+		s->g->chans[o->aux].sends_done++;
 	else if (o->kind == KB_OP_IPCQ_RECV)
-		s->g->chans[o->flops].recvs_done++;
+		s->g->chans[o->aux].recvs_done++;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
 		/* a freed slot's credit reaches the sender after the credit message */
-		int64_t at = o->t_end + (e->reason == KB_WAIT_CREDIT ? s->g->chans[o->flops].credit_ps : 0);
+		int64_t at = o->t_end + (e->reason == KB_WAIT_CREDIT ? s->g->chans[o->aux].credit_ps : 0);
 		if (e->reason != KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, at))
 			return -1;
 	}
@@ -685,7 +695,7 @@ static char *pointer_dump(const sched *s)
 		seen[pe] = true;
 		if (o->kind != KB_OP_IPCQ_SEND && o->kind != KB_OP_IPCQ_RECV)
 			continue;
-		const tchan *mc = &g->chans[o->flops];
+		const tchan *mc = &g->chans[o->aux];
 		bool send = o->kind == KB_OP_IPCQ_SEND;
 		fprintf(f, "sip%d.cube%d.pe%d: stuck on op %d (%s %s, waiting for %s)\n", o->sip, o->cube, o->pe, i + 1,
 			kb_op_kind_name((kb_op_kind)o->kind), kb_dir_name((kb_dir)(send ? mc->src_dir : mc->dst_dir)),
@@ -776,8 +786,7 @@ static int start_host_op(sched *s, int32_t i, int64_t now, kb_error *err)
 	if (!map && decode(s, i, &pa, err))
 		return -1;
 	timing_host_route(&s->md, o->sip, map ? o->cube : (int)pa.cube, map ? NULL : &pa, o->kind != KB_OP_HOST_FILL, &r);
-	o->t_start = now;
-	if (started(s, i))
+	if (started(s, i, now))
 		return -1;
 	s->u.host_out[o->sip]++;
 	s->u.host_ops[o->sip]++;
@@ -801,9 +810,8 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 			o->wait = KB_WAIT_HOST;
 			return push(s, u->host_landed[o->sip], i, EV_READY, 0);
 		}
-		o->t_start = now;
 		o->t_end = now + s->md.cost.launch_ps;
-		if (started(s, i) || (o->pending_done == 0 && finish(s, i)))
+		if (started(s, i, now) || (o->aux == 0 && finish(s, i)))
 			return kb_fail(err, "out of memory");
 		return 0;
 	}
@@ -825,8 +833,7 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 		return 0;
 	}
 	u->on[slot] = i;
-	o->t_start = now;
-	if (started(s, i))
+	if (started(s, i, now))
 		return kb_fail(err, "out of memory");
 	/* the data moves after the setup; a compute op without operand bytes
 	 * is pure compute */
@@ -1155,8 +1162,11 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 		goto out;
 	res->total_ps = total;
 	res->n_ops = g.n;
-	peak += s.q.cap * sizeof(heap_item) + (size_t)g.n_edges * sizeof(edge);
-	res->peak_bytes = (int64_t)peak;
+	/* scheduling holds the ops, the successor lists, the event heap, flows */
+	size_t sched_bytes = (size_t)g.n * sizeof(top) + (size_t)g.n_edges * sizeof(edge) +
+			     ((size_t)g.n + 2) * sizeof(int32_t) + s.q.cap * sizeof(heap_item) +
+			     s.md.fab.cap_flows * sizeof(flow);
+	res->peak_bytes = (int64_t)(peak > sched_bytes ? peak : sched_bytes);
 	res->read_s = t1 - t0;
 	res->schedule_s = t2 - t1;
 	res->write_s = kb_now_s() - t2;
