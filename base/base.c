@@ -66,17 +66,16 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 
 void *kb_calloc_big(size_t n, size_t elem)
 {
-	if (elem && n > SIZE_MAX / elem)
-		return NULL;
-	size_t bytes = n * elem;
-	const size_t huge = (size_t)2 << 20;
-	if (bytes < 2 * huge)
-		return calloc(n ? n : 1, elem ? elem : 1);
-	void *p;
-	if (posix_memalign(&p, huge, bytes))
-		return NULL;
-	madvise(p, (bytes + huge - 1) & ~(huge - 1), MADV_HUGEPAGE); /* a hint: failure changes nothing */
-	memset(p, 0, bytes);
+	void *p = calloc(n ? n : 1, elem ? elem : 1);
+	size_t bytes = n * elem; /* calloc checked the product */
+	const uintptr_t huge = (uintptr_t)2 << 20;
+	if (!p || bytes < 2 * huge)
+		return p;
+	/* calloc maps a big block fresh (zero, untouched): the whole 2 MiB
+	 * pages inside it can be huge pages from their first fault */
+	uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
 	return p;
 }
 

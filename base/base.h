@@ -40,9 +40,9 @@ int kb_strmap_get(const kb_strmap *m, const char *key, int64_t *val);
 /* Inserts or replaces; -1 on allocation failure. */
 int kb_strmap_put(kb_strmap *m, const char *key, int64_t val);
 
-/* calloc for big arrays: from 4 MiB on, 2 MiB aligned and advised to use
- * transparent huge pages (a fault per 2 MiB, not per 4 KiB: page faults
- * cost a scheduler pass ~10 %). Freed with free(). */
+/* calloc for big arrays: from 4 MiB on, the 2 MiB pages inside are
+ * advised to be transparent huge pages (a fault per 2 MiB, not per 4 KiB:
+ * page faults cost kb-time ~10 %). Freed with free(). */
 void *kb_calloc_big(size_t n, size_t elem);
 
 /* Makes *arr (elements of elem bytes, capacity *cap) hold at least need
