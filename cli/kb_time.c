@@ -135,8 +135,9 @@ int main(int argc, char **argv)
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
 		double total = res.read_s + res.schedule_s + res.write_s;
-		fprintf(stderr, "kb-time: %lld ops in %.3f s (read+graph %.3f s, schedule %.3f s, write %.3f s): %.0f ops/s;"
-			" scheduler memory %.1f MB (%.0f bytes/op); peak RSS %ld MB\n", (long long)res.n_ops, total,
+		fprintf(stderr, "kb-time: %lld ops, %lld edges in %.3f s (read+graph %.3f s, schedule %.3f s, write %.3f s):"
+			" %.0f ops/s; scheduler memory %.1f MB (%.0f bytes/op); peak RSS %ld MB\n", (long long)res.n_ops,
+			(long long)res.n_edges, total,
 			res.read_s, res.schedule_s, res.write_s, total > 0 ? (double)res.n_ops / total : 0.0,
 			(double)res.peak_bytes / (1 << 20), res.n_ops ? (double)res.peak_bytes / (double)res.n_ops : 0.0,
 			ru.ru_maxrss / 1024);

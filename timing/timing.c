@@ -15,6 +15,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,8 +101,14 @@ typedef struct builder {
 
 static int add_edge(builder *b, int32_t from, int32_t to, uint8_t reason)
 {
-	if (kb_grow(&b->v, &b->cap, b->n + 1, sizeof *b->v, 1 << 16))
-		return -1;
+	if (b->n == b->cap) { /* by half: doubling would leave up to half of it unused */
+		size_t cap = b->cap + b->cap / 2 + 1024;
+		raw_edge *v = realloc(b->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		b->v = v;
+		b->cap = cap;
+	}
 	b->v[b->n++] = (raw_edge){from, to, reason};
 	return 0;
 }
@@ -488,12 +495,20 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	}
 	/* the peak: while walking the ops (the hazard map), or while the
 	 * successor lists are built (it is freed by then) */
+	size_t walked = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top) + hazmap_bytes(bd.hz);
+	if (bd.eb.n && bd.eb.n < bd.eb.cap) { /* give back what the successor lists will need */
+		raw_edge *v = realloc(bd.eb.v, bd.eb.n * sizeof *v);
+		if (v) {
+			bd.eb.v = v;
+			bd.eb.cap = bd.eb.n;
+		}
+	}
 	size_t kept = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
 	size_t csr = bd.eb.n * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
-	size_t hz = hazmap_bytes(bd.hz);
 	hazmap_free(bd.hz);
 	bd.hz = NULL;
-	*peak = kept + (hz > csr ? hz : csr);
+	malloc_trim(0); /* the hazard map's many small blocks: back to the system before the lists grow */
+	*peak = walked > kept + csr ? walked : kept + csr;
 	rc = make_csr(g, &bd.eb, err);
 out:
 	kb_op_stream_close(rd.ops);
@@ -1162,6 +1177,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 		goto out;
 	res->total_ps = total;
 	res->n_ops = g.n;
+	res->n_edges = g.n_edges;
 	/* scheduling holds the ops, the successor lists, the event heap, flows */
 	size_t sched_bytes = (size_t)g.n * sizeof(top) + (size_t)g.n_edges * sizeof(edge) +
 			     ((size_t)g.n + 2) * sizeof(int32_t) + s.q.cap * sizeof(heap_item) +

@@ -114,6 +114,7 @@ typedef struct kb_time_result {
 	char label[64];
 	int64_t total_ps;
 	int64_t n_ops;
+	int64_t n_edges;          /* dependency edges (data, order, launch, IPCQ) */
 	int64_t peak_bytes;       /* scheduler memory high-water mark */
 	double read_s, schedule_s, write_s;
 	char *diagnostics;        /* malloc'd, caller frees: the IPCQ pointer dump of a deadlock */
