@@ -7,9 +7,11 @@
  * for analytic network simulation): raise every flow's rate together until
  * a link saturates or a flow reaches its own bound; freeze the flows held
  * there; repeat with what is left. Rates are recomputed only when a flow
- * starts or ends, and only for the connected component (flows linked by
- * shared links) it touches; a flow whose links are all idle starts at its
- * uncontended rate without any recomputation.
+ * starts or ends, only for flows at least as fast as a bound that change
+ * cannot reach below (see fabric_resolve), and only for those connected to
+ * it through shared links; a flow whose links are all idle starts at its
+ * uncontended rate without any recomputation. tests/test_fabric.c checks
+ * every rate against a from-scratch filling after every change.
  *
  * A flow's bytes drain at its current rate; when a rate changes the flow
  * gets a new version and the scheduler re-queues its completion, so stale
@@ -49,6 +51,7 @@ int fabric_init(fabric *fb, int32_t n_links)
 	fb->comp_unfixed = malloc((size_t)n_links * sizeof *fb->comp_unfixed);
 	fb->comp_pos = malloc((size_t)n_links * sizeof *fb->comp_pos);
 	fb->link_mark = calloc((size_t)n_links + 1, sizeof *fb->link_mark);
+	fb->theta = INFINITY;
 	fb->blk_min = malloc(n_blk * sizeof *fb->blk_min);
 	fb->blk_arg = malloc(n_blk * sizeof *fb->blk_arg);
 	return fb->comp_links && fb->comp_share && fb->blk_min && fb->blk_arg && fb->comp_left && fb->comp_unfixed &&
@@ -67,6 +70,7 @@ void fabric_release(fabric *fb, link *links, int32_t n_links)
 	free(fb->comp_pos);
 	free(fb->link_mark);
 	free(fb->flow_mark);
+	free(fb->added);
 	free(fb->blk_min);
 	free(fb->blk_arg);
 	free(fb->comp_flows);
@@ -173,10 +177,15 @@ int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps
 		f->r0 = 1e12; /* no link and no bound: instantaneous */
 	if (alone) { /* nothing to share with: the uncontended rate */
 		f->rate = f->r0;
+		f->fixed = 1;
 		mark_changed(fb, id);
 	} else {
 		for (int i = 0; i < r->n; i++)
 			mark_dirty(fb, r->links[i]);
+		if (kb_grow(&fb->added, &fb->added_cap, fb->n_added + 1, sizeof *fb->added, 64))
+			fb->oom = true;
+		else
+			fb->added[fb->n_added++] = id;
 	}
 	return fb->oom ? -1 : id;
 }
@@ -186,6 +195,8 @@ void fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
 	fabric *fb = &md->fab;
 	flow *f = &fb->flows[id];
 	advance(md, f, now);
+	if (f->rate < fb->theta)
+		fb->theta = f->rate; /* flows slower than it keep their rates */
 	if (md->load.bytes) { /* the load series: once per kind on the route */
 		int per_kind[L_KIND_COUNT] = {0};
 		for (int i = 0; i < f->n; i++)
@@ -282,7 +293,32 @@ int fabric_resolve(model *md, int64_t now)
 	fabric *fb = &md->fab;
 	size_t nl = 0, nf = 0;
 	fb->epoch++;
-	/* the components touched: dirty links, their flows, those flows' links */
+	/* Which flows can change (a flow's rate is the level at which
+	 * progressive filling fixes it): below the smallest rate of a flow
+	 * that ended, and below the smallest lower bound of a flow that
+	 * started (no link of its route saturates before min over the route
+	 * of gbps / flows, nor before its own bound), filling runs exactly as
+	 * it did last time. So the flows slower than theta keep their rates;
+	 * only the others, reached from the changed links through one
+	 * another, are filled again, on what the kept flows leave of each
+	 * link. */
+	double theta = fb->theta;
+	for (size_t k = 0; k < fb->n_added; k++) {
+		const flow *g = &fb->flows[fb->added[k]];
+		if (g->n == 0)
+			continue; /* ended already */
+		double lb = g->bound > 0 ? g->bound : INFINITY;
+		for (int i = 0; i < g->n; i++) {
+			const link *l = &md->links[g->links[i]];
+			if (l->gbps / l->n_act < lb)
+				lb = l->gbps / l->n_act;
+		}
+		if (lb < theta)
+			theta = lb;
+	}
+	fb->n_added = 0;
+	fb->theta = INFINITY;
+	theta *= 1 - 1e-9; /* rates equal to it up to rounding are filled again */
 	while (fb->n_dirty) {
 		int32_t l = fb->dirty[--fb->n_dirty];
 		link *lk = &md->links[l];
@@ -292,18 +328,18 @@ int fabric_resolve(model *md, int64_t now)
 		fb->comp_links[nl++] = l;
 		for (int32_t k = 0; k < lk->n_act; k++) {
 			int32_t id = lk->act[k];
-			if (fb->flow_mark[id] == fb->epoch)
-				continue;
+			const flow *f = &fb->flows[id];
+			if (fb->flow_mark[id] == fb->epoch || (f->rate > 0 && f->rate < theta))
+				continue; /* seen, or kept (a new flow's rate is 0 until it is filled) */
 			fb->flow_mark[id] = fb->epoch;
 			fb->comp_flows[nf++] = id;
-			const flow *f = &fb->flows[id];
 			for (int i = 0; i < f->n; i++)
 				if (fb->link_mark[f->links[i]] != fb->epoch)
 					mark_dirty(fb, f->links[i]);
 		}
 	}
-	/* every flow of the component drains up to now; the bounded ones stay
-	 * in comp_flows as candidates (a flow's own cap can be the constraint) */
+	/* the flows filled again drain up to now; the bounded ones stay in
+	 * comp_flows as candidates (a flow's own cap can be the constraint) */
 	size_t nb = 0;
 	for (size_t k = 0; k < nf; k++) {
 		flow *f = &fb->flows[fb->comp_flows[k]];
@@ -312,13 +348,25 @@ int fabric_resolve(model *md, int64_t now)
 		if (f->bound > 0)
 			fb->comp_flows[nb++] = fb->comp_flows[k];
 	}
+	/* each link: what the kept flows leave, shared by the others */
 	size_t n_blk = (nl + SHARE_BLOCK - 1) / SHARE_BLOCK;
 	for (size_t k = 0; k < nl; k++) {
 		const link *l = &md->links[fb->comp_links[k]];
+		double left = l->gbps;
+		int32_t unfixed = 0;
+		for (int32_t j = 0; j < l->n_act; j++) {
+			const flow *f = &fb->flows[l->act[j]];
+			if (fb->flow_mark[l->act[j]] == fb->epoch)
+				unfixed++;
+			else
+				left -= f->rate;
+		}
+		if (left < 0)
+			left = 0;
 		fb->comp_pos[fb->comp_links[k]] = (int32_t)k;
-		fb->comp_left[k] = l->gbps;
-		fb->comp_unfixed[k] = l->n_act;
-		fb->comp_share[k] = l->gbps / l->n_act;
+		fb->comp_left[k] = left;
+		fb->comp_unfixed[k] = unfixed;
+		fb->comp_share[k] = unfixed > 0 ? left / unfixed : INFINITY;
 	}
 	for (size_t k = nl; k < n_blk * SHARE_BLOCK; k++)
 		fb->comp_share[k] = INFINITY;

@@ -62,6 +62,12 @@ typedef struct fabric {
 	int32_t *comp_pos;        /* per link: its index in comp_links while resolving */
 	uint32_t *link_mark, *flow_mark; /* component walk epoch, per link and per flow slot */
 	size_t flow_mark_cap;
+	/* since the last resolve: the flows started (their rates' lower
+	 * bounds are known at the resolve) and the smallest rate of a flow
+	 * that ended; flows slower than both keep their rates */
+	int32_t *added;
+	size_t n_added, added_cap;
+	double theta;
 	double *blk_min;          /* per block of SHARE_BLOCK entries: the smallest share */
 	int32_t *blk_arg;         /* ... and the first entry holding it */
 	size_t comp_flows_cap, n_dirty, dirty_cap, n_changed, changed_cap;
