@@ -636,6 +636,8 @@ static int started(sched *s, int32_t i, int64_t now)
 	o->t_start = now;
 	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
 		return -1;
+	if (o->kind != KB_OP_LAUNCH)
+		return 0; /* launch edges leave launches only */
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
 		if (e->reason == KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, o->t_start + s->md.cost.launch_ps))
