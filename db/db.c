@@ -786,6 +786,26 @@ fail:
 	return -1;
 }
 
+int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
+{
+	kb_db *p = calloc(1, sizeof *p);
+	if (!p || !(p->path = strdup(db->path))) {
+		free(p);
+		return kb_fail(err, "out of memory");
+	}
+	if (sqlite3_open_v2(p->path, &p->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		kb_fail(err, "cannot open '%s' again: %s", db->path, p->h ? sqlite3_errmsg(p->h) : "out of memory");
+		db_free(p);
+		return -1;
+	}
+	sqlite3_busy_timeout(p->h, 5000);
+	sqlite3_exec(p->h, "PRAGMA cache_size=-4096; PRAGMA mmap_size=0", NULL, NULL, NULL);
+	p->version = db->version;
+	p->counts = db->counts;
+	*out = p;
+	return 0;
+}
+
 int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_error *err)
 {
 	char sql[512];

@@ -171,6 +171,9 @@ int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_er
  * known schema, writable when asked (checked before any work), with an
  * interrupted write rolled back, and its tables consistent (kb_db_check). */
 int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err);
+/* Another read-only connection to an opened trace, for a second reading
+ * thread (it shares db's checks and counts; close it with kb_db_close). */
+int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err);
 /* The machine-independent checks of the tables (check.c): one line naming
  * the table, row and columns of the first bad row. The ops rows are left
  * to the readers, which check each as they stream it (kb_op_check): one
@@ -256,6 +259,11 @@ typedef struct kb_op_rec {
 typedef struct kb_op_stream kb_op_stream;
 /* Ops in id order; *n_ops: their ids are 1..n_ops (checked). */
 int kb_op_stream_open(kb_db *db, kb_op_stream **s, int64_t *n_ops, kb_error *err);
+/* Ops first..last only (ids; the trace's ops are 1..n, checked by
+ * kb_op_stream_open on some connection to it). */
+int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **s, kb_error *err);
+/* Moves an open stream to ops first..last. */
+int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *err);
 /* 1: *o is the next row (checked with kb_op_check); 0: the end; -1: err. */
 int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err);
 void kb_op_stream_close(kb_op_stream *s);

@@ -221,7 +221,7 @@ struct kb_op_stream {
 	kb_db *db;
 	sqlite3_stmt *ops, *extra;
 	int extra_rc;
-	int64_t id, n;
+	int64_t id, last; /* the last id read, the last of the range */
 };
 
 int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *err)
@@ -234,22 +234,41 @@ int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *e
 	if (max != count || count > INT32_MAX - 1)
 		return kb_fail(err, "'%s': ops ids are not 1..%lld: the trace is damaged or too large", db->path,
 			       (long long)count);
+	*n_ops = count;
+	return kb_op_stream_open_range(db, 1, count, out, err);
+}
+
+int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **out, kb_error *err)
+{
+	*out = NULL;
 	kb_op_stream *s = calloc(1, sizeof *s);
 	if (!s)
 		return kb_fail(err, "out of memory");
 	s->db = db;
-	s->n = count;
 	if (prep(db, "SELECT id, launch_id, sip, cube, pe, seq, kind, attr, imm, bytes, flops, blob_id, chan_id, chan_seq,"
 		     " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-		     " b_space, b_dtype, b_shape, b_pa FROM ops ORDER BY id", &s->ops, "ops", err) ||
-	    prep(db, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 ORDER BY op_id", &s->extra,
-		 "op_operands", err)) {
+		     " b_space, b_dtype, b_shape, b_pa FROM ops WHERE id BETWEEN ?1 AND ?2 ORDER BY id", &s->ops, "ops",
+		 err) ||
+	    prep(db, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 AND op_id BETWEEN ?1 AND ?2"
+		     " ORDER BY op_id", &s->extra, "op_operands", err) ||
+	    kb_op_stream_range(s, first, last, err)) {
 		kb_op_stream_close(s);
 		return -1;
 	}
-	s->extra_rc = sqlite3_step(s->extra);
 	*out = s;
-	*n_ops = count;
+	return 0;
+}
+
+int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *err)
+{
+	sqlite3_stmt *st[2] = {s->ops, s->extra};
+	for (int k = 0; k < 2; k++)
+		if (sqlite3_reset(st[k]) != SQLITE_OK || sqlite3_bind_int64(st[k], 1, first) != SQLITE_OK ||
+		    sqlite3_bind_int64(st[k], 2, last) != SQLITE_OK)
+			return kb_fail(err, "'%s': cannot read ops: %s", s->db->path, sqlite3_errmsg(s->db->h));
+	s->id = first - 1;
+	s->last = last;
+	s->extra_rc = sqlite3_step(s->extra);
 	return 0;
 }
 
@@ -264,8 +283,8 @@ int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 	sqlite3_stmt *st = s->ops;
 	int step = sqlite3_step(st);
 	if (step == SQLITE_DONE)
-		return s->id == s->n ? 0 : kb_fail(err, "'%s': read %lld of %lld ops: the trace changed while being read",
-						   s->db->path, (long long)s->id, (long long)s->n);
+		return s->id == s->last ? 0 : kb_fail(err, "'%s': ops end at %lld, not %lld: the trace changed while being"
+						      " read", s->db->path, (long long)s->id, (long long)s->last);
 	if (step != SQLITE_ROW)
 		return kb_fail(err, "'%s': cannot read ops: %s", s->db->path, sqlite3_errmsg(s->db->h));
 	int64_t id = sqlite3_column_int64(st, 0);
