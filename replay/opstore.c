@@ -172,3 +172,14 @@ void opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o)
 		p = get_u(p, &x[k]->pa);
 	}
 }
+
+void opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch)
+{
+	const uint8_t *p = s->buf + s->off[i];
+	int64_t v;
+	*kind = p[0];
+	p = get_s(p + 2, &v), *sip = (int32_t)v;
+	p = get_s(p, &v); /* cube */
+	p = get_s(p, &v); /* pe */
+	get_s(p, launch);
+}

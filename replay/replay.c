@@ -672,10 +672,15 @@ static int dataflow_order(replay *r, kb_error *err)
 				goto oom;
 			if (after[o->launch] < 0) {
 				int32_t k = lop + 1;
-				rop kb, lb;
-				int32_t sip = op_at(r, lop >= 0 ? lop : i, &lb)->sip;
-				while (k < n && !(op_at(r, k, &kb)->launch == 0 && kb.sip == sip))
-					k++;
+				int kind;
+				int32_t sip, k_sip;
+				int64_t launch;
+				opstore_head(&r->ops, lop >= 0 ? lop : i, &kind, &sip, &launch);
+				for (; k < n; k++) {
+					opstore_head(&r->ops, k, &kind, &k_sip, &launch);
+					if (launch == 0 && k_sip == sip)
+						break;
+				}
 				after[o->launch] = k < n ? k : n;
 			}
 			if (after[o->launch] < n && dedge(&d, i, after[o->launch]))

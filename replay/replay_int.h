@@ -70,6 +70,8 @@ void opstore_free(opstore *s);
 int opstore_put(opstore *s, const rop *o, const shape4 *shapes);
 /* Decodes op i (0-based) into *o. */
 void opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o);
+/* Only op i's kind, SIP and launch (the first fields: a few ns). */
+void opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch);
 size_t opstore_bytes(const opstore *s);
 
 /* Byte ranges an operand covers: one per row when strided. */
