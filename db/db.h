@@ -264,6 +264,17 @@ int kb_op_stream_open(kb_db *db, kb_op_stream **s, int64_t *n_ops, kb_error *err
 int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **s, kb_error *err);
 /* Moves an open stream to ops first..last. */
 int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *err);
+/* How many ops the trace holds (their ids must be 1..n). */
+int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err);
+/* Ops 1..n_ops (from kb_read_op_count) decoded by reader threads (two for
+ * a big trace, each on its own connection: db is theirs until stop),
+ * handed out in id order in chunks. next: 1 and rows[0..*n) (valid until
+ * the next call), 0 at the end, -1 with a bad row's error after the rows
+ * before it. */
+typedef struct kb_op_reader kb_op_reader;
+int kb_op_reader_start(kb_db *db, int64_t n_ops, kb_op_reader **r, kb_error *err);
+int kb_op_reader_next(kb_op_reader *r, const kb_op_rec **rows, size_t *n, kb_error *err);
+void kb_op_reader_stop(kb_op_reader *r);
 /* 1: *o is the next row (checked with kb_op_check); 0: the end; -1: err. */
 int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err);
 void kb_op_stream_close(kb_op_stream *s);

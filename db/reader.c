@@ -224,9 +224,8 @@ struct kb_op_stream {
 	int64_t id, last; /* the last id read, the last of the range */
 };
 
-int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *err)
+int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err)
 {
-	*out = NULL;
 	int64_t count = scalar(db, "SELECT count(*) FROM ops", "ops", err);
 	int64_t max = count < 0 ? -1 : scalar(db, "SELECT coalesce(max(id), 0) FROM ops", "ops", err);
 	if (max < 0)
@@ -235,7 +234,13 @@ int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *e
 		return kb_fail(err, "'%s': ops ids are not 1..%lld: the trace is damaged or too large", db->path,
 			       (long long)count);
 	*n_ops = count;
-	return kb_op_stream_open_range(db, 1, count, out, err);
+	return 0;
+}
+
+int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *err)
+{
+	*out = NULL;
+	return kb_read_op_count(db, n_ops, err) || kb_op_stream_open_range(db, 1, *n_ops, out, err) ? -1 : 0;
 }
 
 int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **out, kb_error *err)

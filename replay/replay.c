@@ -228,9 +228,9 @@ static int check_op(const replay *r, const rop *o, int32_t i, kb_error *err)
 
 static int load_ops(replay *r, kb_error *err)
 {
-	kb_op_stream *os;
+	kb_op_reader *rd;
 	int64_t n;
-	if (kb_op_stream_open(r->db, &os, &n, err))
+	if (kb_read_op_count(r->db, &n, err) || kb_op_reader_start(r->db, n, &rd, err))
 		return -1;
 	r->n = (int32_t)n;
 	int oom = opstore_init(&r->ops, r->n);
@@ -238,38 +238,44 @@ static int load_ops(replay *r, kb_error *err)
 	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
 	r->blob_uses = calloc((size_t)kb_db_counts_of(r->db)->blobs + 1, sizeof *r->blob_uses);
 	if (oom || !r->pending || !r->expect_writer || !r->blob_uses) {
-		kb_op_stream_close(os);
+		kb_op_reader_stop(rd);
 		return kb_fail(err, "out of memory for %lld ops", (long long)n);
 	}
 	int rc = 0, more;
-	kb_op_rec rec;
-	for (int32_t i = 0; !rc && (more = kb_op_stream_next(os, &rec, err)) == 1; i++) {
-		rop ob = {0}, *o = &ob;
-		o->sip = rec.sip;
-		o->cube = rec.cube;
-		o->pe = rec.pe;
-		o->kind = (uint8_t)rec.kind;
-		o->attr = rec.attr;
-		o->imm = rec.imm;
-		o->blob = rec.blob;
-		o->launch = rec.launch;
-		o->chan = rec.chan > 0 && rec.chan < INT32_MAX ? (int32_t)rec.chan : 0;
-		o->chan_seq = rec.chan_seq;
-		rc = operand(r, &rec.dst, &o->dst, err) || operand(r, &rec.a, &o->a, err) || operand(r, &rec.b, &o->b, err) ||
-		     operand(r, &rec.c, &o->c, err) || check_op(r, o, i, err);
-		if (!rc && (o->kind == KB_OP_MATH_FMA || o->kind == KB_OP_MATH_CLAMP) && !o->c.space)
-			rc = kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is damaged", i + 1);
-		if (!rc && opstore_put(&r->ops, o, r->shapes))
-			rc = kb_fail(err, "out of memory for %lld ops", (long long)n);
-		if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
-			r->blob_uses[o->blob]++;
-		if (!rc && o->kind == KB_OP_GEMM)
-			r->rep->total_gemm_flops += 2 * o->dst.shape->numel *
-						    (o->attr & KB_GEMM_TRANS_A ? o->a.shape->d[0] : o->a.shape->d[1]);
-		if (rc)
-			more = -1;
+	int32_t i = 0;
+	const kb_op_rec *rows;
+	size_t n_rows;
+	while (!rc && (more = kb_op_reader_next(rd, &rows, &n_rows, err)) == 1) {
+		for (size_t k = 0; k < n_rows && !rc; k++, i++) {
+			const kb_op_rec *rec = &rows[k];
+			rop ob = {0}, *o = &ob;
+			o->sip = rec->sip;
+			o->cube = rec->cube;
+			o->pe = rec->pe;
+			o->kind = (uint8_t)rec->kind;
+			o->attr = rec->attr;
+			o->imm = rec->imm;
+			o->blob = rec->blob;
+			o->launch = rec->launch;
+			o->chan = rec->chan > 0 && rec->chan < INT32_MAX ? (int32_t)rec->chan : 0;
+			o->chan_seq = rec->chan_seq;
+			rc = operand(r, &rec->dst, &o->dst, err) || operand(r, &rec->a, &o->a, err) ||
+			     operand(r, &rec->b, &o->b, err) || operand(r, &rec->c, &o->c, err) || check_op(r, o, i, err);
+			if (!rc && (o->kind == KB_OP_MATH_FMA || o->kind == KB_OP_MATH_CLAMP) && !o->c.space)
+				rc = kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is"
+						  " damaged", i + 1);
+			if (!rc && opstore_put(&r->ops, o, r->shapes))
+				rc = kb_fail(err, "out of memory for %lld ops", (long long)n);
+			if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
+				r->blob_uses[o->blob]++;
+			if (!rc && o->kind == KB_OP_GEMM)
+				r->rep->total_gemm_flops += 2 * o->dst.shape->numel *
+							    (o->attr & KB_GEMM_TRANS_A ? o->a.shape->d[0] : o->a.shape->d[1]);
+			if (rc)
+				more = -1;
+		}
 	}
-	kb_op_stream_close(os);
+	kb_op_reader_stop(rd);
 	return more < 0 || rc ? -1 : 0;
 }
 

@@ -471,15 +471,16 @@ check "kb-diff: two runs of one trace, JSON" "$([ $? = 1 ] && grep -q '"identica
 TOOL=$DIFF expect 2 "needs two traces" -- "$dir/d1.db"
 TOOL=$REPORT expect 2 "missing the trace file" --
 
-# kb-time reads a big trace with two readers over interleaved chunks: a bad
-# row in either reader's chunk is the one named, and the run's times are
-# those of one reader
+# kb-time and kb-replay read a big trace with two readers over interleaved
+# chunks: a bad row in either reader's chunk is the one named, and every op
+# is timed once and replays
 "$TRACE" bench synthetic --set synthetic.ops=100000 -o "$dir/s.db" 2>/dev/null
 "$TIME" "$dir/s.db" -q --label one
 for id in 9000 20000; do
 	cp "$dir/s.db" "$dir/sx.db"
 	sqlite3 "$dir/sx.db" "UPDATE ops SET kind = 99 WHERE id = $id"
 	TOOL=$TIME expect 2 "ops row $id: kind / launch_id" -- "$dir/sx.db" -q
+	TOOL=$REPLAY expect 2 "ops row $id: kind / launch_id" -- "$dir/sx.db" --verify --order dataflow
 done
 sqlite3 "$dir/s.db" "SELECT (SELECT count(*) FROM ops) || ' ' || count(*) FROM op_times WHERE run_id = 1" >"$dir/out"
 check "two readers: every op timed once ($(cat "$dir/out"))" "$(read -r a b <"$dir/out"; [ "$a" = "$b" ] && [ "$a" -gt 100000 ] &&

@@ -13,7 +13,6 @@
 #include "timing_int.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -126,145 +125,6 @@ static int64_t extent(const kb_shape_rec *shapes, int64_t n_shapes, int64_t shap
 }
 
 typedef kb_op_rec raw_op; /* one ops row as db's reader decodes it */
-
-enum { READ_BATCH = 8192, MAX_READERS = 2 };
-
-/* Reader threads decode the ops in chunks of READ_BATCH rows, each on its
- * own connection: reader r takes chunks r, r + n, r + 2n, ..., alternating
- * between two buffers, while the main thread builds the graph from the
- * chunks in order (decoding rows is the slower half: two readers keep the
- * graph builder busy). A bad row ends its reader with its error, which the
- * main thread reports after the rows before it. */
-typedef struct chunk_buf {
-	raw_op *rows;
-	size_t count;
-	bool ready, failed;
-	kb_error err;
-} chunk_buf;
-
-typedef struct op_reader {
-	pthread_t thread;
-	bool running;
-	kb_db *peer;        /* its own connection; NULL: the trace's */
-	kb_op_stream *ops;
-	int r;
-	chunk_buf buf[2];
-	struct readers *all;
-} op_reader;
-
-typedef struct readers {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
-	int n;
-	int64_t n_ops;
-	op_reader rd[MAX_READERS];
-} readers;
-
-static void *reader_main(void *arg)
-{
-	op_reader *rd = arg;
-	readers *all = rd->all;
-	for (int64_t j = 0;; j++) {
-		int64_t first = (j * all->n + rd->r) * READ_BATCH + 1;
-		if (first > all->n_ops)
-			return NULL;
-		int64_t last = first + READ_BATCH - 1 < all->n_ops ? first + READ_BATCH - 1 : all->n_ops;
-		chunk_buf *b = &rd->buf[j % 2];
-		pthread_mutex_lock(&all->mu);
-		while (b->ready && !all->stop)
-			pthread_cond_wait(&all->cv, &all->mu);
-		bool stop = all->stop;
-		pthread_mutex_unlock(&all->mu);
-		if (stop)
-			return NULL;
-		kb_error e = {{0}};
-		size_t n = 0;
-		int got = kb_op_stream_range(rd->ops, first, last, &e) ? -1 : 1;
-		while (got == 1 && n < READ_BATCH && (got = kb_op_stream_next(rd->ops, &b->rows[n], &e)) == 1)
-			n++;
-		pthread_mutex_lock(&all->mu);
-		b->count = n;
-		b->failed = got < 0;
-		if (got < 0)
-			b->err = e;
-		b->ready = true;
-		pthread_cond_broadcast(&all->cv);
-		pthread_mutex_unlock(&all->mu);
-		if (got < 0)
-			return NULL;
-	}
-}
-
-/* Chunk c once decoded: its rows, and whether a bad row ended it. */
-static const chunk_buf *chunk_wait(readers *all, int64_t c)
-{
-	chunk_buf *b = &all->rd[c % all->n].buf[(c / all->n) % 2];
-	pthread_mutex_lock(&all->mu);
-	while (!b->ready)
-		pthread_cond_wait(&all->cv, &all->mu);
-	pthread_mutex_unlock(&all->mu);
-	return b;
-}
-
-static void chunk_done(readers *all, int64_t c)
-{
-	pthread_mutex_lock(&all->mu);
-	all->rd[c % all->n].buf[(c / all->n) % 2].ready = false;
-	pthread_cond_broadcast(&all->cv);
-	pthread_mutex_unlock(&all->mu);
-}
-
-/* Starts up to MAX_READERS readers over ops 1..n_ops of db (one reader for
- * a small trace); the first uses db's connection. */
-static int readers_start(readers *all, kb_db *db, int64_t n_ops, kb_error *err)
-{
-	memset(all, 0, sizeof *all);
-	pthread_mutex_init(&all->mu, NULL);
-	pthread_cond_init(&all->cv, NULL);
-	all->n_ops = n_ops;
-	int want = n_ops > 8 * READ_BATCH ? MAX_READERS : 1;
-	for (int r = 0; r < want; r++) {
-		op_reader *rd = &all->rd[r];
-		rd->r = r;
-		rd->all = all;
-		rd->buf[0].rows = malloc(READ_BATCH * sizeof(raw_op));
-		rd->buf[1].rows = malloc(READ_BATCH * sizeof(raw_op));
-		if (!rd->buf[0].rows || !rd->buf[1].rows)
-			return kb_fail(err, "out of memory");
-		if (r > 0 && kb_db_open_peer(db, &rd->peer, err))
-			return -1;
-		if (kb_op_stream_open_range(rd->peer ? rd->peer : db, 1, n_ops, &rd->ops, err))
-			return -1;
-	}
-	all->n = want;
-	for (int r = 0; r < want; r++) {
-		if (pthread_create(&all->rd[r].thread, NULL, reader_main, &all->rd[r]))
-			return kb_fail(err, "cannot start the trace reader");
-		all->rd[r].running = true;
-	}
-	return 0;
-}
-
-static void readers_stop(readers *all)
-{
-	pthread_mutex_lock(&all->mu);
-	all->stop = true;
-	pthread_cond_broadcast(&all->cv);
-	pthread_mutex_unlock(&all->mu);
-	for (int r = 0; r < MAX_READERS; r++) {
-		op_reader *rd = &all->rd[r];
-		if (rd->running)
-			pthread_join(rd->thread, NULL);
-		kb_op_stream_close(rd->ops);
-		kb_db_close(rd->peer);
-		free(rd->buf[0].rows);
-		free(rd->buf[1].rows);
-	}
-	pthread_mutex_destroy(&all->mu);
-	pthread_cond_destroy(&all->cv);
-	memset(all, 0, sizeof *all);
-}
 
 /* What the graph pass keeps while it walks the ops. */
 typedef struct build {
@@ -502,17 +362,13 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
 {
 	build bd = {.m = m, .g = g, .hz = hazmap_new(), .counts = kb_db_counts_of(db)};
-	readers rds;
-	bool reading = false;
-	kb_op_stream *count = NULL;
+	kb_op_reader *rds = NULL;
 	int rc = -1;
 	int64_t n_ops;
 	if (!bd.hz)
 		return kb_fail(err, "out of memory");
-	if (kb_read_shapes(db, &bd.shapes, &bd.n_shapes, err) || kb_op_stream_open(db, &count, &n_ops, err))
+	if (kb_read_shapes(db, &bd.shapes, &bd.n_shapes, err) || kb_read_op_count(db, &n_ops, err))
 		goto out;
-	kb_op_stream_close(count); /* it checked the ids: 1..n_ops */
-	count = NULL;
 	g->n = (int32_t)n_ops;
 	g->ops = kb_calloc_big((size_t)n_ops + 1, sizeof *g->ops);
 	bd.last_pe = malloc((size_t)m->n_pes * sizeof *bd.last_pe);
@@ -525,28 +381,20 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	}
 	memset(bd.last_pe, 0xff, (size_t)m->n_pes * sizeof *bd.last_pe);
 	memset(bd.last_host, 0xff, (size_t)m->n_sips * sizeof *bd.last_host);
-	if (load_launches(db, g, err) || load_channels(db, g, m, err))
-		goto out;
-	reading = true;
-	if (readers_start(&rds, db, n_ops, err))
-		goto out;
-	int failed = 0;
+	if (load_launches(db, g, err) || load_channels(db, g, m, err) || kb_op_reader_start(db, n_ops, &rds, err))
+		goto out; /* the readers use db from here on */
+	int failed = 0, got;
 	int32_t i = 0;
+	const raw_op *rows;
+	size_t n_rows;
 	kb_progress_begin(g->progress, "read", "ops", g->n);
-	for (int64_t c = 0; !failed && c * READ_BATCH < n_ops; c++) {
-		const chunk_buf *b = chunk_wait(&rds, c);
-		for (size_t r = 0; r < b->count && !failed; r++, i++)
+	while (!failed && (got = kb_op_reader_next(rds, &rows, &n_rows, err)) == 1)
+		for (size_t r = 0; r < n_rows && !failed; r++, i++)
 			failed = i >= g->n ? kb_fail(err, "more ops than counted: the trace changed while being read")
-					   : add_op(&bd, i, &b->rows[r], err) || (kb_progress_tick(g->progress, i), 0);
-		if (!failed && b->failed) { /* a bad row: the rows before it were fine */
-			*err = b->err;
-			failed = 1;
-		}
-		chunk_done(&rds, c);
-	}
-	readers_stop(&rds);
-	reading = false;
-	if (failed)
+					   : add_op(&bd, i, &rows[r], err) || (kb_progress_tick(g->progress, i), 0);
+	kb_op_reader_stop(rds);
+	rds = NULL;
+	if (failed || got < 0)
 		goto out;
 	if (i != g->n) {
 		kb_fail(err, "read %d of %d ops: the trace changed while being read", i, g->n);
@@ -574,9 +422,7 @@ static int build_graph(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	*peak = walked > kept + csr ? walked : kept + csr;
 	rc = make_csr(g, &bd.eb, err);
 out:
-	if (reading)
-		readers_stop(&rds);
-	kb_op_stream_close(count);
+	kb_op_reader_stop(rds);
 	free(bd.shapes);
 	free(bd.eb.v);
 	free(bd.preds.v);
