@@ -28,10 +28,23 @@ typedef struct page {
 	uint8_t data[];   /* PAGE_BYTES when the memory keeps data */
 } page;
 
+/* Pages are carved from slabs of SLAB_PAGES (a few MiB, on huge pages:
+ * a 4 KiB allocation per page cost a page fault each, a quarter of a big
+ * replay's time); they live until the memory is freed. */
+#define SLAB_PAGES 1024
+
 struct mem {
 	kb_ptrmap pages; /* PA / PAGE_BYTES -> page */
 	bool with_data;
+	uint8_t **slabs;
+	size_t n_slabs, cap_slabs, used; /* pages taken from the newest slab */
 };
+
+static size_t page_bytes(const mem *m)
+{
+	size_t b = sizeof(page) + (m->with_data ? PAGE_BYTES : 0);
+	return (b + 15) & ~(size_t)15;
+}
 
 mem *mem_new(bool with_data)
 {
@@ -49,8 +62,10 @@ void mem_free(mem *m)
 		page *p = m->pages.vals[i];
 		if (p)
 			free(p->runs);
-		free(p);
 	}
+	for (size_t k = 0; k < m->n_slabs; k++)
+		free(m->slabs[k]);
+	free(m->slabs);
 	kb_ptrmap_release(&m->pages);
 	free(m);
 }
@@ -66,11 +81,19 @@ static page *get_page(mem *m, uint64_t key, bool create)
 	page *p = kb_ptrmap_get(&m->pages, key);
 	if (p || !create)
 		return p;
-	p = calloc(1, sizeof *p + (m->with_data ? PAGE_BYTES : 0));
-	if (!p || kb_ptrmap_put(&m->pages, key, p)) {
-		free(p);
-		return NULL;
+	if (!m->n_slabs || m->used == SLAB_PAGES) {
+		uint8_t *slab = kb_calloc_big(SLAB_PAGES, page_bytes(m));
+		if (!slab || kb_grow(&m->slabs, &m->cap_slabs, m->n_slabs + 1, sizeof *m->slabs, 16)) {
+			free(slab);
+			return NULL;
+		}
+		m->slabs[m->n_slabs++] = slab;
+		m->used = 0;
 	}
+	p = (page *)(m->slabs[m->n_slabs - 1] + m->used * page_bytes(m)); /* zero, as calloc left it */
+	if (kb_ptrmap_put(&m->pages, key, p))
+		return NULL;
+	m->used++;
 	return p;
 }
 
