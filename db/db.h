@@ -256,16 +256,14 @@ typedef struct kb_op_rec {
 	int sip, cube, pe, kind;
 	kb_operand_rec dst, a, b, c; /* c: op_operands' third input */
 } kb_op_rec;
+/* How many ops the trace holds (their ids must be 1..n). */
+int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err);
 typedef struct kb_op_stream kb_op_stream;
-/* Ops in id order; *n_ops: their ids are 1..n_ops (checked). */
-int kb_op_stream_open(kb_db *db, kb_op_stream **s, int64_t *n_ops, kb_error *err);
-/* Ops first..last only (ids; the trace's ops are 1..n, checked by
- * kb_op_stream_open on some connection to it). */
+/* Ops first..last in id order (the trace's ops are 1..n, checked by
+ * kb_read_op_count on some connection to it). */
 int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **s, kb_error *err);
 /* Moves an open stream to ops first..last. */
 int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *err);
-/* How many ops the trace holds (their ids must be 1..n). */
-int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err);
 /* Ops 1..n_ops (from kb_read_op_count) decoded by reader threads (two for
  * a big trace, each on its own connection: db is theirs until stop),
  * handed out in id order in chunks. next: 1 and rows[0..*n) (valid until

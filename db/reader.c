@@ -23,9 +23,11 @@ static int prep(kb_db *db, const char *sql, sqlite3_stmt **st, const char *what,
 }
 
 /* The end of a statement's rows: SQLITE_DONE, or a read error. */
-static int done(kb_db *db, sqlite3_stmt *st, int step, const char *what, kb_error *err)
+static int done(kb_db *db, sqlite3_stmt *st, int rc, int step, const char *what, kb_error *err)
 {
 	sqlite3_finalize(st);
+	if (rc) /* a row was refused: err says why */
+		return -1;
 	return step == SQLITE_DONE ? 0 : kb_fail(err, "'%s': cannot read %s: %s", db->path, what, sqlite3_errmsg(db->h));
 }
 
@@ -75,7 +77,7 @@ int kb_read_shapes(kb_db *db, kb_shape_rec **out, int64_t *n, kb_error *err)
 		}
 		r->rows = r->ndim == 1 ? 1 : r->d[0];
 	}
-	if (done(db, st, step, "shapes", err)) {
+	if (done(db, st, 0, step, "shapes", err)) {
 		free(s);
 		return -1;
 	}
@@ -110,12 +112,7 @@ int kb_read_launches(kb_db *db, int64_t n_ops, int64_t **host_op, int64_t *n, kb
 		else
 			v[id] = op;
 	}
-	if (rc) {
-		sqlite3_finalize(st);
-		free(v);
-		return -1;
-	}
-	if (done(db, st, step, "launches", err)) {
+	if (done(db, st, rc, step, "launches", err)) {
 		free(v);
 		return -1;
 	}
@@ -171,12 +168,7 @@ int kb_read_channels(kb_db *db, kb_channel_rec **out, int64_t *n, kb_error *err)
 		r->src_dir = (int)v[7];
 		r->dst_dir = (int)v[11];
 	}
-	if (rc) {
-		sqlite3_finalize(st);
-		free(c);
-		return -1;
-	}
-	if (done(db, st, step, "channels", err)) {
+	if (done(db, st, rc, step, "channels", err)) {
 		free(c);
 		return -1;
 	}
@@ -204,7 +196,7 @@ int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err)
 		v[(*n)++] = (kb_range_rec){sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
 					   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)};
 	}
-	if (done(db, st, step, "ranges", err)) {
+	if (done(db, st, 0, step, "ranges", err)) {
 		free(v);
 		*n = 0;
 		return -1;
@@ -235,12 +227,6 @@ int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err)
 			       (long long)count);
 	*n_ops = count;
 	return 0;
-}
-
-int kb_op_stream_open(kb_db *db, kb_op_stream **out, int64_t *n_ops, kb_error *err)
-{
-	*out = NULL;
-	return kb_read_op_count(db, n_ops, err) || kb_op_stream_open_range(db, 1, *n_ops, out, err) ? -1 : 0;
 }
 
 int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **out, kb_error *err)
@@ -361,7 +347,7 @@ int kb_read_run(kb_db *db, const char *label, int64_t *id, char *label_out, size
 		snprintf(label_out, cap, "%s", l ? (const char *)l : "");
 		step = SQLITE_DONE;
 	}
-	return done(db, st, step, "timing_runs", err);
+	return done(db, st, 0, step, "timing_runs", err);
 }
 
 int kb_read_op_times(kb_db *db, int64_t run, int64_t n_ops, kb_op_time_fn fn, void *ctx, kb_error *err)
@@ -383,11 +369,7 @@ int kb_read_op_times(kb_db *db, int64_t run, int64_t n_ops, kb_op_time_fn fn, vo
 		last = op;
 		seen++;
 	}
-	if (rc) {
-		sqlite3_finalize(st);
-		return -1;
-	}
-	if (done(db, st, step, "op_times", err))
+	if (done(db, st, rc, step, "op_times", err))
 		return -1;
 	return seen == n_ops ? 0 : kb_fail(err, "'%s': timing run %lld times %lld of %lld ops", db->path, (long long)run,
 					   (long long)seen, (long long)n_ops);
@@ -443,7 +425,7 @@ int kb_read_shards(kb_db *db, int64_t tensor, kb_shard_rec **out, size_t *n, kb_
 					   sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6),
 					   sqlite3_column_int64(st, 7)};
 	}
-	if (done(db, st, step, "shards", err)) {
+	if (done(db, st, 0, step, "shards", err)) {
 		free(v);
 		*n = 0;
 		return -1;
@@ -476,7 +458,7 @@ int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err)
 					 sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
 					 sqlite3_column_double(st, 4), sqlite3_column_double(st, 5)};
 	}
-	if (done(db, st, step, "expectations", err)) {
+	if (done(db, st, 0, step, "expectations", err)) {
 		free(v);
 		return -1;
 	}
@@ -508,5 +490,5 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 		sqlite3_finalize(st);
 		return -1;
 	}
-	return done(db, st, step, "collectives", err);
+	return done(db, st, 0, step, "collectives", err);
 }

@@ -417,10 +417,8 @@ static int write_result(mem *m, const rop *o, const void *buf, int32_t writer)
 	return 0;
 }
 
-static const void *blob_data(replay *r, int32_t i, kb_error *err)
+static const void *blob_data(replay *r, const rop *o, int32_t i, kb_error *err)
 {
-	rop ob;
-	const rop *o = op_at(r, i, &ob);
 	int64_t id = o->blob;
 	for (size_t k = 0; k < r->n_blobs; k++)
 		if (r->blobs[k].id == id)
@@ -502,7 +500,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 		return 0;
 	}
 	if (o->kind == KB_OP_HOST_WRITE) {
-		r->pending[i] = (void *)blob_data(r, i, err);
+		r->pending[i] = (void *)blob_data(r, o, i, err);
 		return r->pending[i] || r->fatal ? 0 : -1;
 	}
 	const rop_operand *x[4];
