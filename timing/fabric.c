@@ -169,7 +169,7 @@ int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps
 		else
 			alone = false;
 		f->pos[i] = l->n_act;
-		l->act[l->n_act++] = id;
+		l->act[l->n_act++] = (act_ent){0, id};
 		l->bytes += bytes;
 		l->transfers++;
 	}
@@ -177,6 +177,8 @@ int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps
 		f->r0 = 1e12; /* no link and no bound: instantaneous */
 	if (alone) { /* nothing to share with: the uncontended rate */
 		f->rate = f->r0;
+		for (int i = 0; i < r->n; i++)
+			md->links[r->links[i]].act[f->pos[i]].rate = f->rate;
 		f->fixed = 1;
 		mark_changed(fb, id);
 	} else {
@@ -216,9 +218,11 @@ void fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
 			out->stall_link = f->links[i];
 		}
 		link *l = &md->links[f->links[i]];
-		int32_t at = f->pos[i], last = l->act[--l->n_act];
+		int32_t at = f->pos[i];
+		act_ent moved = l->act[--l->n_act];
+		int32_t last = moved.id;
 		if (last != id) { /* move the last flow into the hole and fix its position */
-			l->act[at] = last;
+			l->act[at] = moved;
 			flow *g = &fb->flows[last];
 			for (int k = 0; k < g->n; k++)
 				if (g->links[k] == f->links[i] && g->pos[k] == l->n_act) {
@@ -283,6 +287,8 @@ static void fix(model *md, flow *f, int32_t id, double rate, int32_t at_link)
 	}
 	if (rate != f->rate) {
 		f->rate = rate;
+		for (int i = 0; i < f->n; i++)
+			md->links[f->links[i]].act[f->pos[i]].rate = rate;
 		f->version++;
 		mark_changed(fb, id);
 	}
@@ -325,18 +331,35 @@ int fabric_resolve(model *md, int64_t now)
 		if (fb->link_mark[l] == fb->epoch || lk->n_act == 0)
 			continue;
 		fb->link_mark[l] = fb->epoch;
-		fb->comp_links[nl++] = l;
+		/* every flow on a component link is either kept (0 < rate <
+		 * theta: it leaves the link its rate less) or in the component
+		 * (reached from here, if not already) */
+		double left = lk->gbps;
+		int32_t unfixed = 0;
 		for (int32_t k = 0; k < lk->n_act; k++) {
-			int32_t id = lk->act[k];
-			const flow *f = &fb->flows[id];
-			if (fb->flow_mark[id] == fb->epoch || (f->rate > 0 && f->rate < theta))
-				continue; /* seen, or kept (a new flow's rate is 0 until it is filled) */
+			double r = lk->act[k].rate;
+			if (r > 0 && r < theta) {
+				left -= r;
+				continue; /* kept (a new flow's rate is 0 until it is filled) */
+			}
+			unfixed++;
+			int32_t id = lk->act[k].id;
+			if (fb->flow_mark[id] == fb->epoch)
+				continue;
 			fb->flow_mark[id] = fb->epoch;
 			fb->comp_flows[nf++] = id;
+			const flow *f = &fb->flows[id];
 			for (int i = 0; i < f->n; i++)
 				if (fb->link_mark[f->links[i]] != fb->epoch)
 					mark_dirty(fb, f->links[i]);
 		}
+		if (left < 0)
+			left = 0;
+		fb->comp_pos[l] = (int32_t)nl;
+		fb->comp_left[nl] = left;
+		fb->comp_unfixed[nl] = unfixed;
+		fb->comp_share[nl] = unfixed > 0 ? left / unfixed : INFINITY;
+		fb->comp_links[nl++] = l;
 	}
 	/* the flows filled again drain up to now; the bounded ones stay in
 	 * comp_flows as candidates (a flow's own cap can be the constraint) */
@@ -348,26 +371,7 @@ int fabric_resolve(model *md, int64_t now)
 		if (f->bound > 0)
 			fb->comp_flows[nb++] = fb->comp_flows[k];
 	}
-	/* each link: what the kept flows leave, shared by the others */
 	size_t n_blk = (nl + SHARE_BLOCK - 1) / SHARE_BLOCK;
-	for (size_t k = 0; k < nl; k++) {
-		const link *l = &md->links[fb->comp_links[k]];
-		double left = l->gbps;
-		int32_t unfixed = 0;
-		for (int32_t j = 0; j < l->n_act; j++) {
-			const flow *f = &fb->flows[l->act[j]];
-			if (fb->flow_mark[l->act[j]] == fb->epoch)
-				unfixed++;
-			else
-				left -= f->rate;
-		}
-		if (left < 0)
-			left = 0;
-		fb->comp_pos[fb->comp_links[k]] = (int32_t)k;
-		fb->comp_left[k] = left;
-		fb->comp_unfixed[k] = unfixed;
-		fb->comp_share[k] = unfixed > 0 ? left / unfixed : INFINITY;
-	}
 	for (size_t k = nl; k < n_blk * SHARE_BLOCK; k++)
 		fb->comp_share[k] = INFINITY;
 	for (size_t b = 0; b < n_blk; b++)
@@ -408,9 +412,9 @@ int fabric_resolve(model *md, int64_t now)
 			level = 1e-9; /* a saturated link still moves data: never a zero rate */
 		const link *l = &md->links[at_link];
 		for (int32_t k = 0; k < l->n_act; k++) {
-			flow *f = &fb->flows[l->act[k]];
+			flow *f = &fb->flows[l->act[k].id];
 			if (!f->fixed) {
-				fix(md, f, l->act[k], level, at_link);
+				fix(md, f, l->act[k].id, level, at_link);
 				todo--;
 			}
 		}

@@ -13,10 +13,17 @@ typedef enum link_kind { L_HBM, L_TCM, L_SRAM, L_NOC_OUT, L_NOC_IN, L_CUBE, L_SI
 
 /* One one-way link or memory port. Its active flows share its bandwidth;
  * the statistics are per link, so per direction. */
+/* An active flow on a link, with its rate beside it (the filling's
+ * component walk reads rates link by link, not flow by flow). */
+typedef struct act_ent {
+	double rate;
+	int32_t id;               /* fabric id */
+} act_ent;
+
 typedef struct link {
 	double gbps;
 	int64_t latency_ps;
-	int32_t *act;             /* active flows (fabric ids) */
+	act_ent *act;             /* active flows */
 	int32_t n_act;
 	size_t cap_act;
 	uint8_t kind;             /* link_kind */
