@@ -34,7 +34,7 @@ TOOLS   := kb-trace kb-time kb-replay kb-report kb-diff
 TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_fabric test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
-FUZZ    := fuzz_config fuzz_set fuzz_trace
+FUZZ    := fuzz_config fuzz_set fuzz_trace fuzz_pack
 FUZZ_BINS := $(FUZZ:%=$(BUILD)/tests/%)
 FUZZ_SECONDS ?= 60
 

@@ -83,7 +83,7 @@ static void finalize_all(kb_db *db)
 {
 	sqlite3_stmt **all[] = {&db->ins_ops, &db->ins_operand, &db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
 				&db->ins_tensor, &db->ins_shard, &db->ins_range, &db->end_range, &db->ins_expect,
-				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum};
+				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum, &db->ins_pack};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
 		sqlite3_finalize(*all[i]);
 		*all[i] = NULL;
@@ -112,6 +112,9 @@ static void db_free(kb_db *db)
 	stop_writer(db);
 	free(db->pipe.fill);
 	free(db->pipe.pending);
+	free(db->pack_raw);
+	free(db->pack_zbuf);
+	ZSTD_freeCCtx(db->pack_cctx);
 	finalize_all(db);
 	if (db->h)
 		sqlite3_close(db->h);
@@ -129,6 +132,7 @@ static void db_free(kb_db *db)
 static int enum_locked(kb_db *db, const char *table, int id, const char *name, kb_error *err);
 static void *writer_main(void *arg);
 static int flush_ops(kb_db *db, bool wait, kb_error *err);
+static int flush_pack(kb_db *db, kb_error *err);
 
 int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 {
@@ -187,8 +191,21 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	    prepare(db, &db->ins_blob, "INSERT INTO blobs VALUES(?,?,?,?,?,?,?,?)", err) ||
 	    prepare(db, &db->find_blob,
 		    "SELECT id FROM blobs WHERE checksum=? AND raw_bytes=? AND elem_size=? AND kind=? AND dtype=?", err) ||
-	    prepare(db, &db->ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)", err))
+	    prepare(db, &db->ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)", err) ||
+	    prepare(db, &db->ins_pack, "INSERT INTO op_pack VALUES(?,?,?,?)", err))
 		goto fail;
+	db->pack_raw = malloc((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
+	db->pack_zcap = ZSTD_compressBound((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
+	db->pack_zbuf = malloc(db->pack_zcap);
+	db->pack_cctx = ZSTD_createCCtx();
+	if (db->pack_cctx) { /* fast, and a checksum: a damaged chunk is found, not decoded */
+		ZSTD_CCtx_setParameter(db->pack_cctx, ZSTD_c_compressionLevel, 1);
+		ZSTD_CCtx_setParameter(db->pack_cctx, ZSTD_c_checksumFlag, 1);
+	}
+	if (!db->pack_raw || !db->pack_zbuf || !db->pack_cctx) {
+		kb_fail(err, "out of memory");
+		goto fail;
+	}
 	for (int k = 1; k < KB_OP_KIND_COUNT; k++)
 		if (enum_locked(db, "enum_op_kind", k, op_kind_names[k], err))
 			goto fail;
@@ -221,7 +238,8 @@ int kb_db_commit(kb_db *db, kb_error *err)
 	if (flush_ops(db, true, err))
 		goto out;
 	stop_writer(db);
-	if (flush_ops(db, true, err) || exec(db, kb_schema_indexes, err) || exec(db, "COMMIT", err))
+	if (flush_ops(db, true, err) || flush_pack(db, err) || exec(db, kb_schema_indexes, err) ||
+	    exec(db, kb_schema_pack_triggers, err) || exec(db, "COMMIT", err))
 		goto out;
 	finalize_all(db);
 	if (sqlite3_close(db->h) != SQLITE_OK) {
@@ -382,10 +400,42 @@ static int insert_extra_operand(kb_db *db, const kb_op_row *op, int64_t id, kb_e
 	return step_done(db, db->ins_operand, err);
 }
 
+/* The filled part of the op pack's chunk, compressed, as an op_pack row. */
+static int flush_pack(kb_db *db, kb_error *err)
+{
+	if (db->pack_n == 0)
+		return 0;
+	size_t z = ZSTD_compress2(db->pack_cctx, db->pack_zbuf, db->pack_zcap, db->pack_raw, db->pack_len);
+	if (ZSTD_isError(z))
+		return kb_fail(err, "%s: cannot compress ops: %s", db->tmp, ZSTD_getErrorName(z));
+	sqlite3_bind_int64(db->ins_pack, 1, db->pack_first);
+	sqlite3_bind_int64(db->ins_pack, 2, db->pack_n);
+	sqlite3_bind_int64(db->ins_pack, 3, (int64_t)db->pack_len);
+	sqlite3_bind_blob(db->ins_pack, 4, db->pack_zbuf, (int)z, SQLITE_STATIC);
+	db->pack_n = 0;
+	db->pack_len = 0;
+	return step_done(db, db->ins_pack, err);
+}
+
+/* Adds rows first_id.. to the op pack, a chunk at every KB_PACK_OPS ops. */
+static int pack_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id, kb_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (db->pack_n == 0)
+			db->pack_first = first_id + (int64_t)i;
+		db->pack_len += kb_pack_put(db->pack_raw + db->pack_len, &rows[i]);
+		if (++db->pack_n == KB_PACK_OPS && flush_pack(db, err))
+			return -1;
+	}
+	return 0;
+}
+
 /* Inserts n rows: groups of OP_ROWS_PER_INSERT through ins_ops, the rest
- * one by one through ins_op (slot key OP_ROWS_PER_INSERT). */
+ * one by one through ins_op (slot key OP_ROWS_PER_INSERT); and packs them. */
 static int insert_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id, kb_error *err)
 {
+	if (pack_rows(db, rows, n, first_id, err))
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (rows[i].c.space && insert_extra_operand(db, &rows[i], first_id + (int64_t)i, err))
 			return -1;
@@ -843,8 +893,9 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 {
 	if (db->version >= KB_SCHEMA_VERSION)
 		return 0;
-	/* v1 -> v2: new timing columns; v2 -> v3: the IPCQ tables (empty); the
-	 * views are recreated from this tool's text */
+	/* v1 -> v2: new timing columns; v2 -> v3: the IPCQ tables (empty);
+	 * v3 -> v4: the op pack (empty) and its triggers; the views are
+	 * recreated from this tool's text */
 	char *drop = NULL;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h, "SELECT group_concat('DROP VIEW ' || name, ';') FROM sqlite_master"
@@ -856,7 +907,8 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	char pragma[48];
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
 	int rc = (drop && exec(db, drop, err)) || (db->version < 2 && exec(db, kb_schema_upgrade_v1, err)) ||
-		 exec(db, kb_schema_upgrade_v2, err) || exec(db, kb_schema_views, err) || exec(db, pragma, err) ? -1 : 0;
+		 exec(db, kb_schema_upgrade_v2, err) || exec(db, kb_schema_upgrade_v3, err) ||
+		 exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_views, err) || exec(db, pragma, err) ? -1 : 0;
 	free(drop);
 	if (!rc)
 		db->version = KB_SCHEMA_VERSION;

@@ -21,7 +21,7 @@
 
 #include "base.h"
 
-#define KB_SCHEMA_VERSION 3
+#define KB_SCHEMA_VERSION 4
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
 typedef struct kb_db kb_db;

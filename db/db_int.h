@@ -15,8 +15,21 @@ extern const char kb_schema_indexes[];
 extern const char kb_schema_views[];
 extern const char kb_schema_upgrade_v1[];
 extern const char kb_schema_upgrade_v2[];
+extern const char kb_schema_upgrade_v3[];
+extern const char kb_schema_pack_triggers[];
 
 enum { OP_COLUMNS = 29, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
+
+/* ---- the op pack (oppack.c): ops as compressed varint chunks ---- */
+enum {
+	KB_PACK_OPS = 8192,       /* ops per op_pack row (the last one: the rest) */
+	KB_PACK_MAX_ENCODED = 256 /* bytes one op can take, at most (~250 with every field 64-bit) */
+};
+/* Encodes op at out (KB_PACK_MAX_ENCODED bytes free): the bytes written. */
+size_t kb_pack_put(uint8_t *out, const kb_op_row *op);
+/* Decodes the op at *p (before end) as op `id`, moving *p past it; -1 if
+ * it runs past end. The fields are what the ops row holds, unchecked. */
+int kb_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op_rec *o);
 
 /* Ops are inserted by a writer thread in batches while recording goes on;
  * `lock` guards the connection, `cv` the hand-over of a batch. */
@@ -50,6 +63,16 @@ struct kb_db {
 	int64_t last[OP_ROWS_PER_INSERT + 1][OP_COLUMNS];
 	double last_imm[OP_ROWS_PER_INSERT + 1];
 	op_pipe pipe;
+	/* the writer's op pack: the chunk being filled (ids pack_first..) */
+	uint8_t *pack_raw;
+	size_t pack_len;
+	int64_t pack_first, pack_n;
+	void *pack_zbuf;          /* its compressed form */
+	size_t pack_zcap;
+	void *pack_cctx;          /* ZSTD_CCtx */
+	sqlite3_stmt *ins_pack;
+	/* a reader's view of it: 0 not looked at, 1 whole (read ops from it), -1 none */
+	int pack_state;
 };
 
 #endif

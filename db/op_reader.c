@@ -1,10 +1,11 @@
 /*
  * op_reader.c — the ops of a trace decoded by reader threads, handed out
- * in id order. Decoding SQLite rows (26 columns each) is the slow half of
- * loading a trace: reader r, on its own connection, decodes chunks r,
- * r + n, r + 2n, ... of READ_BATCH rows into two alternating buffers while
- * the caller consumes the chunks in order. A bad row ends its reader with
- * its error, which the caller gets after the rows before it.
+ * in id order. Reader r, on its own connection, decodes chunks r, r + n,
+ * r + 2n, ... of READ_BATCH ops (one op_pack row each, or SQLite rows of 26
+ * columns when the trace has no pack: the slow half of loading such a
+ * trace) into two alternating buffers while the caller consumes the
+ * chunks in order. A bad op ends its reader with its error, which the
+ * caller gets after the ops before it.
  */
 #include "db_int.h"
 
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { READ_BATCH = 8192, MAX_READERS = 2 };
+enum { READ_BATCH = KB_PACK_OPS, MAX_READERS = 2 };
 
 typedef struct chunk_buf {
 	kb_op_rec *rows;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 static int prep(kb_db *db, const char *sql, sqlite3_stmt **st, const char *what, kb_error *err)
 {
@@ -214,6 +215,12 @@ struct kb_op_stream {
 	sqlite3_stmt *ops, *extra;
 	int extra_rc;
 	int64_t id, last; /* the last id read, the last of the range */
+	/* from the op pack (db->pack_state 1): the chunk decoded, where next */
+	sqlite3_stmt *chunk;
+	ZSTD_DCtx *dctx;
+	uint8_t *raw;
+	const uint8_t *p, *end;
+	int64_t chunk_first, chunk_n;
 };
 
 int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err)
@@ -229,6 +236,31 @@ int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err)
 	return 0;
 }
 
+/* Whether the op pack holds every op, a chunk per KB_PACK_OPS ids from 1
+ * (1), or is absent, emptied by an edit of the rows, or not that (-1:
+ * the rows are read). A chunk that then does not decode is damage. */
+static int pack_state(kb_db *db)
+{
+	if (db->pack_state)
+		return db->pack_state;
+	db->pack_state = -1;
+	int64_t n = db->counts.max_op;
+	sqlite3_stmt *st;
+	if (n <= 0 || !kb_db_has_table(db, "op_pack") ||
+	    sqlite3_prepare_v2(db->h, "SELECT count(*), min(first_op_id), max(first_op_id), total(n_ops) FROM op_pack",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db->pack_state;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t chunks = (n + KB_PACK_OPS - 1) / KB_PACK_OPS;
+		if (sqlite3_column_int64(st, 0) == chunks && sqlite3_column_int64(st, 1) == 1 &&
+		    sqlite3_column_int64(st, 2) == (chunks - 1) * KB_PACK_OPS + 1 &&
+		    sqlite3_column_double(st, 3) == (double)n)
+			db->pack_state = 1;
+	}
+	sqlite3_finalize(st);
+	return db->pack_state;
+}
+
 int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **out, kb_error *err)
 {
 	*out = NULL;
@@ -236,13 +268,22 @@ int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream
 	if (!s)
 		return kb_fail(err, "out of memory");
 	s->db = db;
-	if (prep(db, "SELECT id, launch_id, sip, cube, pe, seq, kind, attr, imm, bytes, flops, blob_id, chan_id, chan_seq,"
-		     " dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-		     " b_space, b_dtype, b_shape, b_pa FROM ops WHERE id BETWEEN ?1 AND ?2 ORDER BY id", &s->ops, "ops",
-		 err) ||
-	    prep(db, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 AND op_id BETWEEN ?1 AND ?2"
-		     " ORDER BY op_id", &s->extra, "op_operands", err) ||
-	    kb_op_stream_range(s, first, last, err)) {
+	int rc;
+	if (pack_state(db) == 1) {
+		s->dctx = ZSTD_createDCtx();
+		s->raw = malloc((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
+		rc = !s->dctx || !s->raw ? kb_fail(err, "out of memory")
+					 : prep(db, "SELECT n_ops, raw_bytes, data FROM op_pack WHERE first_op_id = ?",
+						&s->chunk, "op_pack", err);
+	} else {
+		rc = prep(db, "SELECT id, launch_id, sip, cube, pe, seq, kind, attr, imm, bytes, flops, blob_id, chan_id,"
+			      " chan_seq, dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
+			      " b_space, b_dtype, b_shape, b_pa FROM ops WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+			  &s->ops, "ops", err) ||
+		     prep(db, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 AND op_id BETWEEN ?1"
+			      " AND ?2 ORDER BY op_id", &s->extra, "op_operands", err);
+	}
+	if (rc || kb_op_stream_range(s, first, last, err)) {
 		kb_op_stream_close(s);
 		return -1;
 	}
@@ -250,15 +291,81 @@ int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream
 	return 0;
 }
 
+static int pack_damaged(const kb_op_stream *s, int64_t first, const char *what, kb_error *err)
+{
+	return kb_fail(err, "'%s': op_pack chunk of op %lld: %s: the trace is damaged", s->db->path, (long long)first,
+		       what);
+}
+
+/* Decompresses the chunk that starts at op `first`. */
+static int load_chunk(kb_op_stream *s, int64_t first, kb_error *err)
+{
+	sqlite3_stmt *st = s->chunk;
+	s->p = s->end = NULL;
+	s->chunk_first = first;
+	s->chunk_n = 0;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, first);
+	int step = sqlite3_step(st);
+	if (step != SQLITE_ROW)
+		return step == SQLITE_DONE ? pack_damaged(s, first, "missing", err)
+					   : kb_fail(err, "'%s': cannot read op_pack: %s", s->db->path,
+						     sqlite3_errmsg(s->db->h));
+	int64_t want = s->db->counts.max_op - first + 1 < KB_PACK_OPS ? s->db->counts.max_op - first + 1 : KB_PACK_OPS;
+	int64_t n = sqlite3_column_int64(st, 0), raw = sqlite3_column_int64(st, 1);
+	const void *z = sqlite3_column_blob(st, 2);
+	size_t zn = (size_t)sqlite3_column_bytes(st, 2);
+	if (n != want)
+		return pack_damaged(s, first, "n_ops is not the ops it covers", err);
+	if (raw < n || raw > n * KB_PACK_MAX_ENCODED || !z)
+		return pack_damaged(s, first, "raw_bytes out of range", err);
+	unsigned long long size = ZSTD_getFrameContentSize(z, zn);
+	if (size != (unsigned long long)raw)
+		return pack_damaged(s, first, "data is not a zstd frame of raw_bytes", err);
+	size_t got = ZSTD_decompressDCtx(s->dctx, s->raw, (size_t)raw, z, zn);
+	if (ZSTD_isError(got) || got != (size_t)raw)
+		return pack_damaged(s, first, "data does not decompress", err);
+	sqlite3_reset(st);
+	s->p = s->raw;
+	s->end = s->raw + raw;
+	s->chunk_n = n;
+	return 0;
+}
+
+static int pack_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+{
+	int64_t id = s->id + 1;
+	if (id >= s->chunk_first + s->chunk_n && load_chunk(s, id, err))
+		return -1;
+	if (kb_pack_get(&s->p, s->end, id, o))
+		return pack_damaged(s, s->chunk_first, "an op runs past its end", err);
+	if (id == s->chunk_first + s->chunk_n - 1 && s->p != s->end)
+		return pack_damaged(s, s->chunk_first, "bytes after its last op", err);
+	s->id = id;
+	return 0;
+}
+
 int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *err)
 {
+	s->id = first - 1;
+	s->last = last;
+	if (s->chunk) { /* from the chunk holding first: skip the ops before it */
+		kb_op_rec skip;
+		s->chunk_n = 0;
+		if (first > last)
+			return 0;
+		if (load_chunk(s, first - (first - 1) % KB_PACK_OPS, err))
+			return -1;
+		for (s->id = s->chunk_first - 1; s->id < first - 1;)
+			if (pack_next(s, &skip, err))
+				return -1;
+		return 0;
+	}
 	sqlite3_stmt *st[2] = {s->ops, s->extra};
 	for (int k = 0; k < 2; k++)
 		if (sqlite3_reset(st[k]) != SQLITE_OK || sqlite3_bind_int64(st[k], 1, first) != SQLITE_OK ||
 		    sqlite3_bind_int64(st[k], 2, last) != SQLITE_OK)
 			return kb_fail(err, "'%s': cannot read ops: %s", s->db->path, sqlite3_errmsg(s->db->h));
-	s->id = first - 1;
-	s->last = last;
 	s->extra_rc = sqlite3_step(s->extra);
 	return 0;
 }
@@ -269,7 +376,9 @@ static kb_operand_rec operand_at(sqlite3_stmt *st, int col)
 				sqlite3_column_int64(st, col + 2), (uint64_t)sqlite3_column_int64(st, col + 3)};
 }
 
-int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+/* The next ops row, as it is (kb_op_stream_next checks it): 1, 0 at
+ * the end, -1. */
+static int row_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 {
 	sqlite3_stmt *st = s->ops;
 	int step = sqlite3_step(st);
@@ -306,7 +415,15 @@ int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 		return kb_fail(err, "'%s': cannot read op_operands: %s", s->db->path, sqlite3_errmsg(s->db->h));
 	if (s->extra_rc == SQLITE_ROW && sqlite3_column_int64(s->extra, 0) == id)
 		o->c = operand_at(s->extra, 1);
-	/* the row against the schema's rules and the trace's counts */
+	return 1;
+}
+
+int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+{
+	int got = !s->chunk ? row_next(s, o, err) : s->id >= s->last ? 0 : pack_next(s, o, err) ? -1 : 1;
+	if (got != 1)
+		return got;
+	/* the op against the schema's rules and the trace's counts */
 	kb_op_cols cols = {.kind = o->kind, .sip = o->sip, .cube = o->cube, .pe = o->pe, .launch = o->launch,
 			   .seq = o->seq, .attr = o->attr, .bytes = o->bytes, .flops = o->flops, .blob = o->blob,
 			   .chan = o->chan, .chan_seq = o->chan_seq, .dst = {o->dst.space, o->dst.dtype, o->dst.shape},
@@ -314,7 +431,8 @@ int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 			   .has_c = o->c.space != 0};
 	const char *bad = kb_op_check(&cols, &s->db->counts);
 	if (bad)
-		return kb_fail(err, "ops row %lld: %s: the trace is damaged", (long long)id, bad);
+		return kb_fail(err, "%s %lld: %s: the trace is damaged", s->chunk ? "op_pack op" : "ops row", (long long)o->id,
+			       bad);
 	return 1;
 }
 
@@ -324,6 +442,9 @@ void kb_op_stream_close(kb_op_stream *s)
 		return;
 	sqlite3_finalize(s->ops);
 	sqlite3_finalize(s->extra);
+	sqlite3_finalize(s->chunk);
+	ZSTD_freeDCtx(s->dctx);
+	free(s->raw);
 	free(s);
 }
 

@@ -1,6 +1,6 @@
 /*
- * schema.c — the SQL of trace schema v3: tables, post-load indexes, views,
- * and the upgrade of a v1 trace's timing tables.
+ * schema.c — the SQL of trace schema v4: tables, post-load indexes, views,
+ * the op pack's triggers, and the upgrades of v1, v2 and v3 traces.
  * db/SCHEMA.md documents every column; keep the two in step.
  */
 #include "db_int.h"
@@ -19,6 +19,19 @@
 	"CREATE TABLE IF NOT EXISTS pe_scratch(sip INTEGER NOT NULL, cube INTEGER NOT NULL, pe INTEGER NOT NULL," \
 	" peak_bytes INTEGER NOT NULL, capacity_bytes INTEGER NOT NULL);\n" \
 	"CREATE TABLE IF NOT EXISTS expectation_rows(expectation_id INTEGER PRIMARY KEY, blob_id INTEGER NOT NULL);\n"
+
+/* v4: the op pack (oppack.c), and the triggers that delete it when the
+ * rows it copies change (then readers decode the rows). */
+#define KB_SCHEMA_V4_TABLES \
+	"CREATE TABLE IF NOT EXISTS op_pack(first_op_id INTEGER PRIMARY KEY, n_ops INTEGER NOT NULL," \
+	" raw_bytes INTEGER NOT NULL, data BLOB NOT NULL);\n"
+
+#define STALE(table, when) \
+	"CREATE TRIGGER IF NOT EXISTS op_pack_stale_" table "_" when " AFTER " when " ON " table \
+	" WHEN EXISTS (SELECT 1 FROM op_pack) BEGIN DELETE FROM op_pack; END;\n"
+
+const char kb_schema_pack_triggers[] = STALE("ops", "INSERT") STALE("ops", "UPDATE") STALE("ops", "DELETE")
+	STALE("op_operands", "INSERT") STALE("op_operands", "UPDATE") STALE("op_operands", "DELETE");
 
 const char kb_schema_tables[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"
@@ -60,6 +73,7 @@ const char kb_schema_tables[] =
 	"CREATE TABLE expectations(id INTEGER PRIMARY KEY, tensor_id INTEGER NOT NULL,"
 	" blob_id INTEGER NOT NULL, rtol REAL NOT NULL, atol REAL NOT NULL);\n"
 	KB_SCHEMA_V3_TABLES
+	KB_SCHEMA_V4_TABLES
 	/* timing runs (kb-time) */
 	"CREATE TABLE enum_wait(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
 	"INSERT INTO enum_wait VALUES(0, 'none'), (1, 'order'), (2, 'dependency'), (3, 'unit'), (4, 'link'),"
@@ -85,6 +99,9 @@ const char kb_schema_tables[] =
 
 /* v3: IPCQ channels and collective calls (created empty in an upgraded trace). */
 const char kb_schema_upgrade_v2[] = KB_SCHEMA_V3_TABLES;
+
+/* v4: an empty op pack (the rows are read until a trace is recorded again). */
+const char kb_schema_upgrade_v3[] = KB_SCHEMA_V4_TABLES;
 
 /* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
 const char kb_schema_upgrade_v1[] =

@@ -103,7 +103,7 @@ expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
 echo "not a database, just text" >"$dir/text.db"
 expect 2 "not a kernbench trace" -- "$dir/text.db"
 cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
-expect 2 "schema version 7 is newer than this tool (3)" -- "$dir/newer.db"
+expect 2 "schema version 7 is newer than this tool (4)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '0'" -- "$dir/g.db" --top 0
@@ -156,6 +156,23 @@ damaged "UPDATE ops SET a_shape = 999 WHERE id = 7" "ops row 7: a_space / a_dtyp
 damaged "DELETE FROM ops WHERE id = 3" "launches row 1: host_op_id / rank / n_pes / first_op_id / end_op_id"
 damaged "UPDATE ops SET sip = 7 WHERE id = 7" "sip7.cube0.pe0"
 damaged "DELETE FROM meta WHERE key = 'topology_yaml'" "the trace has no embedded topology"
+# the op pack (ops as compressed chunks, what kb-time and kb-replay read):
+# an edit of the rows deletes it and the rows are read, with the same result
+check "the op pack covers every op" "$(q "SELECT (SELECT sum(n_ops) FROM op_pack) = (SELECT count(*) FROM ops)" | grep -qx 1; echo $?)"
+cp "$dir/g.db" "$dir/pk.db"; cp "$dir/g.db" "$dir/rw.db"; sqlite3 "$dir/rw.db" "UPDATE ops SET seq = seq WHERE id = 1"
+check "an edit of ops deletes the op pack" "$(sqlite3 "$dir/rw.db" "SELECT count(*) FROM op_pack" | grep -qx 0; echo $?)"
+"$TIME" "$dir/pk.db" --quiet && "$TIME" "$dir/rw.db" --quiet
+check "op pack and rows give the same op times" "$(sqlite3 "$dir/pk.db" "ATTACH '$dir/rw.db' AS r; SELECT count(*) || ' ' || sum(a.t_start_ps = b.t_start_ps AND a.t_end_ps = b.t_end_ps AND a.wait = b.wait) FROM op_times a JOIN r.op_times b USING (op_id) WHERE a.run_id = (SELECT max(id) FROM main.timing_runs) AND b.run_id = (SELECT max(id) FROM r.timing_runs)" | awk '$1 == $2 && $1 > 0 { ok = 1 } END { exit !ok }'; echo $?)"
+"$REPLAY" "$dir/pk.db" --verify --quiet >"$dir/out" 2>&1; check "kb-replay --verify from the op pack" $?
+# a v3 trace (no pack) is upgraded by kb-time: an empty pack and its triggers
+cp "$dir/g.db" "$dir/v3.db"
+sqlite3 "$dir/v3.db" "DROP TABLE op_pack; $(q "SELECT group_concat('DROP TRIGGER ' || name, ';') FROM sqlite_master WHERE type = 'trigger'"); PRAGMA user_version=3"
+"$TIME" "$dir/v3.db" --quiet
+check "kb-time upgrades a v3 trace to v4" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "4 6 0"; echo $?)"
+damaged "UPDATE op_pack SET data = substr(data, 1, 20) || x'00' || substr(data, 22)" "op_pack chunk of op 1: data does not decompress: the trace is damaged"
+damaged "UPDATE op_pack SET raw_bytes = raw_bytes + 1" "op_pack chunk of op 1: data is not a zstd frame of raw_bytes: the trace is damaged"
+damaged "UPDATE op_pack SET raw_bytes = 3" "op_pack chunk of op 1: raw_bytes out of range: the trace is damaged"
+damaged "UPDATE op_pack SET data = x'00'" "op_pack chunk of op 1: data is not a zstd frame of raw_bytes: the trace is damaged"
 # issue 8's reproducers: each one line, exit 2, from kb-time and kb-replay alike
 damaged "UPDATE shards SET row0 = 2147483648" "shards (tensor id) row 1: tensor_id / row0 / col0 / rows / cols inside the tensor"
 damaged "UPDATE shards SET row0 = -1" "shards (tensor id) row 1: tensor_id / row0 / col0 / rows / cols inside the tensor"
@@ -481,6 +498,13 @@ for id in 9000 20000; do
 	sqlite3 "$dir/sx.db" "UPDATE ops SET kind = 99 WHERE id = $id"
 	TOOL=$TIME expect 2 "ops row $id: kind / launch_id" -- "$dir/sx.db" -q
 	TOOL=$REPLAY expect 2 "ops row $id: kind / launch_id" -- "$dir/sx.db" --verify --order dataflow
+done
+# the same from the op pack: a damaged chunk in either reader's share
+for first in 8193 16385; do
+	cp "$dir/s.db" "$dir/sx.db"
+	sqlite3 "$dir/sx.db" "UPDATE op_pack SET data = substr(data, 1, 40) || x'5A5A' || substr(data, 43) WHERE first_op_id = $first"
+	TOOL=$TIME expect 2 "op_pack chunk of op $first: data does not decompress" -- "$dir/sx.db" -q
+	TOOL=$REPLAY expect 2 "op_pack chunk of op $first: data does not decompress" -- "$dir/sx.db" --verify --order dataflow
 done
 sqlite3 "$dir/s.db" "SELECT (SELECT count(*) FROM ops) || ' ' || count(*) FROM op_times WHERE run_id = 1" >"$dir/out"
 check "two readers: every op timed once ($(cat "$dir/out"))" "$(read -r a b <"$dir/out"; [ "$a" = "$b" ] && [ "$a" -gt 100000 ] &&

@@ -1,6 +1,7 @@
 /*
  * test_db.c — the trace database: atomic writes, version and foreign-file
- * checks, op rows through the batched writer, interning, blobs.
+ * checks, op rows through the batched writer, the op pack, interning,
+ * blobs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "db_int.h" /* the op pack codec */
+#include <limits.h>
+#include <math.h>
 
 static char dir[64];
 
@@ -108,7 +112,7 @@ static void reader_refuses_foreign_and_newer_files(void **state)
 	assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=7", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(kb_db_open(&db, path("new.db"), false, &err), -1);
-	assert_non_null(strstr(err.msg, "new.db': schema version 7 is newer than this tool (3)"));
+	assert_non_null(strstr(err.msg, "new.db': schema version 7 is newer than this tool (4)"));
 
 	assert_int_equal(kb_db_open(&db, path("missing.db"), false, &err), -1);
 	assert_non_null(strstr(err.msg, "missing.db': no such file"));
@@ -149,7 +153,90 @@ static void ops_round_trip_through_the_batched_writer(void **state)
 	assert_int_equal(query_int(h, "SELECT count(*) FROM ops WHERE imm = 0.5"), n - (n + 2) / 3);
 	assert_int_equal(query_int(h, "SELECT count(*) FROM ops_v WHERE kind = 'gemm' AND shape = '64x32'"), (n + 1) / 2);
 	assert_int_equal(query_int(h, "SELECT sum(flops) FROM ops"), (int64_t)((n + 1) / 2) * 65536);
+	/* the op pack: a chunk per 8192 ids, the last one the rest */
+	assert_int_equal(query_int(h, "SELECT count(*) FROM op_pack"), 5);
+	assert_int_equal(query_int(h, "SELECT sum(n_ops) FROM op_pack"), n);
+	assert_int_equal(query_int(h, "SELECT n_ops FROM op_pack WHERE first_op_id = 32769"), n - 32768);
 	kb_db_close(db);
+	/* an edit of the rows (here a no-op one) deletes the pack */
+	assert_int_equal(sqlite3_open(path("ops.db"), &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE ops SET imm = imm WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(query_int(h, "SELECT count(*) FROM op_pack"), 0);
+	sqlite3_close(h);
+}
+
+/* Decodes buf[0..n) as op 77 and checks it against what the ops row of op
+ * would hold (no -0.0 in a REAL column; c only with a space). */
+static void assert_unpacks_to(const uint8_t *buf, size_t n, const kb_op_row *op)
+{
+	const uint8_t *p = buf;
+	kb_op_rec o;
+	assert_int_equal(kb_pack_get(&p, buf + n, 77, &o), 0);
+	assert_ptr_equal(p, buf + n);
+	assert_int_equal(o.id, 77);
+	assert_int_equal(o.launch, op->launch);
+	assert_int_equal(o.sip, op->sip);
+	assert_int_equal(o.cube, op->cube);
+	assert_int_equal(o.pe, op->pe);
+	assert_int_equal(o.seq, op->seq);
+	assert_int_equal(o.kind, (int)op->kind);
+	assert_int_equal(o.attr, op->attr);
+	assert_memory_equal(&o.imm, &(double){op->imm == 0 ? 0.0 : op->imm}, sizeof o.imm);
+	assert_int_equal(o.bytes, op->bytes);
+	assert_int_equal(o.flops, op->flops);
+	assert_int_equal(o.blob, op->blob);
+	assert_int_equal(o.chan, op->chan);
+	assert_int_equal(o.chan_seq, op->chan_seq);
+	const kb_operand *in[4] = {&op->dst, &op->a, &op->b, &op->c};
+	const kb_operand_rec *out[4] = {&o.dst, &o.a, &o.b, &o.c};
+	for (int k = 0; k < 4; k++) {
+		bool kept = k < 3 || op->c.space;
+		assert_int_equal(out[k]->space, kept ? in[k]->space : 0);
+		assert_int_equal(out[k]->dtype, kept ? in[k]->dtype : 0);
+		assert_int_equal(out[k]->shape, kept ? in[k]->shape : 0);
+		assert_int_equal(out[k]->pa, kept ? in[k]->pa : 0);
+	}
+}
+
+static void op_pack_round_trip_and_bounds(void **state)
+{
+	(void)state;
+	kb_op_row ops[4] = {{0}};
+	ops[1] = (kb_op_row){.launch = 3, .sip = 1, .cube = 2, .pe = 7, .seq = 1234, .kind = KB_OP_GEMM, .attr = 4,
+			     .imm = -0.0, .bytes = 4096, .flops = 131072};
+	ops[1].dst = (kb_operand){2, 1, 3, 0x1000, UINT64_C(1) << 40};
+	ops[1].a = (kb_operand){1, 1, 2, 0, 64};
+	ops[1].c = (kb_operand){0, 2, 5, 0, 99}; /* no space: not stored, like op_operands */
+	ops[2] = (kb_op_row){.launch = INT64_MIN, .sip = INT_MIN, .cube = INT_MAX, .pe = -1, .seq = INT64_MAX,
+			     .kind = (kb_op_kind)INT_MAX, .attr = -1, .imm = -1.5e308, .bytes = INT64_MAX,
+			     .flops = INT64_MIN, .blob = -9, .chan = INT64_MAX, .chan_seq = INT64_MIN};
+	kb_operand big = {INT_MIN, INT_MAX, INT64_MIN, 0, UINT64_MAX};
+	ops[2].dst = ops[2].a = ops[2].b = ops[2].c = big;
+	ops[3] = (kb_op_row){.kind = KB_OP_HOST_WRITE, .imm = 0.25, .chan_seq = 5, .blob = 1};
+	ops[3].c = (kb_operand){3, 0, 0, 0, 0};
+	uint8_t buf[KB_PACK_MAX_ENCODED];
+	size_t sizes[4];
+	for (int i = 0; i < 4; i++) {
+		size_t n = sizes[i] = kb_pack_put(buf, &ops[i]);
+		assert_in_range(n, 7, KB_PACK_MAX_ENCODED);
+		assert_unpacks_to(buf, n, &ops[i]);
+		for (size_t cut = 0; cut < n; cut++) { /* every shorter chunk end: an error, no read past it */
+			const uint8_t *p = buf;
+			kb_op_rec o;
+			assert_int_equal(kb_pack_get(&p, buf + cut, 77, &o), -1);
+		}
+	}
+	assert_int_equal(sizes[0], 7); /* kind, mask and five zero fields */
+	assert_true(sizes[2] > 200);   /* every field at its widest */
+	/* a varint longer than 64 bits, and a mask with unknown bits */
+	uint8_t bad[16];
+	memset(bad, 0xff, sizeof bad);
+	const uint8_t *p = bad;
+	kb_op_rec o;
+	assert_int_equal(kb_pack_get(&p, bad + sizeof bad, 1, &o), -1);
+	const uint8_t mask[] = {1, 0x80, 0x08, 0, 0, 0, 0, 0};
+	p = mask;
+	assert_int_equal(kb_pack_get(&p, mask + sizeof mask, 1, &o), -1);
 }
 
 static void strings_are_interned(void **state)
@@ -218,6 +305,7 @@ int main(void)
 		cmocka_unit_test(commit_renames_and_abort_leaves_nothing),
 		cmocka_unit_test(reader_refuses_foreign_and_newer_files),
 		cmocka_unit_test(ops_round_trip_through_the_batched_writer),
+		cmocka_unit_test(op_pack_round_trip_and_bounds),
 		cmocka_unit_test(strings_are_interned),
 		cmocka_unit_test(blobs_round_trip_dedupe_and_detect_corruption),
 	};
