@@ -335,7 +335,7 @@ static int sort_events(event *ev, size_t n)
 		if ((uint64_t)ev[i].t > t_max)
 			t_max = (uint64_t)ev[i].t;
 	int t_passes = 0;
-	while (t_max >> (16 * t_passes))
+	while (t_passes < 4 && t_max >> (16 * t_passes)) /* a shift by 64 is undefined */
 		t_passes++;
 	event *tmp = malloc(n * sizeof *tmp);
 	size_t *count = malloc(65536 * sizeof *count);
