@@ -36,6 +36,85 @@ static int unit_of(int kind, int64_t launch)
 	return kind == KB_OP_GEMM ? U_GEMM : U_MATH;
 }
 
+/* The tensor a DMA or host data op touches, by address: the shards held
+ * in memory sorted by address (a binary search when they are disjoint, as
+ * placement makes them; else the lowest rowid holding it). */
+typedef struct shard_iv {
+	uint64_t lo, hi;
+	int64_t rowid;
+	char *name;
+} shard_iv;
+
+typedef struct shard_index {
+	shard_iv *v;
+	size_t n;
+	bool disjoint;
+} shard_index;
+
+static int by_lo(const void *a, const void *b)
+{
+	const shard_iv *x = a, *y = b;
+	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : (x->rowid > y->rowid) - (x->rowid < y->rowid);
+}
+
+static void shard_index_free(shard_index *x)
+{
+	for (size_t k = 0; k < x->n; k++)
+		free(x->v[k].name);
+	free(x->v);
+}
+
+static int shard_index_load(sqlite3 *h, shard_index *x)
+{
+	memset(x, 0, sizeof *x);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT s.rowid, s.pa, s.nbytes, n.value FROM shards s JOIN tensors tt ON tt.id ="
+				  " s.tensor_id JOIN strings n ON n.id = tt.name", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	size_t cap = 0;
+	int rc = 0;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t pa = sqlite3_column_int64(st, 1), nbytes = sqlite3_column_int64(st, 2);
+		const char *name = (const char *)sqlite3_column_text(st, 3);
+		if (pa < 0 || nbytes <= 0 || nbytes > INT64_MAX - pa || !name)
+			continue; /* holds no address */
+		char *copy = NULL;
+		if (kb_grow(&x->v, &cap, x->n + 1, sizeof *x->v, 64) || !(copy = strdup(name))) {
+			rc = -1;
+			break;
+		}
+		x->v[x->n++] = (shard_iv){(uint64_t)pa, (uint64_t)(pa + nbytes), sqlite3_column_int64(st, 0), copy};
+	}
+	sqlite3_finalize(st);
+	if (x->n)
+		qsort(x->v, x->n, sizeof *x->v, by_lo);
+	x->disjoint = true;
+	for (size_t k = 1; k < x->n; k++)
+		if (x->v[k].lo < x->v[k - 1].hi)
+			x->disjoint = false;
+	return rc;
+}
+
+static const char *shard_index_find(const shard_index *x, uint64_t pa)
+{
+	if (x->disjoint) { /* the last shard starting at or before pa */
+		size_t lo = 0, hi = x->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (x->v[mid].lo <= pa)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo > 0 && pa < x->v[lo - 1].hi ? x->v[lo - 1].name : NULL;
+	}
+	const shard_iv *best = NULL;
+	for (size_t k = 0; k < x->n && x->v[k].lo <= pa; k++)
+		if (pa < x->v[k].hi && (!best || x->v[k].rowid < best->rowid))
+			best = &x->v[k];
+	return best ? best->name : NULL;
+}
+
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(db);
@@ -45,19 +124,23 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.cube, o.pe, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
 				  " k.name, o.bytes, o.flops, coalesce(sh.text, ''), w.name, t.stall_ps, o.chan_id, o.chan_seq,"
-				  " coalesce(ks.value, ''),"
-				  " CASE WHEN k.name IN ('dma_read', 'dma_write', 'host_write', 'host_fill') THEN"
-				  "  (SELECT n.value FROM shards s JOIN tensors tt ON tt.id = s.tensor_id JOIN strings n ON n.id = tt.name"
-				  "   WHERE s.pa <= (CASE WHEN k.name = 'dma_read' THEN o.a_pa ELSE o.dst_pa END)"
-				  "   AND (CASE WHEN k.name = 'dma_read' THEN o.a_pa ELSE o.dst_pa END) < s.pa + s.nbytes LIMIT 1) END"
+				  " coalesce(ks.value, ''), CASE WHEN o.kind = ?2 THEN o.a_pa ELSE o.dst_pa END"
 				  " FROM op_times t JOIN ops o ON o.id = t.op_id JOIN enum_op_kind k"
 				  " ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait LEFT JOIN shapes sh ON sh.id = o.dst_shape"
 				  " LEFT JOIN launches l ON l.id = o.launch_id LEFT JOIN strings ks ON ks.id = l.kernel"
-				  " WHERE t.run_id = ? ORDER BY t.t_start_ps, t.op_id", -1, &st, NULL) != SQLITE_OK) {
+				  " WHERE t.run_id = ?1 ORDER BY t.t_start_ps, t.op_id", -1, &st, NULL) != SQLITE_OK) {
 		fclose(f);
 		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
 	}
 	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_int(st, 2, KB_OP_DMA_READ);
+	shard_index shards;
+	if (shard_index_load(h, &shards)) {
+		shard_index_free(&shards);
+		sqlite3_finalize(st);
+		fclose(f);
+		return kb_fail(err, "%s: cannot read the shards: %s", kb_db_path(db), sqlite3_errmsg(h));
+	}
 	int64_t n_ops = 0;
 	sqlite3_stmt *c;
 	if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM ops", -1, &c, NULL) == SQLITE_OK &&
@@ -67,6 +150,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	int32_t *tid_of = calloc((size_t)n_ops + 1, sizeof *tid_of);
 	kb_ptrmap tracks = {0}; /* (sip, cube, pe, unit) -> lanes */
 	if (!tid_of) {
+		shard_index_free(&shards);
 		sqlite3_finalize(st);
 		fclose(f);
 		return kb_fail(err, "out of memory");
@@ -127,9 +211,13 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 		fprintf(f, ", \"waited_on\": ");
 		json_string(f, (const char *)sqlite3_column_text(st, 12));
 		fprintf(f, ", \"stall_ns\": %.3f", (double)sqlite3_column_int64(st, 13) / 1e3);
-		if (sqlite3_column_type(st, 17) == SQLITE_TEXT) {
+		const char *tensor = kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_HOST_WRITE ||
+						     kind == KB_OP_HOST_FILL
+					     ? shard_index_find(&shards, (uint64_t)sqlite3_column_int64(st, 17))
+					     : NULL;
+		if (tensor) {
 			fprintf(f, ", \"tensor\": ");
-			json_string(f, (const char *)sqlite3_column_text(st, 17));
+			json_string(f, tensor);
 		}
 		if (launch) {
 			fprintf(f, ", \"kernel\": ");
@@ -185,6 +273,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	for (size_t i = 0; i < tracks.cap; i++)
 		free(tracks.vals[i]);
 	kb_ptrmap_release(&tracks);
+	shard_index_free(&shards);
 	free(tid_of);
 	if (fclose(f) && !rc)
 		rc = kb_fail(err, "cannot write '%s'", path);
