@@ -106,6 +106,45 @@ uint64_t kb_hash64(const void *data, size_t n)
 	return h;
 }
 
+static inline uint64_t load_le64(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
+uint64_t kb_hash64_lanes(const void *data, size_t n)
+{
+	const uint64_t K = UINT64_C(0x9e3779b97f4a7c15);
+	const unsigned char *p = data;
+	uint64_t h[4] = {UINT64_C(0x243f6a8885a308d3), UINT64_C(0x13198a2e03707344), UINT64_C(0xa4093822299f31d0),
+			 UINT64_C(0x082efa98ec4e6c89)};
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+		for (int l = 0; l < 4; l++) {
+			h[l] = (h[l] ^ load_le64(p + i + 8 * (size_t)l)) * K;
+			h[l] ^= h[l] >> 32;
+		}
+	for (int l = 0; i < n; l = (l + 1) % 4) { /* the tail: whole words, then the last bytes */
+		uint64_t w = 0;
+		size_t k = n - i < 8 ? n - i : 8;
+		for (size_t b = 0; b < k; b++)
+			w |= (uint64_t)p[i + b] << (8 * b);
+		h[l] = (h[l] ^ w) * K;
+		h[l] ^= h[l] >> 32;
+		i += k;
+	}
+	uint64_t x = (uint64_t)n * K;
+	for (int l = 0; l < 4; l++) {
+		x = (x ^ h[l]) * K;
+		x ^= x >> 29;
+	}
+	return x;
+}
+
 void kb_strmap_init(kb_strmap *m)
 {
 	memset(m, 0, sizeof *m);

@@ -109,7 +109,14 @@ static inline void kb_progress_tick(kb_progress *p, int64_t done)
 /* Erases the line if one is shown. */
 void kb_progress_end(kb_progress *p);
 
-/* 64-bit FNV-1a. */
+/* 64-bit FNV-1a (short keys; the checksum of blobs of codec
+ * "byteplane+zstd"). */
 uint64_t kb_hash64(const void *data, size_t n);
+/* A 64-bit checksum of bulk data at memory speed: four lanes of 8-byte
+ * little-endian words, each step (h ^ w) * K, h ^= h >> 32 (a bijection of
+ * h for every word, so changing any one word always changes the result),
+ * then the lanes and the length mixed. The checksum of blobs of codec
+ * "byteplane+zstd;sum=lanes64". */
+uint64_t kb_hash64_lanes(const void *data, size_t n);
 
 #endif

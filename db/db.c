@@ -600,10 +600,14 @@ static int expect_locked(kb_db *db, int64_t tensor, int64_t blob, double rtol, d
 	return step_done(db, st, err);
 }
 
+/* Blobs are written with the lanes checksum; "byteplane+zstd" (FNV-1a)
+ * blobs of older traces still read. */
+#define BLOB_CODEC "byteplane+zstd;sum=lanes64"
+
 static int64_t blob_locked(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
 		   kb_error *err)
 {
-	int64_t sum = (int64_t)kb_hash64(data, nbytes);
+	int64_t sum = (int64_t)kb_hash64_lanes(data, nbytes);
 	sqlite3_stmt *f = db->find_blob;
 	sqlite3_bind_int64(f, 1, sum);
 	sqlite3_bind_int64(f, 2, (int64_t)nbytes);
@@ -626,7 +630,7 @@ static int64_t blob_locked(kb_db *db, const char *kind, int dtype, size_t elem_s
 	sqlite3_bind_int64(st, 4, (int64_t)elem_size);
 	sqlite3_bind_int64(st, 5, (int64_t)nbytes);
 	sqlite3_bind_int64(st, 6, sum);
-	sqlite3_bind_text(st, 7, "byteplane+zstd", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, BLOB_CODEC, -1, SQLITE_STATIC);
 	sqlite3_bind_blob64(st, 8, packed, packed_n, SQLITE_STATIC);
 	int rc = step_done(db, st, err);
 	free(packed);
@@ -948,7 +952,7 @@ int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtyp
 {
 	sqlite3_stmt *st;
 	int rc = -1;
-	if (sqlite3_prepare_v2(db->h, "SELECT raw_bytes, elem_size, checksum, dtype, data FROM blobs WHERE id=?", -1,
+	if (sqlite3_prepare_v2(db->h, "SELECT raw_bytes, elem_size, checksum, dtype, data, codec FROM blobs WHERE id=?", -1,
 			       &st, NULL) != SQLITE_OK)
 		return sql_fail(db, err, "read blob");
 	sqlite3_bind_int64(st, 1, id);
@@ -961,6 +965,13 @@ int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtyp
 	uint64_t sum = (uint64_t)sqlite3_column_int64(st, 2);
 	if (dtype)
 		*dtype = sqlite3_column_int(st, 3);
+	const char *codec = (const char *)sqlite3_column_text(st, 5);
+	bool lanes = codec && strcmp(codec, BLOB_CODEC) == 0;
+	if (!lanes && (!codec || strcmp(codec, "byteplane+zstd") != 0)) {
+		kb_fail(err, "%s: blob %lld has codec '%s', not one this tool reads", db->path, (long long)id,
+			codec ? codec : "");
+		goto out;
+	}
 	const void *packed = sqlite3_column_blob(st, 4);
 	size_t packed_n = (size_t)sqlite3_column_bytes(st, 4);
 	void *out;
@@ -970,7 +981,7 @@ int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtyp
 		kb_fail(err, "%s: blob %lld is corrupt (%s)", db->path, (long long)id, why);
 		goto out;
 	}
-	if (kb_hash64(out, raw) != sum) {
+	if ((lanes ? kb_hash64_lanes(out, raw) : kb_hash64(out, raw)) != sum) {
 		free(out);
 		kb_fail(err, "%s: blob %lld is corrupt (checksum mismatch)", db->path, (long long)id);
 		goto out;

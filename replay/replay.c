@@ -293,8 +293,9 @@ static int add_events(void *ctx, int64_t op, int64_t t0, int64_t t1, kb_error *e
 	return 0;
 }
 
-/* The run's op times as read/write events in replay order. */
-static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
+/* The timing run to replay in time order (before anything is loaded: a
+ * missing run is reported at once). */
+static int find_run(replay *r, kb_error *err)
 {
 	int64_t run;
 	if (kb_read_run(r->db, r->opt->run, &run, r->rep->run, sizeof r->rep->run, err))
@@ -304,6 +305,13 @@ static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
 		return r->opt->run ? kb_fail(err, "%s: no timing run labelled '%s'", kb_db_path(r->db), r->opt->run)
 				   : kb_fail(err, "%s: no timing run (run kb-time first, or replay with --order dataflow)",
 					     kb_db_path(r->db));
+	return 0;
+}
+
+/* The run's op times as read/write events in replay order. */
+static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
+{
+	int64_t run = r->rep->run_id;
 	event_sink e = {malloc(2 * ((size_t)r->n + 1) * sizeof *e.ev), 0};
 	if (!e.ev)
 		return kb_fail(err, "out of memory");
@@ -1215,7 +1223,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	size_t n_ev = 0;
 	int rc = -1;
 	double t0 = kb_now_s();
-	if (load_shapes(&r, err) || load_ops(&r, err))
+	if ((opt.order == KB_ORDER_TIME && find_run(&r, err)) || load_shapes(&r, err) || load_ops(&r, err))
 		goto out;
 	rep->ops = r.n;
 	if (!(r.order = malloc(((size_t)r.n + 1) * sizeof *r.order))) {

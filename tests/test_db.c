@@ -299,6 +299,60 @@ static void blobs_round_trip_dedupe_and_detect_corruption(void **state)
 	kb_db_close(db);
 }
 
+/* The blob checksum is stored: its values are pinned, and a change of any
+ * one byte or of the length changes it. Older traces' blobs (codec
+ * "byteplane+zstd", FNV-1a) still read; an unknown codec is refused. */
+static void blob_checksums_old_and_new(void **state)
+{
+	(void)state;
+	assert_int_equal(kb_hash64_lanes("kernbench", 9), (int64_t)UINT64_C(0x3fe2da6d73af1e26));
+	assert_int_equal(kb_hash64_lanes("", 0), (int64_t)UINT64_C(0xca6e313f06ee3d42));
+	assert_int_equal(kb_hash64_lanes("0123456789abcdef0123456789abcdef0123456789", 42),
+			 (int64_t)UINT64_C(0xefabf95fbba362c9));
+	unsigned char buf[101] = {0};
+	uint64_t h0 = kb_hash64_lanes(buf, 100);
+	assert_true(kb_hash64_lanes(buf, 101) != h0); /* a trailing zero counts */
+	for (int i = 0; i < 100; i++) {
+		buf[i] = 1;
+		assert_true(kb_hash64_lanes(buf, 100) != h0);
+		buf[i] = 0;
+	}
+	float data[1000];
+	for (int i = 0; i < 1000; i++)
+		data[i] = (float)i * 0.5f;
+	kb_db *db;
+	kb_error err;
+	assert_int_equal(kb_db_create(&db, path("c.db"), &err), 0);
+	assert_int_equal(kb_db_blob(db, "host_data", 2, 4, data, sizeof data, &err), 1);
+	assert_int_equal(kb_db_commit(db, &err), 0);
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path("c.db"), &h), SQLITE_OK);
+	assert_int_equal(query_int(h, "SELECT count(*) FROM blobs WHERE codec = 'byteplane+zstd;sum=lanes64'"), 1);
+	assert_int_equal(query_int(h, "SELECT checksum FROM blobs"), (int64_t)kb_hash64_lanes(data, sizeof data));
+	/* as an older trace wrote it */
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(h, "UPDATE blobs SET codec = 'byteplane+zstd', checksum = ?", -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (int64_t)kb_hash64(data, sizeof data));
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	void *back;
+	size_t n;
+	assert_int_equal(kb_db_open(&db, path("c.db"), false, &err), 0);
+	assert_int_equal(kb_db_blob_get(db, 1, &back, &n, NULL, &err), 0);
+	assert_memory_equal(back, data, sizeof data);
+	free(back);
+	kb_db_close(db);
+	assert_int_equal(sqlite3_open(path("c.db"), &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE blobs SET codec = 'lz4'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(kb_db_open(&db, path("c.db"), false, &err), 0);
+	assert_int_equal(kb_db_blob_get(db, 1, &back, &n, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "blob 1 has codec 'lz4', not one this tool reads"));
+	kb_db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +362,7 @@ int main(void)
 		cmocka_unit_test(op_pack_round_trip_and_bounds),
 		cmocka_unit_test(strings_are_interned),
 		cmocka_unit_test(blobs_round_trip_dedupe_and_detect_corruption),
+		cmocka_unit_test(blob_checksums_old_and_new),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
