@@ -109,6 +109,48 @@ static inline void kb_progress_tick(kb_progress *p, int64_t done)
 /* Erases the line if one is shown. */
 void kb_progress_end(kb_progress *p);
 
+/* LEB128 varints, signed ones zigzagged (the op pack, replay's packed
+ * ops). put: at most 10 bytes at p, returns the end. get: reads one at p
+ * (before end), returns the byte after it, NULL (and 0) if it runs past
+ * end or over 10 bytes. */
+static inline uint8_t *kb_put_uvarint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static inline uint8_t *kb_put_svarint(uint8_t *p, int64_t v)
+{
+	return kb_put_uvarint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static inline const uint8_t *kb_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	*v = 0; /* also when it fails */
+	for (int shift = 0; shift < 70 && p < end; shift += 7) {
+		uint8_t b = *p++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static inline const uint8_t *kb_get_svarint(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+	uint64_t u = 0;
+	p = kb_get_uvarint(p, end, &u);
+	*v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+	return p;
+}
+
 /* 64-bit FNV-1a (short keys; the checksum of blobs of codec
  * "byteplane+zstd"). */
 uint64_t kb_hash64(const void *data, size_t n);

@@ -22,21 +22,6 @@ enum {
 	P_OPERAND = 1 << 6, /* bits 6-9: dst, a, b, c */
 };
 
-static uint8_t *put_u(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
-static uint8_t *put_s(uint8_t *p, int64_t v)
-{
-	return put_u(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
 size_t kb_pack_put(uint8_t *out, const kb_op_row *op)
 {
 	const kb_operand *x[4] = {&op->dst, &op->a, &op->b, &op->c};
@@ -47,64 +32,48 @@ size_t kb_pack_put(uint8_t *out, const kb_op_row *op)
 		mask |= x[k]->space || x[k]->dtype || x[k]->shape || x[k]->pa ? (unsigned)P_OPERAND << k : 0;
 	mask |= op->c.space ? (unsigned)P_OPERAND << 3 : 0; /* like op_operands: c only with a space */
 	uint8_t *p = out;
-	p = put_u(p, (uint64_t)(int64_t)op->kind);
-	p = put_u(p, mask);
-	p = put_s(p, op->launch);
-	p = put_s(p, op->sip);
-	p = put_s(p, op->cube);
-	p = put_s(p, op->pe);
-	p = put_s(p, op->seq);
+	p = kb_put_uvarint(p, (uint64_t)(int64_t)op->kind);
+	p = kb_put_uvarint(p, mask);
+	p = kb_put_svarint(p, op->launch);
+	p = kb_put_svarint(p, op->sip);
+	p = kb_put_svarint(p, op->cube);
+	p = kb_put_svarint(p, op->pe);
+	p = kb_put_svarint(p, op->seq);
 	if (mask & P_ATTR)
-		p = put_s(p, op->attr);
+		p = kb_put_svarint(p, op->attr);
 	if (mask & P_IMM) {
 		memcpy(p, &imm, sizeof imm);
 		p += sizeof imm;
 	}
 	if (mask & P_BYTES)
-		p = put_s(p, op->bytes);
+		p = kb_put_svarint(p, op->bytes);
 	if (mask & P_FLOPS)
-		p = put_s(p, op->flops);
+		p = kb_put_svarint(p, op->flops);
 	if (mask & P_BLOB)
-		p = put_s(p, op->blob);
+		p = kb_put_svarint(p, op->blob);
 	if (mask & P_CHAN) {
-		p = put_s(p, op->chan);
-		p = put_s(p, op->chan_seq);
+		p = kb_put_svarint(p, op->chan);
+		p = kb_put_svarint(p, op->chan_seq);
 	}
 	for (int k = 0; k < 4; k++) {
 		if (!(mask & ((unsigned)P_OPERAND << k)))
 			continue;
-		p = put_s(p, x[k]->space);
-		p = put_s(p, x[k]->dtype);
-		p = put_s(p, x[k]->shape);
-		p = put_u(p, x[k]->pa);
+		p = kb_put_svarint(p, x[k]->space);
+		p = kb_put_svarint(p, x[k]->dtype);
+		p = kb_put_svarint(p, x[k]->shape);
+		p = kb_put_uvarint(p, x[k]->pa);
 	}
 	return (size_t)(p - out);
 }
 
-/* A varint within [*p, end): 0, or -1 when it runs past end or 10 bytes. */
 static int get_u(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
-	uint64_t x = 0;
-	for (int shift = 0; shift < 70; shift += 7) {
-		if (*p >= end)
-			return -1;
-		uint8_t b = *(*p)++;
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -1;
+	return (*p = kb_get_uvarint(*p, end, v)) ? 0 : -1;
 }
 
 static int get_s(const uint8_t **p, const uint8_t *end, int64_t *v)
 {
-	uint64_t u;
-	if (get_u(p, end, &u))
-		return -1;
-	*v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-	return 0;
+	return (*p = kb_get_svarint(*p, end, v)) ? 0 : -1;
 }
 
 /* An int column read the way SQLite's sqlite3_column_int reads it. */

@@ -23,42 +23,6 @@ enum {
 
 #define MAX_ENCODED 160 /* 2 + 10 varints of <= 10 bytes + 8 (imm) + 4 * 4 varints: under this */
 
-static uint8_t *put_u(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
-static uint8_t *put_s(uint8_t *p, int64_t v)
-{
-	return put_u(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static const uint8_t *get_u(const uint8_t *p, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (int shift = 0;; shift += 7) {
-		uint8_t b = *p++;
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			break;
-	}
-	*v = x;
-	return p;
-}
-
-static const uint8_t *get_s(const uint8_t *p, int64_t *v)
-{
-	uint64_t u;
-	p = get_u(p, &u);
-	*v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-	return p;
-}
-
 int opstore_init(opstore *s, int32_t n_ops)
 {
 	memset(s, 0, sizeof *s);
@@ -109,29 +73,29 @@ int opstore_put(opstore *s, const rop *o, const shape4 *shapes)
 	s->off[s->n++] = (uint32_t)s->len;
 	*p++ = o->kind;
 	*p++ = mask;
-	p = put_s(p, o->sip);
-	p = put_s(p, o->cube);
-	p = put_s(p, o->pe);
-	p = put_s(p, o->launch);
+	p = kb_put_svarint(p, o->sip);
+	p = kb_put_svarint(p, o->cube);
+	p = kb_put_svarint(p, o->pe);
+	p = kb_put_svarint(p, o->launch);
 	if (mask & HAS_ATTR)
-		p = put_s(p, o->attr);
+		p = kb_put_svarint(p, o->attr);
 	if (mask & HAS_IMM) {
 		memcpy(p, &o->imm, sizeof o->imm);
 		p += sizeof o->imm;
 	}
 	if (mask & HAS_BLOB)
-		p = put_s(p, o->blob);
+		p = kb_put_svarint(p, o->blob);
 	if (mask & HAS_CHAN) {
-		p = put_s(p, o->chan);
-		p = put_s(p, o->chan_seq);
+		p = kb_put_svarint(p, o->chan);
+		p = kb_put_svarint(p, o->chan_seq);
 	}
 	for (int k = 0; k < 4; k++) {
 		if (!(mask & (1 << k)))
 			continue;
-		p = put_s(p, x[k]->space);
-		p = put_s(p, x[k]->dtype);
-		p = put_u(p, (uint64_t)(x[k]->shape - shapes));
-		p = put_u(p, x[k]->pa);
+		p = kb_put_svarint(p, x[k]->space);
+		p = kb_put_svarint(p, x[k]->dtype);
+		p = kb_put_uvarint(p, (uint64_t)(x[k]->shape - shapes));
+		p = kb_put_uvarint(p, x[k]->pa);
 	}
 	s->len = (size_t)(p - s->buf);
 	return 0;
@@ -139,47 +103,47 @@ int opstore_put(opstore *s, const rop *o, const shape4 *shapes)
 
 void opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o)
 {
-	const uint8_t *p = s->buf + s->off[i];
+	const uint8_t *p = s->buf + s->off[i], *end = s->buf + s->len; /* written here: never past end */
 	int64_t v;
 	uint64_t u;
 	memset(o, 0, sizeof *o);
 	o->kind = *p++;
 	uint8_t mask = *p++;
-	p = get_s(p, &v), o->sip = (int32_t)v;
-	p = get_s(p, &v), o->cube = (int32_t)v;
-	p = get_s(p, &v), o->pe = (int32_t)v;
-	p = get_s(p, &o->launch);
+	p = kb_get_svarint(p, end, &v), o->sip = (int32_t)v;
+	p = kb_get_svarint(p, end, &v), o->cube = (int32_t)v;
+	p = kb_get_svarint(p, end, &v), o->pe = (int32_t)v;
+	p = kb_get_svarint(p, end, &o->launch);
 	if (mask & HAS_ATTR)
-		p = get_s(p, &o->attr);
+		p = kb_get_svarint(p, end, &o->attr);
 	if (mask & HAS_IMM) {
 		memcpy(&o->imm, p, sizeof o->imm);
 		p += sizeof o->imm;
 	}
 	if (mask & HAS_BLOB)
-		p = get_s(p, &o->blob);
+		p = kb_get_svarint(p, end, &o->blob);
 	if (mask & HAS_CHAN) {
-		p = get_s(p, &v), o->chan = (int32_t)v;
-		p = get_s(p, &o->chan_seq);
+		p = kb_get_svarint(p, end, &v), o->chan = (int32_t)v;
+		p = kb_get_svarint(p, end, &o->chan_seq);
 	}
 	rop_operand *x[4] = {&o->dst, &o->a, &o->b, &o->c};
 	for (int k = 0; k < 4; k++) {
 		x[k]->shape = &shapes[0];
 		if (!(mask & (1 << k)))
 			continue;
-		p = get_s(p, &v), x[k]->space = (int)v;
-		p = get_s(p, &v), x[k]->dtype = (int)v;
-		p = get_u(p, &u), x[k]->shape = &shapes[u];
-		p = get_u(p, &x[k]->pa);
+		p = kb_get_svarint(p, end, &v), x[k]->space = (int)v;
+		p = kb_get_svarint(p, end, &v), x[k]->dtype = (int)v;
+		p = kb_get_uvarint(p, end, &u), x[k]->shape = &shapes[u];
+		p = kb_get_uvarint(p, end, &x[k]->pa);
 	}
 }
 
 void opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch)
 {
-	const uint8_t *p = s->buf + s->off[i];
+	const uint8_t *p = s->buf + s->off[i], *end = s->buf + s->len;
 	int64_t v;
 	*kind = p[0];
-	p = get_s(p + 2, &v), *sip = (int32_t)v;
-	p = get_s(p, &v); /* cube */
-	p = get_s(p, &v); /* pe */
-	get_s(p, launch);
+	p = kb_get_svarint(p + 2, end, &v), *sip = (int32_t)v;
+	p = kb_get_svarint(p, end, &v); /* cube */
+	p = kb_get_svarint(p, end, &v); /* pe */
+	kb_get_svarint(p, end, launch);
 }

@@ -493,18 +493,19 @@ TOOL=$REPORT expect 2 "missing the trace file" --
 # is timed once and replays
 "$TRACE" bench synthetic --set synthetic.ops=100000 -o "$dir/s.db" 2>/dev/null
 "$TIME" "$dir/s.db" -q --label one
-for id in 9000 20000; do
+bad_share() { # sql edit of a copy, expected message from both tools
 	cp "$dir/s.db" "$dir/sx.db"
-	sqlite3 "$dir/sx.db" "UPDATE ops SET kind = 99 WHERE id = $id"
-	TOOL=$TIME expect 2 "ops row $id: kind / launch_id" -- "$dir/sx.db" -q
-	TOOL=$REPLAY expect 2 "ops row $id: kind / launch_id" -- "$dir/sx.db" --verify --order dataflow
+	sqlite3 "$dir/sx.db" "$1"
+	TOOL=$TIME expect 2 "$2" -- "$dir/sx.db" -q
+	TOOL=$REPLAY expect 2 "$2" -- "$dir/sx.db" --verify --order dataflow
+}
+for id in 9000 20000; do
+	bad_share "UPDATE ops SET kind = 99 WHERE id = $id" "ops row $id: kind / launch_id"
 done
 # the same from the op pack: a damaged chunk in either reader's share
 for first in 8193 16385; do
-	cp "$dir/s.db" "$dir/sx.db"
-	sqlite3 "$dir/sx.db" "UPDATE op_pack SET data = substr(data, 1, 40) || x'5A5A' || substr(data, 43) WHERE first_op_id = $first"
-	TOOL=$TIME expect 2 "op_pack chunk of op $first: data does not decompress" -- "$dir/sx.db" -q
-	TOOL=$REPLAY expect 2 "op_pack chunk of op $first: data does not decompress" -- "$dir/sx.db" --verify --order dataflow
+	bad_share "UPDATE op_pack SET data = substr(data, 1, 40) || x'5A5A' || substr(data, 43) WHERE first_op_id = $first" \
+		"op_pack chunk of op $first: data does not decompress"
 done
 sqlite3 "$dir/s.db" "SELECT (SELECT count(*) FROM ops) || ' ' || count(*) FROM op_times WHERE run_id = 1" >"$dir/out"
 check "two readers: every op timed once ($(cat "$dir/out"))" "$(read -r a b <"$dir/out"; [ "$a" = "$b" ] && [ "$a" -gt 100000 ] &&
