@@ -10,8 +10,12 @@
  * starts or ends, only for flows at least as fast as a bound that change
  * cannot reach below (see fabric_resolve), and only for those connected to
  * it through shared links; a flow whose links are all idle starts at its
- * uncontended rate without any recomputation. tests/test_fabric.c checks
- * every rate against a from-scratch filling after every change.
+ * uncontended rate without any recomputation. A link a flow has to itself
+ * (most memory ports and PE ports) is a bound of that flow, not a link of
+ * the component: the filling reaches the same levels in the same order
+ * (links before bounds on ties), over ~40 % of the links.
+ * tests/test_fabric.c checks every rate against a from-scratch filling
+ * after every change.
  *
  * A flow's bytes drain at its current rate; when a rate changes the flow
  * gets a new version and the scheduler re-queues its completion, so stale
@@ -44,18 +48,13 @@ int fabric_init(fabric *fb, int32_t n_links)
 {
 	memset(fb, 0, sizeof *fb);
 	fb->free_head = -1;
-	size_t n_blk = (size_t)n_links / SHARE_BLOCK + 1;
 	fb->comp_links = malloc((size_t)n_links * sizeof *fb->comp_links);
-	fb->comp_share = malloc(n_blk * SHARE_BLOCK * sizeof *fb->comp_share);
 	fb->comp_left = malloc((size_t)n_links * sizeof *fb->comp_left);
 	fb->comp_unfixed = malloc((size_t)n_links * sizeof *fb->comp_unfixed);
 	fb->comp_pos = malloc((size_t)n_links * sizeof *fb->comp_pos);
 	fb->link_mark = calloc((size_t)n_links + 1, sizeof *fb->link_mark);
 	fb->theta = INFINITY;
-	fb->blk_min = malloc(n_blk * sizeof *fb->blk_min);
-	fb->blk_arg = malloc(n_blk * sizeof *fb->blk_arg);
-	return fb->comp_links && fb->comp_share && fb->blk_min && fb->blk_arg && fb->comp_left && fb->comp_unfixed &&
-	       fb->comp_pos && fb->link_mark ? 0 : -1;
+	return fb->comp_links && fb->comp_left && fb->comp_unfixed && fb->comp_pos && fb->link_mark ? 0 : -1;
 }
 
 void fabric_release(fabric *fb, link *links, int32_t n_links)
@@ -73,6 +72,7 @@ void fabric_release(fabric *fb, link *links, int32_t n_links)
 	free(fb->added);
 	free(fb->blk_min);
 	free(fb->blk_arg);
+	free(fb->entry_flow);
 	free(fb->comp_flows);
 	free(fb->dirty);
 	free(fb->changed);
@@ -275,22 +275,52 @@ static void fix(model *md, flow *f, int32_t id, double rate, int32_t at_link)
 	f->fixed = 1;
 	f->bottleneck = -1;
 	for (int i = 0; i < f->n; i++) {
-		int32_t k = fb->comp_pos[f->links[i]];
+		int32_t l = f->links[i];
+		if (fb->link_mark[l] != fb->epoch)
+			continue; /* its own link (no other flow): part of its bound */
+		int32_t k = fb->comp_pos[l];
 		double left = fb->comp_left[k] - rate;
 		if (left < 0)
 			left = 0;
 		fb->comp_left[k] = left;
 		int32_t unfixed = --fb->comp_unfixed[k];
 		set_share(fb, k, unfixed > 0 ? left / unfixed : INFINITY);
-		if (f->links[i] == at_link)
+		if (l == at_link)
 			f->bottleneck = i;
 	}
+	if (f->entry >= 0)
+		set_share(fb, f->entry, INFINITY);
 	if (rate != f->rate) {
 		f->rate = rate;
 		for (int i = 0; i < f->n; i++)
 			md->links[f->links[i]].act[f->pos[i]].rate = rate;
 		f->version++;
 		mark_changed(fb, id);
+	}
+}
+
+/* Flow id joins the component: it drains up to now and is filled again.
+ * A link it has to itself cannot hold back another flow: it is folded
+ * into the flow's bound instead of joining the component; its other
+ * links do. */
+static void reach(model *md, int32_t id, int64_t now, size_t *nf)
+{
+	fabric *fb = &md->fab;
+	flow *f = &fb->flows[id];
+	fb->flow_mark[id] = fb->epoch;
+	fb->comp_flows[(*nf)++] = id;
+	advance(md, f, now);
+	f->fixed = 0;
+	f->entry = -1;
+	f->ebound = f->bound > 0 ? f->bound : INFINITY;
+	for (int i = 0; i < f->n; i++) {
+		const link *l = &md->links[f->links[i]];
+		if (l->n_act == 1) {
+			if (l->gbps < f->ebound)
+				f->ebound = l->gbps;
+		} else if (fb->link_mark[f->links[i]] != fb->epoch) {
+			mark_dirty(fb, f->links[i]);
+		}
 	}
 }
 
@@ -330,6 +360,13 @@ int fabric_resolve(model *md, int64_t now)
 		link *lk = &md->links[l];
 		if (fb->link_mark[l] == fb->epoch || lk->n_act == 0)
 			continue;
+		if (lk->n_act == 1) { /* one flow: a bound of it, not a shared link */
+			double r = lk->act[0].rate;
+			int32_t id = lk->act[0].id;
+			if (!(r > 0 && r < theta) && fb->flow_mark[id] != fb->epoch)
+				reach(md, id, now, &nf);
+			continue;
+		}
 		fb->link_mark[l] = fb->epoch;
 		/* every flow on a component link is either kept (0 < rate <
 		 * theta: it leaves the link its rate less) or in the component
@@ -344,76 +381,84 @@ int fabric_resolve(model *md, int64_t now)
 			}
 			unfixed++;
 			int32_t id = lk->act[k].id;
-			if (fb->flow_mark[id] == fb->epoch)
-				continue;
-			fb->flow_mark[id] = fb->epoch;
-			fb->comp_flows[nf++] = id;
-			const flow *f = &fb->flows[id];
-			for (int i = 0; i < f->n; i++)
-				if (fb->link_mark[f->links[i]] != fb->epoch)
-					mark_dirty(fb, f->links[i]);
+			if (fb->flow_mark[id] != fb->epoch)
+				reach(md, id, now, &nf);
 		}
 		if (left < 0)
 			left = 0;
 		fb->comp_pos[l] = (int32_t)nl;
 		fb->comp_left[nl] = left;
 		fb->comp_unfixed[nl] = unfixed;
-		fb->comp_share[nl] = unfixed > 0 ? left / unfixed : INFINITY;
 		fb->comp_links[nl++] = l;
 	}
-	/* the flows filled again drain up to now; the bounded ones stay in
-	 * comp_flows as candidates (a flow's own cap can be the constraint) */
-	size_t nb = 0;
+	/* the entries: a share per component link (what the kept flows leave,
+	 * shared by the others), then a bound per flow that has one (its own
+	 * cap or a link it has to itself); INFINITY past them */
+	size_t n_ent = nl;
+	for (size_t k = 0; k < nf; k++)
+		if (isfinite(fb->flows[fb->comp_flows[k]].ebound))
+			n_ent++;
+	size_t n_blk = (n_ent + SHARE_BLOCK - 1) / SHARE_BLOCK;
+	if (kb_grow(&fb->comp_share, &fb->share_cap, n_blk * SHARE_BLOCK + 1, sizeof *fb->comp_share, 64) ||
+	    kb_grow(&fb->entry_flow, &fb->entry_cap, n_ent + 1, sizeof *fb->entry_flow, 64)) {
+		fb->oom = true;
+		return -1;
+	}
+	if (n_blk > fb->blk_cap) { /* a minimum per SHARE_BLOCK shares */
+		double *bm = realloc(fb->blk_min, (n_blk + 8) * sizeof *bm);
+		int32_t *ba = bm ? realloc(fb->blk_arg, (n_blk + 8) * sizeof *ba) : NULL;
+		if (bm)
+			fb->blk_min = bm;
+		if (!ba) {
+			fb->oom = true;
+			return -1;
+		}
+		fb->blk_arg = ba;
+		fb->blk_cap = n_blk + 8;
+	}
+	for (size_t k = 0; k < nl; k++)
+		fb->comp_share[k] = fb->comp_unfixed[k] > 0 ? fb->comp_left[k] / fb->comp_unfixed[k] : INFINITY;
+	size_t e = nl;
 	for (size_t k = 0; k < nf; k++) {
 		flow *f = &fb->flows[fb->comp_flows[k]];
-		advance(md, f, now);
-		f->fixed = 0;
-		if (f->bound > 0)
-			fb->comp_flows[nb++] = fb->comp_flows[k];
+		if (!isfinite(f->ebound))
+			continue;
+		f->entry = (int32_t)e;
+		fb->entry_flow[e - nl] = fb->comp_flows[k];
+		fb->comp_share[e++] = f->ebound;
 	}
-	size_t n_blk = (nl + SHARE_BLOCK - 1) / SHARE_BLOCK;
-	for (size_t k = nl; k < n_blk * SHARE_BLOCK; k++)
+	for (size_t k = n_ent; k < n_blk * SHARE_BLOCK; k++)
 		fb->comp_share[k] = INFINITY;
 	for (size_t b = 0; b < n_blk; b++)
 		block_min(fb, b);
-	/* progressive filling. The links' shares sit in a dense array with a
-	 * minimum per block (fix() keeps both current; a link with no flow
-	 * left to fix is INFINITY), so finding the bottleneck reads a block
-	 * minimum per SHARE_BLOCK links. Ties go to the first link in
-	 * component order. Bounded flows leave their list as they are fixed. */
+	/* progressive filling. The shares sit in a dense array with a
+	 * minimum per block (fix() keeps both current; an entry with nothing
+	 * left to fix is INFINITY), so finding the next level reads a block
+	 * minimum per SHARE_BLOCK entries. Ties go to the first entry: links
+	 * before bounds, in component order. */
 	for (size_t todo = nf; todo > 0;) {
 		double level = INFINITY;
-		int32_t at_link = -1, at_flow = -1;
+		int32_t at = -1;
 		for (size_t b = 0; b < n_blk; b++)
 			if (fb->blk_min[b] < level) {
 				level = fb->blk_min[b];
-				at_link = fb->comp_links[fb->blk_arg[b]];
+				at = fb->blk_arg[b];
 			}
-		size_t w = 0;
-		for (size_t k = 0; k < nb; k++) {
-			const flow *f = &fb->flows[fb->comp_flows[k]];
-			if (f->fixed)
-				continue;
-			fb->comp_flows[w++] = fb->comp_flows[k];
-			if (f->bound < level) {
-				level = f->bound;
-				at_flow = fb->comp_flows[k];
-			}
-		}
-		nb = w;
-		if (at_flow >= 0) {
-			fix(md, &fb->flows[at_flow], at_flow, level, -1);
+		if (at < 0)
+			break; /* cannot happen: every unfixed flow has a finite entry */
+		if ((size_t)at >= nl) { /* a flow's bound */
+			int32_t id = fb->entry_flow[(size_t)at - nl];
+			fix(md, &fb->flows[id], id, level, -1);
 			todo--;
 			continue;
 		}
-		if (at_link < 0)
-			break; /* cannot happen: every unfixed flow crosses a comp link */
 		if (level <= 0)
 			level = 1e-9; /* a saturated link still moves data: never a zero rate */
+		int32_t at_link = fb->comp_links[at];
 		const link *l = &md->links[at_link];
 		for (int32_t k = 0; k < l->n_act; k++) {
 			flow *f = &fb->flows[l->act[k].id];
-			if (!f->fixed) {
+			if (!f->fixed && fb->flow_mark[l->act[k].id] == fb->epoch) {
 				fix(md, f, l->act[k].id, level, at_link);
 				todo--;
 			}

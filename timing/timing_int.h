@@ -50,6 +50,8 @@ typedef struct flow {
 	int32_t bottleneck;       /* index into links of the link holding it, -1 none */
 	uint32_t version;
 	int32_t next_free;
+	int32_t entry;            /* while filling: its bound's entry in comp_share, -1 none */
+	double ebound;            /* while filling: its bound and its single-flow links' bandwidth, the least */
 	uint8_t fixed;
 	int32_t links[MAX_ROUTE];
 	int32_t pos[MAX_ROUTE];   /* its index in each link's act list */
@@ -77,7 +79,8 @@ typedef struct fabric {
 	double theta;
 	double *blk_min;          /* per block of SHARE_BLOCK entries: the smallest share */
 	int32_t *blk_arg;         /* ... and the first entry holding it */
-	size_t comp_flows_cap, n_dirty, dirty_cap, n_changed, changed_cap;
+	int32_t *entry_flow;      /* entries past the links: the flow whose bound each is */
+	size_t comp_flows_cap, n_dirty, dirty_cap, n_changed, changed_cap, share_cap, entry_cap, blk_cap;
 	uint32_t epoch;
 	bool oom;
 } fabric;
