@@ -332,8 +332,11 @@ static int load_chunk(kb_op_stream *s, int64_t first, kb_error *err)
 	return 0;
 }
 
+/* The next op from the pack, as it is: 1, 0 at the end of the range, -1. */
 static int pack_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 {
+	if (s->id >= s->last)
+		return 0;
 	int64_t id = s->id + 1;
 	if (id >= s->chunk_first + s->chunk_n && load_chunk(s, id, err))
 		return -1;
@@ -342,7 +345,7 @@ static int pack_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 	if (id == s->chunk_first + s->chunk_n - 1 && s->p != s->end)
 		return pack_damaged(s, s->chunk_first, "bytes after its last op", err);
 	s->id = id;
-	return 0;
+	return 1;
 }
 
 int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *err)
@@ -357,7 +360,7 @@ int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *e
 		if (load_chunk(s, first - (first - 1) % KB_PACK_OPS, err))
 			return -1;
 		for (s->id = s->chunk_first - 1; s->id < first - 1;)
-			if (pack_next(s, &skip, err))
+			if (pack_next(s, &skip, err) < 0)
 				return -1;
 		return 0;
 	}
@@ -420,7 +423,7 @@ static int row_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 
 int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 {
-	int got = !s->chunk ? row_next(s, o, err) : s->id >= s->last ? 0 : pack_next(s, o, err) ? -1 : 1;
+	int got = s->chunk ? pack_next(s, o, err) : row_next(s, o, err);
 	if (got != 1)
 		return got;
 	/* the op against the schema's rules and the trace's counts */

@@ -708,7 +708,7 @@ static int dataflow_order(replay *r, kb_error *err)
 	int64_t launches_seen = 0;
 	for (int32_t i = 0; i < n; i++) {
 		rop ob;
-	const rop *o = op_at(r, i, &ob);
+		const rop *o = op_at(r, i, &ob);
 		bool host = o->launch == 0;
 		if (o->launch < 0 || o->launch > n_launch) {
 			kb_fail(err, "op %d: launch %lld does not exist: the trace is damaged", i + 1, (long long)o->launch);
@@ -883,7 +883,7 @@ static int expected_writers(replay *r, kb_error *err)
 	for (int32_t k = 0; k < r->n && !rc; k++) {
 		int32_t i = r->order[k];
 		rop ob;
-	const rop *o = op_at(r, i, &ob);
+		const rop *o = op_at(r, i, &ob);
 		const rop_operand *x[4];
 		inputs(o, x);
 		read_info ri = {0};
@@ -1007,7 +1007,7 @@ static int compute_slice(replay *r, kb_error *err)
 	for (int32_t k = 0; k < r->n; k++) {
 		int32_t i = r->order[k];
 		rop ob;
-	const rop *o = op_at(r, i, &ob);
+		const rop *o = op_at(r, i, &ob);
 		const rop_operand *x[4];
 		inputs(o, x);
 		at[i] = (int64_t)n_w;

@@ -394,41 +394,32 @@ int fabric_resolve(model *md, int64_t now)
 	/* the entries: a share per component link (what the kept flows leave,
 	 * shared by the others), then a bound per flow that has one (its own
 	 * cap or a link it has to itself); INFINITY past them */
-	size_t n_ent = nl;
-	for (size_t k = 0; k < nf; k++)
-		if (isfinite(fb->flows[fb->comp_flows[k]].ebound))
-			n_ent++;
-	size_t n_blk = (n_ent + SHARE_BLOCK - 1) / SHARE_BLOCK;
-	if (kb_grow(&fb->comp_share, &fb->share_cap, n_blk * SHARE_BLOCK + 1, sizeof *fb->comp_share, 64) ||
-	    kb_grow(&fb->entry_flow, &fb->entry_cap, n_ent + 1, sizeof *fb->entry_flow, 64)) {
+	size_t most = (nl + nf + SHARE_BLOCK - 1) / SHARE_BLOCK * SHARE_BLOCK; /* entries at most, whole blocks */
+	if (kb_grow(&fb->comp_share, &fb->share_cap, most + 1, sizeof *fb->comp_share, 64) ||
+	    kb_grow(&fb->entry_flow, &fb->entry_cap, nf + 1, sizeof *fb->entry_flow, 64)) {
 		fb->oom = true;
 		return -1;
 	}
-	if (n_blk > fb->blk_cap) { /* a minimum per SHARE_BLOCK shares */
-		double *bm = realloc(fb->blk_min, (n_blk + 8) * sizeof *bm);
-		int32_t *ba = bm ? realloc(fb->blk_arg, (n_blk + 8) * sizeof *ba) : NULL;
-		if (bm)
-			fb->blk_min = bm;
-		if (!ba) {
-			fb->oom = true;
-			return -1;
-		}
-		fb->blk_arg = ba;
-		fb->blk_cap = n_blk + 8;
-	}
 	for (size_t k = 0; k < nl; k++)
 		fb->comp_share[k] = fb->comp_unfixed[k] > 0 ? fb->comp_left[k] / fb->comp_unfixed[k] : INFINITY;
-	size_t e = nl;
+	size_t n_ent = nl;
 	for (size_t k = 0; k < nf; k++) {
 		flow *f = &fb->flows[fb->comp_flows[k]];
 		if (!isfinite(f->ebound))
 			continue;
-		f->entry = (int32_t)e;
-		fb->entry_flow[e - nl] = fb->comp_flows[k];
-		fb->comp_share[e++] = f->ebound;
+		f->entry = (int32_t)n_ent;
+		fb->entry_flow[n_ent - nl] = fb->comp_flows[k];
+		fb->comp_share[n_ent++] = f->ebound;
 	}
+	size_t n_blk = (n_ent + SHARE_BLOCK - 1) / SHARE_BLOCK;
 	for (size_t k = n_ent; k < n_blk * SHARE_BLOCK; k++)
 		fb->comp_share[k] = INFINITY;
+	size_t min_cap = fb->blk_cap; /* a minimum per SHARE_BLOCK shares; both arrays grow alike */
+	if (kb_grow(&fb->blk_min, &min_cap, n_blk + 1, sizeof *fb->blk_min, 8) ||
+	    kb_grow(&fb->blk_arg, &fb->blk_cap, n_blk + 1, sizeof *fb->blk_arg, 8)) {
+		fb->oom = true;
+		return -1;
+	}
 	for (size_t b = 0; b < n_blk; b++)
 		block_min(fb, b);
 	/* progressive filling. The shares sit in a dense array with a
@@ -458,7 +449,7 @@ int fabric_resolve(model *md, int64_t now)
 		const link *l = &md->links[at_link];
 		for (int32_t k = 0; k < l->n_act; k++) {
 			flow *f = &fb->flows[l->act[k].id];
-			if (!f->fixed && fb->flow_mark[l->act[k].id] == fb->epoch) {
+			if (!f->fixed) { /* kept flows are fixed since their last filling */
 				fix(md, f, l->act[k].id, level, at_link);
 				todo--;
 			}

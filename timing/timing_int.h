@@ -11,8 +11,6 @@
 
 typedef enum link_kind { L_HBM, L_TCM, L_SRAM, L_NOC_OUT, L_NOC_IN, L_CUBE, L_SIP, L_PCIE, L_KIND_COUNT } link_kind;
 
-/* One one-way link or memory port. Its active flows share its bandwidth;
- * the statistics are per link, so per direction. */
 /* An active flow on a link, with its rate beside it (the filling's
  * component walk reads rates link by link, not flow by flow). */
 typedef struct act_ent {
@@ -20,6 +18,8 @@ typedef struct act_ent {
 	int32_t id;               /* fabric id */
 } act_ent;
 
+/* One one-way link or memory port. Its active flows share its bandwidth;
+ * the statistics are per link, so per direction. */
 typedef struct link {
 	double gbps;
 	int64_t latency_ps;
