@@ -10,6 +10,10 @@
 
 #define KB_VERSION "0.1.0"
 
+/* A macro's value as a string literal. */
+#define KB_STR_(x) #x
+#define KB_STR(x) KB_STR_(x)
+
 /* One line of error text; functions that fail fill it and return -1. */
 typedef struct kb_error {
 	char msg[600];

@@ -16,6 +16,7 @@
 #include "db_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Runs sql (one row: the first bad id, or nothing) and fails with what. */
@@ -151,6 +152,23 @@ static int meta_ok(kb_db *db, kb_error *err)
 	return rc;
 }
 
+/* A v5 trace records its row count of `table` in meta 'count.<table>'. */
+static int recorded(kb_db *db, const char *table, kb_error *err)
+{
+	char key[64];
+	snprintf(key, sizeof key, "count.%s", table);
+	char *v = kb_db_meta_get(db, key);
+	int64_t n = count(db, table);
+	char *end = NULL;
+	long long want = v ? strtoll(v, &end, 10) : -1;
+	int rc = 0;
+	if (!v || end == v || *end || want != n)
+		rc = kb_fail(err, "'%s': table %s has %lld rows, the trace recorded %.20s (meta '%s'): the trace is damaged",
+			     db->path, table, (long long)n, v ? v : "no count", key);
+	free(v);
+	return rc;
+}
+
 int kb_db_check(kb_db *db, kb_error *err)
 {
 	char sql[1536];
@@ -193,9 +211,11 @@ int kb_db_check(kb_db *db, kb_error *err)
 		     " OR s.nbytes < 0 OR s.offset_bytes < 0 LIMIT 1",
 		 "shards (tensor id)", "tensor_id / row0 / col0 / rows / cols inside the tensor", err) ||
 	    rule(db, "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
-		     " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL OR NOT e.rtol >= 0"
-		     " OR NOT e.atol >= 0 LIMIT 1",
-		 "expectations", "tensor_id / blob_id / rtol / atol", err) ||
+		     " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL"
+		     " OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL) " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL)
+		     " LIMIT 1",
+		 "expectations", "tensor_id / blob_id / rtol (0.." KB_STR(KB_MAX_RTOL) ") / atol (0.." KB_STR(KB_MAX_ATOL) ")",
+		 err) ||
 	    (kb_db_has_table(db, "expectation_rows") &&
 	     rule(db, "SELECT r.expectation_id FROM expectation_rows r LEFT JOIN expectations e ON e.id = r.expectation_id"
 		      " LEFT JOIN blobs b ON b.id = r.blob_id WHERE e.id IS NULL OR b.id IS NULL OR b.elem_size <> 8 LIMIT 1",
@@ -204,6 +224,8 @@ int kb_db_check(kb_db *db, kb_error *err)
 		     " OR raw_bytes % elem_size <> 0 LIMIT 1",
 		 "blobs", "raw_bytes / elem_size (at most 16 GiB a blob)", err) ||
 	    meta_ok(db, err))
+		return -1;
+	if (db->version >= 5 && (recorded(db, "expectations", err) || recorded(db, "shards", err)))
 		return -1;
 	/* channels (v3) */
 	if (kb_db_has_table(db, "channels") &&
@@ -215,4 +237,121 @@ int kb_db_check(kb_db *db, kb_error *err)
 		  "channels", "PEs / directions / n_slots / slot_size / credit_bytes", err)))
 		return -1;
 	return 0;
+}
+
+/* ---- the schema a file carries: nothing in it may run inside a tool ---- */
+
+/* The project's own objects, as SQLite stores their text: read off an
+ * in-memory database built from this tool's schema. */
+typedef struct ref_obj {
+	char type[8], name[40];
+	char *sql;
+} ref_obj;
+
+static void refs_free(ref_obj *r, int n)
+{
+	for (int i = 0; i < n; i++)
+		sqlite3_free(r[i].sql);
+	free(r);
+}
+
+static int refs_load(ref_obj **out, int *n_out, kb_error *err)
+{
+	sqlite3 *m = NULL;
+	sqlite3_stmt *st = NULL;
+	ref_obj *r = NULL;
+	int n = 0, rc = -1;
+	size_t cap = 0;
+	if (sqlite3_open_v2(":memory:", &m, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_exec(m, kb_schema_tables, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(m, kb_schema_run_tables, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(m, kb_schema_indexes, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(m, kb_schema_pack_triggers, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(m, kb_schema_views, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(m, "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL", -1, &st, NULL) !=
+		    SQLITE_OK) {
+		kb_fail(err, "cannot build the reference schema: %s", m ? sqlite3_errmsg(m) : "out of memory");
+		goto out;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (kb_grow(&r, &cap, (size_t)n + 1, sizeof *r, 64)) {
+			kb_fail(err, "out of memory");
+			goto out;
+		}
+		ref_obj *o = &r[n++];
+		memset(o, 0, sizeof *o);
+		snprintf(o->type, sizeof o->type, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(o->name, sizeof o->name, "%s", (const char *)sqlite3_column_text(st, 1));
+		o->sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 2));
+		if (!o->sql) {
+			kb_fail(err, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(m);
+	if (rc)
+		refs_free(r, n);
+	else
+		*out = r, *n_out = n;
+	return rc;
+}
+
+static const ref_obj *ref_find(const ref_obj *r, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(r[i].name, name) == 0)
+			return &r[i];
+	return NULL;
+}
+
+int kb_db_check_schema(kb_db *db, kb_error *err)
+{
+	ref_obj *ref;
+	int n_ref;
+	if (refs_load(&ref, &n_ref, err))
+		return -1;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, triggers = 0, n_ref_triggers = 0;
+	for (int i = 0; i < n_ref; i++)
+		n_ref_triggers += strcmp(ref[i].type, "trigger") == 0;
+	if (sqlite3_prepare_v2(db->h, "SELECT type, name, coalesce(sql, '') FROM sqlite_master", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		rc = kb_fail(err, "'%s': cannot read the schema: %s", db->path, sqlite3_errmsg(db->h));
+		goto out;
+	}
+	int step;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *sql = (const char *)sqlite3_column_text(st, 2);
+		if (!type || !name || !sql)
+			continue;
+		const ref_obj *r = ref_find(ref, n_ref, name);
+		if (strcmp(type, "trigger") == 0) {
+			if (!r || strcmp(r->type, "trigger") != 0 || strcmp(r->sql, sql) != 0)
+				rc = kb_fail(err, "'%s': trigger \"%.60s\" is not one of kernbench's: the tools refuse a trace"
+					     " that runs its own SQL (drop it: DROP TRIGGER \"%.60s\")", db->path, name, name);
+			triggers++;
+		} else if (r && strcmp(r->type, "table") == 0 &&
+			   (strcmp(type, "table") != 0 || strncmp(sql, "CREATE TABLE ", 13) != 0)) {
+			rc = kb_fail(err, "'%s': \"%.60s\" is not the plain table kernbench writes: the trace is damaged",
+				     db->path, name);
+		} else if (r && strcmp(r->type, "view") == 0 && db->version == KB_SCHEMA_VERSION &&
+			   (strcmp(type, "view") != 0 || strcmp(r->sql, sql) != 0)) {
+			rc = kb_fail(err, "'%s': view %s differs from kernbench's definition: the tools refuse a redefined"
+				     " project view (give your own views other names)", db->path, name);
+		}
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = kb_fail(err, "'%s': cannot read the schema: %s", db->path, sqlite3_errmsg(db->h));
+	/* the op pack is read only while every trigger that empties it on an
+	 * edit of the rows is in place; otherwise the rows are the record */
+	db->pack_trusted = !rc && triggers == n_ref_triggers;
+out:
+	sqlite3_finalize(st);
+	refs_free(ref, n_ref);
+	return rc;
 }

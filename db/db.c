@@ -8,6 +8,7 @@
  */
 #include "db_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -239,7 +240,7 @@ int kb_db_commit(kb_db *db, kb_error *err)
 		goto out;
 	stop_writer(db);
 	if (flush_ops(db, true, err) || flush_pack(db, err) || exec(db, kb_schema_indexes, err) ||
-	    exec(db, kb_schema_pack_triggers, err) || exec(db, "COMMIT", err))
+	    exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_counts, err) || exec(db, "COMMIT", err))
 		goto out;
 	finalize_all(db);
 	if (sqlite3_close(db->h) != SQLITE_OK) {
@@ -768,6 +769,19 @@ int kb_db_enum(kb_db *db, const char *table, int id, const char *name, kb_error 
  * (kb-time 186 -> 140 MB on 1 M ops) and made writing a run slower. */
 static const char reader_pragmas[] = "PRAGMA cache_size=-4096; PRAGMA mmap_size=0";
 
+/* A trace is data from anywhere: its schema runs no SQL in a tool. No
+ * triggers fire (the tools never edit what the op pack copies), functions
+ * in the schema must be innocuous, no extension loads, and the file cannot
+ * be corrupted on purpose through this connection (SQLite's defensive
+ * mode). kb_db_check_schema then refuses what would still be a trap. */
+static void harden(sqlite3 *h)
+{
+	sqlite3_db_config(h, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+	sqlite3_db_config(h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+	sqlite3_db_config(h, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+	sqlite3_db_config(h, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL);
+}
+
 int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 {
 	struct stat sb;
@@ -800,6 +814,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		db_free(db);
 		return -1;
 	}
+	harden(db->h);
 	sqlite3_busy_timeout(db->h, 5000);
 	sqlite3_exec(db->h, reader_pragmas, NULL, NULL, NULL);
 	sqlite3_stmt *st = NULL;
@@ -832,7 +847,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		kb_fail(err, "'%s': schema version %d is not a trace schema", path, version);
 		goto fail;
 	}
-	if (kb_db_check(db, err))
+	if (kb_db_check_schema(db, err) || kb_db_check(db, err))
 		goto fail;
 	*out = db;
 	return 0;
@@ -854,9 +869,11 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 		db_free(p);
 		return -1;
 	}
+	harden(p->h);
 	sqlite3_busy_timeout(p->h, 5000);
 	sqlite3_exec(p->h, reader_pragmas, NULL, NULL, NULL);
 	p->version = db->version;
+	p->pack_trusted = db->pack_trusted;
 	p->counts = db->counts;
 	*out = p;
 	return 0;
@@ -898,22 +915,22 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	if (db->version >= KB_SCHEMA_VERSION)
 		return 0;
 	/* v1 -> v2: new timing columns; v2 -> v3: the IPCQ tables (empty);
-	 * v3 -> v4: the op pack (empty) and its triggers; the views are
-	 * recreated from this tool's text */
-	char *drop = NULL;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT group_concat('DROP VIEW ' || name, ';') FROM sqlite_master"
-			       " WHERE type = 'view'", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "'%s': %s", db->path, sqlite3_errmsg(db->h));
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		drop = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	char pragma[48];
+	 * v3 -> v4: the op pack (empty) and its triggers. The project's views
+	 * are dropped by their own names (never by names read from the file)
+	 * and recreated from this tool's text; a user's views stay. */
+	char drop[1024] = "", pragma[48];
+	size_t o = 0;
+	for (const char *v = kb_schema_views; (v = strstr(v, "CREATE VIEW ")) != NULL;) {
+		v += 12;
+		size_t len = strcspn(v, " ");
+		o += (size_t)snprintf(drop + o, sizeof drop - o, "DROP VIEW IF EXISTS \"%.*s\";", (int)len, v);
+	}
+	assert(o < sizeof drop);
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
-	int rc = (drop && exec(db, drop, err)) || (db->version < 2 && exec(db, kb_schema_upgrade_v1, err)) ||
+	int rc = exec(db, drop, err) || (db->version < 2 && exec(db, kb_schema_upgrade_v1, err)) ||
 		 exec(db, kb_schema_upgrade_v2, err) || exec(db, kb_schema_upgrade_v3, err) ||
-		 exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_views, err) || exec(db, pragma, err) ? -1 : 0;
-	free(drop);
+		 exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_views, err) || exec(db, kb_schema_counts, err) ||
+		 exec(db, pragma, err) ? -1 : 0;
 	if (!rc)
 		db->version = KB_SCHEMA_VERSION;
 	return rc;

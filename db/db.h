@@ -21,7 +21,7 @@
 
 #include "base.h"
 
-#define KB_SCHEMA_VERSION 4
+#define KB_SCHEMA_VERSION 5
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
 typedef struct kb_db kb_db;
@@ -105,6 +105,12 @@ typedef struct kb_op_row {
 	int64_t blob;           /* host_write: data blob */
 	int64_t chan, chan_seq; /* ipcq: channel and k-th message on it */
 } kb_op_row;
+
+/* An expectation's tolerances: |got - want| <= atol + rtol * |want|.
+ * Beyond these bounds a check would pass anything: the writer refuses
+ * them and a reader calls them damage. */
+#define KB_MAX_RTOL 1.0
+#define KB_MAX_ATOL 1.0
 
 /* ---- writer ---- */
 

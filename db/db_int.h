@@ -17,6 +17,14 @@ extern const char kb_schema_upgrade_v1[];
 extern const char kb_schema_upgrade_v2[];
 extern const char kb_schema_upgrade_v3[];
 extern const char kb_schema_pack_triggers[];
+extern const char kb_schema_run_tables[];
+extern const char kb_schema_counts[];
+
+/* Refuses a file whose schema could run SQL inside a tool: a trigger that
+ * is not the project's own, a project table that is a view or a virtual
+ * table, a project view redefined (current schema version). Sets
+ * db->pack_trusted when every op-pack trigger is in place. */
+int kb_db_check_schema(kb_db *db, kb_error *err);
 
 enum { OP_COLUMNS = 29, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
 
@@ -73,6 +81,7 @@ struct kb_db {
 	sqlite3_stmt *ins_pack;
 	/* a reader's view of it: 0 not looked at, 1 whole (read ops from it), -1 none */
 	int pack_state;
+	bool pack_trusted; /* kb_db_check_schema: the pack's triggers are all there */
 };
 
 #endif

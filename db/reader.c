@@ -246,7 +246,7 @@ static int pack_state(kb_db *db)
 	db->pack_state = -1;
 	int64_t n = db->counts.max_op;
 	sqlite3_stmt *st;
-	if (n <= 0 || !kb_db_has_table(db, "op_pack") ||
+	if (n <= 0 || !db->pack_trusted || !kb_db_has_table(db, "op_pack") ||
 	    sqlite3_prepare_v2(db->h, "SELECT count(*), min(first_op_id), max(first_op_id), total(n_ops) FROM op_pack",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db->pack_state;

@@ -99,8 +99,7 @@ int kb_run_begin(kb_db *db, const kb_run_info *info, kb_run_writer **out, char *
 	sqlite3_stmt *st = NULL;
 	int64_t old = 0;
 	if (kb_db_upgrade(db, err) ||
-	    run_exec(db, "CREATE TABLE IF NOT EXISTS link_load(run_id INTEGER NOT NULL, kind TEXT NOT NULL,"
-			 " t_ps INTEGER NOT NULL, gbps REAL NOT NULL)", err) ||
+	    run_exec(db, kb_schema_run_tables, err) ||
 	    pick_label(db, info, label, cap, err) ||
 	    run_prep(db, "SELECT id FROM timing_runs WHERE label = ?", &st, err))
 		goto fail;
@@ -135,6 +134,7 @@ int kb_run_begin(kb_db *db, const kb_run_info *info, kb_run_writer **out, char *
 	sqlite3_bind_text(st, 7, info->tool_version ? info->tool_version : "", -1, SQLITE_STATIC);
 	int step = sqlite3_step(st);
 	sqlite3_finalize(st);
+	st = NULL;
 	if (step != SQLITE_DONE) {
 		kb_fail(err, "'%s': cannot store the timing run: %s", db->path, sqlite3_errmsg(db->h));
 		goto fail;

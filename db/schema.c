@@ -1,6 +1,6 @@
 /*
- * schema.c — the SQL of trace schema v4: tables, post-load indexes, views,
- * the op pack's triggers, and the upgrades of v1, v2 and v3 traces.
+ * schema.c — the SQL of trace schema v5: tables, post-load indexes, views,
+ * the op pack's triggers, and the upgrades of v1 to v4 traces (v5 changed views only).
  * db/SCHEMA.md documents every column; keep the two in step.
  */
 #include "db_int.h"
@@ -96,6 +96,18 @@ const char kb_schema_tables[] =
 	" busy_ps INTEGER NOT NULL, link_id INTEGER NOT NULL DEFAULT 0, direction TEXT NOT NULL DEFAULT '',"
 	" stall_ps INTEGER NOT NULL DEFAULT 0);\n"
 	"CREATE INDEX link_usage_id ON link_usage(run_id, link_id);\n";
+
+/* Created by kb-time when it first stores a run. */
+const char kb_schema_run_tables[] =
+	"CREATE TABLE IF NOT EXISTS link_load(run_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" t_ps INTEGER NOT NULL, gbps REAL NOT NULL);\n";
+
+/* The row counts a reader checks (kb_db_check): a deleted expectation or
+ * shard row is damage, not a smaller check that passes. Written when a
+ * trace is committed, and when kb-time upgrades an older one. */
+const char kb_schema_counts[] =
+	"INSERT OR REPLACE INTO meta SELECT 'count.expectations', CAST(count(*) AS TEXT) FROM expectations"
+	" UNION ALL SELECT 'count.shards', CAST(count(*) AS TEXT) FROM shards;\n";
 
 /* v3: IPCQ channels and collective calls (created empty in an upgraded trace). */
 const char kb_schema_upgrade_v2[] = KB_SCHEMA_V3_TABLES;
@@ -195,7 +207,7 @@ const char kb_schema_views[] =
 	" JOIN strings s ON s.id = g.label;\n"
 	"CREATE VIEW link_usage_v AS SELECT r.label AS run, u.link, u.kind, u.direction, u.bandwidth_gbps, u.transfers,"
 	" u.bytes, u.busy_ps / 1000.0 AS busy_ns, 100.0 * u.busy_ps / max(r.total_ps, 1) AS utilization_pct,"
-	" u.stall_ps / 1000.0 AS stall_ns, u.bytes / max(u.busy_ps, 1) * 1000.0 AS active_gbps"
+	" u.stall_ps / 1000.0 AS stall_ns, u.bytes * 1000.0 / max(u.busy_ps, 1) AS active_gbps"
 	" FROM link_usage u JOIN timing_runs r ON r.id = u.run_id;\n"
 	/* where sharing cost time: per link, the time flows lost while it held them */
 	"CREATE VIEW link_stalls_v AS SELECT r.label AS run, u.link, u.kind, u.direction, u.stall_ps / 1000.0 AS stall_ns,"
@@ -211,7 +223,7 @@ const char kb_schema_views[] =
 	" WHERE t.run_id = r.id AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')"
 	" ORDER BY t.t_end_ps DESC, t.op_id LIMIT 1), 0 FROM timing_runs r"
 	" UNION ALL SELECT cp.run_id, t.wait_op, cp.step + 1 FROM cp JOIN op_times t"
-	" ON t.run_id = cp.run_id AND t.op_id = cp.op_id WHERE t.wait_op > 0)"
+	" ON t.run_id = cp.run_id AND t.op_id = cp.op_id WHERE t.wait_op > 0 AND cp.step < (SELECT max(id) FROM ops))"
 	" SELECT r.label AS run, cp.step, cp.op_id, " PE_NAME("o") " AS pe_name, k.name AS kind,"
 	" t.t_start_ps, t.t_end_ps, w.name AS waited_on FROM cp JOIN timing_runs r ON r.id = cp.run_id"
 	" JOIN op_times t ON t.run_id = cp.run_id AND t.op_id = cp.op_id JOIN ops o ON o.id = cp.op_id"

@@ -405,10 +405,21 @@ void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
 	}
 }
 
+/* Tolerances inside 0..KB_MAX_RTOL / KB_MAX_ATOL and finite expected
+ * values: a check that would pass anything is refused at trace time. */
+static void expect_sane(kb_ctx *ctx, const kb_tensor *t, const float *expected, size_t n, double rtol, double atol)
+{
+	if (!(rtol >= 0 && rtol <= KB_MAX_RTOL && atol >= 0 && atol <= KB_MAX_ATOL))
+		kb_fatal(ctx, "expect '%s': tolerances rtol %g, atol %g are outside 0..%g and 0..%g", t->name, rtol, atol,
+			 KB_MAX_RTOL, KB_MAX_ATOL);
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(expected[i]))
+			kb_fatal(ctx, "expect '%s': expected value %zu is %g (not finite)", t->name, i, (double)expected[i]);
+}
+
 void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, double atol)
 {
-	if (rtol < 0 || atol < 0)
-		kb_fatal(ctx, "expect '%s': tolerances must not be negative", t->name);
+	expect_sane(ctx, t, expected, (size_t)(t->rows * t->cols), rtol, atol);
 	size_t n = (size_t)(t->rows * t->cols) * sizeof(float);
 	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
 	if (blob < 0 || kb_db_expect(ctx->db, t->id, blob, rtol, atol, &ctx->err))
@@ -418,14 +429,13 @@ void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, do
 void kb_expect_rows(kb_ctx *ctx, kb_tensor *t, const int64_t *rows, int n_rows, const float *expected, double rtol,
 		    double atol)
 {
-	if (rtol < 0 || atol < 0)
-		kb_fatal(ctx, "expect '%s': tolerances must not be negative", t->name);
 	if (n_rows < 1)
 		kb_fatal(ctx, "expect_rows '%s': no rows", t->name);
 	for (int k = 0; k < n_rows; k++)
 		if (rows[k] < 0 || rows[k] >= t->rows || (k && rows[k] <= rows[k - 1]))
 			kb_fatal(ctx, "expect_rows '%s': row %lld is not ascending inside 0..%lld", t->name, (long long)rows[k],
 				 (long long)t->rows - 1);
+	expect_sane(ctx, t, expected, (size_t)n_rows * (size_t)t->cols, rtol, atol);
 	size_t n = (size_t)n_rows * (size_t)t->cols * sizeof(float);
 	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
 	int64_t rb = blob < 0 ? -1 : kb_db_blob(ctx->db, "rows", 0, sizeof(int64_t), rows, (size_t)n_rows * sizeof *rows,

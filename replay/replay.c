@@ -5,6 +5,7 @@
  */
 #include "replay_int.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -858,10 +859,11 @@ static int coll_row(void *ctx, const kb_collective_rec *c, kb_error *err)
 		g->wrong += e->mismatches;
 	if (e && e->pass)
 		g->ok += c->n_shards;
+	else if (e && !g->fail[0] && e->problem[0])
+		snprintf(g->fail, sizeof g->fail, "%s: %.200s", e->tensor, e->problem);
 	else if (e && !g->fail[0])
-		snprintf(g->fail, sizeof g->fail, "got %.6g at %s[%lld,%lld] on sip%d.cube%d.pe%d, expected %.6g%s%.150s",
-			 e->got, e->tensor, (long long)e->row, (long long)e->col, e->sip, e->cube, e->pe, e->want,
-			 e->problem[0] ? "; " : "", e->problem);
+		snprintf(g->fail, sizeof g->fail, "got %.6g at %s[%lld,%lld] on sip%d.cube%d.pe%d, expected %.6g", e->got,
+			 e->tensor, (long long)e->row, (long long)e->col, e->sip, e->cube, e->pe, e->want);
 	return 0;
 }
 
@@ -1082,8 +1084,8 @@ out:
 /* Compares rows [row, row + n) of a shard (nc columns from c0, stored at
  * pa) with the expected values, whose row `row` starts at want_row. */
 static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int pe, uint64_t pa, int64_t row,
-			  int64_t n_rows, int64_t c0, int64_t nc, int dtype, const float *want, int64_t want_row,
-			  int64_t cols)
+			  int64_t n_rows, int64_t c0, int64_t nc, int dtype, const float *want, uint8_t *seen,
+			  int64_t want_row, int64_t cols)
 {
 	size_t isz = dtype_bytes(dtype);
 	int64_t n = n_rows * nc;
@@ -1109,8 +1111,14 @@ static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int
 		}
 	}
 	for (int64_t k = 0; !e->problem[0] && k < n; k++) {
-		int64_t dr = k / nc, col = c0 + k % nc;
-		double w = want[(want_row + dr) * cols + col], g = got[k], diff = g > w ? g - w : w - g;
+		int64_t dr = k / nc, col = c0 + k % nc, at = (want_row + dr) * cols + col;
+		double w = want[at], g = got[k], diff = g > w ? g - w : w - g;
+		seen[at / 8] |= (uint8_t)(1u << (at % 8));
+		if (!isfinite(w)) {
+			snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
+				 (long long)(row + dr), (long long)col, w);
+			break;
+		}
 		double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
 		if (!e->checked++ || g < e->got_min)
 			e->got_min = g;
@@ -1170,19 +1178,37 @@ static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 		return;
 	}
 	uint64_t isz = dtype_bytes(t.dtype);
+	/* which expected values a shard held: every one must be checked */
+	int64_t n_want = want_rows * cols;
+	uint8_t *seen = calloc((size_t)n_want / 8 + 1, 1);
+	if (!seen)
+		snprintf(e->problem, sizeof e->problem, "out of memory");
 	for (size_t i = 0; i < n_sh && !e->problem[0]; i++) {
 		const kb_shard_rec *s = &sh[i];
 		if (!x->n) {
 			check_segment(r, e, s->sip, s->cube, s->pe, s->pa, s->row0, s->rows, s->col0, s->cols, t.dtype, want,
-				      s->row0, cols);
+				      seen, s->row0, cols);
 			continue;
 		}
 		for (int k = 0; k < x->n && !e->problem[0]; k++) /* the sampled rows this shard holds */
 			if (x->rows[k] >= s->row0 && x->rows[k] < s->row0 + s->rows)
 				check_segment(r, e, s->sip, s->cube, s->pe,
 					      s->pa + (uint64_t)(x->rows[k] - s->row0) * (uint64_t)s->cols * isz, x->rows[k], 1,
-					      s->col0, s->cols, t.dtype, want, x->stored ? k : x->rows[k], cols);
+					      s->col0, s->cols, t.dtype, want, seen, x->stored ? k : x->rows[k], cols);
 	}
+	bool every_row = !x->n || x->stored; /* else only the sampled rows of a whole expectation */
+	int64_t missing = 0, first = -1, n_check = every_row ? want_rows : x->n;
+	for (int64_t k = 0; seen && !e->problem[0] && n_sh && k < n_check; k++) /* the rows checked, in want */
+		for (int64_t c = 0, wr = every_row ? k : x->rows[k]; c < cols; c++) {
+			int64_t at = wr * cols + c;
+			if (!(seen[at / 8] >> (at % 8) & 1))
+				missing++, first = first < 0 ? at : first;
+		}
+	if (missing)
+		snprintf(e->problem, sizeof e->problem,
+			 "%lld of %lld expected values lie in no shard (first [%lld,%lld]): the trace is damaged",
+			 (long long)missing, (long long)n_want, (long long)(first / cols), (long long)(first % cols));
+	free(seen);
 	free(sh);
 	free(want);
 	e->rows_checked = x->n ? x->n : rows;

@@ -35,6 +35,18 @@ void rtable_json(FILE *out, const rtable *t, bool first);
 int rtable_csv(const char *dir, const rtable *t, kb_error *err);
 void rtable_release(rtable *t);
 
+/* The critical path of run ?1 as cp(op_id, step): the chain of waits back
+ * from its last-ending non-launch op. A walk is at most as long as the
+ * trace has ops, so a damaged wait_op (an op waiting on itself, a cycle)
+ * ends it instead of hanging the tool. Reports run this text instead of
+ * the file's critical_path_v, which the file could redefine. */
+#define KB_CRITICAL_PATH_WALK \
+	"WITH RECURSIVE cp(op_id, step) AS (SELECT (SELECT t.op_id FROM op_times t JOIN ops o ON o.id = t.op_id" \
+	" WHERE t.run_id = ?1 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')" \
+	" ORDER BY t.t_end_ps DESC, t.op_id LIMIT 1), 0" \
+	" UNION ALL SELECT t.wait_op, cp.step + 1 FROM cp JOIN op_times t ON t.run_id = ?1 AND t.op_id = cp.op_id" \
+	" WHERE t.wait_op > 0 AND cp.step < (SELECT max(id) FROM ops))"
+
 void json_string(FILE *out, const char *s);
 /* A number of the trace's effective topology ("key: value  # unit" lines). */
 double kb_report_topo_value(kb_db *db, const char *key, double fallback);

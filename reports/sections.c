@@ -180,9 +180,12 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 	/* critical path: step 0 is the last op; an op's segment runs from its
 	 * start to the start of the op after it on the path */
 	static const char cp_sql[] =
-		"WITH p AS (SELECT step, op_id, pe_name, kind, waited_on, t_start_ps, t_end_ps,"
-		" coalesce(lag(t_start_ps) OVER (ORDER BY step), t_end_ps) - t_start_ps AS seg FROM critical_path_v"
-		" WHERE run = (SELECT label FROM timing_runs WHERE id = ?1))";
+		KB_CRITICAL_PATH_WALK ", p AS (SELECT cp.step, cp.op_id, CASE WHEN o.launch_id = 0 OR o.cube < 0"
+		" THEN printf('sip%d.host', o.sip) ELSE printf('sip%d.cube%d.pe%d', o.sip, o.cube, o.pe) END AS pe_name,"
+		" k.name AS kind, w.name AS waited_on, t.t_start_ps, t.t_end_ps,"
+		" coalesce(lag(t.t_start_ps) OVER (ORDER BY cp.step), t.t_end_ps) - t.t_start_ps AS seg FROM cp"
+		" JOIN op_times t ON t.run_id = ?1 AND t.op_id = cp.op_id JOIN ops o ON o.id = cp.op_id"
+		" JOIN enum_op_kind k ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait)";
 	snprintf(sql, sizeof sql,
 		 "%s SELECT step, op_id, pe_name, kind, waited_on, seg, 100.0 * seg / max((SELECT sum(seg) FROM p), 1)"
 		 " FROM p ORDER BY seg DESC, step LIMIT ?2", cp_sql);

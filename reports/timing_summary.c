@@ -102,13 +102,7 @@ static void print_cell(FILE *out, sqlite3_stmt *st, int c, const char *unit, boo
 static int critical_path(FILE *out, sqlite3 *h, int64_t run_id, bool json, kb_error *err)
 {
 	sqlite3_stmt *st;
-	/* the same walk as the critical_path_v view, which older traces lack */
-	static const char sql[] =
-		"WITH RECURSIVE cp(op_id, step) AS (SELECT (SELECT t.op_id FROM op_times t JOIN ops o ON o.id = t.op_id"
-		" WHERE t.run_id = ?1 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')"
-		" ORDER BY t.t_end_ps DESC, t.op_id LIMIT 1), 0"
-		" UNION ALL SELECT t.wait_op, cp.step + 1 FROM cp JOIN op_times t ON t.run_id = ?1 AND t.op_id = cp.op_id"
-		" WHERE t.wait_op > 0)"
+	static const char sql[] = KB_CRITICAL_PATH_WALK
 		" SELECT k.name, t.t_start_ps, t.t_end_ps FROM cp JOIN op_times t ON t.run_id = ?1 AND t.op_id = cp.op_id"
 		" JOIN ops o ON o.id = cp.op_id JOIN enum_op_kind k ON k.id = o.kind ORDER BY cp.step DESC";
 	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)

@@ -103,7 +103,7 @@ expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
 echo "not a database, just text" >"$dir/text.db"
 expect 2 "not a kernbench trace" -- "$dir/text.db"
 cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
-expect 2 "schema version 7 is newer than this tool (4)" -- "$dir/newer.db"
+expect 2 "schema version 7 is newer than this tool (5)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '0'" -- "$dir/g.db" --top 0
@@ -168,7 +168,7 @@ check "op pack and rows give the same op times" "$(sqlite3 "$dir/pk.db" "ATTACH 
 cp "$dir/g.db" "$dir/v3.db"
 sqlite3 "$dir/v3.db" "DROP TABLE op_pack; $(q "SELECT group_concat('DROP TRIGGER ' || name, ';') FROM sqlite_master WHERE type = 'trigger'"); PRAGMA user_version=3"
 "$TIME" "$dir/v3.db" --quiet
-check "kb-time upgrades a v3 trace to v4" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "4 6 0"; echo $?)"
+check "kb-time upgrades a v3 trace to v5" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "5 6 0"; echo $?)"
 damaged "UPDATE op_pack SET data = substr(data, 1, 20) || x'00' || substr(data, 22)" "op_pack chunk of op 1: data does not decompress: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = raw_bytes + 1" "op_pack chunk of op 1: data is not a zstd frame of raw_bytes: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = 3" "op_pack chunk of op 1: raw_bytes out of range: the trace is damaged"
@@ -192,7 +192,7 @@ damaged "UPDATE ops SET dst_pa = (dst_pa & ~536870911) | 16777200 WHERE id = 7" 
 damaged "UPDATE ops SET attr = 99999999999 WHERE id = 7" "ops row 7: attr: a DMA's row stride is 0..2^31-1 elements"
 damaged "UPDATE ops SET bytes = -5 WHERE id = 7" "ops row 7: kind / launch_id / bytes / flops / seq / sip / cube / pe out of range"
 damaged "UPDATE blobs SET raw_bytes = 99999999999999" "blobs row 1: raw_bytes / elem_size (at most 16 GiB a blob)"
-damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id / blob_id / rtol / atol"
+damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id / blob_id / rtol (0..1.0) / atol (0..1.0)"
 "$TRACE" bench gemm --set gemm.N=128 -o "$dir/n128.db" 2>/dev/null && "$TIME" "$dir/n128.db" -q
 cp "$dir/n128.db" "$dir/d.db"; sqlite3 "$dir/d.db" "UPDATE ops SET attr = 2 WHERE id = 9"
 TOOL=$REPLAY expect 2 "ops row 9: a_shape / b_shape / dst_shape / attr: the GEMM's dimensions do not agree" -- "$dir/d.db" --verify

@@ -112,10 +112,50 @@ static void reader_refuses_foreign_and_newer_files(void **state)
 	assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=7", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(kb_db_open(&db, path("new.db"), false, &err), -1);
-	assert_non_null(strstr(err.msg, "new.db': schema version 7 is newer than this tool (4)"));
+	assert_non_null(strstr(err.msg, "new.db': schema version 7 is newer than this tool (5)"));
 
 	assert_int_equal(kb_db_open(&db, path("missing.db"), false, &err), -1);
 	assert_non_null(strstr(err.msg, "missing.db': no such file"));
+}
+
+/* A file's schema cannot run SQL inside a tool: foreign triggers, project
+ * tables turned into views, redefined project views are refused; a user's
+ * own view is allowed; a dropped pack trigger makes readers use the rows. */
+static void reader_refuses_schemas_that_run_sql(void **state)
+{
+	(void)state;
+	kb_db *db;
+	kb_error err;
+	static const struct { const char *sql, *want; } bad[] = {
+		{"CREATE TRIGGER t1 AFTER INSERT ON timing_runs BEGIN DELETE FROM ops; END",
+		 "trigger \"t1\" is not one of kernbench's"},
+		{"DROP TRIGGER op_pack_stale_ops_UPDATE; CREATE TRIGGER op_pack_stale_ops_UPDATE AFTER UPDATE ON ops"
+		 " BEGIN SELECT 1; END", "trigger \"op_pack_stale_ops_UPDATE\" is not one of kernbench's"},
+		{"DROP TABLE shapes; CREATE VIEW shapes AS SELECT 1 AS id", "\"shapes\" is not the plain table"},
+		{"DROP VIEW critical_path_v; CREATE VIEW critical_path_v AS SELECT 1",
+		 "view critical_path_v differs from kernbench's definition"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0] + 2; i++) {
+		assert_int_equal(kb_db_create(&db, path("s.db"), &err), 0);
+		assert_int_equal(kb_db_commit(db, &err), 0);
+		sqlite3 *h;
+		assert_int_equal(sqlite3_open(path("s.db"), &h), SQLITE_OK);
+		const char *sql = i < sizeof bad / sizeof bad[0] ? bad[i].sql
+			: i == sizeof bad / sizeof bad[0] ? "CREATE VIEW my_view AS SELECT count(*) FROM ops"
+							  : "DROP TRIGGER op_pack_stale_ops_DELETE";
+		assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+		int rc = kb_db_open(&db, path("s.db"), false, &err);
+		if (i < sizeof bad / sizeof bad[0]) {
+			assert_int_equal(rc, -1);
+			if (!strstr(err.msg, bad[i].want))
+				fail_msg("%s", err.msg);
+			continue;
+		}
+		assert_int_equal(rc, 0); /* a user's own view; a missing pack trigger */
+		assert_int_equal(db->pack_trusted, i == sizeof bad / sizeof bad[0]);
+		kb_db_close(db);
+	}
 }
 
 static void ops_round_trip_through_the_batched_writer(void **state)
@@ -358,6 +398,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(commit_renames_and_abort_leaves_nothing),
 		cmocka_unit_test(reader_refuses_foreign_and_newer_files),
+		cmocka_unit_test(reader_refuses_schemas_that_run_sql),
 		cmocka_unit_test(ops_round_trip_through_the_batched_writer),
 		cmocka_unit_test(op_pack_round_trip_and_bounds),
 		cmocka_unit_test(strings_are_interned),
