@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int kb_fail(kb_error *err, const char *fmt, ...)
 {
@@ -342,4 +343,35 @@ int kb_text_check(const char *name, const char *text, size_t len, kb_error *err)
 		i += (size_t)n;
 	}
 	return 0;
+}
+
+FILE *kb_out_open(kb_out *o, const char *path, kb_error *err)
+{
+	o->f = NULL;
+	if (strlen(path) >= sizeof o->path) {
+		kb_fail(err, "output path '%.60s...' is too long", path);
+		return NULL;
+	}
+	snprintf(o->path, sizeof o->path, "%s", path);
+	snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
+	o->f = fopen(o->tmp, "w");
+	if (!o->f)
+		kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+	return o->f;
+}
+
+int kb_out_close(kb_out *o, bool keep, kb_error *err)
+{
+	if (!o->f)
+		return keep ? -1 : 0;
+	int bad = fflush(o->f) != 0 || ferror(o->f);
+	int e = errno;
+	bad |= fclose(o->f) != 0;
+	o->f = NULL;
+	if (keep && !bad && rename(o->tmp, o->path) == 0)
+		return 0;
+	if (keep && !bad)
+		e = errno;
+	unlink(o->tmp);
+	return keep ? kb_fail(err, "cannot write '%s': %s", o->path, strerror(e ? e : EIO)) : 0;
 }

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
 
 #define KB_VERSION "0.1.0"
 
@@ -26,6 +28,17 @@ int kb_fail(kb_error *err, const char *fmt, ...) __attribute__((format(printf, 2
  * NUL-terminated malloc'd buffer; FIFOs and devices are refused. */
 #define KB_MAX_TEXT_FILE (16 << 20)
 int kb_read_file(const char *path, char **text, size_t *len, kb_error *err);
+
+/* An output file written whole or not at all: kb_out_open writes to a
+ * temporary name beside path, kb_out_close renames it over path only when
+ * every byte was written (a full disk, a kill or an error leaves the old
+ * file as it was and no temporary behind). keep = false drops it. */
+typedef struct kb_out {
+	FILE *f;
+	char path[4096], tmp[4200];
+} kb_out;
+FILE *kb_out_open(kb_out *o, const char *path, kb_error *err);
+int kb_out_close(kb_out *o, bool keep, kb_error *err);
 /* Text a config may hold: UTF-8 without NUL bytes; the error names the
  * line and column of the first bad byte. */
 int kb_text_check(const char *name, const char *text, size_t len, kb_error *err);

@@ -3,10 +3,12 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "db.h"
 
@@ -19,6 +21,25 @@ int kb_cli_error(const char *prog, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return KB_EXIT_USAGE;
+}
+
+static const char *stdout_prog = "kb";
+
+/* At exit: output that did not reach standard output (a full disk,
+ * /dev/full, a closed pipe) is an error, not a success (gnulib's
+ * close_stdout does the same). */
+static void check_stdout(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return;
+	fprintf(stderr, "%s: cannot write standard output: %s\n", stdout_prog, strerror(errno ? errno : EIO));
+	_exit(KB_EXIT_USAGE);
+}
+
+void kb_cli_guard_stdout(const char *prog)
+{
+	stdout_prog = prog;
+	atexit(check_stdout);
 }
 
 int kb_cli_configs_load(kb_cli_configs *c, const char *topo_path, const char *ccl_path, char *const *sets,

@@ -22,6 +22,10 @@ enum {
 /* Prints "prog: msg" on stderr and returns KB_EXIT_USAGE. */
 int kb_cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Makes the program exit with KB_EXIT_USAGE and one line when what it
+ * printed could not be written to standard output. Call first in main. */
+void kb_cli_guard_stdout(const char *prog);
+
 #define KB_CLI_MAX_SETS 256
 
 typedef struct kb_cli_configs {

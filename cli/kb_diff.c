@@ -32,6 +32,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	kb_cli_guard_stdout("kb-diff");
 	static const struct option opts[] = {
 		{"run-a", required_argument, NULL, 'a'}, {"run-b", required_argument, NULL, 'b'},
 		{"top", required_argument, NULL, 'n'},   {"json", no_argument, NULL, 'j'},

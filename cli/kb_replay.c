@@ -91,6 +91,7 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 
 int main(int argc, char **argv)
 {
+	kb_cli_guard_stdout("kb-replay");
 	static const struct option opts[] = {
 		{"verify", no_argument, NULL, 'v'}, {"run", required_argument, NULL, 'r'},
 		{"order", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},

@@ -37,6 +37,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	kb_cli_guard_stdout("kb-report");
 	static const struct option opts[] = {
 		{"run", required_argument, NULL, 'r'},  {"top", required_argument, NULL, 'n'},
 		{"json", required_argument, NULL, 'j'}, {"csv", required_argument, NULL, 'c'},

@@ -44,6 +44,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	kb_cli_guard_stdout("kb-time");
 	static const struct option opts[] = {
 		{"topology", required_argument, NULL, 't'}, {"set", required_argument, NULL, 's'},
 		{"label", required_argument, NULL, 'l'},    {"replace", no_argument, NULL, 'r'},

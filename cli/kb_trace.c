@@ -173,6 +173,7 @@ static void clean_stale(const char *out)
 
 int main(int argc, char **argv)
 {
+	kb_cli_guard_stdout("kb-trace");
 	options o = {0};
 	int rc = parse(argc, argv, &o);
 	if (rc >= 0)

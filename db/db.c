@@ -782,6 +782,59 @@ static void harden(sqlite3 *h)
 	sqlite3_db_config(h, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL);
 }
 
+/* The first byte of a file: -1 if it is missing or empty. */
+static int first_byte(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	int c = f ? fgetc(f) : EOF;
+	if (f)
+		fclose(f);
+	return c == EOF ? -1 : c;
+}
+
+/* Whether an SQLite file is in WAL mode (header bytes 18 and 19 are 2). */
+static bool wal_mode(const char *path)
+{
+	unsigned char h[20];
+	FILE *f = fopen(path, "rb");
+	bool wal = f && fread(h, 1, sizeof h, f) == sizeof h && h[18] == 2 && h[19] == 2;
+	if (f)
+		fclose(f);
+	return wal;
+}
+
+static bool dir_writable(const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else
+		slash[slash == dir] = '\0';
+	return access(dir, W_OK) == 0;
+}
+
+/* Opens a connection to db->path; an immutable one through a URI whose
+ * path has %, ? and # escaped. */
+static int open_conn(kb_db *db, bool writable, sqlite3 **h)
+{
+	int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
+	if (!db->immutable)
+		return sqlite3_open_v2(db->path, h, flags, NULL);
+	size_t n = strlen(db->path);
+	char *uri = malloc(3 * n + 32);
+	if (!uri)
+		return SQLITE_NOMEM;
+	size_t o = (size_t)sprintf(uri, "file:");
+	for (const char *c = db->path; *c; c++)
+		o += (size_t)(strchr("%?#", *c) ? sprintf(uri + o, "%%%02X", (unsigned char)*c) : sprintf(uri + o, "%c", *c));
+	sprintf(uri + o, "?immutable=1");
+	int rc = sqlite3_open_v2(uri, h, flags | SQLITE_OPEN_URI, NULL);
+	free(uri);
+	return rc;
+}
+
 int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 {
 	struct stat sb;
@@ -793,23 +846,33 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		return kb_fail(err, "'%s' is read-only: kb-time stores its timing run in the trace", path);
 	/* an interrupted write (kill -9 during a commit) left a hot journal:
 	 * only a writable connection can roll it back */
-	char journal[4096];
+	char journal[4096], wal[4096];
 	snprintf(journal, sizeof journal, "%s-journal", path);
-	struct stat jb;
-	bool hot = stat(journal, &jb) == 0 && jb.st_size > 0;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	bool hot = first_byte(journal) > 0; /* SQLite's rule: a zeroed header is no hot journal */
 	if (hot && access(path, W_OK) != 0)
 		return kb_fail(err, "'%s' has an interrupted write ('%s'); open it once with write access to roll it back",
 			       path, journal);
 	if (hot)
 		writable = true;
+	/* a WAL-mode file needs its -shm index, which a reader without write
+	 * access to the folder cannot create: read it as immutable when no
+	 * -wal holds writes that are not in the file yet */
+	bool immutable = false;
+	if (!writable && wal_mode(path) && !dir_writable(path)) {
+		if (first_byte(wal) >= 0)
+			return kb_fail(err, "'%s' is in WAL mode with writes still in '%s'; open it once with write access"
+				       " (or run: sqlite3 '%s' 'PRAGMA journal_mode=DELETE')", path, wal, path);
+		immutable = true;
+	}
 	kb_db *db = calloc(1, sizeof *db);
 	if (!db || !(db->path = strdup(path))) {
 		free(db);
 		return kb_fail(err, "out of memory");
 	}
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
-	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+	db->immutable = immutable;
+	if (open_conn(db, writable, &db->h) != SQLITE_OK) {
 		kb_fail(err, "cannot open '%s': %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
 		db_free(db);
 		return -1;
@@ -864,7 +927,8 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 		free(p);
 		return kb_fail(err, "out of memory");
 	}
-	if (sqlite3_open_v2(p->path, &p->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	p->immutable = db->immutable;
+	if (open_conn(p, false, &p->h) != SQLITE_OK) {
 		kb_fail(err, "cannot open '%s' again: %s", db->path, p->h ? sqlite3_errmsg(p->h) : "out of memory");
 		db_free(p);
 		return -1;

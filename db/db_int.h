@@ -82,6 +82,7 @@ struct kb_db {
 	/* a reader's view of it: 0 not looked at, 1 whole (read ops from it), -1 none */
 	int pack_state;
 	bool pack_trusted; /* kb_db_check_schema: the pack's triggers are all there */
+	bool immutable;    /* a WAL-mode file read without write access to its folder */
 };
 
 #endif

@@ -1326,6 +1326,10 @@ out:
 		scratch_release(&r.in[k]);
 	for (int k = 0; k < 3; k++)
 		scratch_release(&r.tmp[k]);
+	if (rc) { /* a failed replay hands back an empty report */
+		kb_replay_report_release(rep);
+		memset(rep, 0, sizeof *rep);
+	}
 	return rc;
 }
 

@@ -82,7 +82,7 @@ typedef struct kb_replay_report {
 
 /* Replays the trace in db on machine m. Returns 0 when the replay ran (the
  * report says whether it verified), -1 on bad input (no such run, damaged
- * trace). */
+ * trace); then the report holds nothing to release. */
 int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt, kb_replay_report *rep, kb_error *err);
 bool kb_replay_passed(const kb_replay_report *rep);
 void kb_replay_report_release(kb_replay_report *rep);

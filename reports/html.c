@@ -140,9 +140,10 @@ static void table(FILE *f, const rtable *t)
 
 int kb_report_html(kb_db *db, const char *path, const char *title, const rtable *t, int n, kb_error *err)
 {
-	FILE *f = fopen(path, "w");
+	kb_out o;
+	FILE *f = kb_out_open(&o, path, err);
 	if (!f)
-		return kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>kernbench report</title>\n"
 		   "<style>body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
 		   "table{border-collapse:collapse;margin-bottom:18px;font-size:13px}"
@@ -157,5 +158,5 @@ int kb_report_html(kb_db *db, const char *path, const char *title, const rtable 
 	for (int k = 0; k < n; k++)
 		table(f, &t[k]);
 	fprintf(f, "</body></html>\n");
-	return fclose(f) == 0 ? 0 : kb_fail(err, "cannot write '%s'", path);
+	return kb_out_close(&o, true, err);
 }

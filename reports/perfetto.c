@@ -118,9 +118,10 @@ static const char *shard_index_find(const shard_index *x, uint64_t pa)
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(db);
-	FILE *f = fopen(path, "w");
+	kb_out o;
+	FILE *f = kb_out_open(&o, path, err);
 	if (!f)
-		return kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.cube, o.pe, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
 				  " k.name, o.bytes, o.flops, coalesce(sh.text, ''), w.name, t.stall_ps, o.chan_id, o.chan_seq,"
@@ -129,7 +130,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 				  " ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait LEFT JOIN shapes sh ON sh.id = o.dst_shape"
 				  " LEFT JOIN launches l ON l.id = o.launch_id LEFT JOIN strings ks ON ks.id = l.kernel"
 				  " WHERE t.run_id = ?1 ORDER BY t.t_start_ps, t.op_id", -1, &st, NULL) != SQLITE_OK) {
-		fclose(f);
+		kb_out_close(&o, false, NULL);
 		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
 	}
 	sqlite3_bind_int64(st, 1, run);
@@ -138,7 +139,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	if (shard_index_load(h, &shards)) {
 		shard_index_free(&shards);
 		sqlite3_finalize(st);
-		fclose(f);
+		kb_out_close(&o, false, NULL);
 		return kb_fail(err, "%s: cannot read the shards: %s", kb_db_path(db), sqlite3_errmsg(h));
 	}
 	int64_t n_ops = 0;
@@ -152,7 +153,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	if (!tid_of) {
 		shard_index_free(&shards);
 		sqlite3_finalize(st);
-		fclose(f);
+		kb_out_close(&o, false, NULL);
 		return kb_fail(err, "out of memory");
 	}
 	fprintf(f, "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n");
@@ -275,7 +276,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	kb_ptrmap_release(&tracks);
 	shard_index_free(&shards);
 	free(tid_of);
-	if (fclose(f) && !rc)
-		rc = kb_fail(err, "cannot write '%s'", path);
+	if (kb_out_close(&o, !rc, err))
+		rc = -1;
 	return rc;
 }

@@ -259,9 +259,10 @@ int rtable_csv(const char *dir, const rtable *t, kb_error *err)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s.csv", dir, t->key);
-	FILE *f = fopen(path, "w");
+	kb_out o;
+	FILE *f = kb_out_open(&o, path, err);
 	if (!f)
-		return kb_fail(err, "cannot write '%s'", path);
+		return -1;
 	for (int c = 0; c < t->n_cols; c++)
 		fprintf(f, "%s%s", c ? "," : "", t->cols[c]);
 	fputc('\n', f);
@@ -284,7 +285,7 @@ int rtable_csv(const char *dir, const rtable *t, kb_error *err)
 		}
 		fputc('\n', f);
 	}
-	return fclose(f) == 0 ? 0 : kb_fail(err, "cannot write '%s'", path);
+	return kb_out_close(&o, true, err);
 }
 
 /* A number from the recorded topology_effective ("key: value  # unit"). */

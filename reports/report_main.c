@@ -68,9 +68,10 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 			}
 	}
 	if (!rc && opt->json) {
-		FILE *f = strcmp(opt->json, "-") == 0 ? out : fopen(opt->json, "w");
+		kb_out o = {0};
+		FILE *f = strcmp(opt->json, "-") == 0 ? out : kb_out_open(&o, opt->json, err);
 		if (!f) {
-			rc = kb_fail(err, "cannot write '%s': %s", opt->json, strerror(errno));
+			rc = -1;
 		} else {
 			fprintf(f, "{\"trace\": ");
 			json_string(f, kb_db_path(db));
@@ -82,8 +83,8 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 			for (int k = 0; k < n; k++)
 				rtable_json(f, &t[k], false);
 			fprintf(f, "}\n");
-			if (f != out && fclose(f))
-				rc = kb_fail(err, "cannot write '%s'", opt->json);
+			if (f != out && kb_out_close(&o, true, err))
+				rc = -1;
 		}
 	}
 	if (!rc && opt->csv) {

@@ -49,11 +49,12 @@ int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 		free(params);
 		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
 	}
-	FILE *f = fopen(path, "w");
+	kb_out o;
+	FILE *f = kb_out_open(&o, path, err);
 	if (!f) {
 		sqlite3_finalize(st);
 		free(params);
-		return kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
 	}
 	double sq = param(params, "s_q_prefill", 16), skv = param(params, "s_kv_per_rank", 16);
 	double d = param(params, "d_head", 64), multi = param(params, "n_ranks_multi_user", 4);
@@ -93,5 +94,5 @@ int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 		fprintf(f, "%s\n  %s", k ? "," : "", rows[k]);
 	fprintf(f, "\n]}\n");
 	free(params);
-	return fclose(f) == 0 ? 0 : kb_fail(err, "cannot write '%s'", path);
+	return kb_out_close(&o, true, err);
 }
