@@ -30,6 +30,20 @@ static const char usage[] =
 	"\n"
 	"exit status: 0 identical, 1 different, 2 bad usage or input\n";
 
+static int check_ops(kb_db *db, kb_error *err)
+{
+	int64_t n;
+	kb_op_stream *s;
+	if (kb_read_op_count(db, &n, err) || kb_op_stream_open_range(db, 1, n, &s, err))
+		return -1;
+	kb_op_rec o;
+	int rc;
+	while ((rc = kb_op_stream_next(s, &o, err)) == 1)
+		;
+	kb_op_stream_close(s);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	kb_cli_guard_stdout("kb-diff");
@@ -71,6 +85,13 @@ int main(int argc, char **argv)
 	kb_error err = {{0}};
 	if (kb_db_open(&a, file[0], false, &err) || kb_db_open(&b, file[1], false, &err)) {
 		kb_db_close(a);
+		return kb_cli_error("kb-diff", "%s", err.msg);
+	}
+	/* every op row through the readers' checks, as kb-time and kb-replay
+	 * read them: a trace they refuse as damaged is not compared */
+	if (check_ops(a, &err) || check_ops(b, &err)) {
+		kb_db_close(a);
+		kb_db_close(b);
 		return kb_cli_error("kb-diff", "%s", err.msg);
 	}
 	/* structure only when a side has no run (and none was named) */

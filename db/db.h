@@ -285,6 +285,8 @@ void kb_op_stream_close(kb_op_stream *s);
 
 /* A timing run by label (NULL: the newest); *id 0 if there is none. */
 int kb_read_run(kb_db *db, const char *label, int64_t *id, char *label_out, size_t cap, kb_error *err);
+/* The labels of the trace's runs, oldest first ("none" if it has none). */
+void kb_read_run_labels(kb_db *db, char *out, size_t cap);
 /* Calls fn for each op of the run in id order (op 1..n_ops, 0 <= start <=
  * end, checked); every op must be timed. */
 typedef int (*kb_op_time_fn)(void *ctx, int64_t op, int64_t t_start_ps, int64_t t_end_ps, kb_error *err);

@@ -474,6 +474,17 @@ int kb_read_run(kb_db *db, const char *label, int64_t *id, char *label_out, size
 	return done(db, st, 0, step, "timing_runs", err);
 }
 
+void kb_read_run_labels(kb_db *db, char *out, size_t cap)
+{
+	sqlite3_stmt *st;
+	snprintf(out, cap, "none");
+	if (sqlite3_prepare_v2(db->h, "SELECT group_concat(label, ', ') FROM (SELECT label FROM timing_runs ORDER BY id)",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
 int kb_read_op_times(kb_db *db, int64_t run, int64_t n_ops, kb_op_time_fn fn, void *ctx, kb_error *err)
 {
 	sqlite3_stmt *st;

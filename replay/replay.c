@@ -302,10 +302,13 @@ static int find_run(replay *r, kb_error *err)
 	if (kb_read_run(r->db, r->opt->run, &run, r->rep->run, sizeof r->rep->run, err))
 		return -1;
 	r->rep->run_id = run;
+	char have[256];
+	if (!run && r->opt->run) {
+		kb_read_run_labels(r->db, have, sizeof have);
+		return kb_fail(err, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(r->db), r->opt->run, have);
+	}
 	if (!run)
-		return r->opt->run ? kb_fail(err, "%s: no timing run labelled '%s'", kb_db_path(r->db), r->opt->run)
-				   : kb_fail(err, "%s: no timing run (run kb-time first, or replay with --order dataflow)",
-					     kb_db_path(r->db));
+		return kb_fail(err, "%s: no timing run (run kb-time first, or replay with --order dataflow)", kb_db_path(r->db));
 	return 0;
 }
 

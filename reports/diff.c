@@ -62,6 +62,30 @@ static int meta_kv(sqlite3 *h, kb_db *a, kb_db *b, const char *meta, const char 
 	return rc;
 }
 
+/* A run's label and effective topology (the keys kb-time ran with) into
+ * temp.kv_run as side's rows. */
+static int run_kv(sqlite3 *h, const char *schema, const char *side, int64_t run, char *label, size_t cap,
+		  kb_error *err)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT label, topology_effective FROM %s.timing_runs WHERE id = ?", schema);
+	sqlite3_stmt *st;
+	if (sqlite3_exec(h, "CREATE TEMP TABLE IF NOT EXISTS kv_run(side TEXT, key TEXT, value TEXT)", NULL, NULL, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	sqlite3_bind_int64(st, 1, run);
+	char *text = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(label, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+		text = strdup(sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+	}
+	sqlite3_finalize(st);
+	int rc = text ? fill_kv(h, side, text, "kv_run", ':', err) : kb_fail(err, "diff: run %lld vanished", (long long)run);
+	free(text);
+	return rc;
+}
+
 /* ---- op streams ---- */
 
 typedef struct cursor {
@@ -73,10 +97,11 @@ typedef struct cursor {
 static const char stream_sql[] =
 	"SELECT o.sip, CASE WHEN o.launch_id = 0 THEN -1 ELSE o.cube END AS c,"
 	" CASE WHEN o.launch_id = 0 THEN -1 ELSE o.pe END AS p, o.seq, k.name,"
-	" coalesce(d.text, '') || ' <- ' || coalesce(x.text, '') || coalesce(' ' || y.text, ''), o.bytes, o.flops, o.attr,"
-	" o.id FROM %s.ops o JOIN %s.enum_op_kind k ON k.id = o.kind LEFT JOIN %s.shapes d ON d.id = o.dst_shape"
-	" LEFT JOIN %s.shapes x ON x.id = o.a_shape LEFT JOIN %s.shapes y ON y.id = o.b_shape"
-	" ORDER BY o.sip, c, p, o.seq, o.id";
+	" CASE WHEN x.text IS NULL THEN coalesce(d.text, '-') ELSE coalesce(d.text, '-') || ' <- ' || x.text"
+	" || coalesce(', ' || y.text, '') END, o.bytes, o.flops, o.attr, o.id, o.imm, coalesce(bl.checksum, 0)"
+	" FROM %1$s.ops o JOIN %1$s.enum_op_kind k ON k.id = o.kind LEFT JOIN %1$s.shapes d ON d.id = o.dst_shape"
+	" LEFT JOIN %1$s.shapes x ON x.id = o.a_shape LEFT JOIN %1$s.shapes y ON y.id = o.b_shape"
+	" LEFT JOIN %1$s.blobs bl ON bl.id = o.blob_id ORDER BY o.sip, c, p, o.seq, o.id";
 
 static void advance(cursor *c)
 {
@@ -107,14 +132,29 @@ static void describe(const cursor *c, char *buf, size_t cap)
 		snprintf(buf, cap, "(stream ends)");
 		return;
 	}
-	snprintf(buf, cap, "op %lld %s %s, %lld B, %lld flops, attr %lld", (long long)sqlite3_column_int64(c->st, 9),
-		 sqlite3_column_text(c->st, 4), sqlite3_column_text(c->st, 5), (long long)sqlite3_column_int64(c->st, 6),
-		 (long long)sqlite3_column_int64(c->st, 7), (long long)sqlite3_column_int64(c->st, 8));
+	int64_t sum = sqlite3_column_int64(c->st, 11);
+	char data[40] = "";
+	if (sum)
+		snprintf(data, sizeof data, ", data %016llx", (unsigned long long)sum);
+	snprintf(buf, cap, "op %lld %s %s, %lld B, %lld flops, attr %lld, imm %.9g%s",
+		 (long long)sqlite3_column_int64(c->st, 9), sqlite3_column_text(c->st, 4), sqlite3_column_text(c->st, 5),
+		 (long long)sqlite3_column_int64(c->st, 6), (long long)sqlite3_column_int64(c->st, 7),
+		 (long long)sqlite3_column_int64(c->st, 8), sqlite3_column_double(c->st, 10), data);
 }
 
+/* Kind, shapes, bytes, flops, attr, the immediate (bit for bit) and the
+ * host data's checksum. */
 static bool same_op(const cursor *a, const cursor *b)
 {
-	for (int k = 4; k <= 8; k++) {
+	for (int k = 4; k <= 11; k++) {
+		if (k == 9) /* the op id */
+			continue;
+		if (k == 10) {
+			double x = sqlite3_column_double(a->st, k), y = sqlite3_column_double(b->st, k);
+			if (memcmp(&x, &y, sizeof x) != 0)
+				return false;
+			continue;
+		}
 		const char *x = (const char *)sqlite3_column_text(a->st, k), *y = (const char *)sqlite3_column_text(b->st, k);
 		if (strcmp(x ? x : "", y ? y : "") != 0)
 			return false;
@@ -136,10 +176,10 @@ static int divergence(sqlite3 *h, kb_error *err)
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
 	char sql[1024];
 	cursor a = {0}, b = {0};
-	snprintf(sql, sizeof sql, stream_sql, "main", "main", "main", "main", "main");
+	snprintf(sql, sizeof sql, stream_sql, "main");
 	if (sqlite3_prepare_v2(h, sql, -1, &a.st, NULL) != SQLITE_OK)
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
-	snprintf(sql, sizeof sql, stream_sql, "b", "b", "b", "b", "b");
+	snprintf(sql, sizeof sql, stream_sql, "b");
 	if (sqlite3_prepare_v2(h, sql, -1, &b.st, NULL) != SQLITE_OK) {
 		sqlite3_finalize(a.st);
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
@@ -150,13 +190,23 @@ static int divergence(sqlite3 *h, kb_error *err)
 		sqlite3_finalize(b.st);
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
 	}
+	/* streams only one side has: counted, then one row per side */
+	int64_t only[2] = {0, 0};
+	char only_first[2][64] = {"", ""};
 	advance(&a);
 	advance(&b);
 	while (!a.done || !b.done) {
 		int c = a.done ? 1 : b.done ? -1 : cmp_stream(&a, &b);
 		cursor *lead = c <= 0 ? &a : &b;
 		int64_t sip = lead->sip, cube = lead->cube, pe = lead->pe;
-		bool reported = false;
+		bool ina0 = !a.done && a.sip == sip && a.cube == cube && a.pe == pe;
+		bool inb0 = !b.done && b.sip == sip && b.cube == cube && b.pe == pe;
+		bool reported = !ina0 || !inb0;
+		if (reported) {
+			int side = ina0 ? 0 : 1;
+			if (!only[side]++)
+				stream_name(sip, cube, pe, only_first[side], sizeof only_first[side]);
+		}
 		/* walk this stream on both sides */
 		for (;;) {
 			bool ina = !a.done && a.sip == sip && a.cube == cube && a.pe == pe;
@@ -185,11 +235,32 @@ static int divergence(sqlite3 *h, kb_error *err)
 				advance(&b);
 		}
 	}
+	for (int side = 0; side < 2; side++) {
+		if (!only[side])
+			continue;
+		char name[160], what[96];
+		snprintf(name, sizeof name, only[side] > 1 ? "%s and %lld more" : "%s", only_first[side],
+			 (long long)only[side] - 1);
+		snprintf(what, sizeof what, "%lld stream%s only here", (long long)only[side], only[side] > 1 ? "s" : "");
+		sqlite3_bind_text(ins, 1, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(ins, 2, 0);
+		sqlite3_bind_text(ins, 3, side ? "(no such stream)" : what, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 4, side ? what : "(no such stream)", -1, SQLITE_TRANSIENT);
+		sqlite3_step(ins);
+		sqlite3_reset(ins);
+	}
 	sqlite3_finalize(a.st);
 	sqlite3_finalize(b.st);
 	sqlite3_finalize(ins);
 	return 0;
 }
+
+/* A range's row name: its label and rank, and which occurrence of that
+ * label on that rank it is when the label repeats ("step #2 (rank 0)"). */
+#define RANGE_NAME(schema) \
+	"SELECT s.value || CASE WHEN count(*) OVER (PARTITION BY r.label, r.rank) > 1 THEN ' #' ||" \
+	" row_number() OVER (PARTITION BY r.label, r.rank ORDER BY r.id) ELSE '' END || ' (rank ' || r.rank || ')' AS n"
+#define RANGE_FROM(schema) " FROM " schema ".ranges r JOIN " schema ".strings s ON s.id = r.label"
 
 static const char *const cfg_cols[] = {"key", "a", "b"};
 static const char *const count_cols[] = {"name", "a", "b", "delta"};
@@ -219,12 +290,19 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 	sqlite3_finalize(st);
 	if (step != SQLITE_DONE)
 		return kb_fail(err, "diff: cannot attach '%s': %s", kb_db_path(b), sqlite3_errmsg(h));
+	char label_a[128] = "", label_b[128] = "";
 	int rc = meta_kv(h, a, b, "topology_effective", "kv_topo", ':', err) ||
 		 meta_kv(h, a, b, "ccl_effective", "kv_ccl", ':', err) ||
-		 meta_kv(h, a, b, "bench_params", "kv_bench", ' ', err) || divergence(h, err);
-	enum { T_CFG, T_BENCH, T_KINDS, T_RANGES, T_KERNELS, T_DIV, T_TOTAL, T_TRANGES, T_TKERNELS, T_TCOLL, T_LINKS, T_N };
+		 meta_kv(h, a, b, "bench_params", "kv_bench", ' ', err) ||
+		 (timed && (run_kv(h, "main", "a", ra, label_a, sizeof label_a, err) ||
+			    run_kv(h, "b", "b", rb, label_b, sizeof label_b, err))) ||
+		 divergence(h, err);
+	enum { T_CFG, T_RUNCFG, T_BENCH, T_KINDS, T_RANGES, T_KERNELS, T_DIV, T_TOTAL, T_TRANGES, T_TKERNELS, T_TCOLL,
+	       T_LINKS, T_N };
 	rtable t[T_N];
 	rtable_init(&t[T_CFG], "config", "config keys that differ (topology, ccl)", 3, cfg_cols, "sss");
+	rtable_init(&t[T_RUNCFG], "run_config", "timing-run config keys that differ (kb-time --topology / --set)", 3,
+		    cfg_cols, "sss");
 	rtable_init(&t[T_BENCH], "bench", "bench and parameters that differ", 3, cfg_cols, "sss");
 	rtable_init(&t[T_KINDS], "op_kinds", "op counts by kind", 4, count_cols, "siii");
 	rtable_init(&t[T_RANGES], "ranges", "op counts by range", 4, count_cols, "siii");
@@ -249,6 +327,10 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 			 " WHERE x.value IS NOT y.value) ORDER BY 1");
 		rc = rtable_query(&t[T_CFG], h, sql, 0, 0, err);
 	}
+	if (!rc && timed) {
+		snprintf(sql, sizeof sql, kv_sql, "kv_run");
+		rc = rtable_query(&t[T_RUNCFG], h, sql, 0, 0, err);
+	}
 	if (!rc) {
 		char kv[1024];
 		snprintf(kv, sizeof kv, kv_sql, "kv_bench");
@@ -268,10 +350,8 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		rc = rtable_query(&t[T_KINDS], h, sql, 0, 0, err);
 	}
 	if (!rc) {
-		snprintf(qa, sizeof qa, "SELECT s.value || ' (rank ' || r.rank || ')' AS n, sum(r.end_op_id - r.first_op_id) AS c"
-			 " FROM main.ranges r JOIN main.strings s ON s.id = r.label GROUP BY 1");
-		snprintf(qb, sizeof qb, "SELECT s.value || ' (rank ' || r.rank || ')' AS n, sum(r.end_op_id - r.first_op_id) AS c"
-			 " FROM b.ranges r JOIN b.strings s ON s.id = r.label GROUP BY 1");
+		snprintf(qa, sizeof qa, RANGE_NAME("main") ", r.end_op_id - r.first_op_id AS c" RANGE_FROM("main"));
+		snprintf(qb, sizeof qb, RANGE_NAME("b") ", r.end_op_id - r.first_op_id AS c" RANGE_FROM("b"));
 		snprintf(sql, sizeof sql, count_sql, qa, qb);
 		rc = rtable_query(&t[T_RANGES], h, sql, 0, 0, err);
 	}
@@ -297,10 +377,11 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		rc = rtable_query(&t[T_TOTAL], h, sql, 0, 0, err);
 		for (int side = 0; !rc && side < 2; side++) {
 			const char *s = side ? "b" : "main";
+			char name[512];
+			snprintf(name, sizeof name, RANGE_NAME("%1$s") ", r.id" RANGE_FROM("%1$s"), s);
 			snprintf(side ? qb : qa, sizeof qa,
-				 "SELECT s.value || ' (rank ' || g.rank || ')' AS n, sum(t.t_end_ps - t.t_start_ps) AS t FROM"
-				 " %s.range_times t JOIN %s.ranges g ON g.id = t.range_id JOIN %s.strings s ON s.id = g.label"
-				 " WHERE t.run_id = %lld GROUP BY 1", s, s, s, (long long)(side ? rb : ra));
+				 "SELECT g.n AS n, t.t_end_ps - t.t_start_ps AS t FROM (%s) g JOIN %s.range_times t"
+				 " ON t.range_id = g.id AND t.run_id = %lld", name, s, (long long)(side ? rb : ra));
 		}
 		snprintf(sql, sizeof sql, dt_sql, qa, qb, o->top);
 		rc = rc || rtable_query(&t[T_TRANGES], h, sql, 0, 0, err);
@@ -346,6 +427,10 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 			json_string(out, kb_db_path(a));
 			fprintf(out, ", \"b\": ");
 			json_string(out, kb_db_path(b));
+			fprintf(out, ", \"run_a\": ");
+			json_string(out, timed ? label_a : "");
+			fprintf(out, ", \"run_b\": ");
+			json_string(out, timed ? label_b : "");
 			fprintf(out, ", \"identical\": %s", *differ ? "false" : "true");
 			for (int k = 0; k < T_N; k++)
 				rtable_json(out, &t[k], false);
@@ -353,6 +438,11 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		} else {
 			fprintf(out, "kb-diff %s %s: %s\n", kb_db_path(a), kb_db_path(b),
 				*differ ? "they differ" : timed ? "identical (structure and timing)" : "identical structure");
+			if (timed)
+				fprintf(out, "runs compared: a '%s', b '%s'\n", label_a, label_b);
+			else
+				fprintf(out, "runs compared: none (%s has no timing run; structure only)\n",
+					ra > 0 ? "b" : "a");
 			for (int k = 0; k < T_N; k++)
 				if (t[k].n_rows) {
 					fputc('\n', out);

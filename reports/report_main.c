@@ -25,10 +25,13 @@ int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err)
 		sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
 	int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	sqlite3_finalize(st);
-	if (id < 0)
-		return label ? kb_fail(err, "%s: no timing run labelled '%s'", kb_db_path(db), label)
-			     : kb_fail(err, "%s: no timing run (run kb-time first)", kb_db_path(db));
-	return id;
+	if (id >= 0)
+		return id;
+	if (!label)
+		return kb_fail(err, "%s: no timing run (run kb-time first)", kb_db_path(db));
+	char have[256];
+	kb_read_run_labels(db, have, sizeof have);
+	return kb_fail(err, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(db), label, have);
 }
 
 int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
