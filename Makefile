@@ -86,11 +86,15 @@ $(BIN)/kb-%: $(BUILD)/cli/kb_%.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
+# A test tool (no cmocka): forges a blob for the CLI tests.
+$(BUILD)/tests/forge_blob: $(BUILD)/tests/forge_blob.o $(LIB)
+	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # A fuzz harness without libFuzzer: replays its seeds and every kept crasher.
 $(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/run_corpus.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/bench/bench_gemm # the benchmark builds too
+test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/tests/forge_blob $(BUILD)/bench/bench_gemm # the benchmark builds too
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; \
 	done; \
@@ -99,6 +103,7 @@ test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/b
 	  TMPDIR=/tmp $(BUILD)/tests/$$f tests/fuzz/corpus/$$f tests/fuzz/crashes/$$f || fail=1; \
 	done; \
 	echo "== tests/cli_test.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_test.sh || fail=1; \
+	echo "== tests/cli_adversary.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_adversary.sh || fail=1; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 
 test-asan:

@@ -25,6 +25,25 @@ typedef struct lanes {
 	int n;
 } lanes;
 
+/* One end of an IPCQ message: a send (its end) or a recv (its start). The
+ * ends are sorted by (channel, message, side) after the events are out,
+ * so each send meets its recv in O(n log n), not by a join. */
+typedef struct flow_end {
+	int64_t chan, seq, op, t_ps;
+	int32_t sip, tid;
+	int32_t recv;
+} flow_end;
+
+static int by_message(const void *a, const void *b)
+{
+	const flow_end *x = a, *y = b;
+	if (x->chan != y->chan)
+		return x->chan < y->chan ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->recv - y->recv;
+}
+
 static int unit_of(int kind, int64_t launch)
 {
 	if (launch == 0)
@@ -148,14 +167,9 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	    sqlite3_step(c) == SQLITE_ROW)
 		n_ops = sqlite3_column_int64(c, 0);
 	sqlite3_finalize(c);
-	int32_t *tid_of = calloc((size_t)n_ops + 1, sizeof *tid_of);
+	flow_end *ends = NULL;
+	size_t n_ends = 0, cap_ends = 0;
 	kb_ptrmap tracks = {0}; /* (sip, cube, pe, unit) -> lanes */
-	if (!tid_of) {
-		shard_index_free(&shards);
-		sqlite3_finalize(st);
-		kb_out_close(&o, false, NULL);
-		return kb_fail(err, "out of memory");
-	}
 	fprintf(f, "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n");
 	bool first = true;
 	int seen_sip[MAX_SIPS] = {0};
@@ -201,7 +215,15 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 					lane ? "#" : "", lane ? lane + 1 : 0);
 		}
 		ln->end[lane] = t1;
-		tid_of[id] = tid;
+		int64_t chan = sqlite3_column_int64(st, 14);
+		if ((kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV) && chan > 0) {
+			if (kb_grow(&ends, &cap_ends, n_ends + 1, sizeof *ends, 1024)) {
+				rc = kb_fail(err, "out of memory");
+				break;
+			}
+			bool recv = kind == KB_OP_IPCQ_RECV;
+			ends[n_ends++] = (flow_end){chan, sqlite3_column_int64(st, 15), id, recv ? t0 : t1, sip, tid, recv};
+		}
 		fprintf(f, ",\n{\"ph\": \"X\", \"name\": ");
 		json_string(f, (const char *)sqlite3_column_text(st, 8));
 		fprintf(f, ", \"cat\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.6f, \"dur\": %.6f, \"args\": {\"op\": %lld,"
@@ -232,27 +254,18 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 	}
 	sqlite3_finalize(st);
 	/* flows: send k -> recv k of each channel */
-	if (!rc && sqlite3_prepare_v2(h, "SELECT s.id, s.sip, ts.t_end_ps, r.id, r.sip, tr.t_start_ps FROM ops s"
-				  " JOIN ops r ON r.chan_id = s.chan_id AND r.chan_seq = s.chan_seq AND r.kind = ?"
-				  " JOIN op_times ts ON ts.op_id = s.id AND ts.run_id = ?3"
-				  " JOIN op_times tr ON tr.op_id = r.id AND tr.run_id = ?3 WHERE s.kind = ?2", -1, &st, NULL) ==
-			   SQLITE_OK) {
-		sqlite3_bind_int(st, 1, KB_OP_IPCQ_RECV);
-		sqlite3_bind_int(st, 2, KB_OP_IPCQ_SEND);
-		sqlite3_bind_int64(st, 3, run);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			int64_t s = sqlite3_column_int64(st, 0), r = sqlite3_column_int64(st, 3);
-			if (s < 1 || s > n_ops || r < 1 || r > n_ops)
-				continue;
-			fprintf(f, ",\n{\"ph\": \"s\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d, \"tid\": %d,"
-				   " \"ts\": %.6f}", (long long)s, sqlite3_column_int(st, 1), tid_of[s],
-				(double)sqlite3_column_int64(st, 2) / 1e6);
-			fprintf(f, ",\n{\"ph\": \"f\", \"bp\": \"e\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d,"
-				   " \"tid\": %d, \"ts\": %.6f}", (long long)s, sqlite3_column_int(st, 4), tid_of[r],
-				(double)sqlite3_column_int64(st, 5) / 1e6);
-		}
-		sqlite3_finalize(st);
+	if (!rc && n_ends)
+		qsort(ends, n_ends, sizeof *ends, by_message);
+	for (size_t k = 0; !rc && k + 1 < n_ends; k++) {
+		const flow_end *a = &ends[k], *b = &ends[k + 1];
+		if (a->recv || !b->recv || a->chan != b->chan || a->seq != b->seq)
+			continue;
+		fprintf(f, ",\n{\"ph\": \"s\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d, \"tid\": %d,"
+			   " \"ts\": %.6f}", (long long)a->op, a->sip, a->tid, (double)a->t_ps / 1e6);
+		fprintf(f, ",\n{\"ph\": \"f\", \"bp\": \"e\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d,"
+			   " \"tid\": %d, \"ts\": %.6f}", (long long)a->op, b->sip, b->tid, (double)b->t_ps / 1e6);
 	}
+	free(ends);
 	/* counters: the load of each link kind (kb-time's link_load series) */
 	if (!rc && kb_db_has_table(db, "link_load") &&
 	    sqlite3_prepare_v2(h, "SELECT kind, t_ps, gbps FROM link_load WHERE run_id = ? ORDER BY kind, t_ps", -1, &st,
@@ -275,7 +288,6 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
 		free(tracks.vals[i]);
 	kb_ptrmap_release(&tracks);
 	shard_index_free(&shards);
-	free(tid_of);
 	if (kb_out_close(&o, !rc, err))
 		rc = -1;
 	return rc;

@@ -2,36 +2,7 @@
 # cli_test.sh — the command-line contract of kb-trace: exit codes, one-line
 # errors naming file:line and key, --set routing, and that a failed run
 # never damages an existing trace.
-set -u
-BIN=${BIN:-bin}
-kbtrace() { "$BIN/kb-trace" --force "$@"; } # tests rewrite their files; the refusal is tested below
-TRACE=kbtrace
-TIME="$BIN/kb-time"
-REPLAY="$BIN/kb-replay"
-REPORT="$BIN/kb-report"
-DIFF="$BIN/kb-diff"
-dir=$(mktemp -d /tmp/kb_cli_XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-pass=0 fail=0
-
-check() { # name, condition result (0 = ok)
-	if [ "$2" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi
-}
-
-# expect CODE "stderr substring" -- args...   (runs kb-trace, or $TOOL if set)
-expect() {
-	local code=$1 want=$2; shift 3
-	"${TOOL:-$TRACE}" "$@" >"$dir/out" 2>"$dir/err"
-	local got=$?
-	local lines
-	lines=$(wc -l <"$dir/err")
-	if [ "$got" != "$code" ]; then check "kb-trace $* exited $got, wanted $code ($(cat "$dir/err"))" 1; return; fi
-	if [ -n "$want" ] && ! grep -qF -- "$want" "$dir/err"; then
-		check "kb-trace $*: stderr lacks '$want': $(cat "$dir/err")" 1; return
-	fi
-	if [ "$code" != 0 ] && [ "$lines" != 1 ]; then check "kb-trace $*: $lines error lines" 1; return; fi
-	check "kb-trace $*" 0
-}
+source "$(dirname "$0")/cli_lib.sh"
 
 expect 0 "" -- --help
 grep -q "usage: kb-trace" "$dir/out"; check "--help prints usage" $?
