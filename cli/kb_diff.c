@@ -24,7 +24,7 @@ static const char usage[] =
 	"most. A trace without a timing run is compared by structure only.\n"
 	"\n"
 	"      --run-a, --run-b LABEL  timing runs to compare\n"
-	"      --top N                 rows per ranked table (default 20)\n"
+	"      --top N                 rows per ranked table (default 20, 0 = all)\n"
 	"      --json                  JSON instead of text\n"
 	"  -h, --help                  this text\n"
 	"\n"
@@ -70,8 +70,10 @@ int main(int argc, char **argv)
 		case 'b': o.run_b = optarg; break;
 		case 'n':
 			o.top = (int)strtol(optarg, &end, 10);
-			if (*end || o.top < 1 || o.top > 100000)
-				return kb_cli_error("kb-diff", "--top '%s': expected 1..100000", optarg);
+			if (*end || end == optarg || o.top < 0 || o.top > 100000)
+				return kb_cli_error("kb-diff", "--top '%s': expected 0 (all) to 100000", optarg);
+			if (o.top == 0)
+				o.top = -1; /* SQL's LIMIT -1: every row */
 			break;
 		case 'j': o.json = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;

@@ -13,7 +13,7 @@
 
 static const char usage[] =
 	"usage: kb-report TRACE.db [--run LABEL] [--top N] [--json FILE|-] [--csv DIR] [--html FILE]\n"
-	"                          [--perfetto FILE] [--gqa-sweep FILE] [--quiet]\n"
+	"                          [--perfetto FILE [--perfetto-split N]] [--gqa-sweep FILE] [--quiet]\n"
 	"\n"
 	"The summary of a timing run (the newest unless --run): time per rank (host\n"
 	"setup apart from device time), ranges, kernels and op kinds with count /\n"
@@ -23,11 +23,15 @@ static const char usage[] =
 	"(algbw, busbw), the critical path and kernel-scratch high-water marks.\n"
 	"\n"
 	"      --run LABEL      timing run to report (default: the newest)\n"
-	"      --top N          rows of the ranked tables (default 10)\n"
+	"      --top N          rows of each table in the text view (default 10, 0 = all);\n"
+	"                       --json, --csv and --html hold every row\n"
 	"      --json FILE      every table as JSON ('-': standard output)\n"
 	"      --csv DIR        one CSV file per table in DIR\n"
 	"      --html FILE      one self-contained page with SVG charts\n"
-	"      --perfetto FILE  Chrome / Perfetto trace-event JSON (ui.perfetto.dev)\n"
+	"      --perfetto FILE  Chrome / Perfetto trace-event JSON (ui.perfetto.dev), ~260 B/op\n"
+	"      --perfetto-split N  at most N ops per file, in time order: FILE.001.json,\n"
+	"                       FILE.002.json, ... (the UI loads ~1 M ops a file well;\n"
+	"                       an IPCQ arrow whose ends fall in two files is left out)\n"
 	"      --gqa-sweep FILE sweep.json v1 of a milestone-gqa-llama70b trace (per-panel\n"
 	"                       op counts and simulated time)\n"
 	"  -q, --quiet          no text summary\n"
@@ -43,7 +47,7 @@ int main(int argc, char **argv)
 		{"json", required_argument, NULL, 'j'}, {"csv", required_argument, NULL, 'c'},
 		{"html", required_argument, NULL, 'H'}, {"perfetto", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
-		{"gqa-sweep", required_argument, NULL, 'g'},
+		{"gqa-sweep", required_argument, NULL, 'g'}, {"perfetto-split", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	kb_report_options o = {.top = 10};
@@ -62,13 +66,18 @@ int main(int argc, char **argv)
 		case 'r': o.run = optarg; break;
 		case 'n':
 			o.top = (int)strtol(optarg, &end, 10);
-			if (*end || o.top < 1 || o.top > 100000)
-				return kb_cli_error("kb-report", "--top '%s': expected 1..100000", optarg);
+			if (*end || end == optarg || o.top < 0 || o.top > 100000)
+				return kb_cli_error("kb-report", "--top '%s': expected 0 (all) to 100000", optarg);
 			break;
 		case 'j': o.json = optarg; break;
 		case 'c': o.csv = optarg; break;
 		case 'H': o.html = optarg; break;
 		case 'p': o.perfetto = optarg; break;
+		case 's':
+			o.perfetto_split = strtoll(optarg, &end, 10);
+			if (*end || end == optarg || o.perfetto_split < 1)
+				return kb_cli_error("kb-report", "--perfetto-split '%s': expected a number of ops >= 1", optarg);
+			break;
 		case 'g': o.gqa_sweep = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
@@ -76,6 +85,8 @@ int main(int argc, char **argv)
 		default: return kb_cli_error("kb-report", "bad option '%s' (see kb-report --help)", argv[optind - 1]);
 		}
 	}
+	if (o.perfetto_split && !o.perfetto)
+		return kb_cli_error("kb-report", "--perfetto-split needs --perfetto FILE");
 	if (!trace)
 		return kb_cli_error("kb-report", "missing the trace file (see kb-report --help)");
 	if (o.json && strcmp(o.json, "-") == 0)

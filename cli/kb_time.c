@@ -30,7 +30,7 @@ static const char usage[] =
 	"      --replace        replace an existing run with the same label\n"
 	"  -q, --quiet          print nothing on success\n"
 	"      --json           print the summary as JSON\n"
-	"      --top N          rows per summary list (default 5)\n"
+	"      --top N          rows per summary list, text and --json (default 5, 0 = all)\n"
 	"      --stats          print timing-pass throughput and memory on stderr\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        print the version\n"
@@ -82,8 +82,8 @@ int main(int argc, char **argv)
 		case 'n': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 1000)
-				return kb_cli_error("kb-time", "--top '%s': expected a number from 1 to 1000", optarg);
+			if (*end || end == optarg || v < 0 || v > 100000)
+				return kb_cli_error("kb-time", "--top '%s': expected 0 (all) to 100000", optarg);
 			top = (int)v;
 			break;
 		}

@@ -446,7 +446,7 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 			for (int k = 0; k < T_N; k++)
 				if (t[k].n_rows) {
 					fputc('\n', out);
-					rtable_print(out, &t[k]);
+					rtable_print(out, &t[k], 0);
 				}
 		}
 	}

@@ -12,6 +12,7 @@
 #include "reports_int.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ static const char *const unit_name[U_N] = {"host", "dma", "gemm", "math", "ipcq"
 
 typedef struct lanes {
 	int64_t end[MAX_LANES];
+	int named[MAX_LANES]; /* the part (from 1) whose file last named the lane's track */
 	int n;
 } lanes;
 
@@ -31,7 +33,8 @@ typedef struct lanes {
 typedef struct flow_end {
 	int64_t chan, seq, op, t_ps;
 	int32_t sip, tid;
-	int32_t recv;
+	int16_t part;
+	int16_t recv;
 } flow_end;
 
 static int by_message(const void *a, const void *b)
@@ -134,161 +137,408 @@ static const char *shard_index_find(const shard_index *x, uint64_t pa)
 	return best ? best->name : NULL;
 }
 
-int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err)
+/* Names the events use, read once: shape text by id, kernel by launch,
+ * wait reason by id (the ops carry ids; joining names per row in SQL was
+ * a third of an export). */
+typedef struct names {
+	char **shape, **kernel, *wait[16];
+	int64_t n_shape, n_kernel;
+} names;
+
+static void names_free(names *x)
 {
-	sqlite3 *h = kb_db_handle(db);
-	kb_out o;
-	FILE *f = kb_out_open(&o, path, err);
-	if (!f)
-		return -1;
+	for (int64_t k = 0; k <= x->n_shape; k++)
+		free(x->shape ? x->shape[k] : NULL);
+	for (int64_t k = 0; k <= x->n_kernel; k++)
+		free(x->kernel ? x->kernel[k] : NULL);
+	for (int k = 0; k < 16; k++)
+		free(x->wait[k]);
+	free(x->shape);
+	free(x->kernel);
+}
+
+/* Rows (id, text) of sql into *v[1..max id]. */
+static int load_names(sqlite3 *h, const char *sql, char ***v, int64_t *n)
+{
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.cube, o.pe, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
-				  " k.name, o.bytes, o.flops, coalesce(sh.text, ''), w.name, t.stall_ps, o.chan_id, o.chan_seq,"
-				  " coalesce(ks.value, ''), CASE WHEN o.kind = ?2 THEN o.a_pa ELSE o.dst_pa END"
-				  " FROM op_times t JOIN ops o ON o.id = t.op_id JOIN enum_op_kind k"
-				  " ON k.id = o.kind JOIN enum_wait w ON w.id = t.wait LEFT JOIN shapes sh ON sh.id = o.dst_shape"
-				  " LEFT JOIN launches l ON l.id = o.launch_id LEFT JOIN strings ks ON ks.id = l.kernel"
-				  " WHERE t.run_id = ?1 ORDER BY t.t_start_ps, t.op_id", -1, &st, NULL) != SQLITE_OK) {
-		kb_out_close(&o, false, NULL);
-		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	*v = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	size_t cap = 0;
+	int rc = 0, step;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *t = (const char *)sqlite3_column_text(st, 1);
+		if (id < 0 || id > INT32_MAX || !t)
+			continue;
+		size_t old = cap;
+		if (kb_grow(v, &cap, (size_t)id + 1, sizeof **v, 64)) {
+			rc = -1;
+			break;
+		}
+		memset(*v + old, 0, (cap - old) * sizeof **v);
+		free((*v)[id]);
+		if (!((*v)[id] = strdup(t)))
+			rc = -1;
+		if (id > *n)
+			*n = id;
 	}
+	sqlite3_finalize(st);
+	if (!*v && !rc && !(*v = calloc(1, sizeof **v)))
+		rc = -1;
+	return rc;
+}
+
+static int names_load(sqlite3 *h, names *x)
+{
+	memset(x, 0, sizeof *x);
+	char **w = NULL;
+	int64_t n_w = 0;
+	int rc = load_names(h, "SELECT id, text FROM shapes", &x->shape, &x->n_shape) ||
+		 load_names(h, "SELECT l.id, s.value FROM launches l JOIN strings s ON s.id = l.kernel", &x->kernel,
+			    &x->n_kernel) ||
+		 load_names(h, "SELECT id, name FROM enum_wait WHERE id BETWEEN 0 AND 15", &w, &n_w);
+	for (int64_t k = 0; w && k <= n_w; k++)
+		x->wait[k] = w[k];
+	free(w);
+	return rc ? -1 : 0;
+}
+
+static const char *name_of(char *const *v, int64_t n, int64_t id)
+{
+	return id >= 0 && id <= n && v[id] ? v[id] : "";
+}
+
+/* The output: one file, or parts of at most `split` ops each in time
+ * order (PATH without ".json", then ".001.json", ...). Every part is
+ * written to a temporary and renamed only when all are whole. */
+enum { MAX_PARTS = 256 };
+
+typedef struct part {
+	kb_out out;
+	jbuf j;
+	int64_t t_first; /* the start of its first op */
+} part;
+
+/* What pass 1 learns of an op, by id: its track and file. */
+typedef struct placed {
+	int32_t tid;
+	int16_t part;   /* -1: not in the run */
+	int16_t unit;
+} placed;
+
+typedef struct p1row {
+	int64_t t0, t1, id;
+	uint64_t key; /* sip, cube, pe, unit */
+} p1row;
+
+static int by_start(const void *a, const void *b)
+{
+	const p1row *x = a, *y = b;
+	if (x->t0 != y->t0)
+		return x->t0 < y->t0 ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int parts_open(part *pt, int n, const char *path, bool split, kb_error *err)
+{
+	for (int k = 0; k < n; k++) {
+		char name[4200];
+		size_t len = strlen(path);
+		if (len > 5 && strcmp(path + len - 5, ".json") == 0)
+			len -= 5;
+		if (split)
+			snprintf(name, sizeof name, "%.*s.%03d.json", (int)len, path, k + 1);
+		else
+			snprintf(name, sizeof name, "%s", path);
+		if (!kb_out_open(&pt[k].out, name, err))
+			return -1;
+		pt[k].j.f = pt[k].out.f;
+		pt[k].j.n = 0;
+		jb_raw(&pt[k].j, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\","
+				 "\"pid\":1000,\"args\":{\"name\":\"links (GB/s per kind, all links of the kind)\"}}");
+	}
+	return 0;
+}
+
+/* Closes every part: all renamed into place when ok, else all dropped. */
+static int parts_close(part *pt, int n, bool ok, kb_error *err)
+{
+	int rc = ok ? 0 : -1, renamed = 0;
+	for (int k = 0; k < n; k++) {
+		if (!pt[k].out.f)
+			continue;
+		jb_raw(&pt[k].j, "\n]}\n");
+		jb_flush(&pt[k].j);
+		if (kb_out_close(&pt[k].out, ok && !rc, rc ? NULL : err))
+			rc = -1;
+		else if (ok && !rc)
+			renamed++;
+	}
+	for (int k = 0; rc && k < renamed; k++) /* a later part failed: the parts are a set, none stays */
+		unlink(pt[k].out.path);
+	return rc;
+}
+
+/* Pass 1: every op of the run in time order, as Perfetto's tracks see
+ * them: its lane on its unit's track, its file, and the names each file
+ * needs (a process per SIP, a thread per lane), written at once. */
+static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, placed *at, part **parts_out,
+		     int *n_parts, const char *path, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT t.op_id, t.t_start_ps, t.t_end_ps, o.sip, o.cube, o.pe, o.kind, o.launch_id"
+				  " FROM op_times t JOIN ops o ON o.id = t.op_id WHERE t.run_id = ?", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "%s: %s", path, sqlite3_errmsg(h));
 	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_int(st, 2, KB_OP_DMA_READ);
-	shard_index shards;
-	if (shard_index_load(h, &shards)) {
-		shard_index_free(&shards);
-		sqlite3_finalize(st);
-		kb_out_close(&o, false, NULL);
-		return kb_fail(err, "%s: cannot read the shards: %s", kb_db_path(db), sqlite3_errmsg(h));
-	}
-	int64_t n_ops = 0;
-	sqlite3_stmt *c;
-	if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM ops", -1, &c, NULL) == SQLITE_OK &&
-	    sqlite3_step(c) == SQLITE_ROW)
-		n_ops = sqlite3_column_int64(c, 0);
-	sqlite3_finalize(c);
-	flow_end *ends = NULL;
-	size_t n_ends = 0, cap_ends = 0;
-	kb_ptrmap tracks = {0}; /* (sip, cube, pe, unit) -> lanes */
-	fprintf(f, "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n");
-	bool first = true;
-	int seen_sip[MAX_SIPS] = {0};
+	p1row *rows = NULL;
+	size_t n = 0, cap = 0;
 	int rc = 0;
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 5);
-		int sip = sqlite3_column_int(st, 1), cube = sqlite3_column_int(st, 2), pe = sqlite3_column_int(st, 3);
-		int kind = sqlite3_column_int(st, 4), unit = unit_of(kind, launch);
-		int64_t t0 = sqlite3_column_int64(st, 6), t1 = sqlite3_column_int64(st, 7);
-		if (sip < 0 || sip >= MAX_SIPS || id < 1 || id > n_ops)
+		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 7);
+		int sip = sqlite3_column_int(st, 3), cube = sqlite3_column_int(st, 4), pe = sqlite3_column_int(st, 5);
+		int kind = sqlite3_column_int(st, 6), unit = unit_of(kind, launch);
+		if (sip < 0 || sip >= MAX_SIPS || id < 1 || id > max_id || kind <= KB_OP_NONE || kind >= KB_OP_KIND_COUNT)
 			continue;
 		if (unit == U_HOST)
 			cube = pe = 0;
-		if (!seen_sip[sip]) {
-			seen_sip[sip] = 1;
-			fprintf(f, "%s{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": %d, \"args\": {\"name\": \"sip%d\"}}",
-				first ? "" : ",\n", sip, sip);
-			first = false;
+		if (kb_grow(&rows, &cap, n + 1, sizeof *rows, 4096)) {
+			rc = kb_fail(err, "out of memory");
+			break;
 		}
-		uint64_t key = ((uint64_t)sip << 40 | (uint64_t)(cube & 0xFFFF) << 24 | (uint64_t)(pe & 0xFFFF) << 8 | (uint64_t)unit) + 1;
-		lanes *ln = kb_ptrmap_get(&tracks, key);
-		if (!ln) {
-			if (!(ln = calloc(1, sizeof *ln)) || kb_ptrmap_put(&tracks, key, ln)) {
-				free(ln);
-				rc = kb_fail(err, "out of memory");
-				break;
-			}
+		rows[n++] = (p1row){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), id,
+				    (uint64_t)sip << 40 | (uint64_t)(cube & 0xFFFF) << 24 | (uint64_t)(pe & 0xFFFF) << 8 |
+					    (uint64_t)unit};
+	}
+	sqlite3_finalize(st);
+	int np = split ? (int)((n + (size_t)split - 1) / (size_t)split) : 1;
+	if (!rc && np > MAX_PARTS)
+		rc = kb_fail(err, "--perfetto-split %lld makes %d files of the run's %zu ops, over %d: choose a larger split",
+			     (long long)split, np, n, MAX_PARTS);
+	part *pt = rc ? NULL : calloc((size_t)(np ? np : 1), sizeof *pt);
+	if (!rc && !pt)
+		rc = kb_fail(err, "out of memory");
+	if (!rc && n)
+		qsort(rows, n, sizeof *rows, by_start);
+	if (!rc)
+		rc = parts_open(pt, np ? np : 1, path, split > 0, err);
+	kb_ptrmap tracks = {0}; /* key -> lanes */
+	int seen_sip[MAX_SIPS] = {0}; /* the part (from 1) that named it */
+	char line[256];
+	for (size_t i = 0; !rc && i < n; i++) {
+		const p1row *r = &rows[i];
+		int k = split ? (int)(i / (size_t)split) : 0;
+		jbuf *j = &pt[k].j;
+		if (i == 0 || (split && i % (size_t)split == 0))
+			pt[k].t_first = r->t0;
+		int sip = (int)(r->key >> 40), cube = (int)(r->key >> 24 & 0xFFFF), pe = (int)(r->key >> 8 & 0xFFFF);
+		int unit = (int)(r->key & 0xFF);
+		if (seen_sip[sip] != k + 1) {
+			seen_sip[sip] = k + 1;
+			snprintf(line, sizeof line, ",\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"args\":{\"name\":\"sip%d\"}}",
+				 sip, sip);
+			jb_raw(j, line);
+		}
+		lanes *ln = kb_ptrmap_get(&tracks, r->key + 1);
+		if (!ln && (!(ln = calloc(1, sizeof *ln)) || kb_ptrmap_put(&tracks, r->key + 1, ln))) {
+			free(ln);
+			rc = kb_fail(err, "out of memory");
+			break;
 		}
 		int lane = 0;
-		while (lane < ln->n && ln->end[lane] > t0)
+		while (lane < ln->n && ln->end[lane] > r->t0)
 			lane++;
 		if (lane == MAX_LANES)
 			lane = MAX_LANES - 1;
 		int tid = unit == U_HOST ? 1 + lane : 100 + ((cube * 16 + pe) * U_N + unit) * MAX_LANES + lane;
-		if (lane == ln->n) { /* a new lane: name its track */
+		if (lane == ln->n)
 			ln->n++;
+		if (ln->named[lane] != k + 1) { /* each file names the tracks it uses */
+			ln->named[lane] = k + 1;
 			if (unit == U_HOST)
-				fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\":"
-					   " {\"name\": \"host%s%.0d\"}}", sip, tid, lane ? "#" : "", lane ? lane + 1 : 0);
+				snprintf(line, sizeof line, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
+					 "\"args\":{\"name\":\"host%s%.0d\"}}", sip, tid, lane ? "#" : "", lane ? lane + 1 : 0);
 			else
-				fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": %d, \"tid\": %d, \"args\":"
-					   " {\"name\": \"cube%d.pe%d %s%s%.0d\"}}", sip, tid, cube, pe, unit_name[unit],
-					lane ? "#" : "", lane ? lane + 1 : 0);
+				snprintf(line, sizeof line, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
+					 "\"args\":{\"name\":\"cube%d.pe%d %s%s%.0d\"}}", sip, tid, cube, pe, unit_name[unit],
+					 lane ? "#" : "", lane ? lane + 1 : 0);
+			jb_raw(j, line);
 		}
-		ln->end[lane] = t1;
-		int64_t chan = sqlite3_column_int64(st, 14);
+		ln->end[lane] = r->t1;
+		at[r->id] = (placed){tid, (int16_t)k, (int16_t)unit};
+	}
+	for (size_t i = 0; i < tracks.cap; i++)
+		free(tracks.vals[i]);
+	kb_ptrmap_release(&tracks);
+	free(rows);
+	if (rc && pt) {
+		parts_close(pt, np ? np : 1, false, NULL);
+		free(pt);
+		return -1;
+	}
+	*parts_out = pt;
+	*n_parts = np ? np : 1;
+	return rc;
+}
+
+/* The part whose time window holds t (parts run in time order). */
+static part *part_at(part *pt, int n, int64_t t)
+{
+	int k = n - 1;
+	while (k > 0 && pt[k].t_first > t)
+		k--;
+	return &pt[k];
+}
+
+int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_error *err)
+{
+	sqlite3 *h = kb_db_handle(db);
+	int64_t max_id = 0;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM ops", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		max_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	placed *at = malloc(((size_t)max_id + 1) * sizeof *at);
+	if (!at)
+		return kb_fail(err, "out of memory for %lld ops", (long long)max_id);
+	memset(at, 0xFF, ((size_t)max_id + 1) * sizeof *at); /* part -1: not placed */
+	part *pt = NULL;
+	int np = 0;
+	if (place_ops(h, run, max_id, split > 0 ? split : 0, at, &pt, &np, path, err)) {
+		free(at);
+		return -1;
+	}
+	/* pass 2: the events in id order (the viewer sorts them), each into its file */
+	shard_index shards = {0};
+	names nm = {0};
+	int rc = 0;
+	if (shard_index_load(h, &shards) || names_load(h, &nm) ||
+	    sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
+				  " o.bytes, o.flops, o.dst_shape, t.wait, t.stall_ps, o.chan_id, o.chan_seq,"
+				  " CASE WHEN o.kind = ?2 THEN o.a_pa ELSE o.dst_pa END"
+				  " FROM op_times t JOIN ops o ON o.id = t.op_id WHERE t.run_id = ?1", -1, &st, NULL) != SQLITE_OK) {
+		rc = kb_fail(err, "%s: cannot read the run: %s", kb_db_path(db), sqlite3_errmsg(h));
+		st = NULL;
+	}
+	if (st) {
+		sqlite3_bind_int64(st, 1, run);
+		sqlite3_bind_int(st, 2, KB_OP_DMA_READ);
+	}
+	flow_end *ends = NULL;
+	size_t n_ends = 0, cap_ends = 0;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 3);
+		if (id < 1 || id > max_id || at[id].part < 0)
+			continue;
+		int sip = sqlite3_column_int(st, 1), kind = sqlite3_column_int(st, 2), unit = at[id].unit;
+		int64_t t0 = sqlite3_column_int64(st, 4), t1 = sqlite3_column_int64(st, 5);
+		jbuf *j = &pt[at[id].part].j;
+		int64_t chan = sqlite3_column_int64(st, 11);
 		if ((kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV) && chan > 0) {
 			if (kb_grow(&ends, &cap_ends, n_ends + 1, sizeof *ends, 1024)) {
 				rc = kb_fail(err, "out of memory");
 				break;
 			}
 			bool recv = kind == KB_OP_IPCQ_RECV;
-			ends[n_ends++] = (flow_end){chan, sqlite3_column_int64(st, 15), id, recv ? t0 : t1, sip, tid, recv};
+			ends[n_ends++] = (flow_end){chan, sqlite3_column_int64(st, 12), id, recv ? t0 : t1, sip, at[id].tid,
+						    at[id].part, recv};
 		}
-		fprintf(f, ",\n{\"ph\": \"X\", \"name\": ");
-		json_string(f, (const char *)sqlite3_column_text(st, 8));
-		fprintf(f, ", \"cat\": \"%s\", \"pid\": %d, \"tid\": %d, \"ts\": %.6f, \"dur\": %.6f, \"args\": {\"op\": %lld,"
-			   " \"bytes\": %lld, \"flops\": %lld, \"shape\": ", unit_name[unit], sip, tid, (double)t0 / 1e6,
-			(double)(t1 - t0) / 1e6, (long long)id, (long long)sqlite3_column_int64(st, 9),
-			(long long)sqlite3_column_int64(st, 10));
-		json_string(f, (const char *)sqlite3_column_text(st, 11));
-		fprintf(f, ", \"waited_on\": ");
-		json_string(f, (const char *)sqlite3_column_text(st, 12));
-		fprintf(f, ", \"stall_ns\": %.3f", (double)sqlite3_column_int64(st, 13) / 1e3);
+		jb_raw(j, ",\n{\"ph\":\"X\",\"name\":\"");
+		jb_raw(j, kb_op_kind_name(kind));
+		jb_raw(j, "\",\"cat\":\"");
+		jb_raw(j, unit_name[unit]);
+		jb_raw(j, "\",\"pid\":");
+		jb_int(j, sip);
+		jb_raw(j, ",\"tid\":");
+		jb_int(j, at[id].tid);
+		jb_raw(j, ",\"ts\":");
+		jb_ps_us(j, t0);
+		jb_raw(j, ",\"dur\":");
+		jb_ps_us(j, t1 - t0);
+		jb_raw(j, ",\"args\":{\"op\":");
+		jb_int(j, id);
+		jb_raw(j, ",\"bytes\":");
+		jb_int(j, sqlite3_column_int64(st, 6));
+		jb_raw(j, ",\"flops\":");
+		jb_int(j, sqlite3_column_int64(st, 7));
+		jb_raw(j, ",\"shape\":");
+		jb_str(j, name_of(nm.shape, nm.n_shape, sqlite3_column_int64(st, 8)));
+		jb_raw(j, ",\"waited_on\":");
+		int64_t wait = sqlite3_column_int64(st, 9);
+		jb_str(j, wait >= 0 && wait < 16 && nm.wait[wait] ? nm.wait[wait] : "");
+		jb_raw(j, ",\"stall_ns\":");
+		jb_ps_us(j, sqlite3_column_int64(st, 10) * 1000); /* ns with 3 decimals */
 		const char *tensor = kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_HOST_WRITE ||
 						     kind == KB_OP_HOST_FILL
-					     ? shard_index_find(&shards, (uint64_t)sqlite3_column_int64(st, 17))
+					     ? shard_index_find(&shards, (uint64_t)sqlite3_column_int64(st, 13))
 					     : NULL;
 		if (tensor) {
-			fprintf(f, ", \"tensor\": ");
-			json_string(f, tensor);
+			jb_raw(j, ",\"tensor\":");
+			jb_str(j, tensor);
 		}
 		if (launch) {
-			fprintf(f, ", \"kernel\": ");
-			json_string(f, (const char *)sqlite3_column_text(st, 16));
-			fprintf(f, ", \"launch\": %lld", (long long)launch);
+			jb_raw(j, ",\"kernel\":");
+			jb_str(j, name_of(nm.kernel, nm.n_kernel, launch));
+			jb_raw(j, ",\"launch\":");
+			jb_int(j, launch);
 		}
-		if (sqlite3_column_int64(st, 14))
-			fprintf(f, ", \"channel\": %lld, \"message\": %lld", (long long)sqlite3_column_int64(st, 14),
-				(long long)sqlite3_column_int64(st, 15));
-		fprintf(f, "}}");
+		if (chan) {
+			jb_raw(j, ",\"channel\":");
+			jb_int(j, chan);
+			jb_raw(j, ",\"message\":");
+			jb_int(j, sqlite3_column_int64(st, 12));
+		}
+		jb_raw(j, "}}");
 	}
 	sqlite3_finalize(st);
-	/* flows: send k -> recv k of each channel */
+	/* flows: send k -> recv k of each channel, in the send's file when the
+	 * recv is in it too (an arrow between two files draws in neither) */
 	if (!rc && n_ends)
 		qsort(ends, n_ends, sizeof *ends, by_message);
 	for (size_t k = 0; !rc && k + 1 < n_ends; k++) {
 		const flow_end *a = &ends[k], *b = &ends[k + 1];
-		if (a->recv || !b->recv || a->chan != b->chan || a->seq != b->seq)
+		if (a->recv || !b->recv || a->chan != b->chan || a->seq != b->seq || a->part != b->part)
 			continue;
-		fprintf(f, ",\n{\"ph\": \"s\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d, \"tid\": %d,"
-			   " \"ts\": %.6f}", (long long)a->op, a->sip, a->tid, (double)a->t_ps / 1e6);
-		fprintf(f, ",\n{\"ph\": \"f\", \"bp\": \"e\", \"name\": \"ipcq\", \"cat\": \"ipcq\", \"id\": %lld, \"pid\": %d,"
-			   " \"tid\": %d, \"ts\": %.6f}", (long long)a->op, b->sip, b->tid, (double)b->t_ps / 1e6);
+		jbuf *j = &pt[a->part].j;
+		for (int side = 0; side < 2; side++) {
+			const flow_end *e = side ? b : a;
+			jb_raw(j, side ? ",\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"ipcq\",\"cat\":\"ipcq\",\"id\":"
+				       : ",\n{\"ph\":\"s\",\"name\":\"ipcq\",\"cat\":\"ipcq\",\"id\":");
+			jb_int(j, a->op);
+			jb_raw(j, ",\"pid\":");
+			jb_int(j, e->sip);
+			jb_raw(j, ",\"tid\":");
+			jb_int(j, e->tid);
+			jb_raw(j, ",\"ts\":");
+			jb_ps_us(j, e->t_ps);
+			jb_raw(j, "}");
+		}
 	}
 	free(ends);
-	/* counters: the load of each link kind (kb-time's link_load series) */
+	/* counters: the load of each link kind (kb-time's link_load series), each in the file of its time */
 	if (!rc && kb_db_has_table(db, "link_load") &&
 	    sqlite3_prepare_v2(h, "SELECT kind, t_ps, gbps FROM link_load WHERE run_id = ? ORDER BY kind, t_ps", -1, &st,
 			       NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, run);
-		bool named = false;
+		char line[96];
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (!named) {
-				fprintf(f, ",\n{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": 1000, \"args\": {\"name\":"
-					   " \"links (GB/s per kind, all links of the kind)\"}}");
-				named = true;
-			}
-			fprintf(f, ",\n{\"ph\": \"C\", \"name\": \"%s\", \"pid\": 1000, \"ts\": %.6f, \"args\": {\"GB/s\": %.3f}}",
-				sqlite3_column_text(st, 0), (double)sqlite3_column_int64(st, 1) / 1e6, sqlite3_column_double(st, 2));
+			int64_t t = sqlite3_column_int64(st, 1);
+			jbuf *j = &part_at(pt, np, t)->j;
+			jb_raw(j, ",\n{\"ph\":\"C\",\"name\":");
+			jb_str(j, (const char *)sqlite3_column_text(st, 0));
+			jb_raw(j, ",\"pid\":1000,\"ts\":");
+			jb_ps_us(j, t);
+			snprintf(line, sizeof line, ",\"args\":{\"GB/s\":%.3f}}", sqlite3_column_double(st, 2));
+			jb_raw(j, line);
 		}
 		sqlite3_finalize(st);
 	}
-	fprintf(f, "\n]}\n");
-	for (size_t i = 0; i < tracks.cap; i++)
-		free(tracks.vals[i]);
-	kb_ptrmap_release(&tracks);
 	shard_index_free(&shards);
-	if (kb_out_close(&o, !rc, err))
-		rc = -1;
+	names_free(&nm);
+	free(at);
+	rc = parts_close(pt, np, !rc, err) ? -1 : 0;
+	free(pt);
 	return rc;
 }

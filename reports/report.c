@@ -191,16 +191,17 @@ static void header_name(const char *col, char *buf, size_t cap)
 		*u = '\0';
 }
 
-void rtable_print(FILE *out, const rtable *t)
+void rtable_print(FILE *out, const rtable *t, int limit)
 {
 	if (!t->n_rows)
 		return;
+	size_t shown = limit > 0 && (size_t)limit < t->n_rows ? (size_t)limit : t->n_rows;
 	int w[32] = {0};
 	char h[64];
 	for (int c = 0; c < t->n_cols && c < 32; c++) {
 		header_name(t->cols[c], h, sizeof h);
 		w[c] = (int)strlen(h);
-		for (size_t i = 0; i < t->n_rows; i++) {
+		for (size_t i = 0; i < shown; i++) {
 			int l = (int)strlen(t->rows[i].text[c]);
 			if (l > w[c])
 				w[c] = l;
@@ -212,26 +213,14 @@ void rtable_print(FILE *out, const rtable *t)
 		fprintf(out, " %*s", t->fmt[c] == 's' ? -w[c] : w[c], h);
 	}
 	fputc('\n', out);
-	for (size_t i = 0; i < t->n_rows; i++) {
+	for (size_t i = 0; i < shown; i++) {
 		fputc(' ', out);
 		for (int c = 0; c < t->n_cols; c++)
 			fprintf(out, " %*s", t->fmt[c] == 's' ? -w[c] : w[c], t->rows[i].text[c]);
 		fputc('\n', out);
 	}
-}
-
-void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(out, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(out, "\\u%04x", *s);
-		else
-			fputc(*s, out);
-	}
-	fputc('"', out);
+	if (shown < t->n_rows)
+		fprintf(out, "  ... %zu more (--top 0 shows all; --json and --csv hold every row)\n", t->n_rows - shown);
 }
 
 void rtable_json(FILE *out, const rtable *t, bool first)

@@ -57,7 +57,11 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	free(b);
 	rtable t[MAX_TABLES];
 	int n = 0;
-	int rc = kb_report_tables(db, run, opt->top > 0 ? opt->top : 10, t, &n, err);
+	/* exports hold every row (SQL LIMIT -1); --top limits the text view,
+	 * which alone needs only that many */
+	bool exports = opt->json || opt->csv || opt->html;
+	int rc = exports || !opt->quiet ? kb_report_tables(db, run, exports || opt->top <= 0 ? -1 : opt->top, t, &n, err)
+					: 0;
 	char total_text[32], title[512];
 	kb_format_ps(total, total_text, sizeof total_text);
 	snprintf(title, sizeof title, "%s: bench %s, timing run '%s': %lld ops, %s simulated", kb_db_path(db), bench,
@@ -67,7 +71,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 		for (int k = 0; k < n; k++)
 			if (t[k].n_rows) {
 				fputc('\n', out);
-				rtable_print(out, &t[k]);
+				rtable_print(out, &t[k], opt->top);
 			}
 	}
 	if (!rc && opt->json) {
@@ -99,7 +103,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	if (!rc && opt->html)
 		rc = kb_report_html(db, opt->html, title, t, n, err);
 	if (!rc && opt->perfetto)
-		rc = kb_report_perfetto(db, run, opt->perfetto, err);
+		rc = kb_report_perfetto(db, run, opt->perfetto, opt->perfetto_split, err);
 	if (!rc && opt->gqa_sweep)
 		rc = kb_report_gqa_sweep(db, run, opt->gqa_sweep, err);
 	for (int k = 0; k < n; k++)

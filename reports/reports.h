@@ -35,6 +35,7 @@ typedef struct kb_report_options {
 	const char *run;          /* run label; NULL = the newest */
 	int top;                  /* rows of the ranked tables (default 10) */
 	const char *json, *csv, *perfetto, *html;
+	int64_t perfetto_split;    /* ops per Perfetto file (0: one file) */
 	const char *gqa_sweep;    /* sweep.json v1 of the milestone-gqa-llama70b bench */
 	bool quiet;
 } kb_report_options;
@@ -46,7 +47,8 @@ int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err);
 /* Chrome / Perfetto trace-event JSON of a run: a process per SIP, a track
  * per PE unit (and one per host stream), an X event per op with its
  * arguments, a flow from each IPCQ send to its recv. ts / dur in us. */
-int kb_report_perfetto(kb_db *db, int64_t run, const char *path, kb_error *err);
+/* split > 0: at most that many ops per file (PATH.001.json, ...). */
+int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_error *err);
 
 /* kb-diff: two traces, or two runs of one (a and b the same file). Text
  * (or JSON) to out; *differ tells whether anything differed. */

@@ -30,7 +30,8 @@ void rtable_init(rtable *t, const char *key, const char *title, int n_cols, cons
 		 const char *fmt);
 /* Appends the rows of sql (?1 = run id, ?2 = top). */
 int rtable_query(rtable *t, sqlite3 *h, const char *sql, int64_t run, int top, kb_error *err);
-void rtable_print(FILE *out, const rtable *t);
+/* The first `limit` rows (limit <= 0: all) as a text table. */
+void rtable_print(FILE *out, const rtable *t, int limit);
 void rtable_json(FILE *out, const rtable *t, bool first);
 int rtable_csv(const char *dir, const rtable *t, kb_error *err);
 void rtable_release(rtable *t);
@@ -48,6 +49,19 @@ void rtable_release(rtable *t);
 	" WHERE t.wait_op > 0 AND cp.step < (SELECT max(id) FROM ops))"
 
 void json_string(FILE *out, const char *s);
+
+/* A buffered JSON writer (jsonw.c): raw text, an escaped string, an
+ * integer, picoseconds as microseconds with 6 exact decimals. */
+typedef struct jbuf {
+	FILE *f;
+	size_t n;
+	char b[1 << 16];
+} jbuf;
+void jb_raw(jbuf *j, const char *s);
+void jb_str(jbuf *j, const char *s);
+void jb_int(jbuf *j, int64_t v);
+void jb_ps_us(jbuf *j, int64_t ps);
+void jb_flush(jbuf *j);
 /* A number of the trace's effective topology ("key: value  # unit" lines). */
 double kb_report_topo_value(kb_db *db, const char *key, double fallback);
 /* kb_median(x), kb_stddev(x) aggregates on a connection. */

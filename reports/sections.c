@@ -99,7 +99,7 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 	rc = rc || rtable_query(&t[k++], h,
 				"SELECT s.value, g.rank, t.t_start_ps, t.t_end_ps - t.t_start_ps FROM range_times t"
 				" JOIN ranges g ON g.id = t.range_id JOIN strings s ON s.id = g.label WHERE t.run_id = ?1"
-				" ORDER BY t.t_start_ps, g.id LIMIT max(?2, 50)", run, top, err);
+				" ORDER BY t.t_start_ps, g.id LIMIT CASE WHEN ?2 < 0 THEN -1 ELSE max(?2, 50) END", run, top, err);
 
 	rtable_init(&t[k], "kernels", "kernels (launch spans: host path to last PE op)", 9, stat_cols, "sittttttp");
 	rc = rc || rtable_query(&t[k++], h,

@@ -204,7 +204,7 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 			break;
 		}
 		sqlite3_bind_int64(st, 1, run_id);
-		sqlite3_bind_int(st, 2, json ? 1000000 : top);
+		sqlite3_bind_int(st, 2, top > 0 ? top : -1); /* --top 0: every row */
 		if (sqlite3_bind_parameter_count(st) >= 3)
 			sqlite3_bind_double(st, 3, engines);
 		if (json)

@@ -77,7 +77,7 @@ cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
 expect 2 "schema version 7 is newer than this tool (5)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
-expect 2 "--top '0'" -- "$dir/g.db" --top 0
+expect 2 "--top '-1'" -- "$dir/g.db" --top -1
 unset TOOL
 
 # ---- kb-replay ----
@@ -427,11 +427,11 @@ check "report: collective algbw / busbw" "$(grep -qE '^  ring_rsag_allreduce +13
 check "report: scratch high-water mark" "$(grep -qE '^  sip0\.cube0\.pe0 +48\.0 KiB +1\.0 MiB +4\.7 %' "$dir/out"; echo $?)"
 check "report --json: every table" "$(for k in time ranges kernels op_kinds units throughput link_classes links collectives critical_path critical_path_waits scratch; do grep -q "\"$k\": \[" "$dir/r.json" || exit 1; done; echo 0)"
 check "report --csv: 12 tables" "$([ "$(ls "$dir/rcsv" | wc -l)" = 12 ] && head -1 "$dir/rcsv/links.csv" | grep -q '^link,kind,direction,transfers,bytes,busy_pct,achieved_gbps,stall_ps$'; echo $?)"
-check "perfetto: one X event per op, a flow per IPCQ message" "$([ "$(grep -c '"ph": "X"' "$dir/r.pf.json")" = 426 ] && [ "$(grep -c '"ph": "s"' "$dir/r.pf.json")" = 112 ] && [ "$(grep -c '"ph": "f"' "$dir/r.pf.json")" = 112 ]; echo $?)"
-check "perfetto: DMA slices name their tensor" "$(grep -q '"name": "dma_read", "cat": "dma", .*"tensor": "ccl_in_r0", "kernel": "ring_rsag_allreduce"' "$dir/r.pf.json"; echo $?)"
-check "perfetto: link-load counter tracks" "$([ "$(grep -c '"ph": "C", "name": "tcm"' "$dir/r.pf.json")" -gt 10 ]; echo $?)"
+check "perfetto: one X event per op, a flow per IPCQ message" "$([ "$(grep -c '"ph":"X"' "$dir/r.pf.json")" = 426 ] && [ "$(grep -c '"ph":"s"' "$dir/r.pf.json")" = 112 ] && [ "$(grep -c '"ph":"f"' "$dir/r.pf.json")" = 112 ]; echo $?)"
+check "perfetto: DMA slices name their tensor" "$(grep -q '"name":"dma_read","cat":"dma",.*"tensor":"ccl_in_r0","kernel":"ring_rsag_allreduce"' "$dir/r.pf.json"; echo $?)"
+check "perfetto: link-load counter tracks" "$([ "$(grep -c '"ph":"C","name":"tcm"' "$dir/r.pf.json")" -gt 10 ]; echo $?)"
 check "link_load: the hbm series carries the bytes the hbm ports moved" "$(sqlite3 "$dir/r.db" "WITH w AS (SELECT t_ps AS w FROM link_load WHERE kind = 'hbm' ORDER BY t_ps LIMIT 1 OFFSET 1) SELECT abs((SELECT sum(gbps) FROM link_load WHERE kind = 'hbm') * (SELECT w FROM w) / 1000.0 - (SELECT sum(bytes) FROM link_usage WHERE kind = 'hbm')) < 1" | grep -qx 1; echo $?)"
-check "perfetto: a process per SIP, named tracks" "$(grep -q '"name": "process_name", "pid": 0, "args": {"name": "sip0"}' "$dir/r.pf.json" && grep -q '"args": {"name": "cube0.pe3 ipcq"}' "$dir/r.pf.json"; echo $?)"
+check "perfetto: a process per SIP, named tracks" "$(grep -q '"name":"process_name","pid":0,"args":{"name":"sip0"}' "$dir/r.pf.json" && grep -q '"args":{"name":"cube0.pe3 ipcq"}' "$dir/r.pf.json"; echo $?)"
 if command -v chromium >/dev/null; then
 	timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,900 \
 		--screenshot="$dir/r.png" "file://$dir/r.html" >/dev/null 2>&1

@@ -1,0 +1,99 @@
+/*
+ * jsonw.c — JSON text out: a string escaped for JSON on any FILE, and a
+ * buffered writer for the big exports (Perfetto), which formats integers
+ * and picosecond times by hand: fprintf's format parsing and float
+ * printing were most of an export's CPU time.
+ */
+#include "reports_int.h"
+
+#include <string.h>
+
+void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", *s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void jb_flush(jbuf *j)
+{
+	if (j->n)
+		fwrite(j->b, 1, j->n, j->f);
+	j->n = 0;
+}
+
+static void room(jbuf *j, size_t n)
+{
+	if (j->n + n > sizeof j->b)
+		jb_flush(j);
+}
+
+void jb_raw(jbuf *j, const char *s)
+{
+	size_t n = strlen(s);
+	if (n > sizeof j->b / 2) {
+		jb_flush(j);
+		fwrite(s, 1, n, j->f);
+		return;
+	}
+	room(j, n);
+	memcpy(j->b + j->n, s, n);
+	j->n += n;
+}
+
+void jb_str(jbuf *j, const char *s)
+{
+	room(j, 2);
+	j->b[j->n++] = '"';
+	for (; s && *s; s++) {
+		room(j, 8);
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			j->b[j->n++] = '\\';
+			j->b[j->n++] = (char)c;
+		} else if (c < 0x20) {
+			j->n += (size_t)snprintf(j->b + j->n, 7, "\\u%04x", c);
+		} else {
+			j->b[j->n++] = (char)c;
+		}
+	}
+	room(j, 1);
+	j->b[j->n++] = '"';
+}
+
+void jb_int(jbuf *j, int64_t v)
+{
+	char t[24];
+	int n = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		t[n++] = (char)('0' + u % 10);
+	while (u /= 10);
+	room(j, (size_t)n + 1);
+	if (v < 0)
+		j->b[j->n++] = '-';
+	while (n)
+		j->b[j->n++] = t[--n];
+}
+
+void jb_ps_us(jbuf *j, int64_t ps)
+{
+	if (ps < 0) {
+		room(j, 1);
+		j->b[j->n++] = '-';
+		ps = -ps;
+	}
+	jb_int(j, ps / 1000000);
+	room(j, 7);
+	j->b[j->n++] = '.';
+	int64_t frac = ps % 1000000;
+	for (int64_t d = 100000; d; d /= 10)
+		j->b[j->n++] = (char)('0' + frac / d % 10);
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# cli_newcomer.sh — what a new user trips over: Perfetto at scale (valid,
+# complete, split by time), complete machine-readable exports, --top 0,
+# the views' units and the tools' small gaps.
+source "$(dirname "$0")/cli_lib.sh"
+q() { sqlite3 "$dir/$1.db" "$2"; }
+jvalid() { sqlite3 :memory: "SELECT json_valid(readfile('$1'))" | grep -qx 1; }
+
+# the README's 256-rank ring all-reduce: the export is linear (it took > 300 s)
+"$TRACE" bench ccl_allreduce --set ccl.defaults.algorithm=ring_allreduce_tcm \
+	--set ccl.algorithms.ring_allreduce_tcm.world_size=256 --set ccl_allreduce.n_elem=8 -o "$dir/full.db" 2>/dev/null
+"$TIME" "$dir/full.db" --quiet
+n_ops=$(q full "SELECT count(*) FROM ops")
+n_msgs=$(q full "SELECT count(*) FROM ops WHERE kind = (SELECT id FROM enum_op_kind WHERE name = 'ipcq_send')")
+TOOL=$REPORT expect 0 "" -- "$dir/full.db" --perfetto "$dir/full.json" --quiet
+check "perfetto: the 256-rank export is valid JSON" "$(jvalid "$dir/full.json"; echo $?)"
+check "perfetto: an X event per op ($n_ops)" "$([ "$(grep -o '"ph":"X"' "$dir/full.json" | wc -l)" = "$n_ops" ]; echo $?)"
+check "perfetto: a flow per IPCQ message ($n_msgs)" "$([ "$(grep -o '"ph":"s"' "$dir/full.json" | wc -l)" = "$n_msgs" ] && [ "$(grep -o '"ph":"f"' "$dir/full.json" | wc -l)" = "$n_msgs" ]; echo $?)"
+check "perfetto: no temporary left" "$(! ls "$dir" | grep -q 'full.json.tmp'; echo $?)"
+# split by time: every part valid, every op in exactly one part, each part names its tracks
+TOOL=$REPORT expect 0 "" -- "$dir/full.db" --perfetto "$dir/part.json" --perfetto-split 60000 --quiet
+check "perfetto --perfetto-split: 4 files" "$([ "$(ls "$dir"/part.0*.json | wc -l)" = 4 ] && [ ! -e "$dir/part.json" ]; echo $?)"
+ok=0; total=0
+for f in "$dir"/part.0*.json; do
+	jvalid "$f" || ok=1
+	total=$((total + $(grep -o '"ph":"X"' "$f" | wc -l)))
+	used=$(grep -o '"pid":[0-9]*,"tid":[0-9]*,"ts"' "$f" | sed 's/,"ts"//' | sort -u | wc -l)
+	named=$(grep -o '"thread_name","pid":[0-9]*,"tid":[0-9]*' "$f" | sed 's/"thread_name",//' | sort -u | wc -l)
+	[ "$used" -le "$named" ] || ok=1
+done
+check "perfetto --perfetto-split: valid parts naming their tracks" $ok
+check "perfetto --perfetto-split: every op once ($total of $n_ops)" "$([ "$total" = "$n_ops" ]; echo $?)"
+TOOL=$REPORT expect 2 "--perfetto-split 10 makes 19690 files of the run's 196898 ops, over 256" -- "$dir/full.db" --perfetto "$dir/x.json" --perfetto-split 10 --quiet
+TOOL=$REPORT expect 2 "--perfetto-split needs --perfetto FILE" -- "$dir/full.db" --perfetto-split 10
+TOOL=$REPORT expect 2 "--perfetto-split 'x': expected a number of ops >= 1" -- "$dir/full.db" --perfetto "$dir/x.json" --perfetto-split x
+
+# ---- complete machine-readable output ----
+n_links=$(q full "SELECT count(*) FROM link_usage WHERE run_id = 1")
+TOOL=$REPORT expect 0 "" -- "$dir/full.db" --json "$dir/r.json" --csv "$dir/csv" --quiet
+check "kb-report --json holds every link ($n_links)" "$([ "$(sqlite3 :memory: "SELECT json_array_length(readfile('$dir/r.json'), '\$.links')")" = "$n_links" ]; echo $?)"
+check "kb-report --csv holds every link" "$([ "$(($(wc -l <"$dir/csv/links.csv") - 1))" = "$n_links" ]; echo $?)"
+TOOL=$REPORT expect 0 "" -- "$dir/full.db" --top 3 --json "$dir/r3.json"
+check "kb-report --top 3: three links in the text and what is left out" "$(grep -A5 '^busiest links' "$dir/out" | grep -q "\.\.\. $((n_links - 3)) more"; echo $?)"
+TOOL=$REPORT expect 0 "" -- "$dir/full.db" --top 0
+check "kb-report --top 0: every link" "$(! grep -q '\.\.\. [0-9]* more' "$dir/out"; echo $?)"
+TOOL=$TIME expect 0 "" -- "$dir/full.db" --json --top 4 --label j4
+check "kb-time --json honours --top" "$([ "$(sqlite3 :memory: "SELECT json_array_length(readfile('$dir/out'), '\$.top_ops')")" = 4 ]; echo $?)"
+TOOL=$TIME expect 0 "" -- "$dir/full.db" --json --top 0 --label j0
+n_timed=$(q full "SELECT count(*) FROM ops WHERE kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')")
+check "kb-time --json --top 0: every op but the launches ($n_timed)" "$([ "$(sqlite3 :memory: "SELECT json_array_length(readfile('$dir/out'), '\$.top_ops')")" = "$n_timed" ]; echo $?)"
+
+# ---- the views ----
+check "link_usage_v.active_gbps is bytes over busy time" "$(q full "SELECT count(*) FROM link_usage_v WHERE bytes > 0 AND abs(active_gbps - bytes * 1000.0 / busy_ns / 1000.0) > 1e-9 OR (bytes > 0 AND active_gbps = 0)" | grep -qx 0; echo $?)"
+
+echo "cli_newcomer: $pass passed, $fail failed"
+[ "$fail" = 0 ]
