@@ -27,6 +27,7 @@ static const char usage[] =
 	"      --top N                 rows per ranked table (default 20, 0 = all)\n"
 	"      --json                  JSON instead of text\n"
 	"  -h, --help                  this text\n"
+	"  -V, --version               print the version\n"
 	"\n"
 	"exit status: 0 identical, 1 different, 2 bad usage or input\n";
 
@@ -50,14 +51,15 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"run-a", required_argument, NULL, 'a'}, {"run-b", required_argument, NULL, 'b'},
 		{"top", required_argument, NULL, 'n'},   {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	kb_diff_options o = {.top = 20};
 	const char *file[2] = {NULL, NULL};
 	int n_files = 0;
 	opterr = 0;
 	while (optind < argc) {
-		int opt = getopt_long(argc, argv, "+:h", opts, NULL);
+		int opt = getopt_long(argc, argv, "+:hV", opts, NULL);
 		if (opt == -1) {
 			if (n_files == 2)
 				return kb_cli_error("kb-diff", "unexpected argument '%s' (see kb-diff --help)", argv[optind]);
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
 			break;
 		case 'j': o.json = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
+		case 'V': printf("kb-diff %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
 		case ':': return kb_cli_error("kb-diff", "option '%s' needs a value", argv[optind - 1]);
 		default: return kb_cli_error("kb-diff", "bad option '%s' (see kb-diff --help)", argv[optind - 1]);
 		}

@@ -36,7 +36,7 @@ static const char usage[] =
 	"  -V, --version        print the version\n"
 	"\n"
 	"With collectives in the trace, --verify prints one line per call\n"
-	"('ALGO (ws=N): M OK' or '[FAIL] ...') and the nccl-tests table with #wrong.\n"
+	"('ALGO (ws=N, B bytes per rank): M OK' or '[FAIL] ...') and the nccl-tests table with #wrong.\n"
 	"\n"
 	"exit status: 0 everything verified, 1 a check failed, 2 bad usage or input\n";
 

@@ -32,10 +32,13 @@ static const char usage[] =
 	"      --perfetto-split N  at most N ops per file, in time order: FILE.001.json,\n"
 	"                       FILE.002.json, ... (the UI loads ~1 M ops a file well;\n"
 	"                       an IPCQ arrow whose ends fall in two files is left out)\n"
+	"      --runs           list the trace's timing runs (label, simulated time, ops,\n"
+	"                       the --set overrides they ran with) and exit\n"
 	"      --gqa-sweep FILE sweep.json v1 of a milestone-gqa-llama70b trace (per-panel\n"
 	"                       op counts and simulated time)\n"
 	"  -q, --quiet          no text summary\n"
 	"  -h, --help           this text\n"
+	"  -V, --version        print the version\n"
 	"\n"
 	"exit status: 0 ok, 2 bad usage or input\n";
 
@@ -48,13 +51,15 @@ int main(int argc, char **argv)
 		{"html", required_argument, NULL, 'H'}, {"perfetto", required_argument, NULL, 'p'},
 		{"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
 		{"gqa-sweep", required_argument, NULL, 'g'}, {"perfetto-split", required_argument, NULL, 's'},
+		{"runs", no_argument, NULL, 'R'},       {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	kb_report_options o = {.top = 10};
 	const char *trace = NULL;
+	bool runs = false;
 	opterr = 0;
 	while (optind < argc) {
-		int opt = getopt_long(argc, argv, "+:qh", opts, NULL);
+		int opt = getopt_long(argc, argv, "+:qhV", opts, NULL);
 		if (opt == -1) {
 			if (trace)
 				return kb_cli_error("kb-report", "unexpected argument '%s' (see kb-report --help)", argv[optind]);
@@ -80,7 +85,9 @@ int main(int argc, char **argv)
 			break;
 		case 'g': o.gqa_sweep = optarg; break;
 		case 'q': o.quiet = true; break;
+		case 'R': runs = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
+		case 'V': printf("kb-report %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
 		case ':': return kb_cli_error("kb-report", "option '%s' needs a value", argv[optind - 1]);
 		default: return kb_cli_error("kb-report", "bad option '%s' (see kb-report --help)", argv[optind - 1]);
 		}
@@ -95,7 +102,7 @@ int main(int argc, char **argv)
 	kb_error err = {{0}};
 	if (kb_db_open(&db, trace, false, &err))
 		return kb_cli_error("kb-report", "%s", err.msg);
-	int rc = kb_report(stdout, db, &o, &err);
+	int rc = runs ? kb_report_runs(stdout, db, &err) : kb_report(stdout, db, &o, &err);
 	kb_db_close(db);
 	return rc ? kb_cli_error("kb-report", "%s", err.msg) : KB_EXIT_OK;
 }

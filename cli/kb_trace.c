@@ -17,7 +17,7 @@
 static const char usage[] =
 	"usage: kb-trace list\n"
 	"       kb-trace bench NAME [-o FILE] [--topology FILE] [--ccl FILE] [--set KEY=VALUE]...\n"
-	"                           [--force] [--summary] [--stats]\n"
+	"                           [--force] [--summary] [--stats] [--quiet]\n"
 	"\n"
 	"Runs bench NAME functionally and records every op into an SQLite trace\n"
 	"(default FILE: NAME.db). The file is written under a temporary name and\n"
@@ -32,6 +32,7 @@ static const char usage[] =
 	"                       topology key such as sip.cube_mesh.w; repeatable\n"
 	"      --summary        print what was recorded (ops by kind, bytes, flops)\n"
 	"      --stats          print tracing throughput (ops/s) and bytes per op\n"
+	"  -q, --quiet          no line on success (the default prints ops, file, size)\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        print the version\n"
 	"\n"
@@ -42,11 +43,37 @@ static int list_benches(void)
 	const kb_bench *const *b = kb_benches();
 	for (int i = 0; b[i]; i++) {
 		printf("%-18s %s\n", b[i]->name, b[i]->description);
-		for (int p = 0; p < KB_MAX_PARAMS && b[i]->params[p].name; p++)
-			printf("%18s   --set %s.%s=%g  (%s)\n", "", b[i]->name, b[i]->params[p].name, b[i]->params[p].value,
+		for (int p = 0; p < KB_MAX_PARAMS && b[i]->params[p].name; p++) {
+			/* a value that pastes back exactly: integers in full, others round-trip */
+			double v = b[i]->params[p].value;
+			char text[40];
+			if (v == (double)(long long)v && v > -9e15 && v < 9e15)
+				snprintf(text, sizeof text, "%lld", (long long)v);
+			else
+				snprintf(text, sizeof text, "%.17g", v);
+			printf("%18s   --set %s.%s=%s  (%s)\n", "", b[i]->name, b[i]->params[p].name, text,
 			       b[i]->params[p].help);
+		}
 	}
 	return KB_EXIT_OK;
+}
+
+/* Edit distance (insert, delete, substitute) of a and b, both < 64 chars. */
+static int distance(const char *a, const char *b)
+{
+	int la = (int)strlen(a), lb = (int)strlen(b), d[65][65];
+	if (la > 64 || lb > 64)
+		return 99;
+	for (int i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (int j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (int i = 1; i <= la; i++)
+		for (int j = 1; j <= lb; j++) {
+			int s = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]), x = d[i - 1][j] + 1, y = d[i][j - 1] + 1;
+			d[i][j] = s < x ? (s < y ? s : y) : (x < y ? x : y);
+		}
+	return d[la][lb];
 }
 
 static int unknown_bench(const char *name)
@@ -54,8 +81,16 @@ static int unknown_bench(const char *name)
 	char names[1024];
 	size_t o = 0;
 	const kb_bench *const *b = kb_benches();
-	for (int i = 0; b[i]; i++)
+	const char *best = NULL;
+	int best_d = 99;
+	for (int i = 0; b[i]; i++) {
 		o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", b[i]->name);
+		int d = distance(name, b[i]->name);
+		if (d < best_d)
+			best = b[i]->name, best_d = d;
+	}
+	if (best && best_d <= 3 && best_d * 3 <= (int)strlen(best))
+		return kb_cli_error("kb-trace", "unknown bench '%s': did you mean '%s'? (benches: %s)", name, best, names);
 	return kb_cli_error("kb-trace", "unknown bench '%s' (benches: %s)", name, names);
 }
 
@@ -63,7 +98,7 @@ typedef struct options {
 	const char *out, *topo, *ccl;
 	char *sets[KB_CLI_MAX_SETS];
 	int n_sets;
-	bool summary, stats, force;
+	bool summary, stats, force, quiet;
 	char *pos[2];
 	int n_pos;
 } options;
@@ -76,13 +111,13 @@ static int parse(int argc, char **argv, options *o)
 		{"output", required_argument, NULL, 'o'}, {"topology", required_argument, NULL, 't'},
 		{"ccl", required_argument, NULL, 'c'},    {"set", required_argument, NULL, 's'},
 		{"summary", no_argument, NULL, 'S'},      {"stats", no_argument, NULL, 'T'},
-		{"force", no_argument, NULL, 'f'},
+		{"force", no_argument, NULL, 'f'},        {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	opterr = 0;
 	while (optind < argc) {
-		int opt = getopt_long(argc, argv, "+:o:fhV", opts, NULL);
+		int opt = getopt_long(argc, argv, "+:o:fhVq", opts, NULL);
 		if (opt == -1) {
 			if (o->n_pos == 2)
 				return kb_cli_error("kb-trace", "unexpected argument '%s' (see kb-trace --help)", argv[optind]);
@@ -101,6 +136,7 @@ static int parse(int argc, char **argv, options *o)
 		case 'S': o->summary = true; break;
 		case 'T': o->stats = true; break;
 		case 'f': o->force = true; break;
+		case 'q': o->quiet = true; break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
 		case 'V': printf("kb-trace %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
 		case ':':
@@ -214,9 +250,12 @@ int main(int argc, char **argv)
 	kb_cli_configs_release(&cfg);
 	if (rc)
 		return kb_cli_error("kb-trace", "%s", err.msg);
+	struct stat st;
+	long long size = stat(o.out, &st) == 0 ? (long long)st.st_size : 0;
+	if (!o.quiet && !o.stats)
+		printf("%s: %lld ops of bench %s, %.1f MB, traced in %.2f s\n", o.out, (long long)n_ops, bench->name,
+		       (double)size / 1e6, dt);
 	if (o.stats) {
-		struct stat st;
-		long long size = stat(o.out, &st) == 0 ? (long long)st.st_size : 0;
 		printf("traced %lld ops in %.3f s: %.0f ops/s; %s is %lld bytes (%.1f bytes/op)\n", (long long)n_ops,
 		       dt, dt > 0 ? (double)n_ops / dt : 0.0, o.out, size, n_ops ? (double)size / (double)n_ops : 0.0);
 	}

@@ -317,6 +317,7 @@ typedef struct kb_collective_rec {
 	int64_t world_size;
 	char tensor[64];
 	int64_t n_shards;
+	int64_t bytes; /* per rank */
 } kb_collective_rec;
 /* Calls fn per collective row, by (call, algorithm, rank). */
 typedef int (*kb_collective_fn)(void *ctx, const kb_collective_rec *c, kb_error *err);

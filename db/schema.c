@@ -238,7 +238,14 @@ const char kb_schema_views[] =
 	" (SELECT id FROM enum_op_kind WHERE name = 'ipcq_send')) AS sends"
 	" FROM channels c LEFT JOIN enum_direction sd ON sd.id = c.src_dir LEFT JOIN enum_direction dd ON dd.id = c.dst_dir"
 	" LEFT JOIN enum_space sp ON sp.id = c.space;\n"
+	/* a row per collective and rank, and per timing run once timed: the
+	 * rank's kernel span, algbw and busbw (nccl-tests' 2(p-1)/p) */
 	"CREATE VIEW collectives_v AS SELECT c.id, c.call, c.rank, a.value AS algorithm, o.value AS redop,"
-	" d.name AS dtype, c.count, c.bytes, c.world_size, n.value AS tensor, c.launch_id, c.first_op_id, c.end_op_id"
+	" d.name AS dtype, c.count, c.bytes, c.world_size, n.value AS tensor, c.launch_id, c.first_op_id, c.end_op_id,"
+	" r.label AS run, lt.t_start_ps, lt.t_end_ps, (lt.t_end_ps - lt.t_start_ps) / 1000.0 AS dur_ns,"
+	" c.bytes * 1000.0 / max(lt.t_end_ps - lt.t_start_ps, 1) AS algbw_gbps,"
+	" c.bytes * 1000.0 / max(lt.t_end_ps - lt.t_start_ps, 1) * 2.0 * (c.world_size - 1) / max(c.world_size, 1)"
+	" AS busbw_gbps"
 	" FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN strings o ON o.id = c.redop"
-	" JOIN enum_dtype d ON d.id = c.dtype JOIN tensors t ON t.id = c.tensor_id JOIN strings n ON n.id = t.name;\n";
+	" JOIN enum_dtype d ON d.id = c.dtype JOIN tensors t ON t.id = c.tensor_id JOIN strings n ON n.id = t.name"
+	" LEFT JOIN launch_times lt ON lt.launch_id = c.launch_id LEFT JOIN timing_runs r ON r.id = lt.run_id;\n";

@@ -525,6 +525,12 @@ int64_t kb_ccl_n_elem(kb_ctx *ctx)
 	return state(ctx, "ccl_n_elem")->cfg.n_elem;
 }
 
+int64_t kb_ccl_max_message_bytes(kb_ctx *ctx)
+{
+	ccl_state *c = state(ctx, "ccl_max_message_bytes");
+	return c->mod->chunked ? 0 : c->cfg.slot_size;
+}
+
 void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 {
 	ccl_state *c = state(ctx, "all_reduce");

@@ -384,20 +384,20 @@ static void ring_rsag_allreduce(kb_tl *tl)
 	rsag_flush(&g);
 }
 
-static const kb_ccl_module m_hello = {"hello_send", "send the own tile E, receive W (rank r holds r-1's)", hello_send};
-static const kb_ccl_module m_ring = {"ring_allreduce", "ring_1d: ws-1 rounds of send E, recv W, add", ring_allreduce};
-static const kb_ccl_module m_mesh = {"mesh_allreduce", "mesh_2d: row ring then column ring", mesh_allreduce};
+static const kb_ccl_module m_hello = {"hello_send", "send the own tile E, receive W (rank r holds r-1's)", hello_send, false};
+static const kb_ccl_module m_ring = {"ring_allreduce", "ring_1d: ws-1 rounds of send E, recv W, add", ring_allreduce, false};
+static const kb_ccl_module m_mesh = {"mesh_allreduce", "mesh_2d: row ring then column ring", mesh_allreduce, false};
 static const kb_ccl_module m_tree = {"tree_allreduce", "tree_binary: reduce to rank 0, broadcast down",
-				     tree_allreduce};
+				     tree_allreduce, false};
 static const kb_ccl_module m_intercube = {"intercube_allreduce",
 					  "intercube_multisip: cube rows, root column, SIP exchange, broadcast back",
-					  intercube_allreduce};
+					  intercube_allreduce, false};
 static const kb_ccl_module m_rsag = {"ring_rsag_allreduce",
 				     "ring_1d: reduce-scatter + all-gather in 2(p-1) steps of n/p, slot-sized messages",
-				     ring_rsag_allreduce};
+				     ring_rsag_allreduce, true};
 static const kb_ccl_module m_hier = {"hierarchical_allreduce",
 				     "hierarchical_3level: PE chain, cube-leader chain, SIP ring, back down",
-				     hierarchical_allreduce};
+				     hierarchical_allreduce, false};
 
 const kb_ccl_module *const *kb_ccl_modules(void)
 {

@@ -143,6 +143,10 @@ void kb_ipcq_uninstall(kb_ctx *ctx);
 int kb_ccl_device_ranks(kb_ctx *ctx, int sip, int *ranks, int cap, int *n_cubes, int *n_pes);
 const char *kb_ccl_algorithm(kb_ctx *ctx);   /* the installed algorithm's name */
 int64_t kb_ccl_n_elem(kb_ctx *ctx);          /* its n_elem */
+/* The largest buffer per rank, in bytes, one call can carry: the slot
+ * size for an algorithm that sends a buffer as one tile, 0 (no limit)
+ * for one that chunks it. */
+int64_t kb_ccl_max_message_bytes(kb_ctx *ctx);
 
 typedef enum kb_redop { KB_REDUCE_SUM, KB_REDUCE_MAX, KB_REDUCE_MIN, KB_REDUCE_PROD } kb_redop;
 /* All-reduces t (a tensor of the current device, one shard per rank PE:
@@ -301,6 +305,7 @@ typedef struct kb_ccl_module {
 	const char *name;
 	const char *description;
 	kb_kernel_fn kernel;
+	bool chunked; /* splits a buffer into slot-sized messages: any size runs */
 } kb_ccl_module;
 const kb_ccl_module *const *kb_ccl_modules(void);
 

@@ -813,7 +813,7 @@ out:
 typedef struct coll_group {
 	replay *r;
 	bool open;
-	int64_t call, ws, ok, unchecked, wrong;
+	int64_t call, ws, ok, unchecked, wrong, bytes;
 	char algo[64], fail[400];
 } coll_group;
 
@@ -825,10 +825,11 @@ static int coll_flush(coll_group *g, kb_error *err)
 	g->open = false;
 	char line[600];
 	if (g->fail[0])
-		snprintf(line, sizeof line, "[FAIL] %s (ws=%lld): %.450s", g->algo, (long long)g->ws, g->fail);
+		snprintf(line, sizeof line, "[FAIL] %s (ws=%lld, %lld B): %.450s", g->algo, (long long)g->ws,
+			 (long long)g->bytes, g->fail);
 	else
-		snprintf(line, sizeof line, "%s (ws=%lld): %lld OK%s", g->algo, (long long)g->ws, (long long)g->ok,
-			 g->unchecked ? " (some ranks have no expectation)" : "");
+		snprintf(line, sizeof line, "%s (ws=%lld, %lld B): %lld OK%s", g->algo, (long long)g->ws,
+			 (long long)g->bytes, (long long)g->ok, g->unchecked ? " (some ranks have no expectation)" : "");
 	char **p = realloc(rep->collectives, (size_t)(rep->n_collectives + 1) * sizeof *p);
 	if (p)
 		rep->collectives = p;
@@ -849,7 +850,7 @@ static int coll_row(void *ctx, const kb_collective_rec *c, kb_error *err)
 	if (g->open && (c->call != g->call || strcmp(c->algorithm, g->algo) != 0) && coll_flush(g, err))
 		return -1;
 	if (!g->open) {
-		*g = (coll_group){g->r, true, c->call, c->world_size, 0, 0, 0, "", ""};
+		*g = (coll_group){g->r, true, c->call, c->world_size, 0, 0, 0, c->bytes, "", ""};
 		snprintf(g->algo, sizeof g->algo, "%s", c->algorithm);
 	}
 	const kb_expect_result *e = NULL;

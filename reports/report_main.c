@@ -34,6 +34,22 @@ int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err)
 	return kb_fail(err, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(db), label, have);
 }
 
+int kb_report_runs(FILE *out, kb_db *db, kb_error *err)
+{
+	static const char *const cols[] = {"label", "total_ps", "ops", "overrides", "tool"};
+	rtable t;
+	rtable_init(&t, "runs", "timing runs (oldest first)", 5, cols, "stiss");
+	int rc = rtable_query(&t, kb_db_handle(db),
+			      "SELECT label, total_ps, n_ops, replace(topology_overrides, char(10), ' '), tool_version"
+			      " FROM timing_runs ORDER BY id", 0, -1, err);
+	if (!rc && !t.n_rows)
+		fprintf(out, "%s: no timing run (run kb-time first)\n", kb_db_path(db));
+	if (!rc)
+		rtable_print(out, &t, 0);
+	rtable_release(&t);
+	return rc;
+}
+
 int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 {
 	int64_t run = kb_report_run_id(db, opt->run, err);

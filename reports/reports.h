@@ -47,6 +47,9 @@ int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err);
 /* Chrome / Perfetto trace-event JSON of a run: a process per SIP, a track
  * per PE unit (and one per host stream), an X event per op with its
  * arguments, a flow from each IPCQ send to its recv. ts / dur in us. */
+/* The trace's timing runs, oldest first: label, simulated time, ops,
+ * overrides and the tool that ran them. */
+int kb_report_runs(FILE *out, kb_db *db, kb_error *err);
 /* split > 0: at most that many ops per file (PATH.001.json, ...). */
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_error *err);
 

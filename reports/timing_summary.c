@@ -47,7 +47,8 @@ static const char *const op_units[] = {"", "", "", "ps", "ps", ""};
 
 static const section sections[] = {
 	{"ranges", "ranges", "SELECT s.value, g.rank, t.t_start_ps, t.t_end_ps, t.t_end_ps - t.t_start_ps FROM range_times t"
-	 " JOIN ranges g ON g.id = t.range_id JOIN strings s ON s.id = g.label WHERE t.run_id = ?1 ORDER BY t.range_id",
+	 " JOIN ranges g ON g.id = t.range_id JOIN strings s ON s.id = g.label WHERE t.run_id = ?1 ORDER BY t.range_id"
+	 " LIMIT ?2",
 	 range_cols, range_units, 5},
 	{"launches", "launches", "SELECT l.id, s.value, l.rank, t.t_start_ps, t.t_pe_start_ps, t.t_end_ps,"
 	 " t.t_end_ps - t.t_start_ps FROM launch_times t JOIN launches l ON l.id = t.launch_id"
@@ -249,7 +250,8 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 				  " GROUP BY c.call, a.value ORDER BY c.call, a.value", -1, &st, NULL) != SQLITE_OK)
 		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
 	sqlite3_bind_int64(st, 1, run_id);
-	int k = 0;
+	int k = 0, n_timed = 0;
+	double busbw_sum = 0;
 	for (; sqlite3_step(st) == SQLITE_ROW; k++) {
 		const char *algo = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
 		const char *redop = (const char *)sqlite3_column_text(st, 3);
@@ -258,6 +260,8 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 		double ps = timed ? (double)(sqlite3_column_int64(st, 8) - sqlite3_column_int64(st, 7)) : 0;
 		double algbw = ps > 0 ? (double)bytes / (ps / 1000.0) : 0, busbw = p > 1 ? algbw * 2.0 * (double)(p - 1) / (double)p : algbw;
 		int64_t w = wrong && k < n_wrong ? wrong[k] : -1;
+		if (timed)
+			n_timed++, busbw_sum += busbw;
 		if (json) {
 			fprintf(out, "%s{\"algorithm\": ", k ? ", " : ", \"collectives\": [");
 			json_string(out, algo);
@@ -290,7 +294,11 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 				(long long)count, type, redop, (long long)p, "-", "-", "-", wt);
 	}
 	if (json && k)
-		fprintf(out, "]");
+		fprintf(out, "], \"avg_busbw_gbps\": %.3f", n_timed ? busbw_sum / n_timed : 0.0);
+	/* nccl-tests' closing line: the mean busbw over the sizes */
+	if (!json && n_timed)
+		fprintf(out, "  # Avg bus bandwidth    : %.3f GB/s (in place: each rank's buffer is reduced where it lies)\n",
+			busbw_sum / n_timed);
 	sqlite3_finalize(st);
 	return 0;
 }

@@ -3,7 +3,7 @@
 # one stderr line holding a text). Sourced, not run.
 set -u
 BIN=${BIN:-bin}
-kbtrace() { "$BIN/kb-trace" --force "$@"; } # tests rewrite their files; the refusal is tested below
+kbtrace() { "$BIN/kb-trace" --force --quiet "$@"; } # tests rewrite their files (the refusal is tested below), quietly
 TRACE=kbtrace
 TIME="$BIN/kb-time"
 REPLAY="$BIN/kb-replay"

@@ -52,5 +52,33 @@ check "kb-time --json --top 0: every op but the launches ($n_timed)" "$([ "$(sql
 # ---- the views ----
 check "link_usage_v.active_gbps is bytes over busy time" "$(q full "SELECT count(*) FROM link_usage_v WHERE bytes > 0 AND abs(active_gbps - bytes * 1000.0 / busy_ns / 1000.0) > 1e-9 OR (bytes > 0 AND active_gbps = 0)" | grep -qx 0; echo $?)"
 
+# ---- allreduce_sweep runs at its defaults (the range stops at the slot size, with a note) ----
+TOOL=$BIN/kb-trace expect 0 "" -- bench allreduce_sweep -o "$dir/sw.db" --force
+check "allreduce_sweep: the clamp is explained" "$(grep -q "note: intercube_allreduce sends each buffer as one tile, so sizes stop at its slot_size 4096 B" "$dir/err"; echo $?)"
+"$TIME" "$dir/sw.db" --quiet
+TOOL=$REPLAY expect 0 "" -- "$dir/sw.db" --verify
+check "allreduce_sweep: 3 sizes verify" "$(grep -q 'verify: OK (6 of 6 expectations passed' "$dir/out" && grep -cE '^  intercube_allreduce +(1024|2048|4096) ' "$dir/out" | grep -qx 3; echo $?)"
+TOOL=$BIN/kb-trace expect 2 "below min_bytes 8192 (raise ccl.defaults.slot_size, or --set ccl.defaults.algorithm=ring_rsag_allreduce" -- bench allreduce_sweep -o "$dir/sw.db" --force --set allreduce_sweep.min_bytes=8192
+TOOL=$BIN/kb-trace expect 0 "" -- bench allreduce_sweep -o "$dir/sw.db" --force --set allreduce_sweep.min_bytes=8192 --set ccl.defaults.algorithm=ring_rsag_allreduce --set allreduce_sweep.max_bytes=65536
+
+# ---- small CLI gaps ----
+for t in trace time replay report diff; do
+	TOOL=$BIN/kb-$t expect 0 "" -- -V
+	check "kb-$t -V names itself and the schema" "$(grep -q "^kb-$t [0-9.]* (trace schema 5)$" "$dir/out"; echo $?)"
+done
+TOOL=$BIN/kb-trace expect 2 "unknown bench 'sythetic': did you mean 'synthetic'?" -- bench sythetic
+TOOL=$BIN/kb-trace expect 2 "unknown bench 'zzz' (benches: gemm" -- bench zzz
+TOOL=$BIN/kb-trace expect 0 "" -- bench gemm -o "$dir/g.db" --force
+check "kb-trace says what it wrote" "$(grep -qE "^$dir/g.db: 11 ops of bench gemm, [0-9.]+ MB, traced in [0-9.]+ s$" "$dir/out"; echo $?)"
+TOOL=$BIN/kb-trace expect 0 "" -- bench gemm -o "$dir/g.db" --force --quiet
+check "kb-trace --quiet prints nothing" "$([ ! -s "$dir/out" ]; echo $?)"
+TOOL=$BIN/kb-trace expect 0 "" -- list
+check "kb-trace list: defaults paste back exactly" "$(grep -q -- '--set allreduce_sweep.max_bytes=1048576 ' "$dir/out" && ! grep -q 'e+0' "$dir/out"; echo $?)"
+"$TIME" "$dir/g.db" --quiet; "$TIME" "$dir/g.db" --quiet --label hbm2 --set cube.components.hbm.attrs.bandwidth_gbps=200
+TOOL=$REPORT expect 0 "" -- "$dir/g.db" --runs
+check "kb-report --runs lists both runs" "$(grep -qE '^  run1 +32\.658 us +11 ' "$dir/out" && grep -qE '^  hbm2 .* cube\.components\.hbm\.attrs\.bandwidth_gbps=200' "$dir/out"; echo $?)"
+TOOL=$REPORT expect 2 "no timing run labelled 'x' (runs: run1, hbm2)" -- "$dir/g.db" --run x
+TOOL=$REPLAY expect 2 "no timing run labelled 'x' (runs: run1, hbm2)" -- "$dir/g.db" --verify --run x
+
 echo "cli_newcomer: $pass passed, $fail failed"
 [ "$fail" = 0 ]

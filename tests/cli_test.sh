@@ -192,10 +192,10 @@ pipeline fabric_traffic --set fabric_traffic.pattern=3 --set system.sips.count=4
 echo "my notes" >"$dir/notes.txt"
 TOOL="$BIN/kb-trace" expect 2 "'$dir/notes.txt' exists and is not a kernbench trace: refusing to replace it (choose another -o)" -- bench gemm -o "$dir/notes.txt" --force
 check "notes.txt untouched" "$([ "$(cat "$dir/notes.txt")" = "my notes" ]; echo $?)"
-"$BIN/kb-trace" bench gemm -o "$dir/once.db" 2>/dev/null
+"$BIN/kb-trace" bench gemm -o "$dir/once.db" -q 2>/dev/null
 TOOL="$BIN/kb-trace" expect 2 "'$dir/once.db' exists: --force replaces it" -- bench gemm -o "$dir/once.db"
 touch "$dir/once.db.tmp-999999"
-"$BIN/kb-trace" bench gemm -o "$dir/once.db" --force 2>"$dir/err"
+"$BIN/kb-trace" bench gemm -o "$dir/once.db" --force -q 2>"$dir/err"
 check "stale temporary removed and reported" "$([ ! -e "$dir/once.db.tmp-999999" ] && grep -q "removed '$dir/once.db.tmp-999999', left by a run that died" "$dir/err"; echo $?)"
 mkfifo "$dir/fifo.db" "$dir/fifo.yaml"
 TOOL=$REPLAY expect 2 "'$dir/fifo.db' is not a regular file (a trace is an SQLite file)" -- "$dir/fifo.db" --verify
@@ -288,7 +288,7 @@ for k in tcm hbm sram; do
 	check "ring_allreduce_$k slots in $k" "$([ "$(sqlite3 "$dir/k.db" "SELECT DISTINCT buffer FROM channels_v")" = "$k" ]; echo $?)"
 done
 "$TRACE" bench hello_send -o "$dir/h.db" 2>"$dir/err" && "$TIME" "$dir/h.db" -q && "$REPLAY" "$dir/h.db" --verify >"$dir/out"
-check "hello_send: rank r holds rank r-1's tile" "$(grep -qx '  hello_send (ws=2): 2 OK' "$dir/out"; echo $?)"
+check "hello_send: rank r holds rank r-1's tile" "$(grep -qx '  hello_send (ws=2, 16 B): 2 OK' "$dir/out"; echo $?)"
 expect 2 "ccl algorithm 'ring_allreduce_tcm': module 'nope' is not a registered algorithm (registered: hello_send, ring_allreduce, mesh_allreduce, tree_allreduce, intercube_allreduce, hierarchical_allreduce, ring_rsag_allreduce)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.module=nope
 expect 2 "root_cube 16 is outside the 4x4 cube mesh (0..15; ccl.algorithms.intercube_allreduce.root_cube)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.algorithms.intercube_allreduce.root_cube=16
 expect 2 "mapper all_pes with topology ring_1d (all_pes goes with hierarchical_3level, leader_only with the others; ccl.algorithms.ring_allreduce_tcm.mapper)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.mapper=all_pes

@@ -141,6 +141,19 @@ static void run_sweep(kb_ctx *ctx)
 	if (lo < (int64_t)isz || hi < lo || f < 2 || hi > (INT64_C(1) << 34))
 		kb_fatal(ctx, "allreduce_sweep: need %zu <= min_bytes <= max_bytes <= 16 GiB and factor >= 2 (got %lld, %lld, %lld)",
 			 isz, (long long)lo, (long long)hi, (long long)f);
+	/* an algorithm that sends the buffer as one tile stops at its slot
+	 * size: the range is clamped, and the note says how to go further */
+	int64_t cap = kb_ccl_max_message_bytes(ctx);
+	if (cap > 0 && hi > cap) {
+		if (lo > cap)
+			kb_fatal(ctx, "allreduce_sweep: %s sends each buffer as one tile of at most its slot_size %lld B, below"
+				 " min_bytes %lld (raise ccl.defaults.slot_size, or --set ccl.defaults.algorithm=ring_rsag_allreduce,"
+				 " which chunks)", kb_ccl_algorithm(ctx), (long long)cap, (long long)lo);
+		fprintf(stderr, "allreduce_sweep: note: %s sends each buffer as one tile, so sizes stop at its slot_size"
+			" %lld B (max_bytes %lld); --set ccl.defaults.algorithm=ring_rsag_allreduce chunks any size\n",
+			kb_ccl_algorithm(ctx), (long long)cap, (long long)hi);
+		hi = cap;
+	}
 	int n = 0;
 	for (int64_t b = lo; b <= hi && n < 64; b *= f, n++) {
 		c.n_elem = b / (int64_t)isz;
