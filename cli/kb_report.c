@@ -32,6 +32,9 @@ static const char usage[] =
 	"      --perfetto-split N  at most N ops per file, in time order: FILE.001.json,\n"
 	"                       FILE.002.json, ... (the UI loads ~1 M ops a file well;\n"
 	"                       an IPCQ arrow whose ends fall in two files is left out)\n"
+	"      --section NAME   only this table, in every output (repeatable; nsys stats'\n"
+	"                       --report): see --list-sections\n"
+	"      --list-sections  each table's name and title\n"
 	"      --runs           list the trace's timing runs (label, simulated time, ops,\n"
 	"                       the --set overrides they ran with) and exit\n"
 	"      --gqa-sweep FILE sweep.json v1 of a milestone-gqa-llama70b trace (per-panel\n"
@@ -52,6 +55,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
 		{"gqa-sweep", required_argument, NULL, 'g'}, {"perfetto-split", required_argument, NULL, 's'},
 		{"runs", no_argument, NULL, 'R'},       {"version", no_argument, NULL, 'V'},
+		{"section", required_argument, NULL, 'e'}, {"list-sections", no_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	kb_report_options o = {.top = 10};
@@ -86,6 +90,12 @@ int main(int argc, char **argv)
 		case 'g': o.gqa_sweep = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'R': runs = true; break;
+		case 'L': o.list_sections = true; break;
+		case 'e':
+			if (o.n_sections == (int)(sizeof o.sections / sizeof o.sections[0]))
+				return kb_cli_error("kb-report", "too many --section options");
+			o.sections[o.n_sections++] = optarg;
+			break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
 		case 'V': printf("kb-report %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
 		case ':': return kb_cli_error("kb-report", "option '%s' needs a value", argv[optind - 1]);

@@ -68,16 +68,29 @@ static void heat_map(FILE *f, kb_db *db)
 		return;
 	int cw = 22, ch = 14, gap = 30, block_w = (max_pe + 1) * cw + gap;
 	int w = (max_sip + 1) * block_w + 60, hgt = (max_cube + 1) * ch + 50;
-	fprintf(f, "<h2>PE utilisation (busiest unit, over the rank's device time)</h2>\n"
+	if (w < 360)
+		w = 360;
+	int legend_y = hgt;
+	hgt += 34;
+	fprintf(f, "<h2>PE utilisation (busiest unit, over the rank's device time; per SIP: PE across, cube down)</h2>\n"
 		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\">\n", w, hgt);
 	for (int s = 0; s <= max_sip; s++)
-		fprintf(f, "<text x=\"%d\" y=\"14\" font-size=\"12\">sip%d: PE across, cube down</text>\n", 40 + s * block_w, s);
+		fprintf(f, "<text x=\"%d\" y=\"14\" font-size=\"12\">sip%d</text>\n", 40 + s * block_w, s);
 	for (int i = 0; i < n; i++) {
 		char c[32];
 		colour(cells[i].u, c, sizeof c);
 		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#fff\">"
 			   "<title>sip%d.cube%d.pe%d: %.1f %%</title></rect>\n", 40 + cells[i].sip * block_w + cells[i].pe * cw,
 			22 + cells[i].cube * ch, cw, ch, c, cells[i].sip, cells[i].cube, cells[i].pe, cells[i].u);
+	}
+	/* legend: the colour of 0, 10, ..., 100 % */
+	fprintf(f, "<text x=\"40\" y=\"%d\" font-size=\"11\">busy %%:</text>\n", legend_y + 12);
+	for (int p = 0; p <= 10; p++) {
+		char c[32];
+		colour(p * 10.0, c, sizeof c);
+		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"24\" height=\"12\" fill=\"%s\" stroke=\"#999\"/>"
+			   "<text x=\"%d\" y=\"%d\" font-size=\"9\" text-anchor=\"middle\">%d</text>\n",
+			90 + p * 24, legend_y + 2, c, 102 + p * 24, legend_y + 26, p * 10);
 	}
 	fprintf(f, "</svg>\n");
 }
@@ -121,8 +134,10 @@ static void table(FILE *f, const rtable *t)
 	html_text(f, t->title);
 	fprintf(f, "</h2>\n<table><tr>");
 	for (int c = 0; c < t->n_cols; c++) {
+		char h[64];
+		rtable_header(t->cols[c], h, sizeof h);
 		fprintf(f, "<th>");
-		html_text(f, t->cols[c]);
+		html_text(f, h);
 		fprintf(f, "</th>");
 	}
 	fprintf(f, "</tr>\n");

@@ -180,8 +180,9 @@ void rtable_release(rtable *t)
 	t->n_rows = t->cap = 0;
 }
 
-/* A column name without its unit suffix, for text headers. */
-static void header_name(const char *col, char *buf, size_t cap)
+/* A column name without its unit suffix, for text and HTML headers: the
+ * cells carry their unit (1.930 us, 66.0 KiB), a percent header says %. */
+void rtable_header(const char *col, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s", col);
 	char *u = strrchr(buf, '_');
@@ -199,7 +200,7 @@ void rtable_print(FILE *out, const rtable *t, int limit)
 	int w[32] = {0};
 	char h[64];
 	for (int c = 0; c < t->n_cols && c < 32; c++) {
-		header_name(t->cols[c], h, sizeof h);
+		rtable_header(t->cols[c], h, sizeof h);
 		w[c] = (int)strlen(h);
 		for (size_t i = 0; i < shown; i++) {
 			int l = (int)strlen(t->rows[i].text[c]);
@@ -209,7 +210,7 @@ void rtable_print(FILE *out, const rtable *t, int limit)
 	}
 	fprintf(out, "%s:\n ", t->title);
 	for (int c = 0; c < t->n_cols; c++) {
-		header_name(t->cols[c], h, sizeof h);
+		rtable_header(t->cols[c], h, sizeof h);
 		fprintf(out, " %*s", t->fmt[c] == 's' ? -w[c] : w[c], h);
 	}
 	fputc('\n', out);

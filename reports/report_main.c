@@ -50,6 +50,36 @@ int kb_report_runs(FILE *out, kb_db *db, kb_error *err)
 	return rc;
 }
 
+/* Keeps the tables opt->sections names (in the report's order); an
+ * unknown name is an error listing the known ones. */
+static int pick_sections(rtable *t, int *n, const kb_report_options *opt, kb_error *err)
+{
+	for (int s = 0; s < opt->n_sections; s++) {
+		int k = 0;
+		while (k < *n && strcmp(t[k].key, opt->sections[s]) != 0)
+			k++;
+		if (k < *n)
+			continue;
+		char known[512];
+		size_t o = 0;
+		for (int j = 0; j < *n && o < sizeof known; j++)
+			o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", j ? ", " : "", t[j].key);
+		return kb_fail(err, "unknown section '%s' (sections: %s)", opt->sections[s], known);
+	}
+	int kept = 0;
+	for (int k = 0; k < *n; k++) {
+		bool want = false;
+		for (int s = 0; s < opt->n_sections && !want; s++)
+			want = strcmp(t[k].key, opt->sections[s]) == 0;
+		if (want)
+			t[kept++] = t[k];
+		else
+			rtable_release(&t[k]);
+	}
+	*n = kept;
+	return 0;
+}
+
 int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 {
 	int64_t run = kb_report_run_id(db, opt->run, err);
@@ -76,8 +106,18 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	/* exports hold every row (SQL LIMIT -1); --top limits the text view,
 	 * which alone needs only that many */
 	bool exports = opt->json || opt->csv || opt->html;
-	int rc = exports || !opt->quiet ? kb_report_tables(db, run, exports || opt->top <= 0 ? -1 : opt->top, t, &n, err)
-					: 0;
+	int rc = exports || !opt->quiet || opt->list_sections
+			 ? kb_report_tables(db, run, opt->list_sections ? 1 : exports || opt->top <= 0 ? -1 : opt->top, t, &n, err)
+			 : 0;
+	if (!rc && opt->list_sections) {
+		for (int k = 0; k < n; k++)
+			fprintf(out, "%-20s %s\n", t[k].key, t[k].title);
+		for (int k = 0; k < n; k++)
+			rtable_release(&t[k]);
+		return 0;
+	}
+	if (!rc && opt->n_sections)
+		rc = pick_sections(t, &n, opt, err);
 	char total_text[32], title[512];
 	kb_format_ps(total, total_text, sizeof total_text);
 	snprintf(title, sizeof title, "%s: bench %s, timing run '%s': %lld ops, %s simulated", kb_db_path(db), bench,

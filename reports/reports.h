@@ -37,6 +37,9 @@ typedef struct kb_report_options {
 	const char *json, *csv, *perfetto, *html;
 	int64_t perfetto_split;    /* ops per Perfetto file (0: one file) */
 	const char *gqa_sweep;    /* sweep.json v1 of the milestone-gqa-llama70b bench */
+	const char *sections[32]; /* only these tables (by key), in every output; none: all */
+	int n_sections;
+	bool list_sections;       /* print each table's key and title instead */
 	bool quiet;
 } kb_report_options;
 int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err);
@@ -44,13 +47,14 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 /* The run id of label (NULL = newest); -1 with err if there is none. */
 int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err);
 
-/* Chrome / Perfetto trace-event JSON of a run: a process per SIP, a track
- * per PE unit (and one per host stream), an X event per op with its
- * arguments, a flow from each IPCQ send to its recv. ts / dur in us. */
 /* The trace's timing runs, oldest first: label, simulated time, ops,
  * overrides and the tool that ran them. */
 int kb_report_runs(FILE *out, kb_db *db, kb_error *err);
-/* split > 0: at most that many ops per file (PATH.001.json, ...). */
+
+/* Chrome / Perfetto trace-event JSON of a run: a process per SIP, a track
+ * per PE unit (and one per host stream), an X event per op with its
+ * arguments, a flow from each IPCQ send to its recv. ts / dur in us.
+ * split > 0: at most that many ops per file (PATH.001.json, ...). */
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_error *err);
 
 /* kb-diff: two traces, or two runs of one (a and b the same file). Text

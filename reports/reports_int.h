@@ -30,6 +30,7 @@ void rtable_init(rtable *t, const char *key, const char *title, int n_cols, cons
 		 const char *fmt);
 /* Appends the rows of sql (?1 = run id, ?2 = top). */
 int rtable_query(rtable *t, sqlite3 *h, const char *sql, int64_t run, int top, kb_error *err);
+void rtable_header(const char *col, char *buf, size_t cap);
 /* The first `limit` rows (limit <= 0: all) as a text table. */
 void rtable_print(FILE *out, const rtable *t, int limit);
 void rtable_json(FILE *out, const rtable *t, bool first);

@@ -68,7 +68,7 @@ static const char *const range_cols[] = {"label", "rank", "start_ps", "duration_
 static const char *const stat_cols[] = {"name", "count", "total_ps", "avg_ps", "median_ps", "min_ps", "max_ps",
 					"stddev_ps", "share_pct"};
 static const char *const unit_cols[] = {"unit", "engines", "pes", "ops", "min_pct", "median_pct", "max_pct"};
-static const char *const tp_cols[] = {"what", "amount", "unit", "wall_ps", "achieved", "peak", "of_peak_pct"};
+static const char *const tp_cols[] = {"what", "amount", "unit", "wall_ps", "achieved", "peak", "rate", "of_peak_pct"};
 static const char *const class_cols[] = {"kind", "links", "transfers", "bytes", "busy_pct", "achieved_gbps",
 					 "configured_gbps", "stall_ps"};
 static const char *const link_cols[] = {"link", "kind", "direction", "transfers", "bytes", "busy_pct",
@@ -137,17 +137,18 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 		 "  WHERE o.kind BETWEEN %d AND %d),"
 		 " d AS (SELECT sum(o.bytes) AS b, count(DISTINCT o.sip * 100000 + o.cube * 100 + o.pe) AS n FROM ops o"
 		 "  WHERE o.kind IN (%d, %d, %d, %d))"
-		 " SELECT 'GEMM', g.f, 'FLOP', w.ps, g.f / (w.ps / 1000.0), 2.0 * %g * %g * g.n,"
+		 " SELECT 'GEMM', g.f, 'FLOP', w.ps, g.f / (w.ps / 1000.0), 2.0 * %g * %g * g.n, 'GFLOP/s',"
 		 "  100.0 * g.f / (w.ps / 1000.0) / max(2.0 * %g * %g * g.n, 1e-9) FROM g, w WHERE g.f > 0"
-		 " UNION ALL SELECT 'MATH', m.f, 'element ops', w.ps, m.f / (w.ps / 1000.0), %g * %g * m.n,"
+		 " UNION ALL SELECT 'MATH', m.f, 'element ops', w.ps, m.f / (w.ps / 1000.0), %g * %g * m.n, 'G element ops/s',"
 		 "  100.0 * m.f / (w.ps / 1000.0) / max(%g * %g * m.n, 1e-9) FROM m, w WHERE m.f > 0"
-		 " UNION ALL SELECT 'DMA', d.b, 'bytes (peak: the TCM ports)', w.ps, d.b / (w.ps / 1000.0), %g * d.n,"
+		 " UNION ALL SELECT 'DMA', d.b, 'bytes (peak: the TCM ports)', w.ps, d.b / (w.ps / 1000.0), %g * d.n, 'GB/s',"
 		 "  100.0 * d.b / (w.ps / 1000.0) / max(%g * d.n, 1e-9) FROM d, w WHERE d.b > 0",
 		 KB_OP_GEMM, KB_OP_MATH_ADD, KB_OP_MATH_MUL_S, KB_OP_DMA_READ, KB_OP_DMA_WRITE, KB_OP_IPCQ_SEND,
 		 KB_OP_IPCQ_RECV, macs, clock, macs, clock, lanes, clock, lanes, clock, tcm, tcm);
 	rtable_init(&t[k], "throughput",
-		    "throughput over the longest device time (achieved and peak in G<unit>/s; peak: PEs that did the work)",
-		    7, tp_cols, "sfstffp");
+		    "throughput over the longest device time (achieved and peak in the rate column's unit; peak: PEs that did"
+		    " the work)",
+		    8, tp_cols, "sfstffsp");
 	rc = rc || rtable_query(&t[k++], h, sql, run, top, err);
 
 	rtable_init(&t[k], "link_classes", "links by class (achieved: bytes over the active window)", 8, class_cols,

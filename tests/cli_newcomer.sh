@@ -80,5 +80,25 @@ check "kb-report --runs lists both runs" "$(grep -qE '^  run1 +32\.658 us +11 ' 
 TOOL=$REPORT expect 2 "no timing run labelled 'x' (runs: run1, hbm2)" -- "$dir/g.db" --run x
 TOOL=$REPLAY expect 2 "no timing run labelled 'x' (runs: run1, hbm2)" -- "$dir/g.db" --verify --run x
 
+# ---- tables people expect ----
+"$TRACE" bench ccl_allreduce -o "$dir/r8.db" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=8 2>/dev/null && "$TIME" "$dir/r8.db" -q
+TOOL=$REPORT expect 0 "" -- "$dir/r8.db" --list-sections
+check "kb-report --list-sections: 12 tables" "$([ "$(wc -l <"$dir/out")" = 12 ] && grep -q '^critical_path_waits ' "$dir/out"; echo $?)"
+TOOL=$REPORT expect 0 "" -- "$dir/r8.db" --section links --section time
+check "kb-report --section: those tables only, in report order" "$(grep -E '^[a-z].*:$' "$dir/out" | tr '\n' '|' | grep -qx "time per rank (device = union of its launches' spans):|busiest links:|"; echo $?)"
+TOOL=$REPORT expect 0 "" -- "$dir/r8.db" --section collectives --json "$dir/sec.json" --quiet
+check "kb-report --section limits the JSON too" "$([ "$(sqlite3 :memory: "SELECT count(*) FROM json_each(readfile('$dir/sec.json')) WHERE type = 'array'")" = 1 ]; echo $?)"
+TOOL=$REPORT expect 2 "unknown section 'nope' (sections: time, ranges, kernels" -- "$dir/r8.db" --section nope
+TOOL=$REPLAY expect 0 "" -- "$dir/r8.db" --verify
+check "kb-replay: a collective's line names its size" "$(grep -qx '  ring_rsag_allreduce (ws=8, 131072 B): 8 OK' "$dir/out"; echo $?)"
+check "nccl-tests table ends with the average bus bandwidth" "$(grep -qE '^  # Avg bus bandwidth    : 37\.2[0-9]+ GB/s \(in place' "$dir/out"; echo $?)"
+check "collectives_v: times, algbw and busbw per run" "$(q r8 "SELECT count(*), min(run), round(max(busbw_gbps), 1) FROM collectives_v" | grep -qx '1|run1|37.2'; echo $?)"
+TOOL=$REPORT expect 0 "" -- "$dir/r8.db" --section throughput
+check "throughput names each rate's unit" "$(grep -qE '^  DMA .* GB/s ' "$dir/out" && ! grep -q 'G<unit>' "$dir/out"; echo $?)"
+TOOL=$REPORT expect 0 "" -- "$dir/r8.db" --html "$dir/r8.html" --quiet
+check "HTML headers carry no unit suffix the cells contradict" "$(grep -q '<th>host_setup</th>' "$dir/r8.html" && ! grep -q '<th>host_setup_ps</th>' "$dir/r8.html"; echo $?)"
+check "HTML heat map has a legend" "$(grep -q 'busy %:</text>' "$dir/r8.html" && [ "$(grep -o 'text-anchor="middle">[0-9]*</text>' "$dir/r8.html" | wc -l)" = 11 ]; echo $?)"
+
 echo "cli_newcomer: $pass passed, $fail failed"
 [ "$fail" = 0 ]
