@@ -100,5 +100,10 @@ TOOL=$REPORT expect 0 "" -- "$dir/r8.db" --html "$dir/r8.html" --quiet
 check "HTML headers carry no unit suffix the cells contradict" "$(grep -q '<th>host_setup</th>' "$dir/r8.html" && ! grep -q '<th>host_setup_ps</th>' "$dir/r8.html"; echo $?)"
 check "HTML heat map has a legend" "$(grep -q 'busy %:</text>' "$dir/r8.html" && [ "$(grep -o 'text-anchor="middle">[0-9]*</text>' "$dir/r8.html" | wc -l)" = 11 ]; echo $?)"
 
+# ---- host ops pipeline by design: maps overlap the writes, a launch waits for all ----
+"$TRACE" bench gemm -o "$dir/demo.db" 2>/dev/null && "$TIME" "$dir/demo.db" -q
+check "mmu_maps take 750 ps of the host stream each; the first host_write starts at 2250 ps" "$(q demo "SELECT group_concat(t_start_ps, ',') FROM (SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.launch_id = 0 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch') ORDER BY o.seq LIMIT 4)" | grep -qx '0,750,1500,2250'; echo $?)"
+check "a launch starts when the last earlier host op (maps included) has landed" "$(q demo "SELECT (SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.kind = (SELECT id FROM enum_op_kind WHERE name = 'launch')) = (SELECT max(t.t_end_ps) FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.launch_id = 0 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch'))" | grep -qx 1; echo $?)"
+
 echo "cli_newcomer: $pass passed, $fail failed"
 [ "$fail" = 0 ]
