@@ -105,6 +105,7 @@ test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/t
 	echo "== tests/cli_test.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_test.sh || fail=1; \
 	echo "== tests/cli_adversary.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_adversary.sh || fail=1; \
 	echo "== tests/cli_newcomer.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_newcomer.sh || fail=1; \
+	echo "== tests/readme_test.sh"; BIN=$(BIN) bash tests/readme_test.sh || fail=1; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 
 test-asan:
