@@ -274,6 +274,16 @@ int kb_ptrmap_put(kb_ptrmap *m, uint64_t key, void *val)
 	return 0;
 }
 
+int kb_progress_wanted(int quiet)
+{
+	const char *e = getenv("KB_PROGRESS");
+	if (e && strcmp(e, "always") == 0)
+		return 2;
+	if (quiet || (e && strcmp(e, "never") == 0))
+		return 0;
+	return isatty(STDERR_FILENO);
+}
+
 void kb_progress_begin(kb_progress *p, const char *phase, const char *unit, int64_t total)
 {
 	if (!p || !p->on)
@@ -282,19 +292,29 @@ void kb_progress_begin(kb_progress *p, const char *phase, const char *unit, int6
 	p->unit = unit;
 	p->total = total;
 	p->start = kb_now_s();
-	p->next = p->start + 0.2;
+	p->done = 0;
+	p->next = p->on == 2 ? p->start : p->start + 0.2;
+	if (p->on == 2)
+		kb_progress_show(p, 0);
 }
 
 void kb_progress_show(kb_progress *p, int64_t done)
 {
 	if (!p || !p->on)
 		return;
+	p->done = done;
 	double now = kb_now_s();
 	if (now < p->next)
 		return;
 	p->next = now + 0.2;
 	double rate = now > p->start ? (double)done / (now - p->start) : 0;
-	if (p->total > 0)
+	const char *cr = p->on == 2 ? "" : "\r\033[K", *nl = p->on == 2 ? "\n" : "";
+	if (!p->unit)
+		fprintf(stderr, "%s%s: %s (%.1f s)%s", cr, p->tool, p->phase, now - p->start, nl);
+	else if (p->on == 2)
+		fprintf(stderr, "%s: %s %lld of %lld %s (%.1f s)\n", p->tool, p->phase, (long long)done,
+			(long long)p->total, p->unit, now - p->start);
+	else if (p->total > 0)
 		fprintf(stderr, "\r\033[K%s: %s %3.0f%% (%lld of %lld %s, %.1f s, %.2f M %s/s)", p->tool, p->phase,
 			100.0 * (double)done / (double)p->total, (long long)done, (long long)p->total, p->unit,
 			now - p->start, rate / 1e6, p->unit);
@@ -307,7 +327,7 @@ void kb_progress_show(kb_progress *p, int64_t done)
 
 void kb_progress_end(kb_progress *p)
 {
-	if (!p || !p->on || !p->shown)
+	if (!p || p->on != 1 || !p->shown)
 		return;
 	fputs("\r\033[K", stderr);
 	fflush(stderr);

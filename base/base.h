@@ -101,9 +101,10 @@ int kb_ptrmap_put(kb_ptrmap *m, uint64_t key, void *val);
 double kb_now_s(void);
 
 /* A progress line on stderr for long passes, shown only when enabled
- * (the tools enable it when stderr is a terminal and --quiet is not
- * given). At most five redraws a second; the line is erased at the end so
- * nothing of it stays in the output. */
+ * (kb_progress_wanted: stderr is a terminal and --quiet is not given, or
+ * KB_PROGRESS=always). At most five redraws a second; the line is erased
+ * at the end so nothing of it stays in the output. A phase without a unit
+ * shows its elapsed time only. */
 typedef struct kb_progress {
 	const char *tool;         /* "kb-time" */
 	int on;                   /* 0: every call is a no-op */
@@ -111,10 +112,15 @@ typedef struct kb_progress {
 	const char *unit;         /* "ops" */
 	int64_t total;            /* 0: unknown (count and rate only) */
 	double start, next;
+	int64_t done;             /* the last count shown (kb_db_progress redraws it) */
 	int shown;
 } kb_progress;
 
-/* Starts a phase of total units (0 if unknown). p may be NULL. */
+/* Whether a tool shows progress: KB_PROGRESS=always (every redraw at
+ * once, on a new line: for logs and tests), =never, else on a terminal. */
+int kb_progress_wanted(int quiet);
+/* Starts a phase of total units (0 if unknown; unit NULL: elapsed time
+ * only). p may be NULL. */
 void kb_progress_begin(kb_progress *p, const char *phase, const char *unit, int64_t total);
 /* Reports done units; cheap enough for every op (a clock read every 4096). */
 void kb_progress_show(kb_progress *p, int64_t done);

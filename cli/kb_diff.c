@@ -31,16 +31,17 @@ static const char usage[] =
 	"\n"
 	"exit status: 0 identical, 1 different, 2 bad usage or input\n";
 
-static int check_ops(kb_db *db, kb_error *err)
+static int check_ops(kb_db *db, kb_progress *progress, kb_error *err)
 {
 	int64_t n;
 	kb_op_stream *s;
 	if (kb_read_op_count(db, &n, err) || kb_op_stream_open_range(db, 1, n, &s, err))
 		return -1;
+	kb_progress_begin(progress, "check", "ops", n);
 	kb_op_rec o;
 	int rc;
-	while ((rc = kb_op_stream_next(s, &o, err)) == 1)
-		;
+	for (int64_t i = 0; (rc = kb_op_stream_next(s, &o, err)) == 1; i++)
+		kb_progress_tick(progress, i);
 	kb_op_stream_close(s);
 	return rc;
 }
@@ -94,7 +95,10 @@ int main(int argc, char **argv)
 	}
 	/* every op row through the readers' checks, as kb-time and kb-replay
 	 * read them: a trace they refuse as damaged is not compared */
-	if (check_ops(a, &err) || check_ops(b, &err)) {
+	kb_progress progress = {.tool = "kb-diff", .on = kb_progress_wanted(0)};
+	o.progress = &progress;
+	if (check_ops(a, &progress, &err) || check_ops(b, &progress, &err)) {
+		kb_progress_end(&progress);
 		kb_db_close(a);
 		kb_db_close(b);
 		return kb_cli_error("kb-diff", "%s", err.msg);
@@ -105,6 +109,7 @@ int main(int argc, char **argv)
 			   (!o.run_b && kb_report_run_id(b, NULL, &probe) < 0);
 	bool differ = false;
 	int rc = kb_diff(stdout, a, b, &o, &differ, &err);
+	kb_progress_end(&progress);
 	kb_db_close(a);
 	kb_db_close(b);
 	if (rc)

@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 		kb_db_close(db);
 		return kb_cli_error("kb-replay", "%s", err.msg);
 	}
-	kb_progress progress = {.tool = "kb-replay", .on = !quiet && isatty(STDERR_FILENO)};
+	kb_progress progress = {.tool = "kb-replay", .on = kb_progress_wanted(quiet)};
 	opt.progress = &progress;
 	int rc = kb_machine_init(&m, &cfg, &err) || kb_replay(db, &m, &opt, &rep, &err);
 	kb_topo_release(&cfg);

@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 		goto fail;
 	opt.source = topo_path ? topo_path : "recorded with the trace";
 	opt.overrides = cfg.overrides;
-	kb_progress progress = {.tool = "kb-time", .on = !quiet && isatty(STDERR_FILENO)};
+	kb_progress progress = {.tool = "kb-time", .on = kb_progress_wanted(quiet)};
 	opt.progress = &progress;
 	int trc = kb_time_trace(db, &m, &opt, &res, &err);
 	if (trc) {
@@ -143,8 +143,23 @@ int main(int argc, char **argv)
 			(double)res.peak_bytes / (1 << 20), res.n_ops ? (double)res.peak_bytes / (double)res.n_ops : 0.0,
 			ru.ru_maxrss / 1024);
 	}
-	if (!quiet && kb_report_timing(stdout, db, res.run_id, top, json, &err))
-		goto fail;
+	if (!quiet) { /* built in memory while the progress line shows, then printed */
+		char *text = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&text, &len);
+		kb_progress_begin(&progress, "summary", NULL, 0);
+		kb_db_progress(db, &progress);
+		int src = !mem ? kb_fail(&err, "out of memory") : kb_report_timing(mem, db, res.run_id, top, json, &err);
+		if (mem)
+			fclose(mem);
+		kb_db_progress(db, NULL);
+		kb_progress_end(&progress);
+		if (!src)
+			fwrite(text, 1, len, stdout);
+		free(text);
+		if (src)
+			goto fail;
+	}
 	rc = KB_EXIT_OK;
 	goto out;
 fail:

@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	clean_stale(o.out);
-	kb_progress progress = {.tool = "kb-trace", .on = isatty(STDERR_FILENO)};
+	kb_progress progress = {.tool = "kb-trace", .on = kb_progress_wanted(o.quiet)};
 	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params, &progress};
 	int64_t n_ops = 0;
 	double t0 = kb_now_s();

@@ -1011,6 +1011,21 @@ sqlite3 *kb_db_handle(kb_db *db)
 	return db->h;
 }
 
+static int progress_cb(void *p)
+{
+	kb_progress *pr = p;
+	kb_progress_show(pr, pr->done);
+	return 0;
+}
+
+void kb_db_progress(kb_db *db, kb_progress *p)
+{
+	if (p && p->on)
+		sqlite3_progress_handler(db->h, 1000000, progress_cb, p);
+	else
+		sqlite3_progress_handler(db->h, 0, NULL, NULL);
+}
+
 const char *kb_db_path(const kb_db *db)
 {
 	return db->path;

@@ -211,6 +211,9 @@ const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n);
 void kb_db_close(kb_db *db);
 sqlite3 *kb_db_handle(kb_db *db);
 const char *kb_db_path(const kb_db *db);
+/* Redraws p (a phase showing its elapsed time) while SQLite works on this
+ * connection, every ~10^6 VM steps; NULL stops it. */
+void kb_db_progress(kb_db *db, kb_progress *p);
 /* Brings an older trace (opened writable) to the current schema: the
  * columns timing runs gained, the views. Call inside the writer's
  * transaction so a failed run leaves the file as it was. */

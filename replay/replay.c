@@ -1226,7 +1226,9 @@ static int verify(replay *r, kb_error *err)
 	r->rep->expects = calloc((size_t)(r->n_ex ? r->n_ex : 1), sizeof *r->rep->expects);
 	if (!r->rep->expects)
 		return kb_fail(err, "out of memory");
+	kb_progress_begin(r->opt->progress, "verify", "expectations", r->n_ex);
 	for (int k = 0; k < r->n_ex; k++) {
+		kb_progress_show(r->opt->progress, k);
 		kb_expect_result *e = &r->rep->expects[k];
 		e->rtol = r->ex[k].rtol;
 		e->atol = r->ex[k].atol;
@@ -1299,11 +1301,13 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 				  (size_t)r.n * (sizeof *r.pending + sizeof *r.expect_writer + sizeof *r.order +
 						 (r.in_slice ? 1 : 0)));
 	rep->sim_bytes = (int64_t)mem_pages(r.mem) * PAGE_BYTES;
+	kb_db_progress(db, opt.progress); /* reading the expected values */
 	if (!r.fatal && (verify(&r, err) || collective_lines(&r, err)))
 		goto out;
 	rep->total_s = kb_now_s() - t0;
 	rc = 0;
 out:
+	kb_db_progress(db, NULL);
 	kb_progress_end(opt.progress);
 	free(ev);
 	for (int32_t i = 0; r.pending && i < r.ops.n; i++) {

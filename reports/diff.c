@@ -170,7 +170,7 @@ static void stream_name(int64_t sip, int64_t cube, int64_t pe, char *buf, size_t
 		snprintf(buf, cap, "sip%lld.cube%lld.pe%lld", (long long)sip, (long long)cube, (long long)pe);
 }
 
-static int divergence(sqlite3 *h, kb_error *err)
+static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 {
 	if (sqlite3_exec(h, "CREATE TEMP TABLE div(stream TEXT, seq INTEGER, a TEXT, b TEXT)", NULL, NULL, NULL) != SQLITE_OK)
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
@@ -195,6 +195,8 @@ static int divergence(sqlite3 *h, kb_error *err)
 	char only_first[2][64] = {"", ""};
 	advance(&a);
 	advance(&b);
+	int64_t walked = 0;
+	kb_progress_begin(progress, "compare op streams", "ops", 0);
 	while (!a.done || !b.done) {
 		int c = a.done ? 1 : b.done ? -1 : cmp_stream(&a, &b);
 		cursor *lead = c <= 0 ? &a : &b;
@@ -233,6 +235,7 @@ static int divergence(sqlite3 *h, kb_error *err)
 				advance(&a);
 			if (inb)
 				advance(&b);
+			kb_progress_tick(progress, ++walked);
 		}
 	}
 	for (int side = 0; side < 2; side++) {
@@ -296,7 +299,9 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		 meta_kv(h, a, b, "bench_params", "kv_bench", ' ', err) ||
 		 (timed && (run_kv(h, "main", "a", ra, label_a, sizeof label_a, err) ||
 			    run_kv(h, "b", "b", rb, label_b, sizeof label_b, err))) ||
-		 divergence(h, err);
+		 divergence(h, o->progress, err);
+	kb_progress_begin(o->progress, "tables", NULL, 0);
+	kb_db_progress(a, o->progress);
 	enum { T_CFG, T_RUNCFG, T_BENCH, T_KINDS, T_RANGES, T_KERNELS, T_DIV, T_TOTAL, T_TRANGES, T_TKERNELS, T_TCOLL,
 	       T_LINKS, T_N };
 	rtable t[T_N];
@@ -418,6 +423,8 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 			rc = rtable_query(&t[T_LINKS], h, sql, 0, 0, err);
 		}
 	}
+	kb_db_progress(a, NULL);
+	kb_progress_end(o->progress); /* before anything is printed */
 	if (!rc) {
 		for (int k = 0; k < T_N; k++)
 			if (t[k].n_rows)

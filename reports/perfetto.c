@@ -285,7 +285,7 @@ static int parts_close(part *pt, int n, bool ok, kb_error *err)
  * them: its lane on its unit's track, its file, and the names each file
  * needs (a process per SIP, a thread per lane), written at once. */
 static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, placed *at, part **parts_out,
-		     int *n_parts, const char *path, kb_error *err)
+		     int *n_parts, const char *path, kb_progress *progress, kb_error *err)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(h, "SELECT t.op_id, t.t_start_ps, t.t_end_ps, o.sip, o.cube, o.pe, o.kind, o.launch_id"
@@ -295,7 +295,9 @@ static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, pla
 	p1row *rows = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
+	kb_progress_begin(progress, "perfetto: place", "ops", max_id);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		kb_progress_tick(progress, (int64_t)n);
 		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 7);
 		int sip = sqlite3_column_int(st, 3), cube = sqlite3_column_int(st, 4), pe = sqlite3_column_int(st, 5);
 		int kind = sqlite3_column_int(st, 6), unit = unit_of(kind, launch);
@@ -391,7 +393,8 @@ static part *part_at(part *pt, int n, int64_t t)
 	return &pt[k];
 }
 
-int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_error *err)
+int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_progress *progress,
+		       kb_error *err)
 {
 	sqlite3 *h = kb_db_handle(db);
 	int64_t max_id = 0;
@@ -406,7 +409,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, 
 	memset(at, 0xFF, ((size_t)max_id + 1) * sizeof *at); /* part -1: not placed */
 	part *pt = NULL;
 	int np = 0;
-	if (place_ops(h, run, max_id, split > 0 ? split : 0, at, &pt, &np, path, err)) {
+	if (place_ops(h, run, max_id, split > 0 ? split : 0, at, &pt, &np, path, progress, err)) {
 		free(at);
 		return -1;
 	}
@@ -428,8 +431,10 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, 
 	}
 	flow_end *ends = NULL;
 	size_t n_ends = 0, cap_ends = 0;
+	kb_progress_begin(progress, "perfetto: write", "ops", max_id);
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 3);
+		kb_progress_tick(progress, id);
 		if (id < 1 || id > max_id || at[id].part < 0)
 			continue;
 		int sip = sqlite3_column_int(st, 1), kind = sqlite3_column_int(st, 2), unit = at[id].unit;

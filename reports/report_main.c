@@ -106,6 +106,8 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	/* exports hold every row (SQL LIMIT -1); --top limits the text view,
 	 * which alone needs only that many */
 	bool exports = opt->json || opt->csv || opt->html;
+	kb_progress_begin(opt->progress, "tables", NULL, 0);
+	kb_db_progress(db, opt->progress);
 	int rc = exports || !opt->quiet || opt->list_sections
 			 ? kb_report_tables(db, run, opt->list_sections ? 1 : exports || opt->top <= 0 ? -1 : opt->top, t, &n, err)
 			 : 0;
@@ -116,6 +118,8 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 			rtable_release(&t[k]);
 		return 0;
 	}
+	kb_db_progress(db, NULL);
+	kb_progress_end(opt->progress);
 	if (!rc && opt->n_sections)
 		rc = pick_sections(t, &n, opt, err);
 	char total_text[32], title[512];
@@ -159,7 +163,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	if (!rc && opt->html)
 		rc = kb_report_html(db, opt->html, title, t, n, err);
 	if (!rc && opt->perfetto)
-		rc = kb_report_perfetto(db, run, opt->perfetto, opt->perfetto_split, err);
+		rc = kb_report_perfetto(db, run, opt->perfetto, opt->perfetto_split, opt->progress, err);
 	if (!rc && opt->gqa_sweep)
 		rc = kb_report_gqa_sweep(db, run, opt->gqa_sweep, err);
 	for (int k = 0; k < n; k++)

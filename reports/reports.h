@@ -41,6 +41,7 @@ typedef struct kb_report_options {
 	int n_sections;
 	bool list_sections;       /* print each table's key and title instead */
 	bool quiet;
+	kb_progress *progress;    /* NULL: none */
 } kb_report_options;
 int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err);
 
@@ -55,13 +56,15 @@ int kb_report_runs(FILE *out, kb_db *db, kb_error *err);
  * per PE unit (and one per host stream), an X event per op with its
  * arguments, a flow from each IPCQ send to its recv. ts / dur in us.
  * split > 0: at most that many ops per file (PATH.001.json, ...). */
-int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_error *err);
+int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_progress *progress,
+		       kb_error *err);
 
 /* kb-diff: two traces, or two runs of one (a and b the same file). Text
  * (or JSON) to out; *differ tells whether anything differed. */
 typedef struct kb_diff_options {
 	const char *run_a, *run_b; /* NULL: each trace's newest run */
 	bool json;
+	kb_progress *progress;     /* NULL: none */
 	bool structure_only;       /* no timing comparison when a trace has no run */
 	int top;                   /* rows per ranked table */
 } kb_diff_options;

@@ -105,5 +105,21 @@ check "HTML heat map has a legend" "$(grep -q 'busy %:</text>' "$dir/r8.html" &&
 check "mmu_maps take 750 ps of the host stream each; the first host_write starts at 2250 ps" "$(q demo "SELECT group_concat(t_start_ps, ',') FROM (SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.launch_id = 0 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch') ORDER BY o.seq LIMIT 4)" | grep -qx '0,750,1500,2250'; echo $?)"
 check "a launch starts when the last earlier host op (maps included) has landed" "$(q demo "SELECT (SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.kind = (SELECT id FROM enum_op_kind WHERE name = 'launch')) = (SELECT max(t.t_end_ps) FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.launch_id = 0 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch'))" | grep -qx 1; echo $?)"
 
+# ---- progress on every long step (KB_PROGRESS=always: without a terminal, a line per redraw) ----
+export KB_PROGRESS=always
+"$TIME" "$dir/r8.db" --label prog >/dev/null 2>"$dir/err"
+check "kb-time: progress while it builds its summary" "$(grep -q '^kb-time: schedule ' "$dir/err" && grep -q '^kb-time: summary (' "$dir/err"; echo $?)"
+"$REPLAY" "$dir/r8.db" --verify >/dev/null 2>"$dir/err"
+check "kb-replay: progress while it verifies" "$(grep -q '^kb-replay: verify 0 of 1 expectations' "$dir/err"; echo $?)"
+"$REPORT" "$dir/r8.db" --perfetto "$dir/p.json" --quiet 2>"$dir/err"
+check "kb-report: progress for the tables and the export" "$(grep -q '^kb-report: perfetto: place ' "$dir/err" && grep -q '^kb-report: perfetto: write ' "$dir/err"; echo $?)"
+"$REPORT" "$dir/r8.db" >/dev/null 2>"$dir/err"
+check "kb-report: progress for the tables" "$(grep -q '^kb-report: tables (' "$dir/err"; echo $?)"
+"$DIFF" "$dir/r8.db" "$dir/full.db" >/dev/null 2>"$dir/err"
+check "kb-diff: progress for the checks, the streams and the tables" "$(grep -q '^kb-diff: check ' "$dir/err" && grep -q '^kb-diff: compare op streams ' "$dir/err" && grep -q '^kb-diff: tables (' "$dir/err"; echo $?)"
+KB_PROGRESS=never "$REPORT" "$dir/r8.db" >/dev/null 2>"$dir/err"
+check "KB_PROGRESS=never: nothing on stderr" "$([ ! -s "$dir/err" ]; echo $?)"
+unset KB_PROGRESS
+
 echo "cli_newcomer: $pass passed, $fail failed"
 [ "$fail" = 0 ]
