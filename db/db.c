@@ -974,6 +974,18 @@ bool kb_db_has_table(kb_db *db, const char *table)
 	return yes;
 }
 
+static bool has_column(kb_db *db, const char *table, const char *column)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1, &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	bool yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
 int kb_db_upgrade(kb_db *db, kb_error *err)
 {
 	if (db->version >= KB_SCHEMA_VERSION)
@@ -993,6 +1005,7 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
 	int rc = exec(db, drop, err) || (db->version < 2 && exec(db, kb_schema_upgrade_v1, err)) ||
 		 exec(db, kb_schema_upgrade_v2, err) || exec(db, kb_schema_upgrade_v3, err) ||
+		 (!has_column(db, "op_times", "queue_ps") && exec(db, kb_schema_upgrade_v4, err)) ||
 		 exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_views, err) || exec(db, kb_schema_counts, err) ||
 		 exec(db, pragma, err) ? -1 : 0;
 	if (!rc)

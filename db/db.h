@@ -341,7 +341,10 @@ int kb_run_begin(kb_db *db, const kb_run_info *info, kb_run_writer **w, char *la
 int64_t kb_run_id(const kb_run_writer *w);
 /* op_times for ops 1..n: fn fills op index i's t_start, t_end, wait,
  * wait_op, stall_ps, stall_link. */
-typedef void (*kb_op_time_row_fn)(const void *ctx, int64_t i, int64_t row[6]);
+/* An op's op_times columns after run_id and op_id: t_start_ps, t_end_ps,
+ * wait, wait_op, stall_ps, stall_link, queue_ps. */
+enum { KB_OP_TIME_COLS = 7 };
+typedef void (*kb_op_time_row_fn)(const void *ctx, int64_t i, int64_t row[KB_OP_TIME_COLS]);
 int kb_run_op_times(kb_run_writer *w, int64_t n, kb_op_time_row_fn fn, const void *ctx, kb_progress *progress,
 		    kb_error *err);
 int kb_run_launch_time(kb_run_writer *w, int64_t launch, int64_t t_start, int64_t t_pe_start, int64_t t_end,

@@ -16,6 +16,7 @@ extern const char kb_schema_views[];
 extern const char kb_schema_upgrade_v1[];
 extern const char kb_schema_upgrade_v2[];
 extern const char kb_schema_upgrade_v3[];
+extern const char kb_schema_upgrade_v4[];
 extern const char kb_schema_pack_triggers[];
 extern const char kb_schema_run_tables[];
 extern const char kb_schema_counts[];

@@ -177,7 +177,7 @@ typedef struct times_vtab {
 typedef struct times_cursor {
 	sqlite3_vtab_cursor base;
 	int64_t i;
-	int64_t row[6];     /* op i's columns, fetched once */
+	int64_t row[KB_OP_TIME_COLS]; /* op i's columns, fetched once */
 	int64_t fetched;    /* which op row holds, -1 none */
 } times_cursor;
 
@@ -185,7 +185,7 @@ static int src_connect(sqlite3 *h, void *aux, int argc, const char *const *argv,
 {
 	(void)argc, (void)argv, (void)msg;
 	int rc = sqlite3_declare_vtab(h, "CREATE TABLE x(run_id, op_id, t_start_ps, t_end_ps, wait, wait_op, stall_ps,"
-					    " stall_link)");
+					    " stall_link, queue_ps)");
 	if (rc != SQLITE_OK)
 		return rc;
 	times_vtab *t = sqlite3_malloc(sizeof *t);
@@ -281,7 +281,8 @@ int kb_run_op_times(kb_run_writer *w, int64_t n, kb_op_time_row_fn fn, const voi
 	times_src src = {w->run, n, fn, ctx, progress}; /* lives while the module is registered */
 	if (sqlite3_create_module(w->db->h, "kb_op_times_src", &times_module, &src) != SQLITE_OK)
 		return kb_fail(err, "'%s': cannot register the results table: %s", w->db->path, sqlite3_errmsg(w->db->h));
-	int rc = run_exec(w->db, "INSERT INTO op_times SELECT * FROM kb_op_times_src", err);
+	int rc = run_exec(w->db, "INSERT INTO op_times(run_id, op_id, t_start_ps, t_end_ps, wait, wait_op, stall_ps,"
+			  " stall_link, queue_ps) SELECT * FROM kb_op_times_src", err);
 	sqlite3_create_module(w->db->h, "kb_op_times_src", NULL, NULL); /* drop it */
 	return rc;
 }

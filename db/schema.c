@@ -84,7 +84,7 @@ const char kb_schema_tables[] =
 	"CREATE TABLE op_times(run_id INTEGER NOT NULL, op_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
 	" t_end_ps INTEGER NOT NULL, wait INTEGER NOT NULL, wait_op INTEGER NOT NULL,"
 	" stall_ps INTEGER NOT NULL DEFAULT 0, stall_link INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY(run_id, op_id)) WITHOUT ROWID;\n"
+	" queue_ps INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(run_id, op_id)) WITHOUT ROWID;\n"
 	"CREATE TABLE launch_times(run_id INTEGER NOT NULL, launch_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
 	" t_pe_start_ps INTEGER NOT NULL, t_end_ps INTEGER NOT NULL, PRIMARY KEY(run_id, launch_id)) WITHOUT ROWID;\n"
 	"CREATE TABLE range_times(run_id INTEGER NOT NULL, range_id INTEGER NOT NULL, t_start_ps INTEGER NOT NULL,"
@@ -114,6 +114,9 @@ const char kb_schema_upgrade_v2[] = KB_SCHEMA_V3_TABLES;
 
 /* v4: an empty op pack (the rows are read until a trace is recorded again). */
 const char kb_schema_upgrade_v3[] = KB_SCHEMA_V4_TABLES;
+
+/* v5: the time each op waited from ready to start (older runs: 0). */
+const char kb_schema_upgrade_v4[] = "ALTER TABLE op_times ADD COLUMN queue_ps INTEGER NOT NULL DEFAULT 0;\n";
 
 /* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
 const char kb_schema_upgrade_v1[] =
@@ -185,7 +188,8 @@ const char kb_schema_views[] =
 	" JOIN blobs b ON b.id = e.blob_id JOIN enum_dtype d ON d.id = b.dtype;\n"
 	"CREATE VIEW op_times_v AS SELECT r.label AS run, t.op_id, " PE_NAME("o") " AS pe_name, k.name AS kind,"
 	" t.t_start_ps, t.t_end_ps, t.t_end_ps - t.t_start_ps AS dur_ps, t.t_start_ps / 1000.0 AS start_ns,"
-	" (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns, w.name AS waited_on, t.wait_op, o.bytes, o.flops,"
+	" (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns, w.name AS waited_on, t.wait_op,"
+	" t.queue_ps / 1000.0 AS wait_ns, o.bytes, o.flops,"
 	" t.stall_ps, t.stall_ps / 1000.0 AS stall_ns, lu.link AS stall_link,"
 	" o.launch_id, ks.value AS kernel, o.sip, o.cube, o.pe, o.seq, dsh.text AS shape, ash.text AS src_shape,"
 	" (SELECT n.value FROM shards s JOIN tensors tt ON tt.id = s.tensor_id JOIN strings n ON n.id = tt.name"

@@ -105,6 +105,10 @@ check "HTML heat map has a legend" "$(grep -q 'busy %:</text>' "$dir/r8.html" &&
 check "mmu_maps take 750 ps of the host stream each; the first host_write starts at 2250 ps" "$(q demo "SELECT group_concat(t_start_ps, ',') FROM (SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.launch_id = 0 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch') ORDER BY o.seq LIMIT 4)" | grep -qx '0,750,1500,2250'; echo $?)"
 check "a launch starts when the last earlier host op (maps included) has landed" "$(q demo "SELECT (SELECT t.t_start_ps FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.kind = (SELECT id FROM enum_op_kind WHERE name = 'launch')) = (SELECT max(t.t_end_ps) FROM op_times t JOIN ops o ON o.id = t.op_id WHERE o.launch_id = 0 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch'))" | grep -qx 1; echo $?)"
 
+# ---- op_times_v.wait_ns: ready to start, with its reason ----
+check "wait_ns: the launch waited 1420 ns for the last host write to land" "$(q demo "SELECT waited_on || ' ' || wait_ns FROM op_times_v WHERE kind = 'launch'" | grep -qx 'host 1420.0'; echo $?)"
+check "wait_ns: ops released when they could start waited 0" "$(q demo "SELECT count(*) FROM op_times_v WHERE kind <> 'launch' AND wait_ns <> 0" | grep -qx 0; echo $?)"
+
 # ---- progress on every long step (KB_PROGRESS=always: without a terminal, a line per redraw) ----
 export KB_PROGRESS=always
 "$TIME" "$dir/r8.db" --label prog >/dev/null 2>"$dir/err"

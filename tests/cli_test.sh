@@ -137,8 +137,9 @@ check "op pack and rows give the same op times" "$(sqlite3 "$dir/pk.db" "ATTACH 
 "$REPLAY" "$dir/pk.db" --verify --quiet >"$dir/out" 2>&1; check "kb-replay --verify from the op pack" $?
 # a v3 trace (no pack) is upgraded by kb-time: an empty pack and its triggers
 cp "$dir/g.db" "$dir/v3.db"
-sqlite3 "$dir/v3.db" "DROP TABLE op_pack; $(q "SELECT group_concat('DROP TRIGGER ' || name, ';') FROM sqlite_master WHERE type = 'trigger'"); PRAGMA user_version=3"
+sqlite3 "$dir/v3.db" "DROP TABLE op_pack; $(q "SELECT group_concat('DROP TRIGGER ' || name, ';') FROM sqlite_master WHERE type = 'trigger'"); DROP VIEW op_times_v; ALTER TABLE op_times DROP COLUMN queue_ps; PRAGMA user_version=3"
 "$TIME" "$dir/v3.db" --quiet
+check "the upgrade adds op_times.queue_ps" "$(sqlite3 "$dir/v3.db" "SELECT count(*) FROM pragma_table_info('op_times') WHERE name = 'queue_ps'" | grep -qx 1; echo $?)"
 check "kb-time upgrades a v3 trace to v5" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "5 6 0"; echo $?)"
 damaged "UPDATE op_pack SET data = substr(data, 1, 20) || x'00' || substr(data, 22)" "op_pack chunk of op 1: data does not decompress: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = raw_bytes + 1" "op_pack chunk of op 1: data is not a zstd frame of raw_bytes: the trace is damaged"

@@ -29,6 +29,7 @@ typedef struct top {
 		uint64_t mem_pa; /* DMA, IPCQ, host write / fill: the memory side */
 	};
 	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
+	int64_t queue;           /* ps from ready (every predecessor released it) to start */
 	int64_t t_start;         /* until the op starts: when its last predecessor released it */
 	int64_t t_end;
 	int32_t launch;          /* trace launch id; 0 = host stream */
@@ -40,7 +41,7 @@ typedef struct top {
 	int16_t sip, cube, pe;   /* checked against the machine before they are narrowed */
 	uint8_t kind;
 	uint8_t wait : 7, scheduled : 1;
-} top; /* 72 bytes: it is most of kb-time's memory */
+} top; /* 80 bytes: it is most of kb-time's memory */
 
 typedef struct edge {
 	int32_t to;
@@ -543,7 +544,8 @@ static int started(sched *s, int32_t i, int64_t now)
 {
 	top *o = &s->g->ops[i];
 	o->scheduled = 1;
-	o->stall = o->wait == KB_WAIT_UNIT ? now - o->t_start : 0; /* t_start: when it was released */
+	o->queue = now - o->t_start; /* t_start: when it was released */
+	o->stall = o->wait == KB_WAIT_UNIT ? o->queue : 0;
 	o->t_start = now;
 	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
 		return -1;
@@ -943,10 +945,10 @@ static void units_release(units *u)
 /* ------------------------------------------------------------------ */
 
 /* Op i's op_times columns (db's writer pulls them while it inserts). */
-static void op_row(const void *ctx, int64_t i, int64_t row[6])
+static void op_row(const void *ctx, int64_t i, int64_t row[KB_OP_TIME_COLS])
 {
 	const top *o = &((const graph *)ctx)->ops[i];
-	int64_t v[6] = {o->t_start, o->t_end, o->wait, o->wait_op + 1, o->stall, o->stall_link + 1};
+	int64_t v[KB_OP_TIME_COLS] = {o->t_start, o->t_end, o->wait, o->wait_op + 1, o->stall, o->stall_link + 1, o->queue};
 	memcpy(row, v, sizeof v);
 }
 
