@@ -43,6 +43,28 @@ kb_time_best() {
 echo "kb-time: the same trace, best of 3 (read + schedule + write back)"
 kb_time_best "$out" "$ops" synthetic
 
+# perfetto_rate TRACE NAME [options]: kb-report --perfetto three times, the
+# median wall time with its CPU seconds (user + sys) and the machine load
+perfetto_rate() {
+	local trace=$1 name=$2; shift 2
+	local n runs="" w c
+	n=$(sqlite3 "$trace" "SELECT count(*) FROM op_times WHERE run_id = (SELECT max(id) FROM timing_runs)")
+	for i in 1 2 3; do
+		/usr/bin/time -f "%e %U %S" -o "$BUILD/bench/pf.time" "$BIN/kb-report" "$trace" --quiet \
+			--perfetto "$BUILD/bench/pf.json" "$@"
+		read -r w u s <"$BUILD/bench/pf.time"
+		runs="$runs$w $(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')\n"
+		rm -f "$BUILD"/bench/pf*.json
+	done
+	printf "$runs" | sort -n | sed -n 2p | {
+		read -r w c
+		awk -v w="$w" -v c="$c" -v n="$n" -v name="$name" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+			printf "kb-report --perfetto (%s): %d ops in %.2f s wall (median of 3; %.2f CPU-s): %.0f ops/s (target >= 500000); load %s\n",
+				name, n, w, c, n / w, load }'
+	}
+}
+perfetto_rate "$out" "synthetic 1 M ops"
+
 echo
 fab="$BUILD/bench/fabric.db"
 "$BIN/kb-trace" --force bench fabric_traffic --set fabric_traffic.pattern=5 --set fabric_traffic.iters=2000 -o "$fab"
@@ -102,6 +124,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 "$BIN/kb-time" "$BUILD/bench/rsag1024.db" --quiet --stats
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "ring_rsag 1024 ranks x 1 MiB: trace %.1f s (kb-time target: 3.4 s, ASTRA-sim analytical)\n", b - a }'
+perfetto_rate "$BUILD/bench/rsag1024.db" "1024-rank ring_rsag, files of 2 M ops" --perfetto-split 2000000
 
 echo
 # Llama-70B GQA ring attention at headline scale (64 / 8 heads, d 128, a 32 K

@@ -21,6 +21,9 @@
 
 #include "base.h"
 
+/* Any change to the text of a table, trigger or view bumps this: readers
+ * refuse a trace of the current version whose project views differ from
+ * this tool's (kb_db_check_schema), and kb-time upgrades older ones. */
 #define KB_SCHEMA_VERSION 5
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
