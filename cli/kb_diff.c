@@ -31,7 +31,7 @@ static const char usage[] =
 	"\n"
 	"exit status: 0 identical, 1 different, 2 bad usage or input\n";
 
-static int check_ops(kb_db *db, kb_progress *progress, kb_error *err)
+static int check_ops(kb_db *db, kb_progress *progress, int64_t kinds[KB_OP_KIND_COUNT], kb_error *err)
 {
 	int64_t n;
 	kb_op_stream *s;
@@ -40,8 +40,10 @@ static int check_ops(kb_db *db, kb_progress *progress, kb_error *err)
 	kb_progress_begin(progress, "check", "ops", n);
 	kb_op_rec o;
 	int rc;
-	for (int64_t i = 0; (rc = kb_op_stream_next(s, &o, err)) == 1; i++)
+	for (int64_t i = 0; (rc = kb_op_stream_next(s, &o, err)) == 1; i++) {
 		kb_progress_tick(progress, i);
+		kinds[o.kind]++; /* checked: 1 .. KB_OP_KIND_COUNT - 1 */
+	}
 	kb_op_stream_close(s);
 	return rc;
 }
@@ -97,7 +99,10 @@ int main(int argc, char **argv)
 	 * read them: a trace they refuse as damaged is not compared */
 	kb_progress progress = {.tool = "kb-diff", .on = kb_progress_wanted(0)};
 	o.progress = &progress;
-	if (check_ops(a, &progress, &err) || check_ops(b, &progress, &err)) {
+	int64_t kinds[2][KB_OP_KIND_COUNT] = {{0}};
+	o.kinds_a = kinds[0];
+	o.kinds_b = kinds[1];
+	if (check_ops(a, &progress, kinds[0], &err) || check_ops(b, &progress, kinds[1], &err)) {
 		kb_progress_end(&progress);
 		kb_db_close(a);
 		kb_db_close(b);

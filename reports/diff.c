@@ -86,6 +86,25 @@ static int run_kv(sqlite3 *h, const char *schema, const char *side, int64_t run,
 	return rc;
 }
 
+/* Op counts by kind of both sides into temp.kinds(side, name, n). */
+static int kind_counts(sqlite3 *h, const int64_t *a, const int64_t *b, kb_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_exec(h, "CREATE TEMP TABLE kinds(side INTEGER, name TEXT, n INTEGER)", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h, "INSERT INTO temp.kinds VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
+	for (int side = 0; side < 2; side++)
+		for (int k = 1; k < KB_OP_KIND_COUNT; k++) {
+			sqlite3_bind_int(st, 1, side);
+			sqlite3_bind_text(st, 2, kb_op_kind_name((kb_op_kind)k), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, (side ? b : a)[k]);
+			sqlite3_step(st);
+			sqlite3_reset(st);
+		}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 /* ---- op streams ---- */
 
 typedef struct cursor {
@@ -348,9 +367,15 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		"SELECT coalesce(x.n, y.n), coalesce(x.c, 0), coalesce(y.c, 0), coalesce(y.c, 0) - coalesce(x.c, 0) FROM"
 		" (%1$s) x FULL OUTER JOIN (%2$s) y ON x.n = y.n WHERE x.c IS NOT y.c ORDER BY 1";
 	char qa[1024], qb[1024];
-	if (!rc) {
+	if (!rc && o->kinds_a && o->kinds_b) { /* counted while the ops were checked */
+		rc = kind_counts(h, o->kinds_a, o->kinds_b, err);
+		snprintf(qa, sizeof qa, "SELECT name AS n, n AS c FROM temp.kinds WHERE side = 0 AND n > 0");
+		snprintf(qb, sizeof qb, "SELECT name AS n, n AS c FROM temp.kinds WHERE side = 1 AND n > 0");
+	} else {
 		snprintf(qa, sizeof qa, "SELECT k.name AS n, count(*) AS c FROM main.ops o JOIN main.enum_op_kind k ON k.id = o.kind GROUP BY 1");
 		snprintf(qb, sizeof qb, "SELECT k.name AS n, count(*) AS c FROM b.ops o JOIN b.enum_op_kind k ON k.id = o.kind GROUP BY 1");
+	}
+	if (!rc) {
 		snprintf(sql, sizeof sql, count_sql, qa, qb);
 		rc = rtable_query(&t[T_KINDS], h, sql, 0, 0, err);
 	}

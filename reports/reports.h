@@ -67,6 +67,9 @@ typedef struct kb_diff_options {
 	kb_progress *progress;     /* NULL: none */
 	bool structure_only;       /* no timing comparison when a trace has no run */
 	int top;                   /* rows per ranked table */
+	/* op counts by kind (KB_OP_KIND_COUNT each) when the caller already
+	 * streamed the ops (kb-diff checks them all); NULL: counted in SQL */
+	const int64_t *kinds_a, *kinds_b;
 } kb_diff_options;
 int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *opt, bool *differ, kb_error *err);
 
