@@ -209,9 +209,10 @@ static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 		sqlite3_finalize(b.st);
 		return kb_fail(err, "diff: %s", sqlite3_errmsg(h));
 	}
-	/* streams only one side has: counted, then one row per side */
-	int64_t only[2] = {0, 0};
-	char only_first[2][64] = {"", ""};
+	/* streams only one side has, and streams one side ends early:
+	 * counted, then one row per side for each */
+	int64_t only[2] = {0, 0}, ended[2] = {0, 0}, ended_seq[2] = {0, 0};
+	char only_first[2][64] = {"", ""}, ended_first[2][64] = {"", ""}, ended_op[2][400];
 	advance(&a);
 	advance(&b);
 	int64_t walked = 0;
@@ -234,7 +235,16 @@ static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 			bool inb = !b.done && b.sip == sip && b.cube == cube && b.pe == pe;
 			if (!ina && !inb)
 				break;
-			if (!reported && (!ina || !inb || !same_op(&a, &b))) {
+			if (!reported && (!ina || !inb)) { /* one side's stream ends early: counted, one row per side */
+				int side = ina ? 1 : 0; /* the side that ended */
+				if (!ended[side]++) {
+					stream_name(sip, cube, pe, ended_first[side], sizeof ended_first[side]);
+					ended_seq[side] = ina ? a.seq : b.seq;
+					describe(ina ? &a : &b, ended_op[side], sizeof ended_op[side]);
+				}
+				reported = true;
+			}
+			if (!reported && !same_op(&a, &b)) {
 				char da[400], db_[400], name[64];
 				cursor ea = a, eb = b;
 				ea.done = !ina;
@@ -256,6 +266,21 @@ static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 				advance(&b);
 			kb_progress_tick(progress, ++walked);
 		}
+	}
+	for (int side = 0; side < 2; side++) {
+		if (!ended[side])
+			continue;
+		char name[160], what[96];
+		snprintf(name, sizeof name, ended[side] > 1 ? "%s and %lld more" : "%s", ended_first[side],
+			 (long long)ended[side] - 1);
+		snprintf(what, sizeof what, "(stream ends: %lld stream%s end%s before the other side's)",
+			 (long long)ended[side], ended[side] > 1 ? "s" : "", ended[side] > 1 ? "" : "s");
+		sqlite3_bind_text(ins, 1, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(ins, 2, ended_seq[side]);
+		sqlite3_bind_text(ins, 3, side ? ended_op[side] : what, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ins, 4, side ? what : ended_op[side], -1, SQLITE_TRANSIENT);
+		sqlite3_step(ins);
+		sqlite3_reset(ins);
 	}
 	for (int side = 0; side < 2; side++) {
 		if (!only[side])

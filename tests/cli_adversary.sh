@@ -117,6 +117,14 @@ TOOL=$DIFF expect 1 "" -- "$dir/g.db" "$dir/g.db" --run-a run1 --run-b hbm2 --js
 check "kb-diff --json carries run_config and the runs" "$(grep -q '"run_a": "run1", "run_b": "hbm2"' "$dir/out" && grep -q '"run_config": \[{' "$dir/out"; echo $?)"
 TOOL=$DIFF expect 2 "no timing run labelled 'nope' (runs: run1, hbm2)" -- "$dir/g.db" "$dir/g.db" --run-b nope
 
+# ---- kb-diff between sweeps: repeated range labels apart, early stream ends folded, host ops named ----
+"$TRACE" bench allreduce_sweep -o "$dir/sa.db" 2>/dev/null && "$TIME" "$dir/sa.db" -q
+"$TRACE" bench allreduce_sweep -o "$dir/sb.db" --set allreduce_sweep.max_bytes=2048 2>/dev/null && "$TIME" "$dir/sb.db" -q
+TOOL=$DIFF expect 1 "" -- "$dir/sa.db" "$dir/sb.db"
+check "kb-diff: each occurrence of a repeated range label is its own row" "$(grep -qE '^  all_reduce #3 \(rank 0\) +111 +0 +-111' "$dir/out" && ! grep -qE '^  all_reduce \(rank 0\)' "$dir/out"; echo $?)"
+check "kb-diff: streams that end early are one row" "$(grep -c 'stream ends' "$dir/out" | grep -qx 1 && grep -q 'sip0.host and 33 more .*(stream ends: 34 streams end before the other side' "$dir/out"; echo $?)"
+check "kb-diff: host ops are named, never '<- ,'" "$(grep -q 'op 605 mmu_map -, 384 B' "$dir/out" && ! grep -q '<- ,' "$dir/out"; echo $?)"
+
 # ---- output files: whole or not at all; a full stdout fails ----
 "$REPORT" "$dir/g.db" >/dev/full 2>"$dir/err"
 check "kb-report > /dev/full: exit 2, one line" "$([ $? = 2 ] && grep -q 'cannot write standard output' "$dir/err"; echo $?)"
