@@ -189,6 +189,23 @@ static void stream_name(int64_t sip, int64_t cube, int64_t pe, char *buf, size_t
 		snprintf(buf, cap, "sip%lld.cube%lld.pe%lld", (long long)sip, (long long)cube, (long long)pe);
 }
 
+/* One row of temp.div. */
+static void div_row(sqlite3_stmt *ins, const char *stream, int64_t seq, const char *a, const char *b)
+{
+	sqlite3_bind_text(ins, 1, stream, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(ins, 2, seq);
+	sqlite3_bind_text(ins, 3, a, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(ins, 4, b, -1, SQLITE_TRANSIENT);
+	sqlite3_step(ins);
+	sqlite3_reset(ins);
+}
+
+/* "first and N more": the streams a folded row stands for. */
+static void folded_name(char *buf, size_t cap, const char *first, int64_t n)
+{
+	snprintf(buf, cap, n > 1 ? "%s and %lld more" : "%s", first, (long long)n - 1);
+}
+
 static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 {
 	if (sqlite3_exec(h, "CREATE TEMP TABLE div(stream TEXT, seq INTEGER, a TEXT, b TEXT)", NULL, NULL, NULL) != SQLITE_OK)
@@ -252,12 +269,7 @@ static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 				describe(&ea, da, sizeof da);
 				describe(&eb, db_, sizeof db_);
 				stream_name(sip, cube, pe, name, sizeof name);
-				sqlite3_bind_text(ins, 1, name, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_int64(ins, 2, ina ? a.seq : b.seq);
-				sqlite3_bind_text(ins, 3, da, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(ins, 4, db_, -1, SQLITE_TRANSIENT);
-				sqlite3_step(ins);
-				sqlite3_reset(ins);
+				div_row(ins, name, ina ? a.seq : b.seq, da, db_);
 				reported = true;
 			}
 			if (ina)
@@ -267,34 +279,21 @@ static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 			kb_progress_tick(progress, ++walked);
 		}
 	}
+	char name[160], what[96];
 	for (int side = 0; side < 2; side++) {
 		if (!ended[side])
 			continue;
-		char name[160], what[96];
-		snprintf(name, sizeof name, ended[side] > 1 ? "%s and %lld more" : "%s", ended_first[side],
-			 (long long)ended[side] - 1);
+		folded_name(name, sizeof name, ended_first[side], ended[side]);
 		snprintf(what, sizeof what, "(stream ends: %lld stream%s end%s before the other side's)",
 			 (long long)ended[side], ended[side] > 1 ? "s" : "", ended[side] > 1 ? "" : "s");
-		sqlite3_bind_text(ins, 1, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(ins, 2, ended_seq[side]);
-		sqlite3_bind_text(ins, 3, side ? ended_op[side] : what, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 4, side ? what : ended_op[side], -1, SQLITE_TRANSIENT);
-		sqlite3_step(ins);
-		sqlite3_reset(ins);
+		div_row(ins, name, ended_seq[side], side ? ended_op[side] : what, side ? what : ended_op[side]);
 	}
 	for (int side = 0; side < 2; side++) {
 		if (!only[side])
 			continue;
-		char name[160], what[96];
-		snprintf(name, sizeof name, only[side] > 1 ? "%s and %lld more" : "%s", only_first[side],
-			 (long long)only[side] - 1);
+		folded_name(name, sizeof name, only_first[side], only[side]);
 		snprintf(what, sizeof what, "%lld stream%s only here", (long long)only[side], only[side] > 1 ? "s" : "");
-		sqlite3_bind_text(ins, 1, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(ins, 2, 0);
-		sqlite3_bind_text(ins, 3, side ? "(no such stream)" : what, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 4, side ? what : "(no such stream)", -1, SQLITE_TRANSIENT);
-		sqlite3_step(ins);
-		sqlite3_reset(ins);
+		div_row(ins, name, 0, side ? "(no such stream)" : what, side ? what : "(no such stream)");
 	}
 	sqlite3_finalize(a.st);
 	sqlite3_finalize(b.st);
