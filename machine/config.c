@@ -183,6 +183,7 @@ typedef struct key_def {
 	double lo, hi;        /* range for numbers; list length for lists */
 	const char *unit;
 	const char *choices;  /* '|'-separated, for K_ENUM */
+	bool timing;          /* topology: only the timing models read it (KB_TOPOLOGY_KEYS' role) */
 } key_def;
 
 typedef struct schema {
@@ -544,8 +545,10 @@ static int load_path(void *cfg, const char *path, const char *builtin_name, cons
 #define KT_F K_FLOAT
 #define KT_E K_ENUM
 #define KT_L K_LIST
-#define TOPO_KEY(T, f, path, def, lo, hi, unit, choices) \
-	{path, KT_##T, offsetof(kb_topo_cfg, f), def, lo, hi, unit, choices},
+#define KB_ROLE_TIME true
+#define KB_ROLE_TRACE false
+#define TOPO_KEY(role, T, f, path, def, lo, hi, unit, choices) \
+	{path, KT_##T, offsetof(kb_topo_cfg, f), def, lo, hi, unit, choices, KB_ROLE_##role},
 
 static const key_def topo_keys[] = {KB_TOPOLOGY_KEYS(TOPO_KEY)};
 static const char *const topo_components[] = {KB_TOPOLOGY_COMPONENTS};
@@ -593,6 +596,50 @@ static int topo_load_text(void *cfg, const char *name, const char *text, kb_erro
 int kb_topo_load(kb_topo_cfg *cfg, const char *path, kb_error *err)
 {
 	return load_path(cfg, path, "configs/topology.yaml (built in)", kb_builtin_topology_yaml, topo_load_text, err);
+}
+
+bool kb_topo_key_is_timing(const char *path)
+{
+	for (size_t i = 0; i < sizeof topo_keys / sizeof topo_keys[0]; i++)
+		if (strcmp(topo_keys[i].path, path) == 0)
+			return topo_keys[i].timing;
+	return false;
+}
+
+/* A key's value as text, for messages. */
+static void key_text(const key_def *k, const kb_topo_cfg *c, char *buf, size_t cap)
+{
+	const char *p = (const char *)c + k->off;
+	switch (k->type) {
+	case K_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)p); break;
+	case K_FLOAT: snprintf(buf, cap, "%g", *(const double *)p); break;
+	case K_LIST: {
+		const char(*items)[KB_NAME_MAX] = (const void *)p;
+		size_t o = 0;
+		for (int i = 0; i < c->n_corners && o < cap; i++)
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "", items[i]);
+		if (!c->n_corners)
+			snprintf(buf, cap, "(none)");
+		break;
+	}
+	default: snprintf(buf, cap, "%s", p); break;
+	}
+}
+
+int kb_topo_same_structure(const kb_topo_cfg *was, const kb_topo_cfg *now, kb_error *err)
+{
+	for (size_t i = 0; i < sizeof topo_keys / sizeof topo_keys[0]; i++) {
+		const key_def *k = &topo_keys[i];
+		if (k->timing)
+			continue;
+		char a[512], b[512];
+		key_text(k, was, a, sizeof a);
+		key_text(k, now, b, sizeof b);
+		if (strcmp(a, b) != 0)
+			return kb_fail(err, "%s is %s but the trace was recorded with %s (only timing parameters may change)",
+				       k->path, b, a);
+	}
+	return 0;
 }
 
 int kb_topo_set(kb_topo_cfg *cfg, const char *key, const char *value, kb_error *err)
@@ -679,30 +726,30 @@ void kb_topo_where(const kb_topo_cfg *cfg, size_t off, char *buf, size_t cap, co
 #define A(field) offsetof(kb_ccl_algo, field)
 
 static const key_def ccl_keys[] = {
-	{"defaults.algorithm", K_STR, A(algorithm), "intercube_allreduce", 0, 0, "", NULL},
-	{"defaults.buffer_kind", K_ENUM, A(buffer_kind), "tcm", 0, 0, "", BUFFER_KINDS},
-	{"defaults.backpressure", K_ENUM, A(backpressure), "sleep", 0, 0, "", "sleep"},
-	{"defaults.n_slots", K_INT, A(n_slots), "4", 1, 1024, "slots", NULL},
-	{"defaults.slot_size", K_INT, A(slot_size), "4096", 16, 1 << 26, "bytes", NULL},
-	{"defaults.vc_chunk_size", K_INT, A(vc_chunk_size), "256", 1, 1 << 26, "bytes", NULL},
-	{"defaults.ipcq_credit_size_bytes", K_INT, A(ipcq_credit_size_bytes), "16", 1, 4096, "bytes", NULL},
-	{"defaults.world_size", K_INT, A(world_size), NULL, 1, 1 << 20, "ranks", NULL},
-	{"defaults.n_elem", K_INT, A(n_elem), "8", 1, 1 << 30, "elements", NULL},
-	{"algorithms.*.module", K_STR, A(module), NULL, 0, 0, "", NULL},
-	{"algorithms.*.topology", K_ENUM, A(topology), NULL, 0, 0, "", CCL_TOPOLOGIES},
-	{"algorithms.*.buffer_kind", K_ENUM, A(buffer_kind), NULL, 0, 0, "", BUFFER_KINDS},
-	{"algorithms.*.backpressure", K_ENUM, A(backpressure), NULL, 0, 0, "", "sleep"},
-	{"algorithms.*.mapper", K_ENUM, A(mapper), NULL, 0, 0, "", "leader_only|all_pes"},
-	{"algorithms.*.validator", K_ENUM, A(validator), NULL, 0, 0, "", "single_shard_per_rank|multi_pe_sip_local"},
-	{"algorithms.*.reduce_op", K_ENUM, A(reduce_op), NULL, 0, 0, "", "sum"},
-	{"algorithms.*.n_slots", K_INT, A(n_slots), NULL, 1, 1024, "slots", NULL},
-	{"algorithms.*.slot_size", K_INT, A(slot_size), NULL, 16, 1 << 26, "bytes", NULL},
-	{"algorithms.*.vc_chunk_size", K_INT, A(vc_chunk_size), NULL, 1, 1 << 26, "bytes", NULL},
-	{"algorithms.*.ipcq_credit_size_bytes", K_INT, A(ipcq_credit_size_bytes), NULL, 1, 4096, "bytes", NULL},
-	{"algorithms.*.n_elem", K_INT, A(n_elem), NULL, 1, 1 << 30, "elements", NULL},
-	{"algorithms.*.world_size", K_INT, A(world_size), NULL, 1, 1 << 20, "ranks", NULL},
-	{"algorithms.*.root_cube", K_INT, A(root_cube), NULL, 0, 1023, "", NULL},
-	{"algorithms.*.chunk_size", K_INT, A(chunk_size), NULL, 1, 1 << 30, "elements", NULL},
+	{"defaults.algorithm", K_STR, A(algorithm), "intercube_allreduce", 0, 0, "", NULL, false},
+	{"defaults.buffer_kind", K_ENUM, A(buffer_kind), "tcm", 0, 0, "", BUFFER_KINDS, false},
+	{"defaults.backpressure", K_ENUM, A(backpressure), "sleep", 0, 0, "", "sleep", false},
+	{"defaults.n_slots", K_INT, A(n_slots), "4", 1, 1024, "slots", NULL, false},
+	{"defaults.slot_size", K_INT, A(slot_size), "4096", 16, 1 << 26, "bytes", NULL, false},
+	{"defaults.vc_chunk_size", K_INT, A(vc_chunk_size), "256", 1, 1 << 26, "bytes", NULL, false},
+	{"defaults.ipcq_credit_size_bytes", K_INT, A(ipcq_credit_size_bytes), "16", 1, 4096, "bytes", NULL, false},
+	{"defaults.world_size", K_INT, A(world_size), NULL, 1, 1 << 20, "ranks", NULL, false},
+	{"defaults.n_elem", K_INT, A(n_elem), "8", 1, 1 << 30, "elements", NULL, false},
+	{"algorithms.*.module", K_STR, A(module), NULL, 0, 0, "", NULL, false},
+	{"algorithms.*.topology", K_ENUM, A(topology), NULL, 0, 0, "", CCL_TOPOLOGIES, false},
+	{"algorithms.*.buffer_kind", K_ENUM, A(buffer_kind), NULL, 0, 0, "", BUFFER_KINDS, false},
+	{"algorithms.*.backpressure", K_ENUM, A(backpressure), NULL, 0, 0, "", "sleep", false},
+	{"algorithms.*.mapper", K_ENUM, A(mapper), NULL, 0, 0, "", "leader_only|all_pes", false},
+	{"algorithms.*.validator", K_ENUM, A(validator), NULL, 0, 0, "", "single_shard_per_rank|multi_pe_sip_local", false},
+	{"algorithms.*.reduce_op", K_ENUM, A(reduce_op), NULL, 0, 0, "", "sum", false},
+	{"algorithms.*.n_slots", K_INT, A(n_slots), NULL, 1, 1024, "slots", NULL, false},
+	{"algorithms.*.slot_size", K_INT, A(slot_size), NULL, 16, 1 << 26, "bytes", NULL, false},
+	{"algorithms.*.vc_chunk_size", K_INT, A(vc_chunk_size), NULL, 1, 1 << 26, "bytes", NULL, false},
+	{"algorithms.*.ipcq_credit_size_bytes", K_INT, A(ipcq_credit_size_bytes), NULL, 1, 4096, "bytes", NULL, false},
+	{"algorithms.*.n_elem", K_INT, A(n_elem), NULL, 1, 1 << 30, "elements", NULL, false},
+	{"algorithms.*.world_size", K_INT, A(world_size), NULL, 1, 1 << 20, "ranks", NULL, false},
+	{"algorithms.*.root_cube", K_INT, A(root_cube), NULL, 0, 1023, "", NULL, false},
+	{"algorithms.*.chunk_size", K_INT, A(chunk_size), NULL, 1, 1 << 30, "elements", NULL, false},
 };
 
 static void algo_unset(kb_ccl_algo *a, const char *name)

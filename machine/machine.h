@@ -30,46 +30,53 @@
  *   I = integer, F = real, E = one of a '|'-separated set, L = list of names
  * X(type, field, path, default, min, max, unit, choices)
  */
+/* Every topology key: role, type, field, path, default, range, unit and
+ * choices. role TIME: only the timing models read it (bandwidths,
+ * latencies, clock, setup costs, engines, lanes), so kb-time may change it
+ * on a recorded trace (--set, a what-if, a sweep point) and points that
+ * differ only in TIME keys share one trace. role TRACE: it shapes what is
+ * recorded (SIPs and their wiring, the mesh, PEs, memory and slot sizes),
+ * so changing it needs a new trace; kb_topo_same_structure compares them. */
 #define KB_TOPOLOGY_KEYS(X) \
-	X(I, sips_count, "system.sips.count", "2", 1, 16, "", "") \
-	X(E, sips_topology, "system.sips.topology", "ring_1d", 0, 0, "", "ring_1d|torus_2d|mesh_2d|mesh_2d_no_wrap") \
-	X(F, switch_overhead_ns, "system.components.switch.attrs.overhead_ns", "5.0", 0, 1e6, "ns", "") \
-	X(F, sip_link_gbps, "system.components.sip_link.attrs.bandwidth_gbps", "64", 0, 1e6, "GB/s", "") \
-	X(F, sip_link_latency_ns, "system.components.sip_link.attrs.latency_ns", "300", 0, 1e9, "ns", "") \
-	X(I, cube_mesh_w, "sip.cube_mesh.w", "4", 1, 32, "", "") \
-	X(I, cube_mesh_h, "sip.cube_mesh.h", "4", 1, 32, "", "") \
-	X(F, pcie_gbps, "sip.components.pcie_ep.attrs.bandwidth_gbps", "32", 0, 1e6, "GB/s", "") \
-	X(F, pcie_latency_ns, "sip.components.pcie_ep.attrs.latency_ns", "1000", 0, 1e9, "ns", "") \
-	X(F, io_cpu_latency_ns, "sip.components.io_cpu.attrs.latency_ns", "200", 0, 1e9, "ns", "") \
-	X(F, cube_link_gbps, "sip.components.cube_link.attrs.bandwidth_gbps", "128", 0, 1e6, "GB/s", "") \
-	X(F, cube_link_latency_ns, "sip.components.cube_link.attrs.latency_ns", "20", 0, 1e9, "ns", "") \
-	X(L, corners, "cube.pe_layout.corners", "NW,NE,SW,SE", 1, 8, "", "") \
-	X(I, pe_per_corner, "cube.pe_layout.pe_per_corner", "2", 1, 16, "", "") \
-	X(I, hbm_gb_per_cube, "cube.memory_map.hbm_total_gb_per_cube", "48", 1, 128, "GB", "") \
-	X(I, hbm_slices_per_cube, "cube.memory_map.hbm_slices_per_cube", "8", 1, 16, "", "") \
-	X(F, hbm_gbps, "cube.components.hbm.attrs.bandwidth_gbps", "100", 0, 1e6, "GB/s", "") \
-	X(F, hbm_latency_ns, "cube.components.hbm.attrs.latency_ns", "120", 0, 1e9, "ns", "") \
-	X(I, sram_mb, "cube.components.sram.attrs.size_mb", "32", 1, 512, "MB", "") \
-	X(F, sram_gbps, "cube.components.sram.attrs.bandwidth_gbps", "1024", 0, 1e6, "GB/s", "") \
-	X(F, sram_latency_ns, "cube.components.sram.attrs.latency_ns", "10", 0, 1e9, "ns", "") \
-	X(F, m_cpu_latency_ns, "cube.components.m_cpu.attrs.latency_ns", "100", 0, 1e9, "ns", "") \
-	X(F, noc_port_gbps, "cube.components.noc.attrs.port_bandwidth_gbps", "256", 0, 1e6, "GB/s", "") \
-	X(F, noc_hop_latency_ns, "cube.components.noc.attrs.hop_latency_ns", "2", 0, 1e9, "ns", "") \
-	X(F, clock_ghz, "cube.pe_template.clock_ghz", "1.0", 0, 1000, "GHz", "") \
-	X(I, dispatch_cycles, "cube.pe_template.components.pe_cpu.attrs.dispatch_cycles", "100", 0, 1000000000, "cycles", "") \
-	X(I, dma_engines, "cube.pe_template.components.pe_dma.attrs.engines", "2", 1, 64, "", "") \
-	X(F, dma_setup_ns, "cube.pe_template.components.pe_dma.attrs.setup_ns", "10", 0, 1e9, "ns", "") \
-	X(I, gemm_macs_per_cycle, "cube.pe_template.components.gemm.attrs.macs_per_cycle", "1024", 1, 1000000000, "MAC/cycle", "") \
-	X(I, gemm_setup_cycles, "cube.pe_template.components.gemm.attrs.setup_cycles", "32", 0, 1000000000, "cycles", "") \
-	X(I, math_lanes, "cube.pe_template.components.pe_math.attrs.lanes", "64", 1, 1000000, "elements/cycle", "") \
-	X(I, math_setup_cycles, "cube.pe_template.components.pe_math.attrs.setup_cycles", "8", 0, 1000000000, "cycles", "") \
-	X(I, math_transcendental_factor, "cube.pe_template.components.pe_math.attrs.transcendental_factor", "4", 1, 1000, "x", "") \
-	X(I, tcm_mb, "cube.pe_template.components.pe_tcm.attrs.size_mb", "16", 1, 512, "MB", "") \
-	X(I, tcm_reserved_mb, "cube.pe_template.components.pe_tcm.attrs.reserved_mb", "4", 0, 512, "MB", "") \
-	X(I, kernel_scratch_mb, "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb", "1", 1, 512, "MB", "") \
-	X(F, tcm_gbps, "cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps", "512", 0, 1e6, "GB/s", "") \
-	X(F, tcm_latency_ns, "cube.pe_template.components.pe_tcm.attrs.latency_ns", "2", 0, 1e9, "ns", "") \
-	X(I, page_size, "cube.pe_template.components.pe_mmu.attrs.page_size", "4096", 256, 1073741824, "bytes", "")
+	X(TRACE, I, sips_count, "system.sips.count", "2", 1, 16, "", "") \
+	X(TRACE, E, sips_topology, "system.sips.topology", "ring_1d", 0, 0, "", "ring_1d|torus_2d|mesh_2d|mesh_2d_no_wrap") \
+	X(TIME, F, switch_overhead_ns, "system.components.switch.attrs.overhead_ns", "5.0", 0, 1e6, "ns", "") \
+	X(TIME, F, sip_link_gbps, "system.components.sip_link.attrs.bandwidth_gbps", "64", 0, 1e6, "GB/s", "") \
+	X(TIME, F, sip_link_latency_ns, "system.components.sip_link.attrs.latency_ns", "300", 0, 1e9, "ns", "") \
+	X(TRACE, I, cube_mesh_w, "sip.cube_mesh.w", "4", 1, 32, "", "") \
+	X(TRACE, I, cube_mesh_h, "sip.cube_mesh.h", "4", 1, 32, "", "") \
+	X(TIME, F, pcie_gbps, "sip.components.pcie_ep.attrs.bandwidth_gbps", "32", 0, 1e6, "GB/s", "") \
+	X(TIME, F, pcie_latency_ns, "sip.components.pcie_ep.attrs.latency_ns", "1000", 0, 1e9, "ns", "") \
+	X(TIME, F, io_cpu_latency_ns, "sip.components.io_cpu.attrs.latency_ns", "200", 0, 1e9, "ns", "") \
+	X(TIME, F, cube_link_gbps, "sip.components.cube_link.attrs.bandwidth_gbps", "128", 0, 1e6, "GB/s", "") \
+	X(TIME, F, cube_link_latency_ns, "sip.components.cube_link.attrs.latency_ns", "20", 0, 1e9, "ns", "") \
+	X(TRACE, L, corners, "cube.pe_layout.corners", "NW,NE,SW,SE", 1, 8, "", "") \
+	X(TRACE, I, pe_per_corner, "cube.pe_layout.pe_per_corner", "2", 1, 16, "", "") \
+	X(TRACE, I, hbm_gb_per_cube, "cube.memory_map.hbm_total_gb_per_cube", "48", 1, 128, "GB", "") \
+	X(TRACE, I, hbm_slices_per_cube, "cube.memory_map.hbm_slices_per_cube", "8", 1, 16, "", "") \
+	X(TIME, F, hbm_gbps, "cube.components.hbm.attrs.bandwidth_gbps", "100", 0, 1e6, "GB/s", "") \
+	X(TIME, F, hbm_latency_ns, "cube.components.hbm.attrs.latency_ns", "120", 0, 1e9, "ns", "") \
+	X(TRACE, I, sram_mb, "cube.components.sram.attrs.size_mb", "32", 1, 512, "MB", "") \
+	X(TIME, F, sram_gbps, "cube.components.sram.attrs.bandwidth_gbps", "1024", 0, 1e6, "GB/s", "") \
+	X(TIME, F, sram_latency_ns, "cube.components.sram.attrs.latency_ns", "10", 0, 1e9, "ns", "") \
+	X(TIME, F, m_cpu_latency_ns, "cube.components.m_cpu.attrs.latency_ns", "100", 0, 1e9, "ns", "") \
+	X(TIME, F, noc_port_gbps, "cube.components.noc.attrs.port_bandwidth_gbps", "256", 0, 1e6, "GB/s", "") \
+	X(TIME, F, noc_hop_latency_ns, "cube.components.noc.attrs.hop_latency_ns", "2", 0, 1e9, "ns", "") \
+	X(TIME, F, clock_ghz, "cube.pe_template.clock_ghz", "1.0", 0, 1000, "GHz", "") \
+	X(TIME, I, dispatch_cycles, "cube.pe_template.components.pe_cpu.attrs.dispatch_cycles", "100", 0, 1000000000, "cycles", "") \
+	X(TIME, I, dma_engines, "cube.pe_template.components.pe_dma.attrs.engines", "2", 1, 64, "", "") \
+	X(TIME, F, dma_setup_ns, "cube.pe_template.components.pe_dma.attrs.setup_ns", "10", 0, 1e9, "ns", "") \
+	X(TIME, I, gemm_macs_per_cycle, "cube.pe_template.components.gemm.attrs.macs_per_cycle", "1024", 1, 1000000000, "MAC/cycle", "") \
+	X(TIME, I, gemm_setup_cycles, "cube.pe_template.components.gemm.attrs.setup_cycles", "32", 0, 1000000000, "cycles", "") \
+	X(TIME, I, math_lanes, "cube.pe_template.components.pe_math.attrs.lanes", "64", 1, 1000000, "elements/cycle", "") \
+	X(TIME, I, math_setup_cycles, "cube.pe_template.components.pe_math.attrs.setup_cycles", "8", 0, 1000000000, "cycles", "") \
+	X(TIME, I, math_transcendental_factor, "cube.pe_template.components.pe_math.attrs.transcendental_factor", "4", 1, 1000, "x", "") \
+	X(TRACE, I, tcm_mb, "cube.pe_template.components.pe_tcm.attrs.size_mb", "16", 1, 512, "MB", "") \
+	X(TRACE, I, tcm_reserved_mb, "cube.pe_template.components.pe_tcm.attrs.reserved_mb", "4", 0, 512, "MB", "") \
+	X(TRACE, I, kernel_scratch_mb, "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb", "1", 1, 512, "MB", "") \
+	X(TIME, F, tcm_gbps, "cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps", "512", 0, 1e6, "GB/s", "") \
+	X(TIME, F, tcm_latency_ns, "cube.pe_template.components.pe_tcm.attrs.latency_ns", "2", 0, 1e9, "ns", "") \
+	X(TRACE, I, page_size, "cube.pe_template.components.pe_mmu.attrs.page_size", "4096", 256, 1073741824, "bytes", "")
 
 /* Components that may appear as `{kind, impl, attrs}` without timing keys
  * of their own (seed-era files list them). */
@@ -91,8 +98,8 @@
 #define KB_FIELD_F(f) double f;
 #define KB_FIELD_E(f) char f[KB_NAME_MAX];
 #define KB_FIELD_L(f) char f[KB_MAX_CORNERS][KB_NAME_MAX]; int n_##f;
-#define KB_TOPO_FIELD(T, f, path, def, lo, hi, unit, choices) KB_FIELD_##T(f)
-#define KB_TOPO_COUNT(T, f, path, def, lo, hi, unit, choices) +1
+#define KB_TOPO_FIELD(role, T, f, path, def, lo, hi, unit, choices) KB_FIELD_##T(f)
+#define KB_TOPO_COUNT(role, T, f, path, def, lo, hi, unit, choices) +1
 
 enum { KB_TOPO_NKEYS = 0 KB_TOPOLOGY_KEYS(KB_TOPO_COUNT) };
 
@@ -124,6 +131,11 @@ int kb_topo_load(kb_topo_cfg *cfg, const char *path, kb_error *err);
 int kb_topo_load_text(kb_topo_cfg *cfg, const char *name, const char *text, kb_error *err);
 /* Applies `key=value` with the same validation as the file. */
 int kb_topo_set(kb_topo_cfg *cfg, const char *key, const char *value, kb_error *err);
+/* Whether a topology key changes only timing (role TIME in KB_TOPOLOGY_KEYS). */
+bool kb_topo_key_is_timing(const char *path);
+/* 0 when every TRACE-role key of now equals was's, else -1 naming the
+ * first that differs with both values. */
+int kb_topo_same_structure(const kb_topo_cfg *was, const kb_topo_cfg *now, kb_error *err);
 /* Every key's effective value, one `path: value  # unit` line each (malloc'd). */
 char *kb_topo_effective(const kb_topo_cfg *cfg);
 void kb_topo_release(kb_topo_cfg *cfg);

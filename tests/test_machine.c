@@ -28,6 +28,46 @@ static const char *topo_error(const char *text)
 	return err.msg;
 }
 
+/* Timing keys may change on a recorded trace; trace keys may not, and the
+ * comparison names the first that differs with both values. */
+static void keys_are_marked_timing_or_trace(void **state)
+{
+	(void)state;
+	static const char *const timing[] = {"system.components.sip_link.attrs.bandwidth_gbps",
+					     "cube.components.hbm.attrs.latency_ns", "cube.pe_template.clock_ghz",
+					     "cube.pe_template.components.pe_dma.attrs.engines",
+					     "cube.pe_template.components.pe_math.attrs.lanes",
+					     "cube.pe_template.components.gemm.attrs.setup_cycles"};
+	static const char *const trace[] = {"system.sips.count", "system.sips.topology", "sip.cube_mesh.w",
+					    "cube.pe_layout.pe_per_corner", "cube.memory_map.hbm_slices_per_cube",
+					    "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb",
+					    "cube.pe_template.components.pe_mmu.attrs.page_size"};
+	for (size_t i = 0; i < sizeof timing / sizeof timing[0]; i++)
+		assert_true(kb_topo_key_is_timing(timing[i]));
+	for (size_t i = 0; i < sizeof trace / sizeof trace[0]; i++)
+		assert_false(kb_topo_key_is_timing(trace[i]));
+	assert_false(kb_topo_key_is_timing("no.such.key"));
+	kb_topo_cfg a, b;
+	kb_error err;
+	kb_topo_defaults(&a);
+	kb_topo_defaults(&b);
+	assert_int_equal(kb_topo_set(&b, "cube.components.hbm.attrs.bandwidth_gbps", "200", &err), 0);
+	assert_int_equal(kb_topo_set(&b, "cube.pe_template.clock_ghz", "2", &err), 0);
+	assert_int_equal(kb_topo_same_structure(&a, &b, &err), 0);
+	assert_int_equal(kb_topo_set(&b, "system.sips.topology", "torus_2d", &err), 0);
+	assert_int_equal(kb_topo_same_structure(&a, &b, &err), -1);
+	assert_string_equal(err.msg, "system.sips.topology is torus_2d but the trace was recorded with ring_1d (only timing"
+				     " parameters may change)");
+	kb_topo_release(&b);
+	kb_topo_defaults(&b);
+	assert_int_equal(kb_topo_set(&b, "cube.pe_layout.corners", "NW,NE", &err), 0);
+	assert_int_equal(kb_topo_same_structure(&a, &b, &err), -1);
+	assert_string_equal(err.msg, "cube.pe_layout.corners is NW,NE but the trace was recorded with NW,NE,SW,SE (only"
+				     " timing parameters may change)");
+	kb_topo_release(&a);
+	kb_topo_release(&b);
+}
+
 static void builtin_file_documents_the_schema_defaults(void **state)
 {
 	(void)state;
@@ -276,6 +316,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(builtin_file_documents_the_schema_defaults),
+		cmocka_unit_test(keys_are_marked_timing_or_trace),
 		cmocka_unit_test(default_machine_has_256_pes_and_6gb_slices),
 		cmocka_unit_test(seed_era_file_loads_with_defaults),
 		cmocka_unit_test(unknown_key_names_file_line_column_and_key),

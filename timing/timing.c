@@ -1113,22 +1113,5 @@ out:
 
 int kb_time_check_structure(const kb_topo_cfg *was, const kb_topo_cfg *now, kb_error *err)
 {
-#define SAME(f, path) \
-	if (was->f != now->f) \
-		return kb_fail(err, "%s is %lld but the trace was recorded with %lld (only timing parameters may change)", \
-			       path, (long long)now->f, (long long)was->f)
-	SAME(sips_count, "system.sips.count");
-	SAME(cube_mesh_w, "sip.cube_mesh.w");
-	SAME(cube_mesh_h, "sip.cube_mesh.h");
-	SAME(pe_per_corner, "cube.pe_layout.pe_per_corner");
-	SAME(n_corners, "the number of cube.pe_layout.corners");
-	SAME(hbm_gb_per_cube, "cube.memory_map.hbm_total_gb_per_cube");
-	SAME(hbm_slices_per_cube, "cube.memory_map.hbm_slices_per_cube");
-	SAME(tcm_mb, "cube.pe_template.components.pe_tcm.attrs.size_mb");
-	SAME(tcm_reserved_mb, "cube.pe_template.components.pe_tcm.attrs.reserved_mb");
-	SAME(kernel_scratch_mb, "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb");
-	SAME(sram_mb, "cube.components.sram.attrs.size_mb");
-	SAME(page_size, "cube.pe_template.components.pe_mmu.attrs.page_size");
-#undef SAME
-	return 0;
+	return kb_topo_same_structure(was, now, err); /* the keys KB_TOPOLOGY_KEYS marks TRACE */
 }
