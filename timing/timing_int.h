@@ -163,4 +163,116 @@ void hazmap_free(hazmap *h);
 int hazmap_access(hazmap *h, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out);
 size_t hazmap_bytes(const hazmap *h);
 
+/* ---- the dependency graph (graph.c), the schedule (schedule.c) and the
+ * store (store.c); timing.c runs them in turn ---- */
+
+/* Simulated times stay below this (saturated costs cannot overflow). */
+#define KB_MAX_SIM_PS INT64_C(1000000000000000000)
+
+/* One op as the scheduler sees it. */
+typedef struct top {
+	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
+	union {
+		int64_t flops;   /* GEMM / MATH work */
+		uint64_t mem_pa; /* DMA, IPCQ, host write / fill: the memory side */
+	};
+	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
+	int64_t queue;           /* ps from ready (every predecessor released it) to start */
+	int64_t t_start;         /* until the op starts: when its last predecessor released it */
+	int64_t t_end;
+	int32_t launch;          /* trace launch id; 0 = host stream */
+	int32_t stall_link;      /* the link that cost it most, -1 none */
+	int32_t pending;         /* start predecessors not yet released */
+	int32_t aux;             /* launch: PE ops not yet finished; IPCQ send / recv: the channel index */
+	int32_t wait_op;         /* index of the op that set the release time, -1 none */
+	int32_t next;            /* next op on the same PE or host stream, -1 none */
+	int16_t sip, cube, pe;   /* checked against the machine before they are narrowed */
+	uint8_t kind;
+	uint8_t wait : 7, scheduled : 1;
+} top; /* 80 bytes: it is most of kb-time's memory */
+
+typedef struct edge {
+	int32_t to;
+	uint8_t reason;
+} edge;
+
+typedef struct graph {
+	top *ops;
+	int32_t n;
+	int32_t *succ_at;       /* CSR: successors of op i are succ[succ_at[i] .. succ_at[i+1]) */
+	edge *succ;
+	int64_t n_edges;
+	int64_t *launch_op;     /* launch id -> op index */
+	int64_t n_launches;
+	struct tchan *chans;    /* IPCQ channels, by table id - 1 */
+	int32_t n_chans;
+	kb_progress *progress;  /* NULL: none */
+} graph;
+
+/* An IPCQ channel as the scheduler sees it: the op of its k-th send and
+ * k-th recv (-1 none), its slots and the credit message's cost. */
+typedef struct tchan {
+	int32_t *send, *recv;
+	size_t n_send, n_recv, cap_send, cap_recv;
+	int32_t n_slots;
+	int64_t credit_bytes, credit_ps;
+	int16_t src[3], dst[3];
+	int8_t src_dir, dst_dir;
+	int64_t sends_done, recvs_done;
+} tchan;
+
+typedef struct heap_item {
+	int64_t key;
+	int32_t id;       /* op index; flow id for a flow completion */
+	uint32_t version; /* flow completion: the flow version it was computed for */
+	uint8_t type;     /* EV_* */
+} heap_item;
+
+typedef struct heap {
+	heap_item *v;
+	size_t n, cap;
+} heap;
+
+/* Event kinds, in the order they run at equal times: what frees a unit
+ * or a link runs before anything that could claim it. */
+enum { EV_FLOW_DONE, EV_OP_DONE, EV_FLOW_START, EV_READY };
+
+typedef struct units {
+	int32_t *on;             /* per PE: slots (DMA engines, GEMM, MATH, IPCQ): the op on it, -1 free */
+	int32_t *parked;         /* per PE: the op waiting for a unit, -1 none */
+	int64_t *busy, *ops;     /* per PE x U_COUNT */
+	int64_t *host_busy, *host_ops;
+	int32_t *host_out;       /* per rank: host data ops not yet landed */
+	int64_t *host_landed;    /* per rank: when the last of them lands */
+	int32_t *host_parked;    /* per rank: a launch waiting for them */
+	int engines, slots;
+} units;
+
+enum { U_DMA, U_GEMM, U_MATH, U_IPCQ, U_COUNT };
+
+typedef struct sched {
+	graph *g;
+	model md;
+	units u;
+	heap q;
+	const kb_machine *m;
+	int64_t done;
+} sched;
+
+/* The graph of a trace: ops, successor lists, launches and channels. */
+int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err);
+void timing_graph_release(graph *g);
+
+/* The schedule of one run on a built graph. */
+int timing_units_init(units *u, const kb_machine *m);
+void timing_units_release(units *u);
+void timing_credit_costs(sched *s);
+/* 0, -1 with err, or KB_TIME_DEADLOCK when some ops can never start. */
+int timing_schedule(sched *s, kb_error *err);
+char *timing_pointer_dump(const sched *s);
+
+/* Stores the scheduled run through w: op times, launch and range spans,
+ * unit and link usage, the link-load series. */
+int timing_store(kb_run_writer *w, const graph *g, const sched *s, kb_db *db, kb_error *err);
+
 #endif
