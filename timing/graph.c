@@ -182,7 +182,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	o->cube = (int16_t)ro->cube;
 	o->pe = (int16_t)ro->pe;
 	o->kind = (uint8_t)ro->kind;
-	o->wait_op = o->next = o->stall_link = -1;
+	o->next = -1;
 	pred_buf *preds = &bd->preds;
 	preds->n = 0;
 	int32_t *last = o->launch == 0 ? &bd->last_host[o->sip] : &bd->last_pe[kb_pe_index(m, o->sip, o->cube, o->pe)];

@@ -68,31 +68,32 @@ static int push(sched *s, int64_t key, int32_t id, uint8_t type, uint32_t versio
 /* Applies a released constraint (to may start at `at`) to op `to`. */
 static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t at)
 {
-	top *o = &s->g->ops[to];
-	if (at > o->t_start || (at == o->t_start && o->wait == KB_WAIT_NONE && at > 0)) {
-		o->t_start = at; /* the release time, until it starts */
-		o->wait = reason & 0x7f;
-		o->wait_op = from;
+	opst *so = &s->st[to];
+	if (at > so->t_start || (at == so->t_start && so->wait == KB_WAIT_NONE && at > 0)) {
+		so->t_start = at; /* the release time, until it starts */
+		so->wait = reason & 0x7f;
+		so->wait_op = from;
 	}
-	return --o->pending == 0 ? push(s, o->t_start, to, EV_READY, 0) : 0;
+	return --so->pending == 0 ? push(s, so->t_start, to, EV_READY, 0) : 0;
 }
 
 /* An op's start is known: release what waits for it to start (the next
  * op on its PE, the first PE ops of a launch). */
 static int started(sched *s, int32_t i, int64_t now)
 {
-	top *o = &s->g->ops[i];
-	o->scheduled = 1;
-	o->queue = now - o->t_start; /* t_start: when it was released */
-	o->stall = o->wait == KB_WAIT_UNIT ? o->queue : 0;
-	o->t_start = now;
-	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, o->t_start))
+	const top *o = &s->g->ops[i];
+	opst *so = &s->st[i];
+	so->scheduled = 1;
+	so->queue = now - so->t_start; /* t_start: when it was released */
+	so->stall = so->wait == KB_WAIT_UNIT ? so->queue : 0;
+	so->t_start = now;
+	if (o->launch != 0 && o->next >= 0 && release(s, i, o->next, KB_WAIT_ORDER, so->t_start))
 		return -1;
 	if (o->kind != KB_OP_LAUNCH)
 		return 0; /* launch edges leave launches only */
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
-		if (e->reason == KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, o->t_start + s->md.cost.launch_ps))
+		if (e->reason == KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, so->t_start + s->md.cost.launch_ps))
 			return -1;
 	}
 	return 0;
@@ -102,26 +103,27 @@ static int started(sched *s, int32_t i, int64_t now)
  * after a launch, data hazards) and count it towards its launch's end. */
 static int finish(sched *s, int32_t i)
 {
-	top *o = &s->g->ops[i];
-	kb_progress_tick(s->g->progress, ++s->done);
-	if (o->kind == KB_OP_LAUNCH && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, o->t_end))
+	const top *o = &s->g->ops[i];
+	opst *so = &s->st[i];
+	kb_progress_tick(s->progress, ++s->done);
+	if (o->kind == KB_OP_LAUNCH && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, so->t_end))
 		return -1;
 	if (o->launch != 0) {
 		int32_t li = (int32_t)s->g->launch_op[o->launch];
-		top *l = &s->g->ops[li];
-		if (o->t_end > l->t_end)
-			l->t_end = o->t_end;
-		if (--l->aux == 0 && l->scheduled && finish(s, li))
+		opst *l = &s->st[li];
+		if (so->t_end > l->t_end)
+			l->t_end = so->t_end;
+		if (--l->left == 0 && l->scheduled && finish(s, li))
 			return -1;
 	}
 	if (o->kind == KB_OP_IPCQ_SEND)
-		s->g->chans[o->aux].sends_done++;
+		s->ch[o->aux].sends_done++;
 	else if (o->kind == KB_OP_IPCQ_RECV)
-		s->g->chans[o->aux].recvs_done++;
+		s->ch[o->aux].recvs_done++;
 	for (int32_t k = s->g->succ_at[i]; k < s->g->succ_at[i + 1]; k++) {
 		const edge *e = &s->g->succ[k];
 		/* a freed slot's credit reaches the sender after the credit message */
-		int64_t at = o->t_end + (e->reason == KB_WAIT_CREDIT ? s->g->chans[o->aux].credit_ps : 0);
+		int64_t at = so->t_end + (e->reason == KB_WAIT_CREDIT ? s->ch[o->aux].credit_ps : 0);
 		if (e->reason != KB_WAIT_LAUNCH && release(s, i, e->to, e->reason, at))
 			return -1;
 	}
@@ -131,14 +133,14 @@ static int finish(sched *s, int32_t i)
 /* The credit message of each channel: from the receiver back to the
  * sender's PE, route latency plus credit bytes at the route's bottleneck
  * (it does not share links: the seed's credit fast path). */
-void timing_credit_costs(sched *s)
+static void credit_costs(sched *s)
 {
 	for (int32_t c = 0; c < s->g->n_chans; c++) {
-		tchan *ch = &s->g->chans[c];
+		const tchan *ch = &s->g->chans[c];
 		kb_physaddr to = {0, (unsigned)ch->src[0], (unsigned)ch->src[1], KB_SPACE_TCM, (unsigned)ch->src[2], 0};
 		route r;
 		timing_dma_route(&s->md, ch->dst[0], ch->dst[1], ch->dst[2], &to, false, &r);
-		ch->credit_ps = r.latency_ps + fabric_ps((double)ch->credit_bytes, r.min_gbps > 0 ? r.min_gbps : 1e12);
+		s->ch[c].credit_ps = r.latency_ps + fabric_ps((double)ch->credit_bytes, r.min_gbps > 0 ? r.min_gbps : 1e12);
 	}
 }
 
@@ -156,7 +158,7 @@ char *timing_pointer_dump(const sched *s)
 	bool *seen = calloc((size_t)s->m->n_pes, sizeof *seen); /* PEs whose first blocked op was met */
 	for (int32_t i = 0; seen && i < g->n && shown < 64; i++) {
 		const top *o = &g->ops[i];
-		if (o->scheduled || o->launch == 0)
+		if (s->st[i].scheduled || o->launch == 0)
 			continue;
 		int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe);
 		if (seen[pe])
@@ -170,23 +172,23 @@ char *timing_pointer_dump(const sched *s)
 			kb_op_kind_name((kb_op_kind)o->kind), kb_dir_name((kb_dir)(send ? mc->src_dir : mc->dst_dir)),
 			send ? "a credit: the receiver never frees a slot" : "a message no send provides");
 		for (int d = 0; d < KB_DIR_COUNT; d++) {
-			const tchan *out = NULL, *in = NULL;
+			int32_t out = -1, in = -1;
 			for (int32_t c = 0; c < g->n_chans; c++) {
 				const tchan *ch = &g->chans[c];
 				if (!ch->n_send && !ch->n_recv)
 					continue; /* a wiring nothing used (another install) */
 				if (ch->src[0] == o->sip && ch->src[1] == o->cube && ch->src[2] == o->pe && ch->src_dir == d)
-					out = ch;
+					out = c;
 				if (ch->dst[0] == o->sip && ch->dst[1] == o->cube && ch->dst[2] == o->pe && ch->dst_dir == d)
-					in = ch;
+					in = c;
 			}
-			if (!out && !in)
+			if (out < 0 && in < 0)
 				continue;
 			fprintf(f, "  %s: my_head=%lld my_tail=%lld peer_head_cache=%lld peer_tail_cache=%lld"
 				   " (sends traced %zu, recvs traced %zu)\n", kb_dir_name((kb_dir)d),
-				(long long)(out ? out->sends_done : 0), (long long)(in ? in->recvs_done : 0),
-				(long long)(in ? in->sends_done : 0), (long long)(out ? out->recvs_done : 0),
-				out ? out->n_send : (size_t)0, in ? in->n_recv : (size_t)0);
+				(long long)(out >= 0 ? s->ch[out].sends_done : 0), (long long)(in >= 0 ? s->ch[in].recvs_done : 0),
+				(long long)(in >= 0 ? s->ch[in].sends_done : 0), (long long)(out >= 0 ? s->ch[out].recvs_done : 0),
+				out >= 0 ? g->chans[out].n_send : (size_t)0, in >= 0 ? g->chans[in].n_recv : (size_t)0);
 		}
 		shown++;
 	}
@@ -248,7 +250,7 @@ static void compute_cost(const sched *s, const top *o, int64_t *total, int64_t *
  * the next one starts when this one's bytes are injected. */
 static int start_host_op(sched *s, int32_t i, int64_t now, kb_error *err)
 {
-	top *o = &s->g->ops[i];
+	const top *o = &s->g->ops[i];
 	kb_physaddr pa;
 	route r;
 	bool map = o->kind == KB_OP_MMU_MAP;
@@ -267,20 +269,21 @@ static int start_host_op(sched *s, int32_t i, int64_t now, kb_error *err)
 /* EV_READY: every predecessor has released op i. */
 static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 {
-	top *o = &s->g->ops[i];
+	const top *o = &s->g->ops[i];
+	opst *so = &s->st[i];
 	units *u = &s->u;
 	if (o->kind == KB_OP_LAUNCH) { /* after every earlier host op of its rank has landed */
 		if (u->host_out[o->sip] > 0) {
 			u->host_parked[o->sip] = i;
-			o->wait = KB_WAIT_HOST;
+			so->wait = KB_WAIT_HOST;
 			return 0;
 		}
 		if (u->host_landed[o->sip] > now) {
-			o->wait = KB_WAIT_HOST;
+			so->wait = KB_WAIT_HOST;
 			return push(s, u->host_landed[o->sip], i, EV_READY, 0);
 		}
-		o->t_end = now + s->md.cost.launch_ps;
-		if (started(s, i, now) || (o->aux == 0 && finish(s, i)))
+		so->t_end = now + s->md.cost.launch_ps;
+		if (started(s, i, now) || (so->left == 0 && finish(s, i)))
 			return kb_fail(err, "out of memory");
 		return 0;
 	}
@@ -292,13 +295,13 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 	for (int k = first; k < first + n && slot < 0; k++) {
 		if (u->on[k] < 0)
 			slot = k;
-		else if (holder < 0 || s->g->ops[u->on[k]].t_start < s->g->ops[holder].t_start)
+		else if (holder < 0 || s->st[u->on[k]].t_start < s->st[holder].t_start)
 			holder = u->on[k];
 	}
 	if (slot < 0) { /* every unit of its kind busy: wait for one to free */
 		u->parked[pe] = i;
-		o->wait = KB_WAIT_UNIT;
-		o->wait_op = holder;
+		so->wait = KB_WAIT_UNIT;
+		so->wait_op = holder;
 		return 0;
 	}
 	u->on[slot] = i;
@@ -320,7 +323,7 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 /* EV_FLOW_START: op i's data starts to move. */
 static int start_flow(sched *s, int32_t i, int64_t now, kb_error *err)
 {
-	top *o = &s->g->ops[i];
+	const top *o = &s->g->ops[i];
 	route r;
 	double bound = 0;
 	if (kb_op_is_dma(o->kind)) {
@@ -342,17 +345,18 @@ static int start_flow(sched *s, int32_t i, int64_t now, kb_error *err)
 /* Op i has moved its last byte (or computed its last cycle) at now. */
 static int complete(sched *s, int32_t i, int64_t now, int64_t latency_ps)
 {
-	top *o = &s->g->ops[i];
+	const top *o = &s->g->ops[i];
+	opst *so = &s->st[i];
 	units *u = &s->u;
 	if (o->launch == 0) {
 		bool pcie = o->kind != KB_OP_HOST_FILL; /* its latency is in the route */
-		o->t_end = now + latency_ps + s->md.cost.host_control_ps -
+		so->t_end = now + latency_ps + s->md.cost.host_control_ps -
 			   (pcie ? s->md.links[s->md.base[L_PCIE]].latency_ps : 0);
-		u->host_busy[o->sip] += now - o->t_start;
+		u->host_busy[o->sip] += now - so->t_start;
 		if (o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, now))
 			return -1;
-		if (o->t_end > u->host_landed[o->sip])
-			u->host_landed[o->sip] = o->t_end;
+		if (so->t_end > u->host_landed[o->sip])
+			u->host_landed[o->sip] = so->t_end;
 		if (--u->host_out[o->sip] == 0 && u->host_parked[o->sip] >= 0) {
 			int64_t at = u->host_landed[o->sip] > now ? u->host_landed[o->sip] : now;
 			if (push(s, at, u->host_parked[o->sip], EV_READY, 0))
@@ -361,13 +365,13 @@ static int complete(sched *s, int32_t i, int64_t now, int64_t latency_ps)
 		}
 	} else {
 		int pe = kb_pe_index(s->m, o->sip, o->cube, o->pe), first, n;
-		o->t_end = now + latency_ps;
+		so->t_end = now + latency_ps;
 		unit_slots(u, o->kind, pe, &first, &n);
 		for (int k = first; k < first + n; k++)
 			if (u->on[k] == i)
 				u->on[k] = -1;
 		int unit = unit_of(o->kind);
-		u->busy[pe * U_COUNT + unit] += now - o->t_start;
+		u->busy[pe * U_COUNT + unit] += now - so->t_start;
 		u->ops[pe * U_COUNT + unit]++;
 		int32_t w = u->parked[pe];
 		if (w >= 0 && unit_of(s->g->ops[w].kind) == unit) {
@@ -376,8 +380,8 @@ static int complete(sched *s, int32_t i, int64_t now, int64_t latency_ps)
 				return -1;
 		}
 	}
-	if (o->t_end <= o->t_start)
-		o->t_end = o->t_start + 1; /* every op takes time: reads precede writes */
+	if (so->t_end <= so->t_start)
+		so->t_end = so->t_start + 1; /* every op takes time: reads precede writes */
 	return finish(s, i);
 }
 
@@ -390,20 +394,20 @@ static int flow_done(sched *s, const heap_item *it)
 	int32_t i = f->op;
 	flow_result fr;
 	fabric_finish(&s->md, it->id, it->key, &fr);
-	top *o = &s->g->ops[i];
-	o->stall += llround(fr.stall_ps);
-	o->stall_link = fr.stall_link;
+	opst *so = &s->st[i];
+	so->stall += llround(fr.stall_ps);
+	so->stall_link = fr.stall_link;
 	return complete(s, i, it->key, fr.latency_ps);
 }
 
 int timing_schedule(sched *s, kb_error *err)
 {
-	graph *g = s->g;
+	const graph *g = s->g;
 	for (int32_t i = 0; i < g->n; i++)
-		if (g->ops[i].pending == 0 && push(s, 0, i, EV_READY, 0))
+		if (s->st[i].pending == 0 && push(s, 0, i, EV_READY, 0))
 			return kb_fail(err, "out of memory");
 	int64_t now = 0;
-	kb_progress_begin(g->progress, "schedule", "ops", g->n);
+	kb_progress_begin(s->progress, "schedule", "ops", g->n);
 	for (;;) {
 		/* rates change only between instants: settle them before time moves */
 		if (s->md.fab.n_dirty && (!s->q.n || s->q.v[0].key > now)) {
@@ -433,18 +437,18 @@ int timing_schedule(sched *s, kb_error *err)
 	}
 	if (s->done < g->n) {
 		for (int32_t i = 0; i < g->n; i++)
-			if (!g->ops[i].scheduled) {
+			if (!s->st[i].scheduled) {
 				kb_fail(err, "deadlock: %lld of %d ops cannot start; first: op %d (%s on sip%d.cube%d.pe%d)"
 					" waits for %d more predecessor(s)", (long long)(g->n - s->done), g->n, i + 1,
 					kb_op_kind_name((kb_op_kind)g->ops[i].kind), g->ops[i].sip, g->ops[i].cube,
-					g->ops[i].pe, g->ops[i].pending);
+					g->ops[i].pe, s->st[i].pending);
 				return KB_TIME_DEADLOCK;
 			}
 	}
 	return 0;
 }
 
-int timing_units_init(units *u, const kb_machine *m)
+static int units_init(units *u, const kb_machine *m)
 {
 	memset(u, 0, sizeof *u);
 	u->engines = (int)m->cfg.dma_engines;
@@ -468,7 +472,7 @@ int timing_units_init(units *u, const kb_machine *m)
 	return 0;
 }
 
-void timing_units_release(units *u)
+static void units_release(units *u)
 {
 	free(u->on);
 	free(u->parked);
@@ -481,3 +485,40 @@ void timing_units_release(units *u)
 	free(u->host_parked);
 }
 
+
+int timing_sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *err)
+{
+	memset(s, 0, sizeof *s);
+	s->g = g;
+	s->m = m;
+	s->progress = g->progress;
+	s->st = kb_calloc_big((size_t)g->n + 1, sizeof *s->st);
+	s->ch = calloc((size_t)g->n_chans + 1, sizeof *s->ch);
+	if (!s->st || !s->ch || timing_model_init(&s->md, m, err) || units_init(&s->u, m)) {
+		if (!err->msg[0])
+			kb_fail(err, "out of memory");
+		return -1;
+	}
+	for (int32_t i = 0; i < g->n; i++) {
+		opst *so = &s->st[i];
+		so->pending = g->ops[i].pending;
+		so->left = g->ops[i].kind == KB_OP_LAUNCH ? g->ops[i].aux : 0;
+		so->wait_op = so->stall_link = -1;
+	}
+	credit_costs(s);
+	s->md.load.bytes = calloc((size_t)L_KIND_COUNT * LOAD_BUCKETS, sizeof *s->md.load.bytes);
+	s->md.load.width_ps = 1000;
+	if (!s->md.load.bytes)
+		return kb_fail(err, "out of memory");
+	return 0;
+}
+
+void timing_sched_release(sched *s)
+{
+	free(s->q.v);
+	units_release(&s->u);
+	timing_model_release(&s->md);
+	free(s->st);
+	free(s->ch);
+	memset(s, 0, sizeof *s);
+}

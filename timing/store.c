@@ -14,16 +14,18 @@
 /* Op i's op_times columns (db's writer pulls them while it inserts). */
 static void op_row(const void *ctx, int64_t i, int64_t row[KB_OP_TIME_COLS])
 {
-	const top *o = &((const graph *)ctx)->ops[i];
+	const opst *o = &((const sched *)ctx)->st[i];
 	int64_t v[KB_OP_TIME_COLS] = {o->t_start, o->t_end, o->wait, o->wait_op + 1, o->stall, o->stall_link + 1, o->queue};
 	memcpy(row, v, sizeof v);
 }
 
-static int store_spans(kb_run_writer *w, const graph *g, const kb_cost *c, kb_db *db, kb_error *err)
+static int store_spans(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err)
 {
+	const graph *g = s->g;
+	const kb_cost *c = &s->md.cost;
 	int rc = 0;
 	for (int64_t l = 1; l <= g->n_launches && !rc; l++) {
-		const top *o = &g->ops[g->launch_op[l]];
+		const opst *o = &s->st[g->launch_op[l]];
 		rc = kb_run_launch_time(w, l, o->t_start, o->t_start + c->launch_ps, o->t_end, err);
 	}
 	if (rc)
@@ -37,10 +39,10 @@ static int store_spans(kb_run_writer *w, const graph *g, const kb_cost *c, kb_db
 		int64_t t0 = INT64_MAX, t1 = 0;
 		for (int64_t i = r[k].first_op - 1; i >= 0 && i < r[k].end_op - 1 && i < g->n; i++)
 			if (g->ops[i].sip == r[k].rank) {
-				if (g->ops[i].t_start < t0)
-					t0 = g->ops[i].t_start;
-				if (g->ops[i].t_end > t1)
-					t1 = g->ops[i].t_end;
+				if (s->st[i].t_start < t0)
+					t0 = s->st[i].t_start;
+				if (s->st[i].t_end > t1)
+					t1 = s->st[i].t_end;
 			}
 		if (t0 == INT64_MAX)
 			t0 = t1;
@@ -96,9 +98,9 @@ static int store_usage(kb_run_writer *w, const sched *s, kb_error *err)
 	return rc;
 }
 
-int timing_store(kb_run_writer *w, const graph *g, const sched *s, kb_db *db, kb_error *err)
+int timing_store(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err)
 {
-	return kb_run_op_times(w, g->n, op_row, g, g->progress, err) || store_spans(w, g, &s->md.cost, db, err) ||
+	return kb_run_op_times(w, s->g->n, op_row, s, s->progress, err) || store_spans(w, s, db, err) ||
 			       store_usage(w, s, err) || store_load(w, s, err)
 		       ? -1
 		       : 0;

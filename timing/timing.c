@@ -23,20 +23,8 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	if (timing_graph_build(db, m, &g, &peak, err))
 		goto out;
 	double t1 = kb_now_s();
-	s.g = &g;
-	s.m = m;
-	if (timing_model_init(&s.md, m, err) || timing_units_init(&s.u, m)) {
-		if (!err->msg[0])
-			kb_fail(err, "out of memory");
+	if (timing_sched_init(&s, &g, m, err))
 		goto out;
-	}
-	timing_credit_costs(&s);
-	s.md.load.bytes = calloc((size_t)L_KIND_COUNT * LOAD_BUCKETS, sizeof *s.md.load.bytes);
-	s.md.load.width_ps = 1000;
-	if (!s.md.load.bytes) {
-		kb_fail(err, "out of memory");
-		goto out;
-	}
 	int src = timing_schedule(&s, err);
 	if (src) {
 		rc = src == KB_TIME_DEADLOCK ? KB_TIME_DEADLOCK : -1;
@@ -47,8 +35,8 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	double t2 = kb_now_s();
 	int64_t total = 0;
 	for (int32_t i = 0; i < g.n; i++)
-		if (g.ops[i].t_end > total)
-			total = g.ops[i].t_end;
+		if (s.st[i].t_end > total)
+			total = s.st[i].t_end;
 	kb_progress_begin(g.progress, "write", "ops", g.n);
 	char *effective = kb_topo_effective(&m->cfg);
 	if (!effective) {
@@ -62,7 +50,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	if (wrc)
 		goto out;
 	res->run_id = kb_run_id(w);
-	if (timing_store(w, &g, &s, db, err)) {
+	if (timing_store(w, &s, db, err)) {
 		kb_run_abort(w);
 		goto out;
 	}
@@ -72,7 +60,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	res->n_ops = g.n;
 	res->n_edges = g.n_edges;
 	/* scheduling holds the ops, the successor lists, the event heap, flows */
-	size_t sched_bytes = (size_t)g.n * sizeof(top) + (size_t)g.n_edges * sizeof(edge) +
+	size_t sched_bytes = (size_t)g.n * (sizeof(top) + sizeof(opst)) + (size_t)g.n_edges * sizeof(edge) +
 			     ((size_t)g.n + 2) * sizeof(int32_t) + s.q.cap * sizeof(heap_item) +
 			     s.md.fab.cap_flows * sizeof(flow);
 	res->peak_bytes = (int64_t)(peak > sched_bytes ? peak : sched_bytes);
@@ -82,9 +70,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	rc = 0;
 out:
 	kb_progress_end(g.progress);
-	free(s.q.v);
-	timing_units_release(&s.u);
-	timing_model_release(&s.md);
+	timing_sched_release(&s);
 	timing_graph_release(&g);
 	return rc;
 }

@@ -169,27 +169,35 @@ size_t hazmap_bytes(const hazmap *h);
 /* Simulated times stay below this (saturated costs cannot overflow). */
 #define KB_MAX_SIM_PS INT64_C(1000000000000000000)
 
-/* One op as the scheduler sees it. */
+/* One op of the graph: what it is, where it runs, what it moves. Built
+ * once per trace and only read afterwards (any number of schedules, in
+ * any number of threads, share it). */
 typedef struct top {
 	int64_t bytes;           /* moved; for GEMM / MATH the operand bytes through the TCM port */
 	union {
 		int64_t flops;   /* GEMM / MATH work */
 		uint64_t mem_pa; /* DMA, IPCQ, host write / fill: the memory side */
 	};
-	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
-	int64_t queue;           /* ps from ready (every predecessor released it) to start */
-	int64_t t_start;         /* until the op starts: when its last predecessor released it */
-	int64_t t_end;
 	int32_t launch;          /* trace launch id; 0 = host stream */
-	int32_t stall_link;      /* the link that cost it most, -1 none */
-	int32_t pending;         /* start predecessors not yet released */
-	int32_t aux;             /* launch: PE ops not yet finished; IPCQ send / recv: the channel index */
-	int32_t wait_op;         /* index of the op that set the release time, -1 none */
+	int32_t pending;         /* start predecessors (a schedule counts its own copy down) */
+	int32_t aux;             /* launch: its PE ops; IPCQ send / recv: the channel index */
 	int32_t next;            /* next op on the same PE or host stream, -1 none */
 	int16_t sip, cube, pe;   /* checked against the machine before they are narrowed */
 	uint8_t kind;
+} top; /* 40 bytes */
+
+/* One op in one schedule: its times and why it waited. */
+typedef struct opst {
+	int64_t t_start;         /* until the op starts: when its last predecessor released it */
+	int64_t t_end;
+	int64_t stall;           /* ps lost waiting for a unit or to link sharing */
+	int64_t queue;           /* ps from ready (every predecessor released it) to start */
+	int32_t pending;         /* start predecessors not yet released */
+	int32_t left;            /* launch: PE ops not yet finished */
+	int32_t wait_op;         /* index of the op that set the release time, -1 none */
+	int32_t stall_link;      /* the link that cost it most, -1 none */
 	uint8_t wait : 7, scheduled : 1;
-} top; /* 80 bytes: it is most of kb-time's memory */
+} opst; /* 56 bytes per op and schedule */
 
 typedef struct edge {
 	int32_t to;
@@ -209,17 +217,22 @@ typedef struct graph {
 	kb_progress *progress;  /* NULL: none */
 } graph;
 
-/* An IPCQ channel as the scheduler sees it: the op of its k-th send and
- * k-th recv (-1 none), its slots and the credit message's cost. */
+/* An IPCQ channel of the graph: the op of its k-th send and k-th recv
+ * (-1 none), its slots, the credit message's size, its ends. */
 typedef struct tchan {
 	int32_t *send, *recv;
 	size_t n_send, n_recv, cap_send, cap_recv;
 	int32_t n_slots;
-	int64_t credit_bytes, credit_ps;
+	int64_t credit_bytes;
 	int16_t src[3], dst[3];
 	int8_t src_dir, dst_dir;
-	int64_t sends_done, recvs_done;
 } tchan;
+
+/* A channel in one schedule: the credit message's cost on this run's
+ * machine, the messages sent and received so far. */
+typedef struct chst {
+	int64_t credit_ps, sends_done, recvs_done;
+} chst;
 
 typedef struct heap_item {
 	int64_t key;
@@ -251,12 +264,15 @@ typedef struct units {
 enum { U_DMA, U_GEMM, U_MATH, U_IPCQ, U_COUNT };
 
 typedef struct sched {
-	graph *g;
+	const graph *g;
+	opst *st;                /* per op */
+	chst *ch;                /* per channel */
 	model md;
 	units u;
 	heap q;
 	const kb_machine *m;
 	int64_t done;
+	kb_progress *progress;   /* NULL: none */
 } sched;
 
 /* The graph of a trace: ops, successor lists, launches and channels. */
@@ -264,15 +280,16 @@ int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 void timing_graph_release(graph *g);
 
 /* The schedule of one run on a built graph. */
-int timing_units_init(units *u, const kb_machine *m);
-void timing_units_release(units *u);
-void timing_credit_costs(sched *s);
+/* Sets up s to schedule g on m: the per-op and per-channel state, the
+ * units, the timing model. timing_sched_release frees what it holds. */
+int timing_sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *err);
+void timing_sched_release(sched *s);
 /* 0, -1 with err, or KB_TIME_DEADLOCK when some ops can never start. */
 int timing_schedule(sched *s, kb_error *err);
 char *timing_pointer_dump(const sched *s);
 
 /* Stores the scheduled run through w: op times, launch and range spans,
  * unit and link usage, the link-load series. */
-int timing_store(kb_run_writer *w, const graph *g, const sched *s, kb_db *db, kb_error *err);
+int timing_store(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err);
 
 #endif
