@@ -324,6 +324,7 @@ typedef struct kb_collective_rec {
 	char tensor[64];
 	int64_t n_shards;
 	int64_t bytes; /* per rank */
+	int64_t launch; /* the launch that ran it on this rank */
 } kb_collective_rec;
 /* Calls fn per collective row, by (call, algorithm, rank). */
 typedef int (*kb_collective_fn)(void *ctx, const kb_collective_rec *c, kb_error *err);

@@ -608,7 +608,7 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 		return 0;
 	sqlite3_stmt *st;
 	if (prep(db, "SELECT c.call, a.value, c.world_size, n.value,"
-		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes"
+		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id"
 		     " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
 		     " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank", &st, "collectives", err))
 		return -1;
@@ -616,7 +616,7 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *a = sqlite3_column_text(st, 1), *t = sqlite3_column_text(st, 3);
 		kb_collective_rec c = {sqlite3_column_int64(st, 0), "", sqlite3_column_int64(st, 2), "",
-				       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5)};
+				       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6)};
 		snprintf(c.algorithm, sizeof c.algorithm, "%s", a ? (const char *)a : "");
 		snprintf(c.tensor, sizeof c.tensor, "%s", t ? (const char *)t : "");
 		rc = fn(ctx, &c, err);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -626,6 +627,81 @@ static void one_slot_makes_sends_wait_for_credits(void **state)
  * plus what is left of them: the first load, (p-1) x (recv + add),
  * (p-1) x recv, the last store, each a few hundred ps. α and B are the
  * send route's latency sum and bottleneck, from kb_time_route. */
+/* A what-if point (the graph built once, a schedule summed up) equals a
+ * stored kb-time run of the same values to the picosecond: total, the
+ * busiest link of each class, each collective's time; points run on a
+ * pool of threads give what they give one at a time. */
+static void points_equal_stored_runs(void **state)
+{
+	(void)state;
+	const char *ccl[] = {"defaults.algorithm=ring_rsag_allreduce", "algorithms.ring_rsag_allreduce.world_size=8"};
+	const char *params[] = {"n_elem=65536", "dtype=2"};
+	kb_error err;
+	if (th_trace_ccl(kb_bench_find("ccl_allreduce"), 2, params, 2, ccl, &err))
+		fail_msg("%s", err.msg);
+	static const char *const bw[] = {"cube.components.hbm.attrs.bandwidth_gbps=100",
+					 "cube.components.hbm.attrs.bandwidth_gbps=25",
+					 "cube.pe_template.components.pe_tcm.attrs.bandwidth_gbps=64",
+					 "sip.components.cube_link.attrs.bandwidth_gbps=16"};
+	enum { N = 4 };
+	int64_t stored[N];
+	for (int i = 0; i < N; i++) {
+		char label[16];
+		snprintf(label, sizeof label, "p%d", i);
+		stored[i] = th_time(label, 1, &bw[i]);
+	}
+	kb_db *db;
+	kb_topo_cfg cfg[N];
+	kb_machine m[N];
+	const kb_machine *mp[N];
+	assert_int_equal(kb_db_open(&db, th_path(), false, &err), 0);
+	for (int i = 0; i < N; i++) {
+		char kv[128], *k, *v;
+		snprintf(kv, sizeof kv, "%s", bw[i]);
+		assert_int_equal(kb_cli_trace_topology(db, &cfg[i], &err), 0);
+		assert_int_equal(kb_split_assignment(kv, &k, &v), 0);
+		assert_int_equal(kb_topo_set(&cfg[i], k, v, &err), 0);
+		assert_int_equal(kb_machine_init(&m[i], &cfg[i], &err), 0);
+		mp[i] = &m[i];
+	}
+	kb_time_graph *g;
+	assert_int_equal(kb_time_graph_build(db, &m[0], NULL, &g, &err), 0);
+	assert_int_equal(kb_time_graph_ops(g), th_query("SELECT count(*) FROM ops"));
+	kb_time_summary one[N], many[N];
+	int rc[N];
+	kb_error errs[N];
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(kb_time_point(g, &m[i], &one[i], &err), 0);
+		assert_int_equal(one[i].total_ps, stored[i]);
+		char sql[512];
+		snprintf(sql, sizeof sql, "SELECT max(t_end_ps) - min(t_start_ps) FROM launch_times WHERE run_id ="
+			 " (SELECT id FROM timing_runs WHERE label = 'p%d')", i);
+		assert_int_equal(one[i].n_collectives, 1);
+		assert_int_equal(one[i].collectives[0].time_ps, th_query(sql));
+		assert_int_equal(one[i].collectives[0].world_size, 8);
+		assert_int_equal(one[i].collectives[0].bytes, 65536 * 4);
+		for (int k = 0; k < KB_LINK_CLASS_COUNT; k++) {
+			snprintf(sql, sizeof sql, "SELECT coalesce(max(busy_ps), 0) FROM link_usage WHERE run_id ="
+				 " (SELECT id FROM timing_runs WHERE label = 'p%d') AND kind = '%s'", i, kb_link_class_name(k));
+			assert_int_equal(llround(one[i].busiest[k].busy_pct * (double)one[i].total_ps / 100.0), th_query(sql));
+		}
+	}
+	assert_true(one[1].total_ps > one[0].total_ps); /* a slower HBM takes longer */
+	kb_time_points(g, mp, N, 2, many, rc, errs, NULL);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(rc[i], 0);
+		assert_int_equal(many[i].total_ps, one[i].total_ps);
+		assert_int_equal(many[i].device_ps, one[i].device_ps);
+		assert_int_equal(many[i].collectives[0].time_ps, one[i].collectives[0].time_ps);
+		assert_memory_equal(many[i].unit_pct, one[i].unit_pct, sizeof one[i].unit_pct);
+		kb_time_summary_release(&one[i]);
+		kb_time_summary_release(&many[i]);
+		kb_topo_release(&cfg[i]);
+	}
+	kb_time_graph_free(g);
+	kb_db_close(db);
+}
+
 static void ring_rsag_matches_the_nccl_closed_form(void **state)
 {
 	(void)state;
@@ -696,6 +772,7 @@ int main(void)
 		cmocka_unit_test(ring_allreduce_matches_its_closed_form),
 		cmocka_unit_test(one_slot_makes_sends_wait_for_credits),
 		cmocka_unit_test(ring_rsag_matches_the_nccl_closed_form),
+		cmocka_unit_test(points_equal_stored_runs),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(th_path());

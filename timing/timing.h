@@ -127,6 +127,58 @@ typedef struct kb_time_result {
  * Everything is written in one transaction: a failure changes nothing. */
 int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb_time_result *res, kb_error *err);
 
+/* ---- what-if points: the graph once, any number of schedules ---- */
+
+/* A trace's dependency graph, read-only once built: schedules on any
+ * machine of the trace's structure (kb_time_check_structure) share it,
+ * from any number of threads. */
+typedef struct kb_time_graph kb_time_graph;
+int kb_time_graph_build(kb_db *db, const kb_machine *m, kb_progress *progress, kb_time_graph **out, kb_error *err);
+void kb_time_graph_free(kb_time_graph *g);
+int64_t kb_time_graph_ops(const kb_time_graph *g);
+
+/* The link classes of the summary (a link's kind). */
+#define KB_LINK_CLASSES(X) X(hbm) X(tcm) X(sram) X(noc_out) X(noc_in) X(cube_link) X(sip_link) X(pcie)
+enum { KB_LINK_CLASS_COUNT = 8 };
+/* Unit kinds: PE engines, then the ranks' host streams. */
+enum { KB_UNIT_DMA, KB_UNIT_GEMM, KB_UNIT_MATH, KB_UNIT_IPCQ, KB_UNIT_HOST, KB_UNIT_KIND_COUNT };
+
+typedef struct kb_time_collective {
+	int64_t call;
+	char algorithm[64];
+	int64_t bytes, world_size;  /* per rank */
+	int64_t time_ps;            /* first launch start to last launch end over its ranks */
+	double algbw_gbps, busbw_gbps;
+} kb_time_collective;
+
+/* One point's results, without op rows. */
+typedef struct kb_time_summary {
+	int64_t total_ps;           /* the run's span */
+	int64_t host_ps;            /* before the first launch starts: host setup */
+	int64_t device_ps;          /* first launch start to the last launch end */
+	struct {
+		char link[96];          /* the busiest link of the class ("" if none moved bytes) */
+		double busy_pct;        /* its busy time over the run */
+		int64_t bytes, stall_ps;
+	} busiest[KB_LINK_CLASS_COUNT];
+	double unit_pct[KB_UNIT_KIND_COUNT]; /* busy over (units that worked x the run) */
+	kb_time_collective *collectives;     /* malloc'd, by call */
+	int n_collectives;
+	char *diagnostics;          /* a deadlock's pointer dump (malloc'd) */
+} kb_time_summary;
+void kb_time_summary_release(kb_time_summary *s);
+const char *kb_link_class_name(int k);
+const char *kb_unit_kind_name(int k);
+
+/* Schedules g on m (same structure as the trace) and sums the run up:
+ * 0, -1 with err, or KB_TIME_DEADLOCK (then sum->diagnostics). */
+int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *sum, kb_error *err);
+
+/* Runs n points on a pool of `threads` (0: the cores), each on its own
+ * machine; rc[i] and errs[i] say how each ended. */
+void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, int threads, kb_time_summary *sum,
+		    int *rc, kb_error *errs, kb_progress *progress);
+
 /* Checks that m has the structure (counts and sizes) the trace was recorded
  * on; timing parameters may differ freely. */
 int kb_time_check_structure(const kb_topo_cfg *recorded, const kb_topo_cfg *now, kb_error *err);

@@ -1,0 +1,249 @@
+/*
+ * point.c — what-if points: a trace's graph built once, then any number of
+ * schedules on machines of the same structure, each summed up (total,
+ * host and device time, the busiest link of each class, unit utilisation,
+ * each collective's time, algbw and busbw) instead of stored op by op.
+ * The graph is only read; each schedule owns its state, so points run on
+ * a pool of threads.
+ */
+#include "timing_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+
+typedef struct coll_row {
+	int64_t call, bytes, world_size, launch;
+	char algorithm[64];
+} coll_row;
+
+struct kb_time_graph {
+	graph g;
+	coll_row *colls; /* the trace's collective rows, by (call, algorithm, rank) */
+	size_t n_colls, cap_colls;
+};
+
+static int add_coll(void *ctx, const kb_collective_rec *c, kb_error *err)
+{
+	kb_time_graph *kg = ctx;
+	if (kb_grow(&kg->colls, &kg->cap_colls, kg->n_colls + 1, sizeof *kg->colls, 16))
+		return kb_fail(err, "out of memory");
+	coll_row *r = &kg->colls[kg->n_colls++];
+	*r = (coll_row){c->call, c->bytes, c->world_size, c->launch, ""};
+	snprintf(r->algorithm, sizeof r->algorithm, "%s", c->algorithm);
+	return 0;
+}
+
+int kb_time_graph_build(kb_db *db, const kb_machine *m, kb_progress *progress, kb_time_graph **out, kb_error *err)
+{
+	kb_time_graph *kg = calloc(1, sizeof *kg);
+	if (!kg)
+		return kb_fail(err, "out of memory");
+	size_t peak = 0;
+	kg->g.progress = progress;
+	if (timing_graph_build(db, m, &kg->g, &peak, err) || kb_read_collectives(db, add_coll, kg, err)) {
+		kb_time_graph_free(kg);
+		return -1;
+	}
+	for (size_t i = 0; i < kg->n_colls; i++)
+		if (kg->colls[i].launch < 1 || kg->colls[i].launch > kg->g.n_launches) {
+			kb_fail(err, "collectives: launch %lld does not exist: the trace is damaged",
+				(long long)kg->colls[i].launch);
+			kb_time_graph_free(kg);
+			return -1;
+		}
+	kg->g.progress = NULL; /* schedules report their own progress */
+	*out = kg;
+	return 0;
+}
+
+void kb_time_graph_free(kb_time_graph *g)
+{
+	if (!g)
+		return;
+	timing_graph_release(&g->g);
+	free(g->colls);
+	free(g);
+}
+
+int64_t kb_time_graph_ops(const kb_time_graph *g)
+{
+	return g->g.n;
+}
+
+const char *kb_link_class_name(int k)
+{
+#define KB_LINK_CLASS_NAME(n) #n,
+	static const char *const names[] = {KB_LINK_CLASSES(KB_LINK_CLASS_NAME)};
+#undef KB_LINK_CLASS_NAME
+	return k >= 0 && k < KB_LINK_CLASS_COUNT ? names[k] : "?";
+}
+
+const char *kb_unit_kind_name(int k)
+{
+	static const char *const names[] = {"dma", "gemm", "math", "ipcq", "host"};
+	return k >= 0 && k < KB_UNIT_KIND_COUNT ? names[k] : "?";
+}
+
+void kb_time_summary_release(kb_time_summary *s)
+{
+	free(s->collectives);
+	free(s->diagnostics);
+	memset(s, 0, sizeof *s);
+}
+
+/* The scheduled run s summed up into sum. */
+static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *sum, kb_error *err)
+{
+	const graph *g = &kg->g;
+	for (int32_t i = 0; i < g->n; i++)
+		if (s->st[i].t_end > sum->total_ps)
+			sum->total_ps = s->st[i].t_end;
+	int64_t first = INT64_MAX, last = 0;
+	for (int64_t l = 1; l <= g->n_launches; l++) {
+		const opst *o = &s->st[g->launch_op[l]];
+		first = o->t_start < first ? o->t_start : first;
+		last = o->t_end > last ? o->t_end : last;
+	}
+	sum->host_ps = first == INT64_MAX ? sum->total_ps : first;
+	sum->device_ps = first == INT64_MAX ? 0 : last - first;
+	double span = sum->total_ps > 0 ? (double)sum->total_ps : 1;
+	/* the busiest link of each class */
+	int32_t best[L_KIND_COUNT];
+	for (int k = 0; k < L_KIND_COUNT; k++)
+		best[k] = -1;
+	for (int32_t l = 0; l < s->md.n_links; l++) {
+		const link *k = &s->md.links[l];
+		if (k->bytes > 0 && (best[k->kind] < 0 || k->busy_ps > s->md.links[best[k->kind]].busy_ps))
+			best[k->kind] = l;
+	}
+	for (int k = 0; k < L_KIND_COUNT && k < KB_LINK_CLASS_COUNT; k++) {
+		if (best[k] < 0)
+			continue;
+		const link *b = &s->md.links[best[k]];
+		const char *kind, *dir;
+		timing_link_name(&s->md, best[k], sum->busiest[k].link, sizeof sum->busiest[k].link, &kind, &dir);
+		sum->busiest[k].busy_pct = 100.0 * (double)b->busy_ps / span;
+		sum->busiest[k].bytes = b->bytes;
+		sum->busiest[k].stall_ps = llround(b->stall_ps);
+	}
+	/* units: busy over the units that worked, for the whole run */
+	const units *u = &s->u;
+	for (int k = 0; k < U_COUNT; k++) {
+		double busy = 0;
+		int64_t n = 0;
+		for (int pe = 0; pe < s->m->n_pes; pe++)
+			if (u->ops[pe * U_COUNT + k]) {
+				busy += (double)u->busy[pe * U_COUNT + k];
+				n += k == U_DMA ? u->engines : 1;
+			}
+		sum->unit_pct[k] = n ? 100.0 * busy / ((double)n * span) : 0;
+	}
+	double hbusy = 0;
+	int64_t hn = 0;
+	for (int r = 0; r < s->m->n_sips; r++)
+		if (u->host_ops[r])
+			hbusy += (double)u->host_busy[r], hn++;
+	sum->unit_pct[KB_UNIT_HOST] = hn ? 100.0 * hbusy / ((double)hn * span) : 0;
+	/* collectives: each call's first launch start to its last launch end */
+	int64_t t0 = 0, t1 = 0;
+	for (size_t i = 0; i <= kg->n_colls; i++) {
+		const coll_row *c = i < kg->n_colls ? &kg->colls[i] : NULL;
+		kb_time_collective *t = sum->n_collectives ? &sum->collectives[sum->n_collectives - 1] : NULL;
+		bool same = c && t && t->call == c->call && strcmp(t->algorithm, c->algorithm) == 0;
+		if (t && !same) { /* the call before is complete */
+			t->time_ps = t1 - t0;
+			t->algbw_gbps = t->time_ps > 0 ? (double)t->bytes * 1000.0 / (double)t->time_ps : 0;
+			t->busbw_gbps = t->world_size > 1
+						? t->algbw_gbps * 2.0 * (double)(t->world_size - 1) / (double)t->world_size
+						: t->algbw_gbps;
+		}
+		if (!c)
+			break;
+		const opst *o = &s->st[g->launch_op[c->launch]];
+		if (same) {
+			t0 = o->t_start < t0 ? o->t_start : t0;
+			t1 = o->t_end > t1 ? o->t_end : t1;
+			continue;
+		}
+		kb_time_collective *v = realloc(sum->collectives, (size_t)(sum->n_collectives + 1) * sizeof *v);
+		if (!v)
+			return kb_fail(err, "out of memory");
+		sum->collectives = v;
+		t = &v[sum->n_collectives++];
+		*t = (kb_time_collective){c->call, "", c->bytes, c->world_size, 0, 0, 0};
+		snprintf(t->algorithm, sizeof t->algorithm, "%s", c->algorithm);
+		t0 = o->t_start;
+		t1 = o->t_end;
+	}
+	return 0;
+}
+
+int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *sum, kb_error *err)
+{
+	memset(sum, 0, sizeof *sum);
+	err->msg[0] = 0;
+	sched s;
+	int rc = timing_sched_init(&s, &g->g, m, err);
+	if (!rc) {
+		rc = timing_schedule(&s, err);
+		if (rc == KB_TIME_DEADLOCK)
+			sum->diagnostics = timing_pointer_dump(&s);
+		else if (rc)
+			rc = -1;
+		else
+			rc = summarise(g, &s, sum, err);
+	}
+	timing_sched_release(&s);
+	return rc;
+}
+
+/* ---- a pool of threads over the points ---- */
+
+typedef struct pool {
+	const kb_time_graph *g;
+	const kb_machine *const *m;
+	kb_time_summary *sum;
+	int *rc;
+	kb_error *errs;
+	int n;
+	atomic_int next, done;
+} pool;
+
+static void *worker(void *arg)
+{
+	pool *p = arg;
+	for (int i; (i = atomic_fetch_add(&p->next, 1)) < p->n;) {
+		p->rc[i] = kb_time_point(p->g, p->m[i], &p->sum[i], &p->errs[i]);
+		atomic_fetch_add(&p->done, 1);
+	}
+	return NULL;
+}
+
+void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, int threads, kb_time_summary *sum,
+		    int *rc, kb_error *errs, kb_progress *progress)
+{
+	if (threads <= 0) {
+		long cores = get_nprocs();
+		threads = cores > 0 ? (int)cores : 1;
+	}
+	if (threads > n)
+		threads = n > 0 ? n : 1;
+	pool p = {g, m, sum, rc, errs, n, 0, 0};
+	pthread_t *t = calloc((size_t)threads, sizeof *t);
+	int started = 0;
+	for (int k = 1; t && k < threads; k++) /* the calling thread is worker 0 */
+		started += pthread_create(&t[started], NULL, worker, &p) == 0;
+	kb_progress_begin(progress, "schedule", "points", n);
+	for (int i; (i = atomic_fetch_add(&p.next, 1)) < n;) {
+		rc[i] = kb_time_point(g, m[i], &sum[i], &errs[i]);
+		kb_progress_show(progress, atomic_fetch_add(&p.done, 1) + 1);
+	}
+	for (int k = 0; k < started; k++)
+		pthread_join(t[k], NULL);
+	free(t);
+	kb_progress_end(progress);
+}
