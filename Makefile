@@ -94,7 +94,7 @@ $(BUILD)/tests/forge_blob: $(BUILD)/tests/forge_blob.o $(LIB)
 $(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/run_corpus.o $(LIB)
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/tests/forge_blob $(BUILD)/bench/bench_gemm # the benchmark builds too
+test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/tests/forge_blob $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_points # the benchmarks build too
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; \
 	done; \
@@ -134,7 +134,7 @@ demo: all
 	@sqlite3 -header -column $(BUILD)/demo/gemm.db \
 	  "SELECT op_id, pe_name, kind, start_ns, dur_ns, waited_on FROM op_times_v WHERE run = 'default';"
 
-bench: all $(BUILD)/bench/bench_gemm
+bench: all $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_points
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh
 	@echo
 	@$(BUILD)/bench/bench_gemm
@@ -167,5 +167,5 @@ clean:
 	rm -rf build build-asan build-fuzz bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_BINS:=.d) $(patsubst kb-%,$(BUILD)/cli/kb_%.d,$(TOOLS)) \
-  $(FUZZ:%=$(BUILD)/tests/fuzz/%.d) $(BUILD)/tests/fuzz/run_corpus.d $(BUILD)/tests/helpers.d $(BUILD)/bench/bench_gemm.d
+  $(FUZZ:%=$(BUILD)/tests/fuzz/%.d) $(BUILD)/tests/fuzz/run_corpus.d $(BUILD)/tests/helpers.d $(BUILD)/bench/bench_gemm.d $(BUILD)/bench/bench_points.d
 .SECONDARY:

@@ -64,6 +64,9 @@ perfetto_rate() {
 	}
 }
 perfetto_rate "$out" "synthetic 1 M ops"
+echo "what-if points on the same trace: the graph once, 16 schedules on a thread per core (load $(cut -d' ' -f1-3 /proc/loadavg))"
+"$BUILD/bench/bench_points" "$out"
+"$BUILD/bench/bench_points" "$out" 1 | sed 's/^what-if points/what-if points, one thread/'
 
 echo
 fab="$BUILD/bench/fabric.db"
