@@ -12,7 +12,7 @@ BIN     ?= bin
 CFLAGS  ?= -O2 -g
 # Project flags stay in force when CFLAGS is given on the command line.
 KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Icli
+            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Isweep -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lopenblas -lm -lpthread
 PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev libopenblas-dev sqlite3 time
 PKGS_TEST := chromium # renders kb-report's HTML page in the CLI tests
@@ -25,12 +25,13 @@ frontend_SRC := $(wildcard frontend/*.c frontend/benches/*.c)
 timing_SRC   := $(wildcard timing/*.c)
 replay_SRC   := $(wildcard replay/*.c)
 reports_SRC  := $(wildcard reports/*.c)
+sweep_SRC    := $(wildcard sweep/*.c)
 cli_SRC      := cli/cli.c
-LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(timing_SRC) $(replay_SRC) $(reports_SRC) $(cli_SRC)
+LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(timing_SRC) $(replay_SRC) $(reports_SRC) $(sweep_SRC) $(cli_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
 LIB     := $(BUILD)/libkernbench.a
 
-TOOLS   := kb-trace kb-time kb-replay kb-report kb-diff
+TOOLS   := kb-trace kb-time kb-replay kb-report kb-diff kb-sweep
 TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_fabric test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
@@ -105,6 +106,7 @@ test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/t
 	echo "== tests/cli_test.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_test.sh || fail=1; \
 	echo "== tests/cli_adversary.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_adversary.sh || fail=1; \
 	echo "== tests/cli_newcomer.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_newcomer.sh || fail=1; \
+	echo "== tests/cli_sweep.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_sweep.sh || fail=1; \
 	echo "== tests/readme_test.sh"; BIN=$(BIN) bash tests/readme_test.sh || fail=1; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 

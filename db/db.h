@@ -371,4 +371,48 @@ void kb_run_abort(kb_run_writer *w);
 int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err);
 int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err);
 
+/* ---- the study database of kb-sweep (study.c) ---- */
+
+typedef struct kb_study kb_study;
+typedef struct kb_study_coll {
+	int64_t call, bytes, world_size, time_ps;
+	char algorithm[64];
+	double algbw_gbps, busbw_gbps;
+} kb_study_coll;
+typedef struct kb_study_link {
+	const char *class_name, *link;
+	double busy_pct;
+	int64_t bytes, stall_ps;
+} kb_study_link;
+/* One point: its settings and hash, its axis values (in axis order), how
+ * it ended and, when ok, its summary. */
+typedef struct kb_study_point_rec {
+	const char *hash, *settings, *error;
+	const char *const *axis_values;
+	int n_axes;
+	int64_t trace_id;           /* 0: none (it failed before a trace) */
+	bool ok;
+	double wall_s;
+	int64_t total_ps, host_ps, device_ps;
+	double unit_pct[5];         /* dma, gemm, math, ipcq, host */
+	const kb_study_link *links;
+	int n_links;
+	const kb_study_coll *colls;
+	int n_colls;
+} kb_study_point_rec;
+/* Creates the study (or opens it to resume: the same spec text only);
+ * spec NULL opens an existing study to read. */
+int kb_study_open(kb_study **s, const char *path, const char *spec, const char *const *axes, int n_axes,
+		  kb_error *err);
+void kb_study_close(kb_study *s);
+/* The trace's id in the study (added, or found by path). */
+int64_t kb_study_trace(kb_study *s, const char *path, const char *trace_keys, int64_t n_ops, kb_error *err);
+/* Whether a point of this hash finished ok. */
+bool kb_study_done(kb_study *s, const char *hash);
+/* Stores a point in a transaction of its own (a failed one run again replaces it). */
+int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err);
+/* Runs a read-only query: fn gets the column names (vals NULL), then each row as text. */
+typedef int (*kb_study_row_fn)(void *ctx, int n, const char *const *names, const char *const *vals);
+int kb_study_query(kb_study *s, const char *sql, kb_study_row_fn fn, void *ctx, kb_error *err);
+
 #endif

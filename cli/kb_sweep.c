@@ -1,0 +1,125 @@
+/*
+ * kb_sweep.c — `kb-sweep`: what-if studies (sweep/sweep.h).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "db.h"
+#include "sweep.h"
+
+static const char usage[] =
+	"usage: kb-sweep SPEC.yaml -o STUDY.db [-j N] [--quiet]\n"
+	"       kb-sweep report STUDY.db [--csv | --json]\n"
+	"\n"
+	"Runs a what-if study. SPEC names a bench (with base `set` values) or an\n"
+	"existing trace, and axes: keys with value lists, combined as a grid\n"
+	"(combine: product) or in step (combine: zip):\n"
+	"\n"
+	"  bench: ccl_allreduce\n"
+	"  set: [\"ccl.defaults.algorithm=ring_rsag_allreduce\"]\n"
+	"  axes:\n"
+	"    system.components.sip_link.attrs.bandwidth_gbps: [32, 64, 128]\n"
+	"    ccl_allreduce.n_elem: [1024, 262144]\n"
+	"  combine: product\n"
+	"\n"
+	"Points that differ only in timing keys (bandwidths, latencies, clock,\n"
+	"setup costs) share one trace; each other combination is traced once, into\n"
+	"STUDY.db.traces/. Per trace the dependency graph is built once and the\n"
+	"points run as schedules on N threads. Each point is stored on its own in\n"
+	"STUDY.db (its sweep_v view has a column per axis): a rerun of the same spec\n"
+	"skips finished points, and a failed point keeps its error.\n"
+	"\n"
+	"  -o, --output FILE    the study database (required)\n"
+	"  -j, --jobs N         schedule threads (default: one per core)\n"
+	"  -q, --quiet          no summary line\n"
+	"      --csv, --json    report: the table as CSV / JSON\n"
+	"  -h, --help           this text\n"
+	"  -V, --version        print the version\n"
+	"\n"
+	"exit status: 0 every point ok, 1 some points failed, 2 bad usage or input\n";
+
+static int report(int argc, char **argv)
+{
+	const char *format = "text", *study = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--csv") == 0)
+			format = "csv";
+		else if (strcmp(argv[i], "--json") == 0)
+			format = "json";
+		else if (argv[i][0] == '-')
+			return kb_cli_error("kb-sweep", "bad option '%s' (see kb-sweep --help)", argv[i]);
+		else if (study)
+			return kb_cli_error("kb-sweep", "unexpected argument '%s'", argv[i]);
+		else
+			study = argv[i];
+	}
+	if (!study)
+		return kb_cli_error("kb-sweep", "report needs the study file (see kb-sweep --help)");
+	kb_error err = {{0}};
+	return kb_sweep_report(study, format, stdout, &err) ? kb_cli_error("kb-sweep", "%s", err.msg) : KB_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	kb_cli_guard_stdout("kb-sweep");
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report(argc, argv);
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *spec_path = NULL, *study = NULL;
+	int threads = 0;
+	bool quiet = false;
+	opterr = 0;
+	while (optind < argc) {
+		int opt = getopt_long(argc, argv, "+:o:j:qhV", opts, NULL);
+		if (opt == -1) {
+			if (spec_path)
+				return kb_cli_error("kb-sweep", "unexpected argument '%s' (see kb-sweep --help)", argv[optind]);
+			spec_path = argv[optind++];
+			continue;
+		}
+		char *end;
+		switch (opt) {
+		case 'o': study = optarg; break;
+		case 'j':
+			threads = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || threads < 1 || threads > 1024)
+				return kb_cli_error("kb-sweep", "--jobs '%s': expected 1..1024", optarg);
+			break;
+		case 'q': quiet = true; break;
+		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
+		case 'V': printf("kb-sweep %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
+		case ':': return kb_cli_error("kb-sweep", "option '%s' needs a value", argv[optind - 1]);
+		default: return kb_cli_error("kb-sweep", "bad option '%s' (see kb-sweep --help)", argv[optind - 1]);
+		}
+	}
+	if (!spec_path)
+		return kb_cli_error("kb-sweep", "missing the spec file (see kb-sweep --help)");
+	if (!study)
+		return kb_cli_error("kb-sweep", "missing -o STUDY.db: where the results go");
+	kb_error err = {{0}};
+	kb_sweep_spec spec;
+	if (kb_sweep_spec_load(&spec, spec_path, &err)) {
+		kb_sweep_spec_release(&spec);
+		return kb_cli_error("kb-sweep", "%s", err.msg);
+	}
+	kb_progress progress = {.tool = "kb-sweep", .on = kb_progress_wanted(quiet)};
+	kb_sweep_options opt = {study, threads, &progress};
+	kb_sweep_result res;
+	double t0 = kb_now_s();
+	int rc = kb_sweep_run(&spec, &opt, &res, &err);
+	kb_progress_end(&progress);
+	kb_sweep_spec_release(&spec);
+	if (rc)
+		return kb_cli_error("kb-sweep", "%s", err.msg);
+	if (!quiet)
+		printf("%s: %d points: %d run, %d already done, %d failed; %d traces made; %.2f s\n", study, res.points,
+		       res.done, res.skipped, res.failed, res.traced, kb_now_s() - t0);
+	return res.failed ? KB_EXIT_FAILED : KB_EXIT_OK;
+}

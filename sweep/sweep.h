@@ -1,0 +1,61 @@
+/*
+ * sweep.h — kb-sweep: what-if studies over a bench or a trace.
+ *
+ * A spec (YAML, a fixed format scripts write) names a bench with base
+ * `set` values, or an existing trace, and axes (keys with value lists)
+ * combined as a grid (product) or in step (zip). Points that differ only
+ * in timing keys (KB_TOPOLOGY_KEYS role TIME) share one trace; each
+ * distinct combination of trace keys is traced once. Within a trace the
+ * graph is built once and the points run as schedules on a thread pool;
+ * each point's summary goes into the study database (db/study.c), on its
+ * own, so a rerun resumes and a failure is a row with its error.
+ *
+ *   bench: ccl_allreduce            # or  trace: path/to/trace.db
+ *   set: ["ccl.defaults.algorithm=ring_rsag_allreduce"]
+ *   axes:
+ *     system.components.sip_link.attrs.bandwidth_gbps: [32, 64, 128]
+ *     ccl_allreduce.n_elem: [1024, 262144]
+ *   combine: product                # or zip
+ */
+#ifndef KB_SWEEP_H
+#define KB_SWEEP_H
+
+#include "base.h"
+
+enum { KB_SWEEP_MAX_AXES = 16, KB_SWEEP_MAX_SETS = 64, KB_SWEEP_MAX_POINTS = 100000 };
+
+typedef struct kb_sweep_spec {
+	char *text;                 /* the file as read (stored in the study) */
+	char *bench, *trace;        /* one of them */
+	char *sets[KB_SWEEP_MAX_SETS];
+	int n_sets;
+	char *axis_key[KB_SWEEP_MAX_AXES];
+	char **axis_values[KB_SWEEP_MAX_AXES];
+	int n_values[KB_SWEEP_MAX_AXES];
+	int n_axes;
+	bool zip;                   /* combine: zip (else product) */
+} kb_sweep_spec;
+
+/* Reads and checks a spec; errors name the file, line and key. */
+int kb_sweep_spec_load(kb_sweep_spec *spec, const char *path, kb_error *err);
+void kb_sweep_spec_release(kb_sweep_spec *spec);
+
+typedef struct kb_sweep_options {
+	const char *study;          /* the study database to write */
+	int threads;                /* 0: one per core */
+	kb_progress *progress;
+} kb_sweep_options;
+
+typedef struct kb_sweep_result {
+	int points, done, skipped, failed, traced;
+} kb_sweep_result;
+
+/* Runs the spec's points that are not finished in the study yet. 0 when
+ * the sweep ran (points may have failed: see res), -1 with err when it
+ * could not (a bad spec, an unwritable study). */
+int kb_sweep_run(const kb_sweep_spec *spec, const kb_sweep_options *opt, kb_sweep_result *res, kb_error *err);
+
+/* The study's sweep_v table on out: text (aligned), csv or json. */
+int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *err);
+
+#endif

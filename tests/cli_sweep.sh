@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# cli_sweep.sh — kb-sweep: a grid and a zip, traces shared by timing-only
+# points, a point equal to a plain kb-time --set to the picosecond, resume,
+# failed points stored with their error, bad specs in one line.
+source "$(dirname "$0")/cli_lib.sh"
+SWEEP="$BIN/kb-sweep"
+cat >"$dir/ar.yaml" <<'YAML'
+bench: ccl_allreduce
+set: ["ccl.defaults.algorithm=ring_rsag_allreduce", "ccl.algorithms.ring_rsag_allreduce.world_size=8"]
+axes:
+  ccl_allreduce.n_elem: [1024, 262144]
+  cube.components.hbm.attrs.bandwidth_gbps: [50, 100, 200]
+combine: product
+YAML
+TOOL=$SWEEP expect 0 "" -- "$dir/ar.yaml" -o "$dir/ar.study" -j 2
+check "kb-sweep: 6 points, 2 traces (one per n_elem)" "$(grep -q ': 6 points: 6 run, 0 already done, 0 failed; 2 traces made' "$dir/out" && [ "$(ls "$dir/ar.study.traces" | wc -l)" = 2 ]; echo $?)"
+q() { sqlite3 "$dir/ar.study" "$1"; }
+check "sweep_v: a column per axis, named by its key" "$(q "SELECT count(*) FROM pragma_table_info('sweep_v') WHERE name IN ('ccl_allreduce.n_elem', 'cube.components.hbm.attrs.bandwidth_gbps')" | grep -qx 2; echo $?)"
+check "sweep_v: product order, the last axis fastest" "$(q "SELECT group_concat(\"ccl_allreduce.n_elem\" || '/' || \"cube.components.hbm.attrs.bandwidth_gbps\", ' ') FROM sweep_v" | grep -qx '1024/50 1024/100 1024/200 262144/50 262144/100 262144/200'; echo $?)"
+check "a slower HBM is slower" "$(q "SELECT (SELECT total_ps FROM sweep_v WHERE point_id = 4) > (SELECT total_ps FROM sweep_v WHERE point_id = 5)" | grep -qx 1; echo $?)"
+# a point equals kb-time --set of the same values, to the picosecond
+trace=$(q "SELECT path FROM traces t JOIN points p ON p.trace_id = t.id WHERE p.id = 4")
+"$TIME" "$trace" --quiet --label check --set cube.components.hbm.attrs.bandwidth_gbps=50
+check "point 4 equals kb-time --set to the picosecond" "$([ "$(sqlite3 "$trace" "SELECT total_ps FROM timing_runs WHERE label = 'check'")" = "$(q "SELECT total_ps FROM sweep_v WHERE point_id = 4")" ]; echo $?)"
+check "and so do its collective's time and busbw" "$([ "$(sqlite3 "$trace" "SELECT max(t_end_ps) - min(t_start_ps) FROM launch_times WHERE run_id = (SELECT id FROM timing_runs WHERE label = 'check')")" = "$(q "SELECT time_ps FROM collective_results WHERE point_id = 4")" ]; echo $?)"
+check "busiest links per class stored" "$(q "SELECT count(*) > 0 FROM link_results WHERE point_id = 4 AND class = 'hbm' AND busy_pct > 0" | grep -qx 1; echo $?)"
+# resume: the same spec skips every finished point
+TOOL=$SWEEP expect 0 "" -- "$dir/ar.yaml" -o "$dir/ar.study"
+check "a rerun skips the finished points" "$(grep -q ': 6 points: 0 run, 6 already done, 0 failed; 0 traces made' "$dir/out"; echo $?)"
+TOOL=$SWEEP expect 0 "" -- report "$dir/ar.study" --csv
+check "report --csv: a header and 6 rows" "$([ "$(wc -l <"$dir/out")" = 7 ] && head -1 "$dir/out" | grep -q '^point_id,status,error,ccl_allreduce.n_elem,'; echo $?)"
+TOOL=$SWEEP expect 0 "" -- report "$dir/ar.study" --json
+check "report --json is valid JSON with 6 rows" "$(sqlite3 :memory: "SELECT json_array_length(readfile('$dir/out'))" | grep -qx 6; echo $?)"
+# failed points are rows with their error; the sweep goes on and exits 1
+cat >"$dir/bad.yaml" <<'YAML'
+bench: gemm
+axes:
+  cube.components.hbm.attrs.bandwidth_gbps: [100, 0]
+  gemm.N: [128, 100000000]
+YAML
+TOOL=$SWEEP expect 1 "" -- "$dir/bad.yaml" -o "$dir/bad.study"
+check "failed points: stored with their error" "$(sqlite3 "$dir/bad.study" "SELECT count(*) FROM sweep_v WHERE status = 'failed' AND error <> ''" | grep -qx 3 && sqlite3 "$dir/bad.study" "SELECT count(*) FROM sweep_v WHERE status = 'ok'" | grep -qx 1; echo $?)"
+check "a failed point's error says why" "$(sqlite3 "$dir/bad.study" "SELECT error FROM points WHERE settings LIKE '%bandwidth_gbps=0%' LIMIT 1" | grep -q 'must be > 0'; echo $?)"
+# zip, and a trace spec
+echo "trace: $trace" >"$dir/zip.yaml"
+cat >>"$dir/zip.yaml" <<'YAML'
+axes:
+  cube.components.hbm.attrs.bandwidth_gbps: [25, 400]
+  cube.pe_template.clock_ghz: [0.5, 2]
+combine: zip
+YAML
+TOOL=$SWEEP expect 0 "" -- "$dir/zip.yaml" -o "$dir/zip.study"
+check "zip: 2 points on the given trace, none traced" "$(grep -q ': 2 points: 2 run, 0 already done, 0 failed; 0 traces made' "$dir/out"; echo $?)"
+# bad input: one line, exit 2
+printf 'bench: gemm\naxes:\n  gemm.N: [1, 2]\nfoo: 1\n' >"$dir/b1.yaml"
+TOOL=$SWEEP expect 2 "b1.yaml:4:1: unknown key 'foo' (known: bench, trace, set, axes, combine)" -- "$dir/b1.yaml" -o "$dir/x.study"
+printf 'trace: %s\naxes:\n  sip.cube_mesh.w: [2]\n' "$trace" >"$dir/b2.yaml"
+TOOL=$SWEEP expect 2 "'sip.cube_mesh.w=2' changes the trace, not only its timing" -- "$dir/b2.yaml" -o "$dir/x.study"
+printf 'bench: gemm\naxes:\n  a: [1, 2]\n  b: [1]\ncombine: zip\n' >"$dir/b3.yaml"
+TOOL=$SWEEP expect 2 "combine: zip needs lists of one length" -- "$dir/b3.yaml" -o "$dir/x.study"
+printf 'bench: gemm\naxes: [\n' >"$dir/b4.yaml"
+TOOL=$SWEEP expect 2 "b4.yaml:3:1: YAML syntax error" -- "$dir/b4.yaml" -o "$dir/x.study"
+TOOL=$SWEEP expect 2 "holds a study of another spec" -- "$dir/zip.yaml" -o "$dir/ar.study"
+TOOL=$SWEEP expect 2 "exists and is not a kernbench study" -- "$dir/ar.yaml" -o "$trace"
+TOOL=$SWEEP expect 2 "missing -o STUDY.db" -- "$dir/ar.yaml"
+TOOL=$SWEEP expect 2 "is not a kernbench study" -- report "$trace"
+echo "cli_sweep: $pass passed, $fail failed"
+[ "$fail" = 0 ]
