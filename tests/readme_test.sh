@@ -2,8 +2,8 @@
 # readme_test.sh — runs every command of README.md's ```sh blocks (but
 # `make ...`) in order, in a scratch folder holding `bin` and `configs`,
 # so the README's examples stay true. A command exits 0 unless its comment
-# says "(exit N)". A command spans lines while a line ends in a backslash
-# or leaves a double quote open.
+# says "(exit N)". A command spans lines while a line ends in a backslash,
+# leaves a double quote open, or opens a here-document (to its terminator).
 set -u
 BIN=${BIN:-bin}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,8 +20,21 @@ awk '
 	!inblock { next }
 	{
 		line = $0
+		if (heredoc != "") { # a here-document runs to its terminator
+			cmd = cmd "\n" line
+			if (line == heredoc) heredoc = ""
+			if (heredoc != "") next
+			printf "%s%c", cmd, 0
+			cmd = ""; quotes = 0
+			next
+		}
 		if (cmd == "" && (line ~ /^[ \t]*#/ || line ~ /^[ \t]*$/)) next
 		cmd = cmd == "" ? line : cmd "\n" line
+		if (match(line, /<<-?\047?[A-Za-z_]+\047?/)) {
+			heredoc = substr(line, RSTART, RLENGTH)
+			sub(/^<<-?\047?/, "", heredoc); sub(/\047?$/, "", heredoc)
+			next
+		}
 		q = gsub(/"/, "\"", line)
 		quotes += q
 		if (line ~ /\\$/ || quotes % 2) next
