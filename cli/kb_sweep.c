@@ -12,7 +12,7 @@
 
 static const char usage[] =
 	"usage: kb-sweep SPEC.yaml -o STUDY.db [-j N] [--quiet]\n"
-	"       kb-sweep report STUDY.db [--csv | --json]\n"
+	"       kb-sweep report STUDY.db [--csv | --json | --html FILE [--metric COLUMN]]\n"
 	"\n"
 	"Runs a what-if study. SPEC names a bench (with base `set` values) or an\n"
 	"existing trace, and axes: keys with value lists, combined as a grid\n"
@@ -36,6 +36,9 @@ static const char usage[] =
 	"  -j, --jobs N         schedule threads (default: one per core)\n"
 	"  -q, --quiet          no summary line\n"
 	"      --csv, --json    report: the table as CSV / JSON\n"
+	"      --html FILE      report: SVG line plots of --metric (default total_us; or busbw_gbps,\n"
+	"                       device_ps, ...) against the first axis, a line per value of the\n"
+	"                       second, a plot per combination of the others; then the table\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        print the version\n"
 	"\n"
@@ -43,13 +46,18 @@ static const char usage[] =
 
 static int report(int argc, char **argv)
 {
-	const char *format = "text", *study = NULL;
+	const char *format = "text", *study = NULL, *html = NULL, *metric = "total_us";
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--csv") == 0)
 			format = "csv";
 		else if (strcmp(argv[i], "--json") == 0)
 			format = "json";
-		else if (argv[i][0] == '-')
+		else if (strcmp(argv[i], "--html") == 0 || strcmp(argv[i], "--metric") == 0) {
+			if (i + 1 == argc)
+				return kb_cli_error("kb-sweep", "option '%s' needs a value", argv[i]);
+			*(argv[i][2] == 'h' ? &html : &metric) = argv[i + 1];
+			i++;
+		} else if (argv[i][0] == '-')
 			return kb_cli_error("kb-sweep", "bad option '%s' (see kb-sweep --help)", argv[i]);
 		else if (study)
 			return kb_cli_error("kb-sweep", "unexpected argument '%s'", argv[i]);
@@ -59,7 +67,8 @@ static int report(int argc, char **argv)
 	if (!study)
 		return kb_cli_error("kb-sweep", "report needs the study file (see kb-sweep --help)");
 	kb_error err = {{0}};
-	return kb_sweep_report(study, format, stdout, &err) ? kb_cli_error("kb-sweep", "%s", err.msg) : KB_EXIT_OK;
+	int rc = html ? kb_sweep_html(study, html, metric, &err) : kb_sweep_report(study, format, stdout, &err);
+	return rc ? kb_cli_error("kb-sweep", "%s", err.msg) : KB_EXIT_OK;
 }
 
 int main(int argc, char **argv)

@@ -337,3 +337,16 @@ int kb_study_query(kb_study *s, const char *sql, kb_study_row_fn fn, void *ctx, 
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int kb_study_axes(kb_study *s, char **keys, int *n, kb_error *err)
+{
+	sqlite3_stmt *st;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->h, "SELECT key FROM axes ORDER BY pos", -1, &st, NULL) != SQLITE_OK)
+		return sfail(s, err, "read the axes");
+	while (sqlite3_step(st) == SQLITE_ROW && *n < 16)
+		if ((keys[*n] = strdup((const char *)sqlite3_column_text(st, 0))))
+			(*n)++;
+	sqlite3_finalize(st);
+	return 0;
+}

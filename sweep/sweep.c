@@ -4,7 +4,7 @@
  * graph once, run its points as schedules on a thread pool and store each
  * point's summary in the study.
  */
-#include "sweep.h"
+#include "sweep_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -355,21 +355,14 @@ int kb_sweep_run(const kb_sweep_spec *s, const kb_sweep_options *opt, kb_sweep_r
 
 /* ---- report ---- */
 
-typedef struct table {
-	FILE *out;
-	const char *format;
-	char ***rows; /* [row][col] */
-	int n_rows, n_cols, cap;
-	const char *names[64];
-} table;
-
 static int collect(void *ctx, int n, const char *const *names, const char *const *vals)
 {
-	table *t = ctx;
+	sweep_table *t = ctx;
 	if (!vals) {
 		t->n_cols = n;
 		for (int c = 0; c < n; c++)
-			t->names[c] = strdup(names[c]);
+			if (!(t->names[c] = strdup(names[c])))
+				return -1;
 		return 0;
 	}
 	if (t->n_rows == t->cap) {
@@ -383,10 +376,41 @@ static int collect(void *ctx, int n, const char *const *names, const char *const
 	char **row = calloc((size_t)n, sizeof *row);
 	if (!row)
 		return -1;
-	for (int c = 0; c < n; c++)
-		row[c] = strdup(vals[c] ? vals[c] : "");
 	t->rows[t->n_rows++] = row;
+	for (int c = 0; c < n; c++)
+		if (!(row[c] = strdup(vals[c] ? vals[c] : "")))
+			return -1;
 	return 0;
+}
+
+int sweep_table_load(const char *study, sweep_table *t, kb_error *err)
+{
+	memset(t, 0, sizeof *t);
+	kb_study *st;
+	if (kb_study_open(&st, study, NULL, NULL, 0, err))
+		return -1;
+	int rc = kb_study_query(st, "SELECT * FROM sweep_v", collect, t, err);
+	if (rc && !err->msg[0])
+		kb_fail(err, "out of memory");
+	if (!rc)
+		rc = kb_study_axes(st, t->axes, &t->n_axes, err);
+	kb_study_close(st);
+	return rc;
+}
+
+void sweep_table_free(sweep_table *t)
+{
+	for (int r = 0; r < t->n_rows; r++) {
+		for (int c = 0; c < t->n_cols; c++)
+			free(t->rows[r][c]);
+		free(t->rows[r]);
+	}
+	free(t->rows);
+	for (int c = 0; c < t->n_cols; c++)
+		free(t->names[c]);
+	for (int a = 0; a < t->n_axes; a++)
+		free(t->axes[a]);
+	memset(t, 0, sizeof *t);
 }
 
 static void csv_cell(FILE *f, const char *v)
@@ -421,12 +445,8 @@ static void json_cell(FILE *f, const char *v)
 
 int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *err)
 {
-	kb_study *st;
-	if (kb_study_open(&st, study, NULL, NULL, 0, err))
-		return -1;
-	table t = {.out = out, .format = format};
-	int rc = kb_study_query(st, "SELECT * FROM sweep_v", collect, &t, err);
-	kb_study_close(st);
+	sweep_table t;
+	int rc = sweep_table_load(study, &t, err);
 	if (!rc && strcmp(format, "csv") == 0) {
 		for (int c = 0; c < t.n_cols; c++) {
 			fputs(c ? "," : "", out);
@@ -470,13 +490,6 @@ int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *
 			fputc('\n', out);
 		}
 	}
-	for (int r = 0; r < t.n_rows; r++) {
-		for (int c = 0; c < t.n_cols; c++)
-			free(t.rows[r][c]);
-		free(t.rows[r]);
-	}
-	free(t.rows);
-	for (int c = 0; c < t.n_cols; c++)
-		free((char *)t.names[c]);
+	sweep_table_free(&t);
 	return rc;
 }

@@ -55,6 +55,11 @@ typedef struct kb_sweep_result {
  * could not (a bad spec, an unwritable study). */
 int kb_sweep_run(const kb_sweep_spec *spec, const kb_sweep_options *opt, kb_sweep_result *res, kb_error *err);
 
+/* The study as an HTML page: SVG line plots of metric (a sweep_v column,
+ * e.g. total_us, busbw_gbps) against the first axis, a line per value of
+ * the second, a plot per combination of the others; then the table. */
+int kb_sweep_html(const char *study, const char *path, const char *metric, kb_error *err);
+
 /* The study's sweep_v table on out: text (aligned), csv or json. */
 int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *err);
 

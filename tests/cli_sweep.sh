@@ -31,6 +31,17 @@ TOOL=$SWEEP expect 0 "" -- report "$dir/ar.study" --csv
 check "report --csv: a header and 6 rows" "$([ "$(wc -l <"$dir/out")" = 7 ] && head -1 "$dir/out" | grep -q '^point_id,status,error,ccl_allreduce.n_elem,'; echo $?)"
 TOOL=$SWEEP expect 0 "" -- report "$dir/ar.study" --json
 check "report --json is valid JSON with 6 rows" "$(sqlite3 :memory: "SELECT json_array_length(readfile('$dir/out'))" | grep -qx 6; echo $?)"
+# ---- the HTML plots: a line per series value, axis labels with units, a legend; rendered in Chromium ----
+TOOL=$SWEEP expect 0 "" -- report "$dir/ar.study" --html "$dir/ar.html" --metric busbw_gbps
+check "html: one plot for two axes, a line per HBM bandwidth" "$([ "$(grep -c '<polyline' "$dir/ar.html")" = 3 ] && grep -q '>busbw (GB/s)</text>' "$dir/ar.html" && grep -q '>ccl_allreduce.n_elem</text>' "$dir/ar.html"; echo $?)"
+check "html: the legend names the series values" "$(grep -q 'font-size="11">50</text>' "$dir/ar.html" && grep -q 'a line per cube.components.hbm.attrs.bandwidth_gbps' "$dir/ar.html"; echo $?)"
+TOOL=$SWEEP expect 2 "no metric 'nope' in the study (metrics: total_ps" -- report "$dir/ar.study" --html "$dir/x.html" --metric nope
+if command -v chromium >/dev/null; then
+	timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,900 \
+		--screenshot="$dir/ar.png" "file://$dir/ar.html" >/dev/null 2>&1
+	size=$(stat -c %s "$dir/ar.png" 2>/dev/null || echo 0)
+	check "the study page renders in headless Chromium (screenshot $size bytes)" "$([ "$size" -gt 20000 ]; echo $?)"
+fi
 # failed points are rows with their error; the sweep goes on and exits 1
 cat >"$dir/bad.yaml" <<'YAML'
 bench: gemm
