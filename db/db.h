@@ -254,6 +254,7 @@ typedef struct kb_range_rec {
 	int64_t id;
 	int rank;
 	int64_t first_op, end_op;
+	char label[64];
 } kb_range_rec;
 int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err);
 
@@ -379,6 +380,10 @@ typedef struct kb_study_coll {
 	char algorithm[64];
 	double algbw_gbps, busbw_gbps;
 } kb_study_coll;
+typedef struct kb_study_range {
+	const char *label;
+	int64_t time_ps;
+} kb_study_range;
 typedef struct kb_study_link {
 	const char *class_name, *link;
 	double busy_pct;
@@ -399,6 +404,8 @@ typedef struct kb_study_point_rec {
 	int n_links;
 	const kb_study_coll *colls;
 	int n_colls;
+	const kb_study_range *ranges;
+	int n_ranges;
 } kb_study_point_rec;
 /* Creates the study (or opens it to resume: the same spec text only);
  * spec NULL opens an existing study to read. */

@@ -183,7 +183,8 @@ int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err)
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *st;
-	if (prep(db, "SELECT id, rank, first_op_id, end_op_id FROM ranges ORDER BY id", &st, "ranges", err))
+	if (prep(db, "SELECT r.id, r.rank, r.first_op_id, r.end_op_id, s.value FROM ranges r LEFT JOIN strings s"
+		     " ON s.id = r.label ORDER BY r.id", &st, "ranges", err))
 		return -1;
 	kb_range_rec *v = NULL;
 	size_t cap = 0;
@@ -194,8 +195,10 @@ int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err)
 			free(v);
 			return kb_fail(err, "out of memory");
 		}
-		v[(*n)++] = (kb_range_rec){sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
-					   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)};
+		kb_range_rec *r = &v[(*n)++];
+		*r = (kb_range_rec){sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2),
+				    sqlite3_column_int64(st, 3), ""};
+		snprintf(r->label, sizeof r->label, "%s", sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
 	}
 	if (done(db, st, 0, step, "ranges", err)) {
 		free(v);

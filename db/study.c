@@ -17,6 +17,7 @@
 struct kb_study {
 	sqlite3 *h;
 	char *path;
+	int n_labels; /* range labels sweep_v has a column for */
 };
 
 static const char study_schema[] =
@@ -37,7 +38,9 @@ static const char study_schema[] =
 	" WITHOUT ROWID;\n"
 	"CREATE TABLE IF NOT EXISTS collective_results(point_id INTEGER NOT NULL, call INTEGER NOT NULL,"
 	" algorithm TEXT NOT NULL, bytes INTEGER NOT NULL, world_size INTEGER NOT NULL, time_ps INTEGER NOT NULL,"
-	" algbw_gbps REAL NOT NULL, busbw_gbps REAL NOT NULL, PRIMARY KEY(point_id, call, algorithm)) WITHOUT ROWID;\n";
+	" algbw_gbps REAL NOT NULL, busbw_gbps REAL NOT NULL, PRIMARY KEY(point_id, call, algorithm)) WITHOUT ROWID;\n"
+	"CREATE TABLE IF NOT EXISTS range_results(point_id INTEGER NOT NULL, label TEXT NOT NULL, time_ps INTEGER NOT NULL,"
+	" PRIMARY KEY(point_id, label)) WITHOUT ROWID;\n";
 
 static int sfail(kb_study *s, kb_error *err, const char *what)
 {
@@ -72,36 +75,88 @@ static char *quoted(const char *name)
 	return q;
 }
 
-/* sweep_v: a row per point, a column per axis named by its key, then the
- * headline results. */
-static int make_view(kb_study *s, const char *const *axes, int n_axes, kb_error *err)
+/* The distinct strings of a one-column query, malloc'd each. */
+static int texts(kb_study *s, const char *sql, char ***out, int *n, kb_error *err)
 {
+	sqlite3_stmt *st;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return sfail(s, err, "read the study");
+	size_t cap = 0;
+	int rc = 0;
+	while (!rc && sqlite3_step(st) == SQLITE_ROW)
+		if (kb_grow(out, &cap, (size_t)*n + 1, sizeof **out, 8) ||
+		    !((*out)[(*n)++] = strdup((const char *)sqlite3_column_text(st, 0))))
+			rc = kb_fail(err, "out of memory");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void texts_free(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* sweep_v: a row per point, a column per axis named by its key, the
+ * headline results, then a column per range label (its time in us). */
+static int make_view(kb_study *s, kb_error *err)
+{
+	char **axes, **labels;
+	int n_axes, n_labels;
+	if (texts(s, "SELECT key FROM axes ORDER BY pos", &axes, &n_axes, err))
+		return -1;
+	if (texts(s, "SELECT DISTINCT label FROM range_results ORDER BY label", &labels, &n_labels, err)) {
+		texts_free(axes, n_axes);
+		return -1;
+	}
 	size_t cap = 4096;
 	for (int a = 0; a < n_axes; a++)
 		cap += 2 * strlen(axes[a]) + 128;
+	for (int l = 0; l < n_labels; l++)
+		cap += 4 * strlen(labels[l]) + 160;
 	char *sql = malloc(cap);
-	if (!sql)
+	if (!sql) {
+		texts_free(axes, n_axes);
+		texts_free(labels, n_labels);
 		return kb_fail(err, "out of memory");
+	}
 	size_t o = (size_t)snprintf(sql, cap, "DROP VIEW IF EXISTS sweep_v; CREATE VIEW sweep_v AS SELECT p.id AS point_id,"
 						" p.status, p.error");
 	for (int a = 0; a < n_axes; a++) {
 		char *q = quoted(axes[a]);
-		if (!q) {
-			free(sql);
-			return kb_fail(err, "out of memory");
-		}
-		o += (size_t)snprintf(sql + o, cap - o, ", (SELECT value FROM point_axes x WHERE x.point_id = p.id AND"
-							" x.pos = %d) AS %s", a, q);
+		if (q)
+			o += (size_t)snprintf(sql + o, cap - o, ", (SELECT value FROM point_axes x WHERE x.point_id = p.id AND"
+								" x.pos = %d) AS %s", a, q);
 		free(q);
 	}
-	snprintf(sql + o, cap - o,
+	o += (size_t)snprintf(sql + o, cap - o,
 		 ", r.total_ps, r.device_ps, r.host_ps, r.total_ps / 1e6 AS total_us,"
 		 " (SELECT max(c.busbw_gbps) FROM collective_results c WHERE c.point_id = p.id) AS busbw_gbps,"
 		 " (SELECT max(c.algbw_gbps) FROM collective_results c WHERE c.point_id = p.id) AS algbw_gbps,"
 		 " r.dma_pct, r.gemm_pct, r.math_pct, r.ipcq_pct, r.host_pct, p.wall_s, p.trace_id"
-		 " FROM points p LEFT JOIN results r ON r.point_id = p.id ORDER BY p.id");
+		 "");
+	for (int l = 0; l < n_labels; l++) {
+		char *name = malloc(strlen(labels[l]) + 4), *lit = sqlite3_mprintf("%Q", labels[l]), *q = NULL;
+		if (name) {
+			sprintf(name, "%s_us", labels[l]);
+			q = quoted(name);
+		}
+		if (q && lit)
+			o += (size_t)snprintf(sql + o, cap - o, ", (SELECT g.time_ps / 1e6 FROM range_results g WHERE g.point_id ="
+								" p.id AND g.label = %s) AS %s", lit, q);
+		free(name);
+		free(q);
+		sqlite3_free(lit);
+	}
+	snprintf(sql + o, cap - o, " FROM points p LEFT JOIN results r ON r.point_id = p.id ORDER BY p.id");
 	int rc = sexec(s, sql, err);
+	s->n_labels = n_labels;
 	free(sql);
+	texts_free(axes, n_axes);
+	texts_free(labels, n_labels);
 	return rc;
 }
 
@@ -188,7 +243,7 @@ int kb_study_open(kb_study **out, const char *path, const char *spec, const char
 			sqlite3_reset(st);
 		}
 		sqlite3_finalize(st);
-		if (make_view(s, axes, n_axes, err))
+		if (make_view(s, err))
 			goto fail;
 	}
 	if (sexec(s, "COMMIT", err))
@@ -270,6 +325,7 @@ int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err)
 	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
 	const char *del[] = {idtext};
 	int rc = id >= 0 && (put_row(s, "DELETE FROM point_axes WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
+			     put_row(s, "DELETE FROM range_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
 			     put_row(s, "DELETE FROM results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
 			     put_row(s, "DELETE FROM link_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
 			     put_row(s, "DELETE FROM collective_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err));
@@ -297,6 +353,22 @@ int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err)
 			 (long long)p->links[k].stall_ps);
 		rc = put_row(s, sql, iv, 1, &p->links[k].busy_pct, 1, t, 2, err);
 	}
+	for (int k = 0; !rc && p->ok && k < p->n_ranges; k++) {
+		int64_t iv[] = {pid, p->ranges[k].time_ps};
+		const char *t[] = {p->ranges[k].label};
+		rc = put_row(s, "INSERT INTO range_results(point_id, time_ps, label) VALUES(?, ?, ?)", iv, 2, NULL, 0, t, 1, err);
+	}
+	/* a range label no point had before gets its column */
+	if (!rc && p->n_ranges) {
+		sqlite3_stmt *cnt;
+		int labels = -1;
+		if (sqlite3_prepare_v2(s->h, "SELECT count(DISTINCT label) FROM range_results", -1, &cnt, NULL) == SQLITE_OK &&
+		    sqlite3_step(cnt) == SQLITE_ROW)
+			labels = sqlite3_column_int(cnt, 0);
+		sqlite3_finalize(cnt);
+		if (labels != s->n_labels)
+			rc = make_view(s, err);
+	}
 	for (int k = 0; !rc && p->ok && k < p->n_colls; k++) {
 		const kb_study_coll *c = &p->colls[k];
 		int64_t iv[] = {pid, c->call};
@@ -308,6 +380,7 @@ int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err)
 		rc = put_row(s, sql, iv, 2, dv, 2, t, 1, err);
 	}
 	if (rc || sexec(s, "COMMIT", err)) {
+		s->n_labels = -1; /* the view is rebuilt with the next point's ranges */
 		sqlite3_exec(s->h, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}

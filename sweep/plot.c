@@ -92,7 +92,9 @@ static void plot(FILE *f, const sweep_table *t, int mc, int xc, int sc, const in
 			ymax = atof(t->rows[r][mc]);
 	if (ymax <= 0)
 		ymax = 1;
-	double step = pow(10, floor(log10(ymax / 4)));
+	/* about five ticks at 1, 2 or 5 times a power of ten */
+	double raw = ymax / 5, mag = pow(10, floor(log10(raw))), norm = raw / mag;
+	double step = (norm < 1.5 ? 1 : norm < 3.5 ? 2 : norm < 7.5 ? 5 : 10) * mag;
 	double top = ceil(ymax * 1.05 / step) * step;
 	const int W = 640, H = 360, L = 80, R = 170, T = 20, B = 56;
 	char ylabel[160];

@@ -145,13 +145,21 @@ static int store_ok(kb_study *st, const kb_sweep_spec *s, const point *q, int64_
 		colls[k] = (kb_study_coll){c->call, c->bytes, c->world_size, c->time_ps, "", c->algbw_gbps, c->busbw_gbps};
 		snprintf(colls[k].algorithm, sizeof colls[k].algorithm, "%s", c->algorithm);
 	}
+	kb_study_range *ranges = calloc((size_t)sum->n_ranges + 1, sizeof *ranges);
+	if (!ranges) {
+		free(colls);
+		return kb_fail(err, "out of memory");
+	}
+	for (int k = 0; k < sum->n_ranges; k++)
+		ranges[k] = (kb_study_range){sum->ranges[k].label, sum->ranges[k].time_ps};
 	kb_study_point_rec r = {.hash = q->hash, .settings = q->settings, .axis_values = q->values, .n_axes = s->n_axes,
 				.trace_id = trace, .ok = true, .wall_s = wall, .total_ps = sum->total_ps,
 				.host_ps = sum->host_ps, .device_ps = sum->device_ps, .links = links, .n_links = n_links,
-				.colls = colls, .n_colls = sum->n_collectives};
+				.colls = colls, .n_colls = sum->n_collectives, .ranges = ranges, .n_ranges = sum->n_ranges};
 	memcpy(r.unit_pct, sum->unit_pct, sizeof r.unit_pct);
 	int rc = kb_study_point(st, &r, err);
 	free(colls);
+	free(ranges);
 	return rc;
 }
 

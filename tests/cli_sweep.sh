@@ -75,5 +75,14 @@ TOOL=$SWEEP expect 2 "holds a study of another spec" -- "$dir/zip.yaml" -o "$dir
 TOOL=$SWEEP expect 2 "exists and is not a kernbench study" -- "$dir/ar.yaml" -o "$trace"
 TOOL=$SWEEP expect 2 "missing -o STUDY.db" -- "$dir/ar.yaml"
 TOOL=$SWEEP expect 2 "is not a kernbench study" -- report "$trace"
+# ---- ranges: a column per label in sweep_v (the attention panels) ----
+top=$(cd "$(dirname "$0")/.." && pwd)
+TOOL=$SWEEP expect 0 "" -- "$top/examples/sweeps/gqa_panels.yaml" -o "$dir/gqa.study" -q
+check "sweep_v has a column per panel" "$(sqlite3 "$dir/gqa.study" "SELECT count(*) FROM pragma_table_info('sweep_v') WHERE name IN ('single_user_prefill_us', 'multi_user_prefill_us', 'single_user_decode_us', 'multi_user_decode_us')" | grep -qx 4; echo $?)"
+check "the multi-user prefill gains from cube-link bandwidth" "$(sqlite3 "$dir/gqa.study" "SELECT (SELECT multi_user_prefill_us FROM sweep_v WHERE point_id = 1) > (SELECT multi_user_prefill_us FROM sweep_v WHERE point_id = 3)" | grep -qx 1; echo $?)"
+"$TRACE" bench milestone-gqa-llama70b -o "$dir/gqa.db" --set milestone-gqa-llama70b.s_q_prefill=8 2>/dev/null
+"$TIME" "$dir/gqa.db" -q --label c8 --set sip.components.cube_link.attrs.bandwidth_gbps=8
+check "a panel's time equals kb-time's range span to the picosecond" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT max(t.t_end_ps) - min(t.t_start_ps) FROM range_times_v t WHERE t.run = 'c8' AND t.label = 'multi_user_prefill'")" = "$(sqlite3 "$dir/gqa.study" "SELECT time_ps FROM range_results WHERE point_id = 1 AND label = 'multi_user_prefill'")" ]; echo $?)"
+
 echo "cli_sweep: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # readme_test.sh — runs every command of README.md's ```sh blocks (but
-# `make ...`) in order, in a scratch folder holding `bin` and `configs`,
+# `make ...`) in order, in a scratch folder holding `bin`, `configs` and `examples`,
 # so the README's examples stay true. A command exits 0 unless its comment
 # says "(exit N)". A command spans lines while a line ends in a backslash,
 # leaves a double quote open, or opens a here-document (to its terminator).
@@ -12,6 +12,7 @@ work=$(mktemp -d /tmp/kb_readme_XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ln -s "$bin" "$work/bin"
 ln -s "$top/configs" "$work/configs"
+ln -s "$top/examples" "$work/examples"
 pass=0 fail=0
 # one command per NUL-terminated record
 awk '

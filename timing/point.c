@@ -24,6 +24,8 @@ struct kb_time_graph {
 	graph g;
 	coll_row *colls; /* the trace's collective rows, by (call, algorithm, rank) */
 	size_t n_colls, cap_colls;
+	kb_range_rec *ranges;
+	size_t n_ranges;
 };
 
 static int add_coll(void *ctx, const kb_collective_rec *c, kb_error *err)
@@ -44,7 +46,8 @@ int kb_time_graph_build(kb_db *db, const kb_machine *m, kb_progress *progress, k
 		return kb_fail(err, "out of memory");
 	size_t peak = 0;
 	kg->g.progress = progress;
-	if (timing_graph_build(db, m, &kg->g, &peak, err) || kb_read_collectives(db, add_coll, kg, err)) {
+	if (timing_graph_build(db, m, &kg->g, &peak, err) || kb_read_collectives(db, add_coll, kg, err) ||
+	    kb_read_ranges(db, &kg->ranges, &kg->n_ranges, err)) {
 		kb_time_graph_free(kg);
 		return -1;
 	}
@@ -66,6 +69,7 @@ void kb_time_graph_free(kb_time_graph *g)
 		return;
 	timing_graph_release(&g->g);
 	free(g->colls);
+	free(g->ranges);
 	free(g);
 }
 
@@ -91,6 +95,7 @@ const char *kb_unit_kind_name(int k)
 void kb_time_summary_release(kb_time_summary *s)
 {
 	free(s->collectives);
+	free(s->ranges);
 	free(s->diagnostics);
 	memset(s, 0, sizeof *s);
 }
@@ -148,6 +153,40 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 		if (u->host_ops[r])
 			hbusy += (double)u->host_busy[r], hn++;
 	sum->unit_pct[KB_UNIT_HOST] = hn ? 100.0 * hbusy / ((double)hn * span) : 0;
+	/* ranges: per label, the first start to the last end of its ops on its rank */
+	int64_t *first_start = malloc((kg->n_ranges + 1) * sizeof *first_start);
+	struct kb_time_range *rv = calloc(kg->n_ranges + 1, sizeof *rv);
+	if (!first_start || !rv) {
+		free(first_start);
+		free(rv);
+		return kb_fail(err, "out of memory");
+	}
+	sum->ranges = rv;
+	for (size_t k = 0; k < kg->n_ranges; k++) {
+		const kb_range_rec *r = &kg->ranges[k];
+		int64_t t0 = INT64_MAX, t1 = 0;
+		for (int64_t i = r->first_op - 1; i >= 0 && i < r->end_op - 1 && i < g->n; i++)
+			if (g->ops[i].sip == r->rank) {
+				t0 = s->st[i].t_start < t0 ? s->st[i].t_start : t0;
+				t1 = s->st[i].t_end > t1 ? s->st[i].t_end : t1;
+			}
+		if (t0 == INT64_MAX)
+			continue;
+		int j = 0;
+		while (j < sum->n_ranges && strcmp(rv[j].label, r->label) != 0)
+			j++;
+		if (j == sum->n_ranges) {
+			snprintf(rv[j].label, sizeof rv[j].label, "%s", r->label);
+			first_start[j] = t0;
+			rv[j].time_ps = t1; /* the last end, until every range of the label is seen */
+			sum->n_ranges++;
+		}
+		first_start[j] = t0 < first_start[j] ? t0 : first_start[j];
+		rv[j].time_ps = t1 > rv[j].time_ps ? t1 : rv[j].time_ps;
+	}
+	for (int j = 0; j < sum->n_ranges; j++)
+		rv[j].time_ps -= first_start[j];
+	free(first_start);
 	/* collectives: each call's first launch start to its last launch end */
 	int64_t t0 = 0, t1 = 0;
 	for (size_t i = 0; i <= kg->n_colls; i++) {

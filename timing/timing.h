@@ -164,6 +164,11 @@ typedef struct kb_time_summary {
 	double unit_pct[KB_UNIT_KIND_COUNT]; /* busy over (units that worked x the run) */
 	kb_time_collective *collectives;     /* malloc'd, by call */
 	int n_collectives;
+	struct kb_time_range {
+		char label[64];
+		int64_t time_ps;        /* its first op's start to its last op's end, over every rank */
+	} *ranges;                  /* malloc'd, by label in first-seen order */
+	int n_ranges;
 	char *diagnostics;          /* a deadlock's pointer dump (malloc'd) */
 } kb_time_summary;
 void kb_time_summary_release(kb_time_summary *s);
