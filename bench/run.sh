@@ -128,6 +128,13 @@ t1=$(date +%s.%N)
 "$BIN/kb-time" "$BUILD/bench/rsag1024.db" --quiet --stats
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "ring_rsag 1024 ranks x 1 MiB: trace %.1f s (kb-time target: 3.4 s, ASTRA-sim analytical)\n", b - a }'
 perfetto_rate "$BUILD/bench/rsag1024.db" "1024-rank ring_rsag, files of 2 M ops" --perfetto-split 2000000
+# the same trace, 8 SIP-link bandwidths as one kb-sweep study: the graph once, 8 schedules
+printf 'trace: %s\naxes:\n  system.components.sip_link.attrs.bandwidth_gbps: [8, 16, 32, 64, 128, 256, 512, 1024]\n' \
+	"$BUILD/bench/rsag1024.db" >"$BUILD/bench/rsag8.yaml"
+rm -rf "$BUILD/bench/rsag8.study"
+/usr/bin/time -f "kb-sweep, 8 SIP-link points on the 1024-rank rsag trace: %e s wall (target <= 27 s), %U + %S CPU-s, peak RSS %M KB" \
+	"$BIN/kb-sweep" "$BUILD/bench/rsag8.yaml" -o "$BUILD/bench/rsag8.study" -q
+echo "  load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 # Llama-70B GQA ring attention at headline scale (64 / 8 heads, d 128, a 32 K
