@@ -312,8 +312,12 @@ void kb_progress_show(kb_progress *p, int64_t done)
 	if (!p->unit)
 		fprintf(stderr, "%s%s: %s (%.1f s)%s", cr, p->tool, p->phase, now - p->start, nl);
 	else if (p->on == 2)
-		fprintf(stderr, "%s: %s %lld of %lld %s (%.1f s)\n", p->tool, p->phase, (long long)done,
-			(long long)p->total, p->unit, now - p->start);
+		fprintf(stderr, "%s: %s %lld of %lld %s (%.1f s, ETA %.0f s)\n", p->tool, p->phase, (long long)done,
+			(long long)p->total, p->unit, now - p->start, rate > 0 ? (double)(p->total - done) / rate : 0.0);
+	else if (p->total > 0 && rate < 1000) /* points, expectations: a rate per second and the time left */
+		fprintf(stderr, "\r\033[K%s: %s %3.0f%% (%lld of %lld %s, %.1f s, %.1f %s/s, ETA %.0f s)", p->tool, p->phase,
+			100.0 * (double)done / (double)p->total, (long long)done, (long long)p->total, p->unit,
+			now - p->start, rate, p->unit, rate > 0 ? (double)(p->total - done) / rate : 0.0);
 	else if (p->total > 0)
 		fprintf(stderr, "\r\033[K%s: %s %3.0f%% (%lld of %lld %s, %.1f s, %.2f M %s/s)", p->tool, p->phase,
 			100.0 * (double)done / (double)p->total, (long long)done, (long long)p->total, p->unit,
@@ -327,6 +331,12 @@ void kb_progress_show(kb_progress *p, int64_t done)
 
 void kb_progress_end(kb_progress *p)
 {
+	if (p && p->on == 2 && p->phase && p->next > p->start) { /* logs: the phase's last count */
+		p->next = 0;
+		kb_progress_show(p, p->done);
+		p->phase = NULL;
+		return;
+	}
 	if (!p || p->on != 1 || !p->shown)
 		return;
 	fputs("\r\033[K", stderr);

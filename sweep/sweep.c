@@ -279,7 +279,7 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 	}
 	double t0 = kb_now_s();
 	if (!rc && n_run)
-		kb_time_points(graph, mp, n_run, opt->threads, sum, prc, errs, opt->progress);
+		kb_time_points(graph, mp, n_run, opt->threads, sum, prc, errs, opt->progress, res->done + res->failed);
 	double wall = n_run ? (kb_now_s() - t0) / n_run : 0;
 	for (int k = 0; k < n_run && !rc; k++) {
 		const point *q = &p[idx[k]];
@@ -353,9 +353,20 @@ int kb_sweep_run(const kb_sweep_spec *s, const kb_sweep_options *opt, kb_sweep_r
 		points_free(p, n);
 		return -1;
 	}
-	int rc = 0;
-	for (int g = 0; g < n_groups && !rc; g++)
+	int rc = 0, to_run = 0;
+	for (int i = 0; i < n; i++)
+		to_run += !kb_study_done(st, p[i].hash);
+	char phase[64];
+	kb_progress_begin(opt->progress, "points", "points", to_run);
+	for (int g = 0; g < n_groups && !rc; g++) {
+		snprintf(phase, sizeof phase, "trace %d of %d, %d failed so far:", g + 1, n_groups, res->failed);
+		if (opt->progress)
+			opt->progress->phase = phase;
 		rc = run_group(st, s, opt, p, n, g, res, err);
+		kb_progress_show(opt->progress, res->done + res->failed);
+	}
+	snprintf(phase, sizeof phase, "all %d traces, %d failed:", n_groups, res->failed);
+	kb_progress_end(opt->progress);
 	kb_study_close(st);
 	points_free(p, n);
 	return rc;

@@ -84,5 +84,9 @@ check "the multi-user prefill gains from cube-link bandwidth" "$(sqlite3 "$dir/g
 "$TIME" "$dir/gqa.db" -q --label c8 --set sip.components.cube_link.attrs.bandwidth_gbps=8
 check "a panel's time equals kb-time's range span to the picosecond" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT max(t.t_end_ps) - min(t.t_start_ps) FROM range_times_v t WHERE t.run = 'c8' AND t.label = 'multi_user_prefill'")" = "$(sqlite3 "$dir/gqa.study" "SELECT time_ps FROM range_results WHERE point_id = 1 AND label = 'multi_user_prefill'")" ]; echo $?)"
 
+# ---- progress: points done, failed so far, ETA ----
+KB_PROGRESS=always "$SWEEP" "$dir/bad.yaml" -o "$dir/bad2.study" >/dev/null 2>"$dir/err"
+check "kb-sweep: progress with points, failures and ETA" "$(grep -qE '^kb-sweep: all 2 traces, 3 failed: 4 of 4 points \([0-9.]+ s, ETA 0 s\)$' "$dir/err"; echo $?)"
+
 echo "cli_sweep: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -263,7 +263,7 @@ static void *worker(void *arg)
 }
 
 void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, int threads, kb_time_summary *sum,
-		    int *rc, kb_error *errs, kb_progress *progress)
+		    int *rc, kb_error *errs, kb_progress *progress, int64_t base)
 {
 	if (threads <= 0) {
 		long cores = get_nprocs();
@@ -276,13 +276,12 @@ void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, i
 	int started = 0;
 	for (int k = 1; t && k < threads; k++) /* the calling thread is worker 0 */
 		started += pthread_create(&t[started], NULL, worker, &p) == 0;
-	kb_progress_begin(progress, "schedule", "points", n);
-	for (int i; (i = atomic_fetch_add(&p.next, 1)) < n;) {
+	for (int i; (i = atomic_fetch_add(&p.next, 1)) < n;) { /* only this thread draws */
 		rc[i] = kb_time_point(g, m[i], &sum[i], &errs[i]);
-		kb_progress_show(progress, atomic_fetch_add(&p.done, 1) + 1);
+		kb_progress_show(progress, base + atomic_fetch_add(&p.done, 1) + 1);
 	}
 	for (int k = 0; k < started; k++)
 		pthread_join(t[k], NULL);
 	free(t);
-	kb_progress_end(progress);
+	kb_progress_show(progress, base + n);
 }

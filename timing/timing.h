@@ -180,9 +180,10 @@ const char *kb_unit_kind_name(int k);
 int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *sum, kb_error *err);
 
 /* Runs n points on a pool of `threads` (0: the cores), each on its own
- * machine; rc[i] and errs[i] say how each ended. */
+ * machine; rc[i] and errs[i] say how each ended. progress (a phase the
+ * caller began) is shown at base + the points done. */
 void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, int threads, kb_time_summary *sum,
-		    int *rc, kb_error *errs, kb_progress *progress);
+		    int *rc, kb_error *errs, kb_progress *progress, int64_t base);
 
 /* Checks that m has the structure (counts and sizes) the trace was recorded
  * on; timing parameters may differ freely. */
