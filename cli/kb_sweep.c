@@ -11,7 +11,7 @@
 #include "sweep.h"
 
 static const char usage[] =
-	"usage: kb-sweep SPEC.yaml -o STUDY.db [-j N] [--quiet]\n"
+	"usage: kb-sweep SPEC.yaml -o STUDY.db [-j N] [--keep-ops LIST] [--quiet]\n"
 	"       kb-sweep report STUDY.db [--csv | --json | --html FILE [--metric COLUMN]]\n"
 	"\n"
 	"Runs a what-if study. SPEC names a bench (with base `set` values) or an\n"
@@ -34,6 +34,8 @@ static const char usage[] =
 	"\n"
 	"  -o, --output FILE    the study database (required)\n"
 	"  -j, --jobs N         schedule threads (default: one per core)\n"
+	"      --keep-ops LIST  also store these points' op_times rows (1-based, spec order:\n"
+	"                       '1,5' or 'all') in their trace, as the timing run 'sweep-<hash>'\n"
 	"  -q, --quiet          no summary line\n"
 	"      --csv, --json    report: the table as CSV / JSON\n"
 	"      --html FILE      report: SVG line plots of --metric (default total_us; or busbw_gbps,\n"
@@ -79,10 +81,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, 'V'},      {"keep-ops", required_argument, NULL, 'k'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *spec_path = NULL, *study = NULL;
 	int threads = 0;
+	const char *keep = NULL;
 	bool quiet = false;
 	opterr = 0;
 	while (optind < argc) {
@@ -102,6 +106,11 @@ int main(int argc, char **argv)
 				return kb_cli_error("kb-sweep", "--jobs '%s': expected 1..1024", optarg);
 			break;
 		case 'q': quiet = true; break;
+		case 'k':
+			keep = optarg;
+			if (kb_sweep_keeps(keep, 0) < 0)
+				return kb_cli_error("kb-sweep", "--keep-ops '%s': expected point numbers (1,5) or all", optarg);
+			break;
 		case 'h': fputs(usage, stdout); return KB_EXIT_OK;
 		case 'V': printf("kb-sweep %s (trace schema %d)\n", KB_VERSION, KB_SCHEMA_VERSION); return KB_EXIT_OK;
 		case ':': return kb_cli_error("kb-sweep", "option '%s' needs a value", argv[optind - 1]);
@@ -119,7 +128,7 @@ int main(int argc, char **argv)
 		return kb_cli_error("kb-sweep", "%s", err.msg);
 	}
 	kb_progress progress = {.tool = "kb-sweep", .on = kb_progress_wanted(quiet)};
-	kb_sweep_options opt = {study, threads, &progress};
+	kb_sweep_options opt = {study, threads, keep, &progress};
 	kb_sweep_result res;
 	double t0 = kb_now_s();
 	int rc = kb_sweep_run(&spec, &opt, &res, &err);
@@ -128,7 +137,8 @@ int main(int argc, char **argv)
 	if (rc)
 		return kb_cli_error("kb-sweep", "%s", err.msg);
 	if (!quiet)
-		printf("%s: %d points: %d run, %d already done, %d failed; %d traces made; %.2f s\n", study, res.points,
-		       res.done, res.skipped, res.failed, res.traced, kb_now_s() - t0);
+		printf("%s: %d points: %d run, %d already done, %d failed; %d traces made; %.2f s%s\n", study, res.points,
+		       res.done, res.skipped, res.failed, res.traced, kb_now_s() - t0,
+		       res.kept ? "; op rows kept for the --keep-ops points" : "");
 	return res.failed ? KB_EXIT_FAILED : KB_EXIT_OK;
 }

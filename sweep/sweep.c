@@ -220,6 +220,41 @@ static int point_machine(kb_db *db, const kb_topo_cfg *recorded, const point *q,
 	return kb_time_check_structure(recorded, cfg, err) || kb_machine_init(m, cfg, err) ? -1 : 0;
 }
 
+int kb_sweep_keeps(const char *list, int i)
+{
+	if (!list)
+		return 0;
+	if (strcmp(list, "all") == 0)
+		return 1;
+	int found = 0;
+	for (const char *c = list;;) {
+		char *end;
+		long v = strtol(c, &end, 10);
+		if (end == c || v < 1 || (*end && *end != ','))
+			return -1;
+		found |= v == i + 1;
+		if (!*end)
+			return found;
+		c = end + 1;
+	}
+}
+
+/* Stores point q's op rows in its trace as the timing run "sweep-<hash>". */
+static int keep_ops(const char *path, const point *q, const kb_machine *m, kb_error *err)
+{
+	kb_db *db;
+	if (kb_db_open(&db, path, true, err))
+		return -1;
+	char label[40];
+	snprintf(label, sizeof label, "sweep-%s", q->hash);
+	kb_time_options o = {label, true, "kb-sweep", q->settings, NULL};
+	kb_time_result res;
+	int rc = kb_time_trace(db, m, &o, &res, err);
+	free(res.diagnostics);
+	kb_db_close(db);
+	return rc ? -1 : 0;
+}
+
 /* Runs the points of one trace that are not done. */
 static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_options *opt, point *p, int n_p, int g,
 		     kb_sweep_result *res, kb_error *err)
@@ -289,6 +324,10 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 		} else {
 			rc = store_ok(st, s, q, trace, wall, &sum[k], err);
 			res->done++;
+			if (!rc && kb_sweep_keeps(opt->keep_ops, idx[k]) == 1) {
+				rc = keep_ops(path, q, mp[k], err);
+				res->kept += !rc;
+			}
 		}
 	}
 out:

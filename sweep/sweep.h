@@ -43,12 +43,17 @@ void kb_sweep_spec_release(kb_sweep_spec *spec);
 typedef struct kb_sweep_options {
 	const char *study;          /* the study database to write */
 	int threads;                /* 0: one per core */
+	const char *keep_ops;       /* points (1-based, in spec order: "3,7" or "all") whose op_times rows are
+				     * stored too, as a timing run "sweep-<hash>" in the point's trace */
 	kb_progress *progress;
 } kb_sweep_options;
 
 typedef struct kb_sweep_result {
-	int points, done, skipped, failed, traced;
+	int points, done, skipped, failed, traced, kept;
 } kb_sweep_result;
+
+/* Whether --keep-ops asks for point i (0-based); -1 when the list is bad. */
+int kb_sweep_keeps(const char *keep_ops, int i);
 
 /* Runs the spec's points that are not finished in the study yet. 0 when
  * the sweep ran (points may have failed: see res), -1 with err when it

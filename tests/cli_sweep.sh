@@ -84,6 +84,13 @@ check "the multi-user prefill gains from cube-link bandwidth" "$(sqlite3 "$dir/g
 "$TIME" "$dir/gqa.db" -q --label c8 --set sip.components.cube_link.attrs.bandwidth_gbps=8
 check "a panel's time equals kb-time's range span to the picosecond" "$([ "$(sqlite3 "$dir/gqa.db" "SELECT max(t.t_end_ps) - min(t.t_start_ps) FROM range_times_v t WHERE t.run = 'c8' AND t.label = 'multi_user_prefill'")" = "$(sqlite3 "$dir/gqa.study" "SELECT time_ps FROM range_results WHERE point_id = 1 AND label = 'multi_user_prefill'")" ]; echo $?)"
 
+# ---- --keep-ops: the chosen points' op rows, as a timing run in their trace ----
+TOOL=$SWEEP expect 0 "" -- "$dir/zip.yaml" -o "$dir/keep.study" --keep-ops 2
+h2=$(sqlite3 "$dir/keep.study" "SELECT hash FROM points WHERE id = 2")
+check "--keep-ops 2: point 2's op rows are a timing run of its trace, equal to its summary" "$([ "$(sqlite3 "$trace" "SELECT total_ps FROM timing_runs WHERE label = 'sweep-$h2'")" = "$(sqlite3 "$dir/keep.study" "SELECT total_ps FROM sweep_v WHERE point_id = 2")" ] && [ "$(sqlite3 "$trace" "SELECT count(*) FROM op_times WHERE run_id = (SELECT id FROM timing_runs WHERE label = 'sweep-$h2')")" = "$(sqlite3 "$trace" "SELECT count(*) FROM ops")" ]; echo $?)"
+check "--keep-ops 2 kept no other point" "$(sqlite3 "$trace" "SELECT count(*) FROM timing_runs WHERE label LIKE 'sweep-%'" | grep -qx 1; echo $?)"
+TOOL=$SWEEP expect 2 "--keep-ops '1,x': expected point numbers (1,5) or all" -- "$dir/zip.yaml" -o "$dir/keep2.study" --keep-ops 1,x
+
 # ---- progress: points done, failed so far, ETA ----
 KB_PROGRESS=always "$SWEEP" "$dir/bad.yaml" -o "$dir/bad2.study" >/dev/null 2>"$dir/err"
 check "kb-sweep: progress with points, failures and ETA" "$(grep -qE '^kb-sweep: all 2 traces, 3 failed: 4 of 4 points \([0-9.]+ s, ETA 0 s\)$' "$dir/err"; echo $?)"
