@@ -38,6 +38,9 @@ typedef struct kb_out {
 	char path[4096], tmp[4200];
 } kb_out;
 FILE *kb_out_open(kb_out *o, const char *path, kb_error *err);
+/* Text escaped for HTML (< > & ") and as a JSON string (quoted). */
+void kb_html_text(FILE *f, const char *s);
+void kb_json_string(FILE *f, const char *s);
 int kb_out_close(kb_out *o, bool keep, kb_error *err);
 /* Text a config may hold: UTF-8 without NUL bytes; the error names the
  * line and column of the first bad byte. */

@@ -480,13 +480,13 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 				*differ = true;
 		if (o->json) {
 			fprintf(out, "{\"a\": ");
-			json_string(out, kb_db_path(a));
+			kb_json_string(out, kb_db_path(a));
 			fprintf(out, ", \"b\": ");
-			json_string(out, kb_db_path(b));
+			kb_json_string(out, kb_db_path(b));
 			fprintf(out, ", \"run_a\": ");
-			json_string(out, timed ? label_a : "");
+			kb_json_string(out, timed ? label_a : "");
 			fprintf(out, ", \"run_b\": ");
-			json_string(out, timed ? label_b : "");
+			kb_json_string(out, timed ? label_b : "");
 			fprintf(out, ", \"identical\": %s", *differ ? "false" : "true");
 			for (int k = 0; k < T_N; k++)
 				rtable_json(out, &t[k], false);

@@ -10,20 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-static void html_text(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else
-			fputc(*s, f);
-	}
-}
-
 static const rtable *find(const rtable *t, int n, const char *key)
 {
 	for (int k = 0; k < n; k++)
@@ -110,17 +96,17 @@ static void bars(FILE *f, const rtable *t, const char *title, int lab, int val, 
 		max = 1;
 	int rows = (int)(t->n_rows < 20 ? t->n_rows : 20), bw = 420, lw = 260;
 	fprintf(f, "<h2>");
-	html_text(f, title);
+	kb_html_text(f, title);
 	fprintf(f, "</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\">\n",
 		lw + bw + 120, rows * 20 + 10);
 	for (int i = 0; i < rows; i++) {
 		double v = t->rows[i].num[val];
 		fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">", lw - 6, 18 + i * 20);
-		html_text(f, t->rows[i].text[lab]);
+		kb_html_text(f, t->rows[i].text[lab]);
 		fprintf(f, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"#3b6fb6\"/>"
 			   "<text x=\"%.1f\" y=\"%d\" font-size=\"11\">", lw, 6 + i * 20, fmax(1, bw * v / max),
 			lw + fmax(1, bw * v / max) + 4, 18 + i * 20);
-		html_text(f, t->rows[i].text[val]);
+		kb_html_text(f, t->rows[i].text[val]);
 		fprintf(f, "</text>\n");
 	}
 	fprintf(f, "</svg>\n");
@@ -131,13 +117,13 @@ static void table(FILE *f, const rtable *t)
 	if (!t->n_rows)
 		return;
 	fprintf(f, "<h2>");
-	html_text(f, t->title);
+	kb_html_text(f, t->title);
 	fprintf(f, "</h2>\n<table><tr>");
 	for (int c = 0; c < t->n_cols; c++) {
 		char h[64];
 		rtable_header(t->cols[c], h, sizeof h);
 		fprintf(f, "<th>");
-		html_text(f, h);
+		kb_html_text(f, h);
 		fprintf(f, "</th>");
 	}
 	fprintf(f, "</tr>\n");
@@ -145,7 +131,7 @@ static void table(FILE *f, const rtable *t)
 		fprintf(f, "<tr>");
 		for (int c = 0; c < t->n_cols; c++) {
 			fprintf(f, "<td%s>", t->fmt[c] == 's' ? "" : " class=\"n\"");
-			html_text(f, t->rows[i].text[c]);
+			kb_html_text(f, t->rows[i].text[c]);
 			fprintf(f, "</td>");
 		}
 		fprintf(f, "</tr>\n");
@@ -164,7 +150,7 @@ int kb_report_html(kb_db *db, const char *path, const char *title, const rtable 
 		   "table{border-collapse:collapse;margin-bottom:18px;font-size:13px}"
 		   "th,td{border:1px solid #ccc;padding:3px 8px}th{background:#eef2f8}td.n{text-align:right}"
 		   "h1{font-size:20px}h2{font-size:16px;margin-top:28px}</style></head><body>\n<h1>");
-	html_text(f, title);
+	kb_html_text(f, title);
 	fprintf(f, "</h1>\n");
 	heat_map(f, db);
 	bars(f, find(t, n, "links"), "busiest links (busy % of the run)", 0, 5, true);

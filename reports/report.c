@@ -234,7 +234,7 @@ void rtable_json(FILE *out, const rtable *t, bool first)
 			if (t->rows[i].is_null[c])
 				fprintf(out, "null");
 			else if (t->fmt[c] == 's')
-				json_string(out, t->rows[i].text[c]);
+				kb_json_string(out, t->rows[i].text[c]);
 			else if (t->fmt[c] == 'i')
 				fprintf(out, "%lld", (long long)llround(t->rows[i].num[c]));
 			else

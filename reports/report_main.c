@@ -141,11 +141,11 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 			rc = -1;
 		} else {
 			fprintf(f, "{\"trace\": ");
-			json_string(f, kb_db_path(db));
+			kb_json_string(f, kb_db_path(db));
 			fprintf(f, ", \"bench\": ");
-			json_string(f, bench);
+			kb_json_string(f, bench);
 			fprintf(f, ", \"run\": ");
-			json_string(f, label);
+			kb_json_string(f, label);
 			fprintf(f, ", \"ops\": %lld, \"total_ps\": %lld", (long long)n_ops, (long long)total);
 			for (int k = 0; k < n; k++)
 				rtable_json(f, &t[k], false);

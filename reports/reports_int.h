@@ -49,7 +49,6 @@ void rtable_release(rtable *t);
 	" UNION ALL SELECT t.wait_op, cp.step + 1 FROM cp JOIN op_times t ON t.run_id = ?1 AND t.op_id = cp.op_id" \
 	" WHERE t.wait_op > 0 AND cp.step < (SELECT max(id) FROM ops))"
 
-void json_string(FILE *out, const char *s);
 
 /* A buffered JSON writer (jsonw.c): raw text, an escaped string, an
  * integer, picoseconds as microseconds with 6 exact decimals. */

@@ -83,7 +83,7 @@ static void print_cell(FILE *out, sqlite3_stmt *st, int c, const char *unit, boo
 {
 	if (sqlite3_column_type(st, c) == SQLITE_TEXT) {
 		if (json)
-			json_string(out, (const char *)sqlite3_column_text(st, c));
+			kb_json_string(out, (const char *)sqlite3_column_text(st, c));
 		else
 			fprintf(out, "%s", sqlite3_column_text(st, c));
 	} else if (strcmp(unit, "%") == 0) {
@@ -184,11 +184,11 @@ int kb_report_timing(FILE *out, kb_db *db, int64_t run_id, int top, bool json, k
 	kb_format_ps(total, total_text, sizeof total_text);
 	if (json) {
 		fprintf(out, "{\"trace\": ");
-		json_string(out, kb_db_path(db));
+		kb_json_string(out, kb_db_path(db));
 		fprintf(out, ", \"run\": ");
-		json_string(out, (const char *)sqlite3_column_text(st, 0));
+		kb_json_string(out, (const char *)sqlite3_column_text(st, 0));
 		fprintf(out, ", \"total_ps\": %lld, \"ops\": %lld, \"overrides\": ", (long long)total, (long long)n_ops);
-		json_string(out, (const char *)sqlite3_column_text(st, 3));
+		kb_json_string(out, (const char *)sqlite3_column_text(st, 3));
 	} else {
 		fprintf(out, "%s: timing run '%s': %lld ops, total simulated time %s (%lld ps)\n", kb_db_path(db),
 			sqlite3_column_text(st, 0), (long long)n_ops, total_text, (long long)total);
@@ -264,11 +264,11 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 			n_timed++, busbw_sum += busbw;
 		if (json) {
 			fprintf(out, "%s{\"algorithm\": ", k ? ", " : ", \"collectives\": [");
-			json_string(out, algo);
+			kb_json_string(out, algo);
 			fprintf(out, ", \"size_bytes\": %lld, \"count\": %lld, \"type\": ", (long long)bytes, (long long)count);
-			json_string(out, type);
+			kb_json_string(out, type);
 			fprintf(out, ", \"redop\": ");
-			json_string(out, redop);
+			kb_json_string(out, redop);
 			fprintf(out, ", \"ranks\": %lld, \"time_us\": %.3f, \"algbw_gbps\": %.3f, \"busbw_gbps\": %.3f, \"wrong\": ",
 				(long long)p, ps / 1e6, algbw, busbw);
 			if (w < 0)

@@ -18,21 +18,6 @@ static int col_of(const sweep_table *t, const char *name)
 	return -1;
 }
 
-static void html_text(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-}
-
 /* The distinct values of column c, in order of first appearance; sorted
  * numerically when every one is a number. */
 static int distinct(const sweep_table *t, int c, const char **out, int cap)
@@ -112,14 +97,14 @@ static void plot(FILE *f, const sweep_table *t, int mc, int xc, int sc, const in
 	for (int i = 0; i < nx; i++) {
 		double px = L + (nx > 1 ? (double)i / (nx - 1) : 0.5) * pw;
 		fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">", px, T + ph + 16);
-		html_text(f, xs[i]);
+		kb_html_text(f, xs[i]);
 		fprintf(f, "</text>\n");
 	}
 	fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">", L + pw / 2, H - 10);
-	html_text(f, t->names[xc]);
+	kb_html_text(f, t->names[xc]);
 	fprintf(f, "</text><text x=\"16\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 16 %d)\">",
 		T + ph / 2, T + ph / 2);
-	html_text(f, ylabel);
+	kb_html_text(f, ylabel);
 	fprintf(f, "</text>\n");
 	/* a line per series value */
 	for (int s = 0; s < ns; s++) {
@@ -142,26 +127,26 @@ static void plot(FILE *f, const sweep_table *t, int mc, int xc, int sc, const in
 		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">",
 			L + pw + 14, T + 10 + s * 18, colour, L + pw + 32, T + 15 + s * 18);
 		if (sc >= 0) {
-			html_text(f, ss[s]);
+			kb_html_text(f, ss[s]);
 		} else {
-			html_text(f, ylabel);
+			kb_html_text(f, ylabel);
 		}
 		fprintf(f, "</text>\n");
 	}
 	fprintf(f, "</svg><figcaption>");
-	html_text(f, ylabel);
+	kb_html_text(f, ylabel);
 	fputs(" against ", f);
-	html_text(f, t->names[xc]);
+	kb_html_text(f, t->names[xc]);
 	if (sc >= 0) {
 		fputs(", a line per ", f);
-		html_text(f, t->names[sc]);
+		kb_html_text(f, t->names[sc]);
 		fputs(" (the legend's values)", f);
 	}
 	for (int k = 0; k < n_fixed; k++) {
 		fputs(k ? ", " : "; at ", f);
-		html_text(f, t->names[fixed_c[k]]);
+		kb_html_text(f, t->names[fixed_c[k]]);
 		fputs(" = ", f);
-		html_text(f, fixed_v[k]);
+		kb_html_text(f, fixed_v[k]);
 	}
 	fprintf(f, "</figcaption></figure>\n");
 }
@@ -190,7 +175,7 @@ int kb_sweep_html(const char *study, const char *path, const char *metric, kb_er
 		   "<style>body{font-family:sans-serif;margin:24px;color:#222}figure{margin:0 0 24px 0}"
 		   "figcaption{font-size:13px;color:#555}table{border-collapse:collapse;font-size:12px}"
 		   "th,td{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n<h1>");
-	html_text(f, study);
+	kb_html_text(f, study);
 	fprintf(f, "</h1>\n");
 	/* x: the first axis; series: the second; one plot per value combination of the rest */
 	int xc = 3, sc = t.n_axes > 1 ? 4 : -1;
@@ -218,7 +203,7 @@ int kb_sweep_html(const char *study, const char *path, const char *metric, kb_er
 	fprintf(f, "<h2>points</h2>\n<table><tr>");
 	for (int c = 0; c < t.n_cols; c++) {
 		fputs("<th>", f);
-		html_text(f, t.names[c]);
+		kb_html_text(f, t.names[c]);
 		fputs("</th>", f);
 	}
 	fputs("</tr>\n", f);
@@ -226,7 +211,7 @@ int kb_sweep_html(const char *study, const char *path, const char *metric, kb_er
 		fputs("<tr>", f);
 		for (int c = 0; c < t.n_cols; c++) {
 			fputs("<td>", f);
-			html_text(f, t.rows[r][c]);
+			kb_html_text(f, t.rows[r][c]);
 			fputs("</td>", f);
 		}
 		fputs("</tr>\n", f);

@@ -483,22 +483,14 @@ static void csv_cell(FILE *f, const char *v)
 	fputc('"', f);
 }
 
+/* A number as it is, anything else as a JSON string. */
 static void json_cell(FILE *f, const char *v)
 {
 	char *end;
-	if (*v && (strtod(v, &end), !*end)) {
+	if (*v && (strtod(v, &end), !*end))
 		fputs(v, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *v; v++)
-		if (*v == '"' || *v == '\\')
-			fprintf(f, "\\%c", *v);
-		else if ((unsigned char)*v < 0x20)
-			fprintf(f, "\\u%04x", *v);
-		else
-			fputc(*v, f);
-	fputc('"', f);
+	else
+		kb_json_string(f, v);
 }
 
 int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *err)
