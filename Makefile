@@ -15,7 +15,7 @@ KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
             -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Isweep -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lopenblas -lm -lpthread
 PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev libopenblas-dev sqlite3 time
-PKGS_TEST := chromium # renders kb-report's HTML page in the CLI tests
+PKGS_TEST := chromium slurm-wlm munge # chromium renders the HTML pages; Slurm runs kb-sweep's job-array test
 
 base_SRC     := $(wildcard base/*.c)
 machine_SRC  := $(wildcard machine/*.c)
@@ -107,6 +107,7 @@ test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/t
 	echo "== tests/cli_adversary.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_adversary.sh || fail=1; \
 	echo "== tests/cli_newcomer.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_newcomer.sh || fail=1; \
 	echo "== tests/cli_sweep.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_sweep.sh || fail=1; \
+	echo "== tests/cli_slurm.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_slurm.sh || fail=1; \
 	echo "== tests/readme_test.sh"; BIN=$(BIN) bash tests/readme_test.sh || fail=1; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 

@@ -12,6 +12,8 @@
 
 static const char usage[] =
 	"usage: kb-sweep SPEC.yaml -o STUDY.db [-j N] [--keep-ops LIST] [--quiet]\n"
+	"       kb-sweep SPEC.yaml -o STUDY.db --engine slurm [--tasks N] [--dry-run]\n"
+	"       kb-sweep merge STUDY.db PART.study...\n"
 	"       kb-sweep report STUDY.db [--csv | --json | --html FILE [--metric COLUMN]]\n"
 	"\n"
 	"Runs a what-if study. SPEC names a bench (with base `set` values) or an\n"
@@ -34,6 +36,13 @@ static const char usage[] =
 	"\n"
 	"  -o, --output FILE    the study database (required)\n"
 	"  -j, --jobs N         schedule threads (default: one per core)\n"
+	"      --engine slurm   submit a Slurm job array instead (sbatch): each of --tasks N\n"
+	"                       tasks (default 4) runs every N-th point into its own partial\n"
+	"                       study, traces shared in STUDY.db.traces/; a job that depends on\n"
+	"                       the array (afterok) merges the parts into STUDY.db\n"
+	"      --dry-run        with --engine slurm: print the two scripts, submit nothing\n"
+	"      --slice K/N      run only the points whose index mod N is K (a task's share)\n"
+	"      --traces DIR     where traces are made (default: STUDY.db.traces)\n"
 	"      --keep-ops LIST  also store these points' op_times rows (1-based, spec order:\n"
 	"                       '1,5' or 'all') in their trace, as the timing run 'sweep-<hash>'\n"
 	"  -q, --quiet          no summary line\n"
@@ -45,6 +54,18 @@ static const char usage[] =
 	"  -V, --version        print the version\n"
 	"\n"
 	"exit status: 0 every point ok, 1 some points failed, 2 bad usage or input\n";
+
+static int merge(int argc, char **argv)
+{
+	if (argc < 4)
+		return kb_cli_error("kb-sweep", "merge needs the study and at least one part (see kb-sweep --help)");
+	kb_error err = {{0}};
+	for (int i = 3; i < argc; i++)
+		if (kb_study_merge(argv[2], argv[i], &err))
+			return kb_cli_error("kb-sweep", "%s", err.msg);
+	printf("%s: merged %d part%s\n", argv[2], argc - 3, argc > 4 ? "s" : "");
+	return KB_EXIT_OK;
+}
 
 static int report(int argc, char **argv)
 {
@@ -78,15 +99,22 @@ int main(int argc, char **argv)
 	kb_cli_guard_stdout("kb-sweep");
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
 		return report(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return merge(argc, argv);
 	static const struct option opts[] = {
 		{"output", required_argument, NULL, 'o'}, {"jobs", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {"keep-ops", required_argument, NULL, 'k'},
+		{"engine", required_argument, NULL, 'e'}, {"tasks", required_argument, NULL, 't'},
+		{"dry-run", no_argument, NULL, 'n'},      {"slice", required_argument, NULL, 's'},
+		{"traces", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *spec_path = NULL, *study = NULL;
 	int threads = 0;
-	const char *keep = NULL;
+	const char *keep = NULL, *traces = NULL;
+	bool slurm = false, dry_run = false;
+	int tasks = 4, slice_k = 0, slice_n = 0;
 	bool quiet = false;
 	opterr = 0;
 	while (optind < argc) {
@@ -106,6 +134,22 @@ int main(int argc, char **argv)
 				return kb_cli_error("kb-sweep", "--jobs '%s': expected 1..1024", optarg);
 			break;
 		case 'q': quiet = true; break;
+		case 'e':
+			if (strcmp(optarg, "slurm") != 0 && strcmp(optarg, "local") != 0)
+				return kb_cli_error("kb-sweep", "--engine '%s': expected local or slurm", optarg);
+			slurm = optarg[0] == 's';
+			break;
+		case 't':
+			tasks = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || tasks < 1 || tasks > 100000)
+				return kb_cli_error("kb-sweep", "--tasks '%s': expected 1..100000", optarg);
+			break;
+		case 'n': dry_run = true; break;
+		case 's':
+			if (sscanf(optarg, "%d/%d", &slice_k, &slice_n) != 2 || slice_n < 1 || slice_k < 0 || slice_k >= slice_n)
+				return kb_cli_error("kb-sweep", "--slice '%s': expected K/N with 0 <= K < N", optarg);
+			break;
+		case 'T': traces = optarg; break;
 		case 'k':
 			keep = optarg;
 			if (kb_sweep_keeps(keep, 0) < 0)
@@ -123,12 +167,24 @@ int main(int argc, char **argv)
 		return kb_cli_error("kb-sweep", "missing -o STUDY.db: where the results go");
 	kb_error err = {{0}};
 	kb_sweep_spec spec;
+	if (dry_run && !slurm)
+		return kb_cli_error("kb-sweep", "--dry-run goes with --engine slurm");
 	if (kb_sweep_spec_load(&spec, spec_path, &err)) {
 		kb_sweep_spec_release(&spec);
 		return kb_cli_error("kb-sweep", "%s", err.msg);
 	}
+	if (slurm) { /* the spec is checked here; the tasks run it */
+		kb_sweep_spec_release(&spec);
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n <= 0)
+			return kb_cli_error("kb-sweep", "cannot find this program's path for the job scripts");
+		self[n] = '\0';
+		return kb_sweep_slurm(spec_path, study, tasks, dry_run, self, stdout, &err) ? kb_cli_error("kb-sweep", "%s", err.msg)
+											     : KB_EXIT_OK;
+	}
 	kb_progress progress = {.tool = "kb-sweep", .on = kb_progress_wanted(quiet)};
-	kb_sweep_options opt = {study, threads, keep, &progress};
+	kb_sweep_options opt = {study, threads, keep, &progress, slice_k, slice_n, traces};
 	kb_sweep_result res;
 	double t0 = kb_now_s();
 	int rc = kb_sweep_run(&spec, &opt, &res, &err);

@@ -420,6 +420,10 @@ bool kb_study_done(kb_study *s, const char *hash);
 int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err);
 /* Runs a read-only query: fn gets the column names (vals NULL), then each row as text. */
 typedef int (*kb_study_row_fn)(void *ctx, int n, const char *const *names, const char *const *vals);
+/* Merges a partial study (a Slurm task's) into study, created from the
+ * part's spec when missing: points by hash, so merging again changes
+ * nothing. */
+int kb_study_merge(const char *study, const char *part, kb_error *err);
 /* The axis keys in spec order (at most 16, malloc'd each). */
 int kb_study_axes(kb_study *s, char **keys, int *n, kb_error *err);
 int kb_study_query(kb_study *s, const char *sql, kb_study_row_fn fn, void *ctx, kb_error *err);

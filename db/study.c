@@ -423,3 +423,95 @@ int kb_study_axes(kb_study *s, char **keys, int *n, kb_error *err)
 	sqlite3_finalize(st);
 	return 0;
 }
+
+/* The spec text and axis keys of an existing study. */
+static int read_spec(kb_study *s, char **spec, char ***axes, int *n_axes, kb_error *err)
+{
+	char **v;
+	int n;
+	if (texts(s, "SELECT text FROM spec WHERE id = 1", &v, &n, err))
+		return -1;
+	if (n != 1) {
+		texts_free(v, n);
+		return kb_fail(err, "'%s': no spec: not a kb-sweep study", s->path);
+	}
+	*spec = v[0];
+	free(v);
+	if (texts(s, "SELECT key FROM axes ORDER BY pos", axes, n_axes, err)) {
+		free(*spec);
+		return -1;
+	}
+	return 0;
+}
+
+int kb_study_merge(const char *study, const char *part, kb_error *err)
+{
+	kb_study *p, *s;
+	if (kb_study_open(&p, part, NULL, NULL, 0, err))
+		return -1;
+	char *spec = NULL, **axes = NULL;
+	int n_axes = 0;
+	int rc = read_spec(p, &spec, &axes, &n_axes, err);
+	kb_study_close(p);
+	if (rc)
+		return -1;
+	rc = kb_study_open(&s, study, spec, (const char *const *)axes, n_axes, err);
+	free(spec);
+	texts_free(axes, n_axes);
+	if (rc)
+		return -1;
+	/* points by hash: a point merged again replaces its rows (idempotent) */
+	static const char *const children[] = {"point_axes", "results", "link_results", "collective_results",
+					       "range_results"};
+	char sql[1024];
+	sqlite3_stmt *st;
+	rc = sqlite3_prepare_v2(s->h, "ATTACH DATABASE ? AS p", -1, &st, NULL) != SQLITE_OK;
+	if (!rc) {
+		sqlite3_bind_text(st, 1, part, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) != SQLITE_DONE;
+		sqlite3_finalize(st);
+	}
+	if (rc) {
+		sfail(s, err, "attach the part");
+		kb_study_close(s);
+		return -1;
+	}
+	rc = sexec(s, "BEGIN IMMEDIATE", err) ||
+	     sexec(s, "INSERT INTO main.traces(path, trace_keys, n_ops) SELECT path, trace_keys, n_ops FROM p.traces"
+		      " WHERE true ON CONFLICT(path) DO NOTHING", err);
+	for (size_t k = 0; !rc && k < sizeof children / sizeof children[0]; k++) {
+		snprintf(sql, sizeof sql, "DELETE FROM main.%s WHERE point_id IN (SELECT id FROM main.points WHERE hash IN"
+					  " (SELECT hash FROM p.points))", children[k]);
+		rc = sexec(s, sql, err);
+	}
+	rc = rc || sexec(s, "DELETE FROM main.points WHERE hash IN (SELECT hash FROM p.points)", err) ||
+	     sexec(s, "INSERT INTO main.points(hash, trace_id, settings, status, error, wall_s) SELECT pp.hash,"
+		      " (SELECT m.id FROM main.traces m JOIN p.traces t ON t.path = m.path WHERE t.id = pp.trace_id),"
+		      " pp.settings, pp.status, pp.error, pp.wall_s FROM p.points pp ORDER BY pp.id", err);
+	for (size_t k = 0; !rc && k < sizeof children / sizeof children[0]; k++) {
+		/* the child's columns after point_id, in table order */
+		char cols[512] = "";
+		size_t o = 0;
+		snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s') WHERE name <> 'point_id' ORDER BY cid",
+			 children[k]);
+		char **names;
+		int n;
+		if ((rc = texts(s, sql, &names, &n, err)))
+			break;
+		for (int c = 0; c < n && o < sizeof cols; c++)
+			o += (size_t)snprintf(cols + o, sizeof cols - o, ", x.%s", names[c]);
+		texts_free(names, n);
+		snprintf(sql, sizeof sql, "INSERT INTO main.%s SELECT mp.id%s FROM p.%s x JOIN p.points pp ON pp.id = x.point_id"
+					  " JOIN main.points mp ON mp.hash = pp.hash", children[k], cols, children[k]);
+		rc = sexec(s, sql, err);
+	}
+	if (rc || sexec(s, "COMMIT", err)) {
+		sqlite3_exec(s->h, "ROLLBACK", NULL, NULL, NULL);
+		rc = -1;
+	}
+	sqlite3_exec(s->h, "DETACH DATABASE p", NULL, NULL, NULL);
+	if (!rc)
+		rc = make_view(s, err); /* the parts' range labels */
+	kb_study_close(s);
+	return rc;
+}

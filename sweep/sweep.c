@@ -51,15 +51,20 @@ static char *join(char *const *sets, int n, int timing)
 	return out;
 }
 
+static void point_clear(point *q)
+{
+	for (int k = 0; k < q->n_sets; k++)
+		free(q->sets[k]);
+	free(q->sets);
+	free(q->settings);
+	free(q->trace_keys);
+	memset(q, 0, sizeof *q);
+}
+
 static void points_free(point *p, int n)
 {
-	for (int i = 0; p && i < n; i++) {
-		for (int k = 0; k < p[i].n_sets; k++)
-			free(p[i].sets[k]);
-		free(p[i].sets);
-		free(p[i].settings);
-		free(p[i].trace_keys);
-	}
+	for (int i = 0; p && i < n; i++)
+		point_clear(&p[i]);
 	free(p);
 }
 
@@ -172,7 +177,10 @@ static int group_trace(const kb_sweep_spec *s, const kb_sweep_options *opt, cons
 		return 0;
 	}
 	char dir[4096];
-	snprintf(dir, sizeof dir, "%s.traces", opt->study);
+	if (opt->traces)
+		snprintf(dir, sizeof dir, "%s", opt->traces);
+	else
+		snprintf(dir, sizeof dir, "%s.traces", opt->study);
 	if (mkdir(dir, 0777) && errno != EEXIST)
 		return kb_fail(err, "cannot create '%s': %s", dir, strerror(errno));
 	snprintf(path, cap, "%s/%s-%016llx.db", dir, s->bench,
@@ -368,6 +376,19 @@ int kb_sweep_run(const kb_sweep_spec *s, const kb_sweep_options *opt, kb_sweep_r
 	if (expand(s, &p, &n, err))
 		return -1;
 	res->points = n;
+	if (opt->slice_n > 0) { /* a Slurm task's share: every slice_n-th point */
+		int kept = 0;
+		for (int i = 0; i < n; i++)
+			if (i % opt->slice_n == opt->slice_k) {
+				point tmp = p[kept];
+				p[kept++] = p[i];
+				p[i] = tmp;
+			}
+		for (int i = kept; i < n; i++)
+			point_clear(&p[i]);
+		n = kept;
+		res->points = n;
+	}
 	/* a trace spec sweeps timing keys only: anything else needs a new trace */
 	for (int i = 0; s->trace && i < n; i++)
 		for (int k = 0; k < p[i].n_sets; k++)

@@ -46,6 +46,8 @@ typedef struct kb_sweep_options {
 	const char *keep_ops;       /* points (1-based, in spec order: "3,7" or "all") whose op_times rows are
 				     * stored too, as a timing run "sweep-<hash>" in the point's trace */
 	kb_progress *progress;
+	int slice_k, slice_n;       /* run only the points whose index mod slice_n is slice_k (slice_n 0: all) */
+	const char *traces;         /* the folder of the traces it makes (NULL: STUDY.traces) */
 } kb_sweep_options;
 
 typedef struct kb_sweep_result {
@@ -64,6 +66,14 @@ int kb_sweep_run(const kb_sweep_spec *spec, const kb_sweep_options *opt, kb_swee
  * e.g. total_us, busbw_gbps) against the first axis, a line per value of
  * the second, a plot per combination of the others; then the table. */
 int kb_sweep_html(const char *study, const char *path, const char *metric, kb_error *err);
+
+/* The Slurm engine: writes STUDY.slurm/array.sh (a job array of `tasks`
+ * tasks, each a slice of the points into its own partial study, traces in
+ * STUDY.traces) and merge.sh (kb-sweep merge, after the array), and
+ * submits them with sbatch unless dry_run (then prints them). kb_sweep is
+ * this program's absolute path. */
+int kb_sweep_slurm(const char *spec_path, const char *study, int tasks, bool dry_run, const char *kb_sweep, FILE *out,
+		   kb_error *err);
 
 /* The study's sweep_v table on out: text (aligned), csv or json. */
 int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *err);
