@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 
 #include "cli.h"
 #include "db.h"
@@ -320,21 +321,28 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 		mp[n_run] = &m[n_run];
 		idx[n_run++] = i;
 	}
-	double t0 = kb_now_s();
-	if (!rc && n_run)
-		kb_time_points(graph, mp, n_run, opt->threads, sum, prc, errs, opt->progress, res->done + res->failed);
-	double wall = n_run ? (kb_now_s() - t0) / n_run : 0;
-	for (int k = 0; k < n_run && !rc; k++) {
-		const point *q = &p[idx[k]];
-		if (prc[k]) {
-			rc = store_failure(st, s, q, trace, errs[k].msg, err);
-			res->failed++;
-		} else {
-			rc = store_ok(st, s, q, trace, wall, &sum[k], err);
-			res->done++;
-			if (!rc && kb_sweep_keeps(opt->keep_ops, idx[k]) == 1) {
-				rc = keep_ops(path, q, mp[k], err);
-				res->kept += !rc;
+	/* a round of one point per thread at a time, each stored as soon as its
+	 * round ends: a kill loses at most the points of one round */
+	int threads = opt->threads > 0 ? opt->threads : get_nprocs();
+	threads = threads > 0 ? threads : 1;
+	for (int r0 = 0; r0 < n_run && !rc; r0 += threads) {
+		int nr = n_run - r0 < threads ? n_run - r0 : threads;
+		double t0 = kb_now_s();
+		kb_time_points(graph, mp + r0, nr, threads, sum + r0, prc + r0, errs + r0, opt->progress,
+			       res->done + res->failed);
+		double wall = kb_now_s() - t0;
+		for (int k = r0; k < r0 + nr && !rc; k++) {
+			const point *q = &p[idx[k]];
+			if (prc[k]) {
+				rc = store_failure(st, s, q, trace, errs[k].msg, err);
+				res->failed++;
+			} else {
+				rc = store_ok(st, s, q, trace, wall, &sum[k], err);
+				res->done++;
+				if (!rc && kb_sweep_keeps(opt->keep_ops, idx[k]) == 1) {
+					rc = keep_ops(path, q, mp[k], err);
+					res->kept += !rc;
+				}
 			}
 		}
 	}

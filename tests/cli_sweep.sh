@@ -91,6 +91,28 @@ check "--keep-ops 2: point 2's op rows are a timing run of its trace, equal to i
 check "--keep-ops 2 kept no other point" "$(sqlite3 "$trace" "SELECT count(*) FROM timing_runs WHERE label LIKE 'sweep-%'" | grep -qx 1; echo $?)"
 TOOL=$SWEEP expect 2 "--keep-ops '1,x': expected point numbers (1,5) or all" -- "$dir/zip.yaml" -o "$dir/keep2.study" --keep-ops 1,x
 
+# ---- a kill leaves the finished points committed and the study consistent; a rerun resumes ----
+cat >"$dir/kill.yaml" <<'YAML'
+bench: synthetic
+set: ["synthetic.ops=1000000"]
+axes:
+  cube.components.hbm.attrs.bandwidth_gbps: [25, 50, 100, 200]
+  sip.components.cube_link.attrs.bandwidth_gbps: [32, 64, 128]
+YAML
+"$SWEEP" "$dir/kill.yaml" -o "$dir/kill.study" -j 2 -q &
+pid=$!
+for i in $(seq 1 300); do # until the first round is stored, then kill it
+	[ "$(sqlite3 "$dir/kill.study" "SELECT count(*) FROM points" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null # (a background job ignores SIGINT in a script)
+wait "$pid" 2>/dev/null
+check "after a kill: the study is consistent" "$(sqlite3 "$dir/kill.study" "PRAGMA integrity_check" | grep -qx ok; echo $?)"
+done_before=$(sqlite3 "$dir/kill.study" "SELECT count(*) FROM points WHERE status = 'ok'")
+TOOL=$SWEEP expect 0 "" -- "$dir/kill.yaml" -o "$dir/kill.study" -j 2
+check "the kill came mid-sweep ($done_before of 12 points were done)" "$([ "$done_before" -ge 1 ] && [ "$done_before" -lt 12 ]; echo $?)"
+check "a rerun after the kill runs only what was left ($done_before were done)" "$(grep -qE ": 12 points: $((12 - done_before)) run, $done_before already done, 0 failed" "$dir/out" && sqlite3 "$dir/kill.study" "SELECT count(*) FROM sweep_v WHERE status = 'ok'" | grep -qx 12; echo $?)"
+
 # ---- progress: points done, failed so far, ETA ----
 KB_PROGRESS=always "$SWEEP" "$dir/bad.yaml" -o "$dir/bad2.study" >/dev/null 2>"$dir/err"
 check "kb-sweep: progress with points, failures and ETA" "$(grep -qE '^kb-sweep: all 2 traces, 3 failed: 4 of 4 points \([0-9.]+ s, ETA 0 s\)$' "$dir/err"; echo $?)"
