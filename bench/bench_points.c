@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	kb_time_summary sum[N];
 	int rc[N];
 	kb_error errs[N];
-	kb_time_points(g, mp, N, threads, sum, rc, errs, NULL, 0);
+	kb_time_points(g, mp, N, threads, sum, rc, errs, NULL, NULL, NULL, 0);
 	double w2 = kb_now_s(), c2 = cpu_s();
 	int failed = 0;
 	for (int i = 0; i < N; i++)

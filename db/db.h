@@ -392,6 +392,7 @@ typedef struct kb_study_link {
 /* One point: its settings and hash, its axis values (in axis order), how
  * it ended and, when ok, its summary. */
 typedef struct kb_study_point_rec {
+	int64_t id;                 /* its number in spec order (from 1): the same in every run and part */
 	const char *hash, *settings, *error;
 	const char *const *axis_values;
 	int n_axes;

@@ -331,9 +331,9 @@ int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err)
 			     put_row(s, "DELETE FROM collective_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err));
 	if (!rc) {
 		const char *t[] = {p->hash, p->settings, p->ok ? "ok" : "failed", p->error ? p->error : ""};
-		int64_t iv[] = {p->trace_id};
-		rc = put_row(s, "INSERT INTO points(trace_id, hash, settings, status, error, wall_s) VALUES(nullif(?, 0), ?, ?, ?,"
-				" ?, ?)", iv, 1, &p->wall_s, 1, t, 4, err);
+		int64_t iv2[] = {p->id, p->trace_id};
+		rc = put_row(s, "INSERT INTO points(id, trace_id, hash, settings, status, error, wall_s) VALUES(nullif(?, 0),"
+				" nullif(?, 0), ?, ?, ?, ?, ?)", iv2, 2, &p->wall_s, 1, t, 4, err);
 	}
 	int64_t pid = sqlite3_last_insert_rowid(s->h);
 	for (int a = 0; !rc && a < p->n_axes; a++) {
@@ -485,7 +485,7 @@ int kb_study_merge(const char *study, const char *part, kb_error *err)
 		rc = sexec(s, sql, err);
 	}
 	rc = rc || sexec(s, "DELETE FROM main.points WHERE hash IN (SELECT hash FROM p.points)", err) ||
-	     sexec(s, "INSERT INTO main.points(hash, trace_id, settings, status, error, wall_s) SELECT pp.hash,"
+	     sexec(s, "INSERT INTO main.points(id, hash, trace_id, settings, status, error, wall_s) SELECT pp.id, pp.hash,"
 		      " (SELECT m.id FROM main.traces m JOIN p.traces t ON t.path = m.path WHERE t.id = pp.trace_id),"
 		      " pp.settings, pp.status, pp.error, pp.wall_s FROM p.points pp ORDER BY pp.id", err);
 	for (size_t k = 0; !rc && k < sizeof children / sizeof children[0]; k++) {

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 
 #include "cli.h"
 #include "db.h"
@@ -26,6 +25,7 @@ typedef struct point {
 	const char *values[KB_SWEEP_MAX_AXES];
 	char hash[24], *settings, *trace_keys;
 	int group;
+	int seq;      /* its index in spec order */
 } point;
 
 static bool timing_key(const char *set)
@@ -81,6 +81,7 @@ static int expand(const kb_sweep_spec *s, point **out, int *n_out, kb_error *err
 		return kb_fail(err, "out of memory");
 	for (int64_t i = 0; i < n; i++) {
 		point *q = &p[i];
+		q->seq = (int)i;
 		q->sets = calloc((size_t)(s->n_sets + s->n_axes), sizeof *q->sets);
 		if (!q->sets)
 			goto oom;
@@ -129,8 +130,8 @@ oom:
 static int store_failure(kb_study *st, const kb_sweep_spec *s, const point *q, int64_t trace, const char *why,
 			 kb_error *err)
 {
-	kb_study_point_rec r = {.hash = q->hash, .settings = q->settings, .error = why, .axis_values = q->values,
-				.n_axes = s->n_axes, .trace_id = trace};
+	kb_study_point_rec r = {.id = q->seq + 1, .hash = q->hash, .settings = q->settings, .error = why,
+				.axis_values = q->values, .n_axes = s->n_axes, .trace_id = trace};
 	return kb_study_point(st, &r, err);
 }
 
@@ -158,7 +159,8 @@ static int store_ok(kb_study *st, const kb_sweep_spec *s, const point *q, int64_
 	}
 	for (int k = 0; k < sum->n_ranges; k++)
 		ranges[k] = (kb_study_range){sum->ranges[k].label, sum->ranges[k].time_ps};
-	kb_study_point_rec r = {.hash = q->hash, .settings = q->settings, .axis_values = q->values, .n_axes = s->n_axes,
+	kb_study_point_rec r = {.id = q->seq + 1, .hash = q->hash, .settings = q->settings, .axis_values = q->values,
+				.n_axes = s->n_axes,
 				.trace_id = trace, .ok = true, .wall_s = wall, .total_ps = sum->total_ps,
 				.host_ps = sum->host_ps, .device_ps = sum->device_ps, .links = links, .n_links = n_links,
 				.colls = colls, .n_colls = sum->n_collectives, .ranges = ranges, .n_ranges = sum->n_ranges};
@@ -264,6 +266,43 @@ static int keep_ops(const char *path, const point *q, const kb_machine *m, kb_er
 	return rc ? -1 : 0;
 }
 
+/* What a finished point is stored with. */
+typedef struct stash {
+	kb_study *st;
+	const kb_sweep_spec *s;
+	const point *p;
+	const int *idx;
+	const kb_machine *const *mp;
+	const kb_time_summary *sum;
+	const int *prc;
+	const kb_error *errs;
+	const char *path;
+	int64_t trace;
+	const kb_sweep_options *opt;
+	kb_sweep_result *res;
+	int rc;                 /* the first storing error */
+	kb_error err;
+} stash;
+
+static void store_done(void *ctx, int k)
+{
+	stash *h = ctx;
+	if (h->rc)
+		return;
+	const point *q = &h->p[h->idx[k]];
+	if (h->prc[k]) {
+		h->rc = store_failure(h->st, h->s, q, h->trace, h->errs[k].msg, &h->err);
+		h->res->failed++;
+		return;
+	}
+	h->rc = store_ok(h->st, h->s, q, h->trace, h->sum[k].wall_s, &h->sum[k], &h->err);
+	h->res->done++;
+	if (!h->rc && kb_sweep_keeps(h->opt->keep_ops, q->seq) == 1) {
+		h->rc = keep_ops(h->path, q, h->mp[k], &h->err);
+		h->res->kept += !h->rc;
+	}
+}
+
 /* Runs the points of one trace that are not done. */
 static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_options *opt, point *p, int n_p, int g,
 		     kb_sweep_result *res, kb_error *err)
@@ -321,30 +360,15 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 		mp[n_run] = &m[n_run];
 		idx[n_run++] = i;
 	}
-	/* a round of one point per thread at a time, each stored as soon as its
-	 * round ends: a kill loses at most the points of one round */
-	int threads = opt->threads > 0 ? opt->threads : get_nprocs();
-	threads = threads > 0 ? threads : 1;
-	for (int r0 = 0; r0 < n_run && !rc; r0 += threads) {
-		int nr = n_run - r0 < threads ? n_run - r0 : threads;
-		double t0 = kb_now_s();
-		kb_time_points(graph, mp + r0, nr, threads, sum + r0, prc + r0, errs + r0, opt->progress,
+	/* each point is stored as soon as it ends (a kill loses only the points
+	 * running), from the thread that ran it, one at a time */
+	stash sh = {st, s, p, idx, mp, sum, prc, errs, path, trace, opt, res, 0, {{0}}};
+	if (!rc && n_run)
+		kb_time_points(graph, mp, n_run, opt->threads, sum, prc, errs, store_done, &sh, opt->progress,
 			       res->done + res->failed);
-		double wall = kb_now_s() - t0;
-		for (int k = r0; k < r0 + nr && !rc; k++) {
-			const point *q = &p[idx[k]];
-			if (prc[k]) {
-				rc = store_failure(st, s, q, trace, errs[k].msg, err);
-				res->failed++;
-			} else {
-				rc = store_ok(st, s, q, trace, wall, &sum[k], err);
-				res->done++;
-				if (!rc && kb_sweep_keeps(opt->keep_ops, idx[k]) == 1) {
-					rc = keep_ops(path, q, mp[k], err);
-					res->kept += !rc;
-				}
-			}
-		}
+	if (!rc && sh.rc) {
+		*err = sh.err;
+		rc = -1;
 	}
 out:
 	for (int k = 0; k < n_run; k++) {

@@ -687,7 +687,7 @@ static void points_equal_stored_runs(void **state)
 		}
 	}
 	assert_true(one[1].total_ps > one[0].total_ps); /* a slower HBM takes longer */
-	kb_time_points(g, mp, N, 2, many, rc, errs, NULL, 0);
+	kb_time_points(g, mp, N, 2, many, rc, errs, NULL, NULL, NULL, 0);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(rc[i], 0);
 		assert_int_equal(many[i].total_ps, one[i].total_ps);

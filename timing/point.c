@@ -225,6 +225,7 @@ int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *
 {
 	memset(sum, 0, sizeof *sum);
 	err->msg[0] = 0;
+	double t0 = kb_now_s();
 	sched s;
 	int rc = timing_sched_init(&s, &g->g, m, err);
 	if (!rc) {
@@ -237,6 +238,7 @@ int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *
 			rc = summarise(g, &s, sum, err);
 	}
 	timing_sched_release(&s);
+	sum->wall_s = kb_now_s() - t0;
 	return rc;
 }
 
@@ -250,20 +252,37 @@ typedef struct pool {
 	kb_error *errs;
 	int n;
 	atomic_int next, done;
+	kb_time_point_done_fn on_done;
+	void *ctx;
+	pthread_mutex_t lock;    /* one on_done call at a time */
 } pool;
+
+/* Runs the next point; false when none is left. */
+static bool run_next(pool *p)
+{
+	int i = atomic_fetch_add(&p->next, 1);
+	if (i >= p->n)
+		return false;
+	p->rc[i] = kb_time_point(p->g, p->m[i], &p->sum[i], &p->errs[i]);
+	if (p->on_done) {
+		pthread_mutex_lock(&p->lock);
+		p->on_done(p->ctx, i);
+		pthread_mutex_unlock(&p->lock);
+	}
+	atomic_fetch_add(&p->done, 1);
+	return true;
+}
 
 static void *worker(void *arg)
 {
-	pool *p = arg;
-	for (int i; (i = atomic_fetch_add(&p->next, 1)) < p->n;) {
-		p->rc[i] = kb_time_point(p->g, p->m[i], &p->sum[i], &p->errs[i]);
-		atomic_fetch_add(&p->done, 1);
-	}
+	while (run_next(arg))
+		;
 	return NULL;
 }
 
 void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, int threads, kb_time_summary *sum,
-		    int *rc, kb_error *errs, kb_progress *progress, int64_t base)
+		    int *rc, kb_error *errs, kb_time_point_done_fn done, void *ctx, kb_progress *progress,
+		    int64_t base)
 {
 	if (threads <= 0) {
 		long cores = get_nprocs();
@@ -271,15 +290,13 @@ void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, i
 	}
 	if (threads > n)
 		threads = n > 0 ? n : 1;
-	pool p = {g, m, sum, rc, errs, n, 0, 0};
+	pool p = {g, m, sum, rc, errs, n, 0, 0, done, ctx, PTHREAD_MUTEX_INITIALIZER};
 	pthread_t *t = calloc((size_t)threads, sizeof *t);
 	int started = 0;
 	for (int k = 1; t && k < threads; k++) /* the calling thread is worker 0 */
 		started += pthread_create(&t[started], NULL, worker, &p) == 0;
-	for (int i; (i = atomic_fetch_add(&p.next, 1)) < n;) { /* only this thread draws */
-		rc[i] = kb_time_point(g, m[i], &sum[i], &errs[i]);
-		kb_progress_show(progress, base + atomic_fetch_add(&p.done, 1) + 1);
-	}
+	while (run_next(&p)) /* only this thread draws */
+		kb_progress_show(progress, base + atomic_load(&p.done));
 	for (int k = 0; k < started; k++)
 		pthread_join(t[k], NULL);
 	free(t);

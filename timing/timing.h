@@ -170,6 +170,7 @@ typedef struct kb_time_summary {
 	} *ranges;                  /* malloc'd, by label in first-seen order */
 	int n_ranges;
 	char *diagnostics;          /* a deadlock's pointer dump (malloc'd) */
+	double wall_s;              /* the point's schedule, wall time */
 } kb_time_summary;
 void kb_time_summary_release(kb_time_summary *s);
 const char *kb_link_class_name(int k);
@@ -180,10 +181,14 @@ const char *kb_unit_kind_name(int k);
 int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *sum, kb_error *err);
 
 /* Runs n points on a pool of `threads` (0: the cores), each on its own
- * machine; rc[i] and errs[i] say how each ended. progress (a phase the
- * caller began) is shown at base + the points done. */
+ * machine; rc[i] and errs[i] say how each ended. done (if not NULL) is
+ * called with point i as soon as it ends, from the thread that ran it, one
+ * call at a time. progress (a phase the caller began) is shown at base +
+ * the points done. */
+typedef void (*kb_time_point_done_fn)(void *ctx, int i);
 void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, int threads, kb_time_summary *sum,
-		    int *rc, kb_error *errs, kb_progress *progress, int64_t base);
+		    int *rc, kb_error *errs, kb_time_point_done_fn done, void *ctx, kb_progress *progress,
+		    int64_t base);
 
 /* Checks that m has the structure (counts and sizes) the trace was recorded
  * on; timing parameters may differ freely. */
