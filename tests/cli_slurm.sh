@@ -66,13 +66,7 @@ ok=1
 for i in $(seq 1 30); do sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)' && { ok=0; break; }; sleep 1; done
 check "slurmctld and slurmd serve a one-node cluster ($(tail -n 2 "$S/log/slurmctld.log" 2>/dev/null | tr '\n' ' '))" $ok
 
-cat >"$dir/ar.yaml" <<'YAML'
-bench: ccl_allreduce
-set: ["ccl.defaults.algorithm=ring_rsag_allreduce", "ccl.algorithms.ring_rsag_allreduce.world_size=8"]
-axes:
-  ccl_allreduce.n_elem: [1024, 262144]
-  cube.components.hbm.attrs.bandwidth_gbps: [50, 100, 200]
-YAML
+cp "$(dirname "$0")/sweep_ar.yaml" "$dir/ar.yaml"
 TOOL=$SWEEP expect 0 "" -- "$dir/ar.yaml" -o "$dir/slurm.study" --engine slurm --tasks 3 --dry-run
 check "--dry-run prints both scripts and submits nothing" "$(grep -q '^#SBATCH --array=0-2$' "$dir/out" && grep -q 'merge ' "$dir/out" && [ ! -e "$dir/slurm.study.slurm" ]; echo $?)"
 TOOL=$SWEEP expect 0 "" -- "$dir/ar.yaml" -o "$dir/slurm.study" --engine slurm --tasks 3

@@ -4,14 +4,7 @@
 # failed points stored with their error, bad specs in one line.
 source "$(dirname "$0")/cli_lib.sh"
 SWEEP="$BIN/kb-sweep"
-cat >"$dir/ar.yaml" <<'YAML'
-bench: ccl_allreduce
-set: ["ccl.defaults.algorithm=ring_rsag_allreduce", "ccl.algorithms.ring_rsag_allreduce.world_size=8"]
-axes:
-  ccl_allreduce.n_elem: [1024, 262144]
-  cube.components.hbm.attrs.bandwidth_gbps: [50, 100, 200]
-combine: product
-YAML
+cp "$(dirname "$0")/sweep_ar.yaml" "$dir/ar.yaml"
 TOOL=$SWEEP expect 0 "" -- "$dir/ar.yaml" -o "$dir/ar.study" -j 2
 check "kb-sweep: 6 points, 2 traces (one per n_elem)" "$(grep -q ': 6 points: 6 run, 0 already done, 0 failed; 2 traces made' "$dir/out" && [ "$(ls "$dir/ar.study.traces" | wc -l)" = 2 ]; echo $?)"
 q() { sqlite3 "$dir/ar.study" "$1"; }
