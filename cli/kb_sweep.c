@@ -55,6 +55,17 @@ static const char usage[] =
 	"\n"
 	"exit status: 0 every point ok, 1 some points failed, 2 bad usage or input\n";
 
+/* A whole number 1..hi into *v; -1 otherwise. */
+static int int_option(const char *text, long hi, int *v)
+{
+	char *end;
+	long n = strtol(text, &end, 10);
+	if (*end || end == text || n < 1 || n > hi)
+		return -1;
+	*v = (int)n;
+	return 0;
+}
+
 static int merge(int argc, char **argv)
 {
 	if (argc < 4)
@@ -110,12 +121,9 @@ int main(int argc, char **argv)
 		{"traces", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *spec_path = NULL, *study = NULL;
-	int threads = 0;
-	const char *keep = NULL, *traces = NULL;
-	bool slurm = false, dry_run = false;
-	int tasks = 4, slice_k = 0, slice_n = 0;
-	bool quiet = false;
+	const char *spec_path = NULL, *study = NULL, *keep = NULL, *traces = NULL;
+	bool slurm = false, dry_run = false, quiet = false;
+	int threads = 0, tasks = 4, slice_k = 0, slice_n = 0;
 	opterr = 0;
 	while (optind < argc) {
 		int opt = getopt_long(argc, argv, "+:o:j:qhV", opts, NULL);
@@ -125,12 +133,10 @@ int main(int argc, char **argv)
 			spec_path = argv[optind++];
 			continue;
 		}
-		char *end;
 		switch (opt) {
 		case 'o': study = optarg; break;
 		case 'j':
-			threads = (int)strtol(optarg, &end, 10);
-			if (*end || end == optarg || threads < 1 || threads > 1024)
+			if (int_option(optarg, 1024, &threads))
 				return kb_cli_error("kb-sweep", "--jobs '%s': expected 1..1024", optarg);
 			break;
 		case 'q': quiet = true; break;
@@ -140,8 +146,7 @@ int main(int argc, char **argv)
 			slurm = optarg[0] == 's';
 			break;
 		case 't':
-			tasks = (int)strtol(optarg, &end, 10);
-			if (*end || end == optarg || tasks < 1 || tasks > 100000)
+			if (int_option(optarg, 100000, &tasks))
 				return kb_cli_error("kb-sweep", "--tasks '%s': expected 1..100000", optarg);
 			break;
 		case 'n': dry_run = true; break;

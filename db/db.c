@@ -774,7 +774,7 @@ static const char reader_pragmas[] = "PRAGMA cache_size=-4096; PRAGMA mmap_size=
  * in the schema must be innocuous, no extension loads, and the file cannot
  * be corrupted on purpose through this connection (SQLite's defensive
  * mode). kb_db_check_schema then refuses what would still be a trap. */
-static void harden(sqlite3 *h)
+void kb_db_harden(sqlite3 *h)
 {
 	sqlite3_db_config(h, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
 	sqlite3_db_config(h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
@@ -877,7 +877,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		db_free(db);
 		return -1;
 	}
-	harden(db->h);
+	kb_db_harden(db->h);
 	sqlite3_busy_timeout(db->h, 5000);
 	sqlite3_exec(db->h, reader_pragmas, NULL, NULL, NULL);
 	sqlite3_stmt *st = NULL;
@@ -933,7 +933,7 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 		db_free(p);
 		return -1;
 	}
-	harden(p->h);
+	kb_db_harden(p->h);
 	sqlite3_busy_timeout(p->h, 5000);
 	sqlite3_exec(p->h, reader_pragmas, NULL, NULL, NULL);
 	p->version = db->version;

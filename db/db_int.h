@@ -21,6 +21,10 @@ extern const char kb_schema_pack_triggers[];
 extern const char kb_schema_run_tables[];
 extern const char kb_schema_counts[];
 
+/* Opens a connection to a file from elsewhere safely: SQLite's defensive
+ * mode, an untrusted schema, no extension loading, no triggers firing. */
+void kb_db_harden(sqlite3 *h);
+
 /* Refuses a file whose schema could run SQL inside a tool: a trigger that
  * is not the project's own, a project table that is a view or a virtual
  * table, a project view redefined (current schema version). Sets

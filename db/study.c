@@ -42,6 +42,9 @@ static const char study_schema[] =
 	"CREATE TABLE IF NOT EXISTS range_results(point_id INTEGER NOT NULL, label TEXT NOT NULL, time_ps INTEGER NOT NULL,"
 	" PRIMARY KEY(point_id, label)) WITHOUT ROWID;\n";
 
+/* The tables holding a point's rows beside its points row. */
+static const char *const children[] = {"point_axes", "results", "link_results", "collective_results", "range_results"};
+
 static int sfail(kb_study *s, kb_error *err, const char *what)
 {
 	return kb_fail(err, "'%s': %s: %s", s->path, what, sqlite3_errmsg(s->h));
@@ -174,9 +177,7 @@ int kb_study_open(kb_study **out, const char *path, const char *spec, const char
 		kb_study_close(s);
 		return -1;
 	}
-	sqlite3_db_config(s->h, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-	sqlite3_db_config(s->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
-	sqlite3_db_config(s->h, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL);
+	kb_db_harden(s->h);
 	sqlite3_busy_timeout(s->h, 5000);
 	sqlite3_stmt *st = NULL;
 	int app = -1, tables = -1;
@@ -321,14 +322,12 @@ int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err)
 			id = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
-	char idtext[32];
-	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
-	const char *del[] = {idtext};
-	int rc = id >= 0 && (put_row(s, "DELETE FROM point_axes WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
-			     put_row(s, "DELETE FROM range_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
-			     put_row(s, "DELETE FROM results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
-			     put_row(s, "DELETE FROM link_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err) ||
-			     put_row(s, "DELETE FROM collective_results WHERE point_id = ?", NULL, 0, NULL, 0, del, 1, err));
+	int rc = 0;
+	for (size_t k = 0; id >= 0 && !rc && k < sizeof children / sizeof children[0]; k++) {
+		char sql[96];
+		snprintf(sql, sizeof sql, "DELETE FROM %s WHERE point_id = ?", children[k]);
+		rc = put_row(s, sql, &id, 1, NULL, 0, NULL, 0, err);
+	}
 	if (!rc) {
 		const char *t[] = {p->hash, p->settings, p->ok ? "ok" : "failed", p->error ? p->error : ""};
 		int64_t iv2[] = {p->id, p->trace_id};
@@ -413,14 +412,17 @@ int kb_study_query(kb_study *s, const char *sql, kb_study_row_fn fn, void *ctx, 
 
 int kb_study_axes(kb_study *s, char **keys, int *n, kb_error *err)
 {
-	sqlite3_stmt *st;
+	char **v;
+	int m;
 	*n = 0;
-	if (sqlite3_prepare_v2(s->h, "SELECT key FROM axes ORDER BY pos", -1, &st, NULL) != SQLITE_OK)
-		return sfail(s, err, "read the axes");
-	while (sqlite3_step(st) == SQLITE_ROW && *n < 16)
-		if ((keys[*n] = strdup((const char *)sqlite3_column_text(st, 0))))
-			(*n)++;
-	sqlite3_finalize(st);
+	if (texts(s, "SELECT key FROM axes ORDER BY pos", &v, &m, err))
+		return -1;
+	for (int i = 0; i < m; i++)
+		if (i < 16)
+			keys[(*n)++] = v[i];
+		else
+			free(v[i]);
+	free(v);
 	return 0;
 }
 
@@ -461,8 +463,6 @@ int kb_study_merge(const char *study, const char *part, kb_error *err)
 	if (rc)
 		return -1;
 	/* points by hash: a point merged again replaces its rows (idempotent) */
-	static const char *const children[] = {"point_axes", "results", "link_results", "collective_results",
-					       "range_results"};
 	char sql[1024];
 	sqlite3_stmt *st;
 	rc = sqlite3_prepare_v2(s->h, "ATTACH DATABASE ? AS p", -1, &st, NULL) != SQLITE_OK;

@@ -303,7 +303,7 @@ static int divergence(sqlite3 *h, kb_progress *progress, kb_error *err)
 
 /* A range's row name: its label and rank, and which occurrence of that
  * label on that rank it is when the label repeats ("step #2 (rank 0)"). */
-#define RANGE_NAME(schema) \
+#define RANGE_NAME \
 	"SELECT s.value || CASE WHEN count(*) OVER (PARTITION BY r.label, r.rank) > 1 THEN ' #' ||" \
 	" row_number() OVER (PARTITION BY r.label, r.rank ORDER BY r.id) ELSE '' END || ' (rank ' || r.rank || ')' AS n"
 #define RANGE_FROM(schema) " FROM " schema ".ranges r JOIN " schema ".strings s ON s.id = r.label"
@@ -404,8 +404,8 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		rc = rtable_query(&t[T_KINDS], h, sql, 0, 0, err);
 	}
 	if (!rc) {
-		snprintf(qa, sizeof qa, RANGE_NAME("main") ", r.end_op_id - r.first_op_id AS c" RANGE_FROM("main"));
-		snprintf(qb, sizeof qb, RANGE_NAME("b") ", r.end_op_id - r.first_op_id AS c" RANGE_FROM("b"));
+		snprintf(qa, sizeof qa, RANGE_NAME ", r.end_op_id - r.first_op_id AS c" RANGE_FROM("main"));
+		snprintf(qb, sizeof qb, RANGE_NAME ", r.end_op_id - r.first_op_id AS c" RANGE_FROM("b"));
 		snprintf(sql, sizeof sql, count_sql, qa, qb);
 		rc = rtable_query(&t[T_RANGES], h, sql, 0, 0, err);
 	}
@@ -432,7 +432,7 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 		for (int side = 0; !rc && side < 2; side++) {
 			const char *s = side ? "b" : "main";
 			char name[512];
-			snprintf(name, sizeof name, RANGE_NAME("%1$s") ", r.id" RANGE_FROM("%1$s"), s);
+			snprintf(name, sizeof name, RANGE_NAME ", r.id" RANGE_FROM("%1$s"), s);
 			snprintf(side ? qb : qa, sizeof qa,
 				 "SELECT g.n AS n, t.t_end_ps - t.t_start_ps AS t FROM (%s) g JOIN %s.range_times t"
 				 " ON t.range_id = g.id AND t.run_id = %lld", name, s, (long long)(side ? rb : ra));

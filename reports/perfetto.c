@@ -224,8 +224,7 @@ typedef struct part {
 /* What pass 1 learns of an op, by id: its track and file. */
 typedef struct placed {
 	int32_t tid;
-	int16_t part;   /* -1: not in the run */
-	int16_t unit;
+	int32_t part;   /* -1: not in the run */
 } placed;
 
 typedef struct p1row {
@@ -368,7 +367,7 @@ static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, pla
 			jb_raw(j, line);
 		}
 		ln->end[lane] = r->t1;
-		at[r->id] = (placed){tid, (int16_t)k, (int16_t)unit};
+		at[r->id] = (placed){tid, k};
 	}
 	for (size_t i = 0; i < tracks.cap; i++)
 		free(tracks.vals[i]);
@@ -437,7 +436,7 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, 
 		kb_progress_tick(progress, id);
 		if (id < 1 || id > max_id || at[id].part < 0)
 			continue;
-		int sip = sqlite3_column_int(st, 1), kind = sqlite3_column_int(st, 2), unit = at[id].unit;
+		int sip = sqlite3_column_int(st, 1), kind = sqlite3_column_int(st, 2), unit = unit_of(kind, launch);
 		int64_t t0 = sqlite3_column_int64(st, 4), t1 = sqlite3_column_int64(st, 5);
 		jbuf *j = &pt[at[id].part].j;
 		int64_t chan = sqlite3_column_int64(st, 11);

@@ -331,8 +331,13 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 	    kb_db_open(&db, path, false, &why) || kb_cli_trace_topology(db, &recorded, &why))
 		goto fail_all;
 	have_recorded = true;
-	if (kb_read_op_count(db, &n_ops, &why) || (trace = kb_study_trace(st, path, p[first].trace_keys, n_ops, err)) < 0)
+	if (kb_read_op_count(db, &n_ops, &why))
 		goto fail_all;
+	if ((trace = kb_study_trace(st, path, p[first].trace_keys, n_ops, err)) < 0) { /* the study, not the point */
+		kb_topo_release(&recorded);
+		kb_db_close(db);
+		return -1;
+	}
 	kb_machine m0;
 	if (kb_machine_init(&m0, &recorded, &why) || kb_time_graph_build(db, &m0, NULL, &graph, &why))
 		goto fail_all;
