@@ -96,7 +96,10 @@ $(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/run_corp
 	$(CC) $(KB_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/tests/forge_blob $(BUILD)/bench/bench_gemm $(BUILD)/bench/bench_points # the benchmarks build too
-	@fail=0; for t in $(TEST_BINS); do \
+	@fail=0; bad=$$(nm -g --defined-only $(LIB) | awk 'NF == 3 { print $$3 }' | grep -v -E '^(kb_|tl_|[a-z]+__|__)'); \
+	echo "== exported names of $(LIB) (kb_ public, tl_ the DSL, <module>__ internal)"; \
+	if [ -n "$$bad" ]; then echo "unprefixed external symbols:" $$bad; fail=1; fi; \
+	for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; \
 	done; \
 	for f in $(FUZZ); do \

@@ -14,14 +14,39 @@
 #include <time.h>
 #include <unistd.h>
 
-int kb_fail(kb_error *err, const char *fmt, ...)
+#define KB_STATUS_TEXT(e, text) text,
+static const char *const status_text[] = {KB_STATUSES(KB_STATUS_TEXT)};
+#undef KB_STATUS_TEXT
+
+const char *kb_strerror(kb_status s)
+{
+	return (unsigned)s < KB_STATUS_COUNT ? status_text[s] : "unknown status";
+}
+
+static int vfail(kb_error *err, kb_status status, const char *fmt, va_list ap)
 {
 	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
+		err->status = status;
 		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-		va_end(ap);
 	}
+	return -1;
+}
+
+int kb_fail(kb_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(err, KB_E_INPUT, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int kb_fail_status(kb_error *err, kb_status status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(err, status, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

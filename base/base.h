@@ -17,12 +17,34 @@
 #define KB_STR(x) KB_STR_(x)
 
 /* One line of error text; functions that fail fill it and return -1. */
+/* What went wrong, for callers and exit codes; the message carries the
+ * detail. Nothing compares message text. */
+#define KB_STATUSES(X) \
+	X(KB_OK, "ok") \
+	X(KB_E_INPUT, "bad input") /* arguments, a config, a damaged or foreign trace */ \
+	X(KB_E_NOT_FOUND, "not found") /* a file, a run, a bench, a tensor named but absent */ \
+	X(KB_E_NOMEM, "out of memory") \
+	X(KB_E_IO, "I/O error") /* a file could not be read or written */ \
+	X(KB_E_DB, "database error") /* SQLite failed on a trace or study */ \
+	X(KB_E_DEADLOCK, "simulated deadlock") /* some ops of the trace can never start */ \
+	X(KB_E_BUDGET, "budget exceeded") /* a capacity: scratch, slots, a row count, a size */ \
+	X(KB_E_INTERNAL, "internal error") /* an invariant broke: a bug */
+#define KB_STATUS_ENUM(e, text) e,
+typedef enum kb_status { KB_STATUSES(KB_STATUS_ENUM) KB_STATUS_COUNT } kb_status;
+#undef KB_STATUS_ENUM
+
+const char *kb_strerror(kb_status s);
+
 typedef struct kb_error {
+	kb_status status;
 	char msg[600];
 } kb_error;
 
-/* Formats into err (if non-NULL) and returns -1, for `return kb_fail(...)`. */
+/* Formats into err (if non-NULL) with status KB_E_INPUT and returns -1,
+ * for `return kb_fail(...)`. */
 int kb_fail(kb_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with another status. */
+int kb_fail_status(kb_error *err, kb_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Reads a whole regular file (at most KB_MAX_TEXT_FILE bytes) into a
  * NUL-terminated malloc'd buffer; FIFOs and devices are refused. */

@@ -23,6 +23,21 @@ int kb_cli_error(const char *prog, const char *fmt, ...)
 	return KB_EXIT_USAGE;
 }
 
+int kb_cli_exit_code(kb_status s)
+{
+	switch (s) {
+	case KB_OK: return KB_EXIT_OK;
+	case KB_E_DEADLOCK: return KB_EXIT_DEADLOCK;
+	default: return KB_EXIT_USAGE;
+	}
+}
+
+int kb_cli_fail(const char *prog, const kb_error *err)
+{
+	fprintf(stderr, "%s: %s\n", prog, err->msg[0] ? err->msg : kb_strerror(err->status));
+	return kb_cli_exit_code(err->status == KB_OK ? KB_E_INTERNAL : err->status);
+}
+
 static const char *stdout_prog = "kb";
 
 /* At exit: output that did not reach standard output (a full disk,
@@ -95,42 +110,39 @@ int kb_cli_print_trace_summary(FILE *out, const char *path, kb_error *err)
 	kb_db *db;
 	if (kb_db_open(&db, path, false, err))
 		return -1;
-	sqlite3 *h = kb_db_handle(db);
 	char *bench = kb_db_meta_get(db, "bench"), *params = kb_db_meta_get(db, "bench_params");
 	struct stat st;
 	long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
 	fprintf(out, "trace %s: bench %s (%s)\n", path, bench ? bench : "?", params ? params : "");
 	free(bench);
 	free(params);
-	sqlite3_stmt *q;
+	kb_query *q;
 	long long total = 0;
 	static const char sql[] =
-		"SELECT k.name, count(*), sum(o.bytes), sum(o.flops) FROM ops o JOIN enum_op_kind k ON k.id = o.kind"
-		" GROUP BY o.kind ORDER BY o.kind";
-	if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK) {
-		kb_fail(err, "%s: %s", path, sqlite3_errmsg(h));
+		"SELECT k.name AS kind, count(*) AS n, sum(o.bytes) AS bytes, sum(o.flops) AS flops FROM ops o"
+		" JOIN enum_op_kind k ON k.id = o.kind GROUP BY o.kind ORDER BY o.kind";
+	if (kb_query_open(db, sql, &q, err)) {
 		kb_db_close(db);
 		return -1;
 	}
 	fprintf(out, "  %-16s %10s %16s %16s\n", "op kind", "count", "bytes", "flops");
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		long long n = sqlite3_column_int64(q, 1);
+	int rc;
+	while ((rc = kb_query_step(q, err)) == 1) {
+		long long n = kb_query_int(q, "n");
 		total += n;
-		fprintf(out, "  %-16s %10lld %16lld %16lld\n", (const char *)sqlite3_column_text(q, 0), n,
-			(long long)sqlite3_column_int64(q, 2), (long long)sqlite3_column_int64(q, 3));
+		fprintf(out, "  %-16s %10lld %16lld %16lld\n", kb_query_text(q, "kind"), n, (long long)kb_query_int(q, "bytes"),
+			(long long)kb_query_int(q, "flops"));
 	}
-	sqlite3_finalize(q);
-	long long launches = 0, tensors = 0, blobs = 0;
-	if (sqlite3_prepare_v2(h, "SELECT (SELECT count(*) FROM launches), (SELECT count(*) FROM tensors),"
-				  " (SELECT coalesce(sum(length(data)), 0) FROM blobs)", -1, &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW) {
-		launches = sqlite3_column_int64(q, 0);
-		tensors = sqlite3_column_int64(q, 1);
-		blobs = sqlite3_column_int64(q, 2);
+	kb_query_close(q);
+	int64_t launches = 0, tensors = 0, blobs = 0;
+	if (rc < 0 || kb_query_int_value(db, "SELECT count(*) FROM launches", 0, &launches, err) ||
+	    kb_query_int_value(db, "SELECT count(*) FROM tensors", 0, &tensors, err) ||
+	    kb_query_int_value(db, "SELECT sum(length(data)) FROM blobs", 0, &blobs, err)) {
+		kb_db_close(db);
+		return -1;
 	}
-	sqlite3_finalize(q);
 	fprintf(out, "  %lld ops, %lld launches, %lld tensors; file %lld bytes (%lld bytes of compressed data)\n",
-		total, launches, tensors, size, blobs);
+		total, (long long)launches, (long long)tensors, size, (long long)blobs);
 	kb_db_close(db);
 	return 0;
 }
@@ -152,9 +164,8 @@ int kb_cli_trace_topology(kb_db *db, kb_topo_cfg *cfg, kb_error *err)
 		if (next)
 			*next++ = '\0';
 		char *key, *value;
-		if (kb_split_assignment(line, &key, &value) || kb_topo_set(cfg, key, value, err)) {
-			if (!err->msg[0])
-				kb_fail(err, "%s: bad recorded override '%s'", kb_db_path(db), line);
+		if (kb_split_assignment(line, &key, &value) ? kb_fail(err, "%s: bad recorded override '%s'", kb_db_path(db), line)
+							      : kb_topo_set(cfg, key, value, err)) {
 			kb_topo_release(cfg);
 			goto out;
 		}

@@ -19,6 +19,12 @@ enum {
 	KB_EXIT_DEADLOCK = 3, /* simulated deadlock */
 };
 
+/* The exit code of a failure of status s: KB_EXIT_DEADLOCK for a
+ * simulated deadlock, KB_EXIT_USAGE for any other error. */
+int kb_cli_exit_code(kb_status s);
+/* Prints "prog: err's message" on stderr and returns its exit code. */
+int kb_cli_fail(const char *prog, const kb_error *err);
+
 /* Prints "prog: msg" on stderr and returns KB_EXIT_USAGE. */
 int kb_cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -90,10 +90,10 @@ int main(int argc, char **argv)
 	if (n_files != 2)
 		return kb_cli_error("kb-diff", "needs two traces (see kb-diff --help)");
 	kb_db *a = NULL, *b = NULL;
-	kb_error err = {{0}};
+	kb_error err = {0};
 	if (kb_db_open(&a, file[0], false, &err) || kb_db_open(&b, file[1], false, &err)) {
 		kb_db_close(a);
-		return kb_cli_error("kb-diff", "%s", err.msg);
+		return kb_cli_fail("kb-diff", &err);
 	}
 	/* every op row through the readers' checks, as kb-time and kb-replay
 	 * read them: a trace they refuse as damaged is not compared */
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 		kb_progress_end(&progress);
 		kb_db_close(a);
 		kb_db_close(b);
-		return kb_cli_error("kb-diff", "%s", err.msg);
+		return kb_cli_fail("kb-diff", &err);
 	}
 	/* structure only when a side has no run (and none was named) */
 	kb_error probe;
@@ -118,6 +118,6 @@ int main(int argc, char **argv)
 	kb_db_close(a);
 	kb_db_close(b);
 	if (rc)
-		return kb_cli_error("kb-diff", "%s", err.msg);
+		return kb_cli_fail("kb-diff", &err);
 	return differ ? KB_EXIT_FAILED : KB_EXIT_OK;
 }

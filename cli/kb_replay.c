@@ -138,14 +138,14 @@ int main(int argc, char **argv)
 	}
 	if (!trace)
 		return kb_cli_error("kb-replay", "missing the trace file (see kb-replay --help)");
-	kb_error err = {{0}};
+	kb_error err = {0};
 	kb_db *db = NULL;
 	kb_topo_cfg cfg;
 	kb_machine m;
 	kb_replay_report rep;
 	if (kb_db_open(&db, trace, false, &err) || kb_cli_trace_topology(db, &cfg, &err)) {
 		kb_db_close(db);
-		return kb_cli_error("kb-replay", "%s", err.msg);
+		return kb_cli_fail("kb-replay", &err);
 	}
 	kb_progress progress = {.tool = "kb-replay", .on = kb_progress_wanted(quiet)};
 	opt.progress = &progress;
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	kb_topo_release(&cfg);
 	if (rc) {
 		kb_db_close(db);
-		return kb_cli_error("kb-replay", "%s", err.msg);
+		return kb_cli_fail("kb-replay", &err);
 	}
 	print_report(&rep, trace, verify, quiet);
 	if (verify && !quiet && rep.n_collectives &&

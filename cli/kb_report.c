@@ -109,13 +109,13 @@ int main(int argc, char **argv)
 	if (o.json && strcmp(o.json, "-") == 0)
 		o.quiet = true; /* standard output is the JSON */
 	kb_db *db;
-	kb_error err = {{0}};
+	kb_error err = {0};
 	if (kb_db_open(&db, trace, false, &err))
-		return kb_cli_error("kb-report", "%s", err.msg);
+		return kb_cli_fail("kb-report", &err);
 	kb_progress progress = {.tool = "kb-report", .on = kb_progress_wanted(0)};
 	o.progress = &progress;
 	int rc = runs ? kb_report_runs(stdout, db, &err) : kb_report(stdout, db, &o, &err);
 	kb_progress_end(&progress);
 	kb_db_close(db);
-	return rc ? kb_cli_error("kb-report", "%s", err.msg) : KB_EXIT_OK;
+	return rc ? kb_cli_fail("kb-report", &err) : KB_EXIT_OK;
 }

@@ -70,10 +70,10 @@ static int merge(int argc, char **argv)
 {
 	if (argc < 4)
 		return kb_cli_error("kb-sweep", "merge needs the study and at least one part (see kb-sweep --help)");
-	kb_error err = {{0}};
+	kb_error err = {0};
 	for (int i = 3; i < argc; i++)
 		if (kb_study_merge(argv[2], argv[i], &err))
-			return kb_cli_error("kb-sweep", "%s", err.msg);
+			return kb_cli_fail("kb-sweep", &err);
 	printf("%s: merged %d part%s\n", argv[2], argc - 3, argc > 4 ? "s" : "");
 	return KB_EXIT_OK;
 }
@@ -100,9 +100,9 @@ static int report(int argc, char **argv)
 	}
 	if (!study)
 		return kb_cli_error("kb-sweep", "report needs the study file (see kb-sweep --help)");
-	kb_error err = {{0}};
+	kb_error err = {0};
 	int rc = html ? kb_sweep_html(study, html, metric, &err) : kb_sweep_report(study, format, stdout, &err);
-	return rc ? kb_cli_error("kb-sweep", "%s", err.msg) : KB_EXIT_OK;
+	return rc ? kb_cli_fail("kb-sweep", &err) : KB_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -170,13 +170,13 @@ int main(int argc, char **argv)
 		return kb_cli_error("kb-sweep", "missing the spec file (see kb-sweep --help)");
 	if (!study)
 		return kb_cli_error("kb-sweep", "missing -o STUDY.db: where the results go");
-	kb_error err = {{0}};
+	kb_error err = {0};
 	kb_sweep_spec spec;
 	if (dry_run && !slurm)
 		return kb_cli_error("kb-sweep", "--dry-run goes with --engine slurm");
 	if (kb_sweep_spec_load(&spec, spec_path, &err)) {
 		kb_sweep_spec_release(&spec);
-		return kb_cli_error("kb-sweep", "%s", err.msg);
+		return kb_cli_fail("kb-sweep", &err);
 	}
 	if (slurm) { /* the spec is checked here; the tasks run it */
 		kb_sweep_spec_release(&spec);
@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 		if (n <= 0)
 			return kb_cli_error("kb-sweep", "cannot find this program's path for the job scripts");
 		self[n] = '\0';
-		return kb_sweep_slurm(spec_path, study, tasks, dry_run, self, stdout, &err) ? kb_cli_error("kb-sweep", "%s", err.msg)
+		return kb_sweep_slurm(spec_path, study, tasks, dry_run, self, stdout, &err) ? kb_cli_fail("kb-sweep", &err)
 											     : KB_EXIT_OK;
 	}
 	kb_progress progress = {.tool = "kb-sweep", .on = kb_progress_wanted(quiet)};
@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 	kb_progress_end(&progress);
 	kb_sweep_spec_release(&spec);
 	if (rc)
-		return kb_cli_error("kb-sweep", "%s", err.msg);
+		return kb_cli_fail("kb-sweep", &err);
 	if (!quiet)
 		printf("%s: %d points: %d run, %d already done, %d failed; %d traces made; %.2f s%s\n", study, res.points,
 		       res.done, res.skipped, res.failed, res.traced, kb_now_s() - t0,

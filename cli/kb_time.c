@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 	if (opt.label && (!*opt.label || strlen(opt.label) >= 64))
 		return kb_cli_error("kb-time", "--label must have 1 to 63 characters");
 
-	kb_error err = {{0}};
+	kb_error err = {0};
 	kb_db *db = NULL;
 	kb_topo_cfg recorded, cfg;
 	kb_machine m;
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 	opt.progress = &progress;
 	int trc = kb_time_trace(db, &m, &opt, &res, &err);
 	if (trc) {
-		rc = trc == KB_TIME_DEADLOCK ? KB_EXIT_DEADLOCK : KB_EXIT_USAGE;
+		rc = kb_cli_exit_code(err.status);
 		goto fail;
 	}
 	if (stats) {
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 		FILE *mem = open_memstream(&text, &len);
 		kb_progress_begin(&progress, "summary", NULL, 0);
 		kb_db_progress(db, &progress);
-		int src = !mem ? kb_fail(&err, "out of memory") : kb_report_timing(mem, db, res.run_id, top, json, &err);
+		int src = !mem ? kb_fail_status(&err, KB_E_NOMEM, "out of memory") : kb_report_timing(mem, db, res.run_id, top, json, &err);
 		if (mem)
 			fclose(mem);
 		kb_db_progress(db, NULL);
@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 	rc = KB_EXIT_OK;
 	goto out;
 fail:
-	kb_cli_error("kb-time", "%s", err.msg);
+	kb_cli_fail("kb-time", &err);
 	if (res.diagnostics) /* the deadlock's pointer dump, whole */
 		fprintf(stderr, "IPCQ pointer dump (PEs stuck on a send or recv):\n%s", res.diagnostics);
 out:

@@ -231,10 +231,10 @@ int main(int argc, char **argv)
 		snprintf(default_out, sizeof default_out, "%s.db", bench->name);
 		o.out = default_out;
 	}
-	kb_error err = {{0}};
+	kb_error err = {0};
 	kb_cli_configs cfg;
 	if (kb_cli_configs_load(&cfg, o.topo, o.ccl, o.sets, o.n_sets, bench->name, &err))
-		return kb_cli_error("kb-trace", "%s", err.msg);
+		return kb_cli_fail("kb-trace", &err);
 	if ((rc = check_output(o.out, o.force)) != 0) {
 		kb_cli_configs_release(&cfg);
 		return rc;
@@ -249,7 +249,7 @@ int main(int argc, char **argv)
 	double dt = kb_now_s() - t0;
 	kb_cli_configs_release(&cfg);
 	if (rc)
-		return kb_cli_error("kb-trace", "%s", err.msg);
+		return kb_cli_fail("kb-trace", &err);
 	struct stat st;
 	long long size = stat(o.out, &st) == 0 ? (long long)st.st_size : 0;
 	if (!o.quiet && !o.stats)
@@ -260,6 +260,6 @@ int main(int argc, char **argv)
 		       dt, dt > 0 ? (double)n_ops / dt : 0.0, o.out, size, n_ops ? (double)size / (double)n_ops : 0.0);
 	}
 	if (o.summary && kb_cli_print_trace_summary(stdout, o.out, &err))
-		return kb_cli_error("kb-trace", "%s", err.msg);
+		return kb_cli_fail("kb-trace", &err);
 	return KB_EXIT_OK;
 }

@@ -275,7 +275,7 @@ static int refs_load(ref_obj **out, int *n_out, kb_error *err)
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (kb_grow(&r, &cap, (size_t)n + 1, sizeof *r, 64)) {
-			kb_fail(err, "out of memory");
+			kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			goto out;
 		}
 		ref_obj *o = &r[n++];
@@ -284,7 +284,7 @@ static int refs_load(ref_obj **out, int *n_out, kb_error *err)
 		snprintf(o->name, sizeof o->name, "%s", (const char *)sqlite3_column_text(st, 1));
 		o->sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 2));
 		if (!o->sql) {
-			kb_fail(err, "out of memory");
+			kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			goto out;
 		}
 	}

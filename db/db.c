@@ -29,18 +29,7 @@ const char *kb_op_kind_name(kb_op_kind k)
 
 static int sql_fail(kb_db *db, kb_error *err, const char *what)
 {
-	return kb_fail(err, "%s: %s: %s", db->tmp ? db->tmp : db->path, what, sqlite3_errmsg(db->h));
-}
-
-static int exec(kb_db *db, const char *sql, kb_error *err)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		kb_fail(err, "%s: %s", db->tmp ? db->tmp : db->path, msg ? msg : "sql error");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
+	return kb_fail_status(err, KB_E_DB, "%s: %s: %s", db->tmp ? db->tmp : db->path, what, sqlite3_errmsg(db->h));
 }
 
 static int prepare(kb_db *db, sqlite3_stmt **st, const char *sql, kb_error *err)
@@ -139,7 +128,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 {
 	kb_db *db = calloc(1, sizeof *db);
 	if (!db)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	kb_strmap_init(&db->strings);
 	kb_strmap_init(&db->shapes);
 	size_t n = strlen(final_path) + 32;
@@ -147,7 +136,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	db->tmp = malloc(n);
 	if (!db->path || !db->tmp) {
 		db_free(db);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	snprintf(db->tmp, n, "%s.tmp-%ld", final_path, (long)getpid());
 	unlink(db->tmp);
@@ -166,7 +155,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 		 "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
 		 "PRAGMA application_id=%d; PRAGMA user_version=%d; BEGIN;",
 		 KB_APPLICATION_ID, KB_SCHEMA_VERSION);
-	if (exec(db, pragmas, err) || exec(db, kb_schema_tables, err) || exec(db, kb_schema_views, err))
+	if (kb_db_exec(db, pragmas, err) || kb_db_exec(db, kb_schema_tables, err) || kb_db_exec(db, kb_schema_views, err))
 		goto fail;
 	char ops_sql[OP_ROWS_PER_INSERT * (OP_COLUMNS * 2 + 4) + 32] = "INSERT INTO ops VALUES";
 	size_t o = strlen(ops_sql);
@@ -204,7 +193,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 		ZSTD_CCtx_setParameter(db->pack_cctx, ZSTD_c_checksumFlag, 1);
 	}
 	if (!db->pack_raw || !db->pack_zbuf || !db->pack_cctx) {
-		kb_fail(err, "out of memory");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto fail;
 	}
 	for (int k = 1; k < KB_OP_KIND_COUNT; k++)
@@ -219,7 +208,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	p->fill = malloc(OP_BATCH * sizeof *p->fill);
 	p->pending = malloc(OP_BATCH * sizeof *p->pending);
 	if (!p->fill || !p->pending) {
-		kb_fail(err, "out of memory");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto fail;
 	}
 	pthread_mutex_init(&p->lock, NULL);
@@ -239,8 +228,8 @@ int kb_db_commit(kb_db *db, kb_error *err)
 	if (flush_ops(db, true, err))
 		goto out;
 	stop_writer(db);
-	if (flush_ops(db, true, err) || flush_pack(db, err) || exec(db, kb_schema_indexes, err) ||
-	    exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_counts, err) || exec(db, "COMMIT", err))
+	if (flush_ops(db, true, err) || flush_pack(db, err) || kb_db_exec(db, kb_schema_indexes, err) ||
+	    kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_counts, err) || kb_db_exec(db, "COMMIT", err))
 		goto out;
 	finalize_all(db);
 	if (sqlite3_close(db->h) != SQLITE_OK) {
@@ -736,7 +725,7 @@ int kb_db_expect_rows(kb_db *db, int64_t tensor, int64_t blob, int64_t rows_blob
 		char sql[96];
 		snprintf(sql, sizeof sql, "INSERT INTO expectation_rows VALUES(%lld, %lld)", (long long)db->n_expect,
 			 (long long)rows_blob);
-		rc = exec(db, sql, err);
+		rc = kb_db_exec(db, sql, err);
 	}
 	conn_unlock(db);
 	return rc;
@@ -868,7 +857,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 	kb_db *db = calloc(1, sizeof *db);
 	if (!db || !(db->path = strdup(path))) {
 		free(db);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	db->immutable = immutable;
@@ -878,6 +867,7 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 		return -1;
 	}
 	kb_db_harden(db->h);
+	kb_db_sql_functions(db->h);
 	sqlite3_busy_timeout(db->h, 5000);
 	sqlite3_exec(db->h, reader_pragmas, NULL, NULL, NULL);
 	sqlite3_stmt *st = NULL;
@@ -925,7 +915,7 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 	kb_db *p = calloc(1, sizeof *p);
 	if (!p || !(p->path = strdup(db->path))) {
 		free(p);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	p->immutable = db->immutable;
 	if (open_conn(p, false, &p->h) != SQLITE_OK) {
@@ -934,6 +924,7 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 		return -1;
 	}
 	kb_db_harden(p->h);
+	kb_db_sql_functions(p->h);
 	sqlite3_busy_timeout(p->h, 5000);
 	sqlite3_exec(p->h, reader_pragmas, NULL, NULL, NULL);
 	p->version = db->version;
@@ -962,30 +953,6 @@ int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_er
 	return rc;
 }
 
-bool kb_db_has_table(kb_db *db, const char *table)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return false;
-	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-	bool yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return yes;
-}
-
-static bool has_column(kb_db *db, const char *table, const char *column)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1, &st, NULL) != SQLITE_OK)
-		return false;
-	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
-	bool yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return yes;
-}
-
 int kb_db_upgrade(kb_db *db, kb_error *err)
 {
 	if (db->version >= KB_SCHEMA_VERSION)
@@ -1003,11 +970,11 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	}
 	assert(o < sizeof drop);
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", KB_SCHEMA_VERSION);
-	int rc = exec(db, drop, err) || (db->version < 2 && exec(db, kb_schema_upgrade_v1, err)) ||
-		 exec(db, kb_schema_upgrade_v2, err) || exec(db, kb_schema_upgrade_v3, err) ||
-		 (!has_column(db, "op_times", "queue_ps") && exec(db, kb_schema_upgrade_v4, err)) ||
-		 exec(db, kb_schema_pack_triggers, err) || exec(db, kb_schema_views, err) || exec(db, kb_schema_counts, err) ||
-		 exec(db, pragma, err) ? -1 : 0;
+	int rc = kb_db_exec(db, drop, err) || (db->version < 2 && kb_db_exec(db, kb_schema_upgrade_v1, err)) ||
+		 kb_db_exec(db, kb_schema_upgrade_v2, err) || kb_db_exec(db, kb_schema_upgrade_v3, err) ||
+		 (!kb_db_has_column(db, "op_times", "queue_ps") && kb_db_exec(db, kb_schema_upgrade_v4, err)) ||
+		 kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_views, err) || kb_db_exec(db, kb_schema_counts, err) ||
+		 kb_db_exec(db, pragma, err) ? -1 : 0;
 	if (!rc)
 		db->version = KB_SCHEMA_VERSION;
 	return rc;
@@ -1042,19 +1009,6 @@ void kb_db_progress(kb_db *db, kb_progress *p)
 const char *kb_db_path(const kb_db *db)
 {
 	return db->path;
-}
-
-char *kb_db_meta_get(kb_db *db, const char *key)
-{
-	sqlite3_stmt *st;
-	char *v = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		v = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return v;
 }
 
 int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtype, kb_error *err)
@@ -1115,7 +1069,7 @@ int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, siz
 		size_t count = n / elem_size;
 		planes = malloc(n ? n : 1);
 		if (!planes)
-			return kb_fail(err, "out of memory compressing %zu bytes", n);
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory compressing %zu bytes", n);
 		for (size_t p = 0; p < elem_size; p++)
 			for (size_t i = 0; i < count; i++)
 				planes[p * count + i] = in[i * elem_size + p];
@@ -1125,7 +1079,7 @@ int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, siz
 	void *buf = malloc(cap ? cap : 1);
 	if (!buf) {
 		free(planes);
-		return kb_fail(err, "out of memory compressing %zu bytes", n);
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory compressing %zu bytes", n);
 	}
 	size_t got = ZSTD_compress(buf, cap, in, n, 3);
 	free(planes);
@@ -1142,7 +1096,7 @@ int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, v
 {
 	unsigned char *planes = malloc(raw_n ? raw_n : 1);
 	if (!planes)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	size_t got = ZSTD_decompress(planes, raw_n, blob, n);
 	if (ZSTD_isError(got) || got != raw_n) {
 		free(planes);
@@ -1155,7 +1109,7 @@ int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, v
 	unsigned char *raw = malloc(raw_n ? raw_n : 1);
 	if (!raw) {
 		free(planes);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	size_t count = raw_n / elem_size;
 	for (size_t p = 0; p < elem_size; p++)

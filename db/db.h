@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "base.h"
 
 /* Any change to the text of a table, trigger or view bumps this: readers
@@ -212,7 +210,6 @@ typedef struct kb_op_cols {
  * (for "ops row N: <rule>: the trace is damaged"). */
 const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n);
 void kb_db_close(kb_db *db);
-sqlite3 *kb_db_handle(kb_db *db);
 const char *kb_db_path(const kb_db *db);
 /* Redraws p (a phase showing its elapsed time) while SQLite works on this
  * connection, every ~10^6 VM steps; NULL stops it. */
@@ -225,6 +222,45 @@ int kb_db_upgrade(kb_db *db, kb_error *err);
 bool kb_db_has_table(kb_db *db, const char *table);
 /* Reads a meta value into a malloc'd string (NULL if absent). */
 char *kb_db_meta_get(kb_db *db, const char *key);
+/* ---- queries (query.c): SQL for the modules above db/, by name ----
+ * Parameters are named (:run, :top); columns are read by the names the
+ * query selects (the documented views' columns, db/SCHEMA.md). Asking for
+ * a parameter or column the query lacks is a bug (asserted). */
+typedef struct kb_query kb_query;
+typedef enum kb_value_type { KB_VALUE_NULL, KB_VALUE_INT, KB_VALUE_FLOAT, KB_VALUE_TEXT, KB_VALUE_BLOB } kb_value_type;
+int kb_query_open(kb_db *db, const char *sql, kb_query **q, kb_error *err);
+void kb_query_close(kb_query *q);
+void kb_query_bind_int(kb_query *q, const char *param, int64_t v);
+void kb_query_bind_double(kb_query *q, const char *param, double v);
+void kb_query_bind_text(kb_query *q, const char *param, const char *v); /* copied */
+bool kb_query_has_param(const kb_query *q, const char *param);
+/* 1: a row is ready, 0: no more rows, -1: err. */
+int kb_query_step(kb_query *q, kb_error *err);
+/* Back to before the first row, bindings kept. */
+void kb_query_reset(kb_query *q);
+int64_t kb_query_int(kb_query *q, const char *col);
+double kb_query_double(kb_query *q, const char *col);
+const char *kb_query_text(kb_query *q, const char *col); /* "" for NULL; valid until the next step */
+bool kb_query_is_null(kb_query *q, const char *col);
+/* For hot loops and whole rows: a column's position, looked up by name
+ * once, then read by it; kb_query_n_cols / col_name walk every column. */
+int kb_query_col(const kb_query *q, const char *col);
+int kb_query_n_cols(const kb_query *q);
+const char *kb_query_col_name(const kb_query *q, int i);
+int64_t kb_query_int_at(kb_query *q, int i);
+double kb_query_double_at(kb_query *q, int i);
+const char *kb_query_text_at(kb_query *q, int i);
+kb_value_type kb_query_type_at(kb_query *q, int i);
+/* The first column of the first row as an integer (fallback when there is
+ * no row or it is NULL). */
+int kb_query_int_value(kb_db *db, const char *sql, int64_t fallback, int64_t *v, kb_error *err);
+/* Opens the trace at path on db's connection as schema (ATTACH), for
+ * queries over both; kb_db_detach ends it. */
+int kb_db_attach(kb_db *db, const char *path, const char *schema, kb_error *err);
+void kb_db_detach(kb_db *db, const char *schema);
+/* Runs statements that return no rows. */
+int kb_db_exec(kb_db *db, const char *sql, kb_error *err);
+
 /* Decompresses a blob and checks its checksum; *data is malloc'd. */
 int kb_db_blob_get(kb_db *db, int64_t id, void **data, size_t *nbytes, int *dtype, kb_error *err);
 
@@ -420,6 +456,7 @@ bool kb_study_done(kb_study *s, const char *hash);
 /* Stores a point in a transaction of its own (a failed one run again replaces it). */
 int kb_study_point(kb_study *s, const kb_study_point_rec *p, kb_error *err);
 /* Runs a read-only query: fn gets the column names (vals NULL), then each row as text. */
+/* A row callback: 0, or -1 when it runs out of memory (the query stops). */
 typedef int (*kb_study_row_fn)(void *ctx, int n, const char *const *names, const char *const *vals);
 /* Merges a partial study (a Slurm task's) into study, created from the
  * part's spec when missing: points by hash, so merging again changes

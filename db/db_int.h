@@ -7,6 +7,8 @@
 
 #include "db.h"
 
+#include <sqlite3.h>
+
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -24,6 +26,11 @@ extern const char kb_schema_counts[];
 /* Opens a connection to a file from elsewhere safely: SQLite's defensive
  * mode, an untrusted schema, no extension loading, no triggers firing. */
 void kb_db_harden(sqlite3 *h);
+
+/* Registers the aggregates kb_median(x) and kb_stddev(x) (query.c). */
+int kb_db_sql_functions(sqlite3 *h);
+/* Whether table has the column (older schemas lack some). */
+bool kb_db_has_column(kb_db *db, const char *table, const char *column);
 
 /* Refuses a file whose schema could run SQL inside a tool: a trigger that
  * is not the project's own, a project table that is a view or a virtual

@@ -62,7 +62,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&all->mu);
 		if (stop)
 			return NULL;
-		kb_error e = {{0}};
+		kb_error e = {0};
 		size_t n = 0;
 		int got = kb_op_stream_range(rd->ops, first, last, &e) ? -1 : 1;
 		while (got == 1 && n < READ_BATCH && (got = kb_op_stream_next(rd->ops, &b->rows[n], &e)) == 1)
@@ -90,7 +90,7 @@ int kb_op_reader_start(kb_db *db, int64_t n_ops, kb_op_reader **out, kb_error *e
 	*out = NULL;
 	kb_op_reader *all = calloc(1, sizeof *all);
 	if (!all)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	pthread_mutex_init(&all->mu, NULL);
 	pthread_cond_init(&all->cv, NULL);
 	all->n_ops = n_ops;
@@ -102,7 +102,7 @@ int kb_op_reader_start(kb_db *db, int64_t n_ops, kb_op_reader **out, kb_error *e
 		rd->buf[0].rows = malloc(READ_BATCH * sizeof(kb_op_rec));
 		rd->buf[1].rows = malloc(READ_BATCH * sizeof(kb_op_rec));
 		if (!rd->buf[0].rows || !rd->buf[1].rows) {
-			kb_fail(err, "out of memory");
+			kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			goto fail;
 		}
 		if ((r > 0 && kb_db_open_peer(db, &rd->peer, err)) ||

@@ -59,7 +59,7 @@ int kb_read_shapes(kb_db *db, kb_shape_rec **out, int64_t *n, kb_error *err)
 	kb_shape_rec *s = calloc((size_t)max + 1, sizeof *s);
 	sqlite3_stmt *st;
 	if (!s)
-		return kb_fail(err, "out of memory for %lld shapes", (long long)max);
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %lld shapes", (long long)max);
 	if (prep(db, "SELECT id, ndim, d0, d1, d2, d3 FROM shapes", &st, "shapes", err)) {
 		free(s);
 		return -1;
@@ -99,7 +99,7 @@ int kb_read_launches(kb_db *db, int64_t n_ops, int64_t **host_op, int64_t *n, kb
 	int64_t *v = calloc((size_t)max + 1, sizeof *v);
 	sqlite3_stmt *st;
 	if (!v)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (prep(db, "SELECT id, host_op_id FROM launches", &st, "launches", err)) {
 		free(v);
 		return -1;
@@ -137,7 +137,7 @@ int kb_read_channels(kb_db *db, kb_channel_rec **out, int64_t *n, kb_error *err)
 	kb_channel_rec *c = calloc((size_t)count + 1, sizeof *c);
 	sqlite3_stmt *st;
 	if (!c)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (prep(db, "SELECT id, n_slots, slot_size, credit_bytes, src_sip, src_cube, src_pe, src_dir, dst_sip, dst_cube,"
 		     " dst_pe, dst_dir FROM channels ORDER BY id", &st, "channels", err)) {
 		free(c);
@@ -193,7 +193,7 @@ int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err)
 		if (kb_grow(&v, &cap, *n + 1, sizeof *v, 64)) {
 			sqlite3_finalize(st);
 			free(v);
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
 		kb_range_rec *r = &v[(*n)++];
 		*r = (kb_range_rec){sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2),
@@ -269,13 +269,13 @@ int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream
 	*out = NULL;
 	kb_op_stream *s = calloc(1, sizeof *s);
 	if (!s)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	s->db = db;
 	int rc;
 	if (pack_state(db) == 1) {
 		s->dctx = ZSTD_createDCtx();
 		s->raw = malloc((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
-		rc = !s->dctx || !s->raw ? kb_fail(err, "out of memory")
+		rc = !s->dctx || !s->raw ? kb_fail_status(err, KB_E_NOMEM, "out of memory")
 					 : prep(db, "SELECT n_ops, raw_bytes, data FROM op_pack WHERE first_op_id = ?",
 						&s->chunk, "op_pack", err);
 	} else {
@@ -556,7 +556,7 @@ int kb_read_shards(kb_db *db, int64_t tensor, kb_shard_rec **out, size_t *n, kb_
 			sqlite3_finalize(st);
 			free(v);
 			*n = 0;
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
 		v[(*n)++] = (kb_shard_rec){sqlite3_column_int(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
 					   (uint64_t)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
@@ -590,7 +590,7 @@ int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err)
 		if (k >= INT32_MAX / 2 || kb_grow(&v, &cap, k + 1, sizeof *v, 16)) {
 			sqlite3_finalize(st);
 			free(v);
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
 		v[k++] = (kb_expect_rec){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 					 sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),

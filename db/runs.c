@@ -90,7 +90,7 @@ int kb_run_begin(kb_db *db, const kb_run_info *info, kb_run_writer **out, char *
 	*out = NULL;
 	kb_run_writer *w = calloc(1, sizeof *w);
 	if (!w)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	w->db = db;
 	if (run_exec(db, "BEGIN IMMEDIATE", err)) {
 		free(w);

@@ -91,7 +91,7 @@ static int texts(kb_study *s, const char *sql, char ***out, int *n, kb_error *er
 	while (!rc && sqlite3_step(st) == SQLITE_ROW)
 		if (kb_grow(out, &cap, (size_t)*n + 1, sizeof **out, 8) ||
 		    !((*out)[(*n)++] = strdup((const char *)sqlite3_column_text(st, 0))))
-			rc = kb_fail(err, "out of memory");
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -124,7 +124,7 @@ static int make_view(kb_study *s, kb_error *err)
 	if (!sql) {
 		texts_free(axes, n_axes);
 		texts_free(labels, n_labels);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	size_t o = (size_t)snprintf(sql, cap, "DROP VIEW IF EXISTS sweep_v; CREATE VIEW sweep_v AS SELECT p.id AS point_id,"
 						" p.status, p.error");
@@ -169,7 +169,7 @@ int kb_study_open(kb_study **out, const char *path, const char *spec, const char
 	kb_study *s = calloc(1, sizeof *s);
 	if (!s || !(s->path = strdup(path))) {
 		free(s);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	if (sqlite3_open_v2(path, &s->h, spec ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
@@ -391,18 +391,19 @@ int kb_study_query(kb_study *s, const char *sql, kb_study_row_fn fn, void *ctx, 
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
 		return sfail(s, err, "query");
-	int n = sqlite3_column_count(st), step, rc = 0;
+	int n = sqlite3_column_count(st), step = SQLITE_DONE, rc = 0;
 	const char *names[64], *vals[64];
 	if (n > 64)
 		n = 64;
 	for (int c = 0; c < n; c++)
 		names[c] = sqlite3_column_name(st, c);
-	if (fn)
-		rc = fn(ctx, n, names, NULL);
+	if (fn && fn(ctx, n, names, NULL))
+		rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int c = 0; c < n; c++)
 			vals[c] = (const char *)sqlite3_column_text(st, c);
-		rc = fn ? fn(ctx, n, names, vals) : 0;
+		if (fn && fn(ctx, n, names, vals))
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	if (!rc && step != SQLITE_DONE)
 		rc = sfail(s, err, "query");

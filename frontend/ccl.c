@@ -22,34 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct chan {
-	int64_t id;                  /* channels table id */
-	int src_rank, dst_rank;
-	int src[3], dst[3];          /* sip, cube, pe */
-	kb_dir src_dir, dst_dir;
-	kb_space space;
-	uint64_t rx_off, rx_pa;
-	int64_t sent, received;
-} chan;
-
-struct ccl_state {
-	kb_ccl_algo cfg;             /* the resolved algorithm entry */
-	const kb_ccl_module *mod;
-	int world_size;
-	int n_part;                  /* participating PEs (one per rank, or more: intercube, all_pes) */
-	int *part_loc;               /* participant -> flat PE index */
-	int *part_rank;              /* participant -> its rank */
-	int *pe_part;                /* flat PE index -> participant, -1 none */
-	chan *chans;
-	int n_chans;
-	int32_t *out, *in;           /* flat PE index x KB_DIR_COUNT -> channel, -1 none */
-	bool installed;
-	int64_t next_chan_id;
-	int64_t *calls;              /* per device: all_reduce calls so far */
-	int64_t n_rows;              /* collectives rows written */
-	int root_cube;               /* intercube: the cube the reduction meets in */
-};
-
 /* ------------------------------------------------------------------ */
 /* Topologies: a rank's neighbours as {direction: peer}                 */
 /* ------------------------------------------------------------------ */
@@ -181,18 +153,6 @@ static void flat_to_loc(const kb_machine *m, int flat, int loc[3])
 	loc[0] = flat / (m->pes_per_cube * m->n_cubes);
 }
 
-static void installed_dirs(const ccl_state *c, int flat, const int32_t *table, char *buf, size_t cap)
-{
-	size_t o = 0;
-	buf[0] = 0;
-	for (int d = 0; d < KB_DIR_COUNT && o < cap; d++)
-		if (table[flat * KB_DIR_COUNT + d] >= 0)
-			o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", kb_dir_name((kb_dir)d));
-	if (!o)
-		snprintf(buf, cap, "none");
-	(void)c;
-}
-
 static kb_space buffer_space(kb_ctx *ctx, const char *kind)
 {
 	if (strcmp(kind, "tcm") == 0)
@@ -233,7 +193,7 @@ static void install(kb_ctx *ctx, ccl_state *c)
 		free(nb);
 		kb_fatal(ctx, "out of memory installing %d PEs", np);
 	}
-	kb_error why = {{0}};
+	kb_error why = {0};
 	for (int r = 0; r < np; r++)
 		if (wiring(m, c, r, nb[r], &why)) {
 			free(nb);
@@ -266,7 +226,7 @@ static void install(kb_ctx *ctx, ccl_state *c)
 				     .dst_dir = (kb_dir)back, .space = space};
 			flat_to_loc(m, sf, ch->src);
 			flat_to_loc(m, df, ch->dst);
-			kb_error e = {{0}};
+			kb_error e = {0};
 			if (kb_mem_alloc(ctx->s, space, ch->dst[0], ch->dst[1], ch->dst[2], (uint64_t)rx_bytes, &ch->rx_off,
 					 &e)) {
 				free(nb);
@@ -334,7 +294,7 @@ static void uninstall(kb_ctx *ctx, ccl_state *c)
 	c->installed = false;
 }
 
-void ccl_release(kb_ctx *ctx)
+void frontend__ccl_release(kb_ctx *ctx)
 {
 	ccl_state *c = ctx->ccl;
 	if (!c)
@@ -583,116 +543,4 @@ void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 		       (int64_t)nbytes, c->world_size, t->id, launch, first, end};
 	if (kb_db_insert(ctx->db, "collectives", v, (int)(sizeof v / sizeof v[0]), &ctx->err))
 		kb_throw(ctx);
-}
-
-/* ------------------------------------------------------------------ */
-/* The DSL side                                                        */
-/* ------------------------------------------------------------------ */
-
-static ccl_state *tl_state(kb_tl *tl, const char *op)
-{
-	ccl_state *c = tl->ctx->ccl;
-	if (!c || !c->installed)
-		tl_fail(tl, op, "no IPCQ queues are installed (call init_process_group first)");
-	return c;
-}
-
-int tl_rank(kb_tl *tl)
-{
-	ccl_state *c = tl_state(tl, "rank");
-	int p = c->pe_part[kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe)];
-	return p >= 0 ? c->part_rank[p] : -1;
-}
-
-int tl_world_size(kb_tl *tl)
-{
-	return tl_state(tl, "world_size")->world_size;
-}
-
-bool tl_has_dir(kb_tl *tl, kb_dir dir, bool incoming)
-{
-	ccl_state *c = tl->ctx->ccl;
-	if (!c || !c->installed || dir < 0 || dir >= KB_DIR_COUNT)
-		return false;
-	int f = kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe);
-	return (incoming ? c->in : c->out)[f * KB_DIR_COUNT + dir] >= 0;
-}
-
-/* The channel on dir (out: this PE sends on it; in: it receives). */
-static chan *channel(kb_tl *tl, const char *op, kb_dir dir, bool incoming)
-{
-	ccl_state *c = tl_state(tl, op);
-	int f = kb_pe_index(tl->ctx->m, tl->sip, tl->cube, tl->pe);
-	int k = dir >= 0 && dir < KB_DIR_COUNT ? (incoming ? c->in : c->out)[f * KB_DIR_COUNT + dir] : -1;
-	if (k < 0) {
-		char dirs[200];
-		installed_dirs(c, f, incoming ? c->in : c->out, dirs, sizeof dirs);
-		tl_fail(tl, op, "no IPCQ channel %s direction %s on this PE (installed: %s; wiring from"
-				" ccl.algorithms.%s.topology = %s)", incoming ? "from" : "on", kb_dir_name(dir), dirs,
-			c->cfg.name, c->cfg.topology);
-	}
-	return &c->chans[k];
-}
-
-static void check_slot(kb_tl *tl, const char *op, uint64_t bytes)
-{
-	const kb_ccl_algo *a = &tl->ctx->ccl->cfg;
-	if (bytes > (uint64_t)a->slot_size)
-		tl_fail(tl, op, "a tile of %llu bytes does not fit a slot of %lld bytes (ccl.algorithms.%s.slot_size or"
-				" ccl.defaults.slot_size)", (unsigned long long)bytes, (long long)a->slot_size, a->name);
-}
-
-static kb_operand slot_operand(kb_tl *tl, const chan *ch, int64_t seq, kb_shape shape, kb_dtype dtype)
-{
-	int64_t slot = seq % tl->ctx->ccl->cfg.n_slots;
-	return (kb_operand){ch->space, dtype, shape_id_or_throw(tl->ctx, shape), 0,
-			    ch->rx_pa + (uint64_t)(slot * tl->ctx->ccl->cfg.slot_size)};
-}
-
-void tl_send(kb_tl *tl, kb_dir dir, kb_tile *t)
-{
-	tl_use(tl, "send", t);
-	chan *ch = channel(tl, "send", dir, false);
-	check_slot(tl, "send", t->nbytes);
-	int64_t seq = ch->sent++;
-	kb_op_row op = {.kind = KB_OP_IPCQ_SEND, .bytes = (int64_t)t->nbytes, .chan = ch->id, .chan_seq = seq};
-	op.a = tl_tile_operand(t);
-	op.dst = slot_operand(tl, ch, seq, t->shape, t->dtype);
-	tl_record(tl, &op);
-}
-
-static chan *recv_channel(kb_tl *tl, const char *op, kb_dir dir, kb_shape shape, kb_dtype dtype, int64_t *seq,
-			  uint64_t *bytes)
-{
-	chan *ch = channel(tl, op, dir, true);
-	if (shape.ndim < 1 || shape.ndim > 4 || kb_shape_numel(shape) < 1)
-		tl_fail(tl, op, "a tile needs 1 to 4 positive dimensions");
-	*bytes = (uint64_t)kb_shape_numel(shape) * kb_dtype_size(dtype);
-	check_slot(tl, op, *bytes);
-	*seq = ch->received++;
-	return ch;
-}
-
-kb_tile *tl_recv(kb_tl *tl, kb_dir dir, kb_shape shape, kb_dtype dtype)
-{
-	int64_t seq;
-	uint64_t bytes;
-	chan *ch = recv_channel(tl, "recv", dir, shape, dtype, &seq, &bytes);
-	kb_op_row op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
-	op.a = slot_operand(tl, ch, seq, shape, dtype);
-	kb_tile *t = tl_new_tile(tl, "recv", shape, dtype);
-	op.dst = tl_tile_operand(t);
-	tl_record(tl, &op);
-	return t;
-}
-
-void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dtype)
-{
-	int64_t seq;
-	uint64_t bytes;
-	chan *ch = recv_channel(tl, "recv_to", dir, shape, dtype, &seq, &bytes);
-	kb_op_row op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
-	op.a = slot_operand(tl, ch, seq, shape, dtype);
-	op.dst = tl_memory_operand(tl, "recv_to", va, shape, 0, dtype);
-	tl_record(tl, &op);
 }

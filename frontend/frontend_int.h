@@ -13,7 +13,36 @@
 
 #define MAX_RANGE_DEPTH 64
 
-typedef struct ccl_state ccl_state; /* ccl.c: the process group */
+/* An installed IPCQ channel (ccl.c installs, tl_ipcq.c sends and receives). */
+typedef struct chan {
+	int64_t id;                  /* channels table id */
+	int src_rank, dst_rank;
+	int src[3], dst[3];          /* sip, cube, pe */
+	kb_dir src_dir, dst_dir;
+	kb_space space;
+	uint64_t rx_off, rx_pa;
+	int64_t sent, received;
+} chan;
+
+/* The process group (ccl.c). */
+typedef struct ccl_state {
+	kb_ccl_algo cfg;             /* the resolved algorithm entry */
+	const kb_ccl_module *mod;
+	int world_size;
+	int n_part;                  /* participating PEs (one per rank, or more: intercube, all_pes) */
+	int *part_loc;               /* participant -> flat PE index */
+	int *part_rank;              /* participant -> its rank */
+	int *pe_part;                /* flat PE index -> participant, -1 none */
+	chan *chans;
+	int n_chans;
+	int32_t *out, *in;           /* flat PE index x KB_DIR_COUNT -> channel, -1 none */
+	bool installed;
+	int64_t next_chan_id;
+	int64_t *calls;              /* per device: all_reduce calls so far */
+	int64_t n_rows;              /* collectives rows written */
+	int root_cube;               /* intercube: the cube the reduction meets in */
+} ccl_state;
+
 #define TILE_QUARANTINE 4096 /* freed tiles kept to catch a use after free */
 
 struct kb_tensor {
@@ -86,25 +115,25 @@ struct kb_tl {
 _Noreturn void kb_throw(kb_ctx *ctx);
 
 /* Formats "on sip0.cube1.pe2" style context into the ctx error and throws. */
-_Noreturn void tl_fail(kb_tl *tl, const char *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+_Noreturn void frontend__fail(kb_tl *tl, const char *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Frees every tile of the kernel being traced (after it ends or fails). */
-void tl_release(kb_ctx *ctx);
+void frontend__tile_release(kb_ctx *ctx);
 
-int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s);
+int64_t frontend__shape_id_or_throw(kb_ctx *ctx, kb_shape s);
 
 /* tl.c helpers the IPCQ calls (ccl.c) share. */
-kb_tile *tl_new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype);
-void tl_use(kb_tl *tl, const char *op, const kb_tile *t);
-kb_operand tl_tile_operand(const kb_tile *t);
-int64_t tl_record(kb_tl *tl, kb_op_row *op);
-kb_operand tl_memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype);
+kb_tile *frontend__new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype);
+void frontend__use(kb_tl *tl, const char *op, const kb_tile *t);
+kb_operand frontend__tile_operand(const kb_tile *t);
+int64_t frontend__record(kb_tl *tl, kb_op_row *op);
+kb_operand frontend__memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype);
 
 /* Launches kernel on the PEs holding the tensor arguments; returns the
  * launch id. */
 int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const kb_arg *args, int n_args);
 
 /* ccl.c: releases the process group's state with the ctx. */
-void ccl_release(kb_ctx *ctx);
+void frontend__ccl_release(kb_ctx *ctx);
 
 #endif

@@ -15,20 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Noreturn void kb_throw(kb_ctx *ctx)
-{
-	longjmp(ctx->unwind, 1);
-}
-
-_Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
-	va_end(ap);
-	kb_throw(ctx);
-}
-
 /* A tensor's element count (its 2-D view must stay addressable). */
 #define KB_MAX_TENSOR_NUMEL (INT64_C(1) << 40)
 
@@ -38,22 +24,6 @@ _Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...)
 		if ((call) < 0) \
 			kb_throw(ctx); \
 	} while (0)
-
-int64_t kb_shape_numel(kb_shape s)
-{
-	int64_t n = 1;
-	for (int i = 0; i < s.ndim; i++)
-		n *= s.d[i];
-	return n;
-}
-
-int64_t shape_id_or_throw(kb_ctx *ctx, kb_shape s)
-{
-	int64_t id = kb_db_shape(ctx->db, s.ndim, s.d, &ctx->err);
-	if (id < 0)
-		kb_throw(ctx);
-	return id;
-}
 
 void kb_set_device(kb_ctx *ctx, int rank)
 {
@@ -82,19 +52,6 @@ void kb_spawn(kb_ctx *ctx, void (*worker)(kb_ctx *, int, void *), void *arg, int
 		worker(ctx, r, arg);
 	}
 	ctx->rank = saved;
-}
-
-/* meta bench and bench_params: the values the bench ran with (after any
- * kb_param_set), written before the commit. */
-static int write_params(kb_ctx *ctx, kb_error *err)
-{
-	char params[1024];
-	size_t o = 0;
-	params[0] = '\0';
-	for (int i = 0; i < KB_MAX_PARAMS && ctx->bench->params[i].name && o < sizeof params; i++)
-		o += (size_t)snprintf(params + o, sizeof params - o, "%s%s=%.17g", i ? " " : "", ctx->bench->params[i].name,
-				      ctx->params[i]);
-	return kb_db_meta(ctx->db, "bench", ctx->bench->name, err) || kb_db_meta(ctx->db, "bench_params", params, err);
 }
 
 static int param_index(kb_ctx *ctx, const char *name)
@@ -279,7 +236,7 @@ static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, k
 
 	char placement[160];
 	kb_dp_format(&dp, placement, sizeof placement);
-	t->shape_id = shape_id_or_throw(ctx, shape);
+	t->shape_id = frontend__shape_id_or_throw(ctx, shape);
 	kb_tensor_row row = {t->name, t->rank, dtype, t->shape_id, t->va, (uint64_t)kb_shape_numel(shape) * isz,
 			     placement};
 	t->id = kb_db_tensor(ctx->db, &row, &ctx->err);
@@ -307,7 +264,7 @@ static kb_operand shard_operand(kb_ctx *ctx, const kb_tensor *t, size_t i)
 {
 	const kb_shard *sh = &t->shards[i];
 	kb_shape s = KB_SHAPE(sh->rows, sh->cols);
-	return (kb_operand){t->dp.mem, t->dtype, shape_id_or_throw(ctx, s), t->va + sh->offset_bytes, t->shard_pa[i]};
+	return (kb_operand){t->dp.mem, t->dtype, frontend__shape_id_or_throw(ctx, s), t->va + sh->offset_bytes, t->shard_pa[i]};
 }
 
 kb_tensor *kb_zeros(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtype, kb_dp dp)
@@ -545,94 +502,8 @@ int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const k
 			kb_tl tl = {ctx, ctx->rank, c, p, launch, name, args, n_args, {max_pe + 1, max_cube + 1}};
 			kb_scratch_reset(ctx->s, ctx->rank, c, p);
 			kernel(&tl);
-			tl_release(ctx);
+			frontend__tile_release(ctx);
 		}
 	CHECK(ctx, kb_db_launch_end(ctx->db, launch, first, kb_session_next_op(ctx->s), &ctx->err));
 	return launch;
-}
-
-/* ------------------------------------------------------------------ */
-/* Running a bench                                                     */
-/* ------------------------------------------------------------------ */
-
-static void free_all(kb_ctx *ctx)
-{
-	tl_release(ctx);
-	ccl_release(ctx);
-	while (ctx->host_blocks)
-		kb_host_free(ctx, ctx->host_blocks->data);
-	while (ctx->tensors) {
-		kb_tensor *t = ctx->tensors;
-		ctx->tensors = t->next;
-		free(t->shards);
-		free(t->shard_pa);
-		free(t);
-	}
-}
-
-/* Parses the KEY=VALUE overrides into ctx->params. */
-static int set_params(kb_ctx *ctx, const kb_trace_request *req, kb_error *err)
-{
-	const kb_bench *b = req->bench;
-	int n = 0;
-	for (; n < KB_MAX_PARAMS && b->params[n].name; n++)
-		ctx->params[n] = b->params[n].value;
-	for (int i = 0; i < req->n_params; i++) {
-		const char *kv = req->params[i], *eq = strchr(kv, '=');
-		char *end;
-		int k = 0;
-		size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
-		while (k < n && (strlen(b->params[k].name) != kl || strncmp(b->params[k].name, kv, kl) != 0))
-			k++;
-		if (k == n) {
-			char known[512];
-			size_t o = 0;
-			for (int j = 0; j < n; j++)
-				o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", j ? ", " : "", b->params[j].name);
-			return kb_fail(err, "--set %s.%s: bench '%s' has no parameter '%.*s' (parameters: %s)", b->name,
-				       kv, b->name, (int)kl, kv, n ? known : "none");
-		}
-		double v = eq ? strtod(eq + 1, &end) : 0;
-		if (!eq || !eq[1] || *end || !isfinite(v))
-			return kb_fail(err, "--set %s.%s: '%s' is not a number", b->name, kv, eq ? eq + 1 : "");
-		ctx->params[k] = v;
-	}
-	return 0;
-}
-
-int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
-{
-	kb_ctx *ctx = calloc(1, sizeof *ctx);
-	if (!ctx)
-		return kb_fail(err, "out of memory");
-	ctx->bench = req->bench;
-	ctx->ccl_cfg = req->ccl;
-	int rc = -1;
-	if (set_params(ctx, req, err))
-		goto out;
-	if (kb_session_open(&ctx->s, req->topo, req->ccl, req->out_path, err))
-		goto out;
-	ctx->m = kb_session_machine(ctx->s);
-	ctx->db = kb_session_db(ctx->s);
-	kb_session_set_progress(ctx->s, req->progress);
-	if (setjmp(ctx->unwind) == 0) {
-		req->bench->run(ctx);
-		for (int r = 0; r < ctx->m->n_sips; r++)
-			if (ctx->range_depth[r])
-				kb_fatal(ctx, "bench '%s' ended with %d open range(s) on device %d", req->bench->name,
-					 ctx->range_depth[r], r);
-		if (n_ops)
-			*n_ops = kb_session_next_op(ctx->s) - 1;
-		if (write_params(ctx, err))
-			kb_session_abort(ctx->s);
-		else
-			rc = kb_session_commit(ctx->s, err);
-	} else {
-		kb_fail(err, "bench '%s': %s", req->bench->name, ctx->err.msg);
-		kb_session_abort(ctx->s);
-	}
-out:
-	free_all(ctx);
-	free(ctx);
-	return rc;
 }

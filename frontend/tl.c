@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Noreturn void tl_fail(kb_tl *tl, const char *op, const char *fmt, ...)
+_Noreturn void frontend__fail(kb_tl *tl, const char *op, const char *fmt, ...)
 {
 	char what[400];
 	va_list ap;
@@ -68,52 +68,52 @@ static kb_tile *take_struct(kb_tl *tl, const char *op)
 	}
 	t = calloc(1, sizeof *t);
 	if (!t)
-		tl_fail(tl, op, "out of memory");
+		frontend__fail(tl, op, "out of memory");
 	t->next = ctx->tiles;
 	ctx->tiles = t;
 	return t;
 }
 
-kb_tile *tl_new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype)
+kb_tile *frontend__new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype dtype)
 {
 	kb_ctx *ctx = tl->ctx;
 	for (int i = 0; i < shape.ndim; i++)
 		if (shape.d[i] < 1)
-			tl_fail(tl, op, "dimension %d of the result is %lld", i, (long long)shape.d[i]);
+			frontend__fail(tl, op, "dimension %d of the result is %lld", i, (long long)shape.d[i]);
 	uint64_t nbytes = (uint64_t)kb_shape_numel(shape) * kb_dtype_size(dtype), off;
 	if (kb_scratch_alloc(ctx->s, tl->sip, tl->cube, tl->pe, nbytes, &off)) {
 		char need[32], largest[32], total[32];
 		human_bytes(nbytes, need, sizeof need);
 		human_bytes(kb_scratch_largest_free(ctx->s, tl->sip, tl->cube, tl->pe), largest, sizeof largest);
 		human_bytes(ctx->m->scratch_bytes, total, sizeof total);
-		tl_fail(tl, op, "needs %s of kernel scratch, largest free block is %s of %s "
+		frontend__fail(tl, op, "needs %s of kernel scratch, largest free block is %s of %s "
 			"(free tiles with tl_free, or raise cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb)",
 			need, largest, total);
 	}
 	kb_tile *t = take_struct(tl, op);
 	t->shape = shape;
 	t->dtype = dtype;
-	t->shape_id = shape_id_or_throw(ctx, shape);
+	t->shape_id = frontend__shape_id_or_throw(ctx, shape);
 	t->offset = off;
 	t->nbytes = nbytes;
 	t->pa = kb_mem_pa(ctx->s, KB_SPACE_TCM, tl->sip, tl->cube, tl->pe, off);
 	return t;
 }
 
-void tl_use(kb_tl *tl, const char *op, const kb_tile *t)
+void frontend__use(kb_tl *tl, const char *op, const kb_tile *t)
 {
 	if (!t)
-		tl_fail(tl, op, "NULL tile");
+		frontend__fail(tl, op, "NULL tile");
 	if (t->freed || (t->owner && t->owner->freed))
-		tl_fail(tl, op, "uses a tile after tl_free");
+		frontend__fail(tl, op, "uses a tile after tl_free");
 }
 
-kb_operand tl_tile_operand(const kb_tile *t)
+kb_operand frontend__tile_operand(const kb_tile *t)
 {
 	return (kb_operand){KB_SPACE_TCM, t->dtype, t->shape_id, 0, t->pa};
 }
 
-void tl_release(kb_ctx *ctx)
+void frontend__tile_release(kb_ctx *ctx)
 {
 	while (ctx->tiles) {
 		kb_tile *t = ctx->tiles;
@@ -126,9 +126,9 @@ void tl_release(kb_ctx *ctx)
 
 void tl_free(kb_tl *tl, kb_tile *t)
 {
-	tl_use(tl, "free", t);
+	frontend__use(tl, "free", t);
 	if (t->owner)
-		tl_fail(tl, "free", "tile is a view; free the tile it views");
+		frontend__fail(tl, "free", "tile is a view; free the tile it views");
 	kb_scratch_free(tl->ctx->s, tl->sip, tl->cube, tl->pe, t->offset, t->nbytes);
 	t->freed = true;
 	/* quarantine: the oldest freed tile goes back into use, the newest
@@ -155,7 +155,7 @@ kb_dtype tl_dtype(const kb_tile *t)
 	return t->dtype;
 }
 
-int64_t tl_record(kb_tl *tl, kb_op_row *op)
+int64_t frontend__record(kb_tl *tl, kb_op_row *op)
 {
 	op->launch = tl->launch;
 	op->sip = tl->sip;
@@ -174,14 +174,14 @@ int64_t tl_record(kb_tl *tl, kb_op_row *op)
 int tl_program_id(kb_tl *tl, int axis)
 {
 	if (axis != 0 && axis != 1)
-		tl_fail(tl, "program_id", "axis %d (0 = PE in cube, 1 = cube)", axis);
+		frontend__fail(tl, "program_id", "axis %d (0 = PE in cube, 1 = cube)", axis);
 	return axis == 0 ? tl->pe : tl->cube;
 }
 
 int tl_num_programs(kb_tl *tl, int axis)
 {
 	if (axis != 0 && axis != 1)
-		tl_fail(tl, "num_programs", "axis %d (0 = PE in cube, 1 = cube)", axis);
+		frontend__fail(tl, "num_programs", "axis %d (0 = PE in cube, 1 = cube)", axis);
 	return tl->n_programs[axis];
 }
 
@@ -192,11 +192,11 @@ static const kb_arg *find_arg(kb_tl *tl, const char *name, kb_arg_type type)
 		if (strcmp(tl->args[i].name, name) != 0)
 			continue;
 		if (tl->args[i].type != type)
-			tl_fail(tl, "argument", "'%s' is a %s, read as a %s", name, type_names[tl->args[i].type],
+			frontend__fail(tl, "argument", "'%s' is a %s, read as a %s", name, type_names[tl->args[i].type],
 				type_names[type]);
 		return &tl->args[i];
 	}
-	tl_fail(tl, "argument", "no argument named '%s'", name);
+	frontend__fail(tl, "argument", "no argument named '%s'", name);
 }
 
 uint64_t tl_arg_base(kb_tl *tl, const char *name)
@@ -210,7 +210,7 @@ uint64_t tl_arg_ptr(kb_tl *tl, const char *name)
 	for (size_t i = 0; i < t->n_shards; i++)
 		if (t->shards[i].cube == tl->cube && t->shards[i].pe == tl->pe)
 			return t->va + t->shards[i].offset_bytes;
-	tl_fail(tl, "arg_ptr", "tensor '%s' has no shard on this PE", t->name);
+	frontend__fail(tl, "arg_ptr", "tensor '%s' has no shard on this PE", t->name);
 }
 
 int64_t tl_arg_int(kb_tl *tl, const char *name)
@@ -256,7 +256,7 @@ static void nearest_tensor(kb_ctx *ctx, uint64_t va, char *buf, size_t cap)
 }
 
 /* The memory operand for [va, +rows x cols) with a row stride (elements). */
-kb_operand tl_memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride,
+kb_operand frontend__memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride,
 				 kb_dtype dtype)
 {
 	size_t isz = kb_dtype_size(dtype);
@@ -267,50 +267,50 @@ kb_operand tl_memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape sh
 	if (!map) {
 		char near[200];
 		nearest_tensor(tl->ctx, va, near, sizeof near);
-		tl_fail(tl, op, "VA 0x%llx (+%llu bytes) is not mapped on this PE (%s)", (unsigned long long)va,
+		frontend__fail(tl, op, "VA 0x%llx (+%llu bytes) is not mapped on this PE (%s)", (unsigned long long)va,
 			(unsigned long long)span, near);
 	}
 	if (map->dtype != dtype)
-		tl_fail(tl, op, "%s access to a %s tensor at VA 0x%llx", kb_dtype_name(dtype), kb_dtype_name(map->dtype),
+		frontend__fail(tl, op, "%s access to a %s tensor at VA 0x%llx", kb_dtype_name(dtype), kb_dtype_name(map->dtype),
 			(unsigned long long)va);
-	return (kb_operand){map->space, dtype, shape_id_or_throw(tl->ctx, shape), va, map->pa + (va - map->va)};
+	return (kb_operand){map->space, dtype, frontend__shape_id_or_throw(tl->ctx, shape), va, map->pa + (va - map->va)};
 }
 
 static kb_tile *load(kb_tl *tl, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype)
 {
 	if (stride && (shape.ndim != 2 || stride < shape.d[1]))
-		tl_fail(tl, "load", "row stride %lld needs a 2-D shape no wider than it", (long long)stride);
+		frontend__fail(tl, "load", "row stride %lld needs a 2-D shape no wider than it", (long long)stride);
 	kb_op_row op = {.kind = KB_OP_DMA_READ, .attr = stride};
-	op.a = tl_memory_operand(tl, "load", va, shape, stride, dtype);
-	kb_tile *t = tl_new_tile(tl, "load", shape, dtype);
-	op.dst = tl_tile_operand(t);
+	op.a = frontend__memory_operand(tl, "load", va, shape, stride, dtype);
+	kb_tile *t = frontend__new_tile(tl, "load", shape, dtype);
+	op.dst = frontend__tile_operand(t);
 	op.bytes = (int64_t)t->nbytes;
-	tl_record(tl, &op);
+	frontend__record(tl, &op);
 	return t;
 }
 
 static void store(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride)
 {
-	tl_use(tl, "store", t);
+	frontend__use(tl, "store", t);
 	if (stride && (t->shape.ndim != 2 || stride < t->shape.d[1]))
-		tl_fail(tl, "store", "row stride %lld needs a 2-D tile no wider than it", (long long)stride);
+		frontend__fail(tl, "store", "row stride %lld needs a 2-D tile no wider than it", (long long)stride);
 	kb_op_row op = {.kind = KB_OP_DMA_WRITE, .attr = stride, .bytes = (int64_t)t->nbytes};
-	op.a = tl_tile_operand(t);
-	op.dst = tl_memory_operand(tl, "store", va, t->shape, stride, t->dtype);
-	tl_record(tl, &op);
+	op.a = frontend__tile_operand(t);
+	op.dst = frontend__memory_operand(tl, "store", va, t->shape, stride, t->dtype);
+	frontend__record(tl, &op);
 }
 
 kb_tile *tl_load_strided(kb_tl *tl, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype)
 {
 	if (stride < 1)
-		tl_fail(tl, "load", "row stride %lld must be >= 1", (long long)stride);
+		frontend__fail(tl, "load", "row stride %lld must be >= 1", (long long)stride);
 	return load(tl, va, shape, stride, dtype);
 }
 
 void tl_store_strided(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride)
 {
 	if (stride < 1)
-		tl_fail(tl, "store", "row stride %lld must be >= 1", (long long)stride);
+		frontend__fail(tl, "store", "row stride %lld must be >= 1", (long long)stride);
 	store(tl, va, t, stride);
 }
 
@@ -331,19 +331,19 @@ void tl_store(kb_tl *tl, uint64_t va, kb_tile *t)
 /* Checks a·b and returns M, N, K. */
 static void dot_dims(kb_tl *tl, const char *op, kb_tile *a, kb_tile *b, int flags, int64_t *M, int64_t *N, int64_t *K)
 {
-	tl_use(tl, op, a);
-	tl_use(tl, op, b);
+	frontend__use(tl, op, a);
+	frontend__use(tl, op, b);
 	char sa[64], sb[64];
 	shape_text(a->shape, sa, sizeof sa);
 	shape_text(b->shape, sb, sizeof sb);
 	if (a->shape.ndim != 2 || b->shape.ndim != 2)
-		tl_fail(tl, op, "operands must be 2-D, got %s and %s", sa, sb);
+		frontend__fail(tl, op, "operands must be 2-D, got %s and %s", sa, sb);
 	if (a->dtype != b->dtype)
-		tl_fail(tl, op, "operand dtypes differ (%s and %s)", kb_dtype_name(a->dtype), kb_dtype_name(b->dtype));
+		frontend__fail(tl, op, "operand dtypes differ (%s and %s)", kb_dtype_name(a->dtype), kb_dtype_name(b->dtype));
 	int64_t am = a->shape.d[(flags & TL_TRANS_A) ? 1 : 0], ak = a->shape.d[(flags & TL_TRANS_A) ? 0 : 1];
 	int64_t bk = b->shape.d[(flags & TL_TRANS_B) ? 1 : 0], bn = b->shape.d[(flags & TL_TRANS_B) ? 0 : 1];
 	if (ak != bk)
-		tl_fail(tl, op, "inner dimensions differ: %s%s x %s%s", sa, (flags & TL_TRANS_A) ? "^T" : "", sb,
+		frontend__fail(tl, op, "inner dimensions differ: %s%s x %s%s", sa, (flags & TL_TRANS_A) ? "^T" : "", sb,
 			(flags & TL_TRANS_B) ? "^T" : "");
 	*M = am;
 	*N = bn;
@@ -355,17 +355,17 @@ static void record_gemm(kb_tl *tl, kb_tile *a, kb_tile *b, kb_tile *out, kb_tile
 {
 	kb_op_row op = {.kind = KB_OP_GEMM, .attr = flags | (acc ? KB_GEMM_ACCUMULATE : 0),
 			.flops = 2 * M * N * K, .bytes = (int64_t)(a->nbytes + b->nbytes + out->nbytes)};
-	op.a = tl_tile_operand(a);
-	op.b = tl_tile_operand(b);
-	op.dst = tl_tile_operand(out); /* with KB_GEMM_ACCUMULATE, dst is read too */
-	tl_record(tl, &op);
+	op.a = frontend__tile_operand(a);
+	op.b = frontend__tile_operand(b);
+	op.dst = frontend__tile_operand(out); /* with KB_GEMM_ACCUMULATE, dst is read too */
+	frontend__record(tl, &op);
 }
 
 kb_tile *tl_dot(kb_tl *tl, kb_tile *a, kb_tile *b, int flags)
 {
 	int64_t M, N, K;
 	dot_dims(tl, "dot", a, b, flags, &M, &N, &K);
-	kb_tile *out = tl_new_tile(tl, "dot", KB_SHAPE(M, N), KB_F32);
+	kb_tile *out = frontend__new_tile(tl, "dot", KB_SHAPE(M, N), KB_F32);
 	record_gemm(tl, a, b, out, NULL, flags, M, N, K);
 	return out;
 }
@@ -374,11 +374,11 @@ void tl_dot_acc(kb_tl *tl, kb_tile *acc, kb_tile *a, kb_tile *b, int flags)
 {
 	int64_t M, N, K;
 	dot_dims(tl, "dot_acc", a, b, flags, &M, &N, &K);
-	tl_use(tl, "dot_acc", acc);
+	frontend__use(tl, "dot_acc", acc);
 	if (acc->dtype != KB_F32 || !same_shape(acc->shape, KB_SHAPE(M, N))) {
 		char s[64];
 		shape_text(acc->shape, s, sizeof s);
-		tl_fail(tl, "dot_acc", "accumulator must be f32 (%lld,%lld), got %s %s", (long long)M, (long long)N,
+		frontend__fail(tl, "dot_acc", "accumulator must be f32 (%lld,%lld), got %s %s", (long long)M, (long long)N,
 			kb_dtype_name(acc->dtype), s);
 	}
 	record_gemm(tl, a, b, acc, acc, flags, M, N, K);
@@ -404,7 +404,7 @@ static kb_shape broadcast(kb_tl *tl, const char *op, kb_tile *const *in, int n)
 				char s0[64], s1[64];
 				shape_text(in[0]->shape, s0, sizeof s0);
 				shape_text(in[i]->shape, s1, sizeof s1);
-				tl_fail(tl, op, "shapes %s and %s do not broadcast", s0, s1);
+				frontend__fail(tl, op, "shapes %s and %s do not broadcast", s0, s1);
 			}
 			if (e != 1)
 				ext = e;
@@ -420,21 +420,21 @@ static kb_tile *elementwise(kb_tl *tl, kb_op_kind kind, kb_tile *a, kb_tile *b, 
 	kb_tile *in[3] = {a, b, c};
 	int n = c ? 3 : b ? 2 : 1;
 	for (int i = 0; i < n; i++) {
-		tl_use(tl, op, in[i]);
+		frontend__use(tl, op, in[i]);
 		if (in[i]->dtype != a->dtype)
-			tl_fail(tl, op, "operand dtypes differ (%s and %s); convert with tl_cast",
+			frontend__fail(tl, op, "operand dtypes differ (%s and %s); convert with tl_cast",
 				kb_dtype_name(a->dtype), kb_dtype_name(in[i]->dtype));
 	}
-	kb_tile *out = tl_new_tile(tl, op, broadcast(tl, op, in, n), a->dtype);
+	kb_tile *out = frontend__new_tile(tl, op, broadcast(tl, op, in, n), a->dtype);
 	int64_t numel = kb_shape_numel(out->shape);
 	kb_op_row row = {.kind = kind, .imm = imm, .flops = numel, .bytes = (int64_t)out->nbytes};
-	row.a = tl_tile_operand(a);
+	row.a = frontend__tile_operand(a);
 	if (b)
-		row.b = tl_tile_operand(b);
+		row.b = frontend__tile_operand(b);
 	if (c)
-		row.c = tl_tile_operand(c);
-	row.dst = tl_tile_operand(out);
-	tl_record(tl, &row);
+		row.c = frontend__tile_operand(c);
+	row.dst = frontend__tile_operand(out);
+	frontend__record(tl, &row);
 	return out;
 }
 
@@ -458,20 +458,20 @@ kb_tile *tl_mul_scalar(kb_tl *tl, kb_tile *x, double v) { return elementwise(tl,
 static kb_tile *along_axis(kb_tl *tl, kb_op_kind kind, kb_tile *x, int axis)
 {
 	const char *op = kb_op_kind_name(kind);
-	tl_use(tl, op, x);
+	frontend__use(tl, op, x);
 	int ax = axis < 0 ? x->shape.ndim + axis : axis;
 	if (ax < 0 || ax >= x->shape.ndim)
-		tl_fail(tl, op, "axis %d out of range for a %d-D tile", axis, x->shape.ndim);
+		frontend__fail(tl, op, "axis %d out of range for a %d-D tile", axis, x->shape.ndim);
 	kb_shape s = x->shape;
 	if (kind != KB_OP_MATH_SOFTMAX)
 		s.d[ax] = 1;
-	kb_tile *out = tl_new_tile(tl, op, s, x->dtype);
+	kb_tile *out = frontend__new_tile(tl, op, s, x->dtype);
 	int64_t n = kb_shape_numel(x->shape);
 	kb_op_row row = {.kind = kind, .attr = ax, .flops = kind == KB_OP_MATH_SOFTMAX ? KB_SOFTMAX_PASSES * n : n,
 			 .bytes = (int64_t)out->nbytes};
-	row.a = tl_tile_operand(x);
-	row.dst = tl_tile_operand(out);
-	tl_record(tl, &row);
+	row.a = frontend__tile_operand(x);
+	row.dst = frontend__tile_operand(out);
+	frontend__record(tl, &row);
 	return out;
 }
 
@@ -482,49 +482,49 @@ kb_tile *tl_softmax(kb_tl *tl, kb_tile *x, int axis) { return along_axis(tl, KB_
 /* A unary op whose result has its own shape or dtype (trans, cast). */
 static kb_tile *reshaped(kb_tl *tl, kb_op_kind kind, kb_tile *x, kb_shape shape, kb_dtype dtype)
 {
-	kb_tile *out = tl_new_tile(tl, kb_op_kind_name(kind), shape, dtype);
+	kb_tile *out = frontend__new_tile(tl, kb_op_kind_name(kind), shape, dtype);
 	kb_op_row row = {.kind = kind, .flops = kb_shape_numel(shape), .bytes = (int64_t)out->nbytes};
 	if (x)
-		row.a = tl_tile_operand(x);
-	row.dst = tl_tile_operand(out);
-	tl_record(tl, &row);
+		row.a = frontend__tile_operand(x);
+	row.dst = frontend__tile_operand(out);
+	frontend__record(tl, &row);
 	return out;
 }
 
 kb_tile *tl_trans(kb_tl *tl, kb_tile *x)
 {
-	tl_use(tl, "trans", x);
+	frontend__use(tl, "trans", x);
 	if (x->shape.ndim != 2)
-		tl_fail(tl, "trans", "needs a 2-D tile, got %d-D", x->shape.ndim);
+		frontend__fail(tl, "trans", "needs a 2-D tile, got %d-D", x->shape.ndim);
 	return reshaped(tl, KB_OP_MATH_TRANS, x, KB_SHAPE(x->shape.d[1], x->shape.d[0]), x->dtype);
 }
 
 kb_tile *tl_cast(kb_tl *tl, kb_tile *x, kb_dtype dtype)
 {
-	tl_use(tl, "cast", x);
+	frontend__use(tl, "cast", x);
 	if (!kb_dtype_size(dtype))
-		tl_fail(tl, "cast", "unknown dtype");
+		frontend__fail(tl, "cast", "unknown dtype");
 	return reshaped(tl, KB_OP_MATH_CAST, x, x->shape, dtype);
 }
 
 kb_tile *tl_full(kb_tl *tl, kb_shape shape, kb_dtype dtype, double value)
 {
-	kb_tile *out = tl_new_tile(tl, "full", shape, dtype);
+	kb_tile *out = frontend__new_tile(tl, "full", shape, dtype);
 	kb_op_row row = {.kind = KB_OP_MATH_FILL, .imm = value, .flops = kb_shape_numel(shape),
 			 .bytes = (int64_t)out->nbytes};
-	row.dst = tl_tile_operand(out);
-	tl_record(tl, &row);
+	row.dst = frontend__tile_operand(out);
+	frontend__record(tl, &row);
 	return out;
 }
 
 kb_tile *tl_view(kb_tl *tl, kb_tile *x, kb_shape shape)
 {
-	tl_use(tl, "view", x);
+	frontend__use(tl, "view", x);
 	if (kb_shape_numel(shape) != kb_shape_numel(x->shape)) {
 		char a[64], b[64];
 		shape_text(x->shape, a, sizeof a);
 		shape_text(shape, b, sizeof b);
-		tl_fail(tl, "view", "%s has %lld elements, %s has %lld", a, (long long)kb_shape_numel(x->shape), b,
+		frontend__fail(tl, "view", "%s has %lld elements, %s has %lld", a, (long long)kb_shape_numel(x->shape), b,
 			(long long)kb_shape_numel(shape));
 	}
 	kb_tile *v = take_struct(tl, "view");
@@ -532,7 +532,7 @@ kb_tile *tl_view(kb_tl *tl, kb_tile *x, kb_shape shape)
 	*v = *x;
 	v->next = keep;
 	v->shape = shape;
-	v->shape_id = shape_id_or_throw(tl->ctx, shape);
+	v->shape_id = frontend__shape_id_or_throw(tl->ctx, shape);
 	v->owner = x->owner ? x->owner : x;
 	return v;
 }
@@ -550,7 +550,7 @@ void tl_gemm_tiled(kb_tl *tl, uint64_t a_va, uint64_t b_va, uint64_t c_va, int64
 		   int64_t tm, int64_t tn, int64_t tk, kb_dtype in_dtype, kb_dtype c_dtype)
 {
 	if (M < 1 || K < 1 || N < 1 || tm < 1 || tn < 1 || tk < 1)
-		tl_fail(tl, "gemm_tiled", "sizes must be positive (M=%lld K=%lld N=%lld tiles %lldx%lldx%lld)",
+		frontend__fail(tl, "gemm_tiled", "sizes must be positive (M=%lld K=%lld N=%lld tiles %lldx%lldx%lld)",
 			(long long)M, (long long)K, (long long)N, (long long)tm, (long long)tn, (long long)tk);
 	size_t isz = kb_dtype_size(in_dtype), osz = kb_dtype_size(c_dtype);
 	for (int64_t m0 = 0; m0 < M; m0 += tm) {

@@ -114,7 +114,7 @@ static int yaml_to_tree(const char *name, const char *text, node **out, kb_error
 			if (!n || !n->text) {
 				node_free(n);
 				yaml_event_delete(&ev);
-				kb_fail(err, "%s: out of memory", name);
+				kb_fail_status(err, KB_E_NOMEM, "%s: out of memory", name);
 				goto out;
 			}
 		} else if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT) {
@@ -139,7 +139,7 @@ static int yaml_to_tree(const char *name, const char *text, node **out, kb_error
 			} else if (node_add(stack[depth - 1], n) < 0) {
 				node_free(n);
 				yaml_event_delete(&ev);
-				kb_fail(err, "%s: out of memory", name);
+				kb_fail_status(err, KB_E_NOMEM, "%s: out of memory", name);
 				goto out;
 			}
 			if (n->type != N_SCALAR)
@@ -518,7 +518,7 @@ static int set_key(const schema *sc, void *cfg, char **log, const char *key, con
 		return -1;
 	record_origin(sc, cfg, k, 0, 0, true);
 	if (log_override(log, key, value))
-		return kb_fail(err, "%s: out of memory", where);
+		return kb_fail_status(err, KB_E_NOMEM, "%s: out of memory", where);
 	return 0;
 }
 
@@ -585,7 +585,7 @@ int kb_topo_load_text(kb_topo_cfg *cfg, const char *name, const char *text, kb_e
 	if (load_text(&topo_schema, cfg, name, text, err))
 		return -1;
 	cfg->yaml_text = strdup(text);
-	return cfg->yaml_text ? 0 : kb_fail(err, "%s: out of memory", name);
+	return cfg->yaml_text ? 0 : kb_fail_status(err, KB_E_NOMEM, "%s: out of memory", name);
 }
 
 static int topo_load_text(void *cfg, const char *name, const char *text, kb_error *err)
@@ -806,7 +806,7 @@ int kb_ccl_load_text(kb_ccl_cfg *cfg, const char *name, const char *text, kb_err
 	if (load_text(&ccl_schema, cfg, name, text, err) || ccl_check(cfg, err))
 		return -1;
 	cfg->yaml_text = strdup(text);
-	return cfg->yaml_text ? 0 : kb_fail(err, "%s: out of memory", name);
+	return cfg->yaml_text ? 0 : kb_fail_status(err, KB_E_NOMEM, "%s: out of memory", name);
 }
 
 static int ccl_load_text(void *cfg, const char *name, const char *text, kb_error *err)

@@ -46,7 +46,7 @@ static size_t page_bytes(const mem *m)
 	return (b + 15) & ~(size_t)15;
 }
 
-mem *mem_new(bool with_data)
+mem *replay__mem_new(bool with_data)
 {
 	mem *m = calloc(1, sizeof *m);
 	if (m)
@@ -54,7 +54,7 @@ mem *mem_new(bool with_data)
 	return m;
 }
 
-void mem_free(mem *m)
+void replay__mem_free(mem *m)
 {
 	if (!m)
 		return;
@@ -70,7 +70,7 @@ void mem_free(mem *m)
 	free(m);
 }
 
-size_t mem_pages(const mem *m)
+size_t replay__mem_pages(const mem *m)
 {
 	return m->pages.n;
 }
@@ -179,7 +179,7 @@ static int runs_write(page *p, uint16_t g0, uint16_t g1, int32_t w)
 	return 0;
 }
 
-int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
+int replay__mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 {
 	uint8_t *dst = out;
 	while (n) {
@@ -210,7 +210,7 @@ int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 	return 0;
 }
 
-int mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t *cap, size_t from)
+int replay__mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t *cap, size_t from)
 {
 	while (n) {
 		uint64_t key = pa / PAGE_BYTES;
@@ -237,7 +237,7 @@ int mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t 
 	return 0;
 }
 
-int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer)
+int replay__mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer)
 {
 	const uint8_t *src = in;
 	while (n) {

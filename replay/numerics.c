@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *scratch_get(scratch *s, size_t bytes)
+void *replay__scratch_get(scratch *s, size_t bytes)
 {
 	if (bytes > s->cap) {
 		size_t cap = bytes > 2 * s->cap ? bytes : 2 * s->cap;
@@ -26,14 +26,14 @@ void *scratch_get(scratch *s, size_t bytes)
 	return s->p;
 }
 
-void scratch_release(scratch *s)
+void replay__scratch_release(scratch *s)
 {
 	free(s->p);
 	s->p = NULL;
 	s->cap = 0;
 }
 
-size_t dtype_bytes(int dtype)
+size_t replay__dtype_bytes(int dtype)
 {
 	return kb_dtype_size((kb_dtype)dtype);
 }
@@ -82,7 +82,7 @@ static bool has_f16c(void)
 }
 #endif
 
-void to_f32(int dtype, const void *src, float *dst, int64_t n)
+void replay__to_f32(int dtype, const void *src, float *dst, int64_t n)
 {
 	if (dtype == KB_F32) {
 		memcpy(dst, src, (size_t)n * sizeof(float));
@@ -99,7 +99,7 @@ void to_f32(int dtype, const void *src, float *dst, int64_t n)
 		dst[i] = f16_table[h[i]];
 }
 
-void from_f32(int dtype, const float *src, void *dst, int64_t n)
+void replay__from_f32(int dtype, const float *src, void *dst, int64_t n)
 {
 	if (dtype == KB_F32) {
 		memcpy(dst, src, (size_t)n * sizeof(float));
@@ -115,9 +115,9 @@ void from_f32(int dtype, const float *src, void *dst, int64_t n)
 		h[i] = kb_f32_to_f16(src[i]);
 }
 
-span_iter operand_spans(const rop_operand *o, int64_t stride)
+span_iter replay__operand_spans(const rop_operand *o, int64_t stride)
 {
-	size_t isz = dtype_bytes(o->dtype);
+	size_t isz = replay__dtype_bytes(o->dtype);
 	if (stride > 0 && o->shape->ndim == 2)
 		return (span_iter){o->pa, (size_t)o->shape->d[1] * isz, (size_t)o->shape->d[0], (size_t)stride * isz};
 	return (span_iter){o->pa, (size_t)o->shape->numel * isz, 1, 0};
@@ -181,12 +181,12 @@ static int gemm(const rop *op, float *const in[4], float *out, scratch tmp[2], i
 	int64_t N = tb ? sb->d[0] : sb->d[1];
 	float *a = in[0], *b = in[1];
 	if (ta) {
-		if (!(a = scratch_get(&tmp[0], (size_t)(M * K) * sizeof(float))))
+		if (!(a = replay__scratch_get(&tmp[0], (size_t)(M * K) * sizeof(float))))
 			return -1;
 		transpose(in[0], sa->d[0], sa->d[1], a);
 	}
 	if (tb) {
-		if (!(b = scratch_get(&tmp[1], (size_t)(K * N) * sizeof(float))))
+		if (!(b = replay__scratch_get(&tmp[1], (size_t)(K * N) * sizeof(float))))
 			return -1;
 		transpose(in[1], sb->d[0], sb->d[1], b);
 	}
@@ -303,10 +303,10 @@ static void along_axis(const rop *op, const float *x, float *out)
 		}
 }
 
-int compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops)
+int replay__compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops)
 {
 	int64_t n = op->dst.shape->numel;
-	float *res = scratch_get(&tmp[2], (size_t)(n ? n : 1) * sizeof *res);
+	float *res = replay__scratch_get(&tmp[2], (size_t)(n ? n : 1) * sizeof *res);
 	if (!res)
 		return -1;
 	int rc = 0;
@@ -328,6 +328,6 @@ int compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_
 		elementwise(op, in, res);
 	}
 	if (!rc)
-		from_f32(op->dst.dtype, res, out, n);
+		replay__from_f32(op->dst.dtype, res, out, n);
 	return rc;
 }

@@ -23,7 +23,7 @@ enum {
 
 #define MAX_ENCODED 160 /* 2 + 10 varints of <= 10 bytes + 8 (imm) + 4 * 4 varints: under this */
 
-int opstore_init(opstore *s, int32_t n_ops)
+int replay__opstore_init(opstore *s, int32_t n_ops)
 {
 	memset(s, 0, sizeof *s);
 	s->off = malloc(((size_t)n_ops + 1) * sizeof *s->off);
@@ -32,14 +32,14 @@ int opstore_init(opstore *s, int32_t n_ops)
 	return s->off && s->buf ? 0 : -1;
 }
 
-void opstore_free(opstore *s)
+void replay__opstore_free(opstore *s)
 {
 	free(s->buf);
 	free(s->off);
 	memset(s, 0, sizeof *s);
 }
 
-size_t opstore_bytes(const opstore *s)
+size_t replay__opstore_bytes(const opstore *s)
 {
 	return s->len + (size_t)s->n * sizeof *s->off;
 }
@@ -51,7 +51,7 @@ static uint64_t imm_bits(double d)
 	return u; /* -0.0 is kept too */
 }
 
-int opstore_put(opstore *s, const rop *o, const shape4 *shapes)
+int replay__opstore_put(opstore *s, const rop *o, const shape4 *shapes)
 {
 	if (s->len > UINT32_MAX - MAX_ENCODED)
 		return -1; /* 4 GiB of packed ops: over any trace replay can hold */
@@ -101,7 +101,7 @@ int opstore_put(opstore *s, const rop *o, const shape4 *shapes)
 	return 0;
 }
 
-void opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o)
+void replay__opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o)
 {
 	const uint8_t *p = s->buf + s->off[i], *end = s->buf + s->len; /* written here: never past end */
 	int64_t v;
@@ -137,7 +137,7 @@ void opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o)
 	}
 }
 
-void opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch)
+void replay__opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch)
 {
 	const uint8_t *p = s->buf + s->off[i], *end = s->buf + s->len;
 	int64_t v;

@@ -83,7 +83,7 @@ static void problem(replay *r, const char *fmt, ...)
 /* Op i (0-based), decoded into *buf. */
 static const rop *op_at(const replay *r, int32_t i, rop *buf)
 {
-	opstore_get(&r->ops, i, r->shapes, buf);
+	replay__opstore_get(&r->ops, i, r->shapes, buf);
 	return buf;
 }
 
@@ -126,7 +126,7 @@ static int operand(replay *r, const kb_operand_rec *x, rop_operand *o, kb_error 
 	o->shape = &r->shapes[0]; /* the empty shape, until a real one is known */
 	if (!o->space)
 		return 0;
-	if (shape < 1 || shape >= r->n_shapes || !dtype_bytes(o->dtype))
+	if (shape < 1 || shape >= r->n_shapes || !replay__dtype_bytes(o->dtype))
 		return kb_fail(err, "an operand has shape %lld / dtype %d: the trace is damaged", (long long)shape, o->dtype);
 	o->shape = &r->shapes[shape];
 	return 0;
@@ -214,7 +214,7 @@ static int check_op(const replay *r, const rop *o, int32_t i, kb_error *err)
 		if (stride < cols)
 			return kb_fail(err, "ops row %d: row stride %lld is narrower than the %lld-element rows: the trace is"
 					    " damaged", i + 1, (long long)stride, (long long)cols);
-		uint64_t span = (uint64_t)((rows - 1) * stride + cols) * dtype_bytes(x[k]->dtype);
+		uint64_t span = (uint64_t)((rows - 1) * stride + cols) * replay__dtype_bytes(x[k]->dtype);
 		if (kb_pa_check_range(m, x[k]->pa, span, x[k]->space, &why))
 			return kb_fail(err, "op %d: %s: the trace is damaged", i + 1, why.msg);
 		if ((uint64_t)sh->numel * 4 > operand_budget(r))
@@ -234,13 +234,13 @@ static int load_ops(replay *r, kb_error *err)
 	if (kb_read_op_count(r->db, &n, err) || kb_op_reader_start(r->db, n, &rd, err))
 		return -1;
 	r->n = (int32_t)n;
-	int oom = opstore_init(&r->ops, r->n);
+	int oom = replay__opstore_init(&r->ops, r->n);
 	r->pending = calloc((size_t)n + 1, sizeof *r->pending);
 	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
 	r->blob_uses = calloc((size_t)kb_db_counts_of(r->db)->blobs + 1, sizeof *r->blob_uses);
 	if (oom || !r->pending || !r->expect_writer || !r->blob_uses) {
 		kb_op_reader_stop(rd);
-		return kb_fail(err, "out of memory for %lld ops", (long long)n);
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %lld ops", (long long)n);
 	}
 	int rc = 0, more;
 	int32_t i = 0;
@@ -265,8 +265,8 @@ static int load_ops(replay *r, kb_error *err)
 			if (!rc && (o->kind == KB_OP_MATH_FMA || o->kind == KB_OP_MATH_CLAMP) && !o->c.space)
 				rc = kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is"
 						  " damaged", i + 1);
-			if (!rc && opstore_put(&r->ops, o, r->shapes))
-				rc = kb_fail(err, "out of memory for %lld ops", (long long)n);
+			if (!rc && replay__opstore_put(&r->ops, o, r->shapes))
+				rc = kb_fail_status(err, KB_E_NOMEM, "out of memory for %lld ops", (long long)n);
 			if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
 				r->blob_uses[o->blob]++;
 			if (!rc && o->kind == KB_OP_GEMM)
@@ -318,7 +318,7 @@ static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
 	int64_t run = r->rep->run_id;
 	event_sink e = {malloc(2 * ((size_t)r->n + 1) * sizeof *e.ev), 0};
 	if (!e.ev)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (kb_read_op_times(r->db, run, r->n, add_events, &e, err)) {
 		free(e.ev);
 		return -1;
@@ -392,7 +392,7 @@ static int64_t stride_of(const rop *o, const rop_operand *x)
 	return (x == &o->a) == kb_op_memory_is_a(o->kind) ? o->attr : 0;
 }
 
-/* The inputs op i reads, in compute()'s order (a, b, c, dst if accumulating). */
+/* The inputs op i reads, in replay__compute()'s order (a, b, c, dst if accumulating). */
 static int inputs(const rop *o, const rop_operand *x[4])
 {
 	x[0] = o->a.space ? &o->a : NULL;
@@ -405,10 +405,10 @@ static int inputs(const rop *o, const rop_operand *x[4])
 /* Reads operand x of op o (bytes, contiguous) into buf; accumulates ri. */
 static int read_operand(mem *m, const rop *o, const rop_operand *x, void *buf, read_info *ri)
 {
-	span_iter s = operand_spans(x, stride_of(o, x));
+	span_iter s = replay__operand_spans(x, stride_of(o, x));
 	uint8_t *dst = buf;
 	for (size_t row = 0; row < s.rows; row++) {
-		if (mem_read(m, s.pa + row * s.stride_bytes, dst, s.row_bytes, ri))
+		if (replay__mem_read(m, s.pa + row * s.stride_bytes, dst, s.row_bytes, ri))
 			return -1;
 		if (dst)
 			dst += s.row_bytes;
@@ -418,10 +418,10 @@ static int read_operand(mem *m, const rop *o, const rop_operand *x, void *buf, r
 
 static int write_result(mem *m, const rop *o, const void *buf, int32_t writer)
 {
-	span_iter s = operand_spans(&o->dst, stride_of(o, &o->dst));
+	span_iter s = replay__operand_spans(&o->dst, stride_of(o, &o->dst));
 	const uint8_t *src = buf;
 	for (size_t row = 0; row < s.rows; row++) {
-		if (mem_write(m, s.pa + row * s.stride_bytes, src, s.row_bytes, writer))
+		if (replay__mem_write(m, s.pa + row * s.stride_bytes, src, s.row_bytes, writer))
 			return -1;
 		if (src)
 			src += s.row_bytes;
@@ -445,7 +445,7 @@ static const void *blob_data(replay *r, const rop *o, int32_t i, kb_error *err)
 		r->fatal = true;
 		return NULL;
 	}
-	span_iter s = operand_spans(&o->dst, 0);
+	span_iter s = replay__operand_spans(&o->dst, 0);
 	if (n != s.row_bytes) {
 		free(data);
 		kb_fail(err, "op %d: host data blob %lld has %zu bytes for a %zu-byte write", i + 1, (long long)id, n,
@@ -454,7 +454,7 @@ static const void *blob_data(replay *r, const rop *o, int32_t i, kb_error *err)
 	}
 	if (kb_grow(&r->blobs, &r->cap_blobs, r->n_blobs + 1, sizeof *r->blobs, 16)) {
 		free(data);
-		kb_fail(err, "out of memory");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		return NULL;
 	}
 	r->blobs[r->n_blobs++] = (blob_cache){id, data, n};
@@ -494,20 +494,20 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	const rop *o = op_at(r, i, &ob);
 	if (kb_op_is_control(o->kind))
 		return 0;
-	size_t out_bytes = (size_t)o->dst.shape->numel * dtype_bytes(o->dst.dtype);
+	size_t out_bytes = (size_t)o->dst.shape->numel * replay__dtype_bytes(o->dst.dtype);
 	if (o->kind == KB_OP_HOST_FILL) {
 		if (!o->attr)
 			return 0; /* writes zeros */
 		int64_t n = o->dst.shape->numel; /* a random fill: kb_rand_elem of the block's seed */
-		float *v = scratch_get(&r->tmp[2], (size_t)(n ? n : 1) * sizeof *v);
+		float *v = replay__scratch_get(&r->tmp[2], (size_t)(n ? n : 1) * sizeof *v);
 		void *out = malloc(out_bytes ? out_bytes : 1);
 		if (!v || !out) {
 			free(out);
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
 		for (int64_t j = 0; j < n; j++)
 			v[j] = kb_rand_elem((uint64_t)o->attr, (uint64_t)j, (float)o->imm);
-		from_f32(o->dst.dtype, v, out, n);
+		replay__from_f32(o->dst.dtype, v, out, n);
 		r->pending[i] = out;
 		return 0;
 	}
@@ -520,11 +520,11 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 	read_info ri = {0};
 	void *out = malloc(out_bytes ? out_bytes : 1);
 	if (!out)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (kb_op_is_dma(o->kind)) { /* a copy: bytes move unchanged */
 		if (read_operand(r->mem, o, x[0], out, &ri)) {
 			free(out);
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
 	} else {
 		float *in[4] = {NULL};
@@ -533,20 +533,20 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 		for (int k = 0; k < 4 && !rc; k++) {
 			if (!x[k])
 				continue;
-			size_t n = (size_t)x[k]->shape->numel, raw_n = n * dtype_bytes(x[k]->dtype);
-			void *raw = scratch_get(&r->raw, raw_n ? raw_n : 1);
-			in[k] = scratch_get(&r->in[k], (n ? n : 1) * sizeof(float));
+			size_t n = (size_t)x[k]->shape->numel, raw_n = n * replay__dtype_bytes(x[k]->dtype);
+			void *raw = replay__scratch_get(&r->raw, raw_n ? raw_n : 1);
+			in[k] = replay__scratch_get(&r->in[k], (n ? n : 1) * sizeof(float));
 			rc = !raw || !in[k] || read_operand(r->mem, o, x[k], raw, &ri);
 			if (!rc)
-				to_f32(x[k]->dtype, raw, in[k], (int64_t)n);
+				replay__to_f32(x[k]->dtype, raw, in[k], (int64_t)n);
 		}
 		if (!rc)
-			rc = compute(o, in, out, r->tmp, &r->rep->gemm_flops);
+			rc = replay__compute(o, in, out, r->tmp, &r->rep->gemm_flops);
 		if (o->kind == KB_OP_GEMM)
 			r->rep->gemm_s += kb_now_s() - t0;
 		if (rc) {
 			free(out);
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
 	}
 	check_read(r, i, &ri, check_order);
@@ -562,8 +562,8 @@ static int op_write(replay *r, int32_t i, kb_error *err)
 	if (o->kind == KB_OP_LAUNCH || !o->dst.space)
 		return 0;
 	if (write_result(r->mem, o, r->pending[i], i + 1))
-		return kb_fail(err, "out of memory");
-	if ((uint64_t)mem_pages(r->mem) * PAGE_BYTES > r->budget)
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
+	if ((uint64_t)replay__mem_pages(r->mem) * PAGE_BYTES > r->budget)
 		return kb_fail(err, "op %d: the simulated memory written passes replay's budget of %llu MiB", i + 1,
 			       (unsigned long long)(r->budget >> 20));
 	if (o->kind != KB_OP_HOST_WRITE)
@@ -685,7 +685,7 @@ static int dataflow_order(replay *r, kb_error *err)
 	ch = calloc((size_t)n_ch + 1, sizeof *ch);
 	if (!ch) {
 		free(recs);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	for (int64_t c = 0; c < n_ch; c++)
 		ch[c + 1].n_slots = recs[c].n_slots;
@@ -701,7 +701,7 @@ static int dataflow_order(replay *r, kb_error *err)
 	d.pending = calloc((size_t)n + 1, sizeof *d.pending);
 	heap = malloc(((size_t)n + 1) * sizeof *heap);
 	if (!launch_op || !after || !last_pe || !last_host || !d.head || !d.pending || !heap) {
-		kb_fail(err, "out of memory");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
 	memset(launch_op, 0xff, ((size_t)n_launch + 1) * sizeof *launch_op);
@@ -735,9 +735,9 @@ static int dataflow_order(replay *r, kb_error *err)
 				int kind;
 				int32_t sip, k_sip;
 				int64_t launch;
-				opstore_head(&r->ops, lop >= 0 ? lop : i, &kind, &sip, &launch);
+				replay__opstore_head(&r->ops, lop >= 0 ? lop : i, &kind, &sip, &launch);
 				for (; k < n; k++) {
-					opstore_head(&r->ops, k, &kind, &k_sip, &launch);
+					replay__opstore_head(&r->ops, k, &kind, &k_sip, &launch);
 					if (launch == 0 && k_sip == sip)
 						break;
 				}
@@ -790,7 +790,7 @@ static int dataflow_order(replay *r, kb_error *err)
 	rc = 0;
 	goto out;
 oom:
-	kb_fail(err, "out of memory");
+	kb_fail_status(err, KB_E_NOMEM, "out of memory");
 out:
 	for (int64_t c = 0; ch && c <= n_ch; c++) {
 		free(ch[c].send);
@@ -837,7 +837,7 @@ static int coll_flush(coll_group *g, kb_error *err)
 	if (w)
 		rep->coll_wrong = w;
 	if (!p || !w || !(p[rep->n_collectives] = strdup(line)))
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	w[rep->n_collectives] = g->unchecked ? -1 : g->wrong;
 	rep->n_collectives++;
 	return 0;
@@ -882,9 +882,9 @@ static int collective_lines(replay *r, kb_error *err)
 
 static int expected_writers(replay *r, kb_error *err)
 {
-	mem *m = mem_new(false);
+	mem *m = replay__mem_new(false);
 	if (!m)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	int rc = 0;
 	for (int32_t k = 0; k < r->n && !rc; k++) {
 		int32_t i = r->order[k];
@@ -900,8 +900,8 @@ static int expected_writers(replay *r, kb_error *err)
 		if (!rc && o->dst.space && o->kind != KB_OP_LAUNCH)
 			rc = write_result(m, o, NULL, i + 1);
 	}
-	mem_free(m);
-	return rc ? kb_fail(err, "out of memory") : 0;
+	replay__mem_free(m);
+	return rc ? kb_fail_status(err, KB_E_NOMEM, "out of memory") : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -919,7 +919,7 @@ static int load_samples(replay *r, kb_error *err)
 	int rc = 0;
 	if (!(r->ex = calloc((size_t)(n ? n : 1), sizeof *r->ex))) {
 		free(ex);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	for (int k = 0; k < n && !rc; k++) {
 		ex_rows *x = &r->ex[r->n_ex++];
@@ -950,7 +950,7 @@ static int load_samples(replay *r, kb_error *err)
 		} else if (r->opt->sample > 0 && n_rows > r->opt->sample) {
 			int m = r->opt->sample;
 			if (!(x->rows = malloc((size_t)m * sizeof *x->rows))) {
-				rc = kb_fail(err, "out of memory");
+				rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 				break;
 			}
 			for (int j = 0; j < m; j++) { /* first and last included, ascending, distinct */
@@ -975,16 +975,16 @@ static int target_writers(replay *r, mem *m, const ex_rows *x, int32_t **v, size
 		return -1;
 	int rc = 0;
 	for (size_t i = 0; i < n_sh && !rc; i++) {
-		uint64_t row_bytes = (uint64_t)sh[i].cols * dtype_bytes(t.dtype);
+		uint64_t row_bytes = (uint64_t)sh[i].cols * replay__dtype_bytes(t.dtype);
 		if (!x->n) /* a whole expectation: every row */
-			rc = mem_writers(m, sh[i].pa, (size_t)sh[i].rows * row_bytes, v, n_v, cap, 0);
+			rc = replay__mem_writers(m, sh[i].pa, (size_t)sh[i].rows * row_bytes, v, n_v, cap, 0);
 		for (int k = 0; k < x->n && !rc; k++)
 			if (x->rows[k] >= sh[i].row0 && x->rows[k] < sh[i].row0 + sh[i].rows)
-				rc = mem_writers(m, sh[i].pa + (uint64_t)(x->rows[k] - sh[i].row0) * row_bytes, row_bytes, v, n_v,
+				rc = replay__mem_writers(m, sh[i].pa + (uint64_t)(x->rows[k] - sh[i].row0) * row_bytes, row_bytes, v, n_v,
 						 cap, 0);
 	}
 	free(sh);
-	return rc ? kb_fail(err, "out of memory") : 0;
+	return rc ? kb_fail_status(err, KB_E_NOMEM, "out of memory") : 0;
 }
 
 /* The backward slice of the sampled rows: a bookkeeping pass in dataflow
@@ -998,7 +998,7 @@ static int compute_slice(replay *r, kb_error *err)
 		any |= r->ex[k].n > 0;
 	if (!any)
 		return 0;
-	mem *m = mem_new(false);
+	mem *m = replay__mem_new(false);
 	int64_t *at = malloc(((size_t)r->n + 1) * sizeof *at);
 	int32_t *w = NULL, *stack = NULL;
 	size_t n_w = 0, cap_w = 0;
@@ -1020,9 +1020,9 @@ static int compute_slice(replay *r, kb_error *err)
 		for (int j = 0; j < 4; j++) {
 			if (!x[j] || o->kind == KB_OP_HOST_WRITE || o->kind == KB_OP_HOST_FILL)
 				continue;
-			span_iter sp = operand_spans(x[j], stride_of(o, x[j]));
+			span_iter sp = replay__operand_spans(x[j], stride_of(o, x[j]));
 			for (size_t row = 0; row < sp.rows; row++)
-				if (mem_writers(m, sp.pa + row * sp.stride_bytes, sp.row_bytes, &w, &n_w, &cap_w, (size_t)at[i])) {
+				if (replay__mem_writers(m, sp.pa + row * sp.stride_bytes, sp.row_bytes, &w, &n_w, &cap_w, (size_t)at[i])) {
 					free(len);
 					goto oom;
 				}
@@ -1071,9 +1071,9 @@ static int compute_slice(replay *r, kb_error *err)
 	rc = 0;
 	goto out;
 oom:
-	rc = kb_fail(err, "out of memory computing the slice of the sampled rows");
+	rc = kb_fail_status(err, KB_E_NOMEM, "out of memory computing the slice of the sampled rows");
 out:
-	mem_free(m);
+	replay__mem_free(m);
 	free(at);
 	free(w);
 	free(stack);
@@ -1091,7 +1091,7 @@ static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int
 			  int64_t n_rows, int64_t c0, int64_t nc, int dtype, const float *want, uint8_t *seen,
 			  int64_t want_row, int64_t cols)
 {
-	size_t isz = dtype_bytes(dtype);
+	size_t isz = replay__dtype_bytes(dtype);
 	int64_t n = n_rows * nc;
 	if ((uint64_t)n * 4 > operand_budget(r)) {
 		snprintf(e->problem, sizeof e->problem, "a shard of %lld elements is over replay's budget", (long long)n);
@@ -1103,7 +1103,7 @@ static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int
 	if (!raw || !got) {
 		snprintf(e->problem, sizeof e->problem, "out of memory");
 	} else {
-		mem_read(r->mem, pa, raw, (size_t)n * isz, &ri);
+		replay__mem_read(r->mem, pa, raw, (size_t)n * isz, &ri);
 		if (ri.unwritten) {
 			char where[64];
 			pa_text(r, ri.first_unwritten, where, sizeof where);
@@ -1111,7 +1111,7 @@ static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int
 				 "shard on sip%d.cube%d.pe%d: %lld bytes were never written (first at %s)", sip, cube, pe,
 				 (long long)ri.unwritten, where);
 		} else {
-			to_f32(dtype, raw, got, n);
+			replay__to_f32(dtype, raw, got, n);
 		}
 	}
 	for (int64_t k = 0; !e->problem[0] && k < n; k++) {
@@ -1155,7 +1155,7 @@ static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 		return;
 	}
 	snprintf(e->tensor, sizeof e->tensor, "%s", t.name);
-	if (!dtype_bytes(t.dtype)) {
+	if (!replay__dtype_bytes(t.dtype)) {
 		snprintf(e->problem, sizeof e->problem, "tensor dtype %d is not f16 or f32: the trace is damaged", t.dtype);
 		return;
 	}
@@ -1181,7 +1181,7 @@ static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 		free(want);
 		return;
 	}
-	uint64_t isz = dtype_bytes(t.dtype);
+	uint64_t isz = replay__dtype_bytes(t.dtype);
 	/* which expected values a shard held: every one must be checked */
 	int64_t n_want = want_rows * cols;
 	uint8_t *seen = calloc((size_t)n_want / 8 + 1, 1);
@@ -1225,7 +1225,7 @@ static int verify(replay *r, kb_error *err)
 {
 	r->rep->expects = calloc((size_t)(r->n_ex ? r->n_ex : 1), sizeof *r->rep->expects);
 	if (!r->rep->expects)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	kb_progress_begin(r->opt->progress, "verify", "expectations", r->n_ex);
 	for (int k = 0; k < r->n_ex; k++) {
 		kb_progress_show(r->opt->progress, k);
@@ -1259,7 +1259,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 		goto out;
 	rep->ops = r.n;
 	if (!(r.order = malloc(((size_t)r.n + 1) * sizeof *r.order))) {
-		kb_fail(err, "out of memory");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
 	if (dataflow_order(&r, err) || load_samples(&r, err) || compute_slice(&r, err))
@@ -1268,14 +1268,14 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 		if (load_events(&r, &ev, &n_ev, err) || expected_writers(&r, err))
 			goto out;
 		if (sort_events(ev, n_ev)) {
-			kb_fail(err, "out of memory sorting %zu events", n_ev);
+			kb_fail_status(err, KB_E_NOMEM, "out of memory sorting %zu events", n_ev);
 			goto out;
 		}
 	} else {
 		snprintf(rep->run, sizeof rep->run, "dataflow order");
 	}
-	if (!(r.mem = mem_new(true))) {
-		kb_fail(err, "out of memory");
+	if (!(r.mem = replay__mem_new(true))) {
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
 	kb_progress_begin(opt.progress, "replay", "ops", r.n);
@@ -1297,10 +1297,10 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 			kb_progress_tick(opt.progress, k);
 		}
 	}
-	rep->op_bytes = (int64_t)(opstore_bytes(&r.ops) + n_ev * sizeof *ev +
+	rep->op_bytes = (int64_t)(replay__opstore_bytes(&r.ops) + n_ev * sizeof *ev +
 				  (size_t)r.n * (sizeof *r.pending + sizeof *r.expect_writer + sizeof *r.order +
 						 (r.in_slice ? 1 : 0)));
-	rep->sim_bytes = (int64_t)mem_pages(r.mem) * PAGE_BYTES;
+	rep->sim_bytes = (int64_t)replay__mem_pages(r.mem) * PAGE_BYTES;
 	kb_db_progress(db, opt.progress); /* reading the expected values */
 	if (!r.fatal && (verify(&r, err) || collective_lines(&r, err)))
 		goto out;
@@ -1326,14 +1326,14 @@ out:
 	free(r.pending);
 	free(r.expect_writer);
 	free(r.order);
-	opstore_free(&r.ops);
+	replay__opstore_free(&r.ops);
 	free(r.shapes);
-	mem_free(r.mem);
-	scratch_release(&r.raw);
+	replay__mem_free(r.mem);
+	replay__scratch_release(&r.raw);
 	for (int k = 0; k < 4; k++)
-		scratch_release(&r.in[k]);
+		replay__scratch_release(&r.in[k]);
 	for (int k = 0; k < 3; k++)
-		scratch_release(&r.tmp[k]);
+		replay__scratch_release(&r.tmp[k]);
 	if (rc) { /* a failed replay hands back an empty report */
 		kb_replay_report_release(rep);
 		memset(rep, 0, sizeof *rep);

@@ -14,9 +14,9 @@
 
 typedef struct mem mem;
 
-mem *mem_new(bool with_data);
-void mem_free(mem *m);
-size_t mem_pages(const mem *m);
+mem *replay__mem_new(bool with_data);
+void replay__mem_free(mem *m);
+size_t replay__mem_pages(const mem *m);
 
 /* What a read found. */
 typedef struct read_info {
@@ -26,13 +26,13 @@ typedef struct read_info {
 } read_info;
 
 /* Copies n bytes at pa into out (NULL: only inspect the writers). */
-int mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri);
+int replay__mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri);
 /* Appends the ops that last wrote bytes [pa, pa + n) to *v (a growable
  * array; an op repeating the entry before it, if that is at `from` or
  * later, once). */
-int mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t *cap, size_t from);
+int replay__mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v, size_t *cap, size_t from);
 /* Writes n bytes (NULL: zeros; ignored without data) as op `writer`. */
-int mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer);
+int replay__mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t writer);
 
 /* ---- operands and numerics (numerics.c) ---- */
 
@@ -64,15 +64,15 @@ typedef struct opstore {
 	int32_t n;
 } opstore;
 
-int opstore_init(opstore *s, int32_t n_ops);
-void opstore_free(opstore *s);
+int replay__opstore_init(opstore *s, int32_t n_ops);
+void replay__opstore_free(opstore *s);
 /* Appends op o (its shapes point into shapes[]); -1: out of memory. */
-int opstore_put(opstore *s, const rop *o, const shape4 *shapes);
+int replay__opstore_put(opstore *s, const rop *o, const shape4 *shapes);
 /* Decodes op i (0-based) into *o. */
-void opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o);
+void replay__opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o);
 /* Only op i's kind, SIP and launch (the first fields: a few ns). */
-void opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch);
-size_t opstore_bytes(const opstore *s);
+void replay__opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch);
+size_t replay__opstore_bytes(const opstore *s);
 
 /* Byte ranges an operand covers: one per row when strided. */
 typedef struct span_iter {
@@ -80,7 +80,7 @@ typedef struct span_iter {
 	size_t row_bytes, rows, stride_bytes;
 } span_iter;
 
-span_iter operand_spans(const rop_operand *o, int64_t stride);
+span_iter replay__operand_spans(const rop_operand *o, int64_t stride);
 
 /* A growable buffer reused from op to op (fresh large mallocs cost page
  * faults on every op). */
@@ -89,16 +89,16 @@ typedef struct scratch {
 	size_t cap;
 } scratch;
 
-void *scratch_get(scratch *s, size_t bytes);
-void scratch_release(scratch *s);
+void *replay__scratch_get(scratch *s, size_t bytes);
+void replay__scratch_release(scratch *s);
 
 /* Computes op's result (dst dtype, contiguous) from f32 inputs already
  * loaded into in[0..2] (a, b, c; dst for an accumulating GEMM in in[3]);
  * tmp holds the f32 result and transposed operands. */
-int compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops);
+int replay__compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops);
 
-size_t dtype_bytes(int dtype);
-void to_f32(int dtype, const void *src, float *dst, int64_t n);
-void from_f32(int dtype, const float *src, void *dst, int64_t n);
+size_t replay__dtype_bytes(int dtype);
+void replay__to_f32(int dtype, const void *src, float *dst, int64_t n);
+void replay__from_f32(int dtype, const float *src, void *dst, int64_t n);
 
 #endif

@@ -27,20 +27,20 @@ static void colour(double u, char *buf, size_t cap)
 
 static void heat_map(FILE *f, kb_db *db)
 {
-	sqlite3 *h = kb_db_handle(db);
-	sqlite3_stmt *st;
+	kb_query *st;
+	kb_error e;
 	/* the busiest unit of each PE, over its rank's device time (temp.kb_device from the sections) */
-	if (sqlite3_prepare_v2(h, "SELECT b.sip, b.cube, b.pe, max(100.0 * b.busy_ps / max(d.device_ps, 1)"
-				  " / CASE WHEN b.unit = 'dma' THEN 2 ELSE 1 END) FROM unit_busy b JOIN temp.kb_device d"
-				  " ON d.rank = b.sip WHERE b.run_id = (SELECT max(run_id) FROM unit_busy) AND b.cube >= 0"
-				  " GROUP BY b.sip, b.cube, b.pe ORDER BY b.sip, b.cube, b.pe", -1, &st, NULL) != SQLITE_OK)
+	if (kb_query_open(db, "SELECT b.sip AS sip, b.cube AS cube, b.pe AS pe, max(100.0 * b.busy_ps / max(d.device_ps, 1)"
+			  " / CASE WHEN b.unit = 'dma' THEN 2 ELSE 1 END) AS busy_pct FROM unit_busy b JOIN temp.kb_device d"
+			  " ON d.rank = b.sip WHERE b.run_id = (SELECT max(run_id) FROM unit_busy) AND b.cube >= 0"
+			  " GROUP BY b.sip, b.cube, b.pe ORDER BY b.sip, b.cube, b.pe", &st, &e))
 		return;
 	int max_cube = 0, max_pe = 0, max_sip = 0;
 	struct cell { int sip, cube, pe; double u; } cells[4096];
 	int n = 0;
-	while (sqlite3_step(st) == SQLITE_ROW && n < 4096) {
-		cells[n] = (struct cell){sqlite3_column_int(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
-					 sqlite3_column_double(st, 3)};
+	while (n < 4096 && kb_query_step(st, &e) == 1) {
+		cells[n] = (struct cell){(int)kb_query_int(st, "sip"), (int)kb_query_int(st, "cube"),
+					 (int)kb_query_int(st, "pe"), kb_query_double(st, "busy_pct")};
 		if (cells[n].cube > max_cube)
 			max_cube = cells[n].cube;
 		if (cells[n].pe > max_pe)
@@ -49,7 +49,7 @@ static void heat_map(FILE *f, kb_db *db)
 			max_sip = cells[n].sip;
 		n++;
 	}
-	sqlite3_finalize(st);
+	kb_query_close(st);
 	if (!n)
 		return;
 	int cw = 22, ch = 14, gap = 30, block_w = (max_pe + 1) * cw + gap;
@@ -121,7 +121,7 @@ static void table(FILE *f, const rtable *t)
 	fprintf(f, "</h2>\n<table><tr>");
 	for (int c = 0; c < t->n_cols; c++) {
 		char h[64];
-		rtable_header(t->cols[c], h, sizeof h);
+		reports__rtable_header(t->cols[c], h, sizeof h);
 		fprintf(f, "<th>");
 		kb_html_text(f, h);
 		fprintf(f, "</th>");

@@ -86,28 +86,31 @@ static void shard_index_free(shard_index *x)
 	free(x->v);
 }
 
-static int shard_index_load(sqlite3 *h, shard_index *x)
+static int shard_index_load(kb_db *db, shard_index *x, kb_error *err)
 {
 	memset(x, 0, sizeof *x);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "SELECT s.rowid, s.pa, s.nbytes, n.value FROM shards s JOIN tensors tt ON tt.id ="
-				  " s.tensor_id JOIN strings n ON n.id = tt.name", -1, &st, NULL) != SQLITE_OK)
+	kb_query *st;
+	if (kb_query_open(db, "SELECT s.rowid AS id, s.pa AS pa, s.nbytes AS nbytes, n.value AS name, n.value IS NULL AS"
+			  " no_name FROM shards s JOIN tensors tt ON tt.id = s.tensor_id JOIN strings n ON n.id = tt.name",
+			  &st, err))
 		return -1;
 	size_t cap = 0;
-	int rc = 0;
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t pa = sqlite3_column_int64(st, 1), nbytes = sqlite3_column_int64(st, 2);
-		const char *name = (const char *)sqlite3_column_text(st, 3);
+	int rc = 0, step;
+	while (!rc && (step = kb_query_step(st, err)) == 1) {
+		int64_t pa = kb_query_int(st, "pa"), nbytes = kb_query_int(st, "nbytes");
+		const char *name = kb_query_int(st, "no_name") ? NULL : kb_query_text(st, "name");
 		if (pa < 0 || nbytes <= 0 || nbytes > INT64_MAX - pa || !name)
 			continue; /* holds no address */
 		char *copy = NULL;
 		if (kb_grow(&x->v, &cap, x->n + 1, sizeof *x->v, 64) || !(copy = strdup(name))) {
-			rc = -1;
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			break;
 		}
-		x->v[x->n++] = (shard_iv){(uint64_t)pa, (uint64_t)(pa + nbytes), sqlite3_column_int64(st, 0), copy};
+		x->v[x->n++] = (shard_iv){(uint64_t)pa, (uint64_t)(pa + nbytes), kb_query_int(st, "id"), copy};
 	}
-	sqlite3_finalize(st);
+	kb_query_close(st);
+	if (!rc && step < 0)
+		return -1;
 	if (x->n)
 		qsort(x->v, x->n, sizeof *x->v, by_lo);
 	x->disjoint = true;
@@ -157,48 +160,50 @@ static void names_free(names *x)
 	free(x->kernel);
 }
 
-/* Rows (id, text) of sql into *v[1..max id]. */
-static int load_names(sqlite3 *h, const char *sql, char ***v, int64_t *n)
+/* Rows (id, name) of sql into *v[1..max id]. */
+static int load_names(kb_db *db, const char *sql, char ***v, int64_t *n, kb_error *err)
 {
-	sqlite3_stmt *st;
+	kb_query *st;
 	*v = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+	if (kb_query_open(db, sql, &st, err))
 		return -1;
 	size_t cap = 0;
 	int rc = 0, step;
-	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *t = (const char *)sqlite3_column_text(st, 1);
+	while (!rc && (step = kb_query_step(st, err)) == 1) {
+		int64_t id = kb_query_int(st, "id");
+		const char *t = kb_query_is_null(st, "name") ? NULL : kb_query_text(st, "name");
 		if (id < 0 || id > INT32_MAX || !t)
 			continue;
 		size_t old = cap;
 		if (kb_grow(v, &cap, (size_t)id + 1, sizeof **v, 64)) {
-			rc = -1;
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			break;
 		}
 		memset(*v + old, 0, (cap - old) * sizeof **v);
 		free((*v)[id]);
 		if (!((*v)[id] = strdup(t)))
-			rc = -1;
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		if (id > *n)
 			*n = id;
 	}
-	sqlite3_finalize(st);
-	if (!*v && !rc && !(*v = calloc(1, sizeof **v)))
+	kb_query_close(st);
+	if (!rc && step < 0)
 		rc = -1;
+	if (!*v && !rc && !(*v = calloc(1, sizeof **v)))
+		rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	return rc;
 }
 
-static int names_load(sqlite3 *h, names *x)
+static int names_load(kb_db *db, names *x, kb_error *err)
 {
 	memset(x, 0, sizeof *x);
 	char **w = NULL;
 	int64_t n_w = 0;
-	int rc = load_names(h, "SELECT id, text FROM shapes", &x->shape, &x->n_shape) ||
-		 load_names(h, "SELECT l.id, s.value FROM launches l JOIN strings s ON s.id = l.kernel", &x->kernel,
-			    &x->n_kernel) ||
-		 load_names(h, "SELECT id, name FROM enum_wait WHERE id BETWEEN 0 AND 15", &w, &n_w);
+	int rc = load_names(db, "SELECT id, text AS name FROM shapes", &x->shape, &x->n_shape, err) ||
+		 load_names(db, "SELECT l.id AS id, s.value AS name FROM launches l JOIN strings s ON s.id = l.kernel",
+			    &x->kernel, &x->n_kernel, err) ||
+		 load_names(db, "SELECT id, name FROM enum_wait WHERE id BETWEEN 0 AND 15", &w, &n_w, err);
 	for (int64_t k = 0; w && k <= n_w; k++)
 		x->wait[k] = w[k];
 	free(w);
@@ -255,7 +260,7 @@ static int parts_open(part *pt, int n, const char *path, bool split, kb_error *e
 			return -1;
 		pt[k].j.f = pt[k].out.f;
 		pt[k].j.n = 0;
-		jb_raw(&pt[k].j, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\","
+		reports__jb_raw(&pt[k].j, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\","
 				 "\"pid\":1000,\"args\":{\"name\":\"links (GB/s per kind, all links of the kind)\"}}");
 	}
 	return 0;
@@ -268,8 +273,8 @@ static int parts_close(part *pt, int n, bool ok, kb_error *err)
 	for (int k = 0; k < n; k++) {
 		if (!pt[k].out.f)
 			continue;
-		jb_raw(&pt[k].j, "\n]}\n");
-		jb_flush(&pt[k].j);
+		reports__jb_raw(&pt[k].j, "\n]}\n");
+		reports__jb_flush(&pt[k].j);
 		if (kb_out_close(&pt[k].out, ok && !rc, rc ? NULL : err))
 			rc = -1;
 		else if (ok && !rc)
@@ -283,43 +288,51 @@ static int parts_close(part *pt, int n, bool ok, kb_error *err)
 /* Pass 1: every op of the run in time order, as Perfetto's tracks see
  * them: its lane on its unit's track, its file, and the names each file
  * needs (a process per SIP, a thread per lane), written at once. */
-static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, placed *at, part **parts_out,
+static int place_ops(kb_db *db, int64_t run, int64_t max_id, int64_t split, placed *at, part **parts_out,
 		     int *n_parts, const char *path, kb_progress *progress, kb_error *err)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "SELECT t.op_id, t.t_start_ps, t.t_end_ps, o.sip, o.cube, o.pe, o.kind, o.launch_id"
-				  " FROM op_times t JOIN ops o ON o.id = t.op_id WHERE t.run_id = ?", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "%s: %s", path, sqlite3_errmsg(h));
-	sqlite3_bind_int64(st, 1, run);
+	kb_query *st;
+	if (kb_query_open(db, "SELECT t.op_id AS op_id, t.t_start_ps AS t_start_ps, t.t_end_ps AS t_end_ps, o.sip AS sip,"
+			  " o.cube AS cube, o.pe AS pe, o.kind AS kind, o.launch_id AS launch_id"
+			  " FROM op_times t JOIN ops o ON o.id = t.op_id WHERE t.run_id = :run", &st, err))
+		return -1;
+	kb_query_bind_int(st, ":run", run);
+	const int c_id = kb_query_col(st, "op_id"), c_start = kb_query_col(st, "t_start_ps"),
+		  c_end = kb_query_col(st, "t_end_ps"), c_sip = kb_query_col(st, "sip"), c_cube = kb_query_col(st, "cube"),
+		  c_pe = kb_query_col(st, "pe"), c_kind = kb_query_col(st, "kind"), c_launch = kb_query_col(st, "launch_id");
 	p1row *rows = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 	kb_progress_begin(progress, "perfetto: place", "ops", max_id);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	int step;
+	while (!rc && (step = kb_query_step(st, err)) == 1) {
 		kb_progress_tick(progress, (int64_t)n);
-		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 7);
-		int sip = sqlite3_column_int(st, 3), cube = sqlite3_column_int(st, 4), pe = sqlite3_column_int(st, 5);
-		int kind = sqlite3_column_int(st, 6), unit = unit_of(kind, launch);
+		int64_t id = kb_query_int_at(st, c_id), launch = kb_query_int_at(st, c_launch);
+		int sip = (int)kb_query_int_at(st, c_sip), cube = (int)kb_query_int_at(st, c_cube),
+		    pe = (int)kb_query_int_at(st, c_pe);
+		int kind = (int)kb_query_int_at(st, c_kind), unit = unit_of(kind, launch);
 		if (sip < 0 || sip >= MAX_SIPS || id < 1 || id > max_id || kind <= KB_OP_NONE || kind >= KB_OP_KIND_COUNT)
 			continue;
 		if (unit == U_HOST)
 			cube = pe = 0;
 		if (kb_grow(&rows, &cap, n + 1, sizeof *rows, 4096)) {
-			rc = kb_fail(err, "out of memory");
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			break;
 		}
-		rows[n++] = (p1row){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), id,
+		rows[n++] = (p1row){kb_query_int_at(st, c_start), kb_query_int_at(st, c_end), id,
 				    (uint64_t)sip << 40 | (uint64_t)(cube & 0xFFFF) << 24 | (uint64_t)(pe & 0xFFFF) << 8 |
 					    (uint64_t)unit};
 	}
-	sqlite3_finalize(st);
+	kb_query_close(st);
+	if (!rc && step < 0)
+		rc = -1;
 	int np = split ? (int)((n + (size_t)split - 1) / (size_t)split) : 1;
 	if (!rc && np > MAX_PARTS)
 		rc = kb_fail(err, "--perfetto-split %lld makes %d files of the run's %zu ops, over %d: choose a larger split",
 			     (long long)split, np, n, MAX_PARTS);
 	part *pt = rc ? NULL : calloc((size_t)(np ? np : 1), sizeof *pt);
 	if (!rc && !pt)
-		rc = kb_fail(err, "out of memory");
+		rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (!rc && n)
 		qsort(rows, n, sizeof *rows, by_start);
 	if (!rc)
@@ -339,12 +352,12 @@ static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, pla
 			seen_sip[sip] = k + 1;
 			snprintf(line, sizeof line, ",\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"args\":{\"name\":\"sip%d\"}}",
 				 sip, sip);
-			jb_raw(j, line);
+			reports__jb_raw(j, line);
 		}
 		lanes *ln = kb_ptrmap_get(&tracks, r->key + 1);
 		if (!ln && (!(ln = calloc(1, sizeof *ln)) || kb_ptrmap_put(&tracks, r->key + 1, ln))) {
 			free(ln);
-			rc = kb_fail(err, "out of memory");
+			rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			break;
 		}
 		int lane = 0;
@@ -364,7 +377,7 @@ static int place_ops(sqlite3 *h, int64_t run, int64_t max_id, int64_t split, pla
 				snprintf(line, sizeof line, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
 					 "\"args\":{\"name\":\"cube%d.pe%d %s%s%.0d\"}}", sip, tid, cube, pe, unit_name[unit],
 					 lane ? "#" : "", lane ? lane + 1 : 0);
-			jb_raw(j, line);
+			reports__jb_raw(j, line);
 		}
 		ln->end[lane] = r->t1;
 		at[r->id] = (placed){tid, k};
@@ -395,20 +408,16 @@ static part *part_at(part *pt, int n, int64_t t)
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_progress *progress,
 		       kb_error *err)
 {
-	sqlite3 *h = kb_db_handle(db);
 	int64_t max_id = 0;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "SELECT coalesce(max(id), 0) FROM ops", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		max_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (kb_query_int_value(db, "SELECT max(id) FROM ops", 0, &max_id, err))
+		return -1;
 	placed *at = malloc(((size_t)max_id + 1) * sizeof *at);
 	if (!at)
-		return kb_fail(err, "out of memory for %lld ops", (long long)max_id);
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %lld ops", (long long)max_id);
 	memset(at, 0xFF, ((size_t)max_id + 1) * sizeof *at); /* part -1: not placed */
 	part *pt = NULL;
 	int np = 0;
-	if (place_ops(h, run, max_id, split > 0 ? split : 0, at, &pt, &np, path, progress, err)) {
+	if (place_ops(db, run, max_id, split > 0 ? split : 0, at, &pt, &np, path, progress, err)) {
 		free(at);
 		return -1;
 	}
@@ -416,87 +425,101 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, 
 	shard_index shards = {0};
 	names nm = {0};
 	int rc = 0;
-	if (shard_index_load(h, &shards) || names_load(h, &nm) ||
-	    sqlite3_prepare_v2(h, "SELECT t.op_id, o.sip, o.kind, o.launch_id, t.t_start_ps, t.t_end_ps,"
-				  " o.bytes, o.flops, o.dst_shape, t.wait, t.stall_ps, o.chan_id, o.chan_seq,"
-				  " CASE WHEN o.kind = ?2 THEN o.a_pa ELSE o.dst_pa END"
-				  " FROM op_times t JOIN ops o ON o.id = t.op_id WHERE t.run_id = ?1", -1, &st, NULL) != SQLITE_OK) {
-		rc = kb_fail(err, "%s: cannot read the run: %s", kb_db_path(db), sqlite3_errmsg(h));
+	kb_query *st = NULL;
+	kb_error e = {0};
+	if (shard_index_load(db, &shards, &e) || names_load(db, &nm, &e) ||
+	    kb_query_open(db, "SELECT t.op_id AS op_id, o.sip AS sip, o.kind AS kind, o.launch_id AS launch_id,"
+			  " t.t_start_ps AS t_start_ps, t.t_end_ps AS t_end_ps, o.bytes AS bytes, o.flops AS flops,"
+			  " o.dst_shape AS dst_shape, t.wait AS wait, t.stall_ps AS stall_ps, o.chan_id AS chan_id,"
+			  " o.chan_seq AS chan_seq, CASE WHEN o.kind = :dma_read THEN o.a_pa ELSE o.dst_pa END AS memory_pa"
+			  " FROM op_times t JOIN ops o ON o.id = t.op_id WHERE t.run_id = :run", &st, &e)) {
+		rc = kb_fail_status(err, e.status, "%s: cannot read the run: %s", kb_db_path(db), e.msg);
 		st = NULL;
 	}
+	int c_id = 0, c_sip = 0, c_kind = 0, c_launch = 0, c_start = 0, c_end = 0, c_bytes = 0, c_flops = 0, c_shape = 0,
+	    c_wait = 0, c_stall = 0, c_chan = 0, c_seq = 0, c_pa = 0;
 	if (st) {
-		sqlite3_bind_int64(st, 1, run);
-		sqlite3_bind_int(st, 2, KB_OP_DMA_READ);
+		kb_query_bind_int(st, ":run", run);
+		kb_query_bind_int(st, ":dma_read", KB_OP_DMA_READ);
+		c_id = kb_query_col(st, "op_id"), c_sip = kb_query_col(st, "sip"), c_kind = kb_query_col(st, "kind");
+		c_launch = kb_query_col(st, "launch_id"), c_start = kb_query_col(st, "t_start_ps");
+		c_end = kb_query_col(st, "t_end_ps"), c_bytes = kb_query_col(st, "bytes"), c_flops = kb_query_col(st, "flops");
+		c_shape = kb_query_col(st, "dst_shape"), c_wait = kb_query_col(st, "wait");
+		c_stall = kb_query_col(st, "stall_ps"), c_chan = kb_query_col(st, "chan_id");
+		c_seq = kb_query_col(st, "chan_seq"), c_pa = kb_query_col(st, "memory_pa");
 	}
 	flow_end *ends = NULL;
 	size_t n_ends = 0, cap_ends = 0;
 	kb_progress_begin(progress, "perfetto: write", "ops", max_id);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0), launch = sqlite3_column_int64(st, 3);
+	int step = 0;
+	while (!rc && (step = kb_query_step(st, err)) == 1) {
+		int64_t id = kb_query_int_at(st, c_id), launch = kb_query_int_at(st, c_launch);
 		kb_progress_tick(progress, id);
 		if (id < 1 || id > max_id || at[id].part < 0)
 			continue;
-		int sip = sqlite3_column_int(st, 1), kind = sqlite3_column_int(st, 2), unit = unit_of(kind, launch);
-		int64_t t0 = sqlite3_column_int64(st, 4), t1 = sqlite3_column_int64(st, 5);
+		int sip = (int)kb_query_int_at(st, c_sip), kind = (int)kb_query_int_at(st, c_kind), unit = unit_of(kind, launch);
+		int64_t t0 = kb_query_int_at(st, c_start), t1 = kb_query_int_at(st, c_end);
 		jbuf *j = &pt[at[id].part].j;
-		int64_t chan = sqlite3_column_int64(st, 11);
+		int64_t chan = kb_query_int_at(st, c_chan), seq = kb_query_int_at(st, c_seq);
 		if ((kind == KB_OP_IPCQ_SEND || kind == KB_OP_IPCQ_RECV) && chan > 0) {
 			if (kb_grow(&ends, &cap_ends, n_ends + 1, sizeof *ends, 1024)) {
-				rc = kb_fail(err, "out of memory");
+				rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 				break;
 			}
 			bool recv = kind == KB_OP_IPCQ_RECV;
-			ends[n_ends++] = (flow_end){chan, sqlite3_column_int64(st, 12), id, recv ? t0 : t1, sip, at[id].tid,
+			ends[n_ends++] = (flow_end){chan, seq, id, recv ? t0 : t1, sip, at[id].tid,
 						    at[id].part, recv};
 		}
-		jb_raw(j, ",\n{\"ph\":\"X\",\"name\":\"");
-		jb_raw(j, kb_op_kind_name(kind));
-		jb_raw(j, "\",\"cat\":\"");
-		jb_raw(j, unit_name[unit]);
-		jb_raw(j, "\",\"pid\":");
-		jb_int(j, sip);
-		jb_raw(j, ",\"tid\":");
-		jb_int(j, at[id].tid);
-		jb_raw(j, ",\"ts\":");
-		jb_ps_us(j, t0);
-		jb_raw(j, ",\"dur\":");
-		jb_ps_us(j, t1 - t0);
-		jb_raw(j, ",\"args\":{\"op\":");
-		jb_int(j, id);
-		jb_raw(j, ",\"bytes\":");
-		jb_int(j, sqlite3_column_int64(st, 6));
-		jb_raw(j, ",\"flops\":");
-		jb_int(j, sqlite3_column_int64(st, 7));
-		jb_raw(j, ",\"shape\":");
-		jb_str(j, name_of(nm.shape, nm.n_shape, sqlite3_column_int64(st, 8)));
-		jb_raw(j, ",\"waited_on\":");
-		int64_t wait = sqlite3_column_int64(st, 9);
-		jb_str(j, wait >= 0 && wait < 16 && nm.wait[wait] ? nm.wait[wait] : "");
-		jb_raw(j, ",\"stall_ns\":");
-		jb_ps_us(j, sqlite3_column_int64(st, 10) * 1000); /* ns with 3 decimals */
+		reports__jb_raw(j, ",\n{\"ph\":\"X\",\"name\":\"");
+		reports__jb_raw(j, kb_op_kind_name(kind));
+		reports__jb_raw(j, "\",\"cat\":\"");
+		reports__jb_raw(j, unit_name[unit]);
+		reports__jb_raw(j, "\",\"pid\":");
+		reports__jb_int(j, sip);
+		reports__jb_raw(j, ",\"tid\":");
+		reports__jb_int(j, at[id].tid);
+		reports__jb_raw(j, ",\"ts\":");
+		reports__jb_ps_us(j, t0);
+		reports__jb_raw(j, ",\"dur\":");
+		reports__jb_ps_us(j, t1 - t0);
+		reports__jb_raw(j, ",\"args\":{\"op\":");
+		reports__jb_int(j, id);
+		reports__jb_raw(j, ",\"bytes\":");
+		reports__jb_int(j, kb_query_int_at(st, c_bytes));
+		reports__jb_raw(j, ",\"flops\":");
+		reports__jb_int(j, kb_query_int_at(st, c_flops));
+		reports__jb_raw(j, ",\"shape\":");
+		reports__jb_str(j, name_of(nm.shape, nm.n_shape, kb_query_int_at(st, c_shape)));
+		reports__jb_raw(j, ",\"waited_on\":");
+		int64_t wait = kb_query_int_at(st, c_wait);
+		reports__jb_str(j, wait >= 0 && wait < 16 && nm.wait[wait] ? nm.wait[wait] : "");
+		reports__jb_raw(j, ",\"stall_ns\":");
+		reports__jb_ps_us(j, kb_query_int_at(st, c_stall) * 1000); /* ns with 3 decimals */
 		const char *tensor = kind == KB_OP_DMA_READ || kind == KB_OP_DMA_WRITE || kind == KB_OP_HOST_WRITE ||
 						     kind == KB_OP_HOST_FILL
-					     ? shard_index_find(&shards, (uint64_t)sqlite3_column_int64(st, 13))
+					     ? shard_index_find(&shards, (uint64_t)kb_query_int_at(st, c_pa))
 					     : NULL;
 		if (tensor) {
-			jb_raw(j, ",\"tensor\":");
-			jb_str(j, tensor);
+			reports__jb_raw(j, ",\"tensor\":");
+			reports__jb_str(j, tensor);
 		}
 		if (launch) {
-			jb_raw(j, ",\"kernel\":");
-			jb_str(j, name_of(nm.kernel, nm.n_kernel, launch));
-			jb_raw(j, ",\"launch\":");
-			jb_int(j, launch);
+			reports__jb_raw(j, ",\"kernel\":");
+			reports__jb_str(j, name_of(nm.kernel, nm.n_kernel, launch));
+			reports__jb_raw(j, ",\"launch\":");
+			reports__jb_int(j, launch);
 		}
 		if (chan) {
-			jb_raw(j, ",\"channel\":");
-			jb_int(j, chan);
-			jb_raw(j, ",\"message\":");
-			jb_int(j, sqlite3_column_int64(st, 12));
+			reports__jb_raw(j, ",\"channel\":");
+			reports__jb_int(j, chan);
+			reports__jb_raw(j, ",\"message\":");
+			reports__jb_int(j, seq);
 		}
-		jb_raw(j, "}}");
+		reports__jb_raw(j, "}}");
 	}
-	sqlite3_finalize(st);
+	kb_query_close(st);
+	if (!rc && step < 0)
+		rc = -1;
 	/* flows: send k -> recv k of each channel, in the send's file when the
 	 * recv is in it too (an arrow between two files draws in neither) */
 	if (!rc && n_ends)
@@ -508,36 +531,36 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, 
 		jbuf *j = &pt[a->part].j;
 		for (int side = 0; side < 2; side++) {
 			const flow_end *e = side ? b : a;
-			jb_raw(j, side ? ",\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"ipcq\",\"cat\":\"ipcq\",\"id\":"
+			reports__jb_raw(j, side ? ",\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"ipcq\",\"cat\":\"ipcq\",\"id\":"
 				       : ",\n{\"ph\":\"s\",\"name\":\"ipcq\",\"cat\":\"ipcq\",\"id\":");
-			jb_int(j, a->op);
-			jb_raw(j, ",\"pid\":");
-			jb_int(j, e->sip);
-			jb_raw(j, ",\"tid\":");
-			jb_int(j, e->tid);
-			jb_raw(j, ",\"ts\":");
-			jb_ps_us(j, e->t_ps);
-			jb_raw(j, "}");
+			reports__jb_int(j, a->op);
+			reports__jb_raw(j, ",\"pid\":");
+			reports__jb_int(j, e->sip);
+			reports__jb_raw(j, ",\"tid\":");
+			reports__jb_int(j, e->tid);
+			reports__jb_raw(j, ",\"ts\":");
+			reports__jb_ps_us(j, e->t_ps);
+			reports__jb_raw(j, "}");
 		}
 	}
 	free(ends);
 	/* counters: the load of each link kind (kb-time's link_load series), each in the file of its time */
 	if (!rc && kb_db_has_table(db, "link_load") &&
-	    sqlite3_prepare_v2(h, "SELECT kind, t_ps, gbps FROM link_load WHERE run_id = ? ORDER BY kind, t_ps", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, run);
+	    kb_query_open(db, "SELECT kind, t_ps, gbps FROM link_load WHERE run_id = :run ORDER BY kind, t_ps", &st,
+			  &e) == 0) {
+		kb_query_bind_int(st, ":run", run);
 		char line[96];
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			int64_t t = sqlite3_column_int64(st, 1);
+		while (kb_query_step(st, &e) == 1) {
+			int64_t t = kb_query_int(st, "t_ps");
 			jbuf *j = &part_at(pt, np, t)->j;
-			jb_raw(j, ",\n{\"ph\":\"C\",\"name\":");
-			jb_str(j, (const char *)sqlite3_column_text(st, 0));
-			jb_raw(j, ",\"pid\":1000,\"ts\":");
-			jb_ps_us(j, t);
-			snprintf(line, sizeof line, ",\"args\":{\"GB/s\":%.3f}}", sqlite3_column_double(st, 2));
-			jb_raw(j, line);
+			reports__jb_raw(j, ",\n{\"ph\":\"C\",\"name\":");
+			reports__jb_str(j, kb_query_text(st, "kind"));
+			reports__jb_raw(j, ",\"pid\":1000,\"ts\":");
+			reports__jb_ps_us(j, t);
+			snprintf(line, sizeof line, ",\"args\":{\"GB/s\":%.3f}}", kb_query_double(st, "gbps"));
+			reports__jb_raw(j, line);
 		}
-		sqlite3_finalize(st);
+		kb_query_close(st);
 	}
 	shard_index_free(&shards);
 	names_free(&nm);

@@ -13,82 +13,14 @@
 #include "reports.h"
 #include "reports_int.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- SQL helpers: median and stddev aggregates ---- */
-
-typedef struct agg {
-	double *v;
-	size_t n, cap;
-} agg;
-
-static void agg_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	agg *a = sqlite3_aggregate_context(ctx, sizeof *a);
-	if (!a || sqlite3_value_type(argv[0]) == SQLITE_NULL)
-		return;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		double *v = realloc(a->v, cap * sizeof *v);
-		if (!v) {
-			sqlite3_result_error_nomem(ctx);
-			return;
-		}
-		a->v = v;
-		a->cap = cap;
-	}
-	a->v[a->n++] = sqlite3_value_double(argv[0]);
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return a < b ? -1 : a > b;
-}
-
-static void median_final(sqlite3_context *ctx)
-{
-	agg *a = sqlite3_aggregate_context(ctx, 0);
-	if (!a || !a->n) {
-		sqlite3_result_null(ctx);
-		return;
-	}
-	qsort(a->v, a->n, sizeof *a->v, cmp_double);
-	sqlite3_result_double(ctx, a->n % 2 ? a->v[a->n / 2] : (a->v[a->n / 2 - 1] + a->v[a->n / 2]) / 2);
-	free(a->v);
-}
-
-static void stddev_final(sqlite3_context *ctx)
-{
-	agg *a = sqlite3_aggregate_context(ctx, 0);
-	if (!a || a->n < 2) {
-		sqlite3_result_double(ctx, 0);
-		if (a)
-			free(a->v);
-		return;
-	}
-	double mean = 0, ss = 0;
-	for (size_t i = 0; i < a->n; i++)
-		mean += a->v[i];
-	mean /= (double)a->n;
-	for (size_t i = 0; i < a->n; i++)
-		ss += (a->v[i] - mean) * (a->v[i] - mean);
-	sqlite3_result_double(ctx, sqrt(ss / (double)(a->n - 1)));
-	free(a->v);
-}
-
-int kb_report_sql_functions(sqlite3 *h)
-{
-	return sqlite3_create_function(h, "kb_median", 1, SQLITE_UTF8, NULL, NULL, agg_step, median_final) ||
-	       sqlite3_create_function(h, "kb_stddev", 1, SQLITE_UTF8, NULL, NULL, agg_step, stddev_final);
-}
-
 /* ---- tables ---- */
 
-void rtable_init(rtable *t, const char *key, const char *title, int n_cols, const char *const *cols,
+void reports__rtable_init(rtable *t, const char *key, const char *title, int n_cols, const char *const *cols,
 		 const char *fmt)
 {
 	memset(t, 0, sizeof *t);
@@ -99,22 +31,21 @@ void rtable_init(rtable *t, const char *key, const char *title, int n_cols, cons
 	t->fmt = fmt;
 }
 
-static char *cell_text(char f, sqlite3_stmt *st, int c)
+static char *cell_text(char f, kb_query *q, int c)
 {
 	char buf[64];
-	int type = sqlite3_column_type(st, c);
-	if (type == SQLITE_NULL)
+	if (kb_query_type_at(q, c) == KB_VALUE_NULL)
 		snprintf(buf, sizeof buf, "-");
 	else if (f == 's')
-		return strdup(sqlite3_column_text(st, c) ? (const char *)sqlite3_column_text(st, c) : "");
+		return strdup(kb_query_text_at(q, c));
 	else if (f == 't')
-		kb_format_ps(llround(sqlite3_column_double(st, c)), buf, sizeof buf);
+		kb_format_ps(llround(kb_query_double_at(q, c)), buf, sizeof buf);
 	else if (f == 'p')
-		snprintf(buf, sizeof buf, "%.1f %%", sqlite3_column_double(st, c));
+		snprintf(buf, sizeof buf, "%.1f %%", kb_query_double_at(q, c));
 	else if (f == 'f')
-		snprintf(buf, sizeof buf, "%.2f", sqlite3_column_double(st, c));
+		snprintf(buf, sizeof buf, "%.2f", kb_query_double_at(q, c));
 	else if (f == 'b') {
-		double b = sqlite3_column_double(st, c);
+		double b = kb_query_double_at(q, c);
 		if (b < 1024)
 			snprintf(buf, sizeof buf, "%.0f B", b);
 		else if (b < 1048576)
@@ -124,11 +55,12 @@ static char *cell_text(char f, sqlite3_stmt *st, int c)
 		else
 			snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
 	} else
-		snprintf(buf, sizeof buf, "%lld", (long long)sqlite3_column_int64(st, c));
+		snprintf(buf, sizeof buf, "%lld", (long long)kb_query_int_at(q, c));
 	return strdup(buf);
 }
 
-static int add_row(rtable *t, sqlite3_stmt *st)
+/* Appends the row q stands on; col[c] is where the table's column c is. */
+static int add_row(rtable *t, kb_query *q, const int *col)
 {
 	if (kb_grow(&t->rows, &t->cap, t->n_rows + 1, sizeof *t->rows, 16))
 		return -1;
@@ -139,9 +71,9 @@ static int add_row(rtable *t, sqlite3_stmt *st)
 	if (!r->text || !r->num || !r->is_null)
 		return -1;
 	for (int c = 0; c < t->n_cols; c++) {
-		r->text[c] = cell_text(t->fmt[c], st, c);
-		r->num[c] = sqlite3_column_double(st, c);
-		r->is_null[c] = sqlite3_column_type(st, c) == SQLITE_NULL;
+		r->text[c] = cell_text(t->fmt[c], q, col[c]);
+		r->num[c] = kb_query_double_at(q, col[c]);
+		r->is_null[c] = kb_query_type_at(q, col[c]) == KB_VALUE_NULL;
 		if (!r->text[c])
 			return -1;
 	}
@@ -149,24 +81,30 @@ static int add_row(rtable *t, sqlite3_stmt *st)
 	return 0;
 }
 
-int rtable_query(rtable *t, sqlite3 *h, const char *sql, int64_t run, int top, kb_error *err)
+int reports__rtable_query(rtable *t, kb_db *db, const char *sql, int64_t run, int top, kb_error *err)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "report '%s': %s", t->key, sqlite3_errmsg(h));
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_int(st, 2, top);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (add_row(t, st)) {
-			sqlite3_finalize(st);
-			return kb_fail(err, "out of memory");
+	kb_query *q;
+	kb_error e = {0};
+	if (kb_query_open(db, sql, &q, &e))
+		return kb_fail_status(err, e.status, "report '%s': %s", t->key, e.msg);
+	if (kb_query_has_param(q, ":run"))
+		kb_query_bind_int(q, ":run", run);
+	if (kb_query_has_param(q, ":top"))
+		kb_query_bind_int(q, ":top", top);
+	int col[64], rc;
+	assert(t->n_cols <= 64);
+	for (int c = 0; c < t->n_cols; c++)
+		col[c] = kb_query_col(q, t->cols[c]);
+	while ((rc = kb_query_step(q, &e)) == 1)
+		if (add_row(t, q, col)) {
+			kb_query_close(q);
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : kb_fail(err, "report '%s': %s", t->key, sqlite3_errmsg(h));
+	kb_query_close(q);
+	return rc ? kb_fail_status(err, e.status, "report '%s': %s", t->key, e.msg) : 0;
 }
 
-void rtable_release(rtable *t)
+void reports__rtable_release(rtable *t)
 {
 	for (size_t i = 0; i < t->n_rows; i++) {
 		for (int c = 0; c < t->n_cols; c++)
@@ -182,7 +120,7 @@ void rtable_release(rtable *t)
 
 /* A column name without its unit suffix, for text and HTML headers: the
  * cells carry their unit (1.930 us, 66.0 KiB), a percent header says %. */
-void rtable_header(const char *col, char *buf, size_t cap)
+void reports__rtable_header(const char *col, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s", col);
 	char *u = strrchr(buf, '_');
@@ -192,7 +130,7 @@ void rtable_header(const char *col, char *buf, size_t cap)
 		*u = '\0';
 }
 
-void rtable_print(FILE *out, const rtable *t, int limit)
+void reports__rtable_print(FILE *out, const rtable *t, int limit)
 {
 	if (!t->n_rows)
 		return;
@@ -200,7 +138,7 @@ void rtable_print(FILE *out, const rtable *t, int limit)
 	int w[32] = {0};
 	char h[64];
 	for (int c = 0; c < t->n_cols && c < 32; c++) {
-		rtable_header(t->cols[c], h, sizeof h);
+		reports__rtable_header(t->cols[c], h, sizeof h);
 		w[c] = (int)strlen(h);
 		for (size_t i = 0; i < shown; i++) {
 			int l = (int)strlen(t->rows[i].text[c]);
@@ -210,7 +148,7 @@ void rtable_print(FILE *out, const rtable *t, int limit)
 	}
 	fprintf(out, "%s:\n ", t->title);
 	for (int c = 0; c < t->n_cols; c++) {
-		rtable_header(t->cols[c], h, sizeof h);
+		reports__rtable_header(t->cols[c], h, sizeof h);
 		fprintf(out, " %*s", t->fmt[c] == 's' ? -w[c] : w[c], h);
 	}
 	fputc('\n', out);
@@ -224,7 +162,7 @@ void rtable_print(FILE *out, const rtable *t, int limit)
 		fprintf(out, "  ... %zu more (--top 0 shows all; --json and --csv hold every row)\n", t->n_rows - shown);
 }
 
-void rtable_json(FILE *out, const rtable *t, bool first)
+void reports__rtable_json(FILE *out, const rtable *t, bool first)
 {
 	fprintf(out, "%s\"%s\": [", first ? "" : ", ", t->key);
 	for (size_t i = 0; i < t->n_rows; i++) {
@@ -245,7 +183,7 @@ void rtable_json(FILE *out, const rtable *t, bool first)
 	fputc(']', out);
 }
 
-int rtable_csv(const char *dir, const rtable *t, kb_error *err)
+int reports__rtable_csv(const char *dir, const rtable *t, kb_error *err)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s.csv", dir, t->key);

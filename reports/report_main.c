@@ -16,15 +16,17 @@ int kb_report_html(kb_db *db, const char *path, const char *title, const rtable 
 
 int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err)
 {
-	sqlite3 *h = kb_db_handle(db);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, label ? "SELECT id FROM timing_runs WHERE label = ?"
-					: "SELECT id FROM timing_runs ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+	kb_query *st;
+	if (kb_query_open(db, label ? "SELECT id FROM timing_runs WHERE label = :label"
+				    : "SELECT id FROM timing_runs ORDER BY id DESC LIMIT 1", &st, err))
+		return -1;
 	if (label)
-		sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
-	int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
+		kb_query_bind_text(st, ":label", label);
+	int rc = kb_query_step(st, err);
+	int64_t id = rc == 1 ? kb_query_int(st, "id") : -1;
+	kb_query_close(st);
+	if (rc < 0)
+		return -1;
 	if (id >= 0)
 		return id;
 	if (!label)
@@ -38,15 +40,15 @@ int kb_report_runs(FILE *out, kb_db *db, kb_error *err)
 {
 	static const char *const cols[] = {"label", "total_ps", "ops", "overrides", "tool"};
 	rtable t;
-	rtable_init(&t, "runs", "timing runs (oldest first)", 5, cols, "stiss");
-	int rc = rtable_query(&t, kb_db_handle(db),
-			      "SELECT label, total_ps, n_ops, replace(topology_overrides, char(10), ' '), tool_version"
-			      " FROM timing_runs ORDER BY id", 0, -1, err);
+	reports__rtable_init(&t, "runs", "timing runs (oldest first)", 5, cols, "stiss");
+	int rc = reports__rtable_query(&t, db,
+				       "SELECT label, total_ps, n_ops AS ops, replace(topology_overrides, char(10), ' ')"
+				       " AS overrides, tool_version AS tool FROM timing_runs ORDER BY id", 0, -1, err);
 	if (!rc && !t.n_rows)
 		fprintf(out, "%s: no timing run (run kb-time first)\n", kb_db_path(db));
 	if (!rc)
-		rtable_print(out, &t, 0);
-	rtable_release(&t);
+		reports__rtable_print(out, &t, 0);
+	reports__rtable_release(&t);
 	return rc;
 }
 
@@ -74,7 +76,7 @@ static int pick_sections(rtable *t, int *n, const kb_report_options *opt, kb_err
 		if (want)
 			t[kept++] = t[k];
 		else
-			rtable_release(&t[k]);
+			reports__rtable_release(&t[k]);
 	}
 	*n = kept;
 	return 0;
@@ -85,19 +87,21 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	int64_t run = kb_report_run_id(db, opt->run, err);
 	if (run < 0)
 		return -1;
-	sqlite3 *h = kb_db_handle(db);
-	sqlite3_stmt *st;
+	kb_query *st;
 	char label[64] = "", bench[64] = "";
 	int64_t total = 0, n_ops = 0;
-	if (sqlite3_prepare_v2(h, "SELECT label, total_ps, n_ops FROM timing_runs WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
-	sqlite3_bind_int64(st, 1, run);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(label, sizeof label, "%s", sqlite3_column_text(st, 0));
-		total = sqlite3_column_int64(st, 1);
-		n_ops = sqlite3_column_int64(st, 2);
+	if (kb_query_open(db, "SELECT label, total_ps, n_ops FROM timing_runs WHERE id = :run", &st, err))
+		return -1;
+	kb_query_bind_int(st, ":run", run);
+	int step = kb_query_step(st, err);
+	if (step == 1) {
+		snprintf(label, sizeof label, "%s", kb_query_text(st, "label"));
+		total = kb_query_int(st, "total_ps");
+		n_ops = kb_query_int(st, "n_ops");
 	}
-	sqlite3_finalize(st);
+	kb_query_close(st);
+	if (step < 0)
+		return -1;
 	char *b = kb_db_meta_get(db, "bench");
 	snprintf(bench, sizeof bench, "%s", b ? b : "?");
 	free(b);
@@ -115,7 +119,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 		for (int k = 0; k < n; k++)
 			fprintf(out, "%-20s %s\n", t[k].key, t[k].title);
 		for (int k = 0; k < n; k++)
-			rtable_release(&t[k]);
+			reports__rtable_release(&t[k]);
 		return 0;
 	}
 	kb_db_progress(db, NULL);
@@ -131,7 +135,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 		for (int k = 0; k < n; k++)
 			if (t[k].n_rows) {
 				fputc('\n', out);
-				rtable_print(out, &t[k], opt->top);
+				reports__rtable_print(out, &t[k], opt->top);
 			}
 	}
 	if (!rc && opt->json) {
@@ -148,7 +152,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 			kb_json_string(f, label);
 			fprintf(f, ", \"ops\": %lld, \"total_ps\": %lld", (long long)n_ops, (long long)total);
 			for (int k = 0; k < n; k++)
-				rtable_json(f, &t[k], false);
+				reports__rtable_json(f, &t[k], false);
 			fprintf(f, "}\n");
 			if (f != out && kb_out_close(&o, true, err))
 				rc = -1;
@@ -158,7 +162,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 		if (mkdir(opt->csv, 0777) && errno != EEXIST)
 			rc = kb_fail(err, "cannot create '%s': %s", opt->csv, strerror(errno));
 		for (int k = 0; k < n && !rc; k++)
-			rc = rtable_csv(opt->csv, &t[k], err);
+			rc = reports__rtable_csv(opt->csv, &t[k], err);
 	}
 	if (!rc && opt->html)
 		rc = kb_report_html(db, opt->html, title, t, n, err);
@@ -167,6 +171,6 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 	if (!rc && opt->gqa_sweep)
 		rc = kb_report_gqa_sweep(db, run, opt->gqa_sweep, err);
 	for (int k = 0; k < n; k++)
-		rtable_release(&t[k]);
+		reports__rtable_release(&t[k]);
 	return rc;
 }

@@ -26,45 +26,44 @@ typedef struct rtable {
 	size_t n_rows, cap;
 } rtable;
 
-void rtable_init(rtable *t, const char *key, const char *title, int n_cols, const char *const *cols,
+void reports__rtable_init(rtable *t, const char *key, const char *title, int n_cols, const char *const *cols,
 		 const char *fmt);
-/* Appends the rows of sql (?1 = run id, ?2 = top). */
-int rtable_query(rtable *t, sqlite3 *h, const char *sql, int64_t run, int top, kb_error *err);
-void rtable_header(const char *col, char *buf, size_t cap);
+/* Appends the rows of sql (parameters :run = the run id, :top), each
+ * column read by its name in t->cols. */
+int reports__rtable_query(rtable *t, kb_db *db, const char *sql, int64_t run, int top, kb_error *err);
+void reports__rtable_header(const char *col, char *buf, size_t cap);
 /* The first `limit` rows (limit <= 0: all) as a text table. */
-void rtable_print(FILE *out, const rtable *t, int limit);
-void rtable_json(FILE *out, const rtable *t, bool first);
-int rtable_csv(const char *dir, const rtable *t, kb_error *err);
-void rtable_release(rtable *t);
+void reports__rtable_print(FILE *out, const rtable *t, int limit);
+void reports__rtable_json(FILE *out, const rtable *t, bool first);
+int reports__rtable_csv(const char *dir, const rtable *t, kb_error *err);
+void reports__rtable_release(rtable *t);
 
-/* The critical path of run ?1 as cp(op_id, step): the chain of waits back
+/* The critical path of run :run as cp(op_id, step): the chain of waits back
  * from its last-ending non-launch op. A walk is at most as long as the
  * trace has ops, so a damaged wait_op (an op waiting on itself, a cycle)
  * ends it instead of hanging the tool. Reports run this text instead of
  * the file's critical_path_v, which the file could redefine. */
 #define KB_CRITICAL_PATH_WALK \
 	"WITH RECURSIVE cp(op_id, step) AS (SELECT (SELECT t.op_id FROM op_times t JOIN ops o ON o.id = t.op_id" \
-	" WHERE t.run_id = ?1 AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')" \
+	" WHERE t.run_id = :run AND o.kind <> (SELECT id FROM enum_op_kind WHERE name = 'launch')" \
 	" ORDER BY t.t_end_ps DESC, t.op_id LIMIT 1), 0" \
-	" UNION ALL SELECT t.wait_op, cp.step + 1 FROM cp JOIN op_times t ON t.run_id = ?1 AND t.op_id = cp.op_id" \
+	" UNION ALL SELECT t.wait_op, cp.step + 1 FROM cp JOIN op_times t ON t.run_id = :run AND t.op_id = cp.op_id" \
 	" WHERE t.wait_op > 0 AND cp.step < (SELECT max(id) FROM ops))"
 
 
-/* A buffered JSON writer (jsonw.c): raw text, an escaped string, an
+/* A buffered JSON writer (format.c): raw text, an escaped string, an
  * integer, picoseconds as microseconds with 6 exact decimals. */
 typedef struct jbuf {
 	FILE *f;
 	size_t n;
 	char b[1 << 16];
 } jbuf;
-void jb_raw(jbuf *j, const char *s);
-void jb_str(jbuf *j, const char *s);
-void jb_int(jbuf *j, int64_t v);
-void jb_ps_us(jbuf *j, int64_t ps);
-void jb_flush(jbuf *j);
+void reports__jb_raw(jbuf *j, const char *s);
+void reports__jb_str(jbuf *j, const char *s);
+void reports__jb_int(jbuf *j, int64_t v);
+void reports__jb_ps_us(jbuf *j, int64_t ps);
+void reports__jb_flush(jbuf *j);
 /* A number of the trace's effective topology ("key: value  # unit" lines). */
 double kb_report_topo_value(kb_db *db, const char *key, double fallback);
-/* kb_median(x), kb_stddev(x) aggregates on a connection. */
-int kb_report_sql_functions(sqlite3 *h);
 
 #endif

@@ -25,6 +25,11 @@ static double param(const char *params, const char *key, double fallback)
 	return fallback;
 }
 
+/* The ops of kind k in panel range g, as column k_count. */
+#define PANEL_COUNT(k) \
+	" (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id" \
+	" AND o.kind = (SELECT id FROM enum_op_kind WHERE name = '" k "')) AS " k "_count"
+
 int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 {
 	char *bench = kb_db_meta_get(db, "bench"), *params = kb_db_meta_get(db, "bench_params");
@@ -34,25 +39,21 @@ int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 		free(params);
 		return kb_fail(err, "%s: sweep.json is written for the milestone-gqa-llama70b bench", kb_db_path(db));
 	}
-	sqlite3 *h = kb_db_handle(db);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(h, "SELECT g.rank, g.first_op_id, g.end_op_id, t.t_end_ps - t.t_start_ps,"
-				  " (SELECT count(DISTINCT o.sip * 1000000 + o.cube * 1000 + o.pe) FROM ops o"
-				  "  WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.launch_id > 0),"
-				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?2),"
-				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?3),"
-				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?4),"
-				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?5),"
-				  " (SELECT count(*) FROM ops o WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.kind = ?6)"
-				  " FROM ranges g JOIN strings s ON s.id = g.label LEFT JOIN range_times t ON t.range_id = g.id"
-				  " AND t.run_id = ?1 WHERE s.value = ?7", -1, &st, NULL) != SQLITE_OK) {
+	kb_query *st;
+	if (kb_query_open(db, "SELECT g.rank AS rank, t.t_end_ps - t.t_start_ps AS time_ps,"
+			  " (SELECT count(DISTINCT o.sip * 1000000 + o.cube * 1000 + o.pe) FROM ops o"
+			  "  WHERE o.id >= g.first_op_id AND o.id < g.end_op_id AND o.launch_id > 0) AS n_ranks," PANEL_COUNT("gemm")
+			  "," PANEL_COUNT("ipcq_send") "," PANEL_COUNT("ipcq_recv") "," PANEL_COUNT("dma_read") ","
+			  PANEL_COUNT("dma_write") " FROM ranges g JOIN strings s ON s.id = g.label"
+			  " LEFT JOIN range_times t ON t.range_id = g.id AND t.run_id = :run WHERE s.value = :panel",
+			  &st, err)) {
 		free(params);
-		return kb_fail(err, "%s: %s", kb_db_path(db), sqlite3_errmsg(h));
+		return -1;
 	}
 	kb_out o;
 	FILE *f = kb_out_open(&o, path, err);
 	if (!f) {
-		sqlite3_finalize(st);
+		kb_query_close(st);
 		free(params);
 		return -1;
 	}
@@ -63,26 +64,30 @@ int kb_report_gqa_sweep(kb_db *db, int64_t run, const char *path, kb_error *err)
 	char rows[4][512];
 	int n_rows = 0;
 	for (int k = 0; k < 4; k++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, run);
-		int kinds[5] = {KB_OP_GEMM, KB_OP_IPCQ_SEND, KB_OP_IPCQ_RECV, KB_OP_DMA_READ, KB_OP_DMA_WRITE};
-		for (int j = 0; j < 5; j++)
-			sqlite3_bind_int(st, 2 + j, kinds[j]);
-		sqlite3_bind_text(st, 7, panel_names[k], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_ROW)
+		kb_query_reset(st);
+		kb_query_bind_int(st, ":run", run);
+		kb_query_bind_text(st, ":panel", panel_names[k]);
+		int rc = kb_query_step(st, err);
+		if (rc < 0) {
+			kb_query_close(st);
+			free(params);
+			kb_out_close(&o, false, NULL);
+			return -1;
+		}
+		if (rc == 0)
 			continue;
-		int64_t n_ranks = sqlite3_column_int64(st, 4), ps = sqlite3_column_int64(st, 3);
+		int64_t n_ranks = kb_query_int(st, "n_ranks"), ps = kb_query_int(st, "time_ps");
 		if (k == 0 || k == 2)
 			single = n_ranks;
 		snprintf(rows[n_rows++], sizeof rows[0],
 			 "{\"panel\": \"%s\", \"n_ranks\": %lld, \"op_log_summary\": {\"gemm_count\": %lld, \"ipcq_send_count\": %lld,"
 			 " \"ipcq_recv_count\": %lld, \"dma_read_count\": %lld, \"dma_write_count\": %lld}, \"time_ps\": %lld,"
-			 " \"time_us\": %.6f}", panel_names[k], (long long)n_ranks, (long long)sqlite3_column_int64(st, 5),
-			 (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 7),
-			 (long long)sqlite3_column_int64(st, 8), (long long)sqlite3_column_int64(st, 9), (long long)ps,
-			 (double)ps / 1e6);
+			 " \"time_us\": %.6f}", panel_names[k], (long long)n_ranks,
+			 (long long)kb_query_int(st, "gemm_count"), (long long)kb_query_int(st, "ipcq_send_count"),
+			 (long long)kb_query_int(st, "ipcq_recv_count"), (long long)kb_query_int(st, "dma_read_count"),
+			 (long long)kb_query_int(st, "dma_write_count"), (long long)ps, (double)ps / 1e6);
 	}
-	sqlite3_finalize(st);
+	kb_query_close(st);
 	bool validation = !headline && sq == 16 && skv == 16 && d == 64 && hq == 1 && hkv == 1;
 	fprintf(f, "{\"version\": 1, \"validation_scale\": %s, \"panels\": [", validation ? "true" : "false");
 	for (int k = 0; k < 4; k++)

@@ -154,7 +154,7 @@ static void plot(FILE *f, const sweep_table *t, int mc, int xc, int sc, const in
 int kb_sweep_html(const char *study, const char *path, const char *metric, kb_error *err)
 {
 	sweep_table t;
-	if (sweep_table_load(study, &t, err))
+	if (sweep__sweep_table_load(study, &t, err))
 		return -1;
 	int mc = col_of(&t, metric), rc = 0;
 	if (mc < 0 || mc < 3 + t.n_axes) {
@@ -219,6 +219,6 @@ int kb_sweep_html(const char *study, const char *path, const char *metric, kb_er
 	fprintf(f, "</table>\n</body></html>\n");
 	rc = kb_out_close(&o, true, err);
 out:
-	sweep_table_free(&t);
+	sweep__sweep_table_free(&t);
 	return rc;
 }

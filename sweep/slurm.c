@@ -99,7 +99,7 @@ int kb_sweep_slurm(const char *spec_path, const char *study, int tasks, bool dry
 	if (!a || !m) {
 		free(a);
 		free(m);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	/* a task's exit 1 (some points failed) is a result, not a failure of the array */
 	snprintf(a, cap,

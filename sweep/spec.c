@@ -36,7 +36,7 @@ static int strings(yaml_document_t *d, yaml_node_t *n, const char *path, const c
 	}
 	char **v = calloc((size_t)len + 1, sizeof *v);
 	if (!v)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	for (int i = 0; i < len; i++) {
 		yaml_node_t *item = yaml_document_get_node(d, n->data.sequence.items.start[i]);
 		if (!(v[i] = scalar(d, item))) {
@@ -122,7 +122,7 @@ int kb_sweep_spec_load(kb_sweep_spec *s, const char *path, kb_error *err)
 	yaml_parser_t p;
 	yaml_document_t d;
 	if (!yaml_parser_initialize(&p))
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	yaml_parser_set_input_string(&p, (const unsigned char *)s->text, len);
 	int rc;
 	if (!yaml_parser_load(&p, &d)) {

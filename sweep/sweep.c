@@ -78,7 +78,7 @@ static int expand(const kb_sweep_spec *s, point **out, int *n_out, kb_error *err
 			return kb_fail(err, "the grid has more than %d points", KB_SWEEP_MAX_POINTS);
 	point *p = calloc((size_t)n, sizeof *p);
 	if (!p)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	for (int64_t i = 0; i < n; i++) {
 		point *q = &p[i];
 		q->seq = (int)i;
@@ -123,7 +123,7 @@ static int expand(const kb_sweep_spec *s, point **out, int *n_out, kb_error *err
 	return 0;
 oom:
 	points_free(p, (int)n);
-	return kb_fail(err, "out of memory");
+	return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 }
 
 /* Stores a point that failed before or during its schedule. */
@@ -146,7 +146,7 @@ static int store_ok(kb_study *st, const kb_sweep_spec *s, const point *q, int64_
 							   sum->busiest[k].bytes, sum->busiest[k].stall_ps};
 	kb_study_coll *colls = calloc((size_t)sum->n_collectives + 1, sizeof *colls);
 	if (!colls)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	for (int k = 0; k < sum->n_collectives; k++) {
 		const kb_time_collective *c = &sum->collectives[k];
 		colls[k] = (kb_study_coll){c->call, c->bytes, c->world_size, c->time_ps, "", c->algbw_gbps, c->busbw_gbps};
@@ -155,7 +155,7 @@ static int store_ok(kb_study *st, const kb_sweep_spec *s, const point *q, int64_
 	kb_study_range *ranges = calloc((size_t)sum->n_ranges + 1, sizeof *ranges);
 	if (!ranges) {
 		free(colls);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	for (int k = 0; k < sum->n_ranges; k++)
 		ranges[k] = (kb_study_range){sum->ranges[k].label, sum->ranges[k].time_ps};
@@ -222,11 +222,9 @@ static int point_machine(kb_db *db, const kb_topo_cfg *recorded, const point *q,
 			continue;
 		char kv[1024], *key, *value;
 		snprintf(kv, sizeof kv, "%s", q->sets[k]);
-		if (kb_split_assignment(kv, &key, &value) || kb_topo_set(cfg, key, value, err)) {
-			if (!err->msg[0])
-				kb_fail(err, "bad setting '%s'", q->sets[k]);
+		if (kb_split_assignment(kv, &key, &value) ? kb_fail(err, "bad setting '%s'", q->sets[k])
+							  : kb_topo_set(cfg, key, value, err))
 			return -1;
-		}
 	}
 	return kb_time_check_structure(recorded, cfg, err) || kb_machine_init(m, cfg, err) ? -1 : 0;
 }
@@ -321,7 +319,7 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 	if (first < 0)
 		return 0;
 	char path[4200];
-	kb_error why = {{0}};
+	kb_error why = {0};
 	kb_db *db = NULL;
 	kb_topo_cfg recorded;
 	bool have_recorded = false;
@@ -350,13 +348,13 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 	int *prc = calloc((size_t)todo, sizeof *prc);
 	kb_error *errs = calloc((size_t)todo, sizeof *errs);
 	if (!idx || !cfg || !m || !mp || !sum || !prc || !errs) {
-		rc = kb_fail(err, "out of memory");
+		rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = first; i < n_p && !rc; i++) {
 		if (p[i].group != g || kb_study_done(st, p[i].hash))
 			continue;
-		kb_error e = {{0}};
+		kb_error e = {0};
 		if (point_machine(db, &recorded, &p[i], &cfg[n_run], &m[n_run], &e)) {
 			rc = store_failure(st, s, &p[i], trace, e.msg, err);
 			res->failed++;
@@ -367,7 +365,7 @@ static int run_group(kb_study *st, const kb_sweep_spec *s, const kb_sweep_option
 	}
 	/* each point is stored as soon as it ends (a kill loses only the points
 	 * running), from the thread that ran it, one at a time */
-	stash sh = {st, s, p, idx, mp, sum, prc, errs, path, trace, opt, res, 0, {{0}}};
+	stash sh = {st, s, p, idx, mp, sum, prc, errs, path, trace, opt, res, 0, {0}};
 	if (!rc && n_run)
 		kb_time_points(graph, mp, n_run, opt->threads, sum, prc, errs, store_done, &sh, opt->progress,
 			       res->done + res->failed);
@@ -499,22 +497,20 @@ static int collect(void *ctx, int n, const char *const *names, const char *const
 	return 0;
 }
 
-int sweep_table_load(const char *study, sweep_table *t, kb_error *err)
+int sweep__sweep_table_load(const char *study, sweep_table *t, kb_error *err)
 {
 	memset(t, 0, sizeof *t);
 	kb_study *st;
 	if (kb_study_open(&st, study, NULL, NULL, 0, err))
 		return -1;
 	int rc = kb_study_query(st, "SELECT * FROM sweep_v", collect, t, err);
-	if (rc && !err->msg[0])
-		kb_fail(err, "out of memory");
 	if (!rc)
 		rc = kb_study_axes(st, t->axes, &t->n_axes, err);
 	kb_study_close(st);
 	return rc;
 }
 
-void sweep_table_free(sweep_table *t)
+void sweep__sweep_table_free(sweep_table *t)
 {
 	for (int r = 0; r < t->n_rows; r++) {
 		for (int c = 0; c < t->n_cols; c++)
@@ -554,7 +550,7 @@ static void json_cell(FILE *f, const char *v)
 int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *err)
 {
 	sweep_table t;
-	int rc = sweep_table_load(study, &t, err);
+	int rc = sweep__sweep_table_load(study, &t, err);
 	if (!rc && strcmp(format, "csv") == 0) {
 		for (int c = 0; c < t.n_cols; c++) {
 			fputs(c ? "," : "", out);
@@ -598,6 +594,6 @@ int kb_sweep_report(const char *study, const char *format, FILE *out, kb_error *
 			fputc('\n', out);
 		}
 	}
-	sweep_table_free(&t);
+	sweep__sweep_table_free(&t);
 	return rc;
 }

@@ -16,7 +16,7 @@ typedef struct sweep_table {
 	int n_axes;
 } sweep_table;
 
-int sweep_table_load(const char *study, sweep_table *t, kb_error *err);
-void sweep_table_free(sweep_table *t);
+int sweep__sweep_table_load(const char *study, sweep_table *t, kb_error *err);
+void sweep__sweep_table_free(sweep_table *t);
 
 #endif

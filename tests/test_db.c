@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -42,6 +44,15 @@ static const char *path(const char *name)
 	i = (i + 1) % 4;
 	snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
 	return p[i];
+}
+
+/* The first column of sql's first row, through db's query helper. */
+static int64_t db_int(kb_db *db, const char *sql)
+{
+	int64_t v = -1;
+	kb_error err;
+	assert_int_equal(kb_query_int_value(db, sql, -1, &v, &err), 0);
+	return v;
 }
 
 static int64_t query_int(sqlite3 *h, const char *sql)
@@ -184,21 +195,21 @@ static void ops_round_trip_through_the_batched_writer(void **state)
 	assert_int_equal(kb_db_ops_count(db), n);
 	assert_int_equal(kb_db_commit(db, &err), 0);
 	assert_int_equal(kb_db_open(&db, path("ops.db"), false, &err), 0);
-	sqlite3 *h = kb_db_handle(db);
-	assert_int_equal(query_int(h, "SELECT count(*) FROM ops"), n);
-	assert_int_equal(query_int(h, "SELECT sum(id = rowid) FROM ops"), n);
-	assert_int_equal(query_int(h, "SELECT a_va FROM ops WHERE id = 40003"), 0x100000000 + 40002 * 64);
-	assert_int_equal(query_int(h, "SELECT dst_pa FROM ops WHERE id = 20001"), 20000 * 4096);
-	assert_int_equal(query_int(h, "SELECT cube * 100 + pe FROM ops WHERE id = 16385"), (16384 % 16) * 100 + 16384 % 8);
-	assert_int_equal(query_int(h, "SELECT count(*) FROM ops WHERE imm = 0.5"), n - (n + 2) / 3);
-	assert_int_equal(query_int(h, "SELECT count(*) FROM ops_v WHERE kind = 'gemm' AND shape = '64x32'"), (n + 1) / 2);
-	assert_int_equal(query_int(h, "SELECT sum(flops) FROM ops"), (int64_t)((n + 1) / 2) * 65536);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM ops"), n);
+	assert_int_equal(db_int(db, "SELECT sum(id = rowid) FROM ops"), n);
+	assert_int_equal(db_int(db, "SELECT a_va FROM ops WHERE id = 40003"), 0x100000000 + 40002 * 64);
+	assert_int_equal(db_int(db, "SELECT dst_pa FROM ops WHERE id = 20001"), 20000 * 4096);
+	assert_int_equal(db_int(db, "SELECT cube * 100 + pe FROM ops WHERE id = 16385"), (16384 % 16) * 100 + 16384 % 8);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM ops WHERE imm = 0.5"), n - (n + 2) / 3);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM ops_v WHERE kind = 'gemm' AND shape = '64x32'"), (n + 1) / 2);
+	assert_int_equal(db_int(db, "SELECT sum(flops) FROM ops"), (int64_t)((n + 1) / 2) * 65536);
 	/* the op pack: a chunk per 8192 ids, the last one the rest */
-	assert_int_equal(query_int(h, "SELECT count(*) FROM op_pack"), 5);
-	assert_int_equal(query_int(h, "SELECT sum(n_ops) FROM op_pack"), n);
-	assert_int_equal(query_int(h, "SELECT n_ops FROM op_pack WHERE first_op_id = 32769"), n - 32768);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM op_pack"), 5);
+	assert_int_equal(db_int(db, "SELECT sum(n_ops) FROM op_pack"), n);
+	assert_int_equal(db_int(db, "SELECT n_ops FROM op_pack WHERE first_op_id = 32769"), n - 32768);
 	kb_db_close(db);
 	/* an edit of the rows (here a no-op one) deletes the pack */
+	sqlite3 *h;
 	assert_int_equal(sqlite3_open(path("ops.db"), &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "UPDATE ops SET imm = imm WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(query_int(h, "SELECT count(*) FROM op_pack"), 0);
@@ -294,8 +305,8 @@ static void strings_are_interned(void **state)
 	assert_int_equal(kb_db_launch_end(db, 1, 2, 2, &err), 0);
 	assert_int_equal(kb_db_commit(db, &err), 0);
 	assert_int_equal(kb_db_open(&db, path("s.db"), false, &err), 0);
-	assert_int_equal(query_int(kb_db_handle(db), "SELECT count(*) FROM strings"), 2);
-	assert_int_equal(query_int(kb_db_handle(db), "SELECT count(*) FROM launches_v WHERE kernel = 'beta' AND n_pes = 8"), 1);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM strings"), 2);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM launches_v WHERE kernel = 'beta' AND n_pes = 8"), 1);
 	kb_db_close(db);
 }
 
@@ -323,7 +334,7 @@ static void blobs_round_trip_dedupe_and_detect_corruption(void **state)
 	assert_int_equal(dtype, 1);
 	assert_memory_equal(back, data, sizeof data);
 	free(back);
-	int64_t packed = query_int(kb_db_handle(db), "SELECT length(data) FROM blobs WHERE id = 1");
+	int64_t packed = db_int(db, "SELECT length(data) FROM blobs WHERE id = 1");
 	assert_true(packed < (int64_t)sizeof data / 8); /* byte planes make this compress well */
 	kb_db_close(db);
 

@@ -80,7 +80,7 @@ static void fabric_rates_match_a_full_recomputation(void **state)
 	md.n_links = FAB_LINKS;
 	md.links = calloc(FAB_LINKS, sizeof *md.links);
 	assert_non_null(md.links);
-	assert_int_equal(fabric_init(&md.fab, FAB_LINKS), 0);
+	assert_int_equal(timing__fabric_init(&md.fab, FAB_LINKS), 0);
 	uint64_t rng = 12345;
 	for (int l = 0; l < FAB_LINKS; l++) {
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -99,7 +99,7 @@ static void fabric_rates_match_a_full_recomputation(void **state)
 			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
 			if (fl[slot].id >= 0) { /* ends */
 				flow_result out;
-				fabric_finish(&md, fl[slot].id, now, &out);
+				timing__fabric_finish(&md, fl[slot].id, now, &out);
 				fl[slot].id = -1;
 				continue;
 			}
@@ -114,14 +114,14 @@ static void fabric_rates_match_a_full_recomputation(void **state)
 			}
 			fl[slot].n = r.n;
 			fl[slot].bound = (rng >> 50) % 4 == 0 ? 8.0 * (double)(1 + (rng >> 61)) : 0;
-			fl[slot].id = fabric_start(&md, &r, 1 << 20, fl[slot].bound, slot, now);
+			fl[slot].id = timing__fabric_start(&md, &r, 1 << 20, fl[slot].bound, slot, now);
 			assert_true(fl[slot].id >= 0);
 		}
 		if (md.fab.n_dirty) {
 			size_t before = 0;
 			for (int i = 0; i < FAB_FLOWS; i++)
 				before += fl[i].id >= 0;
-			assert_int_equal(fabric_resolve(&md, now), 0);
+			assert_int_equal(timing__fabric_resolve(&md, now), 0);
 			kept_resolves += md.fab.n_changed < before;
 		}
 		md.fab.n_changed = 0;
@@ -137,7 +137,7 @@ static void fabric_rates_match_a_full_recomputation(void **state)
 	}
 	assert_true(checked > 50000);  /* ~half the slots busy over 4000 steps */
 	assert_true(kept_resolves > 0); /* some resolves changed fewer rates than flows exist */
-	fabric_release(&md.fab, md.links, FAB_LINKS);
+	timing__fabric_release(&md.fab, md.links, FAB_LINKS);
 	free(md.links);
 }
 

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -420,65 +422,65 @@ static void sgemm_kernels_agree(void **state)
 static void memory_tracks_writers_and_gaps(void **state)
 {
 	(void)state;
-	mem *m = mem_new(true);
+	mem *m = replay__mem_new(true);
 	assert_non_null(m);
 	uint8_t buf[PAGE_BYTES], back[PAGE_BYTES];
 	for (int i = 0; i < PAGE_BYTES; i++)
 		buf[i] = (uint8_t)(i * 7);
 	read_info ri = {0};
-	assert_int_equal(mem_write(m, 0, buf, PAGE_BYTES, 1), 0);
-	mem_read(m, 100, back, 100, &ri);
+	assert_int_equal(replay__mem_write(m, 0, buf, PAGE_BYTES, 1), 0);
+	replay__mem_read(m, 100, back, 100, &ri);
 	assert_int_equal(ri.max_writer, 1);
 	assert_int_equal(ri.unwritten, 0);
 	assert_memory_equal(back, buf + 100, 100);
-	assert_int_equal(mem_write(m, 1000, NULL, 100, 2), 0); /* zeros, op 2 */
+	assert_int_equal(replay__mem_write(m, 1000, NULL, 100, 2), 0); /* zeros, op 2 */
 	ri = (read_info){0};
-	mem_read(m, 0, back, 1000, &ri);
+	replay__mem_read(m, 0, back, 1000, &ri);
 	assert_int_equal(ri.max_writer, 1);
 	ri = (read_info){0};
-	mem_read(m, 0, back, PAGE_BYTES, &ri);
+	replay__mem_read(m, 0, back, PAGE_BYTES, &ri);
 	assert_int_equal(ri.max_writer, 2);
 	assert_int_equal(back[1000] + back[1099], 0);
 	assert_int_equal(back[1100], buf[1100]);
 	/* a fresh page: two islands, then one write across both */
 	const uint64_t pg = 7 * PAGE_BYTES;
-	assert_int_equal(mem_write(m, pg + 10, buf, 10, 3), 0);
-	assert_int_equal(mem_write(m, pg + 40, buf, 10, 4), 0);
+	assert_int_equal(replay__mem_write(m, pg + 10, buf, 10, 3), 0);
+	assert_int_equal(replay__mem_write(m, pg + 40, buf, 10, 4), 0);
 	ri = (read_info){0};
-	mem_read(m, pg, NULL, 64, &ri);
+	replay__mem_read(m, pg, NULL, 64, &ri);
 	assert_int_equal(ri.max_writer, 4);
 	assert_int_equal(ri.unwritten, 44);
 	assert_int_equal(ri.first_unwritten, pg);
-	assert_int_equal(mem_write(m, pg + 16, buf, 30, 5), 0);
+	assert_int_equal(replay__mem_write(m, pg + 16, buf, 30, 5), 0);
 	ri = (read_info){0};
-	mem_read(m, pg + 10, NULL, 6, &ri);
+	replay__mem_read(m, pg + 10, NULL, 6, &ri);
 	assert_int_equal(ri.max_writer, 3);
 	ri = (read_info){0};
-	mem_read(m, pg + 20, NULL, 20, &ri);
+	replay__mem_read(m, pg + 20, NULL, 20, &ri);
 	assert_int_equal(ri.max_writer, 5);
 	assert_int_equal(ri.unwritten, 0);
 	ri = (read_info){0};
-	mem_read(m, pg + 46, NULL, 4, &ri);
+	replay__mem_read(m, pg + 46, NULL, 4, &ri);
 	assert_int_equal(ri.max_writer, 4);
 	ri = (read_info){0};
-	mem_read(m, pg, NULL, 64, &ri);
+	replay__mem_read(m, pg, NULL, 64, &ri);
 	assert_int_equal(ri.unwritten, 10 + 14);
 	assert_int_equal(ri.first_unwritten, pg);
 	/* many small writes then one over the whole page: uniform again */
 	for (int k = 0; k < 300; k++)
-		assert_int_equal(mem_write(m, pg + 100 + 4 * (uint64_t)k, buf, 2, 10 + k), 0);
+		assert_int_equal(replay__mem_write(m, pg + 100 + 4 * (uint64_t)k, buf, 2, 10 + k), 0);
 	ri = (read_info){0};
-	mem_read(m, pg + 100, NULL, 1200, &ri);
+	replay__mem_read(m, pg + 100, NULL, 1200, &ri);
 	assert_int_equal(ri.max_writer, 309);
 	assert_int_equal(ri.unwritten, 600);
-	assert_int_equal(mem_write(m, pg, buf, PAGE_BYTES, 400), 0);
+	assert_int_equal(replay__mem_write(m, pg, buf, PAGE_BYTES, 400), 0);
 	ri = (read_info){0};
-	mem_read(m, pg, back, PAGE_BYTES, &ri);
+	replay__mem_read(m, pg, back, PAGE_BYTES, &ri);
 	assert_int_equal(ri.max_writer, 400);
 	assert_int_equal(ri.unwritten, 0);
 	assert_memory_equal(back, buf, PAGE_BYTES);
-	assert_int_equal(mem_pages(m), 2);
-	mem_free(m);
+	assert_int_equal(replay__mem_pages(m), 2);
+	replay__mem_free(m);
 }
 
 /* ---- packed ops ---- */
@@ -531,10 +533,10 @@ static void packed_ops_round_trip_exactly(void **state)
 	ops[2].dst = (rop_operand){KB_SPACE_HBM, KB_F32, &shapes[2], 1};
 	ops[3].kind = KB_OP_IPCQ_SEND, ops[3].chan = 5, ops[3].chan_seq = 0, ops[3].imm = 1e-300;
 	opstore s;
-	assert_int_equal(opstore_init(&s, 4), 0);
+	assert_int_equal(replay__opstore_init(&s, 4), 0);
 	size_t before = 0;
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal(opstore_put(&s, &ops[i], shapes), 0);
+		assert_int_equal(replay__opstore_put(&s, &ops[i], shapes), 0);
 		if (i == 0)
 			before = s.len;
 	}
@@ -543,11 +545,11 @@ static void packed_ops_round_trip_exactly(void **state)
 	assert_int_equal(before, 2 + 3 + 3 + 2 + 2 * (3 + 6));
 	for (int i = 0; i < 4; i++) {
 		rop got;
-		opstore_get(&s, i, shapes, &got);
+		replay__opstore_get(&s, i, shapes, &got);
 		assert_rop_equal(&got, &ops[i]);
 	}
-	assert_int_equal(opstore_bytes(&s), s.len + 4 * sizeof(uint32_t));
-	opstore_free(&s);
+	assert_int_equal(replay__opstore_bytes(&s), s.len + 4 * sizeof(uint32_t));
+	replay__opstore_free(&s);
 }
 
 int main(void)

@@ -34,7 +34,7 @@ struct hazmap {
 	size_t bytes;
 };
 
-int pred_push(pred_buf *b, int32_t op, uint8_t reason)
+int timing__pred_push(pred_buf *b, int32_t op, uint8_t reason)
 {
 	if (kb_grow(&b->v, &b->cap, b->n + 1, sizeof *b->v, 16))
 		return -1;
@@ -42,12 +42,12 @@ int pred_push(pred_buf *b, int32_t op, uint8_t reason)
 	return 0;
 }
 
-hazmap *hazmap_new(void)
+hazmap *timing__hazmap_new(void)
 {
 	return calloc(1, sizeof(hazmap));
 }
 
-void hazmap_free(hazmap *h)
+void timing__hazmap_free(hazmap *h)
 {
 	if (!h)
 		return;
@@ -63,7 +63,7 @@ void hazmap_free(hazmap *h)
 	free(h);
 }
 
-size_t hazmap_bytes(const hazmap *h)
+size_t timing__hazmap_bytes(const hazmap *h)
 {
 	return h->bytes + h->regions.cap * (sizeof(uint64_t) + sizeof(void *)) + h->regions.n * sizeof(region);
 }
@@ -156,11 +156,11 @@ static int access_region(hazmap *h, region *r, uint64_t lo, uint64_t hi, int32_t
 			return -1;
 		}
 		seg *s = &r->segs[i];
-		if (s->writer >= 0 && s->writer != op && pred_push(out, s->writer, KB_WAIT_DEPENDENCY))
+		if (s->writer >= 0 && s->writer != op && timing__pred_push(out, s->writer, KB_WAIT_DEPENDENCY))
 			return -1;
 		if (write) {
 			for (int32_t k = 0; k < s->n_readers; k++)
-				if (s->readers[k] != op && pred_push(out, s->readers[k], KB_WAIT_DEPENDENCY))
+				if (s->readers[k] != op && timing__pred_push(out, s->readers[k], KB_WAIT_DEPENDENCY))
 					return -1;
 			s->writer = op;
 			s->n_readers = 0;
@@ -180,7 +180,7 @@ static int access_region(hazmap *h, region *r, uint64_t lo, uint64_t hi, int32_t
 	return 0;
 }
 
-int hazmap_access(hazmap *h, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out)
+int timing__hazmap_access(hazmap *h, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out)
 {
 	while (lo < hi) {
 		uint64_t key = lo >> REGION_SHIFT;

@@ -8,7 +8,7 @@
  * a link saturates or a flow reaches its own bound; freeze the flows held
  * there; repeat with what is left. Rates are recomputed only when a flow
  * starts or ends, only for flows at least as fast as a bound that change
- * cannot reach below (see fabric_resolve), and only for those connected to
+ * cannot reach below (see timing__fabric_resolve), and only for those connected to
  * it through shared links; a flow whose links are all idle starts at its
  * uncontended rate without any recomputation. A link a flow has to itself
  * (most memory ports and PE ports) is a bound of that flow, not a link of
@@ -33,7 +33,7 @@
 
 /* Picoseconds to move bytes at gbps (1 GB/s = 1 byte per ns), rounded up;
  * the tolerance absorbs floating-point noise from rate changes. */
-int64_t fabric_ps(double bytes, double gbps)
+int64_t timing__fabric_ps(double bytes, double gbps)
 {
 	if (bytes <= 0)
 		return 0;
@@ -44,7 +44,7 @@ int64_t fabric_ps(double bytes, double gbps)
 	return whole + ((double)whole < ps - 1e-6 - ps * 1e-12);
 }
 
-int fabric_init(fabric *fb, int32_t n_links)
+int timing__fabric_init(fabric *fb, int32_t n_links)
 {
 	memset(fb, 0, sizeof *fb);
 	fb->free_head = -1;
@@ -57,7 +57,7 @@ int fabric_init(fabric *fb, int32_t n_links)
 	return fb->comp_links && fb->comp_left && fb->comp_unfixed && fb->comp_pos && fb->link_mark ? 0 : -1;
 }
 
-void fabric_release(fabric *fb, link *links, int32_t n_links)
+void timing__fabric_release(fabric *fb, link *links, int32_t n_links)
 {
 	for (int32_t i = 0; links && i < n_links; i++)
 		free(links[i].act);
@@ -116,13 +116,13 @@ static void advance(model *md, flow *f, int64_t now)
 	f->t_last = now;
 }
 
-int64_t fabric_eta(const model *md, int32_t f)
+int64_t timing__fabric_eta(const model *md, int32_t f)
 {
 	const flow *x = &md->fab.flows[f];
-	return x->t_last + fabric_ps(x->remaining, x->rate);
+	return x->t_last + timing__fabric_ps(x->remaining, x->rate);
 }
 
-int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps, int32_t op, int64_t now)
+int32_t timing__fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps, int32_t op, int64_t now)
 {
 	fabric *fb = &md->fab;
 	int32_t id = fb->free_head;
@@ -192,7 +192,38 @@ int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps
 	return fb->oom ? -1 : id;
 }
 
-void fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
+/* Adds bytes moved uniformly over [t0, t1] on link kind k to the series
+ * (the fabric is its only writer: a flow adds its bytes as it ends). */
+static void load_add(load_series *ls, int k, int64_t t0, int64_t t1, double bytes)
+{
+	if (!ls->bytes || bytes <= 0 || t1 < t0)
+		return;
+	while (t1 / ls->width_ps >= LOAD_BUCKETS) { /* the run outgrew the buckets: halve their count */
+		for (int kk = 0; kk < L_KIND_COUNT; kk++) {
+			double *b = ls->bytes + (size_t)kk * LOAD_BUCKETS;
+			for (int i = 0; i < LOAD_BUCKETS / 2; i++)
+				b[i] = b[2 * i] + b[2 * i + 1];
+			memset(b + LOAD_BUCKETS / 2, 0, LOAD_BUCKETS / 2 * sizeof *b);
+		}
+		ls->width_ps *= 2;
+		ls->used = (ls->used + 1) / 2;
+	}
+	double *b = ls->bytes + (size_t)k * LOAD_BUCKETS;
+	int64_t w = ls->width_ps, first = t0 / w, last = t1 / w;
+	if (first == last || t1 == t0) {
+		b[first] += bytes;
+	} else {
+		double rate = bytes / (double)(t1 - t0);
+		for (int64_t i = first; i <= last; i++) {
+			int64_t lo = i == first ? t0 : i * w, hi = i == last ? t1 : (i + 1) * w;
+			b[i] += rate * (double)(hi - lo);
+		}
+	}
+	if (last + 1 > ls->used)
+		ls->used = (int32_t)(last + 1);
+}
+
+void timing__fabric_finish(model *md, int32_t id, int64_t now, flow_result *out)
 {
 	fabric *fb = &md->fab;
 	flow *f = &fb->flows[id];
@@ -324,7 +355,7 @@ static void reach(model *md, int32_t id, int64_t now, size_t *nf)
 	}
 }
 
-int fabric_resolve(model *md, int64_t now)
+int timing__fabric_resolve(model *md, int64_t now)
 {
 	fabric *fb = &md->fab;
 	size_t nl = 0, nf = 0;

@@ -80,7 +80,7 @@ static int note_message(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	size_t *n = send ? &c->n_send : &c->n_recv, *cap = send ? &c->cap_send : &c->cap_recv, k = (size_t)ro->chan_seq;
 	if (k >= *n) {
 		if (kb_grow(v, cap, k + 1, sizeof **v, 16))
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		memset(*v + *n, 0xff, (k + 1 - *n) * sizeof **v);
 		*n = k + 1;
 	}
@@ -130,7 +130,7 @@ static int load_channels(kb_db *db, graph *g, const kb_machine *m, kb_error *err
 	g->chans = calloc((size_t)n + 1, sizeof *g->chans);
 	if (!g->chans) {
 		free(c);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	int rc = 0;
 	for (int32_t k = 0; k < g->n_chans && !rc; k++) {
@@ -192,7 +192,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	}
 	if (o->launch != 0) {
 		int32_t lop = (int32_t)g->launch_op[o->launch];
-		if ((*last < 0 || g->ops[*last].launch != o->launch) && pred_push(preds, lop, KB_WAIT_LAUNCH))
+		if ((*last < 0 || g->ops[*last].launch != o->launch) && timing__pred_push(preds, lop, KB_WAIT_LAUNCH))
 			goto oom;
 		g->ops[lop].aux++;
 	}
@@ -228,7 +228,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		kb_error why;
 		if (len && k != 3 && kb_pa_check_range(m, x->pa, (uint64_t)len, x->space, &why))
 			return kb_fail(err, "op %d: %s: the trace is damaged", i + 1, why.msg);
-		if (len && hazmap_access(bd->hz, x->pa, x->pa + (uint64_t)len, i, acc[k].write, preds))
+		if (len && timing__hazmap_access(bd->hz, x->pa, x->pa + (uint64_t)len, i, acc[k].write, preds))
 			goto oom;
 		if (compute)
 			o->bytes += len;
@@ -250,7 +250,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	}
 	return 0;
 oom:
-	return kb_fail(err, "out of memory building the dependency graph");
+	return kb_fail_status(err, KB_E_NOMEM, "out of memory building the dependency graph");
 }
 
 /* Fills g->launch_op from the launches table. */
@@ -272,7 +272,7 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 	g->succ_at = kb_calloc_big(n + 2, sizeof *g->succ_at);
 	g->succ = kb_calloc_big(eb->n ? eb->n : 1, sizeof *g->succ);
 	if (!g->succ_at || !g->succ)
-		return kb_fail(err, "out of memory for %zu edges", eb->n);
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %zu edges", eb->n);
 	/* counts, their running sums (the end of each list), then the edges
 	 * from the last back, each list filled from its end: succ_at[i] ends
 	 * at the start of list i, and every list keeps the edges' order */
@@ -287,14 +287,14 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 }
 
 /* Loads ops and derives every edge in one pass in trace order. */
-int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
+int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err)
 {
-	build bd = {.m = m, .g = g, .hz = hazmap_new(), .counts = kb_db_counts_of(db)};
+	build bd = {.m = m, .g = g, .hz = timing__hazmap_new(), .counts = kb_db_counts_of(db)};
 	kb_op_reader *rds = NULL;
 	int rc = -1;
 	int64_t n_ops;
 	if (!bd.hz)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (kb_read_shapes(db, &bd.shapes, &bd.n_shapes, err) || kb_read_op_count(db, &n_ops, err))
 		goto out;
 	g->n = (int32_t)n_ops;
@@ -304,7 +304,7 @@ int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	bd.eb.cap = 2 * (size_t)n_ops + 1024; /* ~2 edges per op; grown past that */
 	bd.eb.v = kb_calloc_big(bd.eb.cap, sizeof *bd.eb.v);
 	if (!g->ops || !bd.last_pe || !bd.last_host || !bd.eb.v) {
-		kb_fail(err, "out of memory for %lld ops", (long long)n_ops);
+		kb_fail_status(err, KB_E_NOMEM, "out of memory for %lld ops", (long long)n_ops);
 		goto out;
 	}
 	memset(bd.last_pe, 0xff, (size_t)m->n_pes * sizeof *bd.last_pe);
@@ -329,12 +329,12 @@ int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 		goto out;
 	}
 	if (channel_edges(&bd)) {
-		kb_fail(err, "out of memory building the dependency graph");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory building the dependency graph");
 		goto out;
 	}
 	/* the peak: while walking the ops (the hazard map), or while the
 	 * successor lists are built (it is freed by then) */
-	size_t walked = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top) + hazmap_bytes(bd.hz);
+	size_t walked = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top) + timing__hazmap_bytes(bd.hz);
 	if (bd.eb.n && bd.eb.n < bd.eb.cap) { /* give back what the successor lists will need */
 		raw_edge *v = realloc(bd.eb.v, bd.eb.n * sizeof *v);
 		if (v) {
@@ -344,7 +344,7 @@ int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, k
 	}
 	size_t kept = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
 	size_t csr = bd.eb.n * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
-	hazmap_free(bd.hz);
+	timing__hazmap_free(bd.hz);
 	bd.hz = NULL;
 	malloc_trim(0); /* the hazard map's many small blocks: back to the system before the lists grow */
 	*peak = walked > kept + csr ? walked : kept + csr;
@@ -356,11 +356,11 @@ out:
 	free(bd.preds.v);
 	free(bd.last_pe);
 	free(bd.last_host);
-	hazmap_free(bd.hz);
+	timing__hazmap_free(bd.hz);
 	return rc;
 }
 
-void timing_graph_release(graph *g)
+void timing__graph_release(graph *g)
 {
 	free(g->ops);
 	free(g->succ_at);

@@ -29,7 +29,7 @@ static int64_t ns_to_ps(double ns)
 
 int64_t kb_cost_transfer_ps(int64_t bytes, double gbps)
 {
-	return fabric_ps((double)bytes, gbps);
+	return timing__fabric_ps((double)bytes, gbps);
 }
 
 void kb_cost_init(kb_cost *c, const kb_machine *m)
@@ -87,7 +87,7 @@ int64_t kb_cost_math_ps(const kb_cost *c, kb_op_kind kind, int64_t work)
 /* Links                                                               */
 /* ------------------------------------------------------------------ */
 
-int timing_model_init(model *md, const kb_machine *m, kb_error *err)
+int timing__model_init(model *md, const kb_machine *m, kb_error *err)
 {
 	memset(md, 0, sizeof *md);
 	md->m = m;
@@ -101,7 +101,7 @@ int timing_model_init(model *md, const kb_machine *m, kb_error *err)
 	}
 	md->links = calloc((size_t)n, sizeof *md->links);
 	if (!md->links)
-		return kb_fail(err, "out of memory for %d links", n);
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %d links", n);
 	md->n_links = n;
 	const kb_topo_cfg *t = &m->cfg;
 	double switch_ns = t->switch_overhead_ns;
@@ -122,14 +122,14 @@ int timing_model_init(model *md, const kb_machine *m, kb_error *err)
 			md->links[md->base[k] + i].kind = (uint8_t)k;
 		}
 	md->sip_side = (int)lround(sqrt((double)m->n_sips));
-	if (fabric_init(&md->fab, n))
-		return kb_fail(err, "out of memory for %d links", n);
+	if (timing__fabric_init(&md->fab, n))
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %d links", n);
 	return 0;
 }
 
-void timing_model_release(model *md)
+void timing__model_release(model *md)
 {
-	fabric_release(&md->fab, md->links, md->n_links);
+	timing__fabric_release(&md->fab, md->links, md->n_links);
 	free(md->links);
 	free(md->load.bytes);
 	md->links = NULL;
@@ -224,7 +224,7 @@ static int32_t noc(const model *md, link_kind k, const kb_physaddr *pa)
 	return md->base[k] + kb_pe_index(md->m, (int)pa->sip, (int)pa->cube, (int)pa->pe);
 }
 
-void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r)
+void timing__dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r)
 {
 	const kb_machine *m = md->m;
 	memset(r, 0, sizeof *r);
@@ -256,7 +256,7 @@ void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physa
 	add(md, r, mem);
 }
 
-void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r)
+void timing__host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r)
 {
 	memset(r, 0, sizeof *r);
 	if (over_pcie) {
@@ -269,14 +269,14 @@ void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa
 		add(md, r, memory_link(md, pa));
 }
 
-void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r)
+void timing__tcm_route(const model *md, int sip, int cube, int pe, route *r)
 {
 	memset(r, 0, sizeof *r);
 	add(md, r, md->base[L_TCM] + kb_pe_index(md->m, sip, cube, pe));
 	r->latency_ps = 0; /* the engine computes as operands arrive: nothing in flight after the last byte */
 }
 
-int timing_link_kind(const model *md, int32_t idx)
+int timing__link_kind(const model *md, int32_t idx)
 {
 	int k = L_KIND_COUNT - 1;
 	while (k > 0 && idx < md->base[k])
@@ -284,36 +284,7 @@ int timing_link_kind(const model *md, int32_t idx)
 	return k;
 }
 
-void load_add(load_series *ls, int k, int64_t t0, int64_t t1, double bytes)
-{
-	if (!ls->bytes || bytes <= 0 || t1 < t0)
-		return;
-	while (t1 / ls->width_ps >= LOAD_BUCKETS) { /* the run outgrew the buckets: halve their count */
-		for (int kk = 0; kk < L_KIND_COUNT; kk++) {
-			double *b = ls->bytes + (size_t)kk * LOAD_BUCKETS;
-			for (int i = 0; i < LOAD_BUCKETS / 2; i++)
-				b[i] = b[2 * i] + b[2 * i + 1];
-			memset(b + LOAD_BUCKETS / 2, 0, LOAD_BUCKETS / 2 * sizeof *b);
-		}
-		ls->width_ps *= 2;
-		ls->used = (ls->used + 1) / 2;
-	}
-	double *b = ls->bytes + (size_t)k * LOAD_BUCKETS;
-	int64_t w = ls->width_ps, first = t0 / w, last = t1 / w;
-	if (first == last || t1 == t0) {
-		b[first] += bytes;
-	} else {
-		double rate = bytes / (double)(t1 - t0);
-		for (int64_t i = first; i <= last; i++) {
-			int64_t lo = i == first ? t0 : i * w, hi = i == last ? t1 : (i + 1) * w;
-			b[i] += rate * (double)(hi - lo);
-		}
-	}
-	if (last + 1 > ls->used)
-		ls->used = (int32_t)(last + 1);
-}
-
-void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir)
+void timing__link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir)
 {
 	static const char *const kinds[] = {"hbm", "tcm", "sram", "noc_out", "noc_in", "cube_link", "sip_link", "pcie"};
 	static const char *const kind_dir[] = {"", "", "", "out", "in", "", "", "in"};
@@ -353,9 +324,9 @@ int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t raw, 
 	route r;
 	if (sip < 0 || sip >= m->n_sips || cube < 0 || cube >= m->n_cubes || pe < 0 || pe >= m->pes_per_cube)
 		return kb_fail(err, "sip%d.cube%d.pe%d is not a PE of this machine", sip, cube, pe);
-	if (kb_pa_decode(m, raw, &pa, err) || timing_model_init(&md, m, err))
+	if (kb_pa_decode(m, raw, &pa, err) || timing__model_init(&md, m, err))
 		return -1;
-	timing_dma_route(&md, sip, cube, pe, &pa, read, &r);
+	timing__dma_route(&md, sip, cube, pe, &pa, read, &r);
 	memset(out, 0, sizeof *out);
 	out->hops = r.n;
 	out->latency_ps = r.latency_ps;
@@ -364,9 +335,9 @@ int kb_time_route(const kb_machine *m, int sip, int cube, int pe, uint64_t raw, 
 	for (int i = 0; i < r.n && used < sizeof out->path; i++) {
 		char name[96];
 		const char *kind, *dir;
-		timing_link_name(&md, r.links[i], name, sizeof name, &kind, &dir);
+		timing__link_name(&md, r.links[i], name, sizeof name, &kind, &dir);
 		used += (size_t)snprintf(out->path + used, sizeof out->path - used, "%s%s", i ? " > " : "", name);
 	}
-	timing_model_release(&md);
+	timing__model_release(&md);
 	return 0;
 }

@@ -32,7 +32,7 @@ static int add_coll(void *ctx, const kb_collective_rec *c, kb_error *err)
 {
 	kb_time_graph *kg = ctx;
 	if (kb_grow(&kg->colls, &kg->cap_colls, kg->n_colls + 1, sizeof *kg->colls, 16))
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	coll_row *r = &kg->colls[kg->n_colls++];
 	*r = (coll_row){c->call, c->bytes, c->world_size, c->launch, ""};
 	snprintf(r->algorithm, sizeof r->algorithm, "%s", c->algorithm);
@@ -43,10 +43,10 @@ int kb_time_graph_build(kb_db *db, const kb_machine *m, kb_progress *progress, k
 {
 	kb_time_graph *kg = calloc(1, sizeof *kg);
 	if (!kg)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	size_t peak = 0;
 	kg->g.progress = progress;
-	if (timing_graph_build(db, m, &kg->g, &peak, err) || kb_read_collectives(db, add_coll, kg, err) ||
+	if (timing__graph_build(db, m, &kg->g, &peak, err) || kb_read_collectives(db, add_coll, kg, err) ||
 	    kb_read_ranges(db, &kg->ranges, &kg->n_ranges, err)) {
 		kb_time_graph_free(kg);
 		return -1;
@@ -67,7 +67,7 @@ void kb_time_graph_free(kb_time_graph *g)
 {
 	if (!g)
 		return;
-	timing_graph_release(&g->g);
+	timing__graph_release(&g->g);
 	free(g->colls);
 	free(g->ranges);
 	free(g);
@@ -130,7 +130,7 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 			continue;
 		const link *b = &s->md.links[best[k]];
 		const char *kind, *dir;
-		timing_link_name(&s->md, best[k], sum->busiest[k].link, sizeof sum->busiest[k].link, &kind, &dir);
+		timing__link_name(&s->md, best[k], sum->busiest[k].link, sizeof sum->busiest[k].link, &kind, &dir);
 		sum->busiest[k].busy_pct = 100.0 * (double)b->busy_ps / span;
 		sum->busiest[k].bytes = b->bytes;
 		sum->busiest[k].stall_ps = llround(b->stall_ps);
@@ -159,7 +159,7 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 	if (!first_start || !rv) {
 		free(first_start);
 		free(rv);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	sum->ranges = rv;
 	for (size_t k = 0; k < kg->n_ranges; k++) {
@@ -210,7 +210,7 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 		}
 		kb_time_collective *v = realloc(sum->collectives, (size_t)(sum->n_collectives + 1) * sizeof *v);
 		if (!v)
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		sum->collectives = v;
 		t = &v[sum->n_collectives++];
 		*t = (kb_time_collective){c->call, "", c->bytes, c->world_size, 0, 0, 0};
@@ -224,20 +224,19 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *sum, kb_error *err)
 {
 	memset(sum, 0, sizeof *sum);
+	err->status = KB_OK;
 	err->msg[0] = 0;
 	double t0 = kb_now_s();
 	sched s;
-	int rc = timing_sched_init(&s, &g->g, m, err);
+	int rc = timing__sched_init(&s, &g->g, m, err);
 	if (!rc) {
-		rc = timing_schedule(&s, err);
-		if (rc == KB_TIME_DEADLOCK)
-			sum->diagnostics = timing_pointer_dump(&s);
-		else if (rc)
-			rc = -1;
+		rc = timing__schedule(&s, err);
+		if (rc && err->status == KB_E_DEADLOCK)
+			sum->diagnostics = timing__pointer_dump(&s);
 		else
 			rc = summarise(g, &s, sum, err);
 	}
-	timing_sched_release(&s);
+	timing__sched_release(&s);
 	sum->wall_s = kb_now_s() - t0;
 	return rc;
 }

@@ -139,14 +139,14 @@ static void credit_costs(sched *s)
 		const tchan *ch = &s->g->chans[c];
 		kb_physaddr to = {0, (unsigned)ch->src[0], (unsigned)ch->src[1], KB_SPACE_TCM, (unsigned)ch->src[2], 0};
 		route r;
-		timing_dma_route(&s->md, ch->dst[0], ch->dst[1], ch->dst[2], &to, false, &r);
-		s->ch[c].credit_ps = r.latency_ps + fabric_ps((double)ch->credit_bytes, r.min_gbps > 0 ? r.min_gbps : 1e12);
+		timing__dma_route(&s->md, ch->dst[0], ch->dst[1], ch->dst[2], &to, false, &r);
+		s->ch[c].credit_ps = r.latency_ps + timing__fabric_ps((double)ch->credit_bytes, r.min_gbps > 0 ? r.min_gbps : 1e12);
 	}
 }
 
 /* After a deadlock: per PE stuck on an IPCQ op, the op and the queue
  * pointers of each of its directions (the seed's pointer dump). */
-char *timing_pointer_dump(const sched *s)
+char *timing__pointer_dump(const sched *s)
 {
 	const graph *g = s->g;
 	char *buf = NULL;
@@ -228,7 +228,7 @@ static int drain_changed(sched *s)
 	fabric *fb = &s->md.fab;
 	for (size_t k = 0; k < fb->n_changed; k++) {
 		int32_t f = fb->changed[k];
-		if (push(s, fabric_eta(&s->md, f), f, EV_FLOW_DONE, fb->flows[f].version))
+		if (push(s, timing__fabric_eta(&s->md, f), f, EV_FLOW_DONE, fb->flows[f].version))
 			return -1;
 	}
 	fb->n_changed = 0;
@@ -256,13 +256,13 @@ static int start_host_op(sched *s, int32_t i, int64_t now, kb_error *err)
 	bool map = o->kind == KB_OP_MMU_MAP;
 	if (!map && decode(s, i, &pa, err))
 		return -1;
-	timing_host_route(&s->md, o->sip, map ? o->cube : (int)pa.cube, map ? NULL : &pa, o->kind != KB_OP_HOST_FILL, &r);
+	timing__host_route(&s->md, o->sip, map ? o->cube : (int)pa.cube, map ? NULL : &pa, o->kind != KB_OP_HOST_FILL, &r);
 	if (started(s, i, now))
-		return -1;
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	s->u.host_out[o->sip]++;
 	s->u.host_ops[o->sip]++;
-	if (fabric_start(&s->md, &r, o->bytes, 0, i, now) < 0 || drain_changed(s))
-		return kb_fail(err, "out of memory");
+	if (timing__fabric_start(&s->md, &r, o->bytes, 0, i, now) < 0 || drain_changed(s))
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -280,11 +280,12 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 		}
 		if (u->host_landed[o->sip] > now) {
 			so->wait = KB_WAIT_HOST;
-			return push(s, u->host_landed[o->sip], i, EV_READY, 0);
+			return push(s, u->host_landed[o->sip], i, EV_READY, 0) ? kb_fail_status(err, KB_E_NOMEM, "out of memory")
+									       : 0;
 		}
 		so->t_end = now + s->md.cost.launch_ps;
 		if (started(s, i, now) || (so->left == 0 && finish(s, i)))
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		return 0;
 	}
 	if (o->launch == 0)
@@ -306,7 +307,7 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 	}
 	u->on[slot] = i;
 	if (started(s, i, now))
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	/* the data moves after the setup; a compute op without operand bytes
 	 * is pure compute */
 	int64_t total = 0, setup = s->md.cost.dma_setup_ps;
@@ -316,7 +317,7 @@ static int ready(sched *s, int32_t i, int64_t now, kb_error *err)
 		flows = o->bytes > 0 && total > setup;
 	}
 	if (push(s, now + (flows ? setup : total), i, flows ? EV_FLOW_START : EV_OP_DONE, 0))
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -330,15 +331,15 @@ static int start_flow(sched *s, int32_t i, int64_t now, kb_error *err)
 		kb_physaddr pa;
 		if (decode(s, i, &pa, err))
 			return -1;
-		timing_dma_route(&s->md, o->sip, o->cube, o->pe, &pa, kb_op_memory_is_a(o->kind), &r);
+		timing__dma_route(&s->md, o->sip, o->cube, o->pe, &pa, kb_op_memory_is_a(o->kind), &r);
 	} else { /* operands stream through the TCM port at the engine's pace at most */
 		int64_t total, setup;
 		compute_cost(s, o, &total, &setup);
-		timing_tcm_route(&s->md, o->sip, o->cube, o->pe, &r);
+		timing__tcm_route(&s->md, o->sip, o->cube, o->pe, &r);
 		bound = (double)o->bytes * 1000.0 / (double)(total - setup);
 	}
-	if (fabric_start(&s->md, &r, o->bytes, bound, i, now) < 0 || drain_changed(s))
-		return kb_fail(err, "out of memory");
+	if (timing__fabric_start(&s->md, &r, o->bytes, bound, i, now) < 0 || drain_changed(s))
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -393,26 +394,26 @@ static int flow_done(sched *s, const heap_item *it)
 		return 0;
 	int32_t i = f->op;
 	flow_result fr;
-	fabric_finish(&s->md, it->id, it->key, &fr);
+	timing__fabric_finish(&s->md, it->id, it->key, &fr);
 	opst *so = &s->st[i];
 	so->stall += llround(fr.stall_ps);
 	so->stall_link = fr.stall_link;
 	return complete(s, i, it->key, fr.latency_ps);
 }
 
-int timing_schedule(sched *s, kb_error *err)
+int timing__schedule(sched *s, kb_error *err)
 {
 	const graph *g = s->g;
 	for (int32_t i = 0; i < g->n; i++)
 		if (s->st[i].pending == 0 && push(s, 0, i, EV_READY, 0))
-			return kb_fail(err, "out of memory");
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	int64_t now = 0;
 	kb_progress_begin(s->progress, "schedule", "ops", g->n);
 	for (;;) {
 		/* rates change only between instants: settle them before time moves */
 		if (s->md.fab.n_dirty && (!s->q.n || s->q.v[0].key > now)) {
-			if (fabric_resolve(&s->md, now) || drain_changed(s))
-				return kb_fail(err, "out of memory");
+			if (timing__fabric_resolve(&s->md, now) || drain_changed(s))
+				return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			continue;
 		}
 		if (!s->q.n)
@@ -424,25 +425,26 @@ int timing_schedule(sched *s, kb_error *err)
 					    " too low for this trace", it.id + 1);
 		int rc;
 		switch (it.type) {
-		case EV_FLOW_DONE: rc = flow_done(s, &it); break;
-		case EV_OP_DONE: rc = complete(s, it.id, now, 0); break;
+		case EV_FLOW_DONE: /* fall through: these fail only for memory */
+		case EV_OP_DONE:
+			rc = (it.type == EV_FLOW_DONE ? flow_done(s, &it) : complete(s, it.id, now, 0))
+				     ? kb_fail_status(err, KB_E_NOMEM, "out of memory")
+				     : 0;
+			break;
 		case EV_FLOW_START: rc = start_flow(s, it.id, now, err); break;
 		default: rc = ready(s, it.id, now, err);
 		}
-		if (rc) {
-			if (!err->msg[0])
-				kb_fail(err, "out of memory");
+		if (rc)
 			return -1;
-		}
 	}
 	if (s->done < g->n) {
 		for (int32_t i = 0; i < g->n; i++)
 			if (!s->st[i].scheduled) {
-				kb_fail(err, "deadlock: %lld of %d ops cannot start; first: op %d (%s on sip%d.cube%d.pe%d)"
+				return kb_fail_status(err, KB_E_DEADLOCK, "deadlock: %lld of %d ops cannot start; first: op %d"
+					" (%s on sip%d.cube%d.pe%d)"
 					" waits for %d more predecessor(s)", (long long)(g->n - s->done), g->n, i + 1,
 					kb_op_kind_name((kb_op_kind)g->ops[i].kind), g->ops[i].sip, g->ops[i].cube,
 					g->ops[i].pe, s->st[i].pending);
-				return KB_TIME_DEADLOCK;
 			}
 	}
 	return 0;
@@ -486,7 +488,7 @@ static void units_release(units *u)
 }
 
 
-int timing_sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *err)
+int timing__sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *err)
 {
 	memset(s, 0, sizeof *s);
 	s->g = g;
@@ -494,11 +496,12 @@ int timing_sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *e
 	s->progress = g->progress;
 	s->st = kb_calloc_big((size_t)g->n + 1, sizeof *s->st);
 	s->ch = calloc((size_t)g->n_chans + 1, sizeof *s->ch);
-	if (!s->st || !s->ch || timing_model_init(&s->md, m, err) || units_init(&s->u, m)) {
-		if (!err->msg[0])
-			kb_fail(err, "out of memory");
+	if (!s->st || !s->ch)
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
+	if (timing__model_init(&s->md, m, err))
 		return -1;
-	}
+	if (units_init(&s->u, m))
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	for (int32_t i = 0; i < g->n; i++) {
 		opst *so = &s->st[i];
 		so->pending = g->ops[i].pending;
@@ -509,15 +512,15 @@ int timing_sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *e
 	s->md.load.bytes = calloc((size_t)L_KIND_COUNT * LOAD_BUCKETS, sizeof *s->md.load.bytes);
 	s->md.load.width_ps = 1000;
 	if (!s->md.load.bytes)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	return 0;
 }
 
-void timing_sched_release(sched *s)
+void timing__sched_release(sched *s)
 {
 	free(s->q.v);
 	units_release(&s->u);
-	timing_model_release(&s->md);
+	timing__model_release(&s->md);
 	free(s->st);
 	free(s->ch);
 	memset(s, 0, sizeof *s);

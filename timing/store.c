@@ -90,7 +90,7 @@ static int store_usage(kb_run_writer *w, const sched *s, kb_error *err)
 			continue;
 		char name[96];
 		const char *kind, *dir;
-		timing_link_name(&s->md, l, name, sizeof name, &kind, &dir);
+		timing__link_name(&s->md, l, name, sizeof name, &kind, &dir);
 		kb_link_usage_rec rec = {name, kind, dir, k->gbps, k->transfers, k->bytes, k->busy_ps, l + 1,
 					 llround(k->stall_ps)};
 		rc = kb_run_link_usage(w, &rec, err);
@@ -98,7 +98,7 @@ static int store_usage(kb_run_writer *w, const sched *s, kb_error *err)
 	return rc;
 }
 
-int timing_store(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err)
+int timing__store(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err)
 {
 	return kb_run_op_times(w, s->g->n, op_row, s, s->progress, err) || store_spans(w, s, db, err) ||
 			       store_usage(w, s, err) || store_load(w, s, err)

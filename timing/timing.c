@@ -20,16 +20,16 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	int rc = -1;
 	double t0 = kb_now_s();
 	g.progress = opt->progress;
-	if (timing_graph_build(db, m, &g, &peak, err))
+	if (timing__graph_build(db, m, &g, &peak, err))
 		goto out;
 	double t1 = kb_now_s();
-	if (timing_sched_init(&s, &g, m, err))
+	if (timing__sched_init(&s, &g, m, err))
 		goto out;
-	int src = timing_schedule(&s, err);
+	int src = timing__schedule(&s, err);
 	if (src) {
-		rc = src == KB_TIME_DEADLOCK ? KB_TIME_DEADLOCK : -1;
-		if (rc == KB_TIME_DEADLOCK)
-			res->diagnostics = timing_pointer_dump(&s);
+		rc = -1;
+		if (err->status == KB_E_DEADLOCK)
+			res->diagnostics = timing__pointer_dump(&s);
 		goto out;
 	}
 	double t2 = kb_now_s();
@@ -40,7 +40,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	kb_progress_begin(g.progress, "write", "ops", g.n);
 	char *effective = kb_topo_effective(&m->cfg);
 	if (!effective) {
-		kb_fail(err, "out of memory");
+		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
 	kb_run_info info = {opt->label, opt->replace, opt->source, opt->overrides, effective, KB_VERSION, total, g.n};
@@ -50,7 +50,7 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	if (wrc)
 		goto out;
 	res->run_id = kb_run_id(w);
-	if (timing_store(w, &s, db, err)) {
+	if (timing__store(w, &s, db, err)) {
 		kb_run_abort(w);
 		goto out;
 	}
@@ -70,8 +70,8 @@ int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb
 	rc = 0;
 out:
 	kb_progress_end(g.progress);
-	timing_sched_release(&s);
-	timing_graph_release(&g);
+	timing__sched_release(&s);
+	timing__graph_release(&g);
 	return rc;
 }
 

@@ -46,7 +46,7 @@
  *            the credit message (reverse route latency + credit bytes at
  *            its bottleneck; credits share no links). A recv is a local
  *            DMA from the slot. A schedule that cannot finish is a deadlock
- *            (KB_TIME_DEADLOCK) with a pointer dump in diagnostics.
+ *            (status KB_E_DEADLOCK) with a pointer dump in diagnostics.
  * Stall: an op's stall_ps is the time it waited for a unit plus the time
  * its flow lost to sharing (dt · (1 − rate / uncontended rate)), charged to
  * the link that held it (stall_link; per link in link_usage.stall_ps).
@@ -120,9 +120,6 @@ typedef struct kb_time_result {
 	char *diagnostics;        /* malloc'd, caller frees: the IPCQ pointer dump of a deadlock */
 } kb_time_result;
 
-/* Error codes beyond -1 (bad input): the schedule could not complete. */
-#define KB_TIME_DEADLOCK (-3)
-
 /* Times the trace open in db (writable) on machine m and stores a run.
  * Everything is written in one transaction: a failure changes nothing. */
 int kb_time_trace(kb_db *db, const kb_machine *m, const kb_time_options *opt, kb_time_result *res, kb_error *err);
@@ -177,7 +174,8 @@ const char *kb_link_class_name(int k);
 const char *kb_unit_kind_name(int k);
 
 /* Schedules g on m (same structure as the trace) and sums the run up:
- * 0, -1 with err, or KB_TIME_DEADLOCK (then sum->diagnostics). */
+ * 0, or -1 with err (status KB_E_DEADLOCK: sum->diagnostics holds the
+ * pointer dump). */
 int kb_time_point(const kb_time_graph *g, const kb_machine *m, kb_time_summary *sum, kb_error *err);
 
 /* Runs n points on a pool of `threads` (0: the cores), each on its own

@@ -112,32 +112,30 @@ typedef struct flow_result {
 	int32_t stall_link;         /* the link that cost it most, -1 none */
 } flow_result;
 
-int timing_model_init(model *md, const kb_machine *m, kb_error *err);
-void timing_model_release(model *md);
+int timing__model_init(model *md, const kb_machine *m, kb_error *err);
+void timing__model_release(model *md);
 /* A DMA between PE (sip, cube, pe)'s scratch and the memory holding pa:
  * memory -> PE for a read, PE -> memory for a write; both ends' ports. */
-void timing_dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r);
+void timing__dma_route(const model *md, int sip, int cube, int pe, const kb_physaddr *pa, bool read, route *r);
 /* Host -> device: PCIe, the cube mesh from the PCIe cube (0), the memory. */
-void timing_host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r);
+void timing__host_route(const model *md, int sip, int cube, const kb_physaddr *pa, bool over_pcie, route *r);
 /* A PE's own TCM port (GEMM / MATH operands), with no latency. */
-void timing_tcm_route(const model *md, int sip, int cube, int pe, route *r);
-void timing_link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir);
-int timing_link_kind(const model *md, int32_t idx);
-/* Adds bytes moved uniformly over [t0, t1] on link kind k to the series. */
-void load_add(load_series *ls, int k, int64_t t0, int64_t t1, double bytes);
+void timing__tcm_route(const model *md, int sip, int cube, int pe, route *r);
+void timing__link_name(const model *md, int32_t idx, char *buf, size_t cap, const char **kind, const char **dir);
+int timing__link_kind(const model *md, int32_t idx);
 
-int64_t fabric_ps(double bytes, double gbps);
-int fabric_init(fabric *fb, int32_t n_links);
-void fabric_release(fabric *fb, link *links, int32_t n_links);
+int64_t timing__fabric_ps(double bytes, double gbps);
+int timing__fabric_init(fabric *fb, int32_t n_links);
+void timing__fabric_release(fabric *fb, link *links, int32_t n_links);
 /* Starts a flow of bytes over r (bound_gbps 0: no cap of its own); -1 on
  * out of memory. Flows whose rate changed are listed in fab.changed. */
-int32_t fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps, int32_t op, int64_t now);
+int32_t timing__fabric_start(model *md, const route *r, int64_t bytes, double bound_gbps, int32_t op, int64_t now);
 /* Recomputes the rates of the components touched since the last call. */
-int fabric_resolve(model *md, int64_t now);
+int timing__fabric_resolve(model *md, int64_t now);
 /* When flow f will have moved its last byte at its current rate. */
-int64_t fabric_eta(const model *md, int32_t f);
+int64_t timing__fabric_eta(const model *md, int32_t f);
 /* Ends flow f at now; it leaves every link. */
-void fabric_finish(model *md, int32_t f, int64_t now, flow_result *out);
+void timing__fabric_finish(model *md, int32_t f, int64_t now, flow_result *out);
 
 /* ---- hazards (deps.c) ---- */
 
@@ -154,14 +152,14 @@ typedef struct pred_buf {
 	size_t n, cap;
 } pred_buf;
 
-int pred_push(pred_buf *b, int32_t op, uint8_t reason);
+int timing__pred_push(pred_buf *b, int32_t op, uint8_t reason);
 
-hazmap *hazmap_new(void);
-void hazmap_free(hazmap *h);
+hazmap *timing__hazmap_new(void);
+void timing__hazmap_free(hazmap *h);
 /* Records that op reads (write = false) or writes [lo, hi); appends the ops
  * it must follow (RAW, WAR, WAW) to out. */
-int hazmap_access(hazmap *h, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out);
-size_t hazmap_bytes(const hazmap *h);
+int timing__hazmap_access(hazmap *h, uint64_t lo, uint64_t hi, int32_t op, bool write, pred_buf *out);
+size_t timing__hazmap_bytes(const hazmap *h);
 
 /* ---- the dependency graph (graph.c), the schedule (schedule.c) and the
  * store (store.c); timing.c runs them in turn ---- */
@@ -276,20 +274,20 @@ typedef struct sched {
 } sched;
 
 /* The graph of a trace: ops, successor lists, launches and channels. */
-int timing_graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err);
-void timing_graph_release(graph *g);
+int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, kb_error *err);
+void timing__graph_release(graph *g);
 
 /* The schedule of one run on a built graph. */
 /* Sets up s to schedule g on m: the per-op and per-channel state, the
- * units, the timing model. timing_sched_release frees what it holds. */
-int timing_sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *err);
-void timing_sched_release(sched *s);
-/* 0, -1 with err, or KB_TIME_DEADLOCK when some ops can never start. */
-int timing_schedule(sched *s, kb_error *err);
-char *timing_pointer_dump(const sched *s);
+ * units, the timing model. timing__sched_release frees what it holds. */
+int timing__sched_init(sched *s, const graph *g, const kb_machine *m, kb_error *err);
+void timing__sched_release(sched *s);
+/* 0, or -1 with err (status KB_E_DEADLOCK when some ops can never start). */
+int timing__schedule(sched *s, kb_error *err);
+char *timing__pointer_dump(const sched *s);
 
 /* Stores the scheduled run through w: op times, launch and range spans,
  * unit and link usage, the link-load series. */
-int timing_store(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err);
+int timing__store(kb_run_writer *w, const sched *s, kb_db *db, kb_error *err);
 
 #endif

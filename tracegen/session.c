@@ -80,7 +80,9 @@ static int write_meta(kb_session *s, const kb_topo_cfg *topo, const kb_ccl_cfg *
 	char *effective = kb_topo_effective(topo);
 	char version[16];
 	snprintf(version, sizeof version, "%d", KB_SCHEMA_VERSION);
-	int rc = !effective || kb_db_meta(s->db, "tool", "kernbench", err) ||
+	if (!effective)
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
+	int rc = kb_db_meta(s->db, "tool", "kernbench", err) ||
 		 kb_db_meta(s->db, "tool_version", KB_VERSION, err) ||
 		 kb_db_meta(s->db, "schema_version", version, err) ||
 		 kb_db_meta(s->db, "topology_source", topo->source, err) ||
@@ -97,8 +99,6 @@ static int write_meta(kb_session *s, const kb_topo_cfg *topo, const kb_ccl_cfg *
 		rc = kb_db_enum(s->db, "enum_dtype", i, kb_dtype_name((kb_dtype)i), err);
 	for (int i = 0; !rc && i < KB_DIR_COUNT; i++)
 		rc = kb_db_enum(s->db, "enum_direction", i, kb_dir_name((kb_dir)i), err);
-	if (rc && !err->msg[0])
-		kb_fail(err, "out of memory");
 	return rc ? -1 : 0;
 }
 
@@ -107,7 +107,7 @@ int kb_session_open(kb_session **out, const kb_topo_cfg *topo, const kb_ccl_cfg 
 {
 	kb_session *s = calloc(1, sizeof *s);
 	if (!s)
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (kb_machine_init(&s->m, topo, err)) {
 		free(s);
 		return -1;
@@ -134,7 +134,7 @@ int kb_session_open(kb_session **out, const kb_topo_cfg *topo, const kb_ccl_cfg 
 		ok = kb_ranges_init(&s->sram[i], 0, m->sram_bytes, MEM_ALIGN) == 0;
 	if (!ok) {
 		session_free(s);
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
 	if (kb_db_create(&s->db, out_path, err) || write_meta(s, topo, ccl, err)) {
 		kb_db_abort(s->db);
@@ -288,7 +288,7 @@ int kb_mmu_map(kb_session *s, int sip, int cube, int pe, const kb_mapping *map, 
 		return kb_fail(err, "MMU of sip%d.cube%d.pe%d: VA 0x%llx (+%llu) overlaps an existing mapping", sip,
 			       cube, pe, (unsigned long long)map->va, (unsigned long long)map->size);
 	if (kb_grow(&u->e, &u->cap, u->n + 1, sizeof *u->e, 8))
-		return kb_fail(err, "out of memory");
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	memmove(&u->e[i + 1], &u->e[i], (u->n - i) * sizeof *u->e);
 	u->e[i] = *map;
 	u->n++;

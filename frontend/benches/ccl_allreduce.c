@@ -58,7 +58,7 @@ static void one_call(kb_ctx *ctx, const cfg *c, int dev, const char *prefix)
 	else
 		snprintf(name, sizeof name, "ccl_in_r%d", dev);
 	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
-	float *in = bench_alloc(ctx, nr * c->n_elem), *want = bench_alloc(ctx, nr * c->n_elem);
+	float *in = benches__alloc(ctx, nr * c->n_elem), *want = benches__alloc(ctx, nr * c->n_elem);
 	for (int i = 0; i < nr; i++) {
 		int r = ranks[i];
 		for (int64_t j = 0; j < c->n_elem; j++) {

@@ -91,7 +91,7 @@ static void run(kb_ctx *ctx)
 		src[r] = kb_empty(ctx, name, KB_SHAPE(R, cols), KB_F16, dp);
 		snprintf(name, sizeof name, "dst_r%d", r);
 		dst[r] = kb_zeros(ctx, name, KB_SHAPE(R, cols), KB_F16, dp);
-		data[r] = bench_random(ctx, R * cols, (uint64_t)(kb_param_int(ctx, "seed") + r), 4.0f);
+		data[r] = benches__random(ctx, R * cols, (uint64_t)(kb_param_int(ctx, "seed") + r), 4.0f);
 		kb_copy_from_host(ctx, src[r], data[r]);
 	}
 	for (int r = 0; r < n; r++) {
@@ -106,7 +106,7 @@ static void run(kb_ctx *ctx)
 			  KB_INT("h", m->cube_h), KB_INT("hot", hot));
 		kb_range_pop(ctx);
 	}
-	float *want = bench_alloc(ctx, R * cols);
+	float *want = benches__alloc(ctx, R * cols);
 	for (int r = 0; r < n; r++) {
 		kb_set_device(ctx, r);
 		if (pattern == CROSS_SIP) { /* SIP r received the blocks of SIP r - 1 */

@@ -15,14 +15,14 @@ static void gemm_kernel(kb_tl *tl)
 static void run(kb_ctx *ctx)
 {
 	int64_t M = kb_param_int(ctx, "M"), K = kb_param_int(ctx, "K"), N = kb_param_int(ctx, "N");
-	bench_gemm_budget(ctx, M, K, N);
+	benches__gemm_budget(ctx, M, K, N);
 	kb_dp one_pe = KB_DP(.num_cubes = 1, .num_pes = 1);
 	kb_tensor *A = kb_empty(ctx, "A", KB_SHAPE(M, K), KB_F16, one_pe);
 	kb_tensor *B = kb_empty(ctx, "B", KB_SHAPE(K, N), KB_F16, one_pe);
 	kb_tensor *C = kb_empty(ctx, "C", KB_SHAPE(M, N), KB_F16, one_pe);
-	float *a = bench_random(ctx, M * K, (uint64_t)kb_param_int(ctx, "seed"), 1.0f);
-	float *b = bench_random(ctx, K * N, (uint64_t)kb_param_int(ctx, "seed") + 1, 1.0f);
-	float *c = bench_alloc(ctx, M * N);
+	float *a = benches__random(ctx, M * K, (uint64_t)kb_param_int(ctx, "seed"), 1.0f);
+	float *b = benches__random(ctx, K * N, (uint64_t)kb_param_int(ctx, "seed") + 1, 1.0f);
+	float *c = benches__alloc(ctx, M * N);
 	kb_copy_from_host(ctx, A, a);
 	kb_copy_from_host(ctx, B, b);
 	kb_range_push(ctx, "gemm");
@@ -30,7 +30,7 @@ static void run(kb_ctx *ctx)
 		  KB_INT("M", M), KB_INT("K", K), KB_INT("N", N), KB_INT("TM", kb_param_int(ctx, "TM")),
 		  KB_INT("TN", kb_param_int(ctx, "TN")), KB_INT("TK", kb_param_int(ctx, "TK")));
 	kb_range_pop(ctx);
-	bench_matmul_ref(ctx, a, b, c, M, K, N, KB_F16);
+	benches__matmul_ref(ctx, a, b, c, M, K, N, KB_F16);
 	kb_expect(ctx, C, c, 1e-2, 1e-2);
 	kb_host_free(ctx, a);
 	kb_host_free(ctx, b);

@@ -23,13 +23,13 @@ static void run(kb_ctx *ctx)
 	const kb_machine *m = kb_ctx_machine(ctx);
 	int64_t M = kb_param_int(ctx, "M"), D = kb_param_int(ctx, "D"), seed = kb_param_int(ctx, "seed");
 	int64_t n_pes = m->n_cubes * m->pes_per_cube;
-	bench_gemm_budget(ctx, M, D, 3 * D);
+	benches__gemm_budget(ctx, M, D, 3 * D);
 	if (D % n_pes)
 		kb_fatal(ctx, "gpt3_qkv: D=%lld does not split over %lld PEs", (long long)D, (long long)n_pes);
 	int64_t cols = D / n_pes;
 	kb_dp sharded = KB_DP(.cube = KB_COLUMN_WISE, .pe = KB_COLUMN_WISE);
 	kb_tensor *x = kb_empty(ctx, "x", KB_SHAPE(M, D), KB_F16, KB_DP(.cube = KB_REPLICATE, .pe = KB_REPLICATE));
-	float *xh = bench_random(ctx, M * D, (uint64_t)seed, 1.0f);
+	float *xh = benches__random(ctx, M * D, (uint64_t)seed, 1.0f);
 	kb_copy_from_host(ctx, x, xh);
 	static const char *const wn[3] = {"W_Q", "W_K", "W_V"}, *const on[3] = {"Q", "K", "V"};
 	kb_tensor *w[3], *o[3];
@@ -37,7 +37,7 @@ static void run(kb_ctx *ctx)
 	for (int i = 0; i < 3; i++) {
 		w[i] = kb_empty(ctx, wn[i], KB_SHAPE(D, D), KB_F16, sharded);
 		o[i] = kb_empty(ctx, on[i], KB_SHAPE(M, D), KB_F16, sharded);
-		wh[i] = bench_random(ctx, D * D, (uint64_t)seed + 1 + (uint64_t)i, 1.0f / 16);
+		wh[i] = benches__random(ctx, D * D, (uint64_t)seed + 1 + (uint64_t)i, 1.0f / 16);
 		kb_copy_from_host(ctx, w[i], wh[i]);
 	}
 	kb_range_push(ctx, "qkv");
@@ -45,9 +45,9 @@ static void run(kb_ctx *ctx)
 		  KB_TENSOR("wv", w[2]), KB_TENSOR("q", o[0]), KB_TENSOR("k", o[1]), KB_TENSOR("v", o[2]),
 		  KB_INT("M", M), KB_INT("D", D), KB_INT("cols_per_pe", cols), KB_INT("TK", kb_param_int(ctx, "TK")));
 	kb_range_pop(ctx);
-	float *ref = bench_alloc(ctx, M * D);
+	float *ref = benches__alloc(ctx, M * D);
 	for (int i = 0; i < 3; i++) {
-		bench_matmul_ref(ctx, xh, wh[i], ref, M, D, D, KB_F16);
+		benches__matmul_ref(ctx, xh, wh[i], ref, M, D, D, KB_F16);
 		kb_expect(ctx, o[i], ref, 1e-2, 1e-2);
 		kb_host_free(ctx, wh[i]);
 	}

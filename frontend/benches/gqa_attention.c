@@ -312,7 +312,7 @@ static void headline_data(kb_ctx *ctx, bool decode, bool multi, int p, const siz
 	kb_tensor *q = t[0], *k = t[1], *v = t[2], *o = t[3];
 	kb_rand(ctx, k, seed + 1, 1.0f);
 	kb_rand(ctx, v, seed + 2, 1.0f);
-	float *kh = bench_alloc(ctx, kvrows * kw), *vh = bench_alloc(ctx, kvrows * kw);
+	float *kh = benches__alloc(ctx, kvrows * kw), *vh = benches__alloc(ctx, kvrows * kw);
 	for (int64_t i = 0; i < kvrows; i++)
 		for (int64_t c = 0; c < kw; c++) {
 			kh[i * kw + c] = kb_rand_value(k, seed + 1, 1.0f, i, c);
@@ -320,9 +320,9 @@ static void headline_data(kb_ctx *ctx, bool decode, bool multi, int p, const siz
 		}
 	int64_t rows[2] = {0, 0};
 	int n_rows = decode ? (int)qrows : 2;
-	float *qh = bench_alloc(ctx, (decode ? qrows : 2) * qw), *want = bench_alloc(ctx, (decode ? qrows : 2) * qw);
+	float *qh = benches__alloc(ctx, (decode ? qrows : 2) * qw), *want = benches__alloc(ctx, (decode ? qrows : 2) * qw);
 	if (decode) {
-		float *tok = bench_random(ctx, qw, seed, 1.0f);
+		float *tok = benches__random(ctx, qw, seed, 1.0f);
 		for (int64_t i = 0; i < qrows; i++)
 			memcpy(qh + i * qw, tok, (size_t)qw * sizeof *qh);
 		kb_host_free(ctx, tok);
@@ -373,8 +373,8 @@ static void panel(kb_ctx *ctx, const char *name, bool decode, bool multi, int p,
 	if (z->headline) { /* the reference of every row would take hours: sampled rows */
 		headline_data(ctx, decode, multi, p, z, seed, (kb_tensor *[]){q, k, v, o});
 	} else {
-		float *qh = bench_random(ctx, qrows * qw, seed, 1.0f), *kh = bench_random(ctx, kvrows * kw, seed + 1, 1.0f);
-		float *vh = bench_random(ctx, kvrows * kw, seed + 2, 1.0f), *want = bench_alloc(ctx, qrows * qw);
+		float *qh = benches__random(ctx, qrows * qw, seed, 1.0f), *kh = benches__random(ctx, kvrows * kw, seed + 1, 1.0f);
+		float *vh = benches__random(ctx, kvrows * kw, seed + 2, 1.0f), *want = benches__alloc(ctx, qrows * qw);
 		if (decode) /* one query token, the same on every rank */
 			for (int64_t i = 1; i < p; i++)
 				for (int64_t c = 0; c < qw; c++)

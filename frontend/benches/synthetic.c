@@ -29,13 +29,13 @@ static void run(kb_ctx *ctx)
 	kb_dp dp = KB_DP(.cube = KB_ROW_WISE, .pe = KB_ROW_WISE);
 	kb_tensor *in = kb_empty(ctx, "in", KB_SHAPE(n_pes * T, T), KB_F16, dp);
 	kb_tensor *out = kb_empty(ctx, "out", KB_SHAPE(n_pes * T, T), KB_F16, dp);
-	float *h = bench_random(ctx, n_pes * T * T, (uint64_t)kb_param_int(ctx, "seed"), 1.0f);
-	float *ref = bench_alloc(ctx, n_pes * T * T);
+	float *h = benches__random(ctx, n_pes * T * T, (uint64_t)kb_param_int(ctx, "seed"), 1.0f);
+	float *ref = benches__alloc(ctx, n_pes * T * T);
 	kb_copy_from_host(ctx, in, h);
 	KB_LAUNCH(ctx, "loop", loop_kernel, KB_TENSOR("in", in), KB_TENSOR("out", out), KB_INT("T", T),
 		  KB_INT("iters", iters));
 	for (int64_t p = 0; p < n_pes; p++)
-		bench_matmul_ref(ctx, h + p * T * T, h + p * T * T, ref + p * T * T, T, T, T, KB_F16);
+		benches__matmul_ref(ctx, h + p * T * T, h + p * T * T, ref + p * T * T, T, T, T, KB_F16);
 	kb_expect(ctx, out, ref, 1e-2, 1e-2);
 	kb_host_free(ctx, h);
 	kb_host_free(ctx, ref);

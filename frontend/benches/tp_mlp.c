@@ -21,7 +21,7 @@ typedef struct tp_cfg {
 
 static float *filled(kb_ctx *ctx, int64_t n, double v)
 {
-	float *p = bench_alloc(ctx, n);
+	float *p = benches__alloc(ctx, n);
 	float r = kb_dtype_round(KB_F16, (float)v);
 	for (int64_t i = 0; i < n; i++)
 		p[i] = r;
@@ -32,7 +32,7 @@ static float *filled(kb_ctx *ctx, int64_t n, double v)
 static void expect_blocks(kb_ctx *ctx, kb_tensor *y, const float *want, int64_t M, int64_t n)
 {
 	int64_t rows = kb_tensor_shape(y).d[0];
-	float *all = bench_alloc(ctx, rows * n);
+	float *all = benches__alloc(ctx, rows * n);
 	for (int64_t b = 0; b < rows / M; b++)
 		for (int64_t i = 0; i < M * n; i++)
 			all[b * M * n + i] = want[i];
@@ -65,8 +65,8 @@ static void worker(kb_ctx *ctx, int rank, void *arg)
 		kb_copy_from_host(ctx, l.w, wh);
 		snprintf(name, sizeof name, "out_r%d", rank);
 		kb_tensor *out = kb_tp_forward(ctx, &l, x, name);
-		float *want = bench_alloc(ctx, c->M * l.local);
-		bench_matmul_ref(ctx, xh, wh, want, c->M, c->d_in, l.local, KB_F16);
+		float *want = benches__alloc(ctx, c->M * l.local);
+		benches__matmul_ref(ctx, xh, wh, want, c->M, c->d_in, l.local, KB_F16);
 		kb_expect(ctx, out, want, 1e-2, 1e-2);
 		kb_range_pop(ctx);
 		return;
@@ -85,8 +85,8 @@ static void worker(kb_ctx *ctx, int rank, void *arg)
 			h = filled(ctx, c->M * local, c->x * sx);
 		} else {
 			float *xh = filled(ctx, c->M * c->d_in, c->x * sx), *w1 = filled(ctx, c->d_in * local, c->w1 * sw);
-			h = bench_alloc(ctx, c->M * local);
-			bench_matmul_ref(ctx, xh, w1, h, c->M, c->d_in, local, KB_F16);
+			h = benches__alloc(ctx, c->M * local);
+			benches__matmul_ref(ctx, xh, w1, h, c->M, c->d_in, local, KB_F16);
 			kb_host_free(ctx, xh);
 			kb_host_free(ctx, w1);
 		}
@@ -100,7 +100,7 @@ static void worker(kb_ctx *ctx, int rank, void *arg)
 			kb_host_free(ctx, w2);
 		}
 	}
-	float *want = bench_alloc(ctx, c->M * c->d_out);
+	float *want = benches__alloc(ctx, c->M * c->d_out);
 	for (int64_t i = 0; i < c->M * c->d_out; i++)
 		want[i] = kb_dtype_round(KB_F16, (float)acc[i]);
 	kb_host_free(ctx, acc);
@@ -143,8 +143,8 @@ static void run(kb_ctx *ctx)
 		kb_fatal(ctx, "tp_mlp.layer must be 0 (MLP), 1 (column-parallel) or 2 (row-parallel), got %d", c.layer);
 	if (c.M < 1 || c.d_in < 1 || c.d_hidden < 1 || c.d_out < 1)
 		kb_fatal(ctx, "tp_mlp: M, d_in, d_hidden, d_out must be >= 1");
-	bench_gemm_budget(ctx, c.M, c.d_in, c.d_hidden);
-	bench_gemm_budget(ctx, c.M, c.d_hidden, c.d_out);
+	benches__gemm_budget(ctx, c.M, c.d_in, c.d_hidden);
+	benches__gemm_budget(ctx, c.M, c.d_hidden, c.d_out);
 	kb_init_process_group(ctx, "ahbm", "hierarchical_allreduce");
 	int tp = (int)kb_param_int(ctx, "tp");
 	kb_tp_init(ctx, tp ? tp : kb_world_size(ctx));

@@ -29,7 +29,7 @@ static void worker(kb_ctx *ctx, int rank, void *arg)
 	snprintf(dst_name, sizeof dst_name, "dst_r%d", rank);
 	kb_tensor *src = kb_empty(ctx, src_name, KB_SHAPE(M, K), KB_F16, dp);
 	kb_tensor *dst = kb_empty(ctx, dst_name, KB_SHAPE(M, K), KB_F16, dp);
-	float *data = bench_random(ctx, M * K, (uint64_t)(kb_param_int(ctx, "seed") + rank), 8.0f);
+	float *data = benches__random(ctx, M * K, (uint64_t)(kb_param_int(ctx, "seed") + rank), 8.0f);
 	kb_copy_from_host(ctx, src, data);
 	kb_range_push(ctx, "copy");
 	KB_LAUNCH(ctx, "copy", copy_kernel, KB_TENSOR("src", src), KB_TENSOR("dst", dst), KB_INT("M", M),

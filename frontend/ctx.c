@@ -1,0 +1,41 @@
+/*
+ * ctx.c — what every part of the frontend builds on: unwinding to
+ * kb_trace_bench with the error, and shapes (element count, trace id).
+ * It calls no other frontend file.
+ */
+#include "frontend_int.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+_Noreturn void kb_throw(kb_ctx *ctx)
+{
+	longjmp(ctx->unwind, 1);
+}
+
+_Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ctx->err.status = KB_E_INPUT;
+	vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
+	va_end(ap);
+	kb_throw(ctx);
+}
+
+int64_t kb_shape_numel(kb_shape s)
+{
+	int64_t n = 1;
+	for (int i = 0; i < s.ndim; i++)
+		n *= s.d[i];
+	return n;
+}
+
+int64_t frontend__shape_id_or_throw(kb_ctx *ctx, kb_shape s)
+{
+	int64_t id = kb_db_shape(ctx->db, s.ndim, s.d, &ctx->err);
+	if (id < 0)
+		kb_throw(ctx);
+	return id;
+}
