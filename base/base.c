@@ -23,6 +23,18 @@ const char *kb_strerror(kb_status s)
 	return (unsigned)s < KB_STATUS_COUNT ? status_text[s] : "unknown status";
 }
 
+_Noreturn void kb_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s:%d: assertion '%s' failed: ", file, line, cond);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
 static int vfail(kb_error *err, kb_status status, const char *fmt, va_list ap)
 {
 	if (err) {
@@ -54,15 +66,15 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 {
 	struct stat sb;
 	if (stat(path, &sb) != 0)
-		return kb_fail(err, "cannot open '%s': %s", path, strerror(errno));
+		return kb_fail_status(err, errno == ENOENT ? KB_E_NOT_FOUND : KB_E_IO, "cannot open '%s': %s", path, strerror(errno));
 	if (!S_ISREG(sb.st_mode))
 		return kb_fail(err, "'%s' is not a regular file", path);
 	if (sb.st_size > KB_MAX_TEXT_FILE)
-		return kb_fail(err, "'%s' is %lld bytes, over the %d MiB a config may have", path, (long long)sb.st_size,
+		return kb_fail_status(err, KB_E_BUDGET, "'%s' is %lld bytes, over the %d MiB a config may have", path, (long long)sb.st_size,
 			       KB_MAX_TEXT_FILE >> 20);
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return kb_fail(err, "cannot open '%s': %s", path, strerror(errno));
+		return kb_fail_status(err, errno == ENOENT ? KB_E_NOT_FOUND : KB_E_IO, "cannot open '%s': %s", path, strerror(errno));
 	size_t cap = 4096, n = 0, got;
 	char *buf = malloc(cap);
 	while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
@@ -81,7 +93,7 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 	fclose(f);
 	if (!buf || bad) {
 		free(buf);
-		return kb_fail(err, "cannot read '%s'", path);
+		return kb_fail_status(err, KB_E_IO, "cannot read '%s'", path);
 	}
 	buf[n] = '\0';
 	*text = buf;
@@ -411,7 +423,7 @@ FILE *kb_out_open(kb_out *o, const char *path, kb_error *err)
 	snprintf(o->tmp, sizeof o->tmp, "%s.tmp-%ld", path, (long)getpid());
 	o->f = fopen(o->tmp, "w");
 	if (!o->f)
-		kb_fail(err, "cannot write '%s': %s", path, strerror(errno));
+		kb_fail_status(err, KB_E_IO, "cannot write '%s': %s", path, strerror(errno));
 	return o->f;
 }
 
@@ -428,7 +440,7 @@ int kb_out_close(kb_out *o, bool keep, kb_error *err)
 	if (keep && !bad)
 		e = errno;
 	unlink(o->tmp);
-	return keep ? kb_fail(err, "cannot write '%s': %s", o->path, strerror(e ? e : EIO)) : 0;
+	return keep ? kb_fail_status(err, KB_E_IO, "cannot write '%s': %s", o->path, strerror(e ? e : EIO)) : 0;
 }
 
 void kb_html_text(FILE *f, const char *s)

@@ -40,6 +40,18 @@ typedef struct kb_error {
 	char msg[600];
 } kb_error;
 
+/* What cannot happen. In debug and test builds (no NDEBUG: the default
+ * build, make test and make test-asan) a broken invariant prints the
+ * condition with the values the format names, then aborts; assert()
+ * stays for checks with nothing to print. Never validates input. */
+#ifdef NDEBUG
+#define KB_ASSERT(cond, ...) ((void)0)
+#else
+#define KB_ASSERT(cond, ...) ((cond) ? (void)0 : kb_assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__))
+#endif
+_Noreturn void kb_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Formats into err (if non-NULL) with status KB_E_INPUT and returns -1,
  * for `return kb_fail(...)`. */
 int kb_fail(kb_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -38,7 +38,7 @@ static int check_ops(kb_db *db, kb_progress *progress, int64_t kinds[KB_OP_KIND_
 	if (kb_read_op_count(db, &n, err) || kb_op_stream_open_range(db, 1, n, &s, err))
 		return -1;
 	kb_progress_begin(progress, "check", "ops", n);
-	kb_op_rec o;
+	kb_op o;
 	int rc;
 	for (int64_t i = 0; (rc = kb_op_stream_next(s, &o, err)) == 1; i++) {
 		kb_progress_tick(progress, i);

@@ -88,31 +88,45 @@ const kb_trace_counts *kb_db_counts_of(const kb_db *db)
 	return &db->counts;
 }
 
-static bool operand_bad(const kb_op_operand_cols *x, int64_t n_shapes)
+static bool operand_bad(const kb_operand *x, int64_t n_shapes)
 {
 	if (!x->space)
 		return x->dtype != 0 || x->shape != 0;
 	return x->space < 1 || x->space > 15 || x->dtype < 1 || x->dtype > 15 || x->shape < 1 || x->shape > n_shapes;
 }
 
-const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n)
+static bool out_i64(int64_t v, int64_t lo, int64_t hi)
 {
+	return v < lo || v > hi;
+}
+
+static bool out_f64(double v, double lo, double hi)
+{
+	return v < lo || v > hi; /* NaN is in range: a fill value may be one */
+}
+
+#define OUT_OF(v, lo, hi) _Generic((v), double: out_f64, default: out_i64)(v, lo, hi)
+
+const char *kb_op_check(const kb_op *o, const kb_trace_counts *n)
+{
+	/* each field within its bounds (KB_OP_FIELDS), each operand whole */
+#define BOUND_F(name, type, column, sql, pack, lo, hi) \
+	if (OUT_OF(o->name, lo, hi)) \
+		return #column " out of range";
+#define BOUND_O(name, bit, table) \
+	if (operand_bad(&o->name, n->shapes)) \
+		return BOUND_O_##table(name) " (all set or all 0, shape an existing id)";
+#define BOUND_O_KB_OPS(name) #name "_space / " #name "_dtype / " #name "_shape"
+#define BOUND_O_KB_OP_OPERANDS(name) "op_operands slot of operand " #name ": space / dtype / shape"
+	KB_OP_FIELDS(BOUND_F, BOUND_O)
+	/* the rules across fields */
 	int k = o->kind;
-	if (k <= KB_OP_NONE || k >= KB_OP_KIND_COUNT || o->launch < 0 || o->launch > n->launches || o->bytes < 0 ||
-	    o->flops < 0 || o->seq < -1 || o->sip < 0 || o->cube < -1 || o->pe < -1)
-		return "kind / launch_id / bytes / flops / seq / sip / cube / pe out of range";
 	bool host = k == KB_OP_HOST_WRITE || k == KB_OP_HOST_FILL || k == KB_OP_LAUNCH || k == KB_OP_MMU_MAP ||
 		    k == KB_OP_IPCQ_INIT;
 	if (host != (o->launch == 0))
 		return "launch_id: host kinds run on a rank's host stream (0), device kinds inside a launch";
 	if (!host && (o->cube < 0 || o->pe < 0))
 		return "cube / pe: an op inside a launch runs on a PE";
-	if (operand_bad(&o->dst, n->shapes))
-		return "dst_space / dst_dtype / dst_shape (all set or all 0, shape an existing id)";
-	if (operand_bad(&o->a, n->shapes))
-		return "a_space / a_dtype / a_shape (all set or all 0, shape an existing id)";
-	if (operand_bad(&o->b, n->shapes))
-		return "b_space / b_dtype / b_shape (all set or all 0, shape an existing id)";
 	bool copy = k == KB_OP_DMA_READ || k == KB_OP_DMA_WRITE || k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV;
 	bool binary = k == KB_OP_GEMM || (k >= KB_OP_MATH_ADD && k <= KB_OP_MATH_MINIMUM) || k == KB_OP_MATH_FMA ||
 		      k == KB_OP_MATH_CLAMP;
@@ -122,14 +136,13 @@ const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n)
 		return "a_space / dst_space: this kind reads operand a and writes dst";
 	if (binary && !o->b.space)
 		return "b_space: this kind reads operand b";
-	if ((k == KB_OP_MATH_FMA || k == KB_OP_MATH_CLAMP) && o->has_c == 0)
+	if ((k == KB_OP_MATH_FMA || k == KB_OP_MATH_CLAMP) && !o->c.space)
 		return "op_operands: this kind reads a third operand";
 	if ((k == KB_OP_HOST_WRITE || k == KB_OP_HOST_FILL || k == KB_OP_MATH_FILL) && !o->dst.space)
 		return "dst_space: this kind writes dst";
 	if (k == KB_OP_HOST_WRITE && o->blob != -1 && (o->blob < 1 || o->blob > n->blobs))
 		return "blob_id: a host write names its data";
-	if (o->chan < 0 || o->chan > n->chans ||
-	    ((k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV) && (o->chan < 1 || o->chan_seq < 0 || o->chan_seq >= n->max_op)))
+	if ((k == KB_OP_IPCQ_SEND || k == KB_OP_IPCQ_RECV) && (o->chan < 1 || o->chan_seq >= n->max_op))
 		return "chan_id / chan_seq: an IPCQ op names an existing channel and its message (below the op count)";
 	if (copy && (o->attr < 0 || o->attr > INT32_MAX))
 		return "attr: a DMA's row stride is 0..2^31-1 elements";

@@ -145,7 +145,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(db->tmp, &db->h, flags, NULL) != SQLITE_OK) {
-		kb_fail(err, "cannot create '%s': %s", db->tmp, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		kb_fail_status(err, KB_E_IO, "cannot create '%s': %s", db->tmp, db->h ? sqlite3_errmsg(db->h) : "out of memory");
 		db_free(db);
 		return -1;
 	}
@@ -184,8 +184,8 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	    prepare(db, &db->ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)", err) ||
 	    prepare(db, &db->ins_pack, "INSERT INTO op_pack VALUES(?,?,?,?)", err))
 		goto fail;
-	db->pack_raw = malloc((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
-	db->pack_zcap = ZSTD_compressBound((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
+	db->pack_raw = malloc((size_t)KB_PACK_OPS * KB_OP_PACK_MAX);
+	db->pack_zcap = ZSTD_compressBound((size_t)KB_PACK_OPS * KB_OP_PACK_MAX);
 	db->pack_zbuf = malloc(db->pack_zcap);
 	db->pack_cctx = ZSTD_createCCtx();
 	if (db->pack_cctx) { /* fast, and a checksum: a damaged chunk is found, not decoded */
@@ -233,12 +233,12 @@ int kb_db_commit(kb_db *db, kb_error *err)
 		goto out;
 	finalize_all(db);
 	if (sqlite3_close(db->h) != SQLITE_OK) {
-		kb_fail(err, "%s: cannot close: %s", db->tmp, sqlite3_errmsg(db->h));
+		kb_fail_status(err, KB_E_IO, "%s: cannot close: %s", db->tmp, sqlite3_errmsg(db->h));
 		goto out;
 	}
 	db->h = NULL;
 	if (rename(db->tmp, db->path) != 0) {
-		kb_fail(err, "cannot rename '%s' to '%s'", db->tmp, db->path);
+		kb_fail_status(err, KB_E_IO, "cannot rename '%s' to '%s'", db->tmp, db->path);
 		goto out;
 	}
 	free(db->tmp);
@@ -346,48 +346,82 @@ static int64_t shape_locked(kb_db *db, int ndim, const int64_t *dims, kb_error *
 	return id;
 }
 
-static void operand_values(const kb_operand *o, int64_t *v)
+/* A column's value as 64 bits: an integer, or a double's bits. */
+static int64_t bits_i64(int64_t v)
 {
-	v[0] = o->space;
-	v[1] = o->dtype;
-	v[2] = o->shape;
-	v[3] = (int64_t)o->va;
-	v[4] = (int64_t)o->pa;
+	return v;
 }
 
-/* Binds row slot `slot` of st (parameters from first), skipping the columns
- * whose value is the one bound there last time. */
-static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const kb_op_row *op, int64_t id)
+static int64_t bits_u64(uint64_t v)
 {
-	int64_t v[OP_COLUMNS] = {id, op->launch, op->sip, op->cube, op->pe, op->seq, op->kind, op->attr,
-				 0 /* imm */, op->bytes, op->flops};
-	operand_values(&op->dst, v + 11);
-	operand_values(&op->a, v + 16);
-	operand_values(&op->b, v + 21);
-	v[26] = op->blob;
-	v[27] = op->chan;
-	v[28] = op->chan_seq;
-	int64_t *last = db->last[slot_key];
-	for (int i = 0; i < OP_COLUMNS; i++) {
-		if (i == 8) {
-			if (op->imm != db->last_imm[slot_key]) {
-				sqlite3_bind_double(st, first + 9, op->imm);
-				db->last_imm[slot_key] = op->imm;
-			}
-		} else if (v[i] != last[i]) {
-			sqlite3_bind_int64(st, first + i + 1, v[i]);
-			last[i] = v[i];
-		}
+	return (int64_t)v;
+}
+
+static int64_t bits_f64(double v)
+{
+	int64_t b;
+	memcpy(&b, &v, sizeof b);
+	return b;
+}
+
+#define BITS(v) _Generic((v), double: bits_f64, uint64_t: bits_u64, default: bits_i64)(v)
+#define IS_REAL(v) _Generic((v), double: true, default: false)
+
+/* Binds parameter `param` to bits unless it holds them from last time. */
+static void bind_col(sqlite3_stmt *st, int param, int64_t *last, int64_t bits, bool real)
+{
+	if (bits == *last)
+		return;
+	if (real) {
+		double d;
+		memcpy(&d, &bits, sizeof d);
+		sqlite3_bind_double(st, param, d);
+	} else {
+		sqlite3_bind_int64(st, param, bits);
 	}
+	*last = bits;
 }
 
-/* The third input operand (fma, clamp) goes to op_operands, slot 3. */
-static int insert_extra_operand(kb_db *db, const kb_op_row *op, int64_t id, kb_error *err)
+/* Binds row slot `slot_key` of st (parameters from first + 1), column by
+ * column in the ops table's order, skipping the values bound there last
+ * time. */
+static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const kb_op *op, int64_t id)
 {
-	int64_t v[5];
-	operand_values(&op->c, v);
-	bind_ints(db->ins_operand, (int64_t[]){id, 3, v[0], v[1], v[2], v[3], v[4]}, 7);
-	return step_done(db, db->ins_operand, err);
+	int64_t *last = db->last[slot_key];
+	int c = 0;
+	bind_col(st, first + c + 1, &last[c], id, false);
+	c++;
+#define BIND_F(name, type, column, sql, pack, lo, hi) \
+	bind_col(st, first + c + 1, &last[c], BITS(op->name), IS_REAL(op->name)); \
+	c++;
+#define BIND_O(name, bit, table) BIND_O_##table(name)
+#define BIND_O_KB_OP_OPERANDS(name)
+#define BIND_O_KB_OPS(name) KB_OPERAND_FIELDS(BIND_FIELD, &op->name)
+#define BIND_FIELD(x, name, type, pack) \
+	bind_col(st, first + c + 1, &last[c], BITS((x)->name), false); \
+	c++;
+	KB_OP_FIELDS(BIND_F, BIND_O)
+	KB_ASSERT(c == OP_COLUMNS, "bound %d of %d columns", c, OP_COLUMNS);
+}
+
+/* The operands kept in op_operands (slot: bit - 6, dst 0 .. c 3), when present. */
+static int insert_extra_operands(kb_db *db, const kb_op *op, int64_t id, kb_error *err)
+{
+	int rc = 0;
+#define EXTRA_F(name, type, column, sql, pack, lo, hi)
+#define EXTRA_O(name, bit, table) EXTRA_O_##table(name, bit)
+#define EXTRA_O_KB_OPS(name, bit)
+#define EXTRA_O_KB_OP_OPERANDS(name, bit) \
+	if (!rc && kb_operand_present(&op->name)) { \
+		int k = 0; \
+		sqlite3_bind_int64(db->ins_operand, ++k, id); \
+		sqlite3_bind_int64(db->ins_operand, ++k, (bit) - 6); \
+		KB_OPERAND_FIELDS(EXTRA_FIELD, &op->name) \
+		rc = step_done(db, db->ins_operand, err); \
+	}
+#define EXTRA_FIELD(x, name, type, pack) sqlite3_bind_int64(db->ins_operand, ++k, BITS((x)->name));
+	KB_OP_FIELDS(EXTRA_F, EXTRA_O)
+	return rc;
 }
 
 /* The filled part of the op pack's chunk, compressed, as an op_pack row. */
@@ -408,12 +442,12 @@ static int flush_pack(kb_db *db, kb_error *err)
 }
 
 /* Adds rows first_id.. to the op pack, a chunk at every KB_PACK_OPS ops. */
-static int pack_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id, kb_error *err)
+static int pack_rows(kb_db *db, const kb_op *rows, size_t n, int64_t first_id, kb_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (db->pack_n == 0)
 			db->pack_first = first_id + (int64_t)i;
-		db->pack_len += kb_pack_put(db->pack_raw + db->pack_len, &rows[i]);
+		db->pack_len += kb_op_pack_put(db->pack_raw + db->pack_len, &rows[i]);
 		if (++db->pack_n == KB_PACK_OPS && flush_pack(db, err))
 			return -1;
 	}
@@ -422,12 +456,12 @@ static int pack_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_i
 
 /* Inserts n rows: groups of OP_ROWS_PER_INSERT through ins_ops, the rest
  * one by one through ins_op (slot key OP_ROWS_PER_INSERT); and packs them. */
-static int insert_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id, kb_error *err)
+static int insert_rows(kb_db *db, const kb_op *rows, size_t n, int64_t first_id, kb_error *err)
 {
 	if (pack_rows(db, rows, n, first_id, err))
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (rows[i].c.space && insert_extra_operand(db, &rows[i], first_id + (int64_t)i, err))
+		if (insert_extra_operands(db, &rows[i], first_id + (int64_t)i, err))
 			return -1;
 	size_t i = 0;
 	for (; i + OP_ROWS_PER_INSERT <= n; i += OP_ROWS_PER_INSERT) {
@@ -444,7 +478,7 @@ static int insert_rows(kb_db *db, const kb_op_row *rows, size_t n, int64_t first
 	return 0;
 }
 
-static void insert_batch(kb_db *db, const kb_op_row *rows, size_t n, int64_t first_id)
+static void insert_batch(kb_db *db, const kb_op *rows, size_t n, int64_t first_id)
 {
 	pthread_mutex_lock(&db->pipe.lock);
 	if (!db->pipe.failed && insert_rows(db, rows, n, first_id, &db->pipe.err))
@@ -492,7 +526,7 @@ static int flush_ops(kb_db *db, bool wait, kb_error *err)
 		} else {
 			wait_pending(p);
 			pthread_mutex_lock(&p->mu);
-			kb_op_row *t = p->pending;
+			kb_op *t = p->pending;
 			p->pending = p->fill;
 			p->fill = t;
 			p->n_pending = p->n_fill;
@@ -512,7 +546,7 @@ static int flush_ops(kb_db *db, bool wait, kb_error *err)
 	return 0;
 }
 
-int64_t kb_db_op(kb_db *db, const kb_op_row *op, kb_error *err)
+int64_t kb_db_op(kb_db *db, const kb_op *op, kb_error *err)
 {
 	op_pipe *p = &db->pipe;
 	if (p->n_fill == OP_BATCH && flush_ops(db, false, err))
@@ -828,7 +862,8 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 {
 	struct stat sb;
 	if (stat(path, &sb) != 0)
-		return kb_fail(err, "cannot open '%s': %s", path, errno == ENOENT ? "no such file" : strerror(errno));
+		return kb_fail_status(err, errno == ENOENT ? KB_E_NOT_FOUND : KB_E_IO, "cannot open '%s': %s", path,
+				      errno == ENOENT ? "no such file" : strerror(errno));
 	if (!S_ISREG(sb.st_mode))
 		return kb_fail(err, "'%s' is not a regular file (a trace is an SQLite file)", path);
 	if (writable && access(path, W_OK) != 0)
@@ -862,7 +897,8 @@ int kb_db_open(kb_db **out, const char *path, bool writable, kb_error *err)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	db->immutable = immutable;
 	if (open_conn(db, writable, &db->h) != SQLITE_OK) {
-		kb_fail(err, "cannot open '%s': %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		kb_fail_status(err, db->h ? KB_E_DB : KB_E_NOMEM, "cannot open '%s': %s", path,
+			       db->h ? sqlite3_errmsg(db->h) : "out of memory");
 		db_free(db);
 		return -1;
 	}
@@ -919,7 +955,8 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 	}
 	p->immutable = db->immutable;
 	if (open_conn(p, false, &p->h) != SQLITE_OK) {
-		kb_fail(err, "cannot open '%s' again: %s", db->path, p->h ? sqlite3_errmsg(p->h) : "out of memory");
+		kb_fail_status(err, p->h ? KB_E_DB : KB_E_NOMEM, "cannot open '%s' again: %s", db->path,
+			       p->h ? sqlite3_errmsg(p->h) : "out of memory");
 		db_free(p);
 		return -1;
 	}
@@ -947,7 +984,7 @@ int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_er
 	for (int i = 0; !rc && i < n; i++)
 		sqlite3_bind_int64(st, i + 1, vals[i]);
 	if (rc || sqlite3_step(st) != SQLITE_DONE)
-		rc = kb_fail(err, "%s: cannot add a %s row: %s", db->tmp ? db->tmp : db->path, table, sqlite3_errmsg(db->h));
+		rc = kb_fail_status(err, KB_E_DB, "%s: cannot add a %s row: %s", db->tmp ? db->tmp : db->path, table, sqlite3_errmsg(db->h));
 	sqlite3_finalize(st);
 	conn_unlock(db);
 	return rc;

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "base.h"
@@ -83,29 +84,83 @@ static inline bool kb_op_memory_is_a(int kind)
 #define KB_GEMM_TRANS_B 2
 #define KB_GEMM_ACCUMULATE 4
 
-/* One operand: where it lives and what it holds. shape is an id from
- * kb_db_shape (0 = none). */
-typedef struct kb_operand {
-	int space, dtype;
-	int64_t shape;
-	uint64_t va, pa;
-} kb_operand;
+/* ---- the op record ----
+ * Every field of an op, once (the project's X-macro idiom, like
+ * KB_TOPOLOGY_KEYS). From this list come struct kb_op, the ops table's
+ * columns and their order (schema.c), the writer's binding (db.c), the row
+ * reader's decoding (reader.c), the op pack's coding (oppack.c) and the
+ * per-field bounds of kb_op_check (check.c).
+ *
+ *   F(name, C type, column, SQL type, pack coding, lowest, highest)
+ *   O(name, pack bit, table)   an operand: the KB_OPERAND_FIELDS below
+ *
+ * pack coding: KB_PACK_HEAD (unsigned, before the presence mask),
+ * KB_PACK_ALWAYS, or KB_PACK_BIT(k): written when bit k of the mask is set,
+ * which it is when the field (or another of that bit) is not 0. An
+ * operand's bit is set when any of its packed fields is not 0.
+ * lowest / highest: the bounds every op is checked against (n: the
+ * trace's kb_trace_counts); rules across fields stay in kb_op_check.
+ * table: KB_OPS (columns <name>_space .. <name>_pa of ops) or
+ * KB_OP_OPERANDS (a row of op_operands, slot 3, only when present).
+ *
+ * Adding a field: a line here, the code that sets and uses it, and a
+ * schema version bump (the ops table's text changes). */
+#define KB_OP_FIELDS(F, O) \
+	F(launch, int64_t, launch_id, INTEGER, KB_PACK_ALWAYS, 0, n->launches) \
+	F(sip, int, sip, INTEGER, KB_PACK_ALWAYS, 0, INT32_MAX) \
+	F(cube, int, cube, INTEGER, KB_PACK_ALWAYS, -1, INT32_MAX) \
+	F(pe, int, pe, INTEGER, KB_PACK_ALWAYS, -1, INT32_MAX) \
+	F(seq, int64_t, seq, INTEGER, KB_PACK_ALWAYS, -1, INT64_MAX) \
+	F(kind, int, kind, INTEGER, KB_PACK_HEAD, KB_OP_NONE + 1, KB_OP_KIND_COUNT - 1) \
+	F(attr, int64_t, attr, INTEGER, KB_PACK_BIT(0), INT64_MIN, INT64_MAX) \
+	F(imm, double, imm, REAL, KB_PACK_BIT(1), -INFINITY, INFINITY) \
+	F(bytes, int64_t, bytes, INTEGER, KB_PACK_BIT(2), 0, INT64_MAX) \
+	F(flops, int64_t, flops, INTEGER, KB_PACK_BIT(3), 0, INT64_MAX) \
+	O(dst, 6, KB_OPS) \
+	O(a, 7, KB_OPS) \
+	O(b, 8, KB_OPS) \
+	O(c, 9, KB_OP_OPERANDS) \
+	F(blob, int64_t, blob_id, INTEGER, KB_PACK_BIT(4), -1, n->blobs) \
+	F(chan, int64_t, chan_id, INTEGER, KB_PACK_BIT(5), 0, n->chans) \
+	F(chan_seq, int64_t, chan_seq, INTEGER, KB_PACK_BIT(5), 0, n->max_op)
 
-/* One recorded op. launch 0 = the host stream of rank `sip`. Operands:
- * dst (written), a and b (read), c (a third input: fma, clamp; stored in
- * op_operands). A gemm with KB_GEMM_ACCUMULATE also reads dst. */
-typedef struct kb_op_row {
-	int64_t launch;
-	int sip, cube, pe;      /* cube = pe = -1 for host-stream ops with no PE */
-	int64_t seq;            /* per-PE (or per-host-stream) program order */
-	kb_op_kind kind;
-	int64_t attr;           /* kind-specific: gemm flags, reduction axis */
-	double imm;             /* scalar operand (fill value, scalar ops) */
-	int64_t bytes, flops;
-	kb_operand dst, a, b, c;
-	int64_t blob;           /* host_write: data blob */
-	int64_t chan, chan_seq; /* ipcq: channel and k-th message on it */
-} kb_op_row;
+/* An operand's fields: X(o, name, C type, pack coding), o passed through
+ * (the operand the caller expands them for). va is recorded in
+ * the rows (for users' queries) but neither packed nor read back: no
+ * tool needs it, so an op reads the same from the rows and the pack. */
+#define KB_OPERAND_FIELDS(X, o) \
+	X(o, space, int, KB_PACK_ALWAYS) \
+	X(o, dtype, int, KB_PACK_ALWAYS) \
+	X(o, shape, int64_t, KB_PACK_ALWAYS) \
+	X(o, va, uint64_t, KB_PACK_NONE) \
+	X(o, pa, uint64_t, KB_PACK_ALWAYS)
+
+enum { KB_PACK_NONE = -3, KB_PACK_HEAD = -2, KB_PACK_ALWAYS = -1 };
+#define KB_PACK_BIT(k) (k)
+
+/* One operand: where it lives and what it holds (shape: an id from
+ * kb_db_shape, 0 = none; space 0: no operand). */
+#define KB_OPERAND_MEMBER(o, name, type, pack) type name;
+typedef struct kb_operand {
+	KB_OPERAND_FIELDS(KB_OPERAND_MEMBER, _)
+} kb_operand;
+#undef KB_OPERAND_MEMBER
+
+/* One op. launch 0 = the host stream of rank `sip`; cube = pe = -1 for
+ * host-stream ops with no PE; seq: per-PE (or per-host-stream) program
+ * order; attr: kind-specific (gemm flags, a DMA's row stride, reduction
+ * axis); imm: a scalar operand; blob: a host write's data; chan,
+ * chan_seq: an IPCQ op's channel and its k-th message on it. Operands:
+ * dst (written), a and b (read), c (a third input: fma, clamp). A gemm
+ * with KB_GEMM_ACCUMULATE also reads dst. */
+#define KB_OP_MEMBER_F(name, type, column, sql, pack, lo, hi) type name;
+#define KB_OP_MEMBER_O(name, bit, table) kb_operand name;
+typedef struct kb_op {
+	int64_t id; /* 1.. in the trace (the writer numbers ops; it ignores this) */
+	KB_OP_FIELDS(KB_OP_MEMBER_F, KB_OP_MEMBER_O)
+} kb_op;
+#undef KB_OP_MEMBER_F
+#undef KB_OP_MEMBER_O
 
 /* An expectation's tolerances: |got - want| <= atol + rtol * |want|.
  * Beyond these bounds a check would pass anything: the writer refuses
@@ -128,7 +183,7 @@ int64_t kb_db_string(kb_db *db, const char *s, kb_error *err);
 int64_t kb_db_shape(kb_db *db, int ndim, const int64_t *dims, kb_error *err);
 
 /* Appends an op; returns its id (>= 1) or -1. Ids follow insertion order. */
-int64_t kb_db_op(kb_db *db, const kb_op_row *op, kb_error *err);
+int64_t kb_db_op(kb_db *db, const kb_op *op, kb_error *err);
 int64_t kb_db_ops_count(const kb_db *db);
 
 int64_t kb_db_launch(kb_db *db, int rank, const char *kernel, int64_t host_op, int n_pes,
@@ -195,20 +250,9 @@ typedef struct kb_trace_counts {
 int kb_db_counts(kb_db *db, kb_trace_counts *c, kb_error *err);
 const kb_trace_counts *kb_db_counts_of(const kb_db *db); /* as read at open */
 
-/* The columns of an ops row a reader decoded (seq / blob -1: not read). */
-typedef struct kb_op_operand_cols {
-	int space, dtype;
-	int64_t shape;
-} kb_op_operand_cols;
-typedef struct kb_op_cols {
-	int kind, sip, cube, pe;
-	int64_t launch, seq, attr, bytes, flops, blob, chan, chan_seq;
-	kb_op_operand_cols dst, a, b;
-	int has_c;             /* a third operand in op_operands */
-} kb_op_cols;
 /* NULL if the row is consistent, else the columns and the rule it breaks
  * (for "ops row N: <rule>: the trace is damaged"). */
-const char *kb_op_check(const kb_op_cols *o, const kb_trace_counts *n);
+const char *kb_op_check(const kb_op *o, const kb_trace_counts *n);
 void kb_db_close(kb_db *db);
 const char *kb_db_path(const kb_db *db);
 /* Redraws p (a phase showing its elapsed time) while SQLite works on this
@@ -294,17 +338,6 @@ typedef struct kb_range_rec {
 } kb_range_rec;
 int kb_read_ranges(kb_db *db, kb_range_rec **out, size_t *n, kb_error *err);
 
-typedef struct kb_operand_rec {
-	int space, dtype;         /* space 0: no operand */
-	int64_t shape;
-	uint64_t pa;
-} kb_operand_rec;
-typedef struct kb_op_rec {
-	int64_t id, launch, seq, attr, bytes, flops, blob, chan, chan_seq;
-	double imm;
-	int sip, cube, pe, kind;
-	kb_operand_rec dst, a, b, c; /* c: op_operands' third input */
-} kb_op_rec;
 /* How many ops the trace holds (their ids must be 1..n). */
 int kb_read_op_count(kb_db *db, int64_t *n_ops, kb_error *err);
 typedef struct kb_op_stream kb_op_stream;
@@ -320,10 +353,10 @@ int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *e
  * before it. */
 typedef struct kb_op_reader kb_op_reader;
 int kb_op_reader_start(kb_db *db, int64_t n_ops, kb_op_reader **r, kb_error *err);
-int kb_op_reader_next(kb_op_reader *r, const kb_op_rec **rows, size_t *n, kb_error *err);
+int kb_op_reader_next(kb_op_reader *r, const kb_op **rows, size_t *n, kb_error *err);
 void kb_op_reader_stop(kb_op_reader *r);
 /* 1: *o is the next row (checked with kb_op_check); 0: the end; -1: err. */
-int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err);
+int kb_op_stream_next(kb_op_stream *s, kb_op *o, kb_error *err);
 void kb_op_stream_close(kb_op_stream *s);
 
 /* A timing run by label (NULL: the newest); *id 0 if there is none. */
@@ -403,6 +436,23 @@ int kb_run_link_load(kb_run_writer *w, const char *kind, int64_t t_ps, double gb
 /* Commits and frees w (on failure it rolls back and frees it too). */
 int kb_run_commit(kb_run_writer *w, kb_error *err);
 void kb_run_abort(kb_run_writer *w);
+
+/* ---- the op pack's coding (oppack.c): an op as ~20-40 bytes ----
+ * The fields of KB_OP_FIELDS: the head, a presence mask, the fields always
+ * written, then the present ones, in the list's order, operands last;
+ * signed integers zigzagged, unsigned ones as they are (LEB128), a double
+ * as its 8 bytes. Traces store ops this way (op_pack); replay keeps its
+ * ops in memory this way. */
+enum { KB_OP_PACK_MAX = 256 }; /* bytes one op takes at most (~230 with every field 64-bit) */
+/* Encodes op at out (KB_OP_PACK_MAX bytes free): the bytes written. */
+size_t kb_op_pack_put(uint8_t *out, const kb_op *op);
+/* Decodes the op at *p (before end) as op `id`, moving *p past it; -1 if
+ * it runs past end. The fields are what was written, unchecked (a reader
+ * checks them with kb_op_check). */
+int kb_op_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op *o);
+/* Only the head and the fields always written (kind, launch, sip, cube,
+ * pe, seq): a few nanoseconds. -1 if it runs past end. */
+int kb_op_pack_head(const uint8_t *p, const uint8_t *end, kb_op *o);
 
 /* ---- codec (exposed for tests and benchmarks) ---- */
 int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err);

@@ -38,18 +38,18 @@ bool kb_db_has_column(kb_db *db, const char *table, const char *column);
  * db->pack_trusted when every op-pack trigger is in place. */
 int kb_db_check_schema(kb_db *db, kb_error *err);
 
-enum { OP_COLUMNS = 29, OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
+/* The ops table's columns: id, then each field (an operand in KB_OPS: five). */
+#define KB_OP_COUNT_F(name, type, column, sql, pack, lo, hi) +1
+#define KB_OP_COUNT_O(name, bit, table) +KB_OP_COUNT_O_##table
+#define KB_OP_COUNT_O_KB_OPS 5
+#define KB_OP_COUNT_O_KB_OP_OPERANDS 0
+enum { OP_COLUMNS = 1 KB_OP_FIELDS(KB_OP_COUNT_F, KB_OP_COUNT_O), OP_BATCH = 16384, OP_ROWS_PER_INSERT = 8 };
 
-/* ---- the op pack (oppack.c): ops as compressed varint chunks ---- */
-enum {
-	KB_PACK_OPS = 8192,       /* ops per op_pack row (the last one: the rest) */
-	KB_PACK_MAX_ENCODED = 256 /* bytes one op can take, at most (~250 with every field 64-bit) */
-};
-/* Encodes op at out (KB_PACK_MAX_ENCODED bytes free): the bytes written. */
-size_t kb_pack_put(uint8_t *out, const kb_op_row *op);
-/* Decodes the op at *p (before end) as op `id`, moving *p past it; -1 if
- * it runs past end. The fields are what the ops row holds, unchecked. */
-int kb_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op_rec *o);
+/* Whether an operand is there: any of its packed fields is not 0 (oppack.c). */
+bool kb_operand_present(const kb_operand *x);
+
+/* ---- the op pack: ops as compressed chunks of kb_op_pack_put's coding ---- */
+enum { KB_PACK_OPS = 8192 }; /* ops per op_pack row (the last one: the rest) */
 
 /* Ops are inserted by a writer thread in batches while recording goes on;
  * `lock` guards the connection, `cv` the hand-over of a batch. */
@@ -58,7 +58,7 @@ typedef struct op_pipe {
 	bool started, stop;
 	pthread_mutex_t lock, mu;
 	pthread_cond_t cv;
-	kb_op_row *fill, *pending; /* the batch being filled, the one handed over */
+	kb_op *fill, *pending; /* the batch being filled, the one handed over */
 	size_t n_fill, n_pending;
 	int64_t first_pending_id;
 	bool failed;
@@ -80,8 +80,7 @@ struct kb_db {
 	struct shape_cache { int ndim; int64_t d[4], id; } recent[16]; /* most recent shapes, by dims */
 	unsigned recent_next;
 	/* values bound last time, per statement and row slot */
-	int64_t last[OP_ROWS_PER_INSERT + 1][OP_COLUMNS];
-	double last_imm[OP_ROWS_PER_INSERT + 1];
+	int64_t last[OP_ROWS_PER_INSERT + 1][OP_COLUMNS]; /* an integer, or a double's bits */
 	op_pipe pipe;
 	/* the writer's op pack: the chunk being filled (ids pack_first..) */
 	uint8_t *pack_raw;

@@ -16,7 +16,7 @@
 enum { READ_BATCH = KB_PACK_OPS, MAX_READERS = 2 };
 
 typedef struct chunk_buf {
-	kb_op_rec *rows;
+	kb_op *rows;
 	size_t count;
 	bool ready, failed;
 	kb_error err;
@@ -99,8 +99,8 @@ int kb_op_reader_start(kb_db *db, int64_t n_ops, kb_op_reader **out, kb_error *e
 		one_reader *rd = &all->rd[r];
 		rd->r = r;
 		rd->all = all;
-		rd->buf[0].rows = malloc(READ_BATCH * sizeof(kb_op_rec));
-		rd->buf[1].rows = malloc(READ_BATCH * sizeof(kb_op_rec));
+		rd->buf[0].rows = malloc(READ_BATCH * sizeof(kb_op));
+		rd->buf[1].rows = malloc(READ_BATCH * sizeof(kb_op));
 		if (!rd->buf[0].rows || !rd->buf[1].rows) {
 			kb_fail_status(err, KB_E_NOMEM, "out of memory");
 			goto fail;
@@ -124,7 +124,7 @@ fail:
 	return -1;
 }
 
-int kb_op_reader_next(kb_op_reader *all, const kb_op_rec **rows, size_t *n, kb_error *err)
+int kb_op_reader_next(kb_op_reader *all, const kb_op **rows, size_t *n, kb_error *err)
 {
 	*rows = NULL;
 	*n = 0;

@@ -6,113 +6,207 @@
  * (what users query and edit) and any change to them deletes the pack
  * (triggers), after which readers decode the rows again.
  *
- * One op: kind, a presence mask (varint), then launch, sip, cube, pe, seq
- * and the present fields, signed ones zigzagged, imm as its 8 bytes, and
- * per present operand space, dtype, shape, pa. The op's id is the chunk's
- * first id plus its index. Decoding is bounded by the chunk's end and
- * checks nothing else: the decoded op goes through kb_op_check like a row.
+ * One op, field by field in KB_OP_FIELDS' order: the head (kind), a
+ * presence mask (varint), the fields always written (launch, sip, cube,
+ * pe, seq), the present masked fields, then per present operand its packed
+ * fields (space, dtype, shape, pa). Signed integers are zigzagged, imm is
+ * its 8 bytes. The op's id is the chunk's first id plus its index.
+ * Decoding is bounded by the chunk's end and checks nothing else: the
+ * decoded op goes through kb_op_check like a row.
  */
 #include "db_int.h"
 
 #include <string.h>
 
-enum {
-	P_ATTR = 1 << 0, P_IMM = 1 << 1, P_BYTES = 1 << 2, P_FLOPS = 1 << 3, P_BLOB = 1 << 4,
-	P_CHAN = 1 << 5, /* chan and chan_seq */
-	P_OPERAND = 1 << 6, /* bits 6-9: dst, a, b, c */
-};
+/* ---- one field ---- */
 
-size_t kb_pack_put(uint8_t *out, const kb_op_row *op)
+static uint8_t *put_i64(uint8_t *p, int64_t v)
 {
-	const kb_operand *x[4] = {&op->dst, &op->a, &op->b, &op->c};
-	double imm = op->imm == 0 ? 0.0 : op->imm; /* a REAL column keeps no -0.0: neither does the pack */
-	unsigned mask = (op->attr ? P_ATTR : 0) | (imm != 0 ? P_IMM : 0) | (op->bytes ? P_BYTES : 0) |
-			(op->flops ? P_FLOPS : 0) | (op->blob ? P_BLOB : 0) | (op->chan || op->chan_seq ? P_CHAN : 0);
-	for (int k = 0; k < 3; k++)
-		mask |= x[k]->space || x[k]->dtype || x[k]->shape || x[k]->pa ? (unsigned)P_OPERAND << k : 0;
-	mask |= op->c.space ? (unsigned)P_OPERAND << 3 : 0; /* like op_operands: c only with a space */
-	uint8_t *p = out;
-	p = kb_put_uvarint(p, (uint64_t)(int64_t)op->kind);
-	p = kb_put_uvarint(p, mask);
-	p = kb_put_svarint(p, op->launch);
-	p = kb_put_svarint(p, op->sip);
-	p = kb_put_svarint(p, op->cube);
-	p = kb_put_svarint(p, op->pe);
-	p = kb_put_svarint(p, op->seq);
-	if (mask & P_ATTR)
-		p = kb_put_svarint(p, op->attr);
-	if (mask & P_IMM) {
-		memcpy(p, &imm, sizeof imm);
-		p += sizeof imm;
-	}
-	if (mask & P_BYTES)
-		p = kb_put_svarint(p, op->bytes);
-	if (mask & P_FLOPS)
-		p = kb_put_svarint(p, op->flops);
-	if (mask & P_BLOB)
-		p = kb_put_svarint(p, op->blob);
-	if (mask & P_CHAN) {
-		p = kb_put_svarint(p, op->chan);
-		p = kb_put_svarint(p, op->chan_seq);
-	}
-	for (int k = 0; k < 4; k++) {
-		if (!(mask & ((unsigned)P_OPERAND << k)))
-			continue;
-		p = kb_put_svarint(p, x[k]->space);
-		p = kb_put_svarint(p, x[k]->dtype);
-		p = kb_put_svarint(p, x[k]->shape);
-		p = kb_put_uvarint(p, x[k]->pa);
-	}
-	return (size_t)(p - out);
+	return kb_put_svarint(p, v);
 }
 
-static int get_u(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
 {
-	return (*p = kb_get_uvarint(*p, end, v)) ? 0 : -1;
+	return kb_put_uvarint(p, v);
 }
 
-static int get_s(const uint8_t **p, const uint8_t *end, int64_t *v)
+static uint8_t *put_f64(uint8_t *p, double v)
+{
+	memcpy(p, &v, sizeof v);
+	return p + sizeof v;
+}
+
+/* Integers by their type: unsigned ones as they are, signed ones zigzagged. */
+#define PUT(p, v) _Generic((v), double: put_f64, uint64_t: put_u64, default: put_i64)(p, v)
+
+static int get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
 {
 	return (*p = kb_get_svarint(*p, end, v)) ? 0 : -1;
 }
 
-/* An int column read the way SQLite's sqlite3_column_int reads it. */
-static int get_i(const uint8_t **p, const uint8_t *end, int *v)
+static int get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	return (*p = kb_get_uvarint(*p, end, v)) ? 0 : -1;
+}
+
+/* An int read the way SQLite's sqlite3_column_int reads a column. */
+static int get_int(const uint8_t **p, const uint8_t *end, int *v)
 {
 	int64_t w;
-	if (get_s(p, end, &w))
+	if (get_i64(p, end, &w))
 		return -1;
 	*v = (int)(uint32_t)(uint64_t)w;
 	return 0;
 }
 
-int kb_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op_rec *o)
+static int get_f64(const uint8_t **p, const uint8_t *end, double *v)
 {
-	uint64_t kind, mask;
+	if (end - *p < (ptrdiff_t)sizeof *v)
+		return -1;
+	memcpy(v, *p, sizeof *v);
+	*p += sizeof *v;
+	return 0;
+}
+
+#define GET(p, end, dst) \
+	_Generic(&(dst), double *: get_f64, uint64_t *: get_u64, int *: get_int, default: get_i64)(p, end, &(dst))
+
+/* The head: unsigned, and an int as SQLite reads it. */
+static int get_head(const uint8_t **p, const uint8_t *end, int *v)
+{
+	uint64_t u;
+	if (get_u64(p, end, &u))
+		return -1;
+	*v = (int)(uint32_t)u;
+	return 0;
+}
+
+/* Whether a field is there when it is masked: not 0 (-0.0 is 0: a REAL
+ * column keeps no -0.0 either). */
+static bool nonzero_i64(int64_t v)
+{
+	return v != 0;
+}
+
+static bool nonzero_u64(uint64_t v)
+{
+	return v != 0;
+}
+
+static bool nonzero_f64(double v)
+{
+	return v != 0;
+}
+
+#define NONZERO(v) _Generic((v), double: nonzero_f64, uint64_t: nonzero_u64, default: nonzero_i64)(v)
+
+/* ---- the list's passes ---- */
+
+#define IS_MASKED(pack) ((pack) >= 0)
+
+/* The mask bits the list uses: anything else in a mask is damage. */
+#define MASK_F(name, type, column, sql, pack, lo, hi) | (IS_MASKED(pack) ? 1u << (IS_MASKED(pack) ? (pack) : 0) : 0u)
+#define MASK_O(name, bit, table) | 1u << (bit)
+enum { MASK_ALL = 0 KB_OP_FIELDS(MASK_F, MASK_O) };
+
+bool kb_operand_present(const kb_operand *x)
+{
+	bool any = false;
+#define PRESENT(x, name, type, pack) any |= (pack) != KB_PACK_NONE && NONZERO(x->name);
+	KB_OPERAND_FIELDS(PRESENT, x)
+#undef PRESENT
+	return any;
+}
+
+static unsigned mask_of(const kb_op *op)
+{
+	unsigned mask = 0;
+#define SET_F(name, type, column, sql, pack, lo, hi) \
+	if (IS_MASKED(pack) && NONZERO(op->name)) \
+		mask |= 1u << (IS_MASKED(pack) ? (pack) : 0);
+#define SET_O(name, bit, table) \
+	if (kb_operand_present(&op->name)) \
+		mask |= 1u << (bit);
+	KB_OP_FIELDS(SET_F, SET_O)
+#undef SET_F
+#undef SET_O
+	return mask;
+}
+
+size_t kb_op_pack_put(uint8_t *out, const kb_op *op)
+{
+	unsigned mask = mask_of(op);
+	uint8_t *p = out;
+#define HEAD_F(name, type, column, sql, pack, lo, hi) \
+	if ((pack) == KB_PACK_HEAD) \
+		p = kb_put_uvarint(p, (uint64_t)(int64_t)op->name);
+#define ALWAYS_F(name, type, column, sql, pack, lo, hi) \
+	if ((pack) == KB_PACK_ALWAYS) \
+		p = PUT(p, op->name);
+#define MASKED_F(name, type, column, sql, pack, lo, hi) \
+	if (IS_MASKED(pack) && (mask & 1u << (IS_MASKED(pack) ? (pack) : 0))) \
+		p = PUT(p, op->name);
+#define NO_O(name, bit, table)
+#define OPERAND_O(name, bit, table) \
+	if (mask & 1u << (bit)) { \
+		KB_OPERAND_FIELDS(OPERAND_FIELD, &op->name) \
+	}
+#define OPERAND_FIELD(x, name, type, pack) \
+	if ((pack) != KB_PACK_NONE) \
+		p = PUT(p, (x)->name);
+	KB_OP_FIELDS(HEAD_F, NO_O)
+	p = kb_put_uvarint(p, mask);
+	KB_OP_FIELDS(ALWAYS_F, NO_O)
+	KB_OP_FIELDS(MASKED_F, NO_O)
+#define NO_F(name, type, column, sql, pack, lo, hi)
+	KB_OP_FIELDS(NO_F, OPERAND_O)
+	KB_ASSERT(p - out <= KB_OP_PACK_MAX, "an op packed into %td bytes", p - out);
+	return (size_t)(p - out);
+}
+
+/* The head and the fields always written; *mask the presence mask. */
+static int get_fixed(const uint8_t **p, const uint8_t *end, kb_op *o, uint64_t *mask)
+{
+	int rc = 0;
+#define GET_HEAD_F(name, type, column, sql, pack, lo, hi) \
+	if ((pack) == KB_PACK_HEAD && !rc) \
+		rc = get_head(p, end, (int *)&o->name);
+#define GET_ALWAYS_F(name, type, column, sql, pack, lo, hi) \
+	if ((pack) == KB_PACK_ALWAYS && !rc) \
+		rc = GET(p, end, o->name);
+	KB_OP_FIELDS(GET_HEAD_F, NO_O)
+	if (!rc)
+		rc = get_u64(p, end, mask);
+	KB_OP_FIELDS(GET_ALWAYS_F, NO_O)
+	return rc;
+}
+
+int kb_op_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op *o)
+{
+	uint64_t mask;
 	memset(o, 0, sizeof *o);
 	o->id = id;
-	if (get_u(p, end, &kind) || get_u(p, end, &mask) || mask >= (uint64_t)P_OPERAND << 4 ||
-	    get_s(p, end, &o->launch) || get_i(p, end, &o->sip) || get_i(p, end, &o->cube) ||
-	    get_i(p, end, &o->pe) || get_s(p, end, &o->seq))
+	if (get_fixed(p, end, o, &mask) || (mask & ~(uint64_t)MASK_ALL))
 		return -1;
-	o->kind = (int)(uint32_t)kind;
-	if ((mask & P_ATTR) && get_s(p, end, &o->attr))
-		return -1;
-	if (mask & P_IMM) {
-		if (end - *p < (ptrdiff_t)sizeof o->imm)
-			return -1;
-		memcpy(&o->imm, *p, sizeof o->imm);
-		*p += sizeof o->imm;
+	int rc = 0;
+#define GET_MASKED_F(name, type, column, sql, pack, lo, hi) \
+	if (IS_MASKED(pack) && (mask & 1u << (IS_MASKED(pack) ? (pack) : 0)) && !rc) \
+		rc = GET(p, end, o->name);
+#define GET_OPERAND_O(name, bit, table) \
+	if ((mask & 1u << (bit)) && !rc) { \
+		KB_OPERAND_FIELDS(GET_OPERAND_FIELD, &o->name) \
 	}
-	if (((mask & P_BYTES) && get_s(p, end, &o->bytes)) || ((mask & P_FLOPS) && get_s(p, end, &o->flops)) ||
-	    ((mask & P_BLOB) && get_s(p, end, &o->blob)) ||
-	    ((mask & P_CHAN) && (get_s(p, end, &o->chan) || get_s(p, end, &o->chan_seq))))
-		return -1;
-	kb_operand_rec *x[4] = {&o->dst, &o->a, &o->b, &o->c};
-	for (int k = 0; k < 4; k++)
-		if ((mask & ((uint64_t)P_OPERAND << k)) &&
-		    (get_i(p, end, &x[k]->space) || get_i(p, end, &x[k]->dtype) || get_s(p, end, &x[k]->shape) ||
-		     get_u(p, end, &x[k]->pa)))
-			return -1;
-	return 0;
+#define GET_OPERAND_FIELD(x, name, type, pack) \
+	if ((pack) != KB_PACK_NONE && !rc) \
+		rc = GET(p, end, (x)->name);
+	KB_OP_FIELDS(GET_MASKED_F, NO_O)
+	KB_OP_FIELDS(NO_F, GET_OPERAND_O)
+	KB_ASSERT(rc || *p <= end, "the decoder read %td bytes past the end", *p - end);
+	return rc;
+}
+
+int kb_op_pack_head(const uint8_t *p, const uint8_t *end, kb_op *o)
+{
+	uint64_t mask;
+	return get_fixed(&p, end, o, &mask);
 }

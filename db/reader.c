@@ -264,6 +264,17 @@ static int pack_state(kb_db *db)
 	return db->pack_state;
 }
 
+/* The columns an op is read from, in KB_OP_FIELDS' order: each field's
+ * column, an operand's <name>_<field> columns (va, not read back, apart). */
+#define SELECT_F(name, type, column, sql, pack, lo, hi) ", " #column
+#define SELECT_O(name, bit, table) SELECT_O_##table(name)
+#define SELECT_O_KB_OP_OPERANDS(name)
+#define SELECT_O_KB_OPS(name) KB_OPERAND_FIELDS(SELECT_OPERAND, name)
+#define SELECT_OPERAND(o, name, type, pack) SELECT_OPERAND_##pack(#o "_" #name)
+#define SELECT_OPERAND_KB_PACK_ALWAYS(column) ", " column
+#define SELECT_OPERAND_KB_PACK_NONE(column)
+#define SELECT_FIELD(o, name, type, pack) SELECT_OPERAND_##pack(#name)
+
 int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream **out, kb_error *err)
 {
 	*out = NULL;
@@ -274,17 +285,15 @@ int kb_op_stream_open_range(kb_db *db, int64_t first, int64_t last, kb_op_stream
 	int rc;
 	if (pack_state(db) == 1) {
 		s->dctx = ZSTD_createDCtx();
-		s->raw = malloc((size_t)KB_PACK_OPS * KB_PACK_MAX_ENCODED);
+		s->raw = malloc((size_t)KB_PACK_OPS * KB_OP_PACK_MAX);
 		rc = !s->dctx || !s->raw ? kb_fail_status(err, KB_E_NOMEM, "out of memory")
 					 : prep(db, "SELECT n_ops, raw_bytes, data FROM op_pack WHERE first_op_id = ?",
 						&s->chunk, "op_pack", err);
 	} else {
-		rc = prep(db, "SELECT id, launch_id, sip, cube, pe, seq, kind, attr, imm, bytes, flops, blob_id, chan_id,"
-			      " chan_seq, dst_space, dst_dtype, dst_shape, dst_pa, a_space, a_dtype, a_shape, a_pa,"
-			      " b_space, b_dtype, b_shape, b_pa FROM ops WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+		rc = prep(db, "SELECT id" KB_OP_FIELDS(SELECT_F, SELECT_O) " FROM ops WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
 			  &s->ops, "ops", err) ||
-		     prep(db, "SELECT op_id, space, dtype, shape, pa FROM op_operands WHERE slot = 3 AND op_id BETWEEN ?1"
-			      " AND ?2 ORDER BY op_id", &s->extra, "op_operands", err);
+		     prep(db, "SELECT op_id, slot" KB_OPERAND_FIELDS(SELECT_FIELD, ) " FROM op_operands"
+			      " WHERE op_id BETWEEN ?1 AND ?2 ORDER BY op_id, slot", &s->extra, "op_operands", err);
 	}
 	if (rc || kb_op_stream_range(s, first, last, err)) {
 		kb_op_stream_close(s);
@@ -320,7 +329,7 @@ static int load_chunk(kb_op_stream *s, int64_t first, kb_error *err)
 	size_t zn = (size_t)sqlite3_column_bytes(st, 2);
 	if (n != want)
 		return pack_damaged(s, first, "n_ops is not the ops it covers", err);
-	if (raw < n || raw > n * KB_PACK_MAX_ENCODED || !z)
+	if (raw < n || raw > n * KB_OP_PACK_MAX || !z)
 		return pack_damaged(s, first, "raw_bytes out of range", err);
 	unsigned long long size = ZSTD_getFrameContentSize(z, zn);
 	if (size != (unsigned long long)raw)
@@ -336,14 +345,14 @@ static int load_chunk(kb_op_stream *s, int64_t first, kb_error *err)
 }
 
 /* The next op from the pack, as it is: 1, 0 at the end of the range, -1. */
-static int pack_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+static int pack_next(kb_op_stream *s, kb_op *o, kb_error *err)
 {
 	if (s->id >= s->last)
 		return 0;
 	int64_t id = s->id + 1;
 	if (id >= s->chunk_first + s->chunk_n && load_chunk(s, id, err))
 		return -1;
-	if (kb_pack_get(&s->p, s->end, id, o))
+	if (kb_op_pack_get(&s->p, s->end, id, o))
 		return pack_damaged(s, s->chunk_first, "an op runs past its end", err);
 	if (id == s->chunk_first + s->chunk_n - 1 && s->p != s->end)
 		return pack_damaged(s, s->chunk_first, "bytes after its last op", err);
@@ -356,7 +365,7 @@ int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *e
 	s->id = first - 1;
 	s->last = last;
 	if (s->chunk) { /* from the chunk holding first: skip the ops before it */
-		kb_op_rec skip;
+		kb_op skip;
 		s->chunk_n = 0;
 		if (first > last)
 			return 0;
@@ -376,15 +385,36 @@ int kb_op_stream_range(kb_op_stream *s, int64_t first, int64_t last, kb_error *e
 	return 0;
 }
 
-static kb_operand_rec operand_at(sqlite3_stmt *st, int col)
+/* A column into a field of its type (an int the way sqlite3_column_int reads it). */
+static void col_int(sqlite3_stmt *st, int k, int *v)
 {
-	return (kb_operand_rec){sqlite3_column_int(st, col), sqlite3_column_int(st, col + 1),
-				sqlite3_column_int64(st, col + 2), (uint64_t)sqlite3_column_int64(st, col + 3)};
+	*v = sqlite3_column_int(st, k);
 }
+
+static void col_i64(sqlite3_stmt *st, int k, int64_t *v)
+{
+	*v = sqlite3_column_int64(st, k);
+}
+
+static void col_u64(sqlite3_stmt *st, int k, uint64_t *v)
+{
+	*v = (uint64_t)sqlite3_column_int64(st, k);
+}
+
+static void col_f64(sqlite3_stmt *st, int k, double *v)
+{
+	*v = sqlite3_column_double(st, k);
+}
+
+#define COL(st, k, dst) \
+	_Generic(&(dst), int *: col_int, uint64_t *: col_u64, double *: col_f64, default: col_i64)(st, k, &(dst))
+#define READ_OPERAND(x, name, type, pack) READ_OPERAND_##pack(x, name)
+#define READ_OPERAND_KB_PACK_ALWAYS(x, name) COL(st, c++, (x)->name);
+#define READ_OPERAND_KB_PACK_NONE(x, name)
 
 /* The next ops row, as it is (kb_op_stream_next checks it): 1, 0 at
  * the end, -1. */
-static int row_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+static int row_next(kb_op_stream *s, kb_op *o, kb_error *err)
 {
 	sqlite3_stmt *st = s->ops;
 	int step = sqlite3_step(st);
@@ -392,50 +422,53 @@ static int row_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
 		return s->id == s->last ? 0 : kb_fail(err, "'%s': ops end at %lld, not %lld: the trace changed while being"
 						      " read", s->db->path, (long long)s->id, (long long)s->last);
 	if (step != SQLITE_ROW)
-		return kb_fail(err, "'%s': cannot read ops: %s", s->db->path, sqlite3_errmsg(s->db->h));
+		return kb_fail_status(err, KB_E_DB, "'%s': cannot read ops: %s", s->db->path, sqlite3_errmsg(s->db->h));
 	int64_t id = sqlite3_column_int64(st, 0);
 	if (id != ++s->id)
 		return kb_fail(err, "'%s': ops row %lld follows row %lld: the trace changed while being read", s->db->path,
 			       (long long)id, (long long)s->id - 1);
+	memset(o, 0, sizeof *o);
 	o->id = id;
-	o->launch = sqlite3_column_int64(st, 1);
-	o->sip = sqlite3_column_int(st, 2);
-	o->cube = sqlite3_column_int(st, 3);
-	o->pe = sqlite3_column_int(st, 4);
-	o->seq = sqlite3_column_int64(st, 5);
-	o->kind = sqlite3_column_int(st, 6);
-	o->attr = sqlite3_column_int64(st, 7);
-	o->imm = sqlite3_column_double(st, 8);
-	o->bytes = sqlite3_column_int64(st, 9);
-	o->flops = sqlite3_column_int64(st, 10);
-	o->blob = sqlite3_column_int64(st, 11);
-	o->chan = sqlite3_column_int64(st, 12);
-	o->chan_seq = sqlite3_column_int64(st, 13);
-	o->dst = operand_at(st, 14);
-	o->a = operand_at(st, 18);
-	o->b = operand_at(st, 22);
-	memset(&o->c, 0, sizeof o->c);
+	int c = 1;
+#define READ_F(name, type, column, sql, pack, lo, hi) COL(st, c++, o->name);
+#define READ_O(name, bit, table) READ_O_##table(name)
+#define READ_O_KB_OP_OPERANDS(name)
+#define READ_O_KB_OPS(name) KB_OPERAND_FIELDS(READ_OPERAND, &o->name)
+	KB_OP_FIELDS(READ_F, READ_O)
+	KB_ASSERT(c == sqlite3_column_count(st), "read %d of %d columns", c, sqlite3_column_count(st));
+	/* the operands kept in op_operands: its rows of this op, by slot */
 	while (s->extra_rc == SQLITE_ROW && sqlite3_column_int64(s->extra, 0) < id)
 		s->extra_rc = sqlite3_step(s->extra);
+	for (; s->extra_rc == SQLITE_ROW && sqlite3_column_int64(s->extra, 0) == id; s->extra_rc = sqlite3_step(s->extra)) {
+		kb_operand *x = NULL;
+		switch (sqlite3_column_int64(s->extra, 1)) {
+#define SLOT_F(name, type, column, sql, pack, lo, hi)
+#define SLOT_O(name, bit, table) SLOT_O_##table(name, bit)
+#define SLOT_O_KB_OPS(name, bit)
+#define SLOT_O_KB_OP_OPERANDS(name, bit) \
+	case (bit) - 6: x = &o->name; break;
+			KB_OP_FIELDS(SLOT_F, SLOT_O)
+		default: break; /* a slot no operand has: check.c refuses the table */
+		}
+		if (x) {
+			st = s->extra;
+			c = 2;
+			KB_OPERAND_FIELDS(READ_OPERAND, x)
+		}
+	}
 	if (s->extra_rc != SQLITE_ROW && s->extra_rc != SQLITE_DONE)
-		return kb_fail(err, "'%s': cannot read op_operands: %s", s->db->path, sqlite3_errmsg(s->db->h));
-	if (s->extra_rc == SQLITE_ROW && sqlite3_column_int64(s->extra, 0) == id)
-		o->c = operand_at(s->extra, 1);
+		return kb_fail_status(err, KB_E_DB, "'%s': cannot read op_operands: %s", s->db->path,
+				      sqlite3_errmsg(s->db->h));
 	return 1;
 }
 
-int kb_op_stream_next(kb_op_stream *s, kb_op_rec *o, kb_error *err)
+int kb_op_stream_next(kb_op_stream *s, kb_op *o, kb_error *err)
 {
 	int got = s->chunk ? pack_next(s, o, err) : row_next(s, o, err);
 	if (got != 1)
 		return got;
 	/* the op against the schema's rules and the trace's counts */
-	kb_op_cols cols = {.kind = o->kind, .sip = o->sip, .cube = o->cube, .pe = o->pe, .launch = o->launch,
-			   .seq = o->seq, .attr = o->attr, .bytes = o->bytes, .flops = o->flops, .blob = o->blob,
-			   .chan = o->chan, .chan_seq = o->chan_seq, .dst = {o->dst.space, o->dst.dtype, o->dst.shape},
-			   .a = {o->a.space, o->a.dtype, o->a.shape}, .b = {o->b.space, o->b.dtype, o->b.shape},
-			   .has_c = o->c.space != 0};
-	const char *bad = kb_op_check(&cols, &s->db->counts);
+	const char *bad = kb_op_check(o, &s->db->counts);
 	if (bad)
 		return kb_fail(err, "%s %lld: %s: the trace is damaged", s->chunk ? "op_pack op" : "ops row", (long long)o->id,
 			       bad);

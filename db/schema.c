@@ -33,6 +33,14 @@
 const char kb_schema_pack_triggers[] = STALE("ops", "INSERT") STALE("ops", "UPDATE") STALE("ops", "DELETE")
 	STALE("op_operands", "INSERT") STALE("op_operands", "UPDATE") STALE("op_operands", "DELETE");
 
+/* The ops table's columns, from KB_OP_FIELDS: "launch_id INTEGER NOT NULL", ...
+ * (an operand kept in ops: its five <name>_<field> columns). */
+#define OPS_COLUMN_F(name, type, column, sql, pack, lo, hi) ", " #column " " #sql " NOT NULL"
+#define OPS_COLUMN_O(name, bit, table) OPS_COLUMN_O_##table(name)
+#define OPS_COLUMN_O_KB_OP_OPERANDS(name)
+#define OPS_COLUMN_O_KB_OPS(name) KB_OPERAND_FIELDS(OPS_OPERAND_COLUMN, name)
+#define OPS_OPERAND_COLUMN(o, name, type, pack) ", " #o "_" #name " INTEGER NOT NULL"
+
 const char kb_schema_tables[] =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"
 	"CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL);\n"
@@ -41,16 +49,7 @@ const char kb_schema_tables[] =
 	"CREATE TABLE enum_dtype(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
 	"CREATE TABLE shapes(id INTEGER PRIMARY KEY, ndim INTEGER NOT NULL, d0 INTEGER NOT NULL,"
 	" d1 INTEGER NOT NULL, d2 INTEGER NOT NULL, d3 INTEGER NOT NULL, text TEXT NOT NULL);\n"
-	"CREATE TABLE ops(id INTEGER PRIMARY KEY, launch_id INTEGER NOT NULL, sip INTEGER NOT NULL,"
-	" cube INTEGER NOT NULL, pe INTEGER NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL,"
-	" attr INTEGER NOT NULL, imm REAL NOT NULL, bytes INTEGER NOT NULL, flops INTEGER NOT NULL,"
-	" dst_space INTEGER NOT NULL, dst_dtype INTEGER NOT NULL, dst_shape INTEGER NOT NULL,"
-	" dst_va INTEGER NOT NULL, dst_pa INTEGER NOT NULL,"
-	" a_space INTEGER NOT NULL, a_dtype INTEGER NOT NULL, a_shape INTEGER NOT NULL,"
-	" a_va INTEGER NOT NULL, a_pa INTEGER NOT NULL,"
-	" b_space INTEGER NOT NULL, b_dtype INTEGER NOT NULL, b_shape INTEGER NOT NULL,"
-	" b_va INTEGER NOT NULL, b_pa INTEGER NOT NULL,"
-	" blob_id INTEGER NOT NULL, chan_id INTEGER NOT NULL, chan_seq INTEGER NOT NULL);\n"
+	"CREATE TABLE ops(id INTEGER PRIMARY KEY" KB_OP_FIELDS(OPS_COLUMN_F, OPS_COLUMN_O) ");\n"
 	"CREATE TABLE op_operands(op_id INTEGER NOT NULL, slot INTEGER NOT NULL, space INTEGER NOT NULL,"
 	" dtype INTEGER NOT NULL, shape INTEGER NOT NULL, va INTEGER NOT NULL, pa INTEGER NOT NULL,"
 	" PRIMARY KEY(op_id, slot)) WITHOUT ROWID;\n"

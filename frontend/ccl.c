@@ -261,7 +261,7 @@ static void install(kb_ctx *ctx, ccl_state *c)
 		flat_to_loc(m, f, loc);
 		for (int d = 0; d < KB_DIR_COUNT; d++)
 			entries += (c->out[f * KB_DIR_COUNT + d] >= 0) + (c->in[f * KB_DIR_COUNT + d] >= 0);
-		kb_op_row op = {.sip = loc[0], .cube = loc[1], .pe = loc[2], .kind = KB_OP_IPCQ_INIT,
+		kb_op op = {.sip = loc[0], .cube = loc[1], .pe = loc[2], .kind = KB_OP_IPCQ_INIT,
 				.attr = entries, .bytes = (int64_t)entries * KB_IPCQ_ENTRY_BYTES};
 		int64_t id = kb_session_op(ctx->s, &op, &ctx->err);
 		if (id < 0)

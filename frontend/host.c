@@ -126,7 +126,7 @@ void kb_fill_random(float *data, int64_t n, uint64_t seed, float scale)
 /* Tensors                                                             */
 /* ------------------------------------------------------------------ */
 
-static void host_op(kb_ctx *ctx, kb_op_row *op)
+static void host_op(kb_ctx *ctx, kb_op *op)
 {
 	if (kb_session_op(ctx->s, op, &ctx->err) < 0)
 		kb_throw(ctx);
@@ -181,7 +181,7 @@ static void map_tensor(kb_ctx *ctx, kb_tensor *t, int sip)
 				CHECK(ctx, kb_mmu_map(ctx->s, sip, c, p, &map, &ctx->err));
 				i = j;
 			}
-		kb_op_row op = {.sip = sip, .cube = c, .pe = -1, .kind = KB_OP_MMU_MAP, .attr = (int64_t)n_ranges,
+		kb_op op = {.sip = sip, .cube = c, .pe = -1, .kind = KB_OP_MMU_MAP, .attr = (int64_t)n_ranges,
 				.bytes = (int64_t)n_ranges * KB_MMU_ENTRY_BYTES};
 		host_op(ctx, &op);
 	}
@@ -271,7 +271,7 @@ kb_tensor *kb_zeros(kb_ctx *ctx, const char *name, kb_shape shape, kb_dtype dtyp
 {
 	kb_tensor *t = create_tensor(ctx, name, shape, dtype, dp);
 	for (size_t i = 0; i < t->n_shards; i++) {
-		kb_op_row op = {.sip = t->shards[i].sip, .cube = t->shards[i].cube, .pe = t->shards[i].pe,
+		kb_op op = {.sip = t->shards[i].sip, .cube = t->shards[i].cube, .pe = t->shards[i].pe,
 				.kind = KB_OP_HOST_FILL, .bytes = (int64_t)t->shards[i].nbytes};
 		op.dst = shard_operand(ctx, t, i);
 		host_op(ctx, &op);
@@ -285,7 +285,7 @@ void kb_rand(kb_ctx *ctx, kb_tensor *t, uint64_t seed, float scale)
 		kb_fatal(ctx, "rand '%s': scale %g is not in (0, 65504]", t->name, scale);
 	for (size_t i = 0; i < t->n_shards; i++) {
 		const kb_shard *sh = &t->shards[i];
-		kb_op_row op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_FILL,
+		kb_op op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_FILL,
 				.bytes = (int64_t)sh->nbytes, .attr = (int64_t)kb_rand_block_seed(seed, sh->row0, sh->col0),
 				.imm = scale};
 		op.dst = shard_operand(ctx, t, i);
@@ -355,7 +355,7 @@ void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
 		kb_host_free(ctx, buf);
 		if (blob < 0)
 			kb_throw(ctx);
-		kb_op_row op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_WRITE,
+		kb_op op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_WRITE,
 				.bytes = (int64_t)sh->nbytes, .blob = blob};
 		op.dst = shard_operand(ctx, t, i);
 		host_op(ctx, &op);
@@ -487,7 +487,7 @@ int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const k
 	char args_text[2048];
 	format_args(args, n_args, args_text, sizeof args_text);
 
-	kb_op_row op = {.sip = ctx->rank, .cube = -1, .pe = -1, .kind = KB_OP_LAUNCH, .attr = n_pes};
+	kb_op op = {.sip = ctx->rank, .cube = -1, .pe = -1, .kind = KB_OP_LAUNCH, .attr = n_pes};
 	int64_t host_op_id = kb_session_op(ctx->s, &op, &ctx->err);
 	if (host_op_id < 0)
 		kb_throw(ctx);

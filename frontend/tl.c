@@ -155,7 +155,7 @@ kb_dtype tl_dtype(const kb_tile *t)
 	return t->dtype;
 }
 
-int64_t frontend__record(kb_tl *tl, kb_op_row *op)
+int64_t frontend__record(kb_tl *tl, kb_op *op)
 {
 	op->launch = tl->launch;
 	op->sip = tl->sip;
@@ -280,7 +280,7 @@ static kb_tile *load(kb_tl *tl, uint64_t va, kb_shape shape, int64_t stride, kb_
 {
 	if (stride && (shape.ndim != 2 || stride < shape.d[1]))
 		frontend__fail(tl, "load", "row stride %lld needs a 2-D shape no wider than it", (long long)stride);
-	kb_op_row op = {.kind = KB_OP_DMA_READ, .attr = stride};
+	kb_op op = {.kind = KB_OP_DMA_READ, .attr = stride};
 	op.a = frontend__memory_operand(tl, "load", va, shape, stride, dtype);
 	kb_tile *t = frontend__new_tile(tl, "load", shape, dtype);
 	op.dst = frontend__tile_operand(t);
@@ -294,7 +294,7 @@ static void store(kb_tl *tl, uint64_t va, kb_tile *t, int64_t stride)
 	frontend__use(tl, "store", t);
 	if (stride && (t->shape.ndim != 2 || stride < t->shape.d[1]))
 		frontend__fail(tl, "store", "row stride %lld needs a 2-D tile no wider than it", (long long)stride);
-	kb_op_row op = {.kind = KB_OP_DMA_WRITE, .attr = stride, .bytes = (int64_t)t->nbytes};
+	kb_op op = {.kind = KB_OP_DMA_WRITE, .attr = stride, .bytes = (int64_t)t->nbytes};
 	op.a = frontend__tile_operand(t);
 	op.dst = frontend__memory_operand(tl, "store", va, t->shape, stride, t->dtype);
 	frontend__record(tl, &op);
@@ -353,7 +353,7 @@ static void dot_dims(kb_tl *tl, const char *op, kb_tile *a, kb_tile *b, int flag
 static void record_gemm(kb_tl *tl, kb_tile *a, kb_tile *b, kb_tile *out, kb_tile *acc, int flags, int64_t M,
 			int64_t N, int64_t K)
 {
-	kb_op_row op = {.kind = KB_OP_GEMM, .attr = flags | (acc ? KB_GEMM_ACCUMULATE : 0),
+	kb_op op = {.kind = KB_OP_GEMM, .attr = flags | (acc ? KB_GEMM_ACCUMULATE : 0),
 			.flops = 2 * M * N * K, .bytes = (int64_t)(a->nbytes + b->nbytes + out->nbytes)};
 	op.a = frontend__tile_operand(a);
 	op.b = frontend__tile_operand(b);
@@ -427,7 +427,7 @@ static kb_tile *elementwise(kb_tl *tl, kb_op_kind kind, kb_tile *a, kb_tile *b, 
 	}
 	kb_tile *out = frontend__new_tile(tl, op, broadcast(tl, op, in, n), a->dtype);
 	int64_t numel = kb_shape_numel(out->shape);
-	kb_op_row row = {.kind = kind, .imm = imm, .flops = numel, .bytes = (int64_t)out->nbytes};
+	kb_op row = {.kind = kind, .imm = imm, .flops = numel, .bytes = (int64_t)out->nbytes};
 	row.a = frontend__tile_operand(a);
 	if (b)
 		row.b = frontend__tile_operand(b);
@@ -467,7 +467,7 @@ static kb_tile *along_axis(kb_tl *tl, kb_op_kind kind, kb_tile *x, int axis)
 		s.d[ax] = 1;
 	kb_tile *out = frontend__new_tile(tl, op, s, x->dtype);
 	int64_t n = kb_shape_numel(x->shape);
-	kb_op_row row = {.kind = kind, .attr = ax, .flops = kind == KB_OP_MATH_SOFTMAX ? KB_SOFTMAX_PASSES * n : n,
+	kb_op row = {.kind = kind, .attr = ax, .flops = kind == KB_OP_MATH_SOFTMAX ? KB_SOFTMAX_PASSES * n : n,
 			 .bytes = (int64_t)out->nbytes};
 	row.a = frontend__tile_operand(x);
 	row.dst = frontend__tile_operand(out);
@@ -483,7 +483,7 @@ kb_tile *tl_softmax(kb_tl *tl, kb_tile *x, int axis) { return along_axis(tl, KB_
 static kb_tile *reshaped(kb_tl *tl, kb_op_kind kind, kb_tile *x, kb_shape shape, kb_dtype dtype)
 {
 	kb_tile *out = frontend__new_tile(tl, kb_op_kind_name(kind), shape, dtype);
-	kb_op_row row = {.kind = kind, .flops = kb_shape_numel(shape), .bytes = (int64_t)out->nbytes};
+	kb_op row = {.kind = kind, .flops = kb_shape_numel(shape), .bytes = (int64_t)out->nbytes};
 	if (x)
 		row.a = frontend__tile_operand(x);
 	row.dst = frontend__tile_operand(out);
@@ -510,7 +510,7 @@ kb_tile *tl_cast(kb_tl *tl, kb_tile *x, kb_dtype dtype)
 kb_tile *tl_full(kb_tl *tl, kb_shape shape, kb_dtype dtype, double value)
 {
 	kb_tile *out = frontend__new_tile(tl, "full", shape, dtype);
-	kb_op_row row = {.kind = KB_OP_MATH_FILL, .imm = value, .flops = kb_shape_numel(shape),
+	kb_op row = {.kind = KB_OP_MATH_FILL, .imm = value, .flops = kb_shape_numel(shape),
 			 .bytes = (int64_t)out->nbytes};
 	row.dst = frontend__tile_operand(out);
 	frontend__record(tl, &row);

@@ -84,7 +84,7 @@ void tl_send(kb_tl *tl, kb_dir dir, kb_tile *t)
 	chan *ch = channel(tl, "send", dir, false);
 	check_slot(tl, "send", t->nbytes);
 	int64_t seq = ch->sent++;
-	kb_op_row op = {.kind = KB_OP_IPCQ_SEND, .bytes = (int64_t)t->nbytes, .chan = ch->id, .chan_seq = seq};
+	kb_op op = {.kind = KB_OP_IPCQ_SEND, .bytes = (int64_t)t->nbytes, .chan = ch->id, .chan_seq = seq};
 	op.a = frontend__tile_operand(t);
 	op.dst = slot_operand(tl, ch, seq, t->shape, t->dtype);
 	frontend__record(tl, &op);
@@ -107,7 +107,7 @@ kb_tile *tl_recv(kb_tl *tl, kb_dir dir, kb_shape shape, kb_dtype dtype)
 	int64_t seq;
 	uint64_t bytes;
 	chan *ch = recv_channel(tl, "recv", dir, shape, dtype, &seq, &bytes);
-	kb_op_row op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
+	kb_op op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
 	op.a = slot_operand(tl, ch, seq, shape, dtype);
 	kb_tile *t = frontend__new_tile(tl, "recv", shape, dtype);
 	op.dst = frontend__tile_operand(t);
@@ -120,7 +120,7 @@ void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dty
 	int64_t seq;
 	uint64_t bytes;
 	chan *ch = recv_channel(tl, "recv_to", dir, shape, dtype, &seq, &bytes);
-	kb_op_row op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
+	kb_op op = {.kind = KB_OP_IPCQ_RECV, .bytes = (int64_t)bytes, .chan = ch->id, .chan_seq = seq};
 	op.a = slot_operand(tl, ch, seq, shape, dtype);
 	op.dst = frontend__memory_operand(tl, "recv_to", va, shape, 0, dtype);
 	frontend__record(tl, &op);

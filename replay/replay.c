@@ -83,7 +83,7 @@ static void problem(replay *r, const char *fmt, ...)
 /* Op i (0-based), decoded into *buf. */
 static const rop *op_at(const replay *r, int32_t i, rop *buf)
 {
-	replay__opstore_get(&r->ops, i, r->shapes, buf);
+	replay__opstore_get(&r->ops, i, r->shapes, r->n_shapes, buf);
 	return buf;
 }
 
@@ -117,18 +117,12 @@ static int load_shapes(replay *r, kb_error *err)
 	return kb_read_shapes(r->db, &r->shapes, &r->n_shapes, err);
 }
 
-static int operand(replay *r, const kb_operand_rec *x, rop_operand *o, kb_error *err)
+/* An operand's shape and dtype are ones replay can compute on. */
+static int operand_ok(const replay *r, const kb_operand *x, kb_error *err)
 {
-	o->space = x->space;
-	o->dtype = x->dtype;
-	int64_t shape = x->shape;
-	o->pa = x->pa;
-	o->shape = &r->shapes[0]; /* the empty shape, until a real one is known */
-	if (!o->space)
-		return 0;
-	if (shape < 1 || shape >= r->n_shapes || !replay__dtype_bytes(o->dtype))
-		return kb_fail(err, "an operand has shape %lld / dtype %d: the trace is damaged", (long long)shape, o->dtype);
-	o->shape = &r->shapes[shape];
+	if (x->space && (x->shape < 1 || x->shape >= r->n_shapes || !replay__dtype_bytes(x->dtype)))
+		return kb_fail(err, "an operand has shape %lld / dtype %d: the trace is damaged", (long long)x->shape,
+			       x->dtype);
 	return 0;
 }
 
@@ -244,28 +238,22 @@ static int load_ops(replay *r, kb_error *err)
 	}
 	int rc = 0, more;
 	int32_t i = 0;
-	const kb_op_rec *rows;
+	const kb_op *rows;
 	size_t n_rows;
 	while (!rc && (more = kb_op_reader_next(rd, &rows, &n_rows, err)) == 1) {
 		for (size_t k = 0; k < n_rows && !rc; k++, i++) {
-			const kb_op_rec *rec = &rows[k];
-			rop ob = {0}, *o = &ob;
-			o->sip = rec->sip;
-			o->cube = rec->cube;
-			o->pe = rec->pe;
-			o->kind = (uint8_t)rec->kind;
-			o->attr = rec->attr;
-			o->imm = rec->imm;
-			o->blob = rec->blob;
-			o->launch = rec->launch;
-			o->chan = rec->chan > 0 && rec->chan < INT32_MAX ? (int32_t)rec->chan : 0;
-			o->chan_seq = rec->chan_seq;
-			rc = operand(r, &rec->dst, &o->dst, err) || operand(r, &rec->a, &o->a, err) ||
-			     operand(r, &rec->b, &o->b, err) || operand(r, &rec->c, &o->c, err) || check_op(r, o, i, err);
+			const kb_op *rec = &rows[k];
+			rop ob, *o = &ob;
+			rc = operand_ok(r, &rec->dst, err) || operand_ok(r, &rec->a, err) || operand_ok(r, &rec->b, err) ||
+			     operand_ok(r, &rec->c, err);
+			if (rc)
+				break;
+			replay__rop_of(rec, r->shapes, r->n_shapes, o);
+			rc = check_op(r, o, i, err);
 			if (!rc && (o->kind == KB_OP_MATH_FMA || o->kind == KB_OP_MATH_CLAMP) && !o->c.space)
 				rc = kb_fail(err, "ops row %d: op_operands: this kind reads a third operand: the trace is"
 						  " damaged", i + 1);
-			if (!rc && replay__opstore_put(&r->ops, o, r->shapes))
+			if (!rc && replay__opstore_put(&r->ops, rec))
 				rc = kb_fail_status(err, KB_E_NOMEM, "out of memory for %lld ops", (long long)n);
 			if (o->kind == KB_OP_HOST_WRITE && o->blob > 0) /* checked: 1..blobs */
 				r->blob_uses[o->blob]++;
@@ -305,10 +293,10 @@ static int find_run(replay *r, kb_error *err)
 	char have[256];
 	if (!run && r->opt->run) {
 		kb_read_run_labels(r->db, have, sizeof have);
-		return kb_fail(err, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(r->db), r->opt->run, have);
+		return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(r->db), r->opt->run, have);
 	}
 	if (!run)
-		return kb_fail(err, "%s: no timing run (run kb-time first, or replay with --order dataflow)", kb_db_path(r->db));
+		return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run (run kb-time first, or replay with --order dataflow)", kb_db_path(r->db));
 	return 0;
 }
 

@@ -56,7 +56,7 @@ typedef struct rop {
 	rop_operand dst, a, b, c;
 } rop;
 
-/* The ops, packed (opstore.c): ~35 bytes each instead of a rop's 160. */
+/* The ops, packed with db's op pack coding (opstore.c): ~30 bytes each. */
 typedef struct opstore {
 	uint8_t *buf;
 	size_t len, cap;
@@ -66,10 +66,12 @@ typedef struct opstore {
 
 int replay__opstore_init(opstore *s, int32_t n_ops);
 void replay__opstore_free(opstore *s);
-/* Appends op o (its shapes point into shapes[]); -1: out of memory. */
-int replay__opstore_put(opstore *s, const rop *o, const shape4 *shapes);
-/* Decodes op i (0-based) into *o. */
-void replay__opstore_get(const opstore *s, int32_t i, const shape4 *shapes, rop *o);
+/* Appends op o (checked: its operands' shapes are ids below n_shapes); -1: out of memory. */
+int replay__opstore_put(opstore *s, const kb_op *o);
+/* Op i (0-based) as replay works on it, its shapes pointing into shapes[]. */
+void replay__opstore_get(const opstore *s, int32_t i, const shape4 *shapes, int64_t n_shapes, rop *o);
+/* The one way replay turns a kb_op into its working record. */
+void replay__rop_of(const kb_op *k, const shape4 *shapes, int64_t n_shapes, rop *o);
 /* Only op i's kind, SIP and launch (the first fields: a few ns). */
 void replay__opstore_head(const opstore *s, int32_t i, int *kind, int32_t *sip, int64_t *launch);
 size_t replay__opstore_bytes(const opstore *s);

@@ -30,10 +30,10 @@ int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err)
 	if (id >= 0)
 		return id;
 	if (!label)
-		return kb_fail(err, "%s: no timing run (run kb-time first)", kb_db_path(db));
+		return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run (run kb-time first)", kb_db_path(db));
 	char have[256];
 	kb_read_run_labels(db, have, sizeof have);
-	return kb_fail(err, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(db), label, have);
+	return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(db), label, have);
 }
 
 int kb_report_runs(FILE *out, kb_db *db, kb_error *err)

@@ -193,7 +193,7 @@ static int group_trace(const kb_sweep_spec *s, const kb_sweep_options *opt, cons
 		return 0; /* traced by an earlier run of this study */
 	const kb_bench *b = kb_bench_find(s->bench);
 	if (!b)
-		return kb_fail(err, "unknown bench '%s'", s->bench);
+		return kb_fail_status(err, KB_E_NOT_FOUND, "unknown bench '%s'", s->bench);
 	char *trace_sets[KB_SWEEP_MAX_SETS + KB_SWEEP_MAX_AXES];
 	int n = 0;
 	for (int k = 0; k < q->n_sets; k++)

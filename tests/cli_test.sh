@@ -162,7 +162,7 @@ damaged "UPDATE launches SET id = -1" "launches ids run -1..-1 over 1 rows, not 
 damaged "UPDATE ops SET dst_pa = -1000000 WHERE id = 5" "op 5: physical address 0xfffffffffff0bdc0: not a 51-bit value"
 damaged "UPDATE ops SET dst_pa = (dst_pa & ~536870911) | 16777200 WHERE id = 7" "op 7: 131072 bytes at physical address 0xfffff0 run past the end of the 16777216-byte tcm"
 damaged "UPDATE ops SET attr = 99999999999 WHERE id = 7" "ops row 7: attr: a DMA's row stride is 0..2^31-1 elements"
-damaged "UPDATE ops SET bytes = -5 WHERE id = 7" "ops row 7: kind / launch_id / bytes / flops / seq / sip / cube / pe out of range"
+damaged "UPDATE ops SET bytes = -5 WHERE id = 7" "ops row 7: bytes out of range"
 damaged "UPDATE blobs SET raw_bytes = 99999999999999" "blobs row 1: raw_bytes / elem_size (at most 16 GiB a blob)"
 damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id / blob_id / rtol (0..1.0) / atol (0..1.0)"
 "$TRACE" bench gemm --set gemm.N=128 -o "$dir/n128.db" 2>/dev/null && "$TIME" "$dir/n128.db" -q

@@ -109,6 +109,7 @@ static void reader_refuses_foreign_and_newer_files(void **state)
 	write_file(path("text.db"), "this is not sqlite at all, just some text that is long enough");
 	assert_int_equal(kb_db_open(&db, path("text.db"), false, &err), -1);
 	assert_non_null(strstr(err.msg, "text.db': not a kernbench trace (file is not a database)"));
+	assert_int_equal(err.status, KB_E_INPUT);
 
 	sqlite3 *h;
 	assert_int_equal(sqlite3_open(path("other.db"), &h), SQLITE_OK);
@@ -127,6 +128,10 @@ static void reader_refuses_foreign_and_newer_files(void **state)
 
 	assert_int_equal(kb_db_open(&db, path("missing.db"), false, &err), -1);
 	assert_non_null(strstr(err.msg, "missing.db': no such file"));
+	assert_int_equal(err.status, KB_E_NOT_FOUND);
+	assert_string_equal(kb_strerror(err.status), "not found");
+	assert_string_equal(kb_strerror(KB_E_DEADLOCK), "simulated deadlock");
+	assert_string_equal(kb_strerror((kb_status)99), "unknown status");
 }
 
 /* A file's schema cannot run SQL inside a tool: foreign triggers, project
@@ -183,7 +188,7 @@ static void ops_round_trip_through_the_batched_writer(void **state)
 	assert_int_equal(square, 3);
 	const int n = 40003; /* more than two writer batches, and a tail */
 	for (int i = 0; i < n; i++) {
-		kb_op_row op = {.launch = 0, .sip = 1, .cube = i % 16, .pe = i % 8, .seq = i / 128,
+		kb_op op = {.launch = 0, .sip = 1, .cube = i % 16, .pe = i % 8, .seq = i / 128,
 				.kind = (i % 2) ? KB_OP_DMA_READ : KB_OP_GEMM, .imm = (i % 3) ? 0.5 : 0,
 				.bytes = 4096, .flops = (i % 2) ? 0 : 2 * 64 * 32 * 16};
 		op.a = (kb_operand){1, 1, shape, UINT64_C(0x100000000) + (uint64_t)i * 64, (UINT64_C(1) << 37) + (uint64_t)i};
@@ -217,12 +222,12 @@ static void ops_round_trip_through_the_batched_writer(void **state)
 }
 
 /* Decodes buf[0..n) as op 77 and checks it against what the ops row of op
- * would hold (no -0.0 in a REAL column; c only with a space). */
-static void assert_unpacks_to(const uint8_t *buf, size_t n, const kb_op_row *op)
+ * would hold (no -0.0 in a REAL column; no va). */
+static void assert_unpacks_to(const uint8_t *buf, size_t n, const kb_op *op)
 {
 	const uint8_t *p = buf;
-	kb_op_rec o;
-	assert_int_equal(kb_pack_get(&p, buf + n, 77, &o), 0);
+	kb_op o;
+	assert_int_equal(kb_op_pack_get(&p, buf + n, 77, &o), 0);
 	assert_ptr_equal(p, buf + n);
 	assert_int_equal(o.id, 77);
 	assert_int_equal(o.launch, op->launch);
@@ -239,42 +244,42 @@ static void assert_unpacks_to(const uint8_t *buf, size_t n, const kb_op_row *op)
 	assert_int_equal(o.chan, op->chan);
 	assert_int_equal(o.chan_seq, op->chan_seq);
 	const kb_operand *in[4] = {&op->dst, &op->a, &op->b, &op->c};
-	const kb_operand_rec *out[4] = {&o.dst, &o.a, &o.b, &o.c};
+	const kb_operand *out[4] = {&o.dst, &o.a, &o.b, &o.c};
 	for (int k = 0; k < 4; k++) {
-		bool kept = k < 3 || op->c.space;
-		assert_int_equal(out[k]->space, kept ? in[k]->space : 0);
-		assert_int_equal(out[k]->dtype, kept ? in[k]->dtype : 0);
-		assert_int_equal(out[k]->shape, kept ? in[k]->shape : 0);
-		assert_int_equal(out[k]->pa, kept ? in[k]->pa : 0);
+		assert_int_equal(out[k]->space, in[k]->space);
+		assert_int_equal(out[k]->dtype, in[k]->dtype);
+		assert_int_equal(out[k]->shape, in[k]->shape);
+		assert_int_equal(out[k]->pa, in[k]->pa);
+		assert_int_equal(out[k]->va, 0); /* not packed: no tool reads it */
 	}
 }
 
 static void op_pack_round_trip_and_bounds(void **state)
 {
 	(void)state;
-	kb_op_row ops[4] = {{0}};
-	ops[1] = (kb_op_row){.launch = 3, .sip = 1, .cube = 2, .pe = 7, .seq = 1234, .kind = KB_OP_GEMM, .attr = 4,
+	kb_op ops[4] = {{0}};
+	ops[1] = (kb_op){.launch = 3, .sip = 1, .cube = 2, .pe = 7, .seq = 1234, .kind = KB_OP_GEMM, .attr = 4,
 			     .imm = -0.0, .bytes = 4096, .flops = 131072};
 	ops[1].dst = (kb_operand){2, 1, 3, 0x1000, UINT64_C(1) << 40};
 	ops[1].a = (kb_operand){1, 1, 2, 0, 64};
-	ops[1].c = (kb_operand){0, 2, 5, 0, 99}; /* no space: not stored, like op_operands */
-	ops[2] = (kb_op_row){.launch = INT64_MIN, .sip = INT_MIN, .cube = INT_MAX, .pe = -1, .seq = INT64_MAX,
+	ops[1].c = (kb_operand){0, 2, 5, 0, 99}; /* no space, yet there: any field not 0 keeps an operand */
+	ops[2] = (kb_op){.launch = INT64_MIN, .sip = INT_MIN, .cube = INT_MAX, .pe = -1, .seq = INT64_MAX,
 			     .kind = (kb_op_kind)INT_MAX, .attr = -1, .imm = -1.5e308, .bytes = INT64_MAX,
 			     .flops = INT64_MIN, .blob = -9, .chan = INT64_MAX, .chan_seq = INT64_MIN};
 	kb_operand big = {INT_MIN, INT_MAX, INT64_MIN, 0, UINT64_MAX};
 	ops[2].dst = ops[2].a = ops[2].b = ops[2].c = big;
-	ops[3] = (kb_op_row){.kind = KB_OP_HOST_WRITE, .imm = 0.25, .chan_seq = 5, .blob = 1};
+	ops[3] = (kb_op){.kind = KB_OP_HOST_WRITE, .imm = 0.25, .chan_seq = 5, .blob = 1};
 	ops[3].c = (kb_operand){3, 0, 0, 0, 0};
-	uint8_t buf[KB_PACK_MAX_ENCODED];
+	uint8_t buf[KB_OP_PACK_MAX];
 	size_t sizes[4];
 	for (int i = 0; i < 4; i++) {
-		size_t n = sizes[i] = kb_pack_put(buf, &ops[i]);
-		assert_in_range(n, 7, KB_PACK_MAX_ENCODED);
+		size_t n = sizes[i] = kb_op_pack_put(buf, &ops[i]);
+		assert_in_range(n, 7, KB_OP_PACK_MAX);
 		assert_unpacks_to(buf, n, &ops[i]);
 		for (size_t cut = 0; cut < n; cut++) { /* every shorter chunk end: an error, no read past it */
 			const uint8_t *p = buf;
-			kb_op_rec o;
-			assert_int_equal(kb_pack_get(&p, buf + cut, 77, &o), -1);
+			kb_op o;
+			assert_int_equal(kb_op_pack_get(&p, buf + cut, 77, &o), -1);
 		}
 	}
 	assert_int_equal(sizes[0], 7); /* kind, mask and five zero fields */
@@ -283,11 +288,11 @@ static void op_pack_round_trip_and_bounds(void **state)
 	uint8_t bad[16];
 	memset(bad, 0xff, sizeof bad);
 	const uint8_t *p = bad;
-	kb_op_rec o;
-	assert_int_equal(kb_pack_get(&p, bad + sizeof bad, 1, &o), -1);
+	kb_op o;
+	assert_int_equal(kb_op_pack_get(&p, bad + sizeof bad, 1, &o), -1);
 	const uint8_t mask[] = {1, 0x80, 0x08, 0, 0, 0, 0, 0};
 	p = mask;
-	assert_int_equal(kb_pack_get(&p, mask + sizeof mask, 1, &o), -1);
+	assert_int_equal(kb_op_pack_get(&p, mask + sizeof mask, 1, &o), -1);
 }
 
 static void strings_are_interned(void **state)
@@ -299,7 +304,7 @@ static void strings_are_interned(void **state)
 	assert_int_equal(kb_db_string(db, "alpha", &err), 1);
 	assert_int_equal(kb_db_string(db, "beta", &err), 2);
 	assert_int_equal(kb_db_string(db, "alpha", &err), 1);
-	kb_op_row launch = {.sip = 0, .cube = -1, .pe = -1, .kind = KB_OP_LAUNCH, .attr = 8};
+	kb_op launch = {.sip = 0, .cube = -1, .pe = -1, .kind = KB_OP_LAUNCH, .attr = 8};
 	assert_int_equal(kb_db_op(db, &launch, &err), 1);
 	assert_int_equal(kb_db_launch(db, 0, "beta", 1, 8, "M=i64:4", &err), 1);
 	assert_int_equal(kb_db_launch_end(db, 1, 2, 2, &err), 0);

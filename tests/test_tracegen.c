@@ -212,9 +212,9 @@ static void ops_get_per_pe_and_per_stream_sequence_numbers(void **state)
 	(void)state;
 	kb_session *s = open_session("seq");
 	kb_error err;
-	kb_op_row host = {.launch = 0, .sip = 1, .cube = 0, .pe = 0, .kind = KB_OP_HOST_WRITE};
-	kb_op_row pe = {.launch = 1, .sip = 1, .cube = 0, .pe = 0, .kind = KB_OP_DMA_READ};
-	kb_op_row other = {.launch = 1, .sip = 1, .cube = 0, .pe = 1, .kind = KB_OP_DMA_READ};
+	kb_op host = {.launch = 0, .sip = 1, .cube = 0, .pe = 0, .kind = KB_OP_HOST_WRITE};
+	kb_op pe = {.launch = 1, .sip = 1, .cube = 0, .pe = 0, .kind = KB_OP_DMA_READ};
+	kb_op other = {.launch = 1, .sip = 1, .cube = 0, .pe = 1, .kind = KB_OP_DMA_READ};
 	assert_int_equal(kb_session_op(s, &host, &err), 1);
 	assert_int_equal(host.seq, 0);
 	assert_int_equal(kb_session_op(s, &pe, &err), 2);

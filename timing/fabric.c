@@ -303,6 +303,9 @@ static void set_share(fabric *fb, int32_t k, double v)
 static void fix(model *md, flow *f, int32_t id, double rate, int32_t at_link)
 {
 	fabric *fb = &md->fab;
+	KB_ASSERT(rate > 0 && isfinite(rate) && (f->ebound <= 0 || rate <= f->ebound * (1 + 1e-9)),
+		  "flow %d fixed at %.17g GB/s (bound %.17g)", id, rate, f->ebound);
+	KB_ASSERT(!f->fixed, "flow %d fixed twice", id);
 	f->fixed = 1;
 	f->bottleneck = -1;
 	for (int i = 0; i < f->n; i++) {
@@ -311,10 +314,14 @@ static void fix(model *md, flow *f, int32_t id, double rate, int32_t at_link)
 			continue; /* its own link (no other flow): part of its bound */
 		int32_t k = fb->comp_pos[l];
 		double left = fb->comp_left[k] - rate;
+		/* the link's flows stay within its capacity (up to rounding) */
+		KB_ASSERT(left >= -1e-9 * (rate + md->links[l].gbps) - 1e-12, "link %d over capacity: %.17g GB/s left after a"
+			  " flow of %.17g GB/s", l, left, rate);
 		if (left < 0)
 			left = 0;
 		fb->comp_left[k] = left;
 		int32_t unfixed = --fb->comp_unfixed[k];
+		KB_ASSERT(unfixed >= 0, "link %d: more flows fixed than it carries", l);
 		set_share(fb, k, unfixed > 0 ? left / unfixed : INFINITY);
 		if (l == at_link)
 			f->bottleneck = i;
@@ -466,8 +473,7 @@ int timing__fabric_resolve(model *md, int64_t now)
 				level = fb->blk_min[b];
 				at = fb->blk_arg[b];
 			}
-		if (at < 0)
-			break; /* cannot happen: every unfixed flow has a finite entry */
+		KB_ASSERT(at >= 0, "%zu flows left without a finite share", todo);
 		if ((size_t)at >= nl) { /* a flow's bound */
 			int32_t id = fb->entry_flow[(size_t)at - nl];
 			fix(md, &fb->flows[id], id, level, -1);

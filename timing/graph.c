@@ -36,6 +36,7 @@ static int add_edge(builder *b, int32_t from, int32_t to, uint8_t reason)
 		b->v = v;
 		b->cap = cap;
 	}
+	KB_ASSERT(from >= 0 && from != to && to >= 0, "edge %d -> %d", from, to);
 	b->v[b->n++] = (raw_edge){from, to, reason};
 	return 0;
 }
@@ -52,7 +53,7 @@ static int64_t extent(const kb_shape_rec *shapes, int64_t n_shapes, int64_t shap
 	return s->numel * size;
 }
 
-typedef kb_op_rec raw_op; /* one ops row as db's reader decodes it */
+typedef kb_op raw_op; /* one ops row as db's reader decodes it */
 
 /* What the graph pass keeps while it walks the ops. */
 typedef struct build {
@@ -186,12 +187,14 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	pred_buf *preds = &bd->preds;
 	preds->n = 0;
 	int32_t *last = o->launch == 0 ? &bd->last_host[o->sip] : &bd->last_pe[kb_pe_index(m, o->sip, o->cube, o->pe)];
+	KB_ASSERT(*last < i, "op %d follows op %d in program order", i + 1, *last + 1);
 	if (*last >= 0) { /* implicit order edge */
 		g->ops[*last].next = i;
 		o->pending++;
 	}
 	if (o->launch != 0) {
 		int32_t lop = (int32_t)g->launch_op[o->launch];
+		KB_ASSERT(lop >= 0 && lop < i, "op %d of launch %d before its launch op %d", i + 1, o->launch, lop + 1);
 		if ((*last < 0 || g->ops[*last].launch != o->launch) && timing__pred_push(preds, lop, KB_WAIT_LAUNCH))
 			goto oom;
 		g->ops[lop].aux++;
@@ -203,7 +206,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 	bool compute = o->launch != 0 && !kb_op_is_dma(o->kind);
 	if (compute)
 		o->bytes = 0; /* recounted below: every operand crosses the TCM port */
-	struct { const kb_operand_rec *x; int64_t stride; bool write; } acc[5] = {
+	struct { const kb_operand *x; int64_t stride; bool write; } acc[5] = {
 		{&ro->a, mem_is_a ? stride : 0, false},
 		{&ro->b, 0, false},
 		{&ro->c, 0, false},
@@ -220,7 +223,7 @@ static int add_op(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 		 * not by addresses: ranks are traced one after another */
 		if ((o->kind == KB_OP_IPCQ_SEND && k == 4) || (o->kind == KB_OP_IPCQ_RECV && k == 0))
 			continue;
-		const kb_operand_rec *x = acc[k].x;
+		const kb_operand *x = acc[k].x;
 		if (x->space && (x->shape < 1 || x->shape >= bd->n_shapes || (x->dtype != KB_F16 && x->dtype != KB_F32)))
 			return kb_fail(err, "op %d: an operand has shape %lld / dtype %d: the trace is damaged", i + 1,
 				       (long long)x->shape, x->dtype);
@@ -280,8 +283,13 @@ static int make_csr(graph *g, const builder *eb, kb_error *err)
 		g->succ_at[eb->v[k].from]++;
 	for (size_t k = 1; k <= n; k++)
 		g->succ_at[k] += g->succ_at[k - 1];
-	for (size_t k = eb->n; k-- > 0;)
+	for (size_t k = eb->n; k-- > 0;) {
+		KB_ASSERT(eb->v[k].from < g->n && eb->v[k].to < g->n, "edge %d -> %d of %d ops", eb->v[k].from,
+			  eb->v[k].to, g->n);
 		g->succ[--g->succ_at[eb->v[k].from]] = (edge){eb->v[k].to, eb->v[k].reason};
+	}
+	KB_ASSERT(g->succ_at[0] == 0 && g->succ_at[n] == (int32_t)eb->n, "successor lists span %d..%d of %zu edges",
+		  g->succ_at[0], g->succ_at[n], eb->n);
 	g->n_edges = (int64_t)eb->n;
 	return 0;
 }

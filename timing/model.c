@@ -138,8 +138,8 @@ void timing__model_release(model *md)
 
 static void add(const model *md, route *r, int32_t idx)
 {
-	if (r->n == MAX_ROUTE)
-		return; /* cannot happen: the longest path is 4 + 16 + 62 hops */
+	KB_ASSERT(r->n < MAX_ROUTE, "a route of more than %d links (link %d)", MAX_ROUTE, idx);
+	KB_ASSERT(idx >= 0 && idx < md->n_links, "link %d of %d", idx, md->n_links);
 	const link *l = &md->links[idx];
 	r->links[r->n++] = idx;
 	r->latency_ps += l->latency_ps;

@@ -43,6 +43,7 @@ static int heap_push(heap *hp, heap_item it)
 
 static heap_item heap_pop(heap *hp)
 {
+	KB_ASSERT(hp->n > 0, "pop from an empty event heap");
 	heap_item top_item = hp->v[0], last = hp->v[--hp->n];
 	size_t i = 0;
 	for (;;) {
@@ -57,6 +58,8 @@ static heap_item heap_pop(heap *hp)
 		i = c;
 	}
 	hp->v[i] = last;
+	KB_ASSERT(hp->n == 0 || !before(&hp->v[0], &top_item), "the heap's new top (t %lld, op %d) precedes the popped"
+		  " one (t %lld, op %d)", (long long)hp->v[0].key, hp->v[0].id, (long long)top_item.key, top_item.id);
 	return top_item;
 }
 
@@ -68,7 +71,10 @@ static int push(sched *s, int64_t key, int32_t id, uint8_t type, uint32_t versio
 /* Applies a released constraint (to may start at `at`) to op `to`. */
 static int release(sched *s, int32_t from, int32_t to, uint8_t reason, int64_t at)
 {
+	KB_ASSERT(to >= 0 && to < s->g->n && from >= 0 && from < s->g->n, "edge %d -> %d of %d ops", from, to, s->g->n);
 	opst *so = &s->st[to];
+	KB_ASSERT(so->pending > 0 && !so->scheduled, "op %d released by op %d with %d constraints pending%s", to + 1,
+		  from + 1, so->pending, so->scheduled ? " after it started" : "");
 	if (at > so->t_start || (at == so->t_start && so->wait == KB_WAIT_NONE && at > 0)) {
 		so->t_start = at; /* the release time, until it starts */
 		so->wait = reason & 0x7f;
@@ -83,6 +89,10 @@ static int started(sched *s, int32_t i, int64_t now)
 {
 	const top *o = &s->g->ops[i];
 	opst *so = &s->st[i];
+	KB_ASSERT(!so->scheduled && so->pending == 0, "op %d starts twice or with %d constraints pending", i + 1,
+		  so->pending);
+	KB_ASSERT(now >= so->t_start, "op %d starts at %lld ps, before its release at %lld ps", i + 1, (long long)now,
+		  (long long)so->t_start);
 	so->scheduled = 1;
 	so->queue = now - so->t_start; /* t_start: when it was released */
 	so->stall = so->wait == KB_WAIT_UNIT ? so->queue : 0;
@@ -105,12 +115,16 @@ static int finish(sched *s, int32_t i)
 {
 	const top *o = &s->g->ops[i];
 	opst *so = &s->st[i];
+	KB_ASSERT(so->scheduled && so->t_end > so->t_start, "op %d ends at %lld ps, started %s at %lld ps", i + 1,
+		  (long long)so->t_end, so->scheduled ? "" : "never", (long long)so->t_start);
 	kb_progress_tick(s->progress, ++s->done);
+	KB_ASSERT(s->done <= s->g->n, "%lld ops finished of %d", (long long)s->done, s->g->n);
 	if (o->kind == KB_OP_LAUNCH && o->next >= 0 && release(s, i, o->next, KB_WAIT_HOST, so->t_end))
 		return -1;
 	if (o->launch != 0) {
 		int32_t li = (int32_t)s->g->launch_op[o->launch];
 		opst *l = &s->st[li];
+		KB_ASSERT(l->left > 0, "launch op %d counts more PE ops ending than it has (op %d)", li + 1, i + 1);
 		if (so->t_end > l->t_end)
 			l->t_end = so->t_end;
 		if (--l->left == 0 && l->scheduled && finish(s, li))
@@ -220,6 +234,8 @@ static void unit_slots(const units *u, int kind, int pe, int *first, int *n)
 	int unit = unit_of(kind);
 	*first = pe * u->slots + (unit == U_DMA ? 0 : u->engines + unit - U_GEMM);
 	*n = unit == U_DMA ? u->engines : 1;
+	KB_ASSERT(*first + *n <= (pe + 1) * u->slots, "unit slots %d..%d of PE %d beyond its %d", *first, *first + *n, pe,
+		  u->slots);
 }
 
 /* Queues the completion of every flow whose rate changed. */
@@ -419,6 +435,8 @@ int timing__schedule(sched *s, kb_error *err)
 		if (!s->q.n)
 			break;
 		heap_item it = heap_pop(&s->q);
+		KB_ASSERT(it.key >= now, "time goes back from %lld to %lld ps (op %d)", (long long)now, (long long)it.key,
+			  it.id + 1);
 		now = it.key;
 		if (now > KB_MAX_SIM_PS || now < 0)
 			return kb_fail(err, "the simulated time passes 10^18 ps (11.6 days) at op %d: a bandwidth or clock is"

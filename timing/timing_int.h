@@ -31,7 +31,13 @@ typedef struct link {
 	double stall_ps;          /* time flows lost to sharing while this link held them */
 } link;
 
-#define MAX_ROUTE 80
+/* The longest route: a DMA crosses its memory, the source NoC port, at
+ * most KB_MAX_SIPS - 1 SIP links (a ring's shorter way or a mesh's X then
+ * Y: fewer), at most KB_MAX_CUBES - 1 cube links (XY on a w x h mesh:
+ * w - 1 + h - 1 <= w * h - 1), the destination NoC port and the TCM. A host
+ * write adds PCIe and skips the SIP links. The machine's limits bound it,
+ * so no route is ever truncated (add() asserts it). */
+#define MAX_ROUTE (4 + (KB_MAX_SIPS - 1) + (KB_MAX_CUBES - 1))
 
 typedef struct route {
 	int32_t links[MAX_ROUTE];

@@ -309,7 +309,7 @@ const kb_mapping *kb_mmu_lookup(const kb_session *s, int sip, int cube, int pe, 
 /* Ops                                                                 */
 /* ------------------------------------------------------------------ */
 
-int64_t kb_session_op(kb_session *s, kb_op_row *op, kb_error *err)
+int64_t kb_session_op(kb_session *s, kb_op *op, kb_error *err)
 {
 	if (op->launch == 0) /* the host stream of rank sip */
 		op->seq = s->host_seq[op->sip]++;

@@ -130,7 +130,7 @@ const kb_mapping *kb_mmu_lookup(const kb_session *s, int sip, int cube, int pe, 
 
 /* Records an op. Assigns its per-PE (or per-host-stream) sequence number
  * from (sip, cube, pe); returns the op id or -1. */
-int64_t kb_session_op(kb_session *s, kb_op_row *op, kb_error *err);
+int64_t kb_session_op(kb_session *s, kb_op *op, kb_error *err);
 /* The id the next recorded op will get. */
 int64_t kb_session_next_op(const kb_session *s);
 
