@@ -971,7 +971,9 @@ int kb_db_open_peer(kb_db *db, kb_db **out, kb_error *err)
 	return 0;
 }
 
-int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_error *err)
+/* One row of a small table: INSERT INTO table VALUES(vals...). For rare
+ * rows; ops have their own fast path. */
+static int insert_row(kb_db *db, const char *table, const int64_t *vals, int n, kb_error *err)
 {
 	char sql[512];
 	int o = snprintf(sql, sizeof sql, "INSERT INTO %s VALUES(", table);
@@ -988,6 +990,31 @@ int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_er
 	sqlite3_finalize(st);
 	conn_unlock(db);
 	return rc;
+}
+
+int kb_db_channel(kb_db *db, const kb_channel_row *c, kb_error *err)
+{
+	int64_t v[] = {c->id, c->src[0], c->src[1], c->src[2], c->src_dir, c->dst[0], c->dst[1], c->dst[2], c->dst_dir,
+		       c->n_slots, c->slot_size, c->space, (int64_t)c->rx_pa, c->credit_bytes, c->src_rank, c->dst_rank,
+		       c->install_op};
+	return insert_row(db, "channels", v, (int)(sizeof v / sizeof v[0]), err);
+}
+
+int kb_db_pe_scratch(kb_db *db, int sip, int cube, int pe, uint64_t peak_bytes, uint64_t capacity_bytes,
+		     kb_error *err)
+{
+	int64_t v[] = {sip, cube, pe, (int64_t)peak_bytes, (int64_t)capacity_bytes};
+	return insert_row(db, "pe_scratch", v, (int)(sizeof v / sizeof v[0]), err);
+}
+
+int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err)
+{
+	int64_t algo = kb_db_string(db, c->algorithm, err), redop = algo < 0 ? -1 : kb_db_string(db, c->redop, err);
+	if (redop < 0)
+		return -1;
+	int64_t v[] = {c->id, c->call, c->rank, algo, redop, c->dtype, c->count, c->bytes, c->world_size, c->tensor,
+		       c->launch, c->first_op, c->end_op};
+	return insert_row(db, "collectives", v, (int)(sizeof v / sizeof v[0]), err);
 }
 
 int kb_db_upgrade(kb_db *db, kb_error *err)
@@ -1021,11 +1048,6 @@ void kb_db_close(kb_db *db)
 {
 	if (db)
 		db_free(db);
-}
-
-sqlite3 *kb_db_handle(kb_db *db)
-{
-	return db->h;
 }
 
 static int progress_cb(void *p)

@@ -223,9 +223,36 @@ int kb_db_expect_rows(kb_db *db, int64_t tensor, int64_t blob, int64_t rows_blob
 int64_t kb_db_blob(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
 		   kb_error *err);
 
-/* One row of a small table (channels, collectives): INSERT INTO table
- * VALUES(vals...). For rare rows; ops have their own fast path. */
-int kb_db_insert(kb_db *db, const char *table, const int64_t *vals, int n, kb_error *err);
+/* An IPCQ channel (table channels): sender PE and direction to receiver
+ * PE and direction, its rx slots (space, first slot's PA) and credits. */
+typedef struct kb_channel_row {
+	int64_t id;
+	int src[3], dst[3]; /* sip, cube, pe */
+	int src_dir, dst_dir;
+	int64_t n_slots, slot_size;
+	int space;
+	uint64_t rx_pa;
+	int64_t credit_bytes;
+	int src_rank, dst_rank;
+	int64_t install_op; /* the ipcq_init op that installed it */
+} kb_channel_row;
+int kb_db_channel(kb_db *db, const kb_channel_row *c, kb_error *err);
+
+/* One rank's part in a collective call (table collectives). */
+typedef struct kb_collective_row {
+	int64_t id, call;
+	int rank;
+	const char *algorithm, *redop; /* interned */
+	int dtype;
+	int64_t count, bytes, world_size;
+	int64_t tensor, launch;
+	int64_t first_op, end_op;      /* the ops it recorded: [first_op, end_op) */
+} kb_collective_row;
+int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err);
+
+/* A PE's kernel scratch high-water mark (table pe_scratch). */
+int kb_db_pe_scratch(kb_db *db, int sip, int cube, int pe, uint64_t peak_bytes, uint64_t capacity_bytes,
+		     kb_error *err);
 
 /* ---- reader ---- */
 

@@ -11,7 +11,6 @@
  */
 #include "db_int.h"
 
-#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +49,7 @@ void kb_query_close(kb_query *q)
 static int param(const kb_query *q, const char *name)
 {
 	int i = sqlite3_bind_parameter_index(q->st, name);
-	assert(i > 0 && "a query binds a parameter it does not have");
+	KB_ASSERT(i > 0, "the query binds %s, which it does not have: %.200s", name, sqlite3_sql(q->st));
 	return i;
 }
 
@@ -97,7 +96,7 @@ int kb_query_n_cols(const kb_query *q)
 
 const char *kb_query_col_name(const kb_query *q, int i)
 {
-	assert(i >= 0 && i < q->n_cols);
+	KB_ASSERT(i >= 0 && i < q->n_cols, "column %d of %d", i, q->n_cols);
 	return sqlite3_column_name(q->st, i);
 }
 
@@ -106,32 +105,32 @@ int kb_query_col(const kb_query *q, const char *name)
 	for (int i = 0; i < q->n_cols; i++)
 		if (strcmp(sqlite3_column_name(q->st, i), name) == 0)
 			return i;
-	assert(!"a query reads a column it does not select");
+	KB_ASSERT(0, "the query reads column %s, which it does not select: %.200s", name, sqlite3_sql(q->st));
 	return 0;
 }
 
 int64_t kb_query_int_at(kb_query *q, int i)
 {
-	assert(i >= 0 && i < q->n_cols);
+	KB_ASSERT(i >= 0 && i < q->n_cols, "column %d of %d", i, q->n_cols);
 	return sqlite3_column_int64(q->st, i);
 }
 
 double kb_query_double_at(kb_query *q, int i)
 {
-	assert(i >= 0 && i < q->n_cols);
+	KB_ASSERT(i >= 0 && i < q->n_cols, "column %d of %d", i, q->n_cols);
 	return sqlite3_column_double(q->st, i);
 }
 
 const char *kb_query_text_at(kb_query *q, int i)
 {
-	assert(i >= 0 && i < q->n_cols);
+	KB_ASSERT(i >= 0 && i < q->n_cols, "column %d of %d", i, q->n_cols);
 	const unsigned char *t = sqlite3_column_text(q->st, i);
 	return t ? (const char *)t : "";
 }
 
 kb_value_type kb_query_type_at(kb_query *q, int i)
 {
-	assert(i >= 0 && i < q->n_cols);
+	KB_ASSERT(i >= 0 && i < q->n_cols, "column %d of %d", i, q->n_cols);
 	switch (sqlite3_column_type(q->st, i)) {
 	case SQLITE_INTEGER: return KB_VALUE_INT;
 	case SQLITE_FLOAT: return KB_VALUE_FLOAT;
@@ -187,7 +186,7 @@ int kb_db_attach(kb_db *db, const char *path, const char *schema, kb_error *err)
 {
 	char sql[64];
 	for (const char *c = schema; *c; c++)
-		assert((*c >= 'a' && *c <= 'z') || *c == '_');
+		KB_ASSERT((*c >= 'a' && *c <= 'z') || *c == '_', "schema name '%s'", schema);
 	snprintf(sql, sizeof sql, "ATTACH DATABASE ? AS %s", schema);
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);

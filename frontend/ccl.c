@@ -271,10 +271,12 @@ static void install(kb_ctx *ctx, ccl_state *c)
 			if (k < 0)
 				continue;
 			const chan *ch = &c->chans[k];
-			int64_t v[] = {ch->id, ch->src[0], ch->src[1], ch->src[2], ch->src_dir, ch->dst[0], ch->dst[1],
-				       ch->dst[2], ch->dst_dir, a->n_slots, a->slot_size, ch->space, (int64_t)ch->rx_pa,
-				       a->ipcq_credit_size_bytes, ch->src_rank, ch->dst_rank, id};
-			if (kb_db_insert(ctx->db, "channels", v, (int)(sizeof v / sizeof v[0]), &ctx->err))
+			kb_channel_row row = {.id = ch->id, .src = {ch->src[0], ch->src[1], ch->src[2]}, .src_dir = ch->src_dir,
+					      .dst = {ch->dst[0], ch->dst[1], ch->dst[2]}, .dst_dir = ch->dst_dir,
+					      .n_slots = a->n_slots, .slot_size = a->slot_size, .space = ch->space,
+					      .rx_pa = ch->rx_pa, .credit_bytes = a->ipcq_credit_size_bytes,
+					      .src_rank = ch->src_rank, .dst_rank = ch->dst_rank, .install_op = id};
+			if (kb_session_channel(ctx->s, &row, &ctx->err))
 				kb_throw(ctx);
 		}
 	}
@@ -420,7 +422,7 @@ void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorit
 		 "ipcq_credit_size_bytes: %lld\nworld_size: %d\nn_elem: %lld\n",
 		 a->name, a->module, a->topology, a->buffer_kind, a->mapper, (long long)a->n_slots, (long long)a->slot_size,
 		 (long long)a->ipcq_credit_size_bytes, c->world_size, (long long)a->n_elem);
-	if (kb_db_meta(ctx->db, "ccl_effective", eff, &ctx->err))
+	if (kb_session_meta(ctx->s, "ccl_effective", eff, &ctx->err))
 		kb_throw(ctx);
 }
 
@@ -526,21 +528,17 @@ void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 	int64_t count = (int64_t)(nbytes / kb_dtype_size(t->dtype));
 	int64_t first = kb_session_next_op(ctx->s);
 	const kb_machine *m = ctx->m;
-	const char *st = m->cfg.sips_topology;
-	int sip_topo = strcmp(st, "ring_1d") == 0 ? 0 : strcmp(st, "mesh_2d_no_wrap") == 0 ? 2 : 1;
 	int64_t chunk = c->cfg.chunk_size > 0 ? c->cfg.chunk_size : c->cfg.slot_size / (int64_t)kb_dtype_size(t->dtype);
 	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype),
 			 KB_INT("cube_w", m->cube_w), KB_INT("cube_h", m->cube_h), KB_INT("n_sips", m->n_sips),
-			 KB_INT("sip_topo", sip_topo), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk),
+			 KB_INT("sip_topo", m->sip_wiring), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk),
 			 KB_INT("n_slots", c->cfg.n_slots)};
 	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, (int)(sizeof args / sizeof args[0]));
 	int64_t end = kb_session_next_op(ctx->s);
-	int64_t algo = kb_db_string(ctx->db, c->cfg.name, &ctx->err), redop = kb_db_string(ctx->db, "sum", &ctx->err);
-	if (algo < 0 || redop < 0)
-		kb_throw(ctx);
-	int64_t call = c->calls[ctx->rank]++;
-	int64_t v[] = {++c->n_rows, call, ctx->rank, algo, redop, t->dtype, count,
-		       (int64_t)nbytes, c->world_size, t->id, launch, first, end};
-	if (kb_db_insert(ctx->db, "collectives", v, (int)(sizeof v / sizeof v[0]), &ctx->err))
+	kb_collective_row row = {.id = ++c->n_rows, .call = c->calls[ctx->rank]++, .rank = ctx->rank,
+				 .algorithm = c->cfg.name, .redop = "sum", .dtype = t->dtype, .count = count,
+				 .bytes = (int64_t)nbytes, .world_size = c->world_size, .tensor = t->id, .launch = launch,
+				 .first_op = first, .end_op = end};
+	if (kb_session_collective(ctx->s, &row, &ctx->err))
 		kb_throw(ctx);
 }

@@ -176,11 +176,11 @@ static void intercube_allreduce(kb_tl *tl)
 	if (x == rx)
 		acc = line_reduce(tl, acc, y, h, ry, KB_DIR_N, KB_DIR_S, n, dt);
 	if (cube == root && sips > 1) {
-		int topo = (int)tl_arg_int(tl, "sip_topo"), side = (int)lround(sqrt((double)sips));
-		int sip = tl_rank(tl), sx = sip % side, sy = sip / side;
-		if (topo == 0) {
+		kb_sip_wiring wiring = (kb_sip_wiring)tl_arg_int(tl, "sip_topo");
+		int side = (int)lround(sqrt((double)sips)), sip = tl_rank(tl), sx = sip % side, sy = sip / side;
+		if (wiring == KB_SIP_RING) {
 			acc = ring_pass(tl, KB_DIR_GLOBAL_E, KB_DIR_GLOBAL_W, sips - 1, acc, n, dt);
-		} else if (topo == 1) {
+		} else if (wiring == KB_SIP_GRID_WRAP) {
 			acc = ring_pass(tl, KB_DIR_GLOBAL_E, KB_DIR_GLOBAL_W, side - 1, acc, n, dt);
 			acc = ring_pass(tl, KB_DIR_GLOBAL_S, KB_DIR_GLOBAL_N, side - 1, acc, n, dt);
 		} else {

@@ -34,7 +34,7 @@ int64_t kb_shape_numel(kb_shape s)
 
 int64_t frontend__shape_id_or_throw(kb_ctx *ctx, kb_shape s)
 {
-	int64_t id = kb_db_shape(ctx->db, s.ndim, s.d, &ctx->err);
+	int64_t id = kb_session_shape(ctx->s, s.ndim, s.d, &ctx->err);
 	if (id < 0)
 		kb_throw(ctx);
 	return id;

@@ -70,7 +70,6 @@ typedef struct host_block {
 struct kb_ctx {
 	kb_session *s;
 	const kb_machine *m;
-	kb_db *db;
 	const kb_bench *bench;
 	double params[KB_MAX_PARAMS];
 	int rank;

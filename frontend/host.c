@@ -239,7 +239,7 @@ static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, k
 	t->shape_id = frontend__shape_id_or_throw(ctx, shape);
 	kb_tensor_row row = {t->name, t->rank, dtype, t->shape_id, t->va, (uint64_t)kb_shape_numel(shape) * isz,
 			     placement};
-	t->id = kb_db_tensor(ctx->db, &row, &ctx->err);
+	t->id = kb_session_tensor(ctx->s, &row, &ctx->err);
 	if (t->id < 0)
 		kb_throw(ctx);
 	for (size_t i = 0; i < t->n_shards; i++) {
@@ -253,7 +253,7 @@ static kb_tensor *create_tensor(kb_ctx *ctx, const char *name, kb_shape shape, k
 		t->shard_pa[i] = kb_mem_pa(ctx->s, dp.mem, sh->sip, sh->cube, sh->pe, off);
 		kb_shard_row sr = {t->id, sh->sip, sh->cube, sh->pe, dp.mem, t->va + sh->offset_bytes, t->shard_pa[i],
 				   sh->offset_bytes, sh->nbytes, sh->row0, sh->col0, sh->rows, sh->cols};
-		CHECK(ctx, kb_db_shard(ctx->db, &sr, &ctx->err));
+		CHECK(ctx, kb_session_shard(ctx->s, &sr, &ctx->err));
 	}
 	map_tensor(ctx, t, t->rank);
 	return t;
@@ -351,7 +351,7 @@ void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
 					memcpy(buf + at, &v, 4);
 				}
 			}
-		int64_t blob = kb_db_blob(ctx->db, "host_data", t->dtype, isz, buf, sh->nbytes, &ctx->err);
+		int64_t blob = kb_session_blob(ctx->s, "host_data", t->dtype, isz, buf, sh->nbytes, &ctx->err);
 		kb_host_free(ctx, buf);
 		if (blob < 0)
 			kb_throw(ctx);
@@ -378,8 +378,8 @@ void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, do
 {
 	expect_sane(ctx, t, expected, (size_t)(t->rows * t->cols), rtol, atol);
 	size_t n = (size_t)(t->rows * t->cols) * sizeof(float);
-	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
-	if (blob < 0 || kb_db_expect(ctx->db, t->id, blob, rtol, atol, &ctx->err))
+	int64_t blob = kb_session_blob(ctx->s, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
+	if (blob < 0 || kb_session_expect(ctx->s, t->id, blob, 0, rtol, atol, &ctx->err))
 		kb_throw(ctx);
 }
 
@@ -394,10 +394,11 @@ void kb_expect_rows(kb_ctx *ctx, kb_tensor *t, const int64_t *rows, int n_rows, 
 				 (long long)t->rows - 1);
 	expect_sane(ctx, t, expected, (size_t)n_rows * (size_t)t->cols, rtol, atol);
 	size_t n = (size_t)n_rows * (size_t)t->cols * sizeof(float);
-	int64_t blob = kb_db_blob(ctx->db, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
-	int64_t rb = blob < 0 ? -1 : kb_db_blob(ctx->db, "rows", 0, sizeof(int64_t), rows, (size_t)n_rows * sizeof *rows,
+	int64_t blob = kb_session_blob(ctx->s, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
+	int64_t rb = blob < 0 ? -1
+			      : kb_session_blob(ctx->s, "rows", 0, sizeof(int64_t), rows, (size_t)n_rows * sizeof *rows,
 						&ctx->err);
-	if (rb < 0 || kb_db_expect_rows(ctx->db, t->id, blob, rb, rtol, atol, &ctx->err))
+	if (rb < 0 || kb_session_expect(ctx->s, t->id, blob, rb, rtol, atol, &ctx->err))
 		kb_throw(ctx);
 }
 
@@ -411,7 +412,7 @@ void kb_range_push(kb_ctx *ctx, const char *label)
 	if (d == MAX_RANGE_DEPTH)
 		kb_fatal(ctx, "range_push('%s'): more than %d nested ranges", label, MAX_RANGE_DEPTH);
 	int64_t parent = d ? ctx->range_stack[r][d - 1] : 0;
-	int64_t id = kb_db_range(ctx->db, r, parent, label, kb_session_next_op(ctx->s), &ctx->err);
+	int64_t id = kb_session_range(ctx->s, r, parent, label, &ctx->err);
 	if (id < 0)
 		kb_throw(ctx);
 	ctx->range_stack[r][ctx->range_depth[r]++] = id;
@@ -423,7 +424,7 @@ void kb_range_pop(kb_ctx *ctx)
 	if (!ctx->range_depth[r])
 		kb_fatal(ctx, "range_pop on device %d without a matching range_push", r);
 	int64_t id = ctx->range_stack[r][--ctx->range_depth[r]];
-	CHECK(ctx, kb_db_range_end(ctx->db, id, kb_session_next_op(ctx->s), &ctx->err));
+	CHECK(ctx, kb_session_range_end(ctx->s, id, &ctx->err));
 }
 
 /* ------------------------------------------------------------------ */
@@ -491,7 +492,7 @@ int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const k
 	int64_t host_op_id = kb_session_op(ctx->s, &op, &ctx->err);
 	if (host_op_id < 0)
 		kb_throw(ctx);
-	int64_t launch = kb_db_launch(ctx->db, ctx->rank, name, host_op_id, n_pes, args_text, &ctx->err);
+	int64_t launch = kb_session_launch(ctx->s, ctx->rank, name, host_op_id, n_pes, args_text, &ctx->err);
 	if (launch < 0)
 		kb_throw(ctx);
 	int64_t first = kb_session_next_op(ctx->s);
@@ -504,6 +505,6 @@ int64_t kb_launch_id(kb_ctx *ctx, const char *name, kb_kernel_fn kernel, const k
 			kernel(&tl);
 			frontend__tile_release(ctx);
 		}
-	CHECK(ctx, kb_db_launch_end(ctx->db, launch, first, kb_session_next_op(ctx->s), &ctx->err));
+	CHECK(ctx, kb_session_launch_end(ctx->s, launch, first, &ctx->err));
 	return launch;
 }

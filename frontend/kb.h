@@ -298,8 +298,8 @@ typedef struct kb_bench {
 
 /* A collective algorithm, registered by the name ccl.yaml's `module:` gives.
  * Its kernel runs on every PE taking part, with the arguments t (its
- * buffer), n_elem, dtype, cube_w, cube_h, n_sips, sip_topo (0 ring_1d,
- * 1 torus_2d / mesh_2d, 2 mesh_2d_no_wrap), root_cube and chunk (elements
+ * buffer), n_elem, dtype, cube_w, cube_h, n_sips, sip_topo (the machine's
+ * kb_sip_wiring: KB_SIP_RING, KB_SIP_GRID_WRAP, KB_SIP_GRID), root_cube and chunk (elements
  * per message: chunk_size, else what fits a slot). */
 typedef struct kb_ccl_module {
 	const char *name;

@@ -21,7 +21,7 @@ static int write_params(kb_ctx *ctx, kb_error *err)
 	for (int i = 0; i < KB_MAX_PARAMS && ctx->bench->params[i].name && o < sizeof params; i++)
 		o += (size_t)snprintf(params + o, sizeof params - o, "%s%s=%.17g", i ? " " : "", ctx->bench->params[i].name,
 				      ctx->params[i]);
-	return kb_db_meta(ctx->db, "bench", ctx->bench->name, err) || kb_db_meta(ctx->db, "bench_params", params, err);
+	return kb_session_meta(ctx->s, "bench", ctx->bench->name, err) || kb_session_meta(ctx->s, "bench_params", params, err);
 }
 
 static void free_all(kb_ctx *ctx)
@@ -82,7 +82,6 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 	if (kb_session_open(&ctx->s, req->topo, req->ccl, req->out_path, err))
 		goto out;
 	ctx->m = kb_session_machine(ctx->s);
-	ctx->db = kb_session_db(ctx->s);
 	kb_session_set_progress(ctx->s, req->progress);
 	if (setjmp(ctx->unwind) == 0) {
 		req->bench->run(ctx);

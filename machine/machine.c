@@ -92,8 +92,10 @@ int kb_machine_init(kb_machine *m, const kb_topo_cfg *cfg, kb_error *err)
 				(long long)cfg->tcm_mb);
 	if (m->page_size & (m->page_size - 1))
 		return KEY_FAIL(m, err, page_size, "%llu is not a power of two", (unsigned long long)m->page_size);
-	if ((strcmp(cfg->sips_topology, "torus_2d") == 0 || strcmp(cfg->sips_topology, "mesh_2d") == 0 ||
-	     strcmp(cfg->sips_topology, "mesh_2d_no_wrap") == 0) && !is_square(m->n_sips))
+	m->sip_wiring = strcmp(cfg->sips_topology, "ring_1d") == 0	 ? KB_SIP_RING
+			: strcmp(cfg->sips_topology, "mesh_2d_no_wrap") == 0 ? KB_SIP_GRID
+									     : KB_SIP_GRID_WRAP;
+	if (m->sip_wiring != KB_SIP_RING && !is_square(m->n_sips))
 		return KEY_FAIL(m, err, sips_topology, "'%s' needs a square number of SIPs, have %d",
 				cfg->sips_topology, m->n_sips);
 	return 0;

@@ -186,8 +186,15 @@ int kb_split_assignment(char *kv, char **key, char **value);
 /* The derived machine: one source of truth per quantity (the config),
  * everything else computed here. Byte sizes are exact (MB = 2^20, GB = 2^30
  * for capacities; bandwidths are decimal GB/s). */
+/* How the SIPs are wired (system.sips.topology): a ring (ring_1d), a
+ * square grid whose rows and columns wrap around (torus_2d, mesh_2d), or
+ * one whose do not (mesh_2d_no_wrap). Collective kernels get it as their
+ * sip_topo argument. */
+typedef enum kb_sip_wiring { KB_SIP_RING = 0, KB_SIP_GRID_WRAP = 1, KB_SIP_GRID = 2 } kb_sip_wiring;
+
 typedef struct kb_machine {
 	kb_topo_cfg cfg;           /* private copy; yaml_text/overrides not owned */
+	kb_sip_wiring sip_wiring;  /* from cfg.sips_topology */
 	int n_sips, cube_w, cube_h, n_cubes, pes_per_cube;
 	int n_pes;                 /* whole system */
 	uint64_t hbm_cube_bytes, hbm_slice_bytes;

@@ -111,6 +111,7 @@ static size_t first_after(const page *p, uint16_t g)
 /* Granules [g0, g1) of a mixed page: the newest writer, and the gaps. */
 static void runs_read(const page *p, uint64_t key, uint16_t g0, uint16_t g1, read_info *ri)
 {
+	KB_ASSERT(g0 < g1 && g1 <= PAGE_GRANULES, "granules [%u, %u) of a page of %d", g0, g1, PAGE_GRANULES);
 	uint16_t c = g0;
 	for (size_t k = first_after(p, g0); k < p->n && p->runs[k].lo < g1; k++) {
 		const wrun *r = &p->runs[k];
@@ -133,6 +134,7 @@ static void runs_read(const page *p, uint64_t key, uint16_t g0, uint16_t g1, rea
 /* Records op w over granules [g0, g1) of a page not uniformly w's. */
 static int runs_write(page *p, uint16_t g0, uint16_t g1, int32_t w)
 {
+	KB_ASSERT(g0 < g1 && g1 <= PAGE_GRANULES, "granules [%u, %u) of a page of %d", g0, g1, PAGE_GRANULES);
 	if (p->uniform) { /* the page stops being uniform: one run of it */
 		if (!p->cap) {
 			p->runs = malloc(4 * sizeof *p->runs);
@@ -171,6 +173,9 @@ static int runs_write(page *p, uint16_t g0, uint16_t g1, int32_t w)
 	p->runs[k++] = (wrun){g0, g1, w};
 	if (right.hi > 0)
 		p->runs[k++] = right;
+	KB_ASSERT(n <= PAGE_GRANULES && (a == 0 || p->runs[a - 1].hi <= p->runs[a].lo) &&
+			  (k == n || p->runs[k - 1].hi <= p->runs[k].lo),
+		  "the runs of a page overlap after writing granules [%u, %u) (%zu runs)", g0, g1, n);
 	p->n = (uint16_t)n;
 	if (p->n == 1 && p->runs[0].lo == 0 && p->runs[0].hi == PAGE_GRANULES) {
 		p->uniform = w;

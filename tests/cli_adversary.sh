@@ -107,7 +107,7 @@ TOOL=$DIFF expect 1 "" -- "$dir/g.db" "$dir/data.db"
 check "kb-diff sees changed input data" "$(grep -q 'data [0-9a-f]\{16\}' "$dir/out"; echo $?)"
 fresh dmg
 q dmg "UPDATE ops SET kind = 99 WHERE id = 7"
-TOOL=$DIFF expect 2 "ops row 7: kind / launch_id" -- "$dir/g.db" "$dir/dmg.db"
+TOOL=$DIFF expect 2 "ops row 7: kind out of range" -- "$dir/g.db" "$dir/dmg.db"
 # runs: named, and config-only differences differ
 "$TIME" "$dir/g.db" --quiet --label hbm2 --set cube.components.hbm.attrs.bandwidth_gbps=200
 TOOL=$DIFF expect 1 "" -- "$dir/g.db" "$dir/g.db" --run-a run1 --run-b hbm2

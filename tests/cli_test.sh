@@ -472,7 +472,7 @@ bad_share() { # sql edit of a copy, expected message from both tools
 	TOOL=$REPLAY expect 2 "$2" -- "$dir/sx.db" --verify --order dataflow
 }
 for id in 9000 20000; do
-	bad_share "UPDATE ops SET kind = 99 WHERE id = $id" "ops row $id: kind / launch_id"
+	bad_share "UPDATE ops SET kind = 99 WHERE id = $id" "ops row $id: kind out of range"
 done
 # the same from the op pack: a damaged chunk in either reader's share
 for first in 8193 16385; do

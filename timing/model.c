@@ -186,9 +186,8 @@ static int ring_step(int a, int b, int n, bool wrap, int *dir_pos)
 static void sip_hops(const model *md, route *r, int from, int to, int cube)
 {
 	const kb_machine *m = md->m;
-	const char *topo = m->cfg.sips_topology;
 	int pos;
-	if (strcmp(topo, "ring_1d") == 0) {
+	if (m->sip_wiring == KB_SIP_RING) {
 		while (from != to) {
 			int next = ring_step(from, to, m->n_sips, true, &pos);
 			add(md, r, md->base[L_SIP] + (from * m->n_cubes + cube) * 4 + (pos ? DIR_E : DIR_W));
@@ -196,7 +195,7 @@ static void sip_hops(const model *md, route *r, int from, int to, int cube)
 		}
 		return;
 	}
-	bool wrap = strcmp(topo, "mesh_2d_no_wrap") != 0;
+	bool wrap = m->sip_wiring == KB_SIP_GRID_WRAP;
 	int side = md->sip_side;
 	int x = from % side, y = from / side, tx = to % side, ty = to / side;
 	while (x != tx) {

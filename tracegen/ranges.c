@@ -78,6 +78,10 @@ static int alloc_from(kb_ranges *r, uint64_t n, uint64_t from, uint64_t *addr)
 		}
 		*addr = at;
 		r->used += n;
+		KB_ASSERT(r->used <= r->size && at >= r->base && at + n <= r->base + r->size,
+			  "allocation [0x%llx, +%llu) in [0x%llx, +%llu) with %llu used", (unsigned long long)at,
+			  (unsigned long long)n, (unsigned long long)r->base, (unsigned long long)r->size,
+			  (unsigned long long)r->used);
 		if (r->used > r->peak)
 			r->peak = r->used;
 		r->rover = at + n;
@@ -128,6 +132,7 @@ int kb_ranges_free(kb_ranges *r, uint64_t addr, uint64_t n)
 		r->free[i].len = n;
 		r->n_free++;
 	}
+	KB_ASSERT(r->used >= n, "freeing %llu bytes with %llu in use", (unsigned long long)n, (unsigned long long)r->used);
 	r->used -= n;
 	return 0;
 }

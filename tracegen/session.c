@@ -44,11 +44,6 @@ const kb_machine *kb_session_machine(const kb_session *s)
 	return &s->m;
 }
 
-kb_db *kb_session_db(kb_session *s)
-{
-	return s->db;
-}
-
 static void session_free(kb_session *s)
 {
 	int n_pes = s->m.n_pes, n_cubes = s->m.n_sips * s->m.n_cubes;
@@ -153,8 +148,7 @@ int kb_session_commit(kb_session *s, kb_error *err)
 			continue;
 		int pe = i % s->m.pes_per_cube, cube = (i / s->m.pes_per_cube) % s->m.n_cubes;
 		int sip = i / (s->m.pes_per_cube * s->m.n_cubes);
-		int64_t v[] = {sip, cube, pe, (int64_t)s->scratch[i].peak, (int64_t)s->scratch[i].size};
-		if (kb_db_insert(s->db, "pe_scratch", v, 5, err)) {
+		if (kb_db_pe_scratch(s->db, sip, cube, pe, s->scratch[i].peak, s->scratch[i].size, err)) {
 			kb_session_abort(s);
 			return -1;
 		}
@@ -311,6 +305,12 @@ const kb_mapping *kb_mmu_lookup(const kb_session *s, int sip, int cube, int pe, 
 
 int64_t kb_session_op(kb_session *s, kb_op *op, kb_error *err)
 {
+	KB_ASSERT(op->sip >= 0 && op->sip < s->m.n_sips &&
+			  (op->launch == 0 || (op->cube >= 0 && op->cube < s->m.n_cubes && op->pe >= 0 &&
+					       op->pe < s->m.pes_per_cube)),
+		  "an op recorded on sip%d.cube%d.pe%d (launch %lld) of a %d-SIP machine", op->sip, op->cube, op->pe,
+		  (long long)op->launch, s->m.n_sips);
+	KB_ASSERT(op->kind > KB_OP_NONE && op->kind < KB_OP_KIND_COUNT, "an op of kind %d", op->kind);
 	if (op->launch == 0) /* the host stream of rank sip */
 		op->seq = s->host_seq[op->sip]++;
 	else
@@ -322,4 +322,68 @@ int64_t kb_session_op(kb_session *s, kb_op *op, kb_error *err)
 int64_t kb_session_next_op(const kb_session *s)
 {
 	return kb_db_ops_count(s->db) + 1;
+}
+
+int64_t kb_session_shape(kb_session *s, int ndim, const int64_t *dims, kb_error *err)
+{
+	return kb_db_shape(s->db, ndim, dims, err);
+}
+
+int kb_session_meta(kb_session *s, const char *key, const char *value, kb_error *err)
+{
+	return kb_db_meta(s->db, key, value, err);
+}
+
+int64_t kb_session_tensor(kb_session *s, const kb_tensor_row *t, kb_error *err)
+{
+	return kb_db_tensor(s->db, t, err);
+}
+
+int kb_session_shard(kb_session *s, const kb_shard_row *sh, kb_error *err)
+{
+	return kb_db_shard(s->db, sh, err);
+}
+
+int64_t kb_session_blob(kb_session *s, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
+			kb_error *err)
+{
+	return kb_db_blob(s->db, kind, dtype, elem_size, data, nbytes, err);
+}
+
+int kb_session_expect(kb_session *s, int64_t tensor, int64_t blob, int64_t rows_blob, double rtol, double atol,
+		      kb_error *err)
+{
+	return rows_blob > 0 ? kb_db_expect_rows(s->db, tensor, blob, rows_blob, rtol, atol, err)
+			     : kb_db_expect(s->db, tensor, blob, rtol, atol, err);
+}
+
+int64_t kb_session_range(kb_session *s, int rank, int64_t parent, const char *label, kb_error *err)
+{
+	return kb_db_range(s->db, rank, parent, label, kb_session_next_op(s), err);
+}
+
+int kb_session_range_end(kb_session *s, int64_t range, kb_error *err)
+{
+	return kb_db_range_end(s->db, range, kb_session_next_op(s), err);
+}
+
+int64_t kb_session_launch(kb_session *s, int rank, const char *kernel, int64_t host_op, int n_pes, const char *args,
+			  kb_error *err)
+{
+	return kb_db_launch(s->db, rank, kernel, host_op, n_pes, args, err);
+}
+
+int kb_session_launch_end(kb_session *s, int64_t launch, int64_t first_op, kb_error *err)
+{
+	return kb_db_launch_end(s->db, launch, first_op, kb_session_next_op(s), err);
+}
+
+int kb_session_channel(kb_session *s, const kb_channel_row *c, kb_error *err)
+{
+	return kb_db_channel(s->db, c, err);
+}
+
+int kb_session_collective(kb_session *s, const kb_collective_row *c, kb_error *err)
+{
+	return kb_db_collective(s->db, c, err);
 }

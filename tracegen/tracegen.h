@@ -96,7 +96,6 @@ void kb_session_abort(kb_session *s);
 const kb_machine *kb_session_machine(const kb_session *s);
 /* Shows a count of recorded ops on p (NULL: none). */
 void kb_session_set_progress(kb_session *s, kb_progress *p);
-kb_db *kb_session_db(kb_session *s);
 
 /* Device memory: HBM slice and general TCM per PE, SRAM per cube.
  * Returns the offset within the slice / TCM / SRAM. */
@@ -133,5 +132,28 @@ const kb_mapping *kb_mmu_lookup(const kb_session *s, int sip, int cube, int pe, 
 int64_t kb_session_op(kb_session *s, kb_op *op, kb_error *err);
 /* The id the next recorded op will get. */
 int64_t kb_session_next_op(const kb_session *s);
+
+/* What a trace records besides ops, by name: the frontend writes the
+ * trace through these alone. All return -1 with err on failure. */
+int64_t kb_session_shape(kb_session *s, int ndim, const int64_t *dims, kb_error *err); /* interned id */
+int kb_session_meta(kb_session *s, const char *key, const char *value, kb_error *err);
+int64_t kb_session_tensor(kb_session *s, const kb_tensor_row *t, kb_error *err);
+int kb_session_shard(kb_session *s, const kb_shard_row *sh, kb_error *err);
+/* Data stored compressed (kind "host_data", "expected", "rows"); identical data shares an id. */
+int64_t kb_session_blob(kb_session *s, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
+			kb_error *err);
+/* Tensor's expected values (blob); rows_blob > 0: only those rows. */
+int kb_session_expect(kb_session *s, int64_t tensor, int64_t blob, int64_t rows_blob, double rtol, double atol,
+		      kb_error *err);
+/* A named range of rank's ops: from the next op on until kb_session_range_end. */
+int64_t kb_session_range(kb_session *s, int rank, int64_t parent, const char *label, kb_error *err);
+int kb_session_range_end(kb_session *s, int64_t range, kb_error *err);
+/* A launch (its host op recorded already); its PE ops run from first_op
+ * up to the next op when kb_session_launch_end is called. */
+int64_t kb_session_launch(kb_session *s, int rank, const char *kernel, int64_t host_op, int n_pes, const char *args,
+			  kb_error *err);
+int kb_session_launch_end(kb_session *s, int64_t launch, int64_t first_op, kb_error *err);
+int kb_session_channel(kb_session *s, const kb_channel_row *c, kb_error *err);
+int kb_session_collective(kb_session *s, const kb_collective_row *c, kb_error *err);
 
 #endif
