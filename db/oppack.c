@@ -18,19 +18,19 @@
 
 #include <string.h>
 
-/* ---- one field ---- */
+/* ---- one field (inlined: an op decodes in tens of nanoseconds) ---- */
 
-static uint8_t *put_i64(uint8_t *p, int64_t v)
+static inline __attribute__((always_inline)) uint8_t *put_i64(uint8_t *p, int64_t v)
 {
 	return kb_put_svarint(p, v);
 }
 
-static uint8_t *put_u64(uint8_t *p, uint64_t v)
+static inline __attribute__((always_inline)) uint8_t *put_u64(uint8_t *p, uint64_t v)
 {
 	return kb_put_uvarint(p, v);
 }
 
-static uint8_t *put_f64(uint8_t *p, double v)
+static inline __attribute__((always_inline)) uint8_t *put_f64(uint8_t *p, double v)
 {
 	memcpy(p, &v, sizeof v);
 	return p + sizeof v;
@@ -39,18 +39,18 @@ static uint8_t *put_f64(uint8_t *p, double v)
 /* Integers by their type: unsigned ones as they are, signed ones zigzagged. */
 #define PUT(p, v) _Generic((v), double: put_f64, uint64_t: put_u64, default: put_i64)(p, v)
 
-static int get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
+static inline __attribute__((always_inline)) int get_i64(const uint8_t **p, const uint8_t *end, int64_t *v)
 {
 	return (*p = kb_get_svarint(*p, end, v)) ? 0 : -1;
 }
 
-static int get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static inline __attribute__((always_inline)) int get_u64(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
 	return (*p = kb_get_uvarint(*p, end, v)) ? 0 : -1;
 }
 
 /* An int read the way SQLite's sqlite3_column_int reads a column. */
-static int get_int(const uint8_t **p, const uint8_t *end, int *v)
+static inline __attribute__((always_inline)) int get_int(const uint8_t **p, const uint8_t *end, int *v)
 {
 	int64_t w;
 	if (get_i64(p, end, &w))
@@ -59,7 +59,7 @@ static int get_int(const uint8_t **p, const uint8_t *end, int *v)
 	return 0;
 }
 
-static int get_f64(const uint8_t **p, const uint8_t *end, double *v)
+static inline __attribute__((always_inline)) int get_f64(const uint8_t **p, const uint8_t *end, double *v)
 {
 	if (end - *p < (ptrdiff_t)sizeof *v)
 		return -1;
@@ -72,7 +72,7 @@ static int get_f64(const uint8_t **p, const uint8_t *end, double *v)
 	_Generic(&(dst), double *: get_f64, uint64_t *: get_u64, int *: get_int, default: get_i64)(p, end, &(dst))
 
 /* The head: unsigned, and an int as SQLite reads it. */
-static int get_head(const uint8_t **p, const uint8_t *end, int *v)
+static inline __attribute__((always_inline)) int get_head(const uint8_t **p, const uint8_t *end, int *v)
 {
 	uint64_t u;
 	if (get_u64(p, end, &u))
@@ -83,17 +83,17 @@ static int get_head(const uint8_t **p, const uint8_t *end, int *v)
 
 /* Whether a field is there when it is masked: not 0 (-0.0 is 0: a REAL
  * column keeps no -0.0 either). */
-static bool nonzero_i64(int64_t v)
+static inline __attribute__((always_inline)) bool nonzero_i64(int64_t v)
 {
 	return v != 0;
 }
 
-static bool nonzero_u64(uint64_t v)
+static inline __attribute__((always_inline)) bool nonzero_u64(uint64_t v)
 {
 	return v != 0;
 }
 
-static bool nonzero_f64(double v)
+static inline __attribute__((always_inline)) bool nonzero_f64(double v)
 {
 	return v != 0;
 }
@@ -165,20 +165,20 @@ size_t kb_op_pack_put(uint8_t *out, const kb_op *op)
 }
 
 /* The head and the fields always written; *mask the presence mask. */
-static int get_fixed(const uint8_t **p, const uint8_t *end, kb_op *o, uint64_t *mask)
+static inline __attribute__((always_inline)) int get_fixed(const uint8_t **p, const uint8_t *end, kb_op *o,
+							    uint64_t *mask)
 {
-	int rc = 0;
 #define GET_HEAD_F(name, type, column, sql, pack, lo, hi) \
-	if ((pack) == KB_PACK_HEAD && !rc) \
-		rc = get_head(p, end, (int *)&o->name);
+	if ((pack) == KB_PACK_HEAD && get_head(p, end, (int *)&o->name)) \
+		return -1;
 #define GET_ALWAYS_F(name, type, column, sql, pack, lo, hi) \
-	if ((pack) == KB_PACK_ALWAYS && !rc) \
-		rc = GET(p, end, o->name);
+	if ((pack) == KB_PACK_ALWAYS && GET(p, end, o->name)) \
+		return -1;
 	KB_OP_FIELDS(GET_HEAD_F, NO_O)
-	if (!rc)
-		rc = get_u64(p, end, mask);
+	if (get_u64(p, end, mask))
+		return -1;
 	KB_OP_FIELDS(GET_ALWAYS_F, NO_O)
-	return rc;
+	return 0;
 }
 
 int kb_op_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op *o)
@@ -188,21 +188,20 @@ int kb_op_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op *o)
 	o->id = id;
 	if (get_fixed(p, end, o, &mask) || (mask & ~(uint64_t)MASK_ALL))
 		return -1;
-	int rc = 0;
 #define GET_MASKED_F(name, type, column, sql, pack, lo, hi) \
-	if (IS_MASKED(pack) && (mask & 1u << (IS_MASKED(pack) ? (pack) : 0)) && !rc) \
-		rc = GET(p, end, o->name);
+	if (IS_MASKED(pack) && (mask & 1u << (IS_MASKED(pack) ? (pack) : 0)) && GET(p, end, o->name)) \
+		return -1;
 #define GET_OPERAND_O(name, bit, table) \
-	if ((mask & 1u << (bit)) && !rc) { \
+	if (mask & 1u << (bit)) { \
 		KB_OPERAND_FIELDS(GET_OPERAND_FIELD, &o->name) \
 	}
 #define GET_OPERAND_FIELD(x, name, type, pack) \
-	if ((pack) != KB_PACK_NONE && !rc) \
-		rc = GET(p, end, (x)->name);
+	if ((pack) != KB_PACK_NONE && GET(p, end, (x)->name)) \
+		return -1;
 	KB_OP_FIELDS(GET_MASKED_F, NO_O)
 	KB_OP_FIELDS(NO_F, GET_OPERAND_O)
-	KB_ASSERT(rc || *p <= end, "the decoder read %td bytes past the end", *p - end);
-	return rc;
+	KB_ASSERT(*p <= end, "the decoder read %td bytes past the end", *p - end);
+	return 0;
 }
 
 int kb_op_pack_head(const uint8_t *p, const uint8_t *end, kb_op *o)
