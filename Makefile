@@ -77,7 +77,9 @@ $(BUILD)/gen/builtin_configs.o: $(BUILD)/gen/builtin_configs.c
 # The replay numerics are the hot loops: let the compiler vectorise them.
 $(BUILD)/replay/numerics.o: KB_CFLAGS += -O3
 
+# Rebuilt whole: an object whose source is gone must not linger in it.
 $(LIB): $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BIN)/kb-%: $(BUILD)/cli/kb_%.o $(LIB)

@@ -70,7 +70,8 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 	if (!S_ISREG(sb.st_mode))
 		return kb_fail(err, "'%s' is not a regular file", path);
 	if (sb.st_size > KB_MAX_TEXT_FILE)
-		return kb_fail_status(err, KB_E_BUDGET, "'%s' is %lld bytes, over the %d MiB a config may have", path, (long long)sb.st_size,
+		return kb_fail_status(err, KB_E_BUDGET, "'%s' is %lld bytes, over the %d MiB a config may have", path,
+				      (long long)sb.st_size,
 			       KB_MAX_TEXT_FILE >> 20);
 	FILE *f = fopen(path, "rb");
 	if (!f)

@@ -149,7 +149,8 @@ int main(int argc, char **argv)
 		FILE *mem = open_memstream(&text, &len);
 		kb_progress_begin(&progress, "summary", NULL, 0);
 		kb_db_progress(db, &progress);
-		int src = !mem ? kb_fail_status(&err, KB_E_NOMEM, "out of memory") : kb_report_timing(mem, db, res.run_id, top, json, &err);
+		int src = !mem ? kb_fail_status(&err, KB_E_NOMEM, "out of memory")
+			       : kb_report_timing(mem, db, res.run_id, top, json, &err);
 		if (mem)
 			fclose(mem);
 		kb_db_progress(db, NULL);

@@ -229,7 +229,8 @@ int kb_db_commit(kb_db *db, kb_error *err)
 		goto out;
 	stop_writer(db);
 	if (flush_ops(db, true, err) || flush_pack(db, err) || kb_db_exec(db, kb_schema_indexes, err) ||
-	    kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_counts, err) || kb_db_exec(db, "COMMIT", err))
+	    kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_counts, err) ||
+	    kb_db_exec(db, "COMMIT", err))
 		goto out;
 	finalize_all(db);
 	if (sqlite3_close(db->h) != SQLITE_OK) {
@@ -986,7 +987,8 @@ static int insert_row(kb_db *db, const char *table, const int64_t *vals, int n, 
 	for (int i = 0; !rc && i < n; i++)
 		sqlite3_bind_int64(st, i + 1, vals[i]);
 	if (rc || sqlite3_step(st) != SQLITE_DONE)
-		rc = kb_fail_status(err, KB_E_DB, "%s: cannot add a %s row: %s", db->tmp ? db->tmp : db->path, table, sqlite3_errmsg(db->h));
+		rc = kb_fail_status(err, KB_E_DB, "%s: cannot add a %s row: %s", db->tmp ? db->tmp : db->path, table,
+				    sqlite3_errmsg(db->h));
 	sqlite3_finalize(st);
 	conn_unlock(db);
 	return rc;
@@ -1037,7 +1039,8 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	int rc = kb_db_exec(db, drop, err) || (db->version < 2 && kb_db_exec(db, kb_schema_upgrade_v1, err)) ||
 		 kb_db_exec(db, kb_schema_upgrade_v2, err) || kb_db_exec(db, kb_schema_upgrade_v3, err) ||
 		 (!kb_db_has_column(db, "op_times", "queue_ps") && kb_db_exec(db, kb_schema_upgrade_v4, err)) ||
-		 kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_views, err) || kb_db_exec(db, kb_schema_counts, err) ||
+		 kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_views, err) ||
+		 kb_db_exec(db, kb_schema_counts, err) ||
 		 kb_db_exec(db, pragma, err) ? -1 : 0;
 	if (!rc)
 		db->version = KB_SCHEMA_VERSION;

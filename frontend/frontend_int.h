@@ -126,7 +126,8 @@ kb_tile *frontend__new_tile(kb_tl *tl, const char *op, kb_shape shape, kb_dtype 
 void frontend__use(kb_tl *tl, const char *op, const kb_tile *t);
 kb_operand frontend__tile_operand(const kb_tile *t);
 int64_t frontend__record(kb_tl *tl, kb_op *op);
-kb_operand frontend__memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride, kb_dtype dtype);
+kb_operand frontend__memory_operand(kb_tl *tl, const char *op, uint64_t va, kb_shape shape, int64_t stride,
+				    kb_dtype dtype);
 
 /* Launches kernel on the PEs holding the tensor arguments; returns the
  * launch id. */

@@ -293,10 +293,12 @@ static int find_run(replay *r, kb_error *err)
 	char have[256];
 	if (!run && r->opt->run) {
 		kb_read_run_labels(r->db, have, sizeof have);
-		return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(r->db), r->opt->run, have);
+		return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run labelled '%s' (runs: %s)", kb_db_path(r->db),
+				      r->opt->run, have);
 	}
 	if (!run)
-		return kb_fail_status(err, KB_E_NOT_FOUND, "%s: no timing run (run kb-time first, or replay with --order dataflow)", kb_db_path(r->db));
+		return kb_fail_status(err, KB_E_NOT_FOUND,
+				      "%s: no timing run (run kb-time first, or replay with --order dataflow)", kb_db_path(r->db));
 	return 0;
 }
 

@@ -388,7 +388,8 @@ int kb_diff(FILE *out, kb_db *a, kb_db *b, const kb_diff_options *o, bool *diffe
 	reports__rtable_init(&t[T_KINDS], "op_kinds", "op counts by kind", 4, count_cols, "siii");
 	reports__rtable_init(&t[T_RANGES], "ranges", "op counts by range", 4, count_cols, "siii");
 	reports__rtable_init(&t[T_KERNELS], "kernels", "op counts by kernel", 4, count_cols, "siii");
-	reports__rtable_init(&t[T_DIV], "divergence", "first divergence of each op stream (by stream and sequence)", 4, div_cols, "siss");
+	reports__rtable_init(&t[T_DIV], "divergence", "first divergence of each op stream (by stream and sequence)", 4,
+			     div_cols, "siss");
 	reports__rtable_init(&t[T_TOTAL], "total", "simulated time", 5, dt_cols, "stttp");
 	reports__rtable_init(&t[T_TRANGES], "range_times", "range time", 5, dt_cols, "stttp");
 	reports__rtable_init(&t[T_TKERNELS], "kernel_times", "kernel time (sum of its launch spans)", 5, dt_cols, "stttp");

@@ -119,7 +119,8 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 	reports__rtable_init(&t[k], "kernels", "kernels (launch spans: host path to last PE op)", 9, stat_cols, "sittttttp");
 	rc = rc || reports__rtable_query(&t[k++], db,
 				"SELECT s.value AS name, " KB_STATS_COLS ", 100.0 * sum(d) / max((SELECT sum(t2.t_end_ps - t2.t_start_ps)"
-				" FROM launch_times t2 WHERE t2.run_id = :run), 1) AS share_pct FROM (SELECT l.kernel AS kernel, t.t_end_ps - t.t_start_ps AS d"
+				" FROM launch_times t2 WHERE t2.run_id = :run), 1) AS share_pct"
+				" FROM (SELECT l.kernel AS kernel, t.t_end_ps - t.t_start_ps AS d"
 				" FROM launch_times t JOIN launches l ON l.id = t.launch_id WHERE t.run_id = :run) x"
 				" JOIN strings s ON s.id = x.kernel GROUP BY x.kernel ORDER BY sum(d) DESC", run, top, err);
 
@@ -139,7 +140,8 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 		 " 100.0 * b.busy_ps / (max(d.device_ps, 1) * CASE WHEN b.unit = 'dma' THEN %g ELSE 1 END) AS u"
 		 " FROM unit_busy b JOIN temp.kb_device d ON d.rank = b.sip WHERE b.run_id = :run AND b.cube >= 0)"
 		 " GROUP BY unit ORDER BY max(u) DESC", engines, engines);
-	reports__rtable_init(&t[k], "units", "units: utilisation over the PE's device time, per engine (min / median / max over PEs)",
+	reports__rtable_init(&t[k], "units",
+			     "units: utilisation over the PE's device time, per engine (min / median / max over PEs)",
 		    7, unit_cols, "siiippp");
 	rc = rc || reports__rtable_query(&t[k++], db, sql, run, top, err);
 
@@ -172,16 +174,17 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 				"SELECT u.kind AS kind, count(*) AS links, sum(u.transfers) AS transfers, sum(u.bytes) AS bytes,"
 				" 100.0 * avg(u.busy_ps) / max(r.total_ps, 1) AS busy_pct,"
 				" 1000.0 * sum(u.bytes) / max(sum(u.busy_ps), 1) AS achieved_gbps,"
-				" max(u.bandwidth_gbps) AS configured_gbps, sum(u.stall_ps) AS stall_ps FROM link_usage u JOIN timing_runs r ON r.id = u.run_id WHERE u.run_id = :run"
-				" AND u.transfers > 0 GROUP BY u.kind ORDER BY sum(u.bytes) DESC", run, top, err);
+				" max(u.bandwidth_gbps) AS configured_gbps, sum(u.stall_ps) AS stall_ps FROM link_usage u"
+				" JOIN timing_runs r ON r.id = u.run_id WHERE u.run_id = :run AND u.transfers > 0"
+				" GROUP BY u.kind ORDER BY sum(u.bytes) DESC", run, top, err);
 
 	reports__rtable_init(&t[k], "links", "busiest links", 8, link_cols, "sssibpft");
 	rc = rc || reports__rtable_query(&t[k++], db,
 				"SELECT u.link AS link, u.kind AS kind, u.direction AS direction, u.transfers AS transfers,"
 				" u.bytes AS bytes, 100.0 * u.busy_ps / max(r.total_ps, 1) AS busy_pct,"
-				" 1000.0 * u.bytes / max(u.busy_ps, 1) AS achieved_gbps, u.stall_ps AS stall_ps FROM link_usage u JOIN timing_runs r"
-				" ON r.id = u.run_id WHERE u.run_id = :run AND u.transfers > 0 ORDER BY u.busy_ps DESC, u.link"
-				" LIMIT :top", run, top, err);
+				" 1000.0 * u.bytes / max(u.busy_ps, 1) AS achieved_gbps, u.stall_ps AS stall_ps FROM link_usage u"
+				" JOIN timing_runs r ON r.id = u.run_id WHERE u.run_id = :run AND u.transfers > 0"
+				" ORDER BY u.busy_ps DESC, u.link LIMIT :top", run, top, err);
 
 	reports__rtable_init(&t[k], "collectives", "collectives (busbw = algbw * 2(p-1)/p)", 9, coll_cols, "siissitff");
 	if (!rc && kb_db_has_table(db, "collectives"))
@@ -209,7 +212,8 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 		 "%s SELECT step, op_id, pe_name AS pe, kind, waited_on, seg AS segment_ps,"
 		 " 100.0 * seg / max((SELECT sum(seg) FROM p), 1) AS share_pct"
 		 " FROM p ORDER BY seg DESC, step LIMIT :top", cp_sql);
-	reports__rtable_init(&t[k], "critical_path", "critical path: the longest segments (op start to the next path op's start)",
+	reports__rtable_init(&t[k], "critical_path",
+			     "critical path: the longest segments (op start to the next path op's start)",
 		    7, cp_cols, "iissstp");
 	rc = rc || reports__rtable_query(&t[k++], db, sql, run, top, err);
 	snprintf(sql, sizeof sql,
@@ -219,7 +223,8 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 	reports__rtable_init(&t[k], "critical_path_waits", "critical path by what each op waited on", 4, why_cols, "sitp");
 	rc = rc || reports__rtable_query(&t[k++], db, sql, run, top, err);
 
-	reports__rtable_init(&t[k], "scratch", "kernel scratch high-water mark per PE (recorded while tracing)", 4, scratch_cols,
+	reports__rtable_init(&t[k], "scratch", "kernel scratch high-water mark per PE (recorded while tracing)", 4,
+			     scratch_cols,
 		    "sbbp");
 	if (!rc && kb_db_has_table(db, "pe_scratch"))
 		rc = reports__rtable_query(&t[k], db,

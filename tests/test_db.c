@@ -315,6 +315,77 @@ static void strings_are_interned(void **state)
 	kb_db_close(db);
 }
 
+/* Queries by parameter and column name, one value, and a second trace
+ * attached to the first. */
+static void queries_read_columns_by_name(void **state)
+{
+	(void)state;
+	kb_db *db;
+	kb_error err;
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(kb_db_create(&db, path(k ? "q2.db" : "q1.db"), &err), 0);
+		for (int i = 0; i < 3 + k; i++) {
+			kb_op op = {.sip = 0, .cube = -1, .pe = -1, .kind = KB_OP_HOST_FILL, .bytes = 100 * (i + 1),
+				    .imm = 0.5 * i};
+			assert_int_equal(kb_db_op(db, &op, &err), i + 1);
+		}
+		assert_int_equal(kb_db_meta(db, "bench", k ? "two" : "one", &err), 0);
+		assert_int_equal(kb_db_commit(db, &err), 0);
+	}
+	assert_int_equal(kb_db_open(&db, path("q1.db"), false, &err), 0);
+	kb_query *q;
+	assert_int_equal(kb_query_open(db, "SELECT imm AS scale, id, bytes, NULL AS missing, 'f' || id AS name FROM ops"
+				       " WHERE bytes >= :least ORDER BY id", &q, &err), 0);
+	assert_true(kb_query_has_param(q, ":least"));
+	assert_false(kb_query_has_param(q, ":most"));
+	kb_query_bind_int(q, ":least", 200);
+	assert_int_equal(kb_query_n_cols(q), 5);
+	assert_string_equal(kb_query_col_name(q, kb_query_col(q, "bytes")), "bytes");
+	assert_int_equal(kb_query_step(q, &err), 1);
+	assert_int_equal(kb_query_int(q, "id"), 2);
+	assert_int_equal(kb_query_int(q, "bytes"), 200);
+	assert_true(kb_query_double(q, "scale") == 0.5);
+	assert_string_equal(kb_query_text(q, "name"), "f2");
+	assert_true(kb_query_is_null(q, "missing"));
+	assert_string_equal(kb_query_text(q, "missing"), "");
+	assert_int_equal(kb_query_type_at(q, kb_query_col(q, "scale")), KB_VALUE_FLOAT);
+	assert_int_equal(kb_query_step(q, &err), 1);
+	assert_int_equal(kb_query_int(q, "id"), 3);
+	assert_int_equal(kb_query_step(q, &err), 0);
+	kb_query_reset(q); /* the binding stays */
+	assert_int_equal(kb_query_step(q, &err), 1);
+	assert_int_equal(kb_query_int(q, "id"), 2);
+	kb_query_close(q);
+	int64_t v = 0;
+	assert_int_equal(kb_query_int_value(db, "SELECT sum(bytes) FROM ops", -1, &v, &err), 0);
+	assert_int_equal(v, 600);
+	assert_int_equal(kb_query_int_value(db, "SELECT id FROM ops WHERE id > 99", -7, &v, &err), 0);
+	assert_int_equal(v, -7);
+	assert_int_equal(kb_query_int_value(db, "SELECT nope FROM ops", 0, &v, &err), -1);
+	assert_int_equal(err.status, KB_E_DB);
+	assert_non_null(strstr(err.msg, "no such column: nope"));
+	/* the aggregates every connection has */
+	assert_int_equal(kb_query_open(db, "SELECT kb_median(bytes) AS m, kb_stddev(bytes) AS s FROM ops", &q, &err), 0);
+	assert_int_equal(kb_query_step(q, &err), 1);
+	assert_true(kb_query_double(q, "m") == 200);
+	assert_true(fabs(kb_query_double(q, "s") - 100) < 1e-9);
+	kb_query_close(q);
+	/* the other trace, attached */
+	assert_int_equal(kb_db_attach(db, path("q2.db"), "b", &err), 0);
+	assert_int_equal(kb_query_open(db, "SELECT (SELECT count(*) FROM main.ops) AS a, (SELECT count(*) FROM b.ops) AS b,"
+				       " (SELECT value FROM b.meta WHERE key = 'bench') AS bench", &q, &err), 0);
+	assert_int_equal(kb_query_step(q, &err), 1);
+	assert_int_equal(kb_query_int(q, "a"), 3);
+	assert_int_equal(kb_query_int(q, "b"), 4);
+	assert_string_equal(kb_query_text(q, "bench"), "two");
+	kb_query_close(q);
+	kb_db_detach(db, "b");
+	assert_int_equal(kb_query_int_value(db, "SELECT count(*) FROM b.ops", 0, &v, &err), -1);
+	assert_int_equal(kb_db_attach(db, path("missing-dir/x.db"), "b", &err), -1);
+	assert_int_equal(err.status, KB_E_DB);
+	kb_db_close(db);
+}
+
 static void blobs_round_trip_dedupe_and_detect_corruption(void **state)
 {
 	(void)state;
@@ -418,6 +489,7 @@ int main(void)
 		cmocka_unit_test(ops_round_trip_through_the_batched_writer),
 		cmocka_unit_test(op_pack_round_trip_and_bounds),
 		cmocka_unit_test(strings_are_interned),
+		cmocka_unit_test(queries_read_columns_by_name),
 		cmocka_unit_test(blobs_round_trip_dedupe_and_detect_corruption),
 		cmocka_unit_test(blob_checksums_old_and_new),
 	};

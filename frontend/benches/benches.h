@@ -20,7 +20,8 @@ float *benches__random(kb_ctx *ctx, int64_t n, uint64_t seed, float scale);
  * ldb (elements), c's is ldc. */
 void benches__matmul_ref_strided(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N,
 			      int64_t ldb, int64_t ldc, kb_dtype out_dtype);
-void benches__matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N, kb_dtype out_dtype);
+void benches__matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N,
+			 kb_dtype out_dtype);
 
 extern const kb_bench kb_bench_gemm, kb_bench_va_offset_verify, kb_bench_gpt3_qkv, kb_bench_synthetic,
 	kb_bench_fabric_traffic, kb_bench_ccl_allreduce, kb_bench_hello_send,

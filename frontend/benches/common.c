@@ -50,7 +50,8 @@ void benches__matmul_ref_strided(kb_ctx *ctx, const float *a, const float *b, fl
 	kb_host_free(ctx, row);
 }
 
-void benches__matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N, kb_dtype out_dtype)
+void benches__matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, int64_t M, int64_t K, int64_t N,
+			 kb_dtype out_dtype)
 {
 	benches__matmul_ref_strided(ctx, a, b, c, M, K, N, N, N, out_dtype);
 }
