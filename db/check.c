@@ -223,12 +223,25 @@ int kb_db_check(kb_db *db, kb_error *err)
 		     " OR s.col0 + s.cols > (CASE WHEN h.ndim = 1 THEN h.d0 ELSE h.d1 * h.d2 * h.d3 END)"
 		     " OR s.nbytes < 0 OR s.offset_bytes < 0 LIMIT 1",
 		 "shards (tensor id)", "tensor_id / row0 / col0 / rows / cols inside the tensor", err) ||
-	    rule(db, "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
-		     " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL"
-		     " OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL) " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL)
-		     " LIMIT 1",
-		 "expectations", "tensor_id / blob_id / rtol (0.." KB_STR(KB_MAX_RTOL) ") / atol (0.." KB_STR(KB_MAX_ATOL) ")",
-		 err) ||
+	    rule(db, kb_db_has_table(db, "expectation_ramps")
+			 ? "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
+			   " LEFT JOIN blobs b ON b.id = e.blob_id LEFT JOIN expectation_ramps r ON r.expectation_id = e.id"
+			   " WHERE t.id IS NULL OR (b.id IS NULL) = (r.expectation_id IS NULL)"
+			   " OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL) " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL)
+			   " LIMIT 1"
+			 : "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
+			   " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL"
+			   " OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL) " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL)
+			   " LIMIT 1",
+		 "expectations",
+		 "tensor_id / blob_id (or a ramp: one of the two) / rtol (0.." KB_STR(KB_MAX_RTOL) ") / atol (0.."
+		 KB_STR(KB_MAX_ATOL) ")", err) ||
+	    (kb_db_has_table(db, "expectation_ramps") &&
+	     rule(db, "SELECT r.expectation_id FROM expectation_ramps r LEFT JOIN expectations e"
+		      " ON e.id = r.expectation_id WHERE e.id IS NULL OR e.blob_id <> 0 OR typeof(r.value) <> 'real'"
+		      " OR typeof(r.per_row) <> 'real' OR typeof(r.per_col) <> 'real'"
+		      " OR abs(r.value) > 1e38 OR abs(r.per_row) > 1e38 OR abs(r.per_col) > 1e38 LIMIT 1",
+		  "expectation_ramps", "expectation_id / value / per_row / per_col (finite)", err)) ||
 	    (kb_db_has_table(db, "expectation_rows") &&
 	     rule(db, "SELECT r.expectation_id FROM expectation_rows r LEFT JOIN expectations e ON e.id = r.expectation_id"
 		      " LEFT JOIN blobs b ON b.id = r.blob_id WHERE e.id IS NULL OR b.id IS NULL OR b.elem_size <> 8 LIMIT 1",

@@ -105,6 +105,7 @@ static void db_free(kb_db *db)
 	free(db->pack_raw);
 	free(db->pack_zbuf);
 	ZSTD_freeCCtx(db->pack_cctx);
+	kb_blob_coder_release(&db->blob_coder);
 	finalize_all(db);
 	if (db->h)
 		sqlite3_close(db->h);
@@ -643,9 +644,9 @@ static int64_t blob_locked(kb_db *db, const char *kind, int dtype, size_t elem_s
 	sqlite3_reset(f);
 	if (found)
 		return found;
-	void *packed;
+	const void *packed;
 	size_t packed_n;
-	if (kb_blob_encode(data, nbytes, elem_size, &packed, &packed_n, err))
+	if (kb_blob_encode_with(&db->blob_coder, data, nbytes, elem_size, &packed, &packed_n, err))
 		return -1;
 	int64_t id = ++db->n_blobs;
 	sqlite3_stmt *st = db->ins_blob;
@@ -658,7 +659,6 @@ static int64_t blob_locked(kb_db *db, const char *kind, int dtype, size_t elem_s
 	sqlite3_bind_text(st, 7, BLOB_CODEC, -1, SQLITE_STATIC);
 	sqlite3_bind_blob64(st, 8, packed, packed_n, SQLITE_STATIC);
 	int rc = step_done(db, st, err);
-	free(packed);
 	return rc ? -1 : id;
 }
 
@@ -760,6 +760,21 @@ int kb_db_expect_rows(kb_db *db, int64_t tensor, int64_t blob, int64_t rows_blob
 		char sql[96];
 		snprintf(sql, sizeof sql, "INSERT INTO expectation_rows VALUES(%lld, %lld)", (long long)db->n_expect,
 			 (long long)rows_blob);
+		rc = kb_db_exec(db, sql, err);
+	}
+	conn_unlock(db);
+	return rc;
+}
+
+int kb_db_expect_ramp(kb_db *db, int64_t tensor, double value, double per_row, double per_col, double rtol,
+		      double atol, kb_error *err)
+{
+	conn_lock(db);
+	int rc = expect_locked(db, tensor, 0, rtol, atol, err);
+	if (!rc) {
+		char sql[160];
+		snprintf(sql, sizeof sql, "INSERT INTO expectation_ramps VALUES(%lld, %.17g, %.17g, %.17g)",
+			 (long long)db->n_expect, value, per_row, per_col);
 		rc = kb_db_exec(db, sql, err);
 	}
 	conn_unlock(db);
@@ -1039,6 +1054,7 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	int rc = kb_db_exec(db, drop, err) || (db->version < 2 && kb_db_exec(db, kb_schema_upgrade_v1, err)) ||
 		 kb_db_exec(db, kb_schema_upgrade_v2, err) || kb_db_exec(db, kb_schema_upgrade_v3, err) ||
 		 (!kb_db_has_column(db, "op_times", "queue_ps") && kb_db_exec(db, kb_schema_upgrade_v4, err)) ||
+		 kb_db_exec(db, kb_schema_upgrade_v5, err) ||
 		 kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_views, err) ||
 		 kb_db_exec(db, kb_schema_counts, err) ||
 		 kb_db_exec(db, pragma, err) ? -1 : 0;
@@ -1123,35 +1139,113 @@ out:
 /* Blob codec: byte planes, then zstd                                  */
 /* ------------------------------------------------------------------ */
 
-int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err)
+/* Byte planes: byte p of every element, then byte p + 1, ... (floats
+ * compress far better so). Specialised for the element sizes traces use:
+ * a fixed size lets the compiler move whole words. */
+static void to_planes(const unsigned char *in, unsigned char *out, size_t count, size_t es)
+{
+	switch (es) {
+	case 2:
+		for (size_t i = 0; i < count; i++) {
+			out[i] = in[2 * i];
+			out[count + i] = in[2 * i + 1];
+		}
+		break;
+	case 4:
+		for (size_t i = 0; i < count; i++) {
+			uint32_t w;
+			memcpy(&w, in + 4 * i, 4);
+			out[i] = (unsigned char)w;
+			out[count + i] = (unsigned char)(w >> 8);
+			out[2 * count + i] = (unsigned char)(w >> 16);
+			out[3 * count + i] = (unsigned char)(w >> 24);
+		}
+		break;
+	default:
+		for (size_t p = 0; p < es; p++)
+			for (size_t i = 0; i < count; i++)
+				out[p * count + i] = in[i * es + p];
+	}
+}
+
+static void from_planes(const unsigned char *in, unsigned char *out, size_t count, size_t es)
+{
+	switch (es) {
+	case 2:
+		for (size_t i = 0; i < count; i++) {
+			out[2 * i] = in[i];
+			out[2 * i + 1] = in[count + i];
+		}
+		break;
+	case 4:
+		for (size_t i = 0; i < count; i++) {
+			uint32_t w = (uint32_t)in[i] | (uint32_t)in[count + i] << 8 | (uint32_t)in[2 * count + i] << 16 |
+				     (uint32_t)in[3 * count + i] << 24;
+			memcpy(out + 4 * i, &w, 4);
+		}
+		break;
+	default:
+		for (size_t p = 0; p < es; p++)
+			for (size_t i = 0; i < count; i++)
+				out[i * es + p] = in[p * count + i];
+	}
+}
+
+/* Grows *buf to at least n bytes (contents not kept). */
+static int reserve_buf(unsigned char **buf, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	unsigned char *b = malloc(n);
+	if (!b)
+		return -1;
+	free(*buf);
+	*buf = b;
+	*cap = n;
+	return 0;
+}
+
+void kb_blob_coder_release(kb_blob_coder *c)
+{
+	ZSTD_freeCCtx(c->cctx);
+	free(c->planes);
+	free(c->out);
+	memset(c, 0, sizeof *c);
+}
+
+int kb_blob_encode_with(kb_blob_coder *c, const void *data, size_t n, size_t elem_size, const void **out,
+			size_t *out_n, kb_error *err)
 {
 	const unsigned char *in = data;
-	unsigned char *planes = NULL;
-	if (elem_size > 1 && n % elem_size == 0) {
-		size_t count = n / elem_size;
-		planes = malloc(n ? n : 1);
-		if (!planes)
-			return kb_fail_status(err, KB_E_NOMEM, "out of memory compressing %zu bytes", n);
-		for (size_t p = 0; p < elem_size; p++)
-			for (size_t i = 0; i < count; i++)
-				planes[p * count + i] = in[i * elem_size + p];
-		in = planes;
-	}
 	size_t cap = ZSTD_compressBound(n);
-	void *buf = malloc(cap ? cap : 1);
-	if (!buf) {
-		free(planes);
+	if ((!c->cctx && !(c->cctx = ZSTD_createCCtx())) || reserve_buf(&c->out, &c->out_cap, cap ? cap : 1))
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory compressing %zu bytes", n);
+	if (elem_size > 1 && n % elem_size == 0) {
+		if (reserve_buf(&c->planes, &c->planes_cap, n ? n : 1))
+			return kb_fail_status(err, KB_E_NOMEM, "out of memory compressing %zu bytes", n);
+		to_planes(in, c->planes, n / elem_size, elem_size);
+		in = c->planes;
 	}
-	size_t got = ZSTD_compress(buf, cap, in, n, 3);
-	free(planes);
-	if (ZSTD_isError(got)) {
-		free(buf);
+	/* the same bytes as ZSTD_compress(level 3): a context reused, not remade */
+	size_t got = ZSTD_compressCCtx(c->cctx, c->out, cap, in, n, 3);
+	if (ZSTD_isError(got))
 		return kb_fail(err, "zstd: %s", ZSTD_getErrorName(got));
-	}
-	*out = buf;
+	*out = c->out;
 	*out_n = got;
 	return 0;
+}
+
+int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err)
+{
+	kb_blob_coder c = {0};
+	const void *packed;
+	int rc = kb_blob_encode_with(&c, data, n, elem_size, &packed, out_n, err);
+	if (!rc && !(*out = malloc(*out_n ? *out_n : 1)))
+		rc = kb_fail_status(err, KB_E_NOMEM, "out of memory");
+	if (!rc)
+		memcpy(*out, packed, *out_n);
+	kb_blob_coder_release(&c);
+	return rc;
 }
 
 int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err)
@@ -1173,10 +1267,7 @@ int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, v
 		free(planes);
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	}
-	size_t count = raw_n / elem_size;
-	for (size_t p = 0; p < elem_size; p++)
-		for (size_t i = 0; i < count; i++)
-			raw[i * elem_size + p] = planes[p * count + i];
+	from_planes(planes, raw, raw_n / elem_size, elem_size);
 	free(planes);
 	*out = raw;
 	return 0;

@@ -23,7 +23,7 @@
 /* Any change to the text of a table, trigger or view bumps this: readers
  * refuse a trace of the current version whose project views differ from
  * this tool's (kb_db_check_schema), and kb-time upgrades older ones. */
-#define KB_SCHEMA_VERSION 5
+#define KB_SCHEMA_VERSION 6
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
 typedef struct kb_db kb_db;
@@ -218,6 +218,12 @@ int kb_db_expect(kb_db *db, int64_t tensor, int64_t blob, double rtol, double at
 int kb_db_expect_rows(kb_db *db, int64_t tensor, int64_t blob, int64_t rows_blob, double rtol, double atol,
 		      kb_error *err);
 
+/* An expectation stated as a formula, no blob: element [row, col] of the
+ * tensor's 2-D view is value + per_row * row + per_col * col (a constant,
+ * r + 1, an arithmetic ramp); replay computes it instead of decoding. */
+int kb_db_expect_ramp(kb_db *db, int64_t tensor, double value, double per_row, double per_col, double rtol,
+		      double atol, kb_error *err);
+
 /* Stores data compressed (byte planes of elem_size, then zstd); identical
  * contents share one row. kind: "host_data", "expected". */
 int64_t kb_db_blob(kb_db *db, const char *kind, int dtype, size_t elem_size, const void *data, size_t nbytes,
@@ -411,6 +417,8 @@ int kb_read_shards(kb_db *db, int64_t tensor, kb_shard_rec **out, size_t *n, kb_
 typedef struct kb_expect_rec {
 	int64_t id, tensor, blob, rows_blob; /* rows_blob 0: every row */
 	double rtol, atol;
+	bool ramp;                /* a formula (blob 0): value + per_row * row + per_col * col */
+	double value, per_row, per_col;
 } kb_expect_rec;
 /* In id order. */
 int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err);
@@ -482,6 +490,17 @@ int kb_op_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op *o);
 int kb_op_pack_head(const uint8_t *p, const uint8_t *end, kb_op *o);
 
 /* ---- codec (exposed for tests and benchmarks) ---- */
+/* A blob coder kept between blobs: its zstd context and work buffers are
+ * made once (a fresh context per blob cost most of the encoding). Zeroed
+ * to start; the output is valid until the next call. */
+typedef struct kb_blob_coder {
+	void *cctx;
+	unsigned char *planes, *out;
+	size_t planes_cap, out_cap;
+} kb_blob_coder;
+int kb_blob_encode_with(kb_blob_coder *c, const void *data, size_t n, size_t elem_size, const void **out,
+			size_t *out_n, kb_error *err);
+void kb_blob_coder_release(kb_blob_coder *c);
 int kb_blob_encode(const void *data, size_t n, size_t elem_size, void **out, size_t *out_n, kb_error *err);
 int kb_blob_decode(const void *blob, size_t n, size_t raw_n, size_t elem_size, void **out, kb_error *err);
 

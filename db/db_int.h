@@ -19,6 +19,7 @@ extern const char kb_schema_upgrade_v1[];
 extern const char kb_schema_upgrade_v2[];
 extern const char kb_schema_upgrade_v3[];
 extern const char kb_schema_upgrade_v4[];
+extern const char kb_schema_upgrade_v5[];
 extern const char kb_schema_pack_triggers[];
 extern const char kb_schema_run_tables[];
 extern const char kb_schema_counts[];
@@ -89,6 +90,7 @@ struct kb_db {
 	void *pack_zbuf;          /* its compressed form */
 	size_t pack_zcap;
 	void *pack_cctx;          /* ZSTD_CCtx */
+	kb_blob_coder blob_coder; /* host data and expected values */
 	sqlite3_stmt *ins_pack;
 	/* a reader's view of it: 0 not looked at, 1 whole (read ops from it), -1 none */
 	int pack_state;

@@ -610,11 +610,16 @@ int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err)
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *st;
-	bool rows = kb_db_has_table(db, "expectation_rows");
-	if (prep(db, rows ? "SELECT e.id, e.tensor_id, e.blob_id, coalesce(x.blob_id, 0), e.rtol, e.atol FROM expectations e"
-			    " LEFT JOIN expectation_rows x ON x.expectation_id = e.id ORDER BY e.id"
-			  : "SELECT id, tensor_id, blob_id, 0, rtol, atol FROM expectations ORDER BY id",
-		 &st, "expectations", err))
+	bool rows = kb_db_has_table(db, "expectation_rows"), ramps = kb_db_has_table(db, "expectation_ramps");
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "SELECT e.id, e.tensor_id, e.blob_id, %s, e.rtol, e.atol, %s FROM expectations e%s%s ORDER BY e.id",
+		 rows ? "coalesce(x.blob_id, 0)" : "0",
+		 ramps ? "r.expectation_id IS NOT NULL, coalesce(r.value, 0), coalesce(r.per_row, 0), coalesce(r.per_col, 0)"
+		       : "0, 0, 0, 0",
+		 rows ? " LEFT JOIN expectation_rows x ON x.expectation_id = e.id" : "",
+		 ramps ? " LEFT JOIN expectation_ramps r ON r.expectation_id = e.id" : "");
+	if (prep(db, sql, &st, "expectations", err))
 		return -1;
 	kb_expect_rec *v = NULL;
 	size_t cap = 0, k = 0;
@@ -627,7 +632,9 @@ int kb_read_expectations(kb_db *db, kb_expect_rec **out, int *n, kb_error *err)
 		}
 		v[k++] = (kb_expect_rec){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 					 sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
-					 sqlite3_column_double(st, 4), sqlite3_column_double(st, 5)};
+					 sqlite3_column_double(st, 4), sqlite3_column_double(st, 5),
+					 sqlite3_column_int(st, 6) != 0, sqlite3_column_double(st, 7),
+					 sqlite3_column_double(st, 8), sqlite3_column_double(st, 9)};
 	}
 	if (done(db, st, 0, step, "expectations", err)) {
 		free(v);

@@ -1,6 +1,6 @@
 /*
- * schema.c — the SQL of trace schema v5: tables, post-load indexes, views,
- * the op pack's triggers, and the upgrades of v1 to v4 traces (v5 changed views only).
+ * schema.c — the SQL of trace schema v6: tables, post-load indexes, views,
+ * the op pack's triggers, and the upgrades of v1 to v5 traces.
  * db/SCHEMA.md documents every column; keep the two in step.
  */
 #include "db_int.h"
@@ -25,6 +25,13 @@
 #define KB_SCHEMA_V4_TABLES \
 	"CREATE TABLE IF NOT EXISTS op_pack(first_op_id INTEGER PRIMARY KEY, n_ops INTEGER NOT NULL," \
 	" raw_bytes INTEGER NOT NULL, data BLOB NOT NULL);\n"
+
+/* v6: an expectation stated as a formula instead of a blob of values
+ * (its blob_id is 0): value + per_row * row + per_col * col over the
+ * tensor's 2-D view (a constant, r + 1, an arithmetic ramp). */
+#define KB_SCHEMA_V6_TABLES \
+	"CREATE TABLE IF NOT EXISTS expectation_ramps(expectation_id INTEGER PRIMARY KEY, value REAL NOT NULL," \
+	" per_row REAL NOT NULL, per_col REAL NOT NULL);\n"
 
 #define STALE(table, when) \
 	"CREATE TRIGGER IF NOT EXISTS op_pack_stale_" table "_" when " AFTER " when " ON " table \
@@ -73,6 +80,7 @@ const char kb_schema_tables[] =
 	" blob_id INTEGER NOT NULL, rtol REAL NOT NULL, atol REAL NOT NULL);\n"
 	KB_SCHEMA_V3_TABLES
 	KB_SCHEMA_V4_TABLES
+	KB_SCHEMA_V6_TABLES
 	/* timing runs (kb-time) */
 	"CREATE TABLE enum_wait(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
 	"INSERT INTO enum_wait VALUES(0, 'none'), (1, 'order'), (2, 'dependency'), (3, 'unit'), (4, 'link'),"
@@ -116,6 +124,9 @@ const char kb_schema_upgrade_v3[] = KB_SCHEMA_V4_TABLES;
 
 /* v5: the time each op waited from ready to start (older runs: 0). */
 const char kb_schema_upgrade_v4[] = "ALTER TABLE op_times ADD COLUMN queue_ps INTEGER NOT NULL DEFAULT 0;\n";
+
+/* v6: expectations stated as formulas (none in an older trace). */
+const char kb_schema_upgrade_v5[] = KB_SCHEMA_V6_TABLES;
 
 /* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
 const char kb_schema_upgrade_v1[] =
@@ -182,9 +193,11 @@ const char kb_schema_views[] =
 	" JOIN enum_space sp ON sp.id = s.space;\n"
 	"CREATE VIEW ranges_v AS SELECT r.id, r.rank, r.parent_id, s.value AS label, r.first_op_id, r.end_op_id"
 	" FROM ranges r JOIN strings s ON s.id = r.label;\n"
-	"CREATE VIEW expectations_v AS SELECT e.id, n.value AS tensor, e.rtol, e.atol, b.raw_bytes, d.name AS dtype"
+	"CREATE VIEW expectations_v AS SELECT e.id, n.value AS tensor, e.rtol, e.atol, b.raw_bytes, d.name AS dtype,"
+	" CASE WHEN r.expectation_id IS NULL THEN 'values' ELSE 'ramp' END AS form, r.value, r.per_row, r.per_col"
 	" FROM expectations e JOIN tensors t ON t.id = e.tensor_id JOIN strings n ON n.id = t.name"
-	" JOIN blobs b ON b.id = e.blob_id JOIN enum_dtype d ON d.id = b.dtype;\n"
+	" LEFT JOIN blobs b ON b.id = e.blob_id LEFT JOIN enum_dtype d ON d.id = b.dtype"
+	" LEFT JOIN expectation_ramps r ON r.expectation_id = e.id;\n"
 	"CREATE VIEW op_times_v AS SELECT r.label AS run, t.op_id, " PE_NAME("o") " AS pe_name, k.name AS kind,"
 	" t.t_start_ps, t.t_end_ps, t.t_end_ps - t.t_start_ps AS dur_ps, t.t_start_ps / 1000.0 AS start_ns,"
 	" (t.t_end_ps - t.t_start_ps) / 1000.0 AS dur_ns, w.name AS waited_on, t.wait_op,"

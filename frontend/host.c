@@ -333,33 +333,79 @@ void kb_map_peer(kb_ctx *ctx, kb_tensor *t)
 	map_tensor(ctx, t, ctx->rank);
 }
 
-void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
+/* Host-writes every shard of t, shard by shard (no whole-tensor array):
+ * row(arg, r, c0, n, out) gives elements [r, c0 .. c0 + n) as f32. */
+typedef void (*row_fn)(const void *arg, int64_t r, int64_t c0, int64_t n, float *out);
+
+static void write_shards(kb_ctx *ctx, kb_tensor *t, row_fn row, const void *arg)
 {
-	check_mine(ctx, t, "copy_from_host");
-	size_t isz = kb_dtype_size(t->dtype);
+	size_t isz = kb_dtype_size(t->dtype), most = 1;
+	int64_t cols = 1;
+	for (size_t i = 0; i < t->n_shards; i++) {
+		most = t->shards[i].nbytes > most ? t->shards[i].nbytes : most;
+		cols = t->shards[i].cols > cols ? t->shards[i].cols : cols;
+	}
+	/* one buffer for every shard (a fresh one each cost its page faults);
+	 * f32 rows are made in place, f16 ones converted from a row of f32 */
+	unsigned char *buf = kb_host_alloc(ctx, most);
+	float *vals = t->dtype == KB_F16 ? kb_host_alloc(ctx, (size_t)cols * sizeof *vals) : NULL;
 	for (size_t i = 0; i < t->n_shards; i++) {
 		const kb_shard *sh = &t->shards[i];
-		unsigned char *buf = kb_host_alloc(ctx, sh->nbytes);
-		for (int64_t r = 0; r < sh->rows; r++)
-			for (int64_t c = 0; c < sh->cols; c++) {
-				float v = data[(sh->row0 + r) * t->cols + sh->col0 + c];
-				size_t at = (size_t)(r * sh->cols + c) * isz;
-				if (t->dtype == KB_F16) {
-					uint16_t h = kb_f32_to_f16(v);
-					memcpy(buf + at, &h, 2);
-				} else {
-					memcpy(buf + at, &v, 4);
-				}
+		for (int64_t r = 0; r < sh->rows; r++) {
+			unsigned char *out = buf + (size_t)(r * sh->cols) * isz;
+			if (t->dtype != KB_F16) {
+				row(arg, sh->row0 + r, sh->col0, sh->cols, (float *)out);
+				continue;
 			}
+			row(arg, sh->row0 + r, sh->col0, sh->cols, vals);
+			for (int64_t c = 0; c < sh->cols; c++) {
+				uint16_t h = kb_f32_to_f16(vals[c]);
+				memcpy(out + (size_t)c * 2, &h, 2);
+			}
+		}
 		int64_t blob = kb_session_blob(ctx->s, "host_data", t->dtype, isz, buf, sh->nbytes, &ctx->err);
-		kb_host_free(ctx, buf);
 		if (blob < 0)
 			kb_throw(ctx);
 		kb_op op = {.sip = sh->sip, .cube = sh->cube, .pe = sh->pe, .kind = KB_OP_HOST_WRITE,
-				.bytes = (int64_t)sh->nbytes, .blob = blob};
+			    .bytes = (int64_t)sh->nbytes, .blob = blob};
 		op.dst = shard_operand(ctx, t, i);
 		host_op(ctx, &op);
 	}
+	kb_host_free(ctx, buf);
+	if (vals)
+		kb_host_free(ctx, vals);
+}
+
+typedef struct host_array {
+	const float *data;
+	int64_t cols;
+} host_array;
+
+static void array_row(const void *arg, int64_t r, int64_t c0, int64_t n, float *out)
+{
+	const host_array *a = arg;
+	memcpy(out, a->data + r * a->cols + c0, (size_t)n * sizeof *out);
+}
+
+static void constant_row(const void *arg, int64_t r, int64_t c0, int64_t n, float *out)
+{
+	(void)c0;
+	float v = ((const float *)arg)[r];
+	for (int64_t c = 0; c < n; c++)
+		out[c] = v;
+}
+
+void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data)
+{
+	check_mine(ctx, t, "copy_from_host");
+	host_array a = {data, t->cols};
+	write_shards(ctx, t, array_row, &a);
+}
+
+void kb_copy_rows_from_host(kb_ctx *ctx, kb_tensor *t, const float *row_values)
+{
+	check_mine(ctx, t, "copy_rows_from_host");
+	write_shards(ctx, t, constant_row, row_values);
 }
 
 /* Tolerances inside 0..KB_MAX_RTOL / KB_MAX_ATOL and finite expected
@@ -381,6 +427,37 @@ void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, do
 	int64_t blob = kb_session_blob(ctx->s, "expected", KB_F32, sizeof(float), expected, n, &ctx->err);
 	if (blob < 0 || kb_session_expect(ctx->s, t->id, blob, 0, rtol, atol, &ctx->err))
 		kb_throw(ctx);
+}
+
+void kb_expect_ramp(kb_ctx *ctx, kb_tensor *t, double value, double per_row, double per_col, double rtol,
+		    double atol)
+{
+	/* the corners bound every value of a ramp */
+	float corners[4];
+	for (int k = 0; k < 4; k++)
+		corners[k] = (float)(value + per_row * (double)(k & 1 ? t->rows - 1 : 0) +
+				     per_col * (double)(k & 2 ? t->cols - 1 : 0));
+	expect_sane(ctx, t, corners, 4, rtol, atol);
+	if (kb_session_expect_ramp(ctx->s, t->id, value, per_row, per_col, rtol, atol, &ctx->err))
+		kb_throw(ctx);
+}
+
+void kb_expect_row_values(kb_ctx *ctx, kb_tensor *t, const float *row_values, double rtol, double atol)
+{
+	double step = t->rows > 1 ? (double)row_values[1] - (double)row_values[0] : 0;
+	bool even = true;
+	for (int64_t r = 0; r < t->rows && even; r++)
+		even = (float)((double)row_values[0] + step * (double)r) == row_values[r];
+	if (even) {
+		kb_expect_ramp(ctx, t, row_values[0], step, 0, rtol, atol);
+		return;
+	}
+	float *all = kb_host_alloc(ctx, (size_t)(t->rows * t->cols) * sizeof *all);
+	for (int64_t r = 0; r < t->rows; r++)
+		for (int64_t c = 0; c < t->cols; c++)
+			all[r * t->cols + c] = row_values[r];
+	kb_expect(ctx, t, all, rtol, atol);
+	kb_host_free(ctx, all);
 }
 
 void kb_expect_rows(kb_ctx *ctx, kb_tensor *t, const int64_t *rows, int n_rows, const float *expected, double rtol,

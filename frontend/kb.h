@@ -77,9 +77,21 @@ void kb_map_peer(kb_ctx *ctx, kb_tensor *t);
 /* Copies row-major host values (converted to the tensor's dtype) into every
  * shard; the bytes are recorded in the trace. */
 void kb_copy_from_host(kb_ctx *ctx, kb_tensor *t, const float *data);
+/* The same for a tensor whose row r holds row_values[r] in every column:
+ * each shard's bytes are made where they are written (no whole-tensor
+ * host array; the trace's bytes are those kb_copy_from_host records). */
+void kb_copy_rows_from_host(kb_ctx *ctx, kb_tensor *t, const float *row_values);
 
 /* Registers the expected final contents (row-major, f32) of t. */
 void kb_expect(kb_ctx *ctx, kb_tensor *t, const float *expected, double rtol, double atol);
+/* The same as a formula, no values stored: element [row, col] of t's 2-D
+ * view is value + per_row * row + per_col * col, rounded to f32 (a
+ * constant, r + 1, an arithmetic ramp). Replay computes it. */
+void kb_expect_ramp(kb_ctx *ctx, kb_tensor *t, double value, double per_row, double per_col, double rtol,
+		    double atol);
+/* Row r of t expected to hold row_values[r] in every column: a ramp when
+ * the rows step evenly (exactly, in f32), else the values in full. */
+void kb_expect_row_values(kb_ctx *ctx, kb_tensor *t, const float *row_values, double rtol, double atol);
 /* Registers the expected contents of some rows of t's 2-D view only (rows
  * ascending; expected is n_rows x columns, f32): replay verifies them by
  * executing just the ops they depend on, so a reference that would take

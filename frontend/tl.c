@@ -333,18 +333,22 @@ static void dot_dims(kb_tl *tl, const char *op, kb_tile *a, kb_tile *b, int flag
 {
 	frontend__use(tl, op, a);
 	frontend__use(tl, op, b);
-	char sa[64], sb[64];
-	shape_text(a->shape, sa, sizeof sa);
-	shape_text(b->shape, sb, sizeof sb);
-	if (a->shape.ndim != 2 || b->shape.ndim != 2)
+	char sa[64], sb[64]; /* the shapes as text, made only for an error */
+	if (a->shape.ndim != 2 || b->shape.ndim != 2) {
+		shape_text(a->shape, sa, sizeof sa);
+		shape_text(b->shape, sb, sizeof sb);
 		frontend__fail(tl, op, "operands must be 2-D, got %s and %s", sa, sb);
+	}
 	if (a->dtype != b->dtype)
 		frontend__fail(tl, op, "operand dtypes differ (%s and %s)", kb_dtype_name(a->dtype), kb_dtype_name(b->dtype));
 	int64_t am = a->shape.d[(flags & TL_TRANS_A) ? 1 : 0], ak = a->shape.d[(flags & TL_TRANS_A) ? 0 : 1];
 	int64_t bk = b->shape.d[(flags & TL_TRANS_B) ? 1 : 0], bn = b->shape.d[(flags & TL_TRANS_B) ? 0 : 1];
-	if (ak != bk)
+	if (ak != bk) {
+		shape_text(a->shape, sa, sizeof sa);
+		shape_text(b->shape, sb, sizeof sb);
 		frontend__fail(tl, op, "inner dimensions differ: %s%s x %s%s", sa, (flags & TL_TRANS_A) ? "^T" : "", sb,
-			(flags & TL_TRANS_B) ? "^T" : "");
+			       (flags & TL_TRANS_B) ? "^T" : "");
+	}
 	*M = am;
 	*N = bn;
 	*K = ak;

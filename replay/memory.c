@@ -1,12 +1,19 @@
 /*
  * memory.c — sparse device memory for replay.
  *
- * Pages of 4 KB keyed by physical address (PA >> 12) in a kb_ptrmap. A
- * page written whole by one op records just that op; otherwise it keeps
+ * Pages of 4 KB, found through a two-level table: a kb_ptrmap of 16 MB
+ * chunks (PA >> 24), each an array of its 4096 pages, with the last chunk
+ * used remembered (a long operand resolves its chunk once, then indexes).
+ * A page written whole by one op records just that op; otherwise it keeps
  * sorted runs of 2-byte granules with the op that last wrote each run
  * (8 bytes a run instead of 4 bytes a granule), so a read knows whether
  * its bytes were ever written and which write it sees. The bookkeeping
  * pass of replay uses pages without data.
+ *
+ * A page's bytes live in a 4 KB block of their own, except while the
+ * page holds one repeated 32-bit value (zeros, a fill, a constant tile):
+ * then the value is the page, and a block is taken only when a write
+ * breaks the pattern (blocks given back are reused).
  */
 #include "replay_int.h"
 
@@ -25,32 +32,65 @@ typedef struct page {
 	int32_t uniform;  /* the op that wrote every granule, or 0: see runs */
 	uint16_t n, cap;  /* runs, sorted, disjoint; gaps were never written */
 	wrun *runs;
-	uint8_t data[];   /* PAGE_BYTES when the memory keeps data */
+	uint8_t *data;    /* PAGE_BYTES, or NULL while the page is `value` repeated */
+	uint32_t value;
 } page;
 
-/* Pages are carved from slabs of SLAB_PAGES (a few MiB, on huge pages:
- * a 4 KiB allocation per page cost a page fault each, a quarter of a big
- * replay's time); they live until the memory is freed. */
-#define SLAB_PAGES 1024
+#define CHUNK_BITS 12 /* pages per chunk: 4096 (16 MB of PA) */
+#define CHUNK_PAGES (1u << CHUNK_BITS)
+
+/* Page headers and data blocks are carved from slabs (a 4 KiB allocation
+ * each cost a page fault, a quarter of a big replay's time; a block slab
+ * of 64 MiB is mapped fresh, on huge pages); they live until the memory is
+ * freed, data blocks given back go to a free list. */
+typedef struct slabs {
+	uint8_t **v;
+	size_t n, cap, used; /* items taken from the newest slab */
+	size_t item;         /* bytes an item takes */
+	size_t per_slab;     /* items a slab holds: data blocks 64 MiB of huge pages a slab */
+} slabs;
 
 struct mem {
-	kb_ptrmap pages; /* PA / PAGE_BYTES -> page */
+	kb_ptrmap chunks; /* PA >> (12 + CHUNK_BITS) -> page *[CHUNK_PAGES] */
+	uint64_t last_key;
+	page **last;      /* the chunk of last_key, or NULL */
 	bool with_data;
-	uint8_t **slabs;
-	size_t n_slabs, cap_slabs, used; /* pages taken from the newest slab */
+	size_t n_pages;
+	slabs headers, blocks;
+	uint8_t *free_blocks; /* a list through the blocks' first bytes */
 };
 
-static size_t page_bytes(const mem *m)
+static void *slab_take(slabs *s)
 {
-	size_t b = sizeof(page) + (m->with_data ? PAGE_BYTES : 0);
-	return (b + 15) & ~(size_t)15;
+	if (!s->n || s->used == s->per_slab) {
+		uint8_t *slab = kb_calloc_big(s->per_slab, s->item);
+		if (!slab || kb_grow(&s->v, &s->cap, s->n + 1, sizeof *s->v, 16)) {
+			free(slab);
+			return NULL;
+		}
+		s->v[s->n++] = slab;
+		s->used = 0;
+	}
+	return s->v[s->n - 1] + s->used++ * s->item; /* zero, as calloc left it */
+}
+
+static void slabs_free(slabs *s)
+{
+	for (size_t k = 0; k < s->n; k++)
+		free(s->v[k]);
+	free(s->v);
 }
 
 mem *replay__mem_new(bool with_data)
 {
 	mem *m = calloc(1, sizeof *m);
-	if (m)
+	if (m) {
 		m->with_data = with_data;
+		m->headers.item = (sizeof(page) + 15) & ~(size_t)15;
+		m->headers.per_slab = 4096;
+		m->blocks.item = PAGE_BYTES;
+		m->blocks.per_slab = 16384;
+	}
 	return m;
 }
 
@@ -58,43 +98,116 @@ void replay__mem_free(mem *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->pages.cap; i++) {
-		page *p = m->pages.vals[i];
-		if (p)
-			free(p->runs);
+	for (size_t i = 0; i < m->chunks.cap; i++) {
+		page **c = m->chunks.vals[i];
+		for (uint32_t k = 0; c && k < CHUNK_PAGES; k++)
+			if (c[k])
+				free(c[k]->runs);
+		free(c);
 	}
-	for (size_t k = 0; k < m->n_slabs; k++)
-		free(m->slabs[k]);
-	free(m->slabs);
-	kb_ptrmap_release(&m->pages);
+	slabs_free(&m->headers);
+	slabs_free(&m->blocks);
+	kb_ptrmap_release(&m->chunks);
 	free(m);
 }
 
 size_t replay__mem_pages(const mem *m)
 {
-	return m->pages.n;
+	return m->n_pages;
+}
+
+/* The chunk holding page key, created if create is set (NULL if absent). */
+static page **get_chunk(mem *m, uint64_t key, bool create)
+{
+	uint64_t ck = key >> CHUNK_BITS;
+	if (m->last && m->last_key == ck)
+		return m->last;
+	page **c = kb_ptrmap_get(&m->chunks, ck);
+	if (!c && create) {
+		if (!(c = calloc(CHUNK_PAGES, sizeof *c)))
+			return NULL;
+		if (kb_ptrmap_put(&m->chunks, ck, c)) {
+			free(c);
+			return NULL;
+		}
+	}
+	if (c) {
+		m->last = c;
+		m->last_key = ck;
+	}
+	return c;
 }
 
 /* The page holding key, created if create is set (NULL if absent). */
 static page *get_page(mem *m, uint64_t key, bool create)
 {
-	page *p = kb_ptrmap_get(&m->pages, key);
-	if (p || !create)
-		return p;
-	if (!m->n_slabs || m->used == SLAB_PAGES) {
-		uint8_t *slab = kb_calloc_big(SLAB_PAGES, page_bytes(m));
-		if (!slab || kb_grow(&m->slabs, &m->cap_slabs, m->n_slabs + 1, sizeof *m->slabs, 16)) {
-			free(slab);
-			return NULL;
-		}
-		m->slabs[m->n_slabs++] = slab;
-		m->used = 0;
-	}
-	p = (page *)(m->slabs[m->n_slabs - 1] + m->used * page_bytes(m)); /* zero, as calloc left it */
-	if (kb_ptrmap_put(&m->pages, key, p))
+	page **c = get_chunk(m, key, create);
+	if (!c)
 		return NULL;
-	m->used++;
+	page **slot = &c[key & (CHUNK_PAGES - 1)];
+	if (*slot || !create)
+		return *slot;
+	page *p = slab_take(&m->headers);
+	if (!p)
+		return NULL;
+	*slot = p;
+	m->n_pages++;
 	return p;
+}
+
+/* A page's data block, the pattern written out (taken on the first write
+ * that breaks it). */
+static uint8_t *page_data(mem *m, page *p)
+{
+	if (p->data)
+		return p->data;
+	if (m->free_blocks) {
+		p->data = m->free_blocks;
+		memcpy(&m->free_blocks, p->data, sizeof m->free_blocks);
+	} else if (!(p->data = slab_take(&m->blocks))) {
+		return NULL;
+	}
+	uint32_t *w = (uint32_t *)(void *)p->data;
+	for (size_t k = 0; k < PAGE_BYTES / 4; k++)
+		w[k] = p->value;
+	return p->data;
+}
+
+/* The page becomes v repeated: its block goes back to the free list. */
+static void page_set_value(mem *m, page *p, uint32_t v)
+{
+	if (p->data) {
+		memcpy(p->data, &m->free_blocks, sizeof m->free_blocks);
+		m->free_blocks = p->data;
+		p->data = NULL;
+	}
+	p->value = v;
+}
+
+/* Whether n bytes at src (a multiple of 4) repeat their first 32 bits. */
+static bool repeats(const uint8_t *src, size_t n, uint32_t *v)
+{
+	memcpy(v, src, 4);
+	for (size_t k = 4; k < n; k += 4)
+		if (memcmp(src + k, src, 4) != 0)
+			return false;
+	return true;
+}
+
+/* Bytes [off, off + len) of page p into dst. */
+static void page_read(const page *p, size_t off, size_t len, uint8_t *dst)
+{
+	if (p->data) {
+		memcpy(dst, p->data + off, len);
+		return;
+	}
+	size_t k = 0;
+	for (; k < len && (off + k) % 4; k++) /* the pattern, from its byte (off + k) % 4 */
+		dst[k] = (uint8_t)(p->value >> (8 * ((off + k) % 4)));
+	for (; k + 4 <= len; k += 4)
+		memcpy(dst + k, &p->value, 4);
+	for (; k < len; k++)
+		dst[k] = (uint8_t)(p->value >> (8 * ((off + k) % 4)));
 }
 
 static int run_ends_after(const void *run, const void *g)
@@ -197,15 +310,15 @@ int replay__mem_read(mem *m, uint64_t pa, void *out, size_t n, read_info *ri)
 			ri->unwritten += (int64_t)len;
 			if (dst)
 				memset(dst, 0, len);
-		} else if (p->uniform) { /* written whole by one op: nothing to scan */
-			if (p->uniform > ri->max_writer)
-				ri->max_writer = p->uniform;
-			if (dst && m->with_data)
-				memcpy(dst, p->data + off, len);
 		} else {
-			runs_read(p, key, (uint16_t)(off / GRANULE), (uint16_t)((off + len - 1) / GRANULE + 1), ri);
+			if (p->uniform) { /* written whole by one op: nothing to scan */
+				if (p->uniform > ri->max_writer)
+					ri->max_writer = p->uniform;
+			} else {
+				runs_read(p, key, (uint16_t)(off / GRANULE), (uint16_t)((off + len - 1) / GRANULE + 1), ri);
+			}
 			if (dst && m->with_data)
-				memcpy(dst, p->data + off, len);
+				page_read(p, off, len, dst);
 		}
 		if (dst)
 			dst += len;
@@ -259,10 +372,18 @@ int replay__mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t wri
 			return -1;
 		}
 		if (m->with_data) {
-			if (src)
-				memcpy(p->data + off, src, len);
-			else
-				memset(p->data + off, 0, len);
+			uint32_t v = 0;
+			if (len == PAGE_BYTES && (!src || repeats(src, len, &v))) {
+				page_set_value(m, p, v); /* one value: no block */
+			} else {
+				uint8_t *d = page_data(m, p);
+				if (!d)
+					return -1;
+				if (src)
+					memcpy(d + off, src, len);
+				else
+					memset(d + off, 0, len);
+			}
 		}
 		if (src)
 			src += len;

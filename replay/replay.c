@@ -7,6 +7,9 @@
 
 #include <math.h>
 #include <stdarg.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,8 @@ typedef struct ex_rows {
 	int n;
 	bool stored;
 	double rtol, atol;
+	bool ramp;                /* no blob: value + per_row * row + per_col * col */
+	double value, per_row, per_col;
 } ex_rows;
 
 typedef struct replay {
@@ -913,7 +918,8 @@ static int load_samples(replay *r, kb_error *err)
 	}
 	for (int k = 0; k < n && !rc; k++) {
 		ex_rows *x = &r->ex[r->n_ex++];
-		*x = (ex_rows){ex[k].tensor, ex[k].blob, NULL, 0, false, ex[k].rtol, ex[k].atol};
+		*x = (ex_rows){ex[k].tensor, ex[k].blob, NULL, 0, false, ex[k].rtol, ex[k].atol, ex[k].ramp,
+			       ex[k].value, ex[k].per_row, ex[k].per_col};
 		kb_tensor_rec t;
 		if (kb_read_tensor(r->db, x->tensor, &t, err)) {
 			rc = -1;
@@ -1076,9 +1082,10 @@ out:
 
 
 /* Compares rows [row, row + n) of a shard (nc columns from c0, stored at
- * pa) with the expected values, whose row `row` starts at want_row. */
-static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int pe, uint64_t pa, int64_t row,
-			  int64_t n_rows, int64_t c0, int64_t nc, int dtype, const float *want, uint8_t *seen,
+ * pa) with the expected values, whose row `row` starts at want_row (a
+ * ramp's values are computed, rounded to f32 like stored ones). */
+static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int sip, int cube, int pe, uint64_t pa,
+			  int64_t row, int64_t n_rows, int64_t c0, int64_t nc, int dtype, const float *want, uint8_t *seen,
 			  int64_t want_row, int64_t cols)
 {
 	size_t isz = replay__dtype_bytes(dtype);
@@ -1106,7 +1113,9 @@ static void check_segment(replay *r, kb_expect_result *e, int sip, int cube, int
 	}
 	for (int64_t k = 0; !e->problem[0] && k < n; k++) {
 		int64_t dr = k / nc, col = c0 + k % nc, at = (want_row + dr) * cols + col;
-		double w = want[at], g = got[k], diff = g > w ? g - w : w - g;
+		double w = x->ramp ? (double)(float)(x->value + x->per_row * (double)(row + dr) + x->per_col * (double)col)
+				   : want[at];
+		double g = got[k], diff = g > w ? g - w : w - g;
 		seen[at / 8] |= (uint8_t)(1u << (at % 8));
 		if (!isfinite(w)) {
 			snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
@@ -1151,13 +1160,15 @@ static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 	}
 	int64_t rows = t.rows, cols = t.cols;
 	e->rows = rows;
-	float *want;
-	size_t want_n;
-	if (kb_db_blob_get(r->db, x->blob, (void **)&want, &want_n, NULL, &why)) {
+	float *want = NULL;
+	size_t want_n = 0;
+	int64_t want_rows = x->stored ? x->n : rows;
+	if (x->ramp) /* computed where it is compared: nothing to decode */
+		want_n = (size_t)(want_rows * cols) * sizeof(float);
+	else if (kb_db_blob_get(r->db, x->blob, (void **)&want, &want_n, NULL, &why)) {
 		snprintf(e->problem, sizeof e->problem, "the expected values are corrupt: %s", why.msg);
 		return;
 	}
-	int64_t want_rows = x->stored ? x->n : rows;
 	if (want_n != (size_t)(want_rows * cols) * sizeof(float)) {
 		snprintf(e->problem, sizeof e->problem, "the expected values have %zu bytes, the tensor %lld elements",
 			 want_n, (long long)(want_rows * cols));
@@ -1180,13 +1191,13 @@ static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 	for (size_t i = 0; i < n_sh && !e->problem[0]; i++) {
 		const kb_shard_rec *s = &sh[i];
 		if (!x->n) {
-			check_segment(r, e, s->sip, s->cube, s->pe, s->pa, s->row0, s->rows, s->col0, s->cols, t.dtype, want,
+			check_segment(r, x, e, s->sip, s->cube, s->pe, s->pa, s->row0, s->rows, s->col0, s->cols, t.dtype, want,
 				      seen, s->row0, cols);
 			continue;
 		}
 		for (int k = 0; k < x->n && !e->problem[0]; k++) /* the sampled rows this shard holds */
 			if (x->rows[k] >= s->row0 && x->rows[k] < s->row0 + s->rows)
-				check_segment(r, e, s->sip, s->cube, s->pe,
+				check_segment(r, x, e, s->sip, s->cube, s->pe,
 					      s->pa + (uint64_t)(x->rows[k] - s->row0) * (uint64_t)s->cols * isz, x->rows[k], 1,
 					      s->col0, s->cols, t.dtype, want, seen, x->stored ? k : x->rows[k], cols);
 	}
@@ -1241,6 +1252,13 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	memset(rep, 0, sizeof *rep);
 	rep->order = opt.order;
 	replay r = {.db = db, .m = m, .opt = &opt, .rep = rep, .budget = opt.max_bytes ? opt.max_bytes : KB_REPLAY_MAX_BYTES};
+#ifdef __GLIBC__
+	/* every op's result is a buffer from its read until its write: keep the
+	 * heap's top and those buffers off mmap, so freeing one does not hand
+	 * pages back that the next op faults in (and the kernel zeroes) again */
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+#endif
 	event *ev = NULL;
 	size_t n_ev = 0;
 	int rc = -1;

@@ -74,7 +74,7 @@ expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
 echo "not a database, just text" >"$dir/text.db"
 expect 2 "not a kernbench trace" -- "$dir/text.db"
 cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
-expect 2 "schema version 7 is newer than this tool (5)" -- "$dir/newer.db"
+expect 2 "schema version 7 is newer than this tool (6)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '-1'" -- "$dir/g.db" --top -1
@@ -140,7 +140,7 @@ cp "$dir/g.db" "$dir/v3.db"
 sqlite3 "$dir/v3.db" "DROP TABLE op_pack; $(q "SELECT group_concat('DROP TRIGGER ' || name, ';') FROM sqlite_master WHERE type = 'trigger'"); DROP VIEW op_times_v; ALTER TABLE op_times DROP COLUMN queue_ps; PRAGMA user_version=3"
 "$TIME" "$dir/v3.db" --quiet
 check "the upgrade adds op_times.queue_ps" "$(sqlite3 "$dir/v3.db" "SELECT count(*) FROM pragma_table_info('op_times') WHERE name = 'queue_ps'" | grep -qx 1; echo $?)"
-check "kb-time upgrades a v3 trace to v5" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "5 6 0"; echo $?)"
+check "kb-time upgrades a v3 trace to v6" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "6 6 0"; echo $?)"
 damaged "UPDATE op_pack SET data = substr(data, 1, 20) || x'00' || substr(data, 22)" "op_pack chunk of op 1: data does not decompress: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = raw_bytes + 1" "op_pack chunk of op 1: data is not a zstd frame of raw_bytes: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = 3" "op_pack chunk of op 1: raw_bytes out of range: the trace is damaged"
@@ -164,7 +164,17 @@ damaged "UPDATE ops SET dst_pa = (dst_pa & ~536870911) | 16777200 WHERE id = 7" 
 damaged "UPDATE ops SET attr = 99999999999 WHERE id = 7" "ops row 7: attr: a DMA's row stride is 0..2^31-1 elements"
 damaged "UPDATE ops SET bytes = -5 WHERE id = 7" "ops row 7: bytes out of range"
 damaged "UPDATE blobs SET raw_bytes = 99999999999999" "blobs row 1: raw_bytes / elem_size (at most 16 GiB a blob)"
-damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id / blob_id / rtol (0..1.0) / atol (0..1.0)"
+damaged "UPDATE expectations SET tensor_id = 77" "expectations row 1: tensor_id / blob_id (or a ramp: one of the two) / rtol (0..1.0) / atol (0..1.0)"
+damaged "UPDATE expectations SET blob_id = 0" "expectations row 1: tensor_id / blob_id (or a ramp: one of the two)"
+damaged "INSERT INTO expectation_ramps VALUES(1, 1.0, 0.0, 0.0)" "expectations row 1: tensor_id / blob_id (or a ramp: one of the two)"
+damaged "UPDATE expectations SET blob_id = 0; INSERT INTO expectation_ramps VALUES(1, 1e300, 0.0, 0.0)" "expectation_ramps row 1: expectation_id / value / per_row / per_col (finite)"
+# an all-reduce's expectation is a ramp (the sum everywhere): checked without a blob, and a wrong one fails
+"$TRACE" bench ccl_allreduce -o "$dir/ramp.db" -q 2>/dev/null && "$TIME" "$dir/ramp.db" -q
+check "all-reduce expectations are ramps, no expected blobs" "$([ "$(sqlite3 "$dir/ramp.db" "SELECT (SELECT count(*) FROM expectations_v WHERE form = 'ramp' AND value = 48.0) || ' ' || (SELECT count(*) FROM blobs WHERE kind = 'expected')")" = "2 0" ]; echo $?)"
+sqlite3 "$dir/ramp.db" "UPDATE expectation_ramps SET value = 47.0 WHERE expectation_id = 2"
+"$REPLAY" "$dir/ramp.db" --verify >"$dir/out" 2>&1
+check "a wrong ramp fails verification (exit 1)" "$([ $? = 1 ]; echo $?)"
+check "its first mismatch named" "$(grep -qF 'first at ccl_in_r1[0,0] on sip1.cube0.pe0: got 48, expected 47' "$dir/out"; echo $?)"
 "$TRACE" bench gemm --set gemm.N=128 -o "$dir/n128.db" 2>/dev/null && "$TIME" "$dir/n128.db" -q
 cp "$dir/n128.db" "$dir/d.db"; sqlite3 "$dir/d.db" "UPDATE ops SET attr = 2 WHERE id = 9"
 TOOL=$REPLAY expect 2 "ops row 9: a_shape / b_shape / dst_shape / attr: the GEMM's dimensions do not agree" -- "$dir/d.db" --verify

@@ -343,6 +343,58 @@ static void a_wrong_expectation_names_the_first_mismatch(void **state)
 	kb_replay_report_release(&rep);
 }
 
+/* A ramp (x = 100 + 10 r + c written row by row, copied to y) checked as a
+ * formula, and its first mismatch when the formula is off. */
+static double ramp_value = 100;
+
+static void ramp_bench(kb_ctx *ctx)
+{
+	kb_dp dp = KB_DP(.num_cubes = 1, .pe = KB_COLUMN_WISE, .num_pes = 2);
+	kb_tensor *x = kb_empty(ctx, "x", KB_SHAPE(2, 8), KB_F32, dp);
+	kb_tensor *y = kb_empty(ctx, "y", KB_SHAPE(2, 8), KB_F32, dp);
+	kb_tensor *z = kb_empty(ctx, "z", KB_SHAPE(2, 8), KB_F32, dp);
+	float data[16], rows[2] = {7, 9};
+	for (int i = 0; i < 16; i++)
+		data[i] = 100 + 10 * (float)(i / 8) + (float)(i % 8);
+	kb_copy_from_host(ctx, x, data);
+	kb_copy_rows_from_host(ctx, z, rows); /* row r of z holds rows[r] */
+	KB_LAUNCH(ctx, "copy", wrong_expect, KB_TENSOR("x", x), KB_TENSOR("y", y));
+	kb_expect_ramp(ctx, y, ramp_value, 10, 1, 0, 0);
+	kb_expect_row_values(ctx, z, rows, 0, 0); /* rows 7, 9: a ramp of step 2 */
+}
+
+static const kb_bench ramp = {"r", "ramp expectations", ramp_bench, {{NULL, 0, NULL}}};
+
+static void ramps_are_checked_as_formulas(void **state)
+{
+	(void)state;
+	ramp_value = 100;
+	th_trace_ok(&ramp, 0, NULL);
+	assert_int_equal(th_query("SELECT count(*) FROM expectation_ramps"), 2);
+	assert_int_equal(th_query("SELECT count(*) FROM expectations WHERE blob_id = 0"), 2);
+	assert_int_equal(th_query("SELECT per_row FROM expectation_ramps WHERE expectation_id = 2"), 2);
+	assert_int_equal(th_query("SELECT count(*) FROM expectations_v WHERE form = 'ramp'"), 2);
+	/* x's two column blocks differ; z's two hold the same rows 7, 9 (stored once) */
+	assert_int_equal(th_query("SELECT count(*) FROM blobs WHERE kind = 'host_data'"), 3);
+	kb_replay_report rep;
+	kb_error err;
+	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
+	assert_true(kb_replay_passed(&rep));
+	assert_int_equal(rep.expects[0].checked, 16);
+	assert_true(rep.expects[0].got_min == 100 && rep.expects[0].got_max == 117);
+	assert_true(rep.expects[1].got_min == 7 && rep.expects[1].got_max == 9);
+	kb_replay_report_release(&rep);
+	ramp_value = 101; /* every value off by one: the first, [0,0], named */
+	th_trace_ok(&ramp, 0, NULL);
+	assert_int_equal(replay(KB_ORDER_DATAFLOW, &rep, &err), 0);
+	assert_false(kb_replay_passed(&rep));
+	assert_int_equal(rep.expects[0].mismatches, 16);
+	assert_int_equal(rep.expects[0].row, 0);
+	assert_int_equal(rep.expects[0].col, 0);
+	assert_true(rep.expects[0].got == 100 && rep.expects[0].want == 101);
+	kb_replay_report_release(&rep);
+}
+
 /* ---- tensors in TCM and cube SRAM ---- */
 
 static void sram_to_tcm(kb_tl *tl)
@@ -577,6 +629,7 @@ int main(void)
 		cmocka_unit_test(reading_unwritten_memory_is_reported),
 		cmocka_unit_test(a_corrupt_input_is_reported_as_corrupt),
 		cmocka_unit_test(a_wrong_expectation_names_the_first_mismatch),
+		cmocka_unit_test(ramps_are_checked_as_formulas),
 		cmocka_unit_test(tensors_in_sram_and_tcm_trace_time_and_verify),
 		cmocka_unit_test(sgemm_kernels_agree),
 		cmocka_unit_test(memory_tracks_writers_and_gaps),

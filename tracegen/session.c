@@ -357,6 +357,12 @@ int kb_session_expect(kb_session *s, int64_t tensor, int64_t blob, int64_t rows_
 			     : kb_db_expect(s->db, tensor, blob, rtol, atol, err);
 }
 
+int kb_session_expect_ramp(kb_session *s, int64_t tensor, double value, double per_row, double per_col, double rtol,
+			   double atol, kb_error *err)
+{
+	return kb_db_expect_ramp(s->db, tensor, value, per_row, per_col, rtol, atol, err);
+}
+
 int64_t kb_session_range(kb_session *s, int rank, int64_t parent, const char *label, kb_error *err)
 {
 	return kb_db_range(s->db, rank, parent, label, kb_session_next_op(s), err);

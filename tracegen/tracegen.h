@@ -145,6 +145,9 @@ int64_t kb_session_blob(kb_session *s, const char *kind, int dtype, size_t elem_
 /* Tensor's expected values (blob); rows_blob > 0: only those rows. */
 int kb_session_expect(kb_session *s, int64_t tensor, int64_t blob, int64_t rows_blob, double rtol, double atol,
 		      kb_error *err);
+/* Tensor's expected values as value + per_row * row + per_col * col. */
+int kb_session_expect_ramp(kb_session *s, int64_t tensor, double value, double per_row, double per_col, double rtol,
+			   double atol, kb_error *err);
 /* A named range of rank's ops: from the next op on until kb_session_range_end. */
 int64_t kb_session_range(kb_session *s, int rank, int64_t parent, const char *label, kb_error *err);
 int kb_session_range_end(kb_session *s, int64_t range, kb_error *err);

@@ -58,16 +58,18 @@ static void one_call(kb_ctx *ctx, const cfg *c, int dev, const char *prefix)
 	else
 		snprintf(name, sizeof name, "ccl_in_r%d", dev);
 	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
-	float *in = benches__alloc(ctx, nr * c->n_elem), *want = benches__alloc(ctx, nr * c->n_elem);
+	/* row i (rank r) holds r + 1; all-reduce leaves the sum everywhere, hello
+	 * rank r - 1's row: per-row values, no whole-device arrays */
+	float *in = benches__alloc(ctx, nr), *want = benches__alloc(ctx, nr);
 	for (int i = 0; i < nr; i++) {
-		int r = ranks[i];
-		for (int64_t j = 0; j < c->n_elem; j++) {
-			in[i * c->n_elem + j] = (float)(r + 1);
-			want[i * c->n_elem + j] = c->hello ? (float)((r - 1 + c->ws) % c->ws + 1) : (float)c->total;
-		}
+		in[i] = (float)(ranks[i] + 1);
+		want[i] = (float)((ranks[i] - 1 + c->ws) % c->ws + 1);
 	}
-	kb_copy_from_host(ctx, t, in);
-	kb_expect(ctx, t, want, 0.01, 0.01);
+	kb_copy_rows_from_host(ctx, t, in);
+	if (c->hello)
+		kb_expect_row_values(ctx, t, want, 0.01, 0.01);
+	else
+		kb_expect_ramp(ctx, t, (double)(float)c->total, 0, 0, 0.01, 0.01);
 	kb_range_push(ctx, "all_reduce");
 	if (c->fault)
 		KB_LAUNCH(ctx, "faulty", faulty_kernel, KB_TENSOR("t", t), KB_INT("n_elem", c->n_elem),
