@@ -200,11 +200,19 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	for (int k = 1; k < KB_OP_KIND_COUNT; k++)
 		if (enum_locked(db, "enum_op_kind", k, op_kind_names[k], err))
 			goto fail;
-	/* Every column starts bound to 0 (NULL would violate NOT NULL). */
-	for (int i = 1; i <= OP_COLUMNS; i++)
-		sqlite3_bind_int64(db->ins_op, i, 0);
-	for (int i = 1; i <= OP_COLUMNS * OP_ROWS_PER_INSERT; i++)
+	/* Every column starts bound to 0 (NULL would violate NOT NULL), but the
+	 * id: NULL lets SQLite number the rows itself, appending without a
+	 * uniqueness seek (ops come in id order from 1, so the ids agree). */
+	for (int i = 1; i <= OP_COLUMNS * OP_ROWS_PER_INSERT; i++) {
+		if (i <= OP_COLUMNS)
+			sqlite3_bind_int64(db->ins_op, i, 0);
 		sqlite3_bind_int64(db->ins_ops, i, 0);
+	}
+	for (int r = 0; r < OP_ROWS_PER_INSERT; r++) {
+		sqlite3_bind_null(db->ins_ops, r * OP_COLUMNS + 1);
+		if (r == 0)
+			sqlite3_bind_null(db->ins_op, 1);
+	}
 	op_pipe *p = &db->pipe;
 	p->fill = malloc(OP_BATCH * sizeof *p->fill);
 	p->pending = malloc(OP_BATCH * sizeof *p->pending);
@@ -390,9 +398,8 @@ static void bind_col(sqlite3_stmt *st, int param, int64_t *last, int64_t bits, b
 static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const kb_op *op, int64_t id)
 {
 	int64_t *last = db->last[slot_key];
-	int c = 0;
-	bind_col(st, first + c + 1, &last[c], id, false);
-	c++;
+	int c = 1; /* the id stays NULL: the row's number is its id */
+	(void)id;
 #define BIND_F(name, type, column, sql, pack, lo, hi) \
 	bind_col(st, first + c + 1, &last[c], BITS(op->name), IS_REAL(op->name)); \
 	c++;
