@@ -183,15 +183,21 @@ static inline __attribute__((always_inline)) int get_fixed(const uint8_t **p, co
 
 int kb_op_pack_get(const uint8_t **p, const uint8_t *end, int64_t id, kb_op *o)
 {
+	/* every field is set: decoded, or 0 when absent (no memset of the
+	 * whole op first: decoding is the hot path of replay) */
 	uint64_t mask;
-	memset(o, 0, sizeof *o);
 	o->id = id;
 	if (get_fixed(p, end, o, &mask) || (mask & ~(uint64_t)MASK_ALL))
 		return -1;
 #define GET_MASKED_F(name, type, column, sql, pack, lo, hi) \
-	if (IS_MASKED(pack) && (mask & 1u << (IS_MASKED(pack) ? (pack) : 0)) && GET(p, end, o->name)) \
-		return -1;
+	if (IS_MASKED(pack)) { \
+		if (!(mask & 1u << (IS_MASKED(pack) ? (pack) : 0))) \
+			o->name = 0; \
+		else if (GET(p, end, o->name)) \
+			return -1; \
+	}
 #define GET_OPERAND_O(name, bit, table) \
+	o->name = (kb_operand){0}; \
 	if (mask & 1u << (bit)) { \
 		KB_OPERAND_FIELDS(GET_OPERAND_FIELD, &o->name) \
 	}

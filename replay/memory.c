@@ -10,10 +10,12 @@
  * its bytes were ever written and which write it sees. The bookkeeping
  * pass of replay uses pages without data.
  *
- * A page's bytes live in a 4 KB block of their own, except while the
- * page holds one repeated 32-bit value (zeros, a fill, a constant tile):
- * then the value is the page, and a block is taken only when a write
- * breaks the pattern (blocks given back are reused).
+ * A page's bytes live in a 4 KB block of their own, except while they
+ * are runs of repeated 32-bit values (zeros, fills, constant tiles, the
+ * constant messages of a collective): then the page is a base value and
+ * sorted runs of 4-byte words holding other values, and a block is taken
+ * only when a write brings bytes that are not one repeated value, or too
+ * many runs (blocks given back are reused).
  */
 #include "replay_int.h"
 
@@ -28,13 +30,22 @@ typedef struct wrun {
 
 #define PAGE_GRANULES (PAGE_BYTES / GRANULE)
 
+/* Sorted, disjoint runs: granules and their writer, or words and their value. */
+typedef struct runlist {
+	wrun *v;
+	uint16_t n, cap;
+} runlist;
+
 typedef struct page {
 	int32_t uniform;  /* the op that wrote every granule, or 0: see runs */
-	uint16_t n, cap;  /* runs, sorted, disjoint; gaps were never written */
-	wrun *runs;
-	uint8_t *data;    /* PAGE_BYTES, or NULL while the page is `value` repeated */
-	uint32_t value;
+	runlist runs;     /* writers; gaps were never written */
+	uint8_t *data;    /* PAGE_BYTES, or NULL while the page is values: */
+	uint32_t value;   /* the words' value outside vals */
+	runlist vals;     /* words [lo, hi) holding value w */
 } page;
+
+#define PAGE_WORDS (PAGE_BYTES / 4)
+#define MAX_VALUE_RUNS 32 /* past this many, a page takes its block */
 
 #define CHUNK_BITS 12 /* pages per chunk: 4096 (16 MB of PA) */
 #define CHUNK_PAGES (1u << CHUNK_BITS)
@@ -102,7 +113,7 @@ void replay__mem_free(mem *m)
 		page **c = m->chunks.vals[i];
 		for (uint32_t k = 0; c && k < CHUNK_PAGES; k++)
 			if (c[k])
-				free(c[k]->runs);
+				free(c[k]->runs.v), free(c[k]->vals.v);
 		free(c);
 	}
 	slabs_free(&m->headers);
@@ -155,70 +166,52 @@ static page *get_page(mem *m, uint64_t key, bool create)
 	return p;
 }
 
-/* A page's data block, the pattern written out (taken on the first write
- * that breaks it). */
-static uint8_t *page_data(mem *m, page *p)
-{
-	if (p->data)
-		return p->data;
-	if (m->free_blocks) {
-		p->data = m->free_blocks;
-		memcpy(&m->free_blocks, p->data, sizeof m->free_blocks);
-	} else if (!(p->data = slab_take(&m->blocks))) {
-		return NULL;
-	}
-	uint32_t *w = (uint32_t *)(void *)p->data;
-	for (size_t k = 0; k < PAGE_BYTES / 4; k++)
-		w[k] = p->value;
-	return p->data;
-}
-
-/* The page becomes v repeated: its block goes back to the free list. */
-static void page_set_value(mem *m, page *p, uint32_t v)
-{
-	if (p->data) {
-		memcpy(p->data, &m->free_blocks, sizeof m->free_blocks);
-		m->free_blocks = p->data;
-		p->data = NULL;
-	}
-	p->value = v;
-}
-
-/* Whether n bytes at src (a multiple of 4) repeat their first 32 bits. */
-static bool repeats(const uint8_t *src, size_t n, uint32_t *v)
-{
-	memcpy(v, src, 4);
-	for (size_t k = 4; k < n; k += 4)
-		if (memcmp(src + k, src, 4) != 0)
-			return false;
-	return true;
-}
-
-/* Bytes [off, off + len) of page p into dst. */
-static void page_read(const page *p, size_t off, size_t len, uint8_t *dst)
-{
-	if (p->data) {
-		memcpy(dst, p->data + off, len);
-		return;
-	}
-	size_t k = 0;
-	for (; k < len && (off + k) % 4; k++) /* the pattern, from its byte (off + k) % 4 */
-		dst[k] = (uint8_t)(p->value >> (8 * ((off + k) % 4)));
-	for (; k + 4 <= len; k += 4)
-		memcpy(dst + k, &p->value, 4);
-	for (; k < len; k++)
-		dst[k] = (uint8_t)(p->value >> (8 * ((off + k) % 4)));
-}
-
 static int run_ends_after(const void *run, const void *g)
 {
 	return ((const wrun *)run)->hi > *(const uint16_t *)g;
 }
 
-/* The first run of p ending after granule g. */
-static size_t first_after(const page *p, uint16_t g)
+/* The first run of l ending after unit g. */
+static size_t first_after(const runlist *l, uint16_t g)
 {
-	return kb_partition(p->runs, p->n, sizeof *p->runs, run_ends_after, &g);
+	return kb_partition(l->v, l->n, sizeof *l->v, run_ends_after, &g);
+}
+
+/* Records w over units [g0, g1) of l (of `units`): the runs it overlaps
+ * give way, the first and last may keep an end. */
+static int runs_put(runlist *l, uint16_t g0, uint16_t g1, int32_t w, size_t units)
+{
+	KB_ASSERT(g0 < g1 && g1 <= units, "units [%u, %u) of %zu", g0, g1, units);
+	size_t a = first_after(l, g0), b = a;
+	while (b < l->n && l->v[b].lo < g1)
+		b++;
+	wrun left = {0, 0, 0}, right = {0, 0, 0};
+	if (a < b && l->v[a].lo < g0)
+		left = (wrun){l->v[a].lo, g0, l->v[a].w};
+	if (a < b && l->v[b - 1].hi > g1)
+		right = (wrun){g1, l->v[b - 1].hi, l->v[b - 1].w};
+	size_t add = 1 + (left.hi > 0) + (right.hi > 0), n = l->n - (b - a) + add;
+	if (n > l->cap) {
+		size_t cap = l->cap ? l->cap : 4;
+		while (cap < n)
+			cap *= 2;
+		wrun *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = (uint16_t)(cap < 65535 ? cap : 65535);
+	}
+	memmove(&l->v[a + add], &l->v[b], (l->n - b) * sizeof *l->v);
+	size_t k = a;
+	if (left.hi > 0)
+		l->v[k++] = left;
+	l->v[k++] = (wrun){g0, g1, w};
+	if (right.hi > 0)
+		l->v[k++] = right;
+	KB_ASSERT(n <= units && (a == 0 || l->v[a - 1].hi <= l->v[a].lo) && (k == n || l->v[k - 1].hi <= l->v[k].lo),
+		  "the runs of a page overlap after writing units [%u, %u) (%zu runs)", g0, g1, n);
+	l->n = (uint16_t)n;
+	return 0;
 }
 
 /* Granules [g0, g1) of a mixed page: the newest writer, and the gaps. */
@@ -226,8 +219,8 @@ static void runs_read(const page *p, uint64_t key, uint16_t g0, uint16_t g1, rea
 {
 	KB_ASSERT(g0 < g1 && g1 <= PAGE_GRANULES, "granules [%u, %u) of a page of %d", g0, g1, PAGE_GRANULES);
 	uint16_t c = g0;
-	for (size_t k = first_after(p, g0); k < p->n && p->runs[k].lo < g1; k++) {
-		const wrun *r = &p->runs[k];
+	for (size_t k = first_after(&p->runs, g0); k < p->runs.n && p->runs.v[k].lo < g1; k++) {
+		const wrun *r = &p->runs.v[k];
 		if (r->lo > c) {
 			if (!ri->unwritten)
 				ri->first_unwritten = key * PAGE_BYTES + (uint64_t)c * GRANULE;
@@ -247,53 +240,103 @@ static void runs_read(const page *p, uint64_t key, uint16_t g0, uint16_t g1, rea
 /* Records op w over granules [g0, g1) of a page not uniformly w's. */
 static int runs_write(page *p, uint16_t g0, uint16_t g1, int32_t w)
 {
-	KB_ASSERT(g0 < g1 && g1 <= PAGE_GRANULES, "granules [%u, %u) of a page of %d", g0, g1, PAGE_GRANULES);
 	if (p->uniform) { /* the page stops being uniform: one run of it */
-		if (!p->cap) {
-			p->runs = malloc(4 * sizeof *p->runs);
-			if (!p->runs)
-				return -1;
-			p->cap = 4;
-		}
-		p->runs[0] = (wrun){0, PAGE_GRANULES, p->uniform};
-		p->n = 1;
+		p->runs.n = 0;
+		if (runs_put(&p->runs, 0, PAGE_GRANULES, p->uniform, PAGE_GRANULES))
+			return -1;
 		p->uniform = 0;
 	}
-	/* runs [a, b) overlap [g0, g1); the first and last may keep an end */
-	size_t a = first_after(p, g0), b = a;
-	while (b < p->n && p->runs[b].lo < g1)
-		b++;
-	wrun left = {0, 0, 0}, right = {0, 0, 0};
-	if (a < b && p->runs[a].lo < g0)
-		left = (wrun){p->runs[a].lo, g0, p->runs[a].w};
-	if (a < b && p->runs[b - 1].hi > g1)
-		right = (wrun){g1, p->runs[b - 1].hi, p->runs[b - 1].w};
-	size_t add = 1 + (left.hi > 0) + (right.hi > 0), n = p->n - (b - a) + add;
-	if (n > p->cap) {
-		size_t cap = p->cap ? p->cap : 4;
-		while (cap < n)
-			cap *= 2;
-		wrun *v = realloc(p->runs, cap * sizeof *v);
-		if (!v)
-			return -1;
-		p->runs = v;
-		p->cap = (uint16_t)(cap < 65535 ? cap : 65535);
-	}
-	memmove(&p->runs[a + add], &p->runs[b], (p->n - b) * sizeof *p->runs);
-	size_t k = a;
-	if (left.hi > 0)
-		p->runs[k++] = left;
-	p->runs[k++] = (wrun){g0, g1, w};
-	if (right.hi > 0)
-		p->runs[k++] = right;
-	KB_ASSERT(n <= PAGE_GRANULES && (a == 0 || p->runs[a - 1].hi <= p->runs[a].lo) &&
-			  (k == n || p->runs[k - 1].hi <= p->runs[k].lo),
-		  "the runs of a page overlap after writing granules [%u, %u) (%zu runs)", g0, g1, n);
-	p->n = (uint16_t)n;
-	if (p->n == 1 && p->runs[0].lo == 0 && p->runs[0].hi == PAGE_GRANULES) {
+	if (runs_put(&p->runs, g0, g1, w, PAGE_GRANULES))
+		return -1;
+	if (p->runs.n == 1 && p->runs.v[0].lo == 0 && p->runs.v[0].hi == PAGE_GRANULES) {
 		p->uniform = w;
-		p->n = 0;
+		p->runs.n = 0;
 	}
+	return 0;
+}
+
+/* Fills n bytes at dst, page offset off onwards, with v repeated. */
+static void fill_value(uint8_t *dst, size_t off, size_t n, uint32_t v)
+{
+	size_t k = 0;
+	for (; k < n && k < 8; k++) /* v's byte (off + k) % 4, then the pattern doubled */
+		dst[k] = (uint8_t)(v >> (8 * ((off + k) % 4)));
+	for (size_t have = k; have < n; have *= 2)
+		memcpy(dst + have, dst, have < n - have ? have : n - have);
+}
+
+/* Bytes [off, off + len) of page p into dst. */
+static void page_read(const page *p, size_t off, size_t len, uint8_t *dst)
+{
+	if (p->data) {
+		memcpy(dst, p->data + off, len);
+		return;
+	}
+	fill_value(dst, off, len, p->value); /* the base, then the runs over it */
+	for (size_t k = first_after(&p->vals, (uint16_t)(off / 4)); k < p->vals.n && p->vals.v[k].lo * 4u < off + len;
+	     k++) {
+		size_t lo = p->vals.v[k].lo * 4u > off ? p->vals.v[k].lo * 4u : off;
+		size_t hi = p->vals.v[k].hi * 4u < off + len ? p->vals.v[k].hi * 4u : off + len;
+		fill_value(dst + (lo - off), lo, hi - lo, (uint32_t)p->vals.v[k].w);
+	}
+}
+
+/* A page's data block, its values written out (taken on the first write
+ * they cannot describe). */
+static uint8_t *page_data(mem *m, page *p)
+{
+	if (p->data)
+		return p->data;
+	uint8_t *d;
+	if (m->free_blocks) {
+		d = m->free_blocks;
+		memcpy(&m->free_blocks, d, sizeof m->free_blocks);
+	} else if (!(d = slab_take(&m->blocks))) {
+		return NULL;
+	}
+	page_read(p, 0, PAGE_BYTES, d);
+	p->data = d;
+	p->vals.n = 0;
+	return d;
+}
+
+/* The page becomes v repeated: its block goes back to the free list. */
+static void page_set_value(mem *m, page *p, uint32_t v)
+{
+	if (p->data) {
+		memcpy(p->data, &m->free_blocks, sizeof m->free_blocks);
+		m->free_blocks = p->data;
+		p->data = NULL;
+	}
+	p->value = v;
+	p->vals.n = 0;
+}
+
+/* Whether n bytes at src (a multiple of 4) repeat their first 32 bits. */
+static bool repeats(const uint8_t *src, size_t n, uint32_t *v)
+{
+	memcpy(v, src, 4);
+	return n <= 4 || memcmp(src, src + 4, n - 4) == 0; /* period 4: each byte equals the one 4 on */
+}
+
+/* Writes len bytes of src (NULL: zeros) at page offset off. */
+static int page_write(mem *m, page *p, size_t off, size_t len, const uint8_t *src)
+{
+	uint32_t v = 0;
+	bool one = off % 4 == 0 && len % 4 == 0 && (!src || repeats(src, len, &v));
+	if (one && len == PAGE_BYTES) {
+		page_set_value(m, p, v); /* one value: no block */
+		return 0;
+	}
+	if (one && !p->data && p->vals.n < MAX_VALUE_RUNS)
+		return runs_put(&p->vals, (uint16_t)(off / 4), (uint16_t)((off + len) / 4), (int32_t)v, PAGE_WORDS);
+	uint8_t *d = page_data(m, p);
+	if (!d)
+		return -1;
+	if (src)
+		memcpy(d + off, src, len);
+	else
+		memset(d + off, 0, len);
 	return 0;
 }
 
@@ -337,12 +380,12 @@ int replay__mem_writers(mem *m, uint64_t pa, size_t n, int32_t **v, size_t *n_v,
 		size_t k = 0, end = 0;
 		if (p && !p->uniform) {
 			uint16_t g0 = (uint16_t)(off / GRANULE), g1 = (uint16_t)((off + len - 1) / GRANULE + 1);
-			k = first_after(p, g0);
-			for (end = k; end < p->n && p->runs[end].lo < g1; end++)
+			k = first_after(&p->runs, g0);
+			for (end = k; end < p->runs.n && p->runs.v[end].lo < g1; end++)
 				;
 		}
 		for (size_t j = k; p && (p->uniform ? j == k : j < end); j++) {
-			int32_t w = p->uniform ? p->uniform : p->runs[j].w;
+			int32_t w = p->uniform ? p->uniform : p->runs.v[j].w;
 			if (*n_v > from && (*v)[*n_v - 1] == w)
 				continue; /* a long read of one writer's data: once */
 			if (kb_grow(v, cap, *n_v + 1, sizeof **v, 16))
@@ -366,25 +409,13 @@ int replay__mem_write(mem *m, uint64_t pa, const void *in, size_t n, int32_t wri
 			return -1;
 		if (len == PAGE_BYTES) {
 			p->uniform = writer;
-			p->n = 0;
+			p->runs.n = 0;
 		} else if (p->uniform != writer &&
 			   runs_write(p, (uint16_t)(off / GRANULE), (uint16_t)((off + len - 1) / GRANULE + 1), writer)) {
 			return -1;
 		}
-		if (m->with_data) {
-			uint32_t v = 0;
-			if (len == PAGE_BYTES && (!src || repeats(src, len, &v))) {
-				page_set_value(m, p, v); /* one value: no block */
-			} else {
-				uint8_t *d = page_data(m, p);
-				if (!d)
-					return -1;
-				if (src)
-					memcpy(d + off, src, len);
-				else
-					memset(d + off, 0, len);
-			}
-		}
+		if (m->with_data && page_write(m, p, off, len, src))
+			return -1;
 		if (src)
 			src += len;
 		pa += len;

@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	const uint8_t *p = chunk, *end = chunk + n;
 	for (int64_t id = 1; p < end; id++) {
 		kb_op o;
+		memset(&o, 0, sizeof o); /* the padding too: the ops are compared whole below */
 		if (kb_op_pack_get(&p, end, id, &o))
 			break;
 		if (p > end)
@@ -35,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 			abort();
 		const uint8_t *q = again;
 		kb_op back;
+		memset(&back, 0, sizeof back);
 		if (kb_op_pack_get(&q, again + len, id, &back) || q != again + len)
 			abort();
 		if (o.imm == 0)
