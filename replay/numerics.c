@@ -165,12 +165,23 @@ void kb_replay_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ld
 		    accumulate ? 1.0f : 0.0f, C, (int)ldc);
 }
 
-/* out (f32) = a (rows x cols) transposed. */
+/* out (f32) = a (rows x cols) transposed, through a 32 x 32 block: rows of
+ * a read whole, rows of out written whole (a walk by elements wrote each
+ * to another cache line, and power-of-two strides thrash the cache sets:
+ * a third of a GQA replay's numerics). */
 static void transpose(const float *a, int64_t rows, int64_t cols, float *out)
 {
-	for (int64_t r = 0; r < rows; r++)
-		for (int64_t c = 0; c < cols; c++)
-			out[c * rows + r] = a[r * cols + c];
+	enum { B = 32 };
+	float t[B][B];
+	for (int64_t r0 = 0; r0 < rows; r0 += B)
+		for (int64_t c0 = 0; c0 < cols; c0 += B) {
+			int64_t nr = r0 + B < rows ? B : rows - r0, nc = c0 + B < cols ? B : cols - c0;
+			for (int64_t r = 0; r < nr; r++)
+				for (int64_t c = 0; c < nc; c++)
+					t[c][r] = a[(r0 + r) * cols + c0 + c];
+			for (int64_t c = 0; c < nc; c++)
+				memcpy(out + (c0 + c) * rows + r0, t[c], (size_t)nr * sizeof(float));
+		}
 }
 
 static int gemm(const rop *op, float *const in[4], float *out, scratch tmp[2], int64_t *flops)
