@@ -119,14 +119,40 @@ for algo in ring_rsag_allreduce ring_allreduce_tcm; do
 done
 
 echo
-# a 1024-rank ring_rsag all-reduce of 1 MiB per rank (8 SIPs, rank = PE): trace and time
-t0=$(date +%s.%N)
-"$BIN/kb-trace" --force bench ccl_allreduce --set system.sips.count=8 --set ccl.defaults.algorithm=ring_rsag_allreduce \
-	--set ccl.algorithms.ring_rsag_allreduce.world_size=1024 --set ccl_allreduce.n_elem=262144 \
-	--set ccl_allreduce.dtype=2 -o "$BUILD/bench/rsag1024.db" --stats
-t1=$(date +%s.%N)
+# a 1024-rank ring_rsag all-reduce of 1 MiB per rank (8 SIPs, rank = PE):
+# trace, time and replay --verify, three times each, medians of wall time,
+# CPU-s (user + sys) and peak RSS, with the targets and the machine's load.
+# OLD_BIN=dir adds the same figures for other binaries (a previous commit),
+# run alternately with these; a trace of a newer schema than they read is
+# re-traced by them.
+rsag_args="--set system.sips.count=8 --set ccl.defaults.algorithm=ring_rsag_allreduce
+	--set ccl.algorithms.ring_rsag_allreduce.world_size=1024 --set ccl_allreduce.n_elem=262144 --set ccl_allreduce.dtype=2"
+# rsag_phase NAME BIN: one run of each phase, "phase wall cpu rss_kb" lines
+rsag_phase() {
+	local name=$1 bin=$2 db="$BUILD/bench/rsag1024_$1.db" f="$BUILD/bench/rsag.time"
+	# shellcheck disable=SC2086
+	/usr/bin/time -f "%e %U %S %M" -o "$f" "$bin/kb-trace" --force bench ccl_allreduce $rsag_args -o "$db" -q
+	awk -v n="$name" '{ print n, "trace", $1, $2 + $3, $4 }' "$f"
+	/usr/bin/time -f "%e %U %S %M" -o "$f" "$bin/kb-time" "$db" --quiet --label bench --replace
+	awk -v n="$name" '{ print n, "time", $1, $2 + $3, $4 }' "$f"
+	/usr/bin/time -f "%e %U %S %M" -o "$f" "$bin/kb-replay" "$db" --verify --quiet >/dev/null
+	awk -v n="$name" '{ print n, "replay", $1, $2 + $3, $4 }' "$f"
+}
+: >"$BUILD/bench/rsag.runs"
+for i in 1 2 3; do
+	rsag_phase new "$BIN" >>"$BUILD/bench/rsag.runs"
+	[ -n "${OLD_BIN:-}" ] && rsag_phase old "$OLD_BIN" >>"$BUILD/bench/rsag.runs"
+done
+echo "ring_rsag all-reduce, 1024 ranks x 1 MiB (7.34 M ops), medians of 3 (load $(cut -d' ' -f1-3 /proc/loadavg)):"
+for who in new old; do
+	for phase in trace time replay; do
+		grep "^$who $phase " "$BUILD/bench/rsag.runs" | sort -k4 -n | sed -n 2p
+	done
+done | awk 'BEGIN { t["trace"] = "<= 10 CPU-s (20.1 at issue 21)"; t["time"] = ">= 1.3x faster than before issue 21";
+	t["replay"] = "<= 15 CPU-s, <= 1.5 GB (37.8 CPU-s, 2.9 GB at issue 21)" }
+	{ printf "  %-4s %-7s %6.2f s wall %6.2f CPU-s  peak RSS %5.0f MB   target %s\n", $1, $2, $3, $4, $5 / 1024, t[$2] }'
+cp "$BUILD/bench/rsag1024_new.db" "$BUILD/bench/rsag1024.db"
 "$BIN/kb-time" "$BUILD/bench/rsag1024.db" --quiet --stats
-awk -v a="$t0" -v b="$t1" 'BEGIN { printf "ring_rsag 1024 ranks x 1 MiB: trace %.1f s (kb-time target: 3.4 s, ASTRA-sim analytical)\n", b - a }'
 perfetto_rate "$BUILD/bench/rsag1024.db" "1024-rank ring_rsag, files of 2 M ops" --perfetto-split 2000000
 # the same trace, 8 SIP-link bandwidths as one kb-sweep study: the graph once, 8 schedules
 printf 'trace: %s\naxes:\n  system.components.sip_link.attrs.bandwidth_gbps: [8, 16, 32, 64, 128, 256, 512, 1024]\n' \
