@@ -256,6 +256,37 @@ static float apply(kb_op_kind kind, float a, float b, float c, double imm)
 	}
 }
 
+/* One row of a unary or binary op: a contiguous, b contiguous, or one
+ * value (b_one), or absent. The same arithmetic as apply(), a loop per
+ * kind (the switch per element kept them scalar). */
+#define ROW_LOOP(expr) \
+	do { \
+		for (int64_t i = 0; i < n; i++) { \
+			float x = a[i], y = !b ? 0 : b_one ? b[0] : b[i]; \
+			(void)y; \
+			out[i] = (expr); \
+		} \
+	} while (0)
+
+static void row_run(kb_op_kind kind, const float *a, const float *b, bool b_one, float *out, int64_t n, double imm)
+{
+	float s = (float)imm;
+	switch (kind) {
+	case KB_OP_MATH_ADD: ROW_LOOP(x + y); break;
+	case KB_OP_MATH_SUB: ROW_LOOP(x - y); break;
+	case KB_OP_MATH_MUL: ROW_LOOP(x * y); break;
+	case KB_OP_MATH_DIV: ROW_LOOP(x / y); break;
+	case KB_OP_MATH_MAXIMUM: ROW_LOOP(x > y ? x : y); break;
+	case KB_OP_MATH_MINIMUM: ROW_LOOP(x < y ? x : y); break;
+	case KB_OP_MATH_EXP: ROW_LOOP(expf(x)); break;
+	case KB_OP_MATH_ADD_S: ROW_LOOP(x + s); break;
+	case KB_OP_MATH_MUL_S: ROW_LOOP(x * s); break;
+	default:
+		for (int64_t i = 0; i < n; i++)
+			out[i] = apply(kind, a[i], b ? b[b_one ? 0 : i] : 0, 0, imm);
+	}
+}
+
 static void elementwise(const rop *op, float *const in[4], float *out)
 {
 	int64_t d[4], sa[4] = {0}, sb[4] = {0}, sc[4] = {0};
@@ -268,6 +299,16 @@ static void elementwise(const rop *op, float *const in[4], float *out)
 	const float *a = in[0], *b = op->b.space ? in[1] : NULL, *c = op->c.space ? in[2] : NULL;
 	kb_op_kind kind = (kb_op_kind)op->kind;
 	int64_t o = 0;
+	if (!c && sa[3] == 1 && (!b || sb[3] <= 1)) { /* the last axis contiguous: a tight loop per kind */
+		for (int64_t i0 = 0; i0 < d[0]; i0++)
+			for (int64_t i1 = 0; i1 < d[1]; i1++)
+				for (int64_t i2 = 0; i2 < d[2]; i2++, o += d[3]) {
+					const float *ra = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+					const float *rb = b ? b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2] : NULL;
+					row_run(kind, ra, rb, b && sb[3] == 0, out + o, d[3], op->imm);
+				}
+		return;
+	}
 	for (int64_t i0 = 0; i0 < d[0]; i0++)
 		for (int64_t i1 = 0; i1 < d[1]; i1++)
 			for (int64_t i2 = 0; i2 < d[2]; i2++)
@@ -279,8 +320,13 @@ static void elementwise(const rop *op, float *const in[4], float *out)
 				}
 }
 
-/* max / sum / softmax along attr (the axis), keeping the axis for max/sum. */
-static void along_axis(const rop *op, const float *x, float *out)
+/* max / sum / softmax along attr (the axis), keeping the axis for max/sum.
+ * Along an inner axis (inner == 1) each row is walked in place; along an
+ * outer one the rows of the axis are walked whole, every column's running
+ * max and sum side by side (a strided walk missed the cache at every
+ * element). Each column still sums in axis order: the same floats. -1:
+ * out of memory. */
+static int along_axis(const rop *op, const float *x, float *out)
 {
 	const shape4 *s = op->a.shape;
 	int axis = (int)op->attr;
@@ -289,29 +335,63 @@ static void along_axis(const rop *op, const float *x, float *out)
 		outer *= s->d[k];
 	for (int k = axis + 1; k < s->ndim; k++)
 		inner *= s->d[k];
-	for (int64_t o = 0; o < outer; o++)
-		for (int64_t i = 0; i < inner; i++) {
-			const float *v = x + o * len * inner + i;
+	if (inner == 1) {
+		for (int64_t o = 0; o < outer; o++) {
+			const float *v = x + o * len;
 			float m = v[0], sum = 0;
 			for (int64_t k = 1; k < len; k++)
-				if (v[k * inner] > m)
-					m = v[k * inner];
+				if (v[k] > m)
+					m = v[k];
 			if (op->kind == KB_OP_MATH_MAX) {
-				out[o * inner + i] = m;
+				out[o] = m;
 				continue;
 			}
 			if (op->kind == KB_OP_MATH_SUM) {
 				for (int64_t k = 0; k < len; k++)
-					sum += v[k * inner];
-				out[o * inner + i] = sum;
+					sum += v[k];
+				out[o] = sum;
 				continue;
 			}
-			float *w = out + o * len * inner + i; /* softmax: exp(x - max) / sum */
+			float *w = out + o * len; /* softmax: exp(x - max) / sum */
 			for (int64_t k = 0; k < len; k++)
-				sum += (w[k * inner] = expf(v[k * inner] - m));
+				sum += (w[k] = expf(v[k] - m));
 			for (int64_t k = 0; k < len; k++)
-				w[k * inner] /= sum;
+				w[k] /= sum;
 		}
+		return 0;
+	}
+	float *m = malloc((size_t)inner * 2 * sizeof *m), *sum = m + inner;
+	if (!m)
+		return -1;
+	for (int64_t o = 0; o < outer; o++) {
+		const float *v = x + o * len * inner;
+		memcpy(m, v, (size_t)inner * sizeof *m);
+		for (int64_t k = 1; k < len; k++)
+			for (int64_t i = 0; i < inner; i++)
+				if (v[k * inner + i] > m[i])
+					m[i] = v[k * inner + i];
+		if (op->kind == KB_OP_MATH_MAX) {
+			memcpy(out + o * inner, m, (size_t)inner * sizeof *m);
+			continue;
+		}
+		memset(sum, 0, (size_t)inner * sizeof *sum);
+		if (op->kind == KB_OP_MATH_SUM) {
+			for (int64_t k = 0; k < len; k++)
+				for (int64_t i = 0; i < inner; i++)
+					sum[i] += v[k * inner + i];
+			memcpy(out + o * inner, sum, (size_t)inner * sizeof *sum);
+			continue;
+		}
+		float *w = out + o * len * inner; /* softmax: exp(x - max) / sum */
+		for (int64_t k = 0; k < len; k++)
+			for (int64_t i = 0; i < inner; i++)
+				sum[i] += (w[k * inner + i] = expf(v[k * inner + i] - m[i]));
+		for (int64_t k = 0; k < len; k++)
+			for (int64_t i = 0; i < inner; i++)
+				w[k * inner + i] /= sum[i];
+	}
+	free(m);
+	return 0;
 }
 
 int replay__compute(const rop *op, float *const in[4], void *out, scratch tmp[3], int64_t *flops)
@@ -326,7 +406,7 @@ int replay__compute(const rop *op, float *const in[4], void *out, scratch tmp[3]
 		rc = gemm(op, in, res, tmp, flops);
 		break;
 	case KB_OP_MATH_MAX: case KB_OP_MATH_SUM: case KB_OP_MATH_SOFTMAX:
-		along_axis(op, in[0], res);
+		rc = along_axis(op, in[0], res);
 		break;
 	case KB_OP_MATH_TRANS:
 		transpose(in[0], op->a.shape->d[0], op->a.shape->d[1], res);
