@@ -25,16 +25,20 @@ static void colour(double u, char *buf, size_t cap)
 	snprintf(buf, cap, "rgb(%d,%d,%d)", (int)(235 - 200 * x), (int)(240 - 150 * x), (int)(250 - 60 * x));
 }
 
-static void heat_map(FILE *f, kb_db *db)
+static void heat_map(FILE *f, kb_db *db, int64_t run)
 {
 	kb_query *st;
 	kb_error e;
-	/* the busiest unit of each PE, over its rank's device time (temp.kb_device from the sections) */
+	/* the busiest unit of each PE in the run reported, over its rank's device
+	 * time (temp.kb_device from the sections), DMA per engine like the units table */
+	double engines = kb_report_topo_value(db, "cube.pe_template.components.pe_dma.attrs.engines", 1);
 	if (kb_query_open(db, "SELECT b.sip AS sip, b.cube AS cube, b.pe AS pe, max(100.0 * b.busy_ps / max(d.device_ps, 1)"
-			  " / CASE WHEN b.unit = 'dma' THEN 2 ELSE 1 END) AS busy_pct FROM unit_busy b JOIN temp.kb_device d"
-			  " ON d.rank = b.sip WHERE b.run_id = (SELECT max(run_id) FROM unit_busy) AND b.cube >= 0"
+			  " / CASE WHEN b.unit = 'dma' THEN :engines ELSE 1 END) AS busy_pct FROM unit_busy b"
+			  " JOIN temp.kb_device d ON d.rank = b.sip WHERE b.run_id = :run AND b.cube >= 0"
 			  " GROUP BY b.sip, b.cube, b.pe ORDER BY b.sip, b.cube, b.pe", &st, &e))
 		return;
+	kb_query_bind_int(st, ":run", run);
+	kb_query_bind_double(st, ":engines", engines >= 1 ? engines : 1);
 	int max_cube = 0, max_pe = 0, max_sip = 0;
 	struct cell { int sip, cube, pe; double u; } cells[4096];
 	int n = 0;
@@ -139,7 +143,7 @@ static void table(FILE *f, const rtable *t)
 	fprintf(f, "</table>\n");
 }
 
-int kb_report_html(kb_db *db, const char *path, const char *title, const rtable *t, int n, kb_error *err)
+int kb_report_html(kb_db *db, int64_t run, const char *path, const char *title, const rtable *t, int n, kb_error *err)
 {
 	kb_out o;
 	FILE *f = kb_out_open(&o, path, err);
@@ -152,7 +156,7 @@ int kb_report_html(kb_db *db, const char *path, const char *title, const rtable 
 		   "h1{font-size:20px}h2{font-size:16px;margin-top:28px}</style></head><body>\n<h1>");
 	kb_html_text(f, title);
 	fprintf(f, "</h1>\n");
-	heat_map(f, db);
+	heat_map(f, db, run);
 	bars(f, find(t, n, "links"), "busiest links (busy % of the run)", 0, 5, true);
 	bars(f, find(t, n, "ranges"), "time per range", 0, 3, false);
 	bars(f, find(t, n, "kernels"), "time per kernel (total of its launches)", 0, 2, false);

@@ -11,8 +11,6 @@
 
 #define MAX_TABLES 16
 
-int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_error *err);
-int kb_report_html(kb_db *db, const char *path, const char *title, const rtable *t, int n, kb_error *err);
 
 int64_t kb_report_run_id(kb_db *db, const char *label, kb_error *err)
 {
@@ -165,7 +163,7 @@ int kb_report(FILE *out, kb_db *db, const kb_report_options *opt, kb_error *err)
 			rc = reports__rtable_csv(opt->csv, &t[k], err);
 	}
 	if (!rc && opt->html)
-		rc = kb_report_html(db, opt->html, title, t, n, err);
+		rc = kb_report_html(db, run, opt->html, title, t, n, err);
 	if (!rc && opt->perfetto)
 		rc = kb_report_perfetto(db, run, opt->perfetto, opt->perfetto_split, opt->progress, err);
 	if (!rc && opt->gqa_sweep)

@@ -63,6 +63,11 @@ void reports__jb_str(jbuf *j, const char *s);
 void reports__jb_int(jbuf *j, int64_t v);
 void reports__jb_ps_us(jbuf *j, int64_t ps);
 void reports__jb_flush(jbuf *j);
+/* The tables of kb-report for run (sections.c); top rows of ranked ones. */
+int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_error *err);
+/* The report's tables as one HTML page with SVG charts and a heat map of
+ * the PEs' busiest unit in run `run`. */
+int kb_report_html(kb_db *db, int64_t run, const char *path, const char *title, const rtable *t, int n, kb_error *err);
 /* A number of the trace's effective topology ("key: value  # unit" lines). */
 double kb_report_topo_value(kb_db *db, const char *key, double fallback);
 

@@ -452,6 +452,12 @@ else
 	echo "note: chromium not installed, the HTML report was not rendered"
 fi
 TOOL=$REPORT expect 2 "no timing run labelled 'nope'" -- "$dir/r.db" --run nope
+# the heat map shows the run asked for, not the newest (a GEMM unit 16x slower in run b)
+"$TRACE" bench gemm -o "$dir/hm.db" 2>/dev/null && "$TIME" "$dir/hm.db" -q --label a &&
+	"$TIME" "$dir/hm.db" -q --label b --set cube.pe_template.components.gemm.attrs.macs_per_cycle=64
+"$REPORT" "$dir/hm.db" --run a --html "$dir/a.html" -q && "$REPORT" "$dir/hm.db" --run b --html "$dir/b.html" -q
+check "html heat map of run a" "$(grep -q '<title>sip0.cube0.pe0: 71.2 %' "$dir/a.html"; echo $?)"
+check "html heat map of run b" "$(grep -q '<title>sip0.cube0.pe0: 97.5 %' "$dir/b.html"; echo $?)"
 
 # ---- kb-diff: identical, another size, another machine, two runs of one trace ----
 "$TRACE" bench gemm -o "$dir/d1.db" 2>/dev/null && "$TIME" "$dir/d1.db" -q && cp "$dir/d1.db" "$dir/d2.db"
