@@ -9,6 +9,10 @@
 #include <string.h>
 
 #include "cli.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include "replay.h"
 #include "reports.h"
 
@@ -91,6 +95,14 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+	/* a process-wide policy, so the tool's and not the library's: every
+	 * op's result is a buffer from its read until its write; keep the heap's
+	 * top and those buffers off mmap, so freeing one does not hand pages
+	 * back that the next op faults in (and the kernel zeroes) again */
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+#endif
 	kb_cli_guard_stdout("kb-replay");
 	static const struct option opts[] = {
 		{"verify", no_argument, NULL, 'v'}, {"run", required_argument, NULL, 'r'},

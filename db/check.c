@@ -212,7 +212,16 @@ int kb_db_check(kb_db *db, kb_error *err)
 		     " OR end_op_id < first_op_id OR end_op_id > (SELECT count(*) FROM ops) + 1 LIMIT 1",
 		 "ranges", "parent_id / rank / first_op_id / end_op_id", err))
 		return -1;
-	/* tensors, shards, expectations, blobs */
+	/* tensors, shards, expectations, blobs; an expectation holds a blob or
+	 * (v6) a ramp, one of the two */
+	bool ramps = kb_db_has_table(db, "expectation_ramps");
+	char expect_sql[512];
+	snprintf(expect_sql, sizeof expect_sql,
+		 "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id LEFT JOIN blobs b ON b.id ="
+		 " e.blob_id%s WHERE t.id IS NULL OR (b.id IS NULL) = (%s) OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL)
+		 " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL) " LIMIT 1",
+		 ramps ? " LEFT JOIN expectation_ramps r ON r.expectation_id = e.id" : "",
+		 ramps ? "r.expectation_id IS NULL" : "1");
 	if (rule(db, "SELECT t.id FROM tensors t LEFT JOIN shapes s ON s.id = t.shape WHERE s.id IS NULL OR t.rank < 0"
 		     " OR t.dtype NOT IN (SELECT id FROM enum_dtype) OR t.nbytes < 0 LIMIT 1",
 		 "tensors", "shape / rank / dtype / nbytes", err) ||
@@ -223,20 +232,10 @@ int kb_db_check(kb_db *db, kb_error *err)
 		     " OR s.col0 + s.cols > (CASE WHEN h.ndim = 1 THEN h.d0 ELSE h.d1 * h.d2 * h.d3 END)"
 		     " OR s.nbytes < 0 OR s.offset_bytes < 0 LIMIT 1",
 		 "shards (tensor id)", "tensor_id / row0 / col0 / rows / cols inside the tensor", err) ||
-	    rule(db, kb_db_has_table(db, "expectation_ramps")
-			 ? "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
-			   " LEFT JOIN blobs b ON b.id = e.blob_id LEFT JOIN expectation_ramps r ON r.expectation_id = e.id"
-			   " WHERE t.id IS NULL OR (b.id IS NULL) = (r.expectation_id IS NULL)"
-			   " OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL) " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL)
-			   " LIMIT 1"
-			 : "SELECT e.id FROM expectations e LEFT JOIN tensors t ON t.id = e.tensor_id"
-			   " LEFT JOIN blobs b ON b.id = e.blob_id WHERE t.id IS NULL OR b.id IS NULL"
-			   " OR NOT e.rtol BETWEEN 0 AND " KB_STR(KB_MAX_RTOL) " OR NOT e.atol BETWEEN 0 AND " KB_STR(KB_MAX_ATOL)
-			   " LIMIT 1",
-		 "expectations",
+	    rule(db, expect_sql, "expectations",
 		 "tensor_id / blob_id (or a ramp: one of the two) / rtol (0.." KB_STR(KB_MAX_RTOL) ") / atol (0.."
 		 KB_STR(KB_MAX_ATOL) ")", err) ||
-	    (kb_db_has_table(db, "expectation_ramps") &&
+	    (ramps &&
 	     rule(db, "SELECT r.expectation_id FROM expectation_ramps r LEFT JOIN expectations e"
 		      " ON e.id = r.expectation_id WHERE e.id IS NULL OR e.blob_id <> 0 OR typeof(r.value) <> 'real'"
 		      " OR typeof(r.per_row) <> 'real' OR typeof(r.per_col) <> 'real'"

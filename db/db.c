@@ -395,11 +395,10 @@ static void bind_col(sqlite3_stmt *st, int param, int64_t *last, int64_t bits, b
 /* Binds row slot `slot_key` of st (parameters from first + 1), column by
  * column in the ops table's order, skipping the values bound there last
  * time. */
-static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const kb_op *op, int64_t id)
+static void bind_row(kb_db *db, sqlite3_stmt *st, int slot_key, int first, const kb_op *op)
 {
 	int64_t *last = db->last[slot_key];
 	int c = 1; /* the id stays NULL: the row's number is its id */
-	(void)id;
 #define BIND_F(name, type, column, sql, pack, lo, hi) \
 	bind_col(st, first + c + 1, &last[c], BITS(op->name), IS_REAL(op->name)); \
 	c++;
@@ -475,12 +474,12 @@ static int insert_rows(kb_db *db, const kb_op *rows, size_t n, int64_t first_id,
 	size_t i = 0;
 	for (; i + OP_ROWS_PER_INSERT <= n; i += OP_ROWS_PER_INSERT) {
 		for (int r = 0; r < OP_ROWS_PER_INSERT; r++)
-			bind_row(db, db->ins_ops, r, r * OP_COLUMNS, &rows[i + (size_t)r], first_id + (int64_t)i + r);
+			bind_row(db, db->ins_ops, r, r * OP_COLUMNS, &rows[i + (size_t)r]);
 		if (step_done(db, db->ins_ops, err))
 			return -1;
 	}
 	for (; i < n; i++) {
-		bind_row(db, db->ins_op, OP_ROWS_PER_INSERT, 0, &rows[i], first_id + (int64_t)i);
+		bind_row(db, db->ins_op, OP_ROWS_PER_INSERT, 0, &rows[i]);
 		if (step_done(db, db->ins_op, err))
 			return -1;
 	}

@@ -7,9 +7,6 @@
 
 #include <math.h>
 #include <stdarg.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1252,13 +1249,6 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	memset(rep, 0, sizeof *rep);
 	rep->order = opt.order;
 	replay r = {.db = db, .m = m, .opt = &opt, .rep = rep, .budget = opt.max_bytes ? opt.max_bytes : KB_REPLAY_MAX_BYTES};
-#ifdef __GLIBC__
-	/* every op's result is a buffer from its read until its write: keep the
-	 * heap's top and those buffers off mmap, so freeing one does not hand
-	 * pages back that the next op faults in (and the kernel zeroes) again */
-	mallopt(M_TRIM_THRESHOLD, 1 << 30);
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-#endif
 	event *ev = NULL;
 	size_t n_ev = 0;
 	int rc = -1;

@@ -90,15 +90,14 @@ static int shard_index_load(kb_db *db, shard_index *x, kb_error *err)
 {
 	memset(x, 0, sizeof *x);
 	kb_query *st;
-	if (kb_query_open(db, "SELECT s.rowid AS id, s.pa AS pa, s.nbytes AS nbytes, n.value AS name, n.value IS NULL AS"
-			  " no_name FROM shards s JOIN tensors tt ON tt.id = s.tensor_id JOIN strings n ON n.id = tt.name",
-			  &st, err))
+	if (kb_query_open(db, "SELECT s.rowid AS id, s.pa AS pa, s.nbytes AS nbytes, n.value AS name FROM shards s"
+			  " JOIN tensors tt ON tt.id = s.tensor_id JOIN strings n ON n.id = tt.name", &st, err))
 		return -1;
 	size_t cap = 0;
 	int rc = 0, step;
 	while (!rc && (step = kb_query_step(st, err)) == 1) {
 		int64_t pa = kb_query_int(st, "pa"), nbytes = kb_query_int(st, "nbytes");
-		const char *name = kb_query_int(st, "no_name") ? NULL : kb_query_text(st, "name");
+		const char *name = kb_query_is_null(st, "name") ? NULL : kb_query_text(st, "name");
 		if (pa < 0 || nbytes <= 0 || nbytes > INT64_MAX - pa || !name)
 			continue; /* holds no address */
 		char *copy = NULL;
