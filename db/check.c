@@ -261,6 +261,15 @@ int kb_db_check(kb_db *db, kb_error *err)
 		      " OR credit_bytes NOT BETWEEN 0 AND 1048576 LIMIT 1",
 		  "channels", "PEs / directions / n_slots / slot_size / credit_bytes", err)))
 		return -1;
+	/* v7: collective types, explicit dependencies (on an earlier op) */
+	if ((kb_db_has_column(db, "collectives", "type") &&
+	     rule(db, "SELECT id FROM collectives WHERE type NOT BETWEEN 0 AND " KB_STR(KB_COLL_LAST) " LIMIT 1",
+		  "collectives", "type (0.." KB_STR(KB_COLL_LAST) ")", err)) ||
+	    (kb_db_has_table(db, "op_deps") &&
+	     rule(db, "SELECT op_id FROM op_deps WHERE dep_op_id < 1 OR dep_op_id >= op_id"
+		      " OR op_id > (SELECT count(*) FROM ops) LIMIT 1",
+		  "op_deps", "op_id / dep_op_id (an earlier op)", err)))
+		return -1;
 	return 0;
 }
 

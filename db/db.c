@@ -27,6 +27,23 @@ const char *kb_op_kind_name(kb_op_kind k)
 	return (unsigned)k < KB_OP_KIND_COUNT ? op_kind_names[k] : "?";
 }
 
+#define COLL_NAME(e, name) name,
+static const char *const coll_type_names[] = {KB_COLL_TYPES(COLL_NAME)};
+#undef COLL_NAME
+_Static_assert(KB_COLL_LAST == KB_COLL_TYPE_COUNT - 1, "KB_COLL_LAST names the last collective type");
+
+const char *kb_coll_type_name(kb_coll_type t)
+{
+	return (unsigned)t < KB_COLL_TYPE_COUNT ? coll_type_names[t] : "?";
+}
+
+double kb_coll_bus_factor(kb_coll_type t, int64_t p)
+{
+	if (p < 2 || t == KB_COLL_BROADCAST)
+		return 1.0;
+	return t == KB_COLL_ALL_REDUCE ? 2.0 * (double)(p - 1) / (double)p : (double)(p - 1) / (double)p;
+}
+
 static int sql_fail(kb_db *db, kb_error *err, const char *what)
 {
 	return kb_fail_status(err, KB_E_DB, "%s: %s: %s", db->tmp ? db->tmp : db->path, what, sqlite3_errmsg(db->h));
@@ -73,7 +90,7 @@ static void finalize_all(kb_db *db)
 {
 	sqlite3_stmt **all[] = {&db->ins_ops, &db->ins_operand, &db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
 				&db->ins_tensor, &db->ins_shard, &db->ins_range, &db->end_range, &db->ins_expect,
-				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum, &db->ins_pack};
+				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum, &db->ins_pack, &db->ins_dep};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
 		sqlite3_finalize(*all[i]);
 		*all[i] = NULL;
@@ -120,6 +137,7 @@ static void db_free(kb_db *db)
 /* Writer                                                              */
 /* ------------------------------------------------------------------ */
 
+static int coll_enum(kb_db *db, kb_error *err);
 static int enum_locked(kb_db *db, const char *table, int id, const char *name, kb_error *err);
 static void *writer_main(void *arg);
 static int flush_ops(kb_db *db, bool wait, kb_error *err);
@@ -183,6 +201,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	    prepare(db, &db->find_blob,
 		    "SELECT id FROM blobs WHERE checksum=? AND raw_bytes=? AND elem_size=? AND kind=? AND dtype=?", err) ||
 	    prepare(db, &db->ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)", err) ||
+	    prepare(db, &db->ins_dep, "INSERT OR IGNORE INTO op_deps VALUES(?,?)", err) ||
 	    prepare(db, &db->ins_pack, "INSERT INTO op_pack VALUES(?,?,?,?)", err))
 		goto fail;
 	db->pack_raw = malloc((size_t)KB_PACK_OPS * KB_OP_PACK_MAX);
@@ -200,6 +219,8 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 	for (int k = 1; k < KB_OP_KIND_COUNT; k++)
 		if (enum_locked(db, "enum_op_kind", k, op_kind_names[k], err))
 			goto fail;
+	if (coll_enum(db, err))
+		goto fail;
 	/* Every column starts bound to 0 (NULL would violate NOT NULL), but the
 	 * id: NULL lets SQLite number the rows itself, appending without a
 	 * uniqueness seek (ops come in id order from 1, so the ids agree). */
@@ -294,6 +315,14 @@ static int enum_locked(kb_db *db, const char *table, int id, const char *name, k
 	int rc = step_done(db, st, err);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int coll_enum(kb_db *db, kb_error *err)
+{
+	for (int k = 0; k < KB_COLL_TYPE_COUNT; k++)
+		if (enum_locked(db, "enum_collective", k, coll_type_names[k], err))
+			return -1;
+	return 0;
 }
 
 static int64_t string_locked(kb_db *db, const char *s, kb_error *err)
@@ -1036,8 +1065,21 @@ int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err)
 	if (redop < 0)
 		return -1;
 	int64_t v[] = {c->id, c->call, c->rank, algo, redop, c->dtype, c->count, c->bytes, c->world_size, c->tensor,
-		       c->launch, c->first_op, c->end_op};
+		       c->launch, c->first_op, c->end_op, c->type};
 	return insert_row(db, "collectives", v, (int)(sizeof v / sizeof v[0]), err);
+}
+
+int kb_db_op_dep(kb_db *db, int64_t op, int64_t dep, kb_error *err)
+{
+	if (dep <= 0 || dep >= op)
+		return kb_fail_status(err, KB_E_INTERNAL, "op %lld: a dependency on op %lld (deps come before the op)",
+				      (long long)op, (long long)dep);
+	conn_lock(db);
+	sqlite3_bind_int64(db->ins_dep, 1, op);
+	sqlite3_bind_int64(db->ins_dep, 2, dep);
+	int rc = step_done(db, db->ins_dep, err);
+	conn_unlock(db);
+	return rc;
 }
 
 int kb_db_upgrade(kb_db *db, kb_error *err)
@@ -1060,7 +1102,9 @@ int kb_db_upgrade(kb_db *db, kb_error *err)
 	int rc = kb_db_exec(db, drop, err) || (db->version < 2 && kb_db_exec(db, kb_schema_upgrade_v1, err)) ||
 		 kb_db_exec(db, kb_schema_upgrade_v2, err) || kb_db_exec(db, kb_schema_upgrade_v3, err) ||
 		 (!kb_db_has_column(db, "op_times", "queue_ps") && kb_db_exec(db, kb_schema_upgrade_v4, err)) ||
-		 kb_db_exec(db, kb_schema_upgrade_v5, err) ||
+		 kb_db_exec(db, kb_schema_upgrade_v5, err) || kb_db_exec(db, kb_schema_upgrade_v6, err) ||
+		 (!kb_db_has_column(db, "collectives", "type") && kb_db_exec(db, kb_schema_upgrade_v6_type, err)) ||
+		 coll_enum(db, err) ||
 		 kb_db_exec(db, kb_schema_pack_triggers, err) || kb_db_exec(db, kb_schema_views, err) ||
 		 kb_db_exec(db, kb_schema_counts, err) ||
 		 kb_db_exec(db, pragma, err) ? -1 : 0;

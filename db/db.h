@@ -23,7 +23,7 @@
 /* Any change to the text of a table, trigger or view bumps this: readers
  * refuse a trace of the current version whose project views differ from
  * this tool's (kb_db_check_schema), and kb-time upgrades older ones. */
-#define KB_SCHEMA_VERSION 6
+#define KB_SCHEMA_VERSION 7
 #define KB_APPLICATION_ID 0x6B627472 /* 'kbtr' */
 
 typedef struct kb_db kb_db;
@@ -46,6 +46,27 @@ typedef enum kb_op_kind { KB_OP_NONE = 0, KB_OP_KINDS(KB_OP_ENUM) KB_OP_KIND_COU
 #undef KB_OP_ENUM
 
 const char *kb_op_kind_name(kb_op_kind k);
+
+/* Collective types (enum_collective), nccl-tests' names and bus factors:
+ * busbw = algbw * factor(p), algbw = bytes / time with bytes the whole
+ * buffer per rank (all-gather: its output; reduce-scatter and all-to-all:
+ * their input). Ids are stable; Chakra's CollectiveCommType is mapped in
+ * chakra/. */
+#define KB_COLL_TYPES(X) \
+	X(ALL_REDUCE, "all_reduce") X(ALL_GATHER, "all_gather") X(REDUCE_SCATTER, "reduce_scatter") \
+	X(ALL_TO_ALL, "all_to_all") X(BROADCAST, "broadcast")
+#define KB_COLL_ENUM(e, name) KB_COLL_##e,
+typedef enum kb_coll_type { KB_COLL_TYPES(KB_COLL_ENUM) KB_COLL_TYPE_COUNT } kb_coll_type;
+#undef KB_COLL_ENUM
+#define KB_COLL_LAST 4 /* KB_COLL_TYPE_COUNT - 1, as a literal for SQL text */
+const char *kb_coll_type_name(kb_coll_type t); /* "?" outside the enum */
+/* nccl-tests' bus factor: all-reduce 2(p-1)/p, all-gather, reduce-scatter
+ * and all-to-all (p-1)/p, broadcast 1; 1 for p < 2. */
+double kb_coll_bus_factor(kb_coll_type t, int64_t p);
+/* The same as an SQL expression over type column t and rank count p. */
+#define KB_COLL_BUS_FACTOR_SQL(t, p) \
+	"(CASE WHEN " p " < 2 OR " t " = 4 THEN 1.0 WHEN " t " = 0 THEN 2.0 * (" p " - 1) / " p \
+	" ELSE (" p " - 1) * 1.0 / " p " END)"
 
 /* Ops that move bytes between memory and scratch (or another PE). */
 static inline bool kb_op_is_dma(int kind)
@@ -249,12 +270,18 @@ typedef struct kb_collective_row {
 	int64_t id, call;
 	int rank;
 	const char *algorithm, *redop; /* interned */
+	kb_coll_type type;
 	int dtype;
 	int64_t count, bytes, world_size;
 	int64_t tensor, launch;
 	int64_t first_op, end_op;      /* the ops it recorded: [first_op, end_op) */
 } kb_collective_row;
 int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err);
+
+/* An explicit dependency (table op_deps): op starts after dep ends, beside
+ * the data hazards and program order timing derives itself (imported
+ * traces state theirs: Chakra's data_deps and ctrl_deps). dep < op. */
+int kb_db_op_dep(kb_db *db, int64_t op, int64_t dep, kb_error *err);
 
 /* A PE's kernel scratch high-water mark (table pe_scratch). */
 int kb_db_pe_scratch(kb_db *db, int sip, int cube, int pe, uint64_t peak_bytes, uint64_t capacity_bytes,
@@ -297,6 +324,8 @@ void kb_db_progress(kb_db *db, kb_progress *p);
 int kb_db_upgrade(kb_db *db, kb_error *err);
 /* Whether the trace has a table (older schemas lack some). */
 bool kb_db_has_table(kb_db *db, const char *table);
+/* Whether table has the column (older schemas lack some). */
+bool kb_db_has_column(kb_db *db, const char *table, const char *column);
 /* Reads a meta value into a malloc'd string (NULL if absent). */
 char *kb_db_meta_get(kb_db *db, const char *key);
 /* ---- queries (query.c): SQL for the modules above db/, by name ----
@@ -430,10 +459,15 @@ typedef struct kb_collective_rec {
 	int64_t n_shards;
 	int64_t bytes; /* per rank */
 	int64_t launch; /* the launch that ran it on this rank */
+	kb_coll_type type;
 } kb_collective_rec;
 /* Calls fn per collective row, by (call, algorithm, rank). */
 typedef int (*kb_collective_fn)(void *ctx, const kb_collective_rec *c, kb_error *err);
 int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err);
+/* Calls fn per explicit dependency, by (op, dep); none in a trace without
+ * the table. */
+typedef int (*kb_op_dep_fn)(void *ctx, int64_t op, int64_t dep, kb_error *err);
+int kb_read_op_deps(kb_db *db, kb_op_dep_fn fn, void *ctx, kb_error *err);
 
 /* ---- timing-run writer (runs.c): one transaction per run; any failure
  * before kb_run_commit rolls everything back. ---- */

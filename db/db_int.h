@@ -20,6 +20,8 @@ extern const char kb_schema_upgrade_v2[];
 extern const char kb_schema_upgrade_v3[];
 extern const char kb_schema_upgrade_v4[];
 extern const char kb_schema_upgrade_v5[];
+extern const char kb_schema_upgrade_v6[];
+extern const char kb_schema_upgrade_v6_type[];
 extern const char kb_schema_pack_triggers[];
 extern const char kb_schema_run_tables[];
 extern const char kb_schema_counts[];
@@ -30,8 +32,6 @@ void kb_db_harden(sqlite3 *h);
 
 /* Registers the aggregates kb_median(x) and kb_stddev(x) (query.c). */
 int kb_db_sql_functions(sqlite3 *h);
-/* Whether table has the column (older schemas lack some). */
-bool kb_db_has_column(kb_db *db, const char *table, const char *column);
 
 /* Refuses a file whose schema could run SQL inside a tool: a trigger that
  * is not the project's own, a project table that is a view or a virtual
@@ -76,6 +76,7 @@ struct kb_db {
 	sqlite3_stmt *ins_operand; /* op_operands: the rare third input */
 	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;
 	sqlite3_stmt *ins_range, *end_range, *ins_expect, *ins_blob, *find_blob, *ins_meta, *ins_enum;
+	sqlite3_stmt *ins_dep;
 	int64_t n_ops, n_strings, n_shapes, n_launches, n_tensors, n_ranges, n_blobs, n_expect;
 	kb_strmap strings, shapes;
 	struct shape_cache { int ndim; int64_t d[4], id; } recent[16]; /* most recent shapes, by dims */

@@ -650,8 +650,13 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 	if (!kb_db_has_table(db, "collectives"))
 		return 0;
 	sqlite3_stmt *st;
-	if (prep(db, "SELECT c.call, a.value, c.world_size, n.value,"
-		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id"
+	bool typed = kb_db_has_column(db, "collectives", "type");
+	if (prep(db, typed ? "SELECT c.call, a.value, c.world_size, n.value,"
+		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id, c.type"
+		     " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
+		     " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank" :
+		     "SELECT c.call, a.value, c.world_size, n.value,"
+		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id, 0"
 		     " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
 		     " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank", &st, "collectives", err))
 		return -1;
@@ -659,7 +664,13 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *a = sqlite3_column_text(st, 1), *t = sqlite3_column_text(st, 3);
 		kb_collective_rec c = {sqlite3_column_int64(st, 0), "", sqlite3_column_int64(st, 2), "",
-				       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6)};
+				       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6),
+				       (kb_coll_type)sqlite3_column_int(st, 7)};
+		if ((unsigned)c.type >= KB_COLL_TYPE_COUNT) {
+			sqlite3_finalize(st);
+			return kb_fail_status(err, KB_E_INPUT, "collectives: type %d is not a collective type: the trace is"
+					      " damaged", (int)c.type);
+		}
 		snprintf(c.algorithm, sizeof c.algorithm, "%s", a ? (const char *)a : "");
 		snprintf(c.tensor, sizeof c.tensor, "%s", t ? (const char *)t : "");
 		rc = fn(ctx, &c, err);
@@ -669,4 +680,21 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 		return -1;
 	}
 	return done(db, st, 0, step, "collectives", err);
+}
+
+int kb_read_op_deps(kb_db *db, kb_op_dep_fn fn, void *ctx, kb_error *err)
+{
+	if (!kb_db_has_table(db, "op_deps"))
+		return 0;
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT op_id, dep_op_id FROM op_deps ORDER BY op_id, dep_op_id", &st, "op_deps", err))
+		return -1;
+	int step, rc = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), err);
+	if (rc) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	return done(db, st, 0, step, "op_deps", err);
 }

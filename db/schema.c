@@ -1,6 +1,6 @@
 /*
- * schema.c — the SQL of trace schema v6: tables, post-load indexes, views,
- * the op pack's triggers, and the upgrades of v1 to v5 traces.
+ * schema.c — the SQL of trace schema v7: tables, post-load indexes, views,
+ * the op pack's triggers, and the upgrades of v1 to v6 traces.
  * db/SCHEMA.md documents every column; keep the two in step.
  */
 #include "db_int.h"
@@ -15,7 +15,7 @@
 	"CREATE TABLE IF NOT EXISTS collectives(id INTEGER PRIMARY KEY, call INTEGER NOT NULL, rank INTEGER NOT NULL," \
 	" algorithm INTEGER NOT NULL, redop INTEGER NOT NULL, dtype INTEGER NOT NULL, count INTEGER NOT NULL," \
 	" bytes INTEGER NOT NULL, world_size INTEGER NOT NULL, tensor_id INTEGER NOT NULL, launch_id INTEGER NOT NULL," \
-	" first_op_id INTEGER NOT NULL, end_op_id INTEGER NOT NULL);\n" \
+	" first_op_id INTEGER NOT NULL, end_op_id INTEGER NOT NULL, type INTEGER NOT NULL DEFAULT 0);\n" \
 	"CREATE TABLE IF NOT EXISTS pe_scratch(sip INTEGER NOT NULL, cube INTEGER NOT NULL, pe INTEGER NOT NULL," \
 	" peak_bytes INTEGER NOT NULL, capacity_bytes INTEGER NOT NULL);\n" \
 	"CREATE TABLE IF NOT EXISTS expectation_rows(expectation_id INTEGER PRIMARY KEY, blob_id INTEGER NOT NULL);\n"
@@ -32,6 +32,12 @@
 #define KB_SCHEMA_V6_TABLES \
 	"CREATE TABLE IF NOT EXISTS expectation_ramps(expectation_id INTEGER PRIMARY KEY, value REAL NOT NULL," \
 	" per_row REAL NOT NULL, per_col REAL NOT NULL);\n"
+
+/* v7: collective types (collectives.type) and explicit dependencies. */
+#define KB_SCHEMA_V7_TABLES \
+	"CREATE TABLE IF NOT EXISTS enum_collective(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n" \
+	"CREATE TABLE IF NOT EXISTS op_deps(op_id INTEGER NOT NULL, dep_op_id INTEGER NOT NULL," \
+	" PRIMARY KEY(op_id, dep_op_id)) WITHOUT ROWID;\n"
 
 #define STALE(table, when) \
 	"CREATE TRIGGER IF NOT EXISTS op_pack_stale_" table "_" when " AFTER " when " ON " table \
@@ -81,6 +87,7 @@ const char kb_schema_tables[] =
 	KB_SCHEMA_V3_TABLES
 	KB_SCHEMA_V4_TABLES
 	KB_SCHEMA_V6_TABLES
+	KB_SCHEMA_V7_TABLES
 	/* timing runs (kb-time) */
 	"CREATE TABLE enum_wait(id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n"
 	"INSERT INTO enum_wait VALUES(0, 'none'), (1, 'order'), (2, 'dependency'), (3, 'unit'), (4, 'link'),"
@@ -127,6 +134,11 @@ const char kb_schema_upgrade_v4[] = "ALTER TABLE op_times ADD COLUMN queue_ps IN
 
 /* v6: expectations stated as formulas (none in an older trace). */
 const char kb_schema_upgrade_v5[] = KB_SCHEMA_V6_TABLES;
+
+/* v7: the collective types (an older trace's collectives are all-reduces)
+ * and an empty op_deps. */
+const char kb_schema_upgrade_v6[] = KB_SCHEMA_V7_TABLES;
+const char kb_schema_upgrade_v6_type[] = "ALTER TABLE collectives ADD COLUMN type INTEGER NOT NULL DEFAULT 0;\n";
 
 /* Brings a v1 trace's timing tables to v2 (the columns v2 added). */
 const char kb_schema_upgrade_v1[] =
@@ -255,13 +267,14 @@ const char kb_schema_views[] =
 	" FROM channels c LEFT JOIN enum_direction sd ON sd.id = c.src_dir LEFT JOIN enum_direction dd ON dd.id = c.dst_dir"
 	" LEFT JOIN enum_space sp ON sp.id = c.space;\n"
 	/* a row per collective and rank, and per timing run once timed: the
-	 * rank's kernel span, algbw and busbw (nccl-tests' 2(p-1)/p) */
+	 * rank's kernel span, algbw and busbw (nccl-tests' bus factor of its type) */
 	"CREATE VIEW collectives_v AS SELECT c.id, c.call, c.rank, a.value AS algorithm, o.value AS redop,"
 	" d.name AS dtype, c.count, c.bytes, c.world_size, n.value AS tensor, c.launch_id, c.first_op_id, c.end_op_id,"
 	" r.label AS run, lt.t_start_ps, lt.t_end_ps, (lt.t_end_ps - lt.t_start_ps) / 1000.0 AS dur_ns,"
 	" c.bytes * 1000.0 / max(lt.t_end_ps - lt.t_start_ps, 1) AS algbw_gbps,"
-	" c.bytes * 1000.0 / max(lt.t_end_ps - lt.t_start_ps, 1) * 2.0 * (c.world_size - 1) / max(c.world_size, 1)"
-	" AS busbw_gbps"
+	" c.bytes * 1000.0 / max(lt.t_end_ps - lt.t_start_ps, 1) * " KB_COLL_BUS_FACTOR_SQL("c.type", "c.world_size")
+	" AS busbw_gbps, ct.name AS type"
 	" FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN strings o ON o.id = c.redop"
+	" LEFT JOIN enum_collective ct ON ct.id = c.type"
 	" JOIN enum_dtype d ON d.id = c.dtype JOIN tensors t ON t.id = c.tensor_id JOIN strings n ON n.id = t.name"
 	" LEFT JOIN launch_times lt ON lt.launch_id = c.launch_id LEFT JOIN timing_runs r ON r.id = lt.run_id;\n";

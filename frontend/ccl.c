@@ -493,17 +493,38 @@ int64_t kb_ccl_max_message_bytes(kb_ctx *ctx)
 	return c->mod->chunked ? 0 : c->cfg.slot_size;
 }
 
-void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
+/* The module that runs a collective of type on the installed wiring: the
+ * installed algorithm's when it implements the type, else the ring module
+ * of the type, which needs a ring_1d wiring (one PE per rank, E and W). */
+static const kb_ccl_module *module_for(kb_ctx *ctx, ccl_state *c, kb_coll_type type, const char *what)
 {
-	ccl_state *c = state(ctx, "all_reduce");
-	if (op != KB_REDUCE_SUM)
-		kb_fatal(ctx, "all_reduce: only SUM is implemented (got reduction %d)", (int)op);
+	if (c->mod->type == type)
+		return c->mod;
+	const kb_ccl_module *ring = NULL;
+	for (const kb_ccl_module *const *p = kb_ccl_modules(); *p && !ring; p++)
+		if ((*p)->type == type && (*p)->chunked && strncmp((*p)->name, "ring_", 5) == 0)
+			ring = *p;
+	KB_ASSERT(ring, "no ring module for collective type %d", (int)type);
+	if (strcmp(c->cfg.topology, "ring_1d") != 0 || c->n_part != c->world_size)
+		kb_fatal(ctx, "%s: the installed algorithm '%s' (module %s, topology %s) is an %s; %s runs as %s, which"
+			      " needs a ring_1d wiring (--set ccl.defaults.algorithm=ring_rsag_allreduce, or any ring_1d"
+			      " algorithm)", what, c->cfg.name, c->mod->name, c->cfg.topology, kb_coll_type_name(c->mod->type),
+			 kb_coll_type_name(type), ring->name);
+	return ring;
+}
+
+/* One collective call on the current device: validates t (and out) against
+ * the wiring, launches the module and records the collectives row. */
+static void collective(kb_ctx *ctx, kb_coll_type type, const char *what, kb_tensor *t, kb_tensor *out, int root)
+{
+	ccl_state *c = state(ctx, what);
 	if (!t)
-		kb_fatal(ctx, "all_reduce: NULL tensor");
+		kb_fatal(ctx, "%s: NULL tensor", what);
 	if (!c->installed)
-		kb_fatal(ctx, "all_reduce: no IPCQ wiring is installed (uninstalled and not reinstalled)");
+		kb_fatal(ctx, "%s: no IPCQ wiring is installed (uninstalled and not reinstalled)", what);
+	const kb_ccl_module *mod = module_for(ctx, c, type, what);
 	if (t->rank != ctx->rank)
-		kb_fatal(ctx, "all_reduce: tensor '%s' lives on device %d, the current device is %d", t->name, t->rank,
+		kb_fatal(ctx, "%s: tensor '%s' lives on device %d, the current device is %d", what, t->name, t->rank,
 			 ctx->rank);
 	/* validators: one shard per PE taking part on this device (single_shard_per_rank: its rank's PE;
 	 * multi_pe_sip_local: every PE of the SIP), all of one size */
@@ -513,32 +534,79 @@ void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
 		here += c->part_loc[p] / (ctx->m->n_cubes * ctx->m->pes_per_cube) == t->rank;
 	const char *validator = c->cfg.validator[0] ? c->cfg.validator : "single_shard_per_rank";
 	if ((int)t->n_shards != here)
-		kb_fatal(ctx, "all_reduce('%s'): %zu shards, but %d PEs of sip%d take part in '%s' (validator %s)", t->name,
+		kb_fatal(ctx, "%s('%s'): %zu shards, but %d PEs of sip%d take part in '%s' (validator %s)", what, t->name,
 			 t->n_shards, here, t->rank, c->cfg.name, validator);
 	for (size_t k = 0; k < t->n_shards; k++) {
 		const kb_shard *sh = &t->shards[k];
 		int f = kb_pe_index(ctx->m, t->rank, sh->cube, sh->pe);
 		if (c->pe_part[f] < 0)
-			kb_fatal(ctx, "all_reduce('%s'): shard on sip%d.cube%d.pe%d, which takes no part in '%s' (validator %s)",
+			kb_fatal(ctx, "%s('%s'): shard on sip%d.cube%d.pe%d, which takes no part in '%s' (validator %s)", what,
 				 t->name, t->rank, sh->cube, sh->pe, c->cfg.name, validator);
 		if (sh->nbytes != nbytes)
-			kb_fatal(ctx, "all_reduce('%s'): shards differ in size (%llu vs %llu bytes)", t->name,
+			kb_fatal(ctx, "%s('%s'): shards differ in size (%llu vs %llu bytes)", what, t->name,
 				 (unsigned long long)sh->nbytes, (unsigned long long)nbytes);
 	}
 	int64_t count = (int64_t)(nbytes / kb_dtype_size(t->dtype));
+	if (type != KB_COLL_ALL_REDUCE && type != KB_COLL_BROADCAST && count % c->world_size)
+		kb_fatal(ctx, "%s('%s'): %lld elements per rank do not split into %d equal chunks", what, t->name,
+			 (long long)count, c->world_size);
+	if (type == KB_COLL_BROADCAST && (root < 0 || root >= c->world_size))
+		kb_fatal(ctx, "%s('%s'): root %d is not a rank (0..%d)", what, t->name, root, c->world_size - 1);
+	if (out && (out->rank != t->rank || out->dtype != t->dtype || out->n_shards != t->n_shards ||
+		    (out->n_shards && out->shards[0].nbytes != nbytes)))
+		kb_fatal(ctx, "%s: output '%s' is not placed like input '%s' (same device, dtype, shards and sizes)", what,
+			 out->name, t->name);
 	int64_t first = kb_session_next_op(ctx->s);
 	const kb_machine *m = ctx->m;
 	int64_t chunk = c->cfg.chunk_size > 0 ? c->cfg.chunk_size : c->cfg.slot_size / (int64_t)kb_dtype_size(t->dtype);
 	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype),
 			 KB_INT("cube_w", m->cube_w), KB_INT("cube_h", m->cube_h), KB_INT("n_sips", m->n_sips),
 			 KB_INT("sip_topo", m->sip_wiring), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk),
-			 KB_INT("n_slots", c->cfg.n_slots)};
-	int64_t launch = kb_launch_id(ctx, c->cfg.name, c->mod->kernel, args, (int)(sizeof args / sizeof args[0]));
+			 KB_INT("n_slots", c->cfg.n_slots), KB_INT("root", root), KB_TENSOR("out", out)};
+	int n_args = (int)(sizeof args / sizeof args[0]) - 2; /* root for a broadcast, out for an all-to-all */
+	if (type == KB_COLL_BROADCAST)
+		n_args++;
+	if (out)
+		args[n_args++] = args[11];
+	const char *name = mod == c->mod ? c->cfg.name : mod->name;
+	int64_t launch = kb_launch_id(ctx, name, mod->kernel, args, n_args);
 	int64_t end = kb_session_next_op(ctx->s);
 	kb_collective_row row = {.id = ++c->n_rows, .call = c->calls[ctx->rank]++, .rank = ctx->rank,
-				 .algorithm = c->cfg.name, .redop = "sum", .dtype = t->dtype, .count = count,
-				 .bytes = (int64_t)nbytes, .world_size = c->world_size, .tensor = t->id, .launch = launch,
+				 .algorithm = name, .redop = type == KB_COLL_ALL_REDUCE || type == KB_COLL_REDUCE_SCATTER ?
+				 "sum" : "none", .type = type, .dtype = t->dtype, .count = count,
+				 .bytes = (int64_t)nbytes, .world_size = c->world_size, .tensor = out ? out->id : t->id, .launch = launch,
 				 .first_op = first, .end_op = end};
 	if (kb_session_collective(ctx->s, &row, &ctx->err))
 		kb_throw(ctx);
+}
+
+void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op)
+{
+	if (op != KB_REDUCE_SUM)
+		kb_fatal(ctx, "all_reduce: only SUM is implemented (got reduction %d)", (int)op);
+	collective(ctx, KB_COLL_ALL_REDUCE, "all_reduce", t, NULL, 0);
+}
+
+void kb_reduce_scatter(kb_ctx *ctx, kb_tensor *t, kb_redop op)
+{
+	if (op != KB_REDUCE_SUM)
+		kb_fatal(ctx, "reduce_scatter: only SUM is implemented (got reduction %d)", (int)op);
+	collective(ctx, KB_COLL_REDUCE_SCATTER, "reduce_scatter", t, NULL, 0);
+}
+
+void kb_all_gather(kb_ctx *ctx, kb_tensor *t)
+{
+	collective(ctx, KB_COLL_ALL_GATHER, "all_gather", t, NULL, 0);
+}
+
+void kb_all_to_all(kb_ctx *ctx, kb_tensor *in, kb_tensor *out)
+{
+	if (!out || out == in)
+		kb_fatal(ctx, "all_to_all: needs an output tensor apart from the input");
+	collective(ctx, KB_COLL_ALL_TO_ALL, "all_to_all", in, out, 0);
+}
+
+void kb_broadcast(kb_ctx *ctx, kb_tensor *t, int root)
+{
+	collective(ctx, KB_COLL_BROADCAST, "broadcast", t, NULL, root);
 }

@@ -245,6 +245,9 @@ typedef struct rsag {
 	uint64_t va;
 	size_t isz;
 	int64_t per;             /* messages per chunk (the largest) */
+	int s0, s1;              /* the steps run: [0, p-1) reduce-scatter, [p-1, 2(p-1)) all-gather */
+	int off;                 /* chunk offset: 0 all-reduce (rank r ends the reduce-scatter with chunk r + 1),
+				  * -1 the standalone collectives (rank r owns chunk r) */
 	bool spill;              /* chunks too big to keep in scratch go back to the buffer between steps */
 	/* the last recv's store, issued after the next send so that a PE's
 	 * in-order issue never holds a send behind an add */
@@ -275,7 +278,7 @@ static int mod(int a, int p)
 /* Item j of the flattened 2(p-1) x per sequence: step and message. */
 static void item(const rsag *g, int64_t j, int *step, int64_t *k)
 {
-	*step = (int)(j / g->per);
+	*step = g->s0 + (int)(j / g->per);
 	*k = j % g->per;
 }
 
@@ -284,11 +287,11 @@ static void rsag_send(rsag *g, int64_t j)
 	int s;
 	int64_t k, len;
 	item(g, j, &s, &k);
-	int c = s < g->p - 1 ? mod(g->r - s, g->p) : mod(g->r + 1 - (s - (g->p - 1)), g->p);
+	int c = s < g->p - 1 ? mod(g->r - s + g->off, g->p) : mod(g->r + 1 - (s - (g->p - 1)) + g->off, g->p);
 	int64_t lo = msg(g, c, k, &len);
 	if (!len)
 		return;
-	if (s == 0 || g->spill) /* the rank's own data, or what the last step left in the buffer */
+	if (s == g->s0 || g->spill) /* the rank's own data, or what the last step left in the buffer */
 		g->cur[k] = tl_load(g->tl, g->va + (uint64_t)lo * g->isz, KB_SHAPE(1, len), g->dt);
 	tl_send(g->tl, KB_DIR_E, g->cur[k]);
 	tl_free(g->tl, g->cur[k]);
@@ -314,7 +317,7 @@ static void rsag_recv(rsag *g, int64_t j)
 	int64_t k, len;
 	item(g, j, &s, &k);
 	bool rs = s < g->p - 1;
-	int c = rs ? mod(g->r - s - 1, g->p) : mod(g->r - (s - (g->p - 1)), g->p);
+	int c = rs ? mod(g->r - s - 1 + g->off, g->p) : mod(g->r - (s - (g->p - 1)) + g->off, g->p);
 	int64_t lo = msg(g, c, k, &len);
 	if (!len)
 		return;
@@ -334,18 +337,21 @@ static void rsag_recv(rsag *g, int64_t j)
 	g->pend_k = k;
 	g->pend_at = at;
 	g->pend_store = !rs || s == g->p - 2 || g->spill;
-	g->pend_free = g->spill || s == 2 * (g->p - 1) - 1;
+	g->pend_free = g->spill || s == g->s1 - 1;
 }
 
-static void ring_rsag_allreduce(kb_tl *tl)
+/* Runs steps [s0, s1) of the ring with chunk offset off over t. */
+static void rsag_run(kb_tl *tl, int s0, int s1, int off)
 {
-	rsag g = {.tl = tl, .p = tl_world_size(tl), .r = tl_rank(tl), .va = tl_arg_ptr(tl, "t")};
+	rsag g = {.tl = tl, .p = tl_world_size(tl), .r = tl_rank(tl), .va = tl_arg_ptr(tl, "t"), .off = off};
 	g.n = tl_arg_int(tl, "n_elem");
 	g.dt = (kb_dtype)tl_arg_int(tl, "dtype");
 	g.q = tl_arg_int(tl, "chunk");
 	g.isz = g.dt == KB_F32 ? 4 : 2;
 	if (g.p < 2)
 		return;
+	g.s0 = s0 < 0 ? g.p - 1 : s0;
+	g.s1 = s1 < 0 ? g.p - 1 : s1 == 0 ? 2 * (g.p - 1) : s1;
 	if (g.q < 1)
 		g.q = 1;
 	int64_t biggest = chunk_lo(&g, 1) - chunk_lo(&g, 0) + 1;
@@ -369,7 +375,7 @@ static void ring_rsag_allreduce(kb_tl *tl)
 		ahead = g.per - 1; /* send m carries what recv m - per brought: it may not overtake it */
 	if (ahead < 0)
 		ahead = 0;
-	int64_t total = 2 * (int64_t)(g.p - 1) * g.per, issued = 0;
+	int64_t total = (int64_t)(g.s1 - g.s0) * g.per, issued = 0;
 	while (issued < ahead && issued < total)
 		rsag_send(&g, issued++);
 	for (int64_t j = 0; j < total; j++) {
@@ -384,23 +390,193 @@ static void ring_rsag_allreduce(kb_tl *tl)
 	rsag_flush(&g);
 }
 
-static const kb_ccl_module m_hello = {"hello_send", "send the own tile E, receive W (rank r holds r-1's)", hello_send, false};
-static const kb_ccl_module m_ring = {"ring_allreduce", "ring_1d: ws-1 rounds of send E, recv W, add", ring_allreduce, false};
-static const kb_ccl_module m_mesh = {"mesh_allreduce", "mesh_2d: row ring then column ring", mesh_allreduce, false};
+/* s0 / s1: -1 stands for p - 1, s1 = 0 for 2(p - 1) (p is known inside). */
+static void ring_rsag_allreduce(kb_tl *tl)
+{
+	rsag_run(tl, 0, 0, 0);
+}
+
+/* ring_reducescatter (ring_1d): the reduce-scatter half, in place: the
+ * buffer's p chunks are summed over the ranks and rank r's chunk r holds
+ * the total (the other chunks hold partial sums where a chunk was too big
+ * for scratch, else the rank's input). */
+static void ring_reducescatter(kb_tl *tl)
+{
+	rsag_run(tl, 0, -1, -1);
+}
+
+/* ring_allgather (ring_1d): the all-gather half, in place: rank r brings
+ * chunk r of the buffer, and every rank ends with all p chunks. */
+static void ring_allgather(kb_tl *tl)
+{
+	rsag_run(tl, -1, 0, -1);
+}
+
+/* The message length and element offset of message k of chunk c, for the
+ * collectives whose p chunks are equal (n_elem divisible by p). */
+typedef struct chunked {
+	kb_tl *tl;
+	int p, r;
+	int64_t n, len, q, per; /* elements; per chunk; per message; messages per chunk */
+	kb_dtype dt;
+	size_t isz;
+	uint64_t va;
+} chunked;
+
+static bool chunked_init(kb_tl *tl, chunked *c, bool split)
+{
+	*c = (chunked){.tl = tl, .p = tl_world_size(tl), .r = tl_rank(tl), .va = tl_arg_ptr(tl, "t")};
+	c->n = tl_arg_int(tl, "n_elem");
+	c->dt = (kb_dtype)tl_arg_int(tl, "dtype");
+	c->isz = c->dt == KB_F32 ? 4 : 2;
+	c->q = tl_arg_int(tl, "chunk");
+	if (c->q < 1)
+		c->q = 1;
+	c->len = split ? c->n / c->p : c->n;
+	c->per = (c->len + c->q - 1) / c->q;
+	return c->p > 1 && c->len > 0;
+}
+
+/* Message k of chunk ch: its address and shape. */
+static uint64_t chunked_msg(const chunked *c, int ch, int64_t k, int64_t *len)
+{
+	int64_t lo = (int64_t)ch * c->len + k * c->q;
+	*len = c->len - k * c->q < c->q ? c->len - k * c->q : c->q;
+	return c->va + (uint64_t)lo * c->isz;
+}
+
+/* ring_alltoall (ring_1d): chunk d of rank r's buffer t goes to chunk r of
+ * rank d's buffer out (chunk r stays: a local copy), store and forward
+ * around the ring. A rank sends its own p - 1 chunks farthest destination
+ * first and forwards what arrives for ranks further on at once; every
+ * rank runs the same schedule, so its i-th receive is its W neighbour's
+ * i-th send, described as (hops so far, distance, message): the
+ * descriptors of the sends not yet received are all it keeps. Sends stay
+ * within n_slots / 2 + 1 messages of the receives. */
+typedef struct a2a_desc {
+	int hops, dist;
+	int64_t k;
+} a2a_desc;
+
+static void ring_alltoall(kb_tl *tl)
+{
+	chunked c;
+	if (!chunked_init(tl, &c, true))
+		return;
+	uint64_t out = tl_arg_ptr(tl, "out");
+	for (int64_t k = 0; k < c.per; k++) { /* the rank's own chunk */
+		int64_t len;
+		uint64_t at = chunked_msg(&c, c.r, k, &len);
+		kb_tile *t = tl_load(tl, at, KB_SHAPE(1, len), c.dt);
+		tl_store(tl, out + (at - c.va), t);
+		tl_free(tl, t);
+	}
+	enum { CAP = 4096 };
+	int64_t gap = tl_arg_int(tl, "n_slots") / 2 + 1;
+	if (gap > tl_arg_int(tl, "n_slots"))
+		gap = tl_arg_int(tl, "n_slots");
+	if (gap > CAP - 2)
+		gap = CAP - 2;
+	a2a_desc sent_d[CAP]; /* by send index mod CAP: [recvd, sent) live */
+	int64_t own = (int64_t)(c.p - 1) * c.per, total = own * c.p / 2, sent = 0, recvd = 0, own_sent = 0;
+	kb_tile *fwd = NULL; /* the received message to pass on */
+	a2a_desc fwd_d = {0, 0, 0};
+	while (sent < total || recvd < total) {
+		if (sent < total && sent - recvd < gap && (fwd || own_sent < own)) {
+			kb_tile *t;
+			a2a_desc d;
+			if (fwd) {
+				t = fwd;
+				d = fwd_d;
+				fwd = NULL;
+			} else {
+				d = (a2a_desc){0, c.p - 1 - (int)(own_sent / c.per), own_sent % c.per};
+				int64_t len;
+				uint64_t at = chunked_msg(&c, (c.r + d.dist) % c.p, d.k, &len);
+				t = tl_load(tl, at, KB_SHAPE(1, len), c.dt);
+				own_sent++;
+			}
+			tl_send(tl, KB_DIR_E, t);
+			tl_free(tl, t);
+			sent_d[sent++ % CAP] = d;
+			continue;
+		}
+		if (recvd >= sent || fwd) /* every rank sends what it receives: a schedule bug */
+			tl_fatal(tl, "ring_alltoall: receive %lld with %lld sent", (long long)recvd, (long long)sent);
+		a2a_desc d = sent_d[recvd++ % CAP];
+		int origin = ((c.r - 1 - d.hops) % c.p + c.p) % c.p;
+		int64_t len;
+		uint64_t at = chunked_msg(&c, origin, d.k, &len);
+		kb_tile *t = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, len), c.dt);
+		if (d.hops + 1 == d.dist) {
+			tl_store(tl, out + (at - c.va), t);
+			tl_free(tl, t);
+		} else {
+			fwd = t;
+			fwd_d = (a2a_desc){d.hops + 1, d.dist, d.k};
+		}
+	}
+}
+
+/* ring_broadcast (ring_1d): the root's buffer flows down the ring E in
+ * slot-sized messages, each rank storing and forwarding it (the last one
+ * only stores), pipelined message by message. */
+static void ring_broadcast(kb_tl *tl)
+{
+	chunked c;
+	if (!chunked_init(tl, &c, false))
+		return;
+	int root = (int)tl_arg_int(tl, "root");
+	int dist = ((c.r - root) % c.p + c.p) % c.p;
+	for (int64_t k = 0; k < c.per; k++) {
+		int64_t len;
+		uint64_t at = chunked_msg(&c, 0, k, &len);
+		kb_tile *t;
+		if (dist == 0) {
+			t = tl_load(tl, at, KB_SHAPE(1, len), c.dt);
+		} else {
+			t = tl_recv(tl, KB_DIR_W, KB_SHAPE(1, len), c.dt);
+		}
+		if (dist < c.p - 1)
+			tl_send(tl, KB_DIR_E, t);
+		if (dist)
+			tl_store(tl, at, t);
+		tl_free(tl, t);
+	}
+}
+
+#define AR KB_COLL_ALL_REDUCE
+static const kb_ccl_module m_hello = {"hello_send", "send the own tile E, receive W (rank r holds r-1's)", hello_send,
+				      false, AR};
+static const kb_ccl_module m_ring = {"ring_allreduce", "ring_1d: ws-1 rounds of send E, recv W, add", ring_allreduce,
+				     false, AR};
+static const kb_ccl_module m_mesh = {"mesh_allreduce", "mesh_2d: row ring then column ring", mesh_allreduce, false, AR};
 static const kb_ccl_module m_tree = {"tree_allreduce", "tree_binary: reduce to rank 0, broadcast down",
-				     tree_allreduce, false};
+				     tree_allreduce, false, AR};
 static const kb_ccl_module m_intercube = {"intercube_allreduce",
 					  "intercube_multisip: cube rows, root column, SIP exchange, broadcast back",
-					  intercube_allreduce, false};
+					  intercube_allreduce, false, AR};
 static const kb_ccl_module m_rsag = {"ring_rsag_allreduce",
 				     "ring_1d: reduce-scatter + all-gather in 2(p-1) steps of n/p, slot-sized messages",
-				     ring_rsag_allreduce, true};
+				     ring_rsag_allreduce, true, AR};
 static const kb_ccl_module m_hier = {"hierarchical_allreduce",
 				     "hierarchical_3level: PE chain, cube-leader chain, SIP ring, back down",
-				     hierarchical_allreduce, false};
+				     hierarchical_allreduce, false, AR};
+#undef AR
+static const kb_ccl_module m_ag = {"ring_allgather", "ring_1d: p-1 steps passing the chunks on, slot-sized messages",
+				   ring_allgather, true, KB_COLL_ALL_GATHER};
+static const kb_ccl_module m_rs = {"ring_reducescatter",
+				   "ring_1d: p-1 steps of send, receive, add; rank r keeps chunk r, slot-sized messages",
+				   ring_reducescatter, true, KB_COLL_REDUCE_SCATTER};
+static const kb_ccl_module m_a2a = {"ring_alltoall",
+				    "ring_1d: store and forward, p(p-1)/2 chunks per link, slot-sized messages",
+				    ring_alltoall, true, KB_COLL_ALL_TO_ALL};
+static const kb_ccl_module m_bcast = {"ring_broadcast", "ring_1d: a pipelined chain from the root, slot-sized messages",
+				      ring_broadcast, true, KB_COLL_BROADCAST};
 
 const kb_ccl_module *const *kb_ccl_modules(void)
 {
-	static const kb_ccl_module *const all[] = {&m_hello, &m_ring, &m_mesh, &m_tree, &m_intercube, &m_hier, &m_rsag, NULL};
+	static const kb_ccl_module *const all[] = {&m_hello, &m_ring, &m_mesh, &m_tree, &m_intercube, &m_hier, &m_rsag,
+						   &m_ag, &m_rs, &m_a2a, &m_bcast, NULL};
 	return all;
 }

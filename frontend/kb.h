@@ -165,6 +165,20 @@ typedef enum kb_redop { KB_REDUCE_SUM, KB_REDUCE_MAX, KB_REDUCE_MIN, KB_REDUCE_P
  * validator single_shard_per_rank) in place with the installed algorithm:
  * one launch on the device, recorded in the collectives table. */
 void kb_all_reduce(kb_ctx *ctx, kb_tensor *t, kb_redop op);
+/* The other collectives, placed like all_reduce's buffer (one shard per
+ * rank PE). Each runs the installed algorithm when it implements the
+ * collective, else its ring module (ring_allgather, ring_reducescatter,
+ * ring_alltoall, ring_broadcast), which needs a ring_1d wiring. The buffer
+ * of n elements per rank splits into p chunks of n / p (all but
+ * broadcast; n must divide by p):
+ * - reduce_scatter: in place, rank r's chunk r ends as the sum over ranks;
+ * - all_gather: in place, rank r brings chunk r, every rank ends with all;
+ * - all_to_all: chunk d of rank r's in lands in chunk r of rank d's out;
+ * - broadcast: root's buffer ends in every rank's. */
+void kb_reduce_scatter(kb_ctx *ctx, kb_tensor *t, kb_redop op);
+void kb_all_gather(kb_ctx *ctx, kb_tensor *t);
+void kb_all_to_all(kb_ctx *ctx, kb_tensor *in, kb_tensor *out);
+void kb_broadcast(kb_ctx *ctx, kb_tensor *t, int root);
 
 /* ---- Tensor parallelism (Megatron, pure TP: TP = world size, rank = SIP) ----
  * A layer's GEMM spreads over the PEs of the rank's SIP: its local columns
@@ -282,6 +296,8 @@ void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dty
 int tl_rank(kb_tl *tl);
 int tl_world_size(kb_tl *tl);
 bool tl_has_dir(kb_tl *tl, kb_dir dir, bool incoming);
+/* Aborts the trace from a kernel, naming the kernel and PE. */
+_Noreturn void tl_fatal(kb_tl *tl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Library routine (the seed's tl.ref/composite): C[M,N] = A[M,K]·B[K,N]
  * from memory to memory, tiled tm x tn x tk so it fits the scratch; the
@@ -318,6 +334,7 @@ typedef struct kb_ccl_module {
 	const char *description;
 	kb_kernel_fn kernel;
 	bool chunked; /* splits a buffer into slot-sized messages: any size runs */
+	kb_coll_type type; /* the collective it implements */
 } kb_ccl_module;
 const kb_ccl_module *const *kb_ccl_modules(void);
 

@@ -20,6 +20,16 @@ _Noreturn void frontend__fail(kb_tl *tl, const char *op, const char *fmt, ...)
 	kb_fatal(tl->ctx, "kernel '%s' on sip%d.cube%d.pe%d: %s: %s", tl->kernel, tl->sip, tl->cube, tl->pe, op, what);
 }
 
+_Noreturn void tl_fatal(kb_tl *tl, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	frontend__fail(tl, "kernel", "%s", what);
+}
+
 static void shape_text(kb_shape s, char *buf, size_t cap)
 {
 	size_t o = (size_t)snprintf(buf, cap, "(");

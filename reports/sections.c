@@ -186,14 +186,14 @@ int kb_report_tables(kb_db *db, int64_t run, int top, rtable *t, int *n, kb_erro
 				" JOIN timing_runs r ON r.id = u.run_id WHERE u.run_id = :run AND u.transfers > 0"
 				" ORDER BY u.busy_ps DESC, u.link LIMIT :top", run, top, err);
 
-	reports__rtable_init(&t[k], "collectives", "collectives (busbw = algbw * 2(p-1)/p)", 9, coll_cols, "siissitff");
+	reports__rtable_init(&t[k], "collectives", "collectives (busbw = algbw x the bus factor of the type)", 9, coll_cols, "siissitff");
 	if (!rc && kb_db_has_table(db, "collectives"))
 		rc = reports__rtable_query(&t[k], db,
 				  "SELECT a.value AS algorithm, max(c.bytes) AS size_bytes, max(c.count) AS count, d.name AS type,"
 				  " o.value AS redop, max(c.world_size) AS ranks, max(lt.t_end_ps) - min(lt.t_start_ps) AS time_ps,"
 				  " max(c.bytes) / ((max(lt.t_end_ps) - min(lt.t_start_ps)) / 1000.0) AS algbw_gbps,"
-				  " max(c.bytes) / ((max(lt.t_end_ps) - min(lt.t_start_ps)) / 1000.0) * 2.0 *"
-				  " (max(c.world_size) - 1) / max(c.world_size) AS busbw_gbps FROM collectives c"
+				  " max(c.bytes) / ((max(lt.t_end_ps) - min(lt.t_start_ps)) / 1000.0) * "
+				  KB_COLL_BUS_FACTOR_SQL("max(c.type)", "max(c.world_size)") " AS busbw_gbps FROM collectives c"
 				  " JOIN strings a ON a.id = c.algorithm JOIN strings o ON o.id = c.redop JOIN enum_dtype d"
 				  " ON d.id = c.dtype JOIN launch_times lt ON lt.launch_id = c.launch_id AND lt.run_id = :run"
 				  " GROUP BY c.call, a.value ORDER BY c.call, a.value", run, top, err);

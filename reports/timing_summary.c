@@ -232,13 +232,17 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 	if (!kb_db_has_table(db, "collectives"))
 		return 0;
 	kb_query *st;
-	if (kb_query_open(db, "SELECT c.call AS call, a.value AS algorithm, d.name AS type, o.value AS redop,"
+	char sql[1024];
+	snprintf(sql, sizeof sql, "SELECT c.call AS call, a.value AS algorithm, d.name AS type, o.value AS redop,"
+		 " %s AS coll,"
 			  " max(c.world_size) AS ranks, max(c.bytes) AS bytes, max(c.count) AS count,"
 			  " min(lt.t_start_ps) AS t_start_ps, max(lt.t_end_ps) AS t_end_ps FROM collectives c"
 			  " JOIN strings a ON a.id = c.algorithm JOIN strings o ON o.id = c.redop"
 			  " JOIN enum_dtype d ON d.id = c.dtype"
 			  " LEFT JOIN launch_times lt ON lt.launch_id = c.launch_id AND lt.run_id = :run"
-			  " GROUP BY c.call, a.value ORDER BY c.call, a.value", &st, err))
+			  " GROUP BY c.call, a.value ORDER BY c.call, a.value",
+		 kb_db_has_column(db, "collectives", "type") ? "max(c.type)" : "0");
+	if (kb_query_open(db, sql, &st, err))
 		return -1;
 	kb_query_bind_int(st, ":run", run_id);
 	int k = 0, n_timed = 0, rc;
@@ -247,15 +251,18 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 		const char *algo = kb_query_text(st, "algorithm"), *type = kb_query_text(st, "type");
 		const char *redop = kb_query_text(st, "redop");
 		int64_t p = kb_query_int(st, "ranks"), bytes = kb_query_int(st, "bytes"), count = kb_query_int(st, "count");
+		kb_coll_type coll = (kb_coll_type)kb_query_int(st, "coll");
 		bool timed = !kb_query_is_null(st, "t_start_ps");
 		double ps = timed ? (double)(kb_query_int(st, "t_end_ps") - kb_query_int(st, "t_start_ps")) : 0;
-		double algbw = ps > 0 ? (double)bytes / (ps / 1000.0) : 0, busbw = p > 1 ? algbw * 2.0 * (double)(p - 1) / (double)p : algbw;
+		double algbw = ps > 0 ? (double)bytes / (ps / 1000.0) : 0, busbw = algbw * kb_coll_bus_factor(coll, p);
 		int64_t w = wrong && k < n_wrong ? wrong[k] : -1;
 		if (timed)
 			n_timed++, busbw_sum += busbw;
 		if (json) {
 			fprintf(out, "%s{\"algorithm\": ", k ? ", " : ", \"collectives\": [");
 			kb_json_string(out, algo);
+			fprintf(out, ", \"collective\": ");
+			kb_json_string(out, kb_coll_type_name(coll));
 			fprintf(out, ", \"size_bytes\": %lld, \"count\": %lld, \"type\": ", (long long)bytes, (long long)count);
 			kb_json_string(out, type);
 			fprintf(out, ", \"redop\": ");
@@ -269,8 +276,10 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 			continue;
 		}
 		if (k == 0)
-			fprintf(out, "collectives (nccl-tests columns; busbw = algbw * 2(p-1)/p):\n"
-				     "  %-24s %12s %12s %6s %6s %5s %11s %11s %11s %7s\n", "algorithm", "size(B)", "count", "type",
+			fprintf(out, "collectives (nccl-tests columns; busbw = algbw x 2(p-1)/p all-reduce, (p-1)/p all-gather,"
+				     " reduce-scatter, all-to-all, 1 broadcast):\n"
+				     "  %-24s %-14s %12s %12s %6s %6s %5s %11s %11s %11s %7s\n", "algorithm", "collective",
+				"size(B)", "count", "type",
 				"redop", "p", "time(us)", "algbw(GB/s)", "busbw(GB/s)", "#wrong");
 		char wt[24];
 		if (w < 0)
@@ -278,10 +287,12 @@ int kb_report_collectives(FILE *out, kb_db *db, int64_t run_id, const int64_t *w
 		else
 			snprintf(wt, sizeof wt, "%lld", (long long)w);
 		if (timed)
-			fprintf(out, "  %-24s %12lld %12lld %6s %6s %5lld %11.3f %11.3f %11.3f %7s\n", algo, (long long)bytes,
+			fprintf(out, "  %-24s %-14s %12lld %12lld %6s %6s %5lld %11.3f %11.3f %11.3f %7s\n", algo,
+				kb_coll_type_name(coll), (long long)bytes,
 				(long long)count, type, redop, (long long)p, ps / 1e6, algbw, busbw, wt);
 		else
-			fprintf(out, "  %-24s %12lld %12lld %6s %6s %5lld %11s %11s %11s %7s\n", algo, (long long)bytes,
+			fprintf(out, "  %-24s %-14s %12lld %12lld %6s %6s %5lld %11s %11s %11s %7s\n", algo,
+				kb_coll_type_name(coll), (long long)bytes,
 				(long long)count, type, redop, (long long)p, "-", "-", "-", wt);
 	}
 	if (json && k)

@@ -17,7 +17,7 @@ fresh inj
 q inj "CREATE VIEW \"IF EXISTS zz; COMMIT; VACUUM INTO '$dir/pwned.db'; BEGIN; SELECT 1\" AS SELECT 1; PRAGMA user_version=3"
 "$TIME" "$dir/inj.db" --quiet --label up 2>"$dir/err"
 check "a view name runs no SQL during the upgrade" "$([ ! -e "$dir/pwned.db" ]; echo $?)"
-check "the upgrade keeps a user's view and reaches v6" "$(q inj "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || count(*) FROM sqlite_master WHERE name LIKE 'IF EXISTS%'" | grep -qx "6 1"; echo $?)"
+check "the upgrade keeps a user's view and reaches v7" "$(q inj "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || count(*) FROM sqlite_master WHERE name LIKE 'IF EXISTS%'" | grep -qx "7 1"; echo $?)"
 
 # ---- a trace's own triggers never run: refused in one line, trace intact ----
 fresh trg

@@ -64,7 +64,7 @@ TOOL=$BIN/kb-trace expect 0 "" -- bench allreduce_sweep -o "$dir/sw.db" --force 
 # ---- small CLI gaps ----
 for t in trace time replay report diff; do
 	TOOL=$BIN/kb-$t expect 0 "" -- -V
-	check "kb-$t -V names itself and the schema" "$(grep -q "^kb-$t [0-9.]* (trace schema 6)$" "$dir/out"; echo $?)"
+	check "kb-$t -V names itself and the schema" "$(grep -q "^kb-$t [0-9.]* (trace schema 7)$" "$dir/out"; echo $?)"
 done
 TOOL=$BIN/kb-trace expect 2 "unknown bench 'sythetic': did you mean 'synthetic'?" -- bench sythetic
 TOOL=$BIN/kb-trace expect 2 "unknown bench 'zzz' (benches: gemm" -- bench zzz

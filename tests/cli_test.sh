@@ -140,7 +140,7 @@ cp "$dir/g.db" "$dir/v3.db"
 sqlite3 "$dir/v3.db" "DROP TABLE op_pack; $(q "SELECT group_concat('DROP TRIGGER ' || name, ';') FROM sqlite_master WHERE type = 'trigger'"); DROP VIEW op_times_v; ALTER TABLE op_times DROP COLUMN queue_ps; PRAGMA user_version=3"
 "$TIME" "$dir/v3.db" --quiet
 check "the upgrade adds op_times.queue_ps" "$(sqlite3 "$dir/v3.db" "SELECT count(*) FROM pragma_table_info('op_times') WHERE name = 'queue_ps'" | grep -qx 1; echo $?)"
-check "kb-time upgrades a v3 trace to v6" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "6 6 0"; echo $?)"
+check "kb-time upgrades a v3 trace to v7" "$(sqlite3 "$dir/v3.db" "SELECT (SELECT user_version FROM pragma_user_version) || ' ' || (SELECT count(*) FROM sqlite_master WHERE type = 'trigger') || ' ' || (SELECT count(*) FROM op_pack)" | grep -qx "7 6 0"; echo $?)"
 damaged "UPDATE op_pack SET data = substr(data, 1, 20) || x'00' || substr(data, 22)" "op_pack chunk of op 1: data does not decompress: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = raw_bytes + 1" "op_pack chunk of op 1: data is not a zstd frame of raw_bytes: the trace is damaged"
 damaged "UPDATE op_pack SET raw_bytes = 3" "op_pack chunk of op 1: raw_bytes out of range: the trace is damaged"

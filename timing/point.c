@@ -18,6 +18,7 @@
 typedef struct coll_row {
 	int64_t call, bytes, world_size, launch;
 	char algorithm[64];
+	kb_coll_type type;
 } coll_row;
 
 struct kb_time_graph {
@@ -34,7 +35,7 @@ static int add_coll(void *ctx, const kb_collective_rec *c, kb_error *err)
 	if (kb_grow(&kg->colls, &kg->cap_colls, kg->n_colls + 1, sizeof *kg->colls, 16))
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	coll_row *r = &kg->colls[kg->n_colls++];
-	*r = (coll_row){c->call, c->bytes, c->world_size, c->launch, ""};
+	*r = (coll_row){c->call, c->bytes, c->world_size, c->launch, "", c->type};
 	snprintf(r->algorithm, sizeof r->algorithm, "%s", c->algorithm);
 	return 0;
 }
@@ -196,9 +197,7 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 		if (t && !same) { /* the call before is complete */
 			t->time_ps = t1 - t0;
 			t->algbw_gbps = t->time_ps > 0 ? (double)t->bytes * 1000.0 / (double)t->time_ps : 0;
-			t->busbw_gbps = t->world_size > 1
-						? t->algbw_gbps * 2.0 * (double)(t->world_size - 1) / (double)t->world_size
-						: t->algbw_gbps;
+			t->busbw_gbps = t->algbw_gbps * kb_coll_bus_factor(t->type, t->world_size);
 		}
 		if (!c)
 			break;
@@ -213,7 +212,7 @@ static int summarise(const kb_time_graph *kg, const sched *s, kb_time_summary *s
 			return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		sum->collectives = v;
 		t = &v[sum->n_collectives++];
-		*t = (kb_time_collective){c->call, "", c->bytes, c->world_size, 0, 0, 0};
+		*t = (kb_time_collective){c->call, "", c->bytes, c->world_size, 0, 0, 0, c->type};
 		snprintf(t->algorithm, sizeof t->algorithm, "%s", c->algorithm);
 		t0 = o->t_start;
 		t1 = o->t_end;

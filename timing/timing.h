@@ -146,6 +146,7 @@ typedef struct kb_time_collective {
 	int64_t bytes, world_size;  /* per rank */
 	int64_t time_ps;            /* first launch start to last launch end over its ranks */
 	double algbw_gbps, busbw_gbps;
+	kb_coll_type type;
 } kb_time_collective;
 
 /* One point's results, without op rows. */

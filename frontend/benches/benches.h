@@ -25,6 +25,6 @@ void benches__matmul_ref(kb_ctx *ctx, const float *a, const float *b, float *c, 
 
 extern const kb_bench kb_bench_gemm, kb_bench_va_offset_verify, kb_bench_gpt3_qkv, kb_bench_synthetic,
 	kb_bench_fabric_traffic, kb_bench_ccl_allreduce, kb_bench_hello_send,
-	kb_bench_allreduce_sweep, kb_bench_gqa, kb_bench_tp_mlp;
+	kb_bench_allreduce_sweep, kb_bench_gqa, kb_bench_tp_mlp, kb_bench_ccl_collective;
 
 #endif

@@ -23,6 +23,8 @@ typedef struct cfg {
 	kb_space mem;
 	int ws, fault;
 	bool hello;
+	kb_coll_type type;           /* ccl_collective: the collective */
+	int root;                    /* broadcast */
 } cfg;
 
 static void faulty_kernel(kb_tl *tl)
@@ -41,6 +43,74 @@ static void faulty_kernel(kb_tl *tl)
 	}
 }
 
+/* The other collectives on device dev's nr ranks (ranks[i] on row block
+ * i): a buffer of n_elem per rank as p rows (its chunks) of n_elem / p, so
+ * chunk c of rank i is row i * p + c. Rank r's chunk c holds
+ * r * p + c + 1 (all-to-all, reduce-scatter), r + 1 in chunk r and 0
+ * elsewhere (all-gather), r + 1 (broadcast, one row per rank). */
+static void other_call(kb_ctx *ctx, const cfg *c, kb_dp dp, const char *name, const int *ranks, int nr)
+{
+	int p = c->ws;
+	bool rows_of_chunks = c->type != KB_COLL_BROADCAST;
+	if (rows_of_chunks && c->n_elem % p)
+		kb_fatal(ctx, "ccl_collective.n_elem %lld does not split into %d equal chunks", (long long)c->n_elem, p);
+	int64_t rows = rows_of_chunks ? (int64_t)nr * p : nr, cols = rows_of_chunks ? c->n_elem / p : c->n_elem;
+	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(rows, cols), c->dtype, dp);
+	float *in = benches__alloc(ctx, rows), *want = benches__alloc(ctx, rows);
+	for (int64_t row = 0; row < rows; row++) {
+		int i = (int)(rows_of_chunks ? row / p : row), ch = (int)(rows_of_chunks ? row % p : 0), r = ranks[i];
+		switch (c->type) {
+		case KB_COLL_ALL_GATHER:
+			in[row] = ch == r ? (float)(r + 1) : 0.0f;
+			want[row] = (float)(ch + 1);
+			break;
+		case KB_COLL_REDUCE_SCATTER: /* chunk r of rank r: the sum over ranks q of q * p + r + 1 */
+			in[row] = (float)(r * p + ch + 1);
+			want[row] = (float)((double)p * (p - 1) / 2 * p + (double)p * (ch + 1));
+			break;
+		case KB_COLL_ALL_TO_ALL:
+			in[row] = (float)(r * p + ch + 1);
+			want[row] = (float)(ch * p + r + 1);
+			break;
+		default: /* broadcast */
+			in[row] = (float)(r + 1);
+			want[row] = (float)(c->root + 1);
+			break;
+		}
+	}
+	kb_copy_rows_from_host(ctx, t, in);
+	kb_tensor *out = NULL;
+	if (c->type == KB_COLL_ALL_TO_ALL) {
+		char oname[80];
+		snprintf(oname, sizeof oname, "%s_out", name);
+		out = kb_empty(ctx, oname, KB_SHAPE(rows, cols), c->dtype, dp);
+	}
+	if (c->type == KB_COLL_REDUCE_SCATTER) { /* only chunk r of rank r is defined */
+		int64_t *sel = kb_host_alloc(ctx, (size_t)nr * sizeof *sel);
+		float *vals = benches__alloc(ctx, (int64_t)nr * cols);
+		for (int i = 0; i < nr; i++) {
+			sel[i] = (int64_t)i * p + ranks[i];
+			for (int64_t k = 0; k < cols; k++)
+				vals[(int64_t)i * cols + k] = want[sel[i]];
+		}
+		kb_expect_rows(ctx, t, sel, nr, vals, 0.01, 0.01);
+		kb_host_free(ctx, sel);
+		kb_host_free(ctx, vals);
+	} else {
+		kb_expect_row_values(ctx, out ? out : t, want, 0.01, 0.01);
+	}
+	kb_range_push(ctx, kb_coll_type_name(c->type));
+	switch (c->type) {
+	case KB_COLL_ALL_GATHER: kb_all_gather(ctx, t); break;
+	case KB_COLL_REDUCE_SCATTER: kb_reduce_scatter(ctx, t, KB_REDUCE_SUM); break;
+	case KB_COLL_ALL_TO_ALL: kb_all_to_all(ctx, t, out); break;
+	default: kb_broadcast(ctx, t, c->root); break;
+	}
+	kb_range_pop(ctx);
+	kb_host_free(ctx, in);
+	kb_host_free(ctx, want);
+}
+
 /* One all_reduce of n_elem per PE taking part on device dev. */
 static void one_call(kb_ctx *ctx, const cfg *c, int dev, const char *prefix)
 {
@@ -57,6 +127,11 @@ static void one_call(kb_ctx *ctx, const cfg *c, int dev, const char *prefix)
 		snprintf(name, sizeof name, "%s_r%d_%lldB", prefix, dev, (long long)(c->n_elem * (int64_t)kb_dtype_size(c->dtype)));
 	else
 		snprintf(name, sizeof name, "ccl_in_r%d", dev);
+	if (c->type != KB_COLL_ALL_REDUCE) {
+		other_call(ctx, c, dp, name, ranks, nr);
+		kb_host_free(ctx, ranks);
+		return;
+	}
 	kb_tensor *t = kb_empty(ctx, name, KB_SHAPE(nr, c->n_elem), c->dtype, dp);
 	/* row i (rank r) holds r + 1; all-reduce leaves the sum everywhere, hello
 	 * rank r - 1's row: per-row values, no whole-device arrays */
@@ -113,6 +188,7 @@ static cfg setup(kb_ctx *ctx, const char *algorithm, const char *bench)
 	kb_host_free(ctx, ranks);
 	/* auto: f16 while the sum stays inside its range */
 	c.dtype = dt == 1 ? KB_F16 : dt == 2 ? KB_F32 : c.total <= 65504 ? KB_F16 : KB_F32;
+	c.type = KB_COLL_ALL_REDUCE;
 	return c;
 }
 
@@ -125,6 +201,26 @@ static void run_with(kb_ctx *ctx, const char *algorithm)
 	c.n_elem = kb_param_int(ctx, "n_elem");
 	if (c.n_elem <= 0)
 		c.n_elem = kb_ccl_n_elem(ctx);
+	kb_spawn(ctx, worker, &c, c.n_dev);
+}
+
+/* ccl_collective: one call of the chosen collective per device. */
+static void run_collective(kb_ctx *ctx)
+{
+	cfg c = setup(ctx, NULL, "ccl_collective");
+	int type = (int)kb_param_int(ctx, "collective");
+	if (type < 0 || type >= KB_COLL_TYPE_COUNT)
+		kb_fatal(ctx, "ccl_collective.collective must be 0 (all_reduce), 1 (all_gather), 2 (reduce_scatter),"
+			      " 3 (all_to_all) or 4 (broadcast), got %d", type);
+	c.type = (kb_coll_type)type;
+	c.root = (int)kb_param_int(ctx, "root");
+	c.n_elem = kb_param_int(ctx, "n_elem");
+	if (c.n_elem <= 0)
+		c.n_elem = (int64_t)c.ws * 64;
+	/* the values reach p^2 (all-to-all) and p^3 / 2 (reduce-scatter's sums) */
+	double p = c.ws, top = c.type == KB_COLL_REDUCE_SCATTER ? p * p * (p + 1) / 2 : p * p;
+	if (kb_param_int(ctx, "dtype") == 0 && top > 65504)
+		c.dtype = KB_F32;
 	kb_spawn(ctx, worker, &c, c.n_dev);
 }
 
@@ -179,6 +275,16 @@ const kb_bench kb_bench_ccl_allreduce = {
 	{{"n_elem", 0, "elements per rank (0: the algorithm's n_elem)"},
 	 {"fault", 0, "0 none, 1 a recv nobody sends (deadlock), 2 a send on a missing direction"},
 	 {"dtype", 0, "0 auto (f16 unless the sum leaves its range), 1 f16, 2 f32"},
+	 {"mem", 0, "where the buffers live: 0 HBM slice, 1 TCM"}},
+};
+
+const kb_bench kb_bench_ccl_collective = {
+	"ccl_collective", "one all-reduce, all-gather, reduce-scatter, all-to-all or broadcast per rank, verified",
+	run_collective,
+	{{"collective", 1, "0 all_reduce, 1 all_gather, 2 reduce_scatter, 3 all_to_all, 4 broadcast"},
+	 {"n_elem", 0, "elements per rank (0: 64 per rank); all but broadcast split it into world-size chunks"},
+	 {"root", 0, "broadcast: the root rank"},
+	 {"dtype", 0, "0 auto (f16 unless the values leave its range), 1 f16, 2 f32"},
 	 {"mem", 0, "where the buffers live: 0 HBM slice, 1 TCM"}},
 };
 
