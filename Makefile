@@ -12,7 +12,7 @@ BIN     ?= bin
 CFLAGS  ?= -O2 -g
 # Project flags stay in force when CFLAGS is given on the command line.
 KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Isweep -Icli
+            -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Isweep -Ichakra -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lopenblas -lm -lpthread
 PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev libopenblas-dev sqlite3 time
 PKGS_TEST := chromium slurm-wlm munge # chromium renders the HTML pages; Slurm runs kb-sweep's job-array test
@@ -26,8 +26,9 @@ timing_SRC   := $(wildcard timing/*.c)
 replay_SRC   := $(wildcard replay/*.c)
 reports_SRC  := $(wildcard reports/*.c)
 sweep_SRC    := $(wildcard sweep/*.c)
+chakra_SRC   := $(wildcard chakra/*.c)
 cli_SRC      := cli/cli.c
-LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(timing_SRC) $(replay_SRC) $(reports_SRC) $(sweep_SRC) $(cli_SRC)
+LIB_SRC := $(base_SRC) $(machine_SRC) $(db_SRC) $(tracegen_SRC) $(frontend_SRC) $(timing_SRC) $(replay_SRC) $(reports_SRC) $(sweep_SRC) $(chakra_SRC) $(cli_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
 LIB     := $(BUILD)/libkernbench.a
 

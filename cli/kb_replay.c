@@ -159,6 +159,14 @@ int main(int argc, char **argv)
 		kb_db_close(db);
 		return kb_cli_fail("kb-replay", &err);
 	}
+	char *timing_only = kb_db_meta_get(db, "timing_only");
+	if (timing_only) { /* an imported workload: ops without values */
+		printf("%s: timing-only trace (%s): nothing to replay or verify\n", trace, timing_only);
+		free(timing_only);
+		kb_topo_release(&cfg);
+		kb_db_close(db);
+		return KB_EXIT_OK;
+	}
 	kb_progress progress = {.tool = "kb-replay", .on = kb_progress_wanted(quiet)};
 	opt.progress = &progress;
 	int rc = kb_machine_init(&m, &cfg, &err) || kb_replay(db, &m, &opt, &rep, &err);

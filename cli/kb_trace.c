@@ -12,12 +12,21 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "chakra.h"
 #include "kb.h"
 
 static const char usage[] =
 	"usage: kb-trace list\n"
 	"       kb-trace bench NAME [-o FILE] [--topology FILE] [--ccl FILE] [--set KEY=VALUE]...\n"
 	"                           [--force] [--summary] [--stats] [--quiet]\n"
+	"       kb-trace chakra PREFIX [-o FILE] [same options]\n"
+	"\n"
+	"chakra imports the Chakra execution traces PREFIX.0.et, PREFIX.1.et, ...\n"
+	"(one per rank) as a timing-only trace (default FILE: the prefix's base\n"
+	"name + .db): see the README's Chakra section for the mapping. It sets\n"
+	"ccl.defaults.world_size to the rank count and ccl.defaults.algorithm to\n"
+	"ring_rsag_allreduce unless given; --set chakra.pes_per_node=N and\n"
+	"chakra.rank_is_pe=0|1 choose where ranks and nodes run.\n"
 	"\n"
 	"Runs bench NAME functionally and records every op into an SQLite trace\n"
 	"(default FILE: NAME.db). The file is written under a temporary name and\n"
@@ -218,20 +227,45 @@ int main(int argc, char **argv)
 		return kb_cli_error("kb-trace", "missing command: 'list' or 'bench NAME' (see kb-trace --help)");
 	if (strcmp(o.pos[0], "list") == 0)
 		return o.n_pos == 1 ? list_benches() : kb_cli_error("kb-trace", "'list' takes no argument");
-	if (strcmp(o.pos[0], "bench") != 0)
-		return kb_cli_error("kb-trace", "unknown command '%s' (commands: list, bench)", o.pos[0]);
+	bool chakra = strcmp(o.pos[0], "chakra") == 0;
+	if (strcmp(o.pos[0], "bench") != 0 && !chakra)
+		return kb_cli_error("kb-trace", "unknown command '%s' (commands: list, bench, chakra)", o.pos[0]);
 	if (o.n_pos < 2)
-		return kb_cli_error("kb-trace", "'bench' needs a bench name (see kb-trace list)");
-	const kb_bench *bench = kb_bench_find(o.pos[1]);
+		return kb_cli_error("kb-trace", chakra ? "'chakra' needs a PREFIX (it reads PREFIX.0.et, PREFIX.1.et, ...)"
+						       : "'bench' needs a bench name (see kb-trace list)");
+	const kb_bench *bench = chakra ? &kb_bench_chakra : kb_bench_find(o.pos[1]);
 	if (!bench)
 		return unknown_bench(o.pos[1]);
 
-	char default_out[256];
+	char default_out[4200];
 	if (!o.out) {
-		snprintf(default_out, sizeof default_out, "%s.db", bench->name);
+		const char *base = strrchr(o.pos[1], '/');
+		snprintf(default_out, sizeof default_out, "%s.db", chakra ? (base ? base + 1 : o.pos[1]) : bench->name);
 		o.out = default_out;
 	}
 	kb_error err = {0};
+	kb_et_set set = {0};
+	char ws_set[64], algo_set[] = "ccl.defaults.algorithm=ring_rsag_allreduce";
+	if (chakra) {
+		double t_load = kb_now_s();
+		if (kb_et_load(o.pos[1], &set, &err))
+			return kb_cli_fail("kb-trace", &err);
+		if (!o.quiet)
+			fprintf(stderr, "kb-trace: read %d ranks, %lld nodes in %.2f s\n", set.n_ranks, (long long)set.n_nodes,
+				kb_now_s() - t_load);
+		kb_chakra_bench_arg(&set);
+		/* the CCL world is the set's ranks, and a ring runs every type, unless the user says otherwise */
+		bool has_ws = false, has_algo = false;
+		for (int i = 0; i < o.n_sets; i++) {
+			has_ws |= strncmp(o.sets[i], "ccl.defaults.world_size=", 24) == 0;
+			has_algo |= strncmp(o.sets[i], "ccl.defaults.algorithm=", 23) == 0;
+		}
+		snprintf(ws_set, sizeof ws_set, "ccl.defaults.world_size=%d", set.n_ranks);
+		if (!has_ws && o.n_sets < KB_CLI_MAX_SETS)
+			o.sets[o.n_sets++] = ws_set;
+		if (!has_algo && o.n_sets < KB_CLI_MAX_SETS)
+			o.sets[o.n_sets++] = algo_set;
+	}
 	kb_cli_configs cfg;
 	if (kb_cli_configs_load(&cfg, o.topo, o.ccl, o.sets, o.n_sets, bench->name, &err))
 		return kb_cli_fail("kb-trace", &err);
@@ -246,6 +280,8 @@ int main(int argc, char **argv)
 	double t0 = kb_now_s();
 	rc = kb_trace_bench(&req, &n_ops, &err);
 	kb_progress_end(&progress);
+	kb_chakra_bench_arg(NULL);
+	kb_et_free(&set);
 	double dt = kb_now_s() - t0;
 	kb_cli_configs_release(&cfg);
 	if (rc)

@@ -132,9 +132,12 @@ const char *kb_op_check(const kb_op *o, const kb_trace_counts *n)
 		      k == KB_OP_MATH_CLAMP;
 	bool unary = (k >= KB_OP_MATH_EXP && k <= KB_OP_MATH_NEG) || (k >= KB_OP_MATH_MAX && k <= KB_OP_MATH_CAST) ||
 		     k == KB_OP_MATH_ADD_S || k == KB_OP_MATH_MUL_S;
-	if ((copy || binary || unary) && (!o->a.space || !o->dst.space))
+	bool opaque = k == KB_OP_GEMM && (o->attr & KB_GEMM_OPAQUE);
+	if (opaque && (o->a.space || o->b.space || o->dst.space))
+		return "attr: an opaque GEMM (flag 8) has no operands";
+	if ((copy || binary || unary) && !opaque && (!o->a.space || !o->dst.space))
 		return "a_space / dst_space: this kind reads operand a and writes dst";
-	if (binary && !o->b.space)
+	if (binary && !opaque && !o->b.space)
 		return "b_space: this kind reads operand b";
 	if ((k == KB_OP_MATH_FMA || k == KB_OP_MATH_CLAMP) && !o->c.space)
 		return "op_operands: this kind reads a third operand";
@@ -146,8 +149,8 @@ const char *kb_op_check(const kb_op *o, const kb_trace_counts *n)
 		return "chan_id / chan_seq: an IPCQ op names an existing channel and its message (below the op count)";
 	if (copy && (o->attr < 0 || o->attr > INT32_MAX))
 		return "attr: a DMA's row stride is 0..2^31-1 elements";
-	if (k == KB_OP_GEMM && (o->attr < 0 || o->attr > 7))
-		return "attr: GEMM flags are bits 1, 2, 4";
+	if (k == KB_OP_GEMM && (o->attr < 0 || o->attr > 15))
+		return "attr: GEMM flags are bits 1, 2, 4, 8";
 	return NULL;
 }
 
@@ -266,9 +269,9 @@ int kb_db_check(kb_db *db, kb_error *err)
 	     rule(db, "SELECT id FROM collectives WHERE type NOT BETWEEN 0 AND " KB_STR(KB_COLL_LAST) " LIMIT 1",
 		  "collectives", "type (0.." KB_STR(KB_COLL_LAST) ")", err)) ||
 	    (kb_db_has_table(db, "op_deps") &&
-	     rule(db, "SELECT op_id FROM op_deps WHERE dep_op_id < 1 OR dep_op_id >= op_id"
-		      " OR op_id > (SELECT count(*) FROM ops) LIMIT 1",
-		  "op_deps", "op_id / dep_op_id (an earlier op)", err)))
+	     rule(db, "SELECT op_id FROM op_deps WHERE dep_op_id < 1 OR op_id < 1 OR dep_op_id = op_id"
+		      " OR op_id > (SELECT count(*) FROM ops) OR dep_op_id > (SELECT count(*) FROM ops) LIMIT 1",
+		  "op_deps", "op_id / dep_op_id (two ops of the trace)", err)))
 		return -1;
 	return 0;
 }

@@ -1071,9 +1071,8 @@ int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err)
 
 int kb_db_op_dep(kb_db *db, int64_t op, int64_t dep, kb_error *err)
 {
-	if (dep <= 0 || dep >= op)
-		return kb_fail_status(err, KB_E_INTERNAL, "op %lld: a dependency on op %lld (deps come before the op)",
-				      (long long)op, (long long)dep);
+	if (dep <= 0 || op <= 0 || dep == op)
+		return kb_fail_status(err, KB_E_INTERNAL, "op %lld: a dependency on op %lld", (long long)op, (long long)dep);
 	conn_lock(db);
 	sqlite3_bind_int64(db->ins_dep, 1, op);
 	sqlite3_bind_int64(db->ins_dep, 2, dep);

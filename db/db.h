@@ -104,6 +104,8 @@ static inline bool kb_op_memory_is_a(int kind)
 #define KB_GEMM_TRANS_A 1
 #define KB_GEMM_TRANS_B 2
 #define KB_GEMM_ACCUMULATE 4
+/* Opaque work (imported traces): flops only, no operands; timing-only. */
+#define KB_GEMM_OPAQUE 8
 
 /* ---- the op record ----
  * Every field of an op, once (the project's X-macro idiom, like
@@ -280,7 +282,8 @@ int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err);
 
 /* An explicit dependency (table op_deps): op starts after dep ends, beside
  * the data hazards and program order timing derives itself (imported
- * traces state theirs: Chakra's data_deps and ctrl_deps). dep < op. */
+ * traces state theirs: Chakra's data_deps and ctrl_deps). Either order
+ * of ids (ranks are traced one after another); a cycle is a deadlock. */
 int kb_db_op_dep(kb_db *db, int64_t op, int64_t dep, kb_error *err);
 
 /* A PE's kernel scratch high-water mark (table pe_scratch). */

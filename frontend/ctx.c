@@ -39,3 +39,20 @@ int64_t frontend__shape_id_or_throw(kb_ctx *ctx, kb_shape s)
 		kb_throw(ctx);
 	return id;
 }
+
+int64_t kb_next_op(kb_ctx *ctx)
+{
+	return kb_session_next_op(ctx->s);
+}
+
+void kb_depend(kb_ctx *ctx, int64_t op, int64_t dep)
+{
+	if (kb_session_op_dep(ctx->s, op, dep, &ctx->err))
+		kb_throw(ctx);
+}
+
+void kb_trace_meta(kb_ctx *ctx, const char *key, const char *value)
+{
+	if (kb_session_meta(ctx->s, key, value, &ctx->err))
+		kb_throw(ctx);
+}

@@ -208,6 +208,14 @@ kb_tensor *kb_tp_input(kb_ctx *ctx, const char *name, const kb_tp_linear *l, int
  * part in the all-reduce, each = sum over ranks of x_r · W_r. */
 kb_tensor *kb_tp_forward(kb_ctx *ctx, const kb_tp_linear *l, kb_tensor *x, const char *out_name);
 
+/* ---- Explicit order (imported workloads) ----
+ * kb_next_op / tl_next_op: the id the next recorded op gets. kb_depend:
+ * op starts after dep ends, beside what timing derives itself (program
+ * order, data hazards, channels). kb_trace_meta: a meta key of the trace. */
+int64_t kb_next_op(kb_ctx *ctx);
+void kb_depend(kb_ctx *ctx, int64_t op, int64_t dep);
+void kb_trace_meta(kb_ctx *ctx, const char *key, const char *value);
+
 /* Aborts the trace with a message (for bench-level checks). */
 _Noreturn void kb_fatal(kb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -296,6 +304,10 @@ void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dty
 int tl_rank(kb_tl *tl);
 int tl_world_size(kb_tl *tl);
 bool tl_has_dir(kb_tl *tl, kb_dir dir, bool incoming);
+/* Opaque work for timing-only traces: a GEMM of flops on the PE's GEMM
+ * unit with no operands (KB_GEMM_OPAQUE; replay cannot run it). */
+void tl_work(kb_tl *tl, int64_t flops);
+int64_t tl_next_op(kb_tl *tl);
 /* Aborts the trace from a kernel, naming the kernel and PE. */
 _Noreturn void tl_fatal(kb_tl *tl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -20,6 +20,19 @@ _Noreturn void frontend__fail(kb_tl *tl, const char *op, const char *fmt, ...)
 	kb_fatal(tl->ctx, "kernel '%s' on sip%d.cube%d.pe%d: %s: %s", tl->kernel, tl->sip, tl->cube, tl->pe, op, what);
 }
 
+void tl_work(kb_tl *tl, int64_t flops)
+{
+	if (flops < 0)
+		frontend__fail(tl, "work", "%lld flops", (long long)flops);
+	kb_op op = {.kind = KB_OP_GEMM, .attr = KB_GEMM_OPAQUE, .flops = flops};
+	frontend__record(tl, &op);
+}
+
+int64_t tl_next_op(kb_tl *tl)
+{
+	return kb_session_next_op(tl->ctx->s);
+}
+
 _Noreturn void tl_fatal(kb_tl *tl, const char *fmt, ...)
 {
 	char what[400];

@@ -57,7 +57,7 @@ TOOL=$BIN/kb-trace expect 0 "" -- bench allreduce_sweep -o "$dir/sw.db" --force
 check "allreduce_sweep: the clamp is explained" "$(grep -q "note: intercube_allreduce sends each buffer as one tile, so sizes stop at its slot_size 4096 B" "$dir/err"; echo $?)"
 "$TIME" "$dir/sw.db" --quiet
 TOOL=$REPLAY expect 0 "" -- "$dir/sw.db" --verify
-check "allreduce_sweep: 3 sizes verify" "$(grep -q 'verify: OK (6 of 6 expectations passed' "$dir/out" && grep -cE '^  intercube_allreduce +(1024|2048|4096) ' "$dir/out" | grep -qx 3; echo $?)"
+check "allreduce_sweep: 3 sizes verify" "$(grep -q 'verify: OK (6 of 6 expectations passed' "$dir/out" && grep -cE '^  intercube_allreduce +all_reduce +(1024|2048|4096) ' "$dir/out" | grep -qx 3; echo $?)"
 TOOL=$BIN/kb-trace expect 2 "below min_bytes 8192 (raise ccl.defaults.slot_size, or --set ccl.defaults.algorithm=ring_rsag_allreduce" -- bench allreduce_sweep -o "$dir/sw.db" --force --set allreduce_sweep.min_bytes=8192
 TOOL=$BIN/kb-trace expect 0 "" -- bench allreduce_sweep -o "$dir/sw.db" --force --set allreduce_sweep.min_bytes=8192 --set ccl.defaults.algorithm=ring_rsag_allreduce --set allreduce_sweep.max_bytes=65536
 

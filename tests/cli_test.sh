@@ -11,7 +11,7 @@ grep -q "kb-trace 0" "$dir/out"; check "--version prints the version" $?
 expect 0 "" -- list
 for b in gemm va_offset_verify gpt3_qkv; do grep -q "^$b " "$dir/out"; check "list shows $b" $?; done
 
-expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep, milestone-gqa-llama70b, tp_mlp)" -- bench nope
+expect 2 "unknown bench 'nope' (benches: gemm, va_offset_verify, gpt3_qkv, synthetic, fabric_traffic, ccl_allreduce, hello_send, allreduce_sweep, ccl_collective, milestone-gqa-llama70b, tp_mlp)" -- bench nope
 expect 2 "missing command" --
 expect 2 "bad option '--frobnicate'" -- bench gemm --frobnicate
 expect 2 "option '--set' needs a value" -- bench gemm --set
@@ -73,8 +73,8 @@ expect 2 "missing the trace file" --
 expect 2 "cannot open '$dir/none.db': no such file" -- "$dir/none.db"
 echo "not a database, just text" >"$dir/text.db"
 expect 2 "not a kernbench trace" -- "$dir/text.db"
-cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=7"
-expect 2 "schema version 7 is newer than this tool (6)" -- "$dir/newer.db"
+cp "$dir/g.db" "$dir/newer.db"; sqlite3 "$dir/newer.db" "PRAGMA user_version=8"
+expect 2 "schema version 8 is newer than this tool (7)" -- "$dir/newer.db"
 sqlite3 "$dir/other.db" "CREATE TABLE t(x)"
 expect 2 "not a kernbench trace (SQLite application_id 0x0)" -- "$dir/other.db"
 expect 2 "--top '-1'" -- "$dir/g.db" --top -1
@@ -288,11 +288,11 @@ ic "ring_rsag_allreduce (ws=4): 4 OK" --set ccl.defaults.algorithm=ring_rsag_all
 	--set ccl.algorithms.ring_rsag_allreduce.world_size=4 --set allreduce_sweep.max_bytes=16384 2>"$dir/err" &&
 	"$TIME" "$dir/s.db" >"$dir/tout" 2>>"$dir/err" && "$REPLAY" "$dir/s.db" --verify >"$dir/out" 2>>"$dir/err"
 check "allreduce_sweep pipeline $(cat "$dir/err")" $?
-check "sweep: 5 sizes timed, '-' before replay" "$([ "$(grep -cE '^  ring_rsag_allreduce +[0-9]+ .* -$' "$dir/tout")" = 5 ]; echo $?)"
-check "sweep: 5 sizes, 0 wrong after replay" "$([ "$(grep -cE '^  ring_rsag_allreduce +[0-9]+ .* 0$' "$dir/out")" = 5 ]; echo $?)"
-check "sweep: 16384 B = 4096 f32, p 4" "$(grep -qE '^  ring_rsag_allreduce +16384 +4096 +f32 +sum +4 ' "$dir/out"; echo $?)"
+check "sweep: 5 sizes timed, '-' before replay" "$([ "$(grep -cE '^  ring_rsag_allreduce +all_reduce +[0-9]+ .* -$' "$dir/tout")" = 5 ]; echo $?)"
+check "sweep: 5 sizes, 0 wrong after replay" "$([ "$(grep -cE '^  ring_rsag_allreduce +all_reduce +[0-9]+ .* 0$' "$dir/out")" = 5 ]; echo $?)"
+check "sweep: 16384 B = 4096 f32, p 4" "$(grep -qE '^  ring_rsag_allreduce +all_reduce +16384 +4096 +f32 +sum +4 ' "$dir/out"; echo $?)"
 "$TIME" "$dir/s.db" --json --label j >"$dir/j.json" 2>/dev/null
-check "sweep --json" "$(grep -q '"collectives": \[{"algorithm": "ring_rsag_allreduce", "size_bytes": 1024, "count": 256, "type": "f32", "redop": "sum", "ranks": 4, ' "$dir/j.json" && [ "$(grep -o '"size_bytes"' "$dir/j.json" | wc -l)" = 5 ]; echo $?)"
+check "sweep --json" "$(grep -q '"collectives": \[{"algorithm": "ring_rsag_allreduce", "collective": "all_reduce", "size_bytes": 1024, "count": 256, "type": "f32", "redop": "sum", "ranks": 4, ' "$dir/j.json" && [ "$(grep -o '"size_bytes"' "$dir/j.json" | wc -l)" = 5 ]; echo $?)"
 # the same sums with each buffer kind; the channels table shows where the slots live
 for k in tcm hbm sram; do
 	"$TRACE" bench ccl_allreduce -o "$dir/k.db" --set ccl.defaults.algorithm=ring_allreduce_$k 2>/dev/null
@@ -300,7 +300,7 @@ for k in tcm hbm sram; do
 done
 "$TRACE" bench hello_send -o "$dir/h.db" 2>"$dir/err" && "$TIME" "$dir/h.db" -q && "$REPLAY" "$dir/h.db" --verify >"$dir/out"
 check "hello_send: rank r holds rank r-1's tile" "$(grep -qx '  hello_send (ws=2, 16 B): 2 OK' "$dir/out"; echo $?)"
-expect 2 "ccl algorithm 'ring_allreduce_tcm': module 'nope' is not a registered algorithm (registered: hello_send, ring_allreduce, mesh_allreduce, tree_allreduce, intercube_allreduce, hierarchical_allreduce, ring_rsag_allreduce)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.module=nope
+expect 2 "ccl algorithm 'ring_allreduce_tcm': module 'nope' is not a registered algorithm (registered: hello_send, ring_allreduce, mesh_allreduce, tree_allreduce, intercube_allreduce, hierarchical_allreduce, ring_rsag_allreduce, ring_allgather, ring_reducescatter, ring_alltoall, ring_broadcast)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.module=nope
 expect 2 "root_cube 16 is outside the 4x4 cube mesh (0..15; ccl.algorithms.intercube_allreduce.root_cube)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.algorithms.intercube_allreduce.root_cube=16
 expect 2 "mapper all_pes with topology ring_1d (all_pes goes with hierarchical_3level, leader_only with the others; ccl.algorithms.ring_allreduce_tcm.mapper)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl.algorithms.ring_allreduce_tcm.mapper=all_pes
 expect 2 "kernel 'faulty' on sip0.cube0.pe0: send: no IPCQ channel on direction N on this PE (installed: E, W; wiring from ccl.algorithms.ring_allreduce_tcm.topology = ring_1d)" -- bench ccl_allreduce -o "$dir/x.db" --set ccl.defaults.algorithm=ring_allreduce_tcm --set ccl_allreduce.fault=2

@@ -121,10 +121,10 @@ static void reader_refuses_foreign_and_newer_files(void **state)
 	assert_int_equal(kb_db_create(&db, path("new.db"), &err), 0);
 	assert_int_equal(kb_db_commit(db, &err), 0);
 	assert_int_equal(sqlite3_open(path("new.db"), &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=7", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=8", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(kb_db_open(&db, path("new.db"), false, &err), -1);
-	assert_non_null(strstr(err.msg, "new.db': schema version 7 is newer than this tool (6)"));
+	assert_non_null(strstr(err.msg, "new.db': schema version 8 is newer than this tool (7)"));
 
 	assert_int_equal(kb_db_open(&db, path("missing.db"), false, &err), -1);
 	assert_non_null(strstr(err.msg, "missing.db': no such file"));

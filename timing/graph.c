@@ -256,6 +256,18 @@ oom:
 	return kb_fail_status(err, KB_E_NOMEM, "out of memory building the dependency graph");
 }
 
+/* An explicit dependency (op_deps: an imported trace's own edges). */
+static int explicit_dep(void *ctx, int64_t op, int64_t dep, kb_error *err)
+{
+	build *bd = ctx;
+	if (dep < 1 || op < 1 || dep == op || op > bd->g->n || dep > bd->g->n)
+		return kb_fail(err, "op_deps: op %lld on op %lld: the trace is damaged", (long long)op, (long long)dep);
+	if (add_edge(&bd->eb, (int32_t)(dep - 1), (int32_t)(op - 1), KB_WAIT_DEPENDENCY))
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory building the dependency graph");
+	bd->g->ops[op - 1].pending++;
+	return 0;
+}
+
 /* Fills g->launch_op from the launches table. */
 static int load_launches(kb_db *db, graph *g, kb_error *err)
 {
@@ -340,6 +352,8 @@ int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, 
 		kb_fail_status(err, KB_E_NOMEM, "out of memory building the dependency graph");
 		goto out;
 	}
+	if (kb_read_op_deps(db, explicit_dep, &bd, err))
+		goto out;
 	/* the peak: while walking the ops (the hazard map), or while the
 	 * successor lists are built (it is freed by then) */
 	size_t walked = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top) + timing__hazmap_bytes(bd.hz);

@@ -389,6 +389,11 @@ int kb_session_channel(kb_session *s, const kb_channel_row *c, kb_error *err)
 	return kb_db_channel(s->db, c, err);
 }
 
+int kb_session_op_dep(kb_session *s, int64_t op, int64_t dep, kb_error *err)
+{
+	return kb_db_op_dep(s->db, op, dep, err);
+}
+
 int kb_session_collective(kb_session *s, const kb_collective_row *c, kb_error *err)
 {
 	return kb_db_collective(s->db, c, err);

@@ -158,5 +158,7 @@ int64_t kb_session_launch(kb_session *s, int rank, const char *kernel, int64_t h
 int kb_session_launch_end(kb_session *s, int64_t launch, int64_t first_op, kb_error *err);
 int kb_session_channel(kb_session *s, const kb_channel_row *c, kb_error *err);
 int kb_session_collective(kb_session *s, const kb_collective_row *c, kb_error *err);
+/* An explicit dependency: op starts after dep ends (table op_deps). */
+int kb_session_op_dep(kb_session *s, int64_t op, int64_t dep, kb_error *err);
 
 #endif
