@@ -15,7 +15,7 @@ KB_CFLAGS = $(CFLAGS) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
             -Ibase -Imachine -Idb -Itracegen -Ifrontend -Itiming -Ireplay -Ireports -Isweep -Ichakra -Icli
 LDLIBS  += -lsqlite3 -lyaml -lzstd -lopenblas -lm -lpthread
 PKGS    := libsqlite3-dev libyaml-dev libcmocka-dev libzstd-dev libopenblas-dev sqlite3 time
-PKGS_TEST := chromium slurm-wlm munge # chromium renders the HTML pages; Slurm runs kb-sweep's job-array test
+PKGS_TEST := chromium slurm-wlm munge python3-protobuf protobuf-compiler # chromium renders the HTML pages; Slurm runs kb-sweep's job-array test; protobuf writes the Chakra test files
 
 base_SRC     := $(wildcard base/*.c)
 machine_SRC  := $(wildcard machine/*.c)
@@ -36,7 +36,7 @@ TOOLS   := kb-trace kb-time kb-replay kb-report kb-diff kb-sweep
 TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_fabric test_replay
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
-FUZZ    := fuzz_config fuzz_set fuzz_trace fuzz_pack
+FUZZ    := fuzz_config fuzz_set fuzz_trace fuzz_pack fuzz_chakra
 FUZZ_BINS := $(FUZZ:%=$(BUILD)/tests/%)
 FUZZ_SECONDS ?= 60
 
@@ -114,6 +114,7 @@ test: deps $(BUILD)/.deps-test $(TOOL_BINS) $(TEST_BINS) $(FUZZ_BINS) $(BUILD)/t
 	echo "== tests/cli_newcomer.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_newcomer.sh || fail=1; \
 	echo "== tests/cli_sweep.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_sweep.sh || fail=1; \
 	echo "== tests/cli_slurm.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_slurm.sh || fail=1; \
+	echo "== tests/cli_chakra.sh"; BIN=$(BIN) BUILD=$(BUILD) bash tests/cli_chakra.sh || fail=1; \
 	echo "== tests/readme_test.sh"; BIN=$(BIN) bash tests/readme_test.sh || fail=1; \
 	if [ $$fail = 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; exit 1; fi
 

@@ -93,7 +93,7 @@ typedef struct kb_chakra_export_opts {
 } kb_chakra_export_opts;
 /* Writes DIR/<name>.<rank>.et for every rank of the trace; fills *n_ranks
  * and *n_nodes. */
-int kb_chakra_export(kb_db *db, const char *dir, const char *name, const kb_chakra_export_opts *o, int *n_ranks,
-		     int64_t *n_nodes, kb_error *err);
+int kb_chakra_export(kb_db *db, const kb_machine *m, const char *dir, const char *name,
+		     const kb_chakra_export_opts *o, int *n_ranks, int64_t *n_nodes, kb_error *err);
 
 #endif

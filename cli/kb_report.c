@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "chakra.h"
 #include "reports.h"
 
 static const char usage[] =
@@ -37,6 +38,10 @@ static const char usage[] =
 	"      --list-sections  each table's name and title\n"
 	"      --runs           list the trace's timing runs (label, simulated time, ops,\n"
 	"                       the --set overrides they ran with) and exit\n"
+	"      --chakra DIR     write the trace as Chakra ET for ASTRA-sim instead: DIR/NAME.<rank>.et\n"
+	"                       per SIP (NAME: the trace's base name); no timing run needed\n"
+	"      --chakra-collectives  each collective call as one COMM_COLL_NODE (ASTRA-sim\n"
+	"                       runs its own algorithm) instead of its sends and receives\n"
 	"      --gqa-sweep FILE sweep.json v1 of a milestone-gqa-llama70b trace (per-panel\n"
 	"                       op counts and simulated time)\n"
 	"  -q, --quiet          no text summary\n"
@@ -56,11 +61,14 @@ int main(int argc, char **argv)
 		{"gqa-sweep", required_argument, NULL, 'g'}, {"perfetto-split", required_argument, NULL, 's'},
 		{"runs", no_argument, NULL, 'R'},       {"version", no_argument, NULL, 'V'},
 		{"section", required_argument, NULL, 'e'}, {"list-sections", no_argument, NULL, 'L'},
+		{"chakra", required_argument, NULL, 'k'}, {"chakra-collectives", no_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	kb_report_options o = {.top = 10};
 	const char *trace = NULL;
 	bool runs = false;
+	const char *chakra = NULL;
+	kb_chakra_export_opts xo = {0};
 	opterr = 0;
 	while (optind < argc) {
 		int opt = getopt_long(argc, argv, "+:qhV", opts, NULL);
@@ -90,6 +98,8 @@ int main(int argc, char **argv)
 		case 'g': o.gqa_sweep = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'R': runs = true; break;
+		case 'k': chakra = optarg; break;
+		case 'K': xo.collectives = true; break;
 		case 'L': o.list_sections = true; break;
 		case 'e':
 			if (o.n_sections == (int)(sizeof o.sections / sizeof o.sections[0]))
@@ -112,6 +122,31 @@ int main(int argc, char **argv)
 	kb_error err = {0};
 	if (kb_db_open(&db, trace, false, &err))
 		return kb_cli_fail("kb-report", &err);
+	if (chakra) {
+		kb_topo_cfg cfg;
+		kb_machine m;
+		char name[256];
+		const char *base = strrchr(trace, '/');
+		snprintf(name, sizeof name, "%s", base ? base + 1 : trace);
+		char *dot = strrchr(name, '.');
+		if (dot && dot != name)
+			*dot = '\0';
+		int n_ranks = 0;
+		int64_t n_nodes = 0;
+		double t0 = kb_now_s();
+		int rc = kb_cli_trace_topology(db, &cfg, &err);
+		if (!rc) {
+			rc = kb_machine_init(&m, &cfg, &err) || kb_chakra_export(db, &m, chakra, name, &xo, &n_ranks, &n_nodes, &err);
+			kb_topo_release(&cfg);
+		}
+		kb_db_close(db);
+		if (rc)
+			return kb_cli_fail("kb-report", &err);
+		if (!o.quiet)
+			printf("wrote %s/%s.{0..%d}.et: %d ranks, %lld nodes (Chakra ET, schema 0.0.4) in %.2f s\n", chakra, name,
+			       n_ranks - 1, n_ranks, (long long)n_nodes, kb_now_s() - t0);
+		return KB_EXIT_OK;
+	}
 	kb_progress progress = {.tool = "kb-report", .on = kb_progress_wanted(0)};
 	o.progress = &progress;
 	int rc = runs ? kb_report_runs(stdout, db, &err) : kb_report(stdout, db, &o, &err);

@@ -463,6 +463,8 @@ typedef struct kb_collective_rec {
 	int64_t bytes; /* per rank */
 	int64_t launch; /* the launch that ran it on this rank */
 	kb_coll_type type;
+	int rank;
+	int64_t first_op, end_op; /* its ops on this rank: [first_op, end_op) */
 } kb_collective_rec;
 /* Calls fn per collective row, by (call, algorithm, rank). */
 typedef int (*kb_collective_fn)(void *ctx, const kb_collective_rec *c, kb_error *err);

@@ -652,11 +652,13 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 	sqlite3_stmt *st;
 	bool typed = kb_db_has_column(db, "collectives", "type");
 	if (prep(db, typed ? "SELECT c.call, a.value, c.world_size, n.value,"
-		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id, c.type"
+		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id, c.type,"
+		     " c.rank, c.first_op_id, c.end_op_id"
 		     " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
 		     " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank" :
 		     "SELECT c.call, a.value, c.world_size, n.value,"
-		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id, 0"
+		     " (SELECT count(*) FROM shards s WHERE s.tensor_id = c.tensor_id), c.bytes, c.launch_id, 0,"
+		     " c.rank, c.first_op_id, c.end_op_id"
 		     " FROM collectives c JOIN strings a ON a.id = c.algorithm JOIN tensors t ON t.id = c.tensor_id"
 		     " JOIN strings n ON n.id = t.name ORDER BY c.call, a.value, c.rank", &st, "collectives", err))
 		return -1;
@@ -665,7 +667,8 @@ int kb_read_collectives(kb_db *db, kb_collective_fn fn, void *ctx, kb_error *err
 		const unsigned char *a = sqlite3_column_text(st, 1), *t = sqlite3_column_text(st, 3);
 		kb_collective_rec c = {sqlite3_column_int64(st, 0), "", sqlite3_column_int64(st, 2), "",
 				       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6),
-				       (kb_coll_type)sqlite3_column_int(st, 7)};
+				       (kb_coll_type)sqlite3_column_int(st, 7), sqlite3_column_int(st, 8),
+				       sqlite3_column_int64(st, 9), sqlite3_column_int64(st, 10)};
 		if ((unsigned)c.type >= KB_COLL_TYPE_COUNT) {
 			sqlite3_finalize(st);
 			return kb_fail_status(err, KB_E_INPUT, "collectives: type %d is not a collective type: the trace is"

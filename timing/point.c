@@ -300,3 +300,13 @@ void kb_time_points(const kb_time_graph *g, const kb_machine *const *m, int n, i
 	free(t);
 	kb_progress_show(progress, base + n);
 }
+
+int kb_time_graph_edges(const kb_time_graph *kg, kb_time_edge_fn fn, void *ctx, kb_error *err)
+{
+	const graph *g = &kg->g;
+	for (int32_t i = 0; i < g->n; i++)
+		for (int32_t k = g->succ_at[i]; k < g->succ_at[i + 1]; k++)
+			if (fn(ctx, (int64_t)i + 1, (int64_t)g->succ[k].to + 1, g->succ[k].reason, err))
+				return -1;
+	return 0;
+}

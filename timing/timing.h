@@ -133,6 +133,10 @@ typedef struct kb_time_graph kb_time_graph;
 int kb_time_graph_build(kb_db *db, const kb_machine *m, kb_progress *progress, kb_time_graph **out, kb_error *err);
 void kb_time_graph_free(kb_time_graph *g);
 int64_t kb_time_graph_ops(const kb_time_graph *g);
+/* Calls fn for every edge (op ids from -> to, its kb_wait reason), by
+ * successor list. */
+typedef int (*kb_time_edge_fn)(void *ctx, int64_t from, int64_t to, int reason, kb_error *err);
+int kb_time_graph_edges(const kb_time_graph *g, kb_time_edge_fn fn, void *ctx, kb_error *err);
 
 /* The link classes of the summary (a link's kind). */
 #define KB_LINK_CLASSES(X) X(hbm) X(tcm) X(sram) X(noc_out) X(noc_in) X(cube_link) X(sip_link) X(pcie)

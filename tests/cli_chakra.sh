@@ -1,0 +1,74 @@
+# cli_chakra.sh — Chakra ET in and out: files written by Python's protobuf
+# (tests/chakra/gen_et.py, bad_et.py) from tests/chakra/et_def.proto,
+# imported, timed and checked against the benches; exports re-imported;
+# damaged sets refused with one line.
+. "$(dirname "$0")/cli_lib.sh"
+et="$dir/et"
+mkdir -p "$et/py"
+protoc --proto_path=tests/chakra --python_out="$et/py" tests/chakra/et_def.proto || { echo "FAIL: protoc"; exit 1; }
+/usr/bin/python3 tests/chakra/gen_et.py "$et" "$et/py" || { echo "FAIL: gen_et.py"; exit 1; }
+/usr/bin/python3 tests/chakra/bad_et.py "$et" "$et/py" || { echo "FAIL: bad_et.py"; exit 1; }
+q() { sqlite3 "$1" "$2"; }
+ps_of() { q "$1" "SELECT max(t_end_ps) - min(t_start_ps) FROM collectives_v WHERE run = (SELECT label FROM timing_runs ORDER BY id DESC LIMIT 1)"; }
+
+# ASTRA-sim's all-reduce microbenchmark, 8 NPUs = 8 SIPs: the imported
+# collective takes what ccl_allreduce takes for 1 MiB with the same ring
+$TRACE chakra "$et/allreduce_8" -o "$dir/a8.db" --set system.sips.count=8
+"$TIME" "$dir/a8.db" >/dev/null
+$TRACE bench ccl_allreduce -o "$dir/b8.db" --set system.sips.count=8 --set ccl.defaults.algorithm=ring_rsag_allreduce \
+	--set ccl_allreduce.n_elem=524288 --set ccl_allreduce.dtype=1
+"$TIME" "$dir/b8.db" >/dev/null
+check "allreduce_8: 8 ranks, 1 MiB, the bench's collective time to the ps ($(ps_of "$dir/a8.db") ps)" \
+	"$([ "$(q "$dir/a8.db" "SELECT count(*) || ' ' || max(bytes) || ' ' || max(world_size) || ' ' || min(type) FROM collectives_v")" = "8 1048576 8 all_reduce" ] && [ "$(ps_of "$dir/a8.db")" = "$(ps_of "$dir/b8.db")" ] && [ "$(ps_of "$dir/a8.db")" -gt 0 ]; echo $?)"
+check "a range per node, named after it" "$(q "$dir/a8.db" "SELECT count(*) FROM ranges_v WHERE label = 'ALL_REDUCE'" | grep -qx 8; echo $?)"
+TOOL=$REPLAY expect 0 "" -- "$dir/a8.db" --verify
+check "replay: an imported trace is timing-only" "$(grep -q 'timing-only trace' "$dir/out"; echo $?)"
+
+# 64 NPUs: more ranks than SIPs, so rank = PE (64 PEs of SIP 0)
+$TRACE chakra "$et/allreduce_64" -o "$dir/a64.db"
+"$TIME" "$dir/a64.db" >"$dir/t64"
+check "allreduce_64: rank = PE, 64 ranks in one call" "$(q "$dir/a64.db" "SELECT count(*) || ' ' || max(world_size) || ' ' || (SELECT value FROM meta WHERE key = 'chakra') FROM collectives" | grep -qx '1 64 64 ranks, 64 nodes, rank = PE'; echo $?)"
+check "allreduce_64: timed, busbw printed" "$(grep -qE '^  ring_rsag_allreduce +all_reduce +1048576 +524288 +f16 +sum +64 ' "$dir/t64"; echo $?)"
+
+# every collective type between two compute nodes, with their dependencies
+$TRACE chakra "$et/colls_8" -o "$dir/c8.db" --set system.sips.count=8
+"$TIME" "$dir/c8.db" >"$dir/tc8"
+check "colls_8: the four new collectives, in order, 64 KiB each" "$(q "$dir/c8.db" "SELECT group_concat(type, ',') FROM (SELECT DISTINCT call, type FROM collectives_v WHERE rank = 0 ORDER BY call)" | grep -qx 'all_gather,reduce_scatter,all_to_all,broadcast'; echo $?)"
+check "colls_8: explicit dependencies recorded and timed in order" "$([ "$(q "$dir/c8.db" "SELECT count(*) FROM op_deps")" -gt 0 ] && [ "$(q "$dir/c8.db" "SELECT (SELECT min(t_start_ps) FROM op_times t JOIN ops o ON o.id = t.op_id JOIN launches l ON l.id = o.launch_id JOIN strings s ON s.id = l.kernel WHERE s.value = 'ring_broadcast') >= (SELECT max(t_end_ps) FROM op_times t JOIN ops o ON o.id = t.op_id JOIN launches l ON l.id = o.launch_id JOIN strings s ON s.id = l.kernel WHERE s.value = 'ring_alltoall' AND o.sip = 0)")" = 1 ]; echo $?)"
+check "colls_8: busbw factors per type" "$(grep -qE '^  ring_broadcast +broadcast +65536 ' "$dir/tc8" && grep -qE '^  ring_allgather +all_gather +65536 ' "$dir/tc8"; echo $?)"
+
+# point to point, memory nodes, a CPU op and a duration-only node
+$TRACE chakra "$et/p2p_2" -o "$dir/p2.db"
+"$TIME" "$dir/p2.db" >/dev/null
+check "p2p_2: the recv waits for the send's last store" "$(q "$dir/p2.db" "SELECT (SELECT t_start_ps FROM op_times WHERE op_id = d.op_id) >= (SELECT t_end_ps FROM op_times WHERE op_id = d.dep_op_id) FROM op_deps d JOIN ops o ON o.id = d.op_id JOIN ops p ON p.id = d.dep_op_id WHERE o.sip = 1 AND p.sip = 0" | grep -qx 1; echo $?)"
+check "p2p_2: kernels per node kind" "$(q "$dir/p2.db" "SELECT group_concat(v, ',') FROM (SELECT DISTINCT s.value AS v FROM launches l JOIN strings s ON s.id = l.kernel ORDER BY 1)" | grep -qx 'chakra_comp,chakra_load,chakra_recv,chakra_send,chakra_store'; echo $?)"
+
+# export, then import: the collectives (as COMM_COLL nodes) time the same
+for b in "ccl_allreduce --set ccl.defaults.algorithm=ring_rsag_allreduce" "ccl_collective --set ccl.defaults.algorithm=ring_rsag_allreduce"; do
+	# shellcheck disable=SC2086
+	$TRACE bench $b -o "$dir/x.db"
+	"$TIME" "$dir/x.db" >/dev/null
+	TOOL=$REPORT expect 0 "" -- "$dir/x.db" --chakra "$dir/xet" --chakra-collectives
+	$TRACE chakra "$dir/xet/x" -o "$dir/xx.db"
+	"$TIME" "$dir/xx.db" >/dev/null
+	check "round trip of ${b%% *}: same collective, same time ($(ps_of "$dir/x.db") ps)" "$([ "$(ps_of "$dir/x.db")" = "$(ps_of "$dir/xx.db")" ] && [ "$(q "$dir/x.db" "SELECT group_concat(type) FROM collectives_v")" = "$(q "$dir/xx.db" "SELECT group_concat(type) FROM collectives_v")" ]; echo $?)"
+done
+TOOL=$REPORT expect 0 "" -- "$dir/b8.db" --chakra "$dir/ops"
+check "export by op: a node per device op, the layout ASTRA-sim reads" "$([ "$(ls "$dir/ops" | wc -l)" = 8 ] && grep -q 'nodes (Chakra ET' "$dir/out"; echo $?)"
+"$BIN/kb-trace" chakra "$dir/ops/b8" -q -o "$dir/ops.db" --force --set system.sips.count=8
+check "a kernbench export reads back" "$(q "$dir/ops.db" "SELECT count(*) > 0 FROM ops" | grep -qx 1; echo $?)"
+
+# bad input: one line, exit 2
+expect 2 "trunc.0.et: rank 0: byte offset" -- chakra "$et/trunc" -o "$dir/bad.db"
+expect 2 "rank 1: '$et/gap.1.et' is missing, but rank 2's file exists" -- chakra "$et/gap" -o "$dir/bad.db"
+expect 2 "rank 0: byte offset" -- chakra "$et/varint" -o "$dir/bad.db"
+expect 2 "rank 0: node 2 (c2) depends on node 7, which rank 0's file does not have" -- chakra "$et/missing" -o "$dir/bad.db"
+expect 2 "rank 0: a dependency cycle through node 1 (c1)" -- chakra "$et/cycle" -o "$dir/bad.db"
+expect 2 "rank 0: node 1 (lonely_send): a send to rank 1 (tag 3) that no recv matches" -- chakra "$et/unmatched" -o "$dir/bad.db"
+expect 2 "attribute tensor_size = 9223372036854775808 is outside 0..2^48" -- chakra "$et/huge" -o "$dir/bad.db"
+expect 2 "collective GATHER (comm_type 3) is not supported" -- chakra "$et/gather" -o "$dir/bad.db"
+expect 2 "no Chakra ET at '$dir/none.0.et'" -- chakra "$dir/none" -o "$dir/bad.db"
+check "no trace left by a refused import" "$([ ! -e "$dir/bad.db" ]; echo $?)"
+
+echo "cli_chakra: $pass passed, $fail failed"
+[ "$fail" = 0 ]
