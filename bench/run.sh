@@ -183,3 +183,15 @@ cat "$BUILD/bench/gqa_headline_sweep.json"
 
 echo
 BIN=$BIN BUILD=$BUILD bash "$(dirname "$0")/whatif.sh"
+
+echo
+# Chakra import: a 1 M-node ET set (8 ranks, a COMP chain with an
+# all-reduce every 1000 nodes), read and traced by kb-trace chakra
+/usr/bin/python3 bench/gen_big_et.py "$BUILD/bench/big" 1000000 8
+/usr/bin/time -f "%e %U %S %M" -o "$BUILD/bench/chakra.time" "$BIN/kb-trace" --force chakra "$BUILD/bench/big" \
+	-o "$BUILD/bench/big.db" --set system.sips.count=8 --set chakra.pes_per_node=8 -q
+read -r wall user sys rss <"$BUILD/bench/chakra.time"
+awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+	printf "kb-trace chakra: 1000000 nodes in %.2f s wall, %.2f CPU-s, %.0f MB peak: %.0f nodes/s (load %s)\n",
+		w, u + s, r / 1024, 1000000 / w, l }'
+
