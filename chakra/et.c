@@ -119,7 +119,8 @@ static int64_t arena_put(arena *a, const void *src, size_t len, size_t align)
 	size_t at = (a->n + align - 1) / align * align;
 	if (kb_grow(&a->p, &a->cap, at + len + 1, 1, 4096))
 		return -1;
-	memcpy(a->p + at, src, len);
+	if (len)
+		memcpy(a->p + at, src, len);
 	a->p[at + len] = 0;
 	a->n = at + len + 1;
 	return (int64_t)at;
