@@ -240,7 +240,7 @@ static void chakra_kernel(kb_tl *tl)
 	if (keep)
 		tl_free(tl, keep);
 	if (mode == 0 || mode == 4 || tl_next_op(tl) == first)
-		tl_work(tl, mode == 0 ? flops : 0); /* a node always leaves an op */
+		tl_work(tl, KB_OP_GEMM, mode == 0 ? flops : 0); /* a node always leaves an op */
 	last[idx] = tl_next_op(tl) - 1;
 }
 

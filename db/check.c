@@ -132,9 +132,9 @@ const char *kb_op_check(const kb_op *o, const kb_trace_counts *n)
 		      k == KB_OP_MATH_CLAMP;
 	bool unary = (k >= KB_OP_MATH_EXP && k <= KB_OP_MATH_NEG) || (k >= KB_OP_MATH_MAX && k <= KB_OP_MATH_CAST) ||
 		     k == KB_OP_MATH_ADD_S || k == KB_OP_MATH_MUL_S;
-	bool opaque = k == KB_OP_GEMM && (o->attr & KB_GEMM_OPAQUE);
-	if (opaque && (o->a.space || o->b.space || o->dst.space))
-		return "attr: an opaque GEMM (flag 8) has no operands";
+	bool opaque = kb_op_is_opaque(k, o->attr);
+	if (opaque && (o->a.space || o->b.space || o->c.space || o->dst.space))
+		return "attr: opaque work (flag 2^20) has no operands";
 	if ((copy || binary || unary) && !opaque && (!o->a.space || !o->dst.space))
 		return "a_space / dst_space: this kind reads operand a and writes dst";
 	if (binary && !opaque && !o->b.space)
@@ -149,8 +149,8 @@ const char *kb_op_check(const kb_op *o, const kb_trace_counts *n)
 		return "chan_id / chan_seq: an IPCQ op names an existing channel and its message (below the op count)";
 	if (copy && (o->attr < 0 || o->attr > INT32_MAX))
 		return "attr: a DMA's row stride is 0..2^31-1 elements";
-	if (k == KB_OP_GEMM && (o->attr < 0 || o->attr > 15))
-		return "attr: GEMM flags are bits 1, 2, 4, 8";
+	if (k == KB_OP_GEMM && (o->attr & ~(INT64_C(7) | KB_OP_OPAQUE)))
+		return "attr: GEMM flags are bits 1, 2, 4 and 2^20 (opaque)";
 	return NULL;
 }
 

@@ -104,8 +104,13 @@ static inline bool kb_op_memory_is_a(int kind)
 #define KB_GEMM_TRANS_A 1
 #define KB_GEMM_TRANS_B 2
 #define KB_GEMM_ACCUMULATE 4
-/* Opaque work (imported traces): flops only, no operands; timing-only. */
-#define KB_GEMM_OPAQUE 8
+/* attr flag of a compute op (gemm, math) that is opaque work: its flops on
+ * its unit, no operands (imported traces; timing-only, replay refuses it). */
+#define KB_OP_OPAQUE (INT64_C(1) << 20)
+static inline bool kb_op_is_opaque(int kind, int64_t attr)
+{
+	return (kind == KB_OP_GEMM || (kind >= KB_OP_MATH_ADD && kind <= KB_OP_MATH_MUL_S)) && (attr & KB_OP_OPAQUE);
+}
 
 /* ---- the op record ----
  * Every field of an op, once (the project's X-macro idiom, like

@@ -221,9 +221,9 @@ static void install(kb_ctx *ctx, ccl_state *c)
 					      " symmetric", a->name, c->part_rank[peer], kb_dir_name((kb_dir)back), a->topology);
 			}
 			chan *ch = &c->chans[c->n_chans];
-			*ch = (chan){.id = ++c->next_chan_id, .src_rank = c->part_rank[r], .dst_rank = c->part_rank[peer],
-				     .src_dir = (kb_dir)d,
-				     .dst_dir = (kb_dir)back, .space = space};
+			*ch = (chan){.id = ++ctx->next_chan_id, .src_rank = c->part_rank[r], .dst_rank = c->part_rank[peer],
+				     .src_dir = (kb_dir)d, .dst_dir = (kb_dir)back, .space = space, .n_slots = a->n_slots,
+				     .slot_size = a->slot_size};
 			flat_to_loc(m, sf, ch->src);
 			flat_to_loc(m, df, ch->dst);
 			kb_error e = {0};
@@ -296,8 +296,58 @@ static void uninstall(kb_ctx *ctx, ccl_state *c)
 	c->installed = false;
 }
 
+int kb_ipcq_connect(kb_ctx *ctx, const int src[3], const int dst[3], int src_rank, int dst_rank, int64_t n_slots,
+		    int64_t slot_size, kb_space space)
+{
+	const kb_machine *m = ctx->m;
+	for (int e = 0; e < 2; e++) {
+		const int *p = e ? dst : src;
+		if (p[0] < 0 || p[0] >= m->n_sips || p[1] < 0 || p[1] >= m->n_cubes || p[2] < 0 || p[2] >= m->pes_per_cube)
+			kb_fatal(ctx, "ipcq_connect: sip%d.cube%d.pe%d is not a PE of this machine", p[0], p[1], p[2]);
+	}
+	if (n_slots < 1 || slot_size < 1 || n_slots > 1024 || slot_size > (INT64_C(1) << 30))
+		kb_fatal(ctx, "ipcq_connect: %lld slots of %lld bytes (1..1024 slots of 1 B..1 GiB)", (long long)n_slots,
+			 (long long)slot_size);
+	if (ctx->n_pairs == ctx->cap_pairs) {
+		int cap = ctx->cap_pairs ? 2 * ctx->cap_pairs : 16;
+		chan *v = realloc(ctx->pairs, (size_t)cap * sizeof *v);
+		if (!v)
+			kb_fatal(ctx, "out of memory");
+		ctx->pairs = v;
+		ctx->cap_pairs = cap;
+	}
+	chan *ch = &ctx->pairs[ctx->n_pairs];
+	*ch = (chan){.id = ++ctx->next_chan_id, .src_rank = src_rank, .dst_rank = dst_rank, .src_dir = KB_DIR_PEER,
+		     .dst_dir = KB_DIR_PEER, .space = space, .n_slots = n_slots, .slot_size = slot_size};
+	memcpy(ch->src, src, sizeof ch->src);
+	memcpy(ch->dst, dst, sizeof ch->dst);
+	kb_error e = {0};
+	if (kb_mem_alloc(ctx->s, space, dst[0], dst[1], dst[2], (uint64_t)(n_slots * slot_size), &ch->rx_off, &e))
+		kb_fatal(ctx, "ipcq_connect: rx buffer of %lld x %lld bytes on sip%d.cube%d.pe%d: %s", (long long)n_slots,
+			 (long long)slot_size, dst[0], dst[1], dst[2], e.msg);
+	ch->rx_pa = kb_mem_pa(ctx->s, space, dst[0], dst[1], dst[2], ch->rx_off);
+	/* the install message on the sender's host stream: one entry each end */
+	kb_op op = {.sip = src[0], .cube = src[1], .pe = src[2], .kind = KB_OP_IPCQ_INIT, .attr = 2,
+		    .bytes = 2 * KB_IPCQ_ENTRY_BYTES};
+	int64_t op_id = kb_session_op(ctx->s, &op, &ctx->err);
+	if (op_id < 0)
+		kb_throw(ctx);
+	int64_t credit = ctx->ccl_cfg && ctx->ccl_cfg->defaults.ipcq_credit_size_bytes >= 0
+				 ? ctx->ccl_cfg->defaults.ipcq_credit_size_bytes : 16;
+	kb_channel_row row = {.id = ch->id, .src = {src[0], src[1], src[2]}, .src_dir = KB_DIR_PEER,
+			      .dst = {dst[0], dst[1], dst[2]}, .dst_dir = KB_DIR_PEER, .n_slots = n_slots,
+			      .slot_size = slot_size, .space = space, .rx_pa = ch->rx_pa, .credit_bytes = credit,
+			      .src_rank = src_rank, .dst_rank = dst_rank, .install_op = op_id};
+	if (kb_session_channel(ctx->s, &row, &ctx->err))
+		kb_throw(ctx);
+	return ctx->n_pairs++;
+}
+
 void frontend__ccl_release(kb_ctx *ctx)
 {
+	free(ctx->pairs);
+	ctx->pairs = NULL;
+	ctx->n_pairs = ctx->cap_pairs = 0;
 	ccl_state *c = ctx->ccl;
 	if (!c)
 		return;

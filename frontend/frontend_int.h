@@ -22,6 +22,7 @@ typedef struct chan {
 	kb_space space;
 	uint64_t rx_off, rx_pa;
 	int64_t sent, received;
+	int64_t n_slots, slot_size;
 } chan;
 
 /* The process group (ccl.c). */
@@ -37,7 +38,6 @@ typedef struct ccl_state {
 	int n_chans;
 	int32_t *out, *in;           /* flat PE index x KB_DIR_COUNT -> channel, -1 none */
 	bool installed;
-	int64_t next_chan_id;
 	int64_t *calls;              /* per device: all_reduce calls so far */
 	int64_t n_rows;              /* collectives rows written */
 	int root_cube;               /* intercube: the cube the reduction meets in */
@@ -83,6 +83,9 @@ struct kb_ctx {
 	int range_depth[KB_MAX_SIPS];
 	const kb_ccl_cfg *ccl_cfg;
 	ccl_state *ccl;     /* NULL until init_process_group */
+	chan *pairs;        /* pair channels (kb_ipcq_connect), by handle */
+	int n_pairs, cap_pairs;
+	int64_t next_chan_id; /* the last channels table id given out */
 	int tp_size;        /* 0 until kb_tp_init */
 	jmp_buf unwind;
 	kb_error err;

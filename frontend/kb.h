@@ -147,6 +147,12 @@ void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorit
  * (NULL = defaults.algorithm). Installing over a wiring is an error. */
 void kb_ipcq_install(kb_ctx *ctx, const char *algorithm);
 void kb_ipcq_uninstall(kb_ctx *ctx);
+/* A pair channel from PE src to PE dst ({sip, cube, pe}), outside any
+ * process group: n_slots x slot_size bytes of rx buffer in space on dst,
+ * an install message on src's host stream. Returns its handle for
+ * tl_send_on / tl_recv_on (kernels on src / dst). */
+int kb_ipcq_connect(kb_ctx *ctx, const int src[3], const int dst[3], int src_rank, int dst_rank, int64_t n_slots,
+		    int64_t slot_size, kb_space space);
 /* The ranks of the PEs taking part on device sip, in (cube, pe) order (up
  * to cap of them; returns how many): they fill cubes 0..*n_cubes-1, PEs
  * 0..*n_pes-1 of each. A rank is one PE, or (intercube_multisip) PE 0 of
@@ -304,10 +310,17 @@ void tl_recv_to(kb_tl *tl, kb_dir dir, uint64_t va, kb_shape shape, kb_dtype dty
 int tl_rank(kb_tl *tl);
 int tl_world_size(kb_tl *tl);
 bool tl_has_dir(kb_tl *tl, kb_dir dir, bool incoming);
-/* Opaque work for timing-only traces: a GEMM of flops on the PE's GEMM
- * unit with no operands (KB_GEMM_OPAQUE; replay cannot run it). */
-void tl_work(kb_tl *tl, int64_t flops);
+/* Opaque work for timing-only traces: an op of kind (gemm or a math kind)
+ * of flops on its unit, no operands (KB_OP_OPAQUE; replay refuses it). */
+void tl_work(kb_tl *tl, kb_op_kind kind, int64_t flops);
 int64_t tl_next_op(kb_tl *tl);
+/* Send and receive on pair channel h (kb_ipcq_connect) from its src PE /
+ * at its dst PE, like tl_send / tl_recv. */
+void tl_send_on(kb_tl *tl, int h, kb_tile *t);
+kb_tile *tl_recv_on(kb_tl *tl, int h, kb_shape shape, kb_dtype dtype);
+/* A tile of scratch with undefined contents, nothing recorded (timing-only
+ * traces: what an imported send carries). */
+kb_tile *tl_scratch(kb_tl *tl, kb_shape shape, kb_dtype dtype);
 /* Aborts the trace from a kernel, naming the kernel and PE. */
 _Noreturn void tl_fatal(kb_tl *tl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

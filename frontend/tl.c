@@ -20,12 +20,19 @@ _Noreturn void frontend__fail(kb_tl *tl, const char *op, const char *fmt, ...)
 	kb_fatal(tl->ctx, "kernel '%s' on sip%d.cube%d.pe%d: %s: %s", tl->kernel, tl->sip, tl->cube, tl->pe, op, what);
 }
 
-void tl_work(kb_tl *tl, int64_t flops)
+void tl_work(kb_tl *tl, kb_op_kind kind, int64_t flops)
 {
+	if (!kb_op_is_opaque(kind, KB_OP_OPAQUE))
+		frontend__fail(tl, "work", "kind %s is not gemm or a math kind", kb_op_kind_name(kind));
 	if (flops < 0)
 		frontend__fail(tl, "work", "%lld flops", (long long)flops);
-	kb_op op = {.kind = KB_OP_GEMM, .attr = KB_GEMM_OPAQUE, .flops = flops};
+	kb_op op = {.kind = kind, .attr = KB_OP_OPAQUE, .flops = flops};
 	frontend__record(tl, &op);
+}
+
+kb_tile *tl_scratch(kb_tl *tl, kb_shape shape, kb_dtype dtype)
+{
+	return frontend__new_tile(tl, "scratch", shape, dtype);
 }
 
 int64_t tl_next_op(kb_tl *tl)

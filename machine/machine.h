@@ -263,7 +263,8 @@ void kb_pa_format(const kb_physaddr *pa, char *buf, size_t cap);
 /* The names a kernel sends and receives on (enum_direction in a trace). */
 #define KB_DIRECTIONS(X) X(E, "E") X(W, "W") X(N, "N") X(S, "S") \
 	X(GLOBAL_E, "global_E") X(GLOBAL_W, "global_W") X(GLOBAL_N, "global_N") X(GLOBAL_S, "global_S") \
-	X(PARENT, "parent") X(CHILD_LEFT, "child_left") X(CHILD_RIGHT, "child_right")
+	X(PARENT, "parent") X(CHILD_LEFT, "child_left") X(CHILD_RIGHT, "child_right") \
+	X(PEER, "peer") /* a pair channel (kb_ipcq_connect), both ends */
 #define KB_DIR_ENUM(e, name) KB_DIR_##e,
 typedef enum kb_dir { KB_DIRECTIONS(KB_DIR_ENUM) KB_DIR_COUNT } kb_dir;
 #undef KB_DIR_ENUM

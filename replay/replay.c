@@ -251,8 +251,8 @@ static int load_ops(replay *r, kb_error *err)
 			if (rc)
 				break;
 			replay__rop_of(rec, r->shapes, r->n_shapes, o);
-			rc = o->kind == KB_OP_GEMM && (o->attr & KB_GEMM_OPAQUE)
-				     ? kb_fail(err, "ops row %d: an opaque GEMM (flops without operands): a timing-only trace"
+			rc = kb_op_is_opaque(o->kind, o->attr)
+				     ? kb_fail(err, "ops row %d: opaque work (flops without operands): a timing-only trace"
 						    " has no values to replay", i + 1)
 				     : check_op(r, o, i, err);
 			if (!rc && (o->kind == KB_OP_MATH_FMA || o->kind == KB_OP_MATH_CLAMP) && !o->c.space)
