@@ -45,6 +45,10 @@ typedef struct kb_et_node {
 	uint64_t duration_us;
 	int64_t num_ops, tensor_size, comm_type, comm_size, comm_src, comm_dst, comm_tag;
 	bool has_num_ops, has_comm_type, has_comm_src, has_comm_dst, has_comm_tag, is_cpu_op;
+	/* kernbench's own attributes (an export of a kernbench trace): the PE
+	 * (cube * PEs per cube + pe) and the op kind, so that an import puts
+	 * the op back where it ran; -1 / 0 when absent */
+	int kb_pe, kb_kind;
 	int64_t offset;          /* byte offset of the node's message in its file */
 } kb_et_node;
 

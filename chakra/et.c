@@ -273,6 +273,10 @@ static int read_node(rd *r, kb_et_node *n, arena *ar, uint64_t **data, size_t *n
 				n->comm_tag = a.i, n->has_comm_tag = true;
 			else if (strcmp(k, "is_cpu_op") == 0)
 				n->is_cpu_op = a.i != 0;
+			else if (strcmp(k, "kb_pe") == 0)
+				n->kb_pe = a.i >= 0 && a.i < KB_MAX_CUBES * KB_MAX_PES ? (int)a.i : -1;
+			else if (strcmp(k, "kb_kind") == 0)
+				n->kb_kind = a.i > 0 && a.i < KB_OP_KIND_COUNT ? (int)a.i : 0;
 			if (rc)
 				return -1;
 		} else if (skip(r, wt, at)) {
@@ -327,7 +331,7 @@ int kb_et_decode(const uint8_t *buf, size_t len, int rank, kb_et_rank *out, kb_e
 			goto fail;
 		}
 		kb_et_node *n = &out->nodes[out->n];
-		*n = (kb_et_node){.offset = at - buf};
+		*n = (kb_et_node){.offset = at - buf, .kb_pe = -1};
 		if (read_node(&m, n, &ar, &data, &n_data, &cap_data, &ctrl, &n_ctrl, &cap_ctrl)) {
 			r.bad = true;
 			goto fail;
@@ -571,6 +575,10 @@ void kb_et_put_node(kb_et_buf *b, const kb_et_node *n)
 		put_attr(&m, "comm_dst", 9, (uint64_t)n->comm_dst);
 	if (n->has_comm_tag)
 		put_attr(&m, "comm_tag", 9, (uint64_t)n->comm_tag);
+	if (n->kb_pe >= 0)
+		put_attr(&m, "kb_pe", 9, (uint64_t)n->kb_pe);
+	if (n->kb_kind > 0)
+		put_attr(&m, "kb_kind", 9, (uint64_t)n->kb_kind);
 	put_delimited(b, &m);
 	free(m.p);
 }

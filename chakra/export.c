@@ -13,7 +13,9 @@
  * rank, through left-out ops; the channels' data and credit edges are the
  * send / recv pairs themselves, and edges between ranks have no ET form.
  * With collectives on, each collective call on a rank is one COMM_COLL_NODE
- * (its type, comm_size = its buffer bytes) in place of its ops.
+ * (its type, comm_size = its buffer bytes) in place of its ops. Device ops
+ * also carry kb_pe (cube * PEs per cube + pe) and kb_kind (the op kind),
+ * which ASTRA-sim skips and kernbench's import uses to put each op back.
  */
 #include "chakra.h"
 
@@ -178,7 +180,12 @@ int kb_chakra_export(kb_db *db, const kb_machine *m, const char *dir, const char
 			deps_of(&x, id, nid, op->sip, deps, &n, 512, 0);
 		}
 		char label[48];
-		kb_et_node e = {.id = (uint64_t)nid, .name = label, .deps = (uint64_t *)deps, .n_data = n, .n_deps = n};
+		kb_et_node e = {.id = (uint64_t)nid, .name = label, .deps = (uint64_t *)deps, .n_data = n, .n_deps = n,
+				.kb_pe = -1};
+		if (!x.coll_bytes[nid] && op->cube >= 0 && op->pe >= 0) { /* where it ran, for kernbench's import */
+			e.kb_pe = op->cube * m->pes_per_cube + op->pe;
+			e.kb_kind = op->kind;
+		}
 		int k = op->kind;
 		if (x.coll_bytes[nid]) {
 			static const int et_type[] = {KB_ET_ALL_REDUCE, KB_ET_ALL_GATHER, KB_ET_REDUCE_SCATTER, KB_ET_ALL_TO_ALL,

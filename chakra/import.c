@@ -4,27 +4,27 @@
  * Ranks: rank = SIP while the set fits the SIP count, else rank = PE in
  * (sip, cube, pe) order (chakra.rank_is_pe forces either), as the CCL maps
  * ranks. Each rank's nodes run in dependency order (file order among the
- * ready ones); a device traces its ranks side by side up to each
- * collective, which is one call for all of them.
+ * ready ones). A device traces its ranks' nodes up to their next
+ * collective as one launch (an epoch: each PE runs its nodes in order),
+ * then the collective, one call for all its ranks, and so on.
  *
- * Mapping (README "Chakra"):
- * - COMP_NODE: a kernel on the node's PEs (rank = SIP: all PEs of the SIP,
- *   or chakra.pes_per_node; rank = PE: its PE), each reading its share of
- *   tensor_size from its HBM slice in 32 KiB DMA tiles and running its
- *   share of num_ops as GEMM work (a node with only duration_micros: that
- *   time at the PEs' GEMM peak). CPU ops (is_cpu_op) take no device time.
- * - MEM_LOAD_NODE / MEM_STORE_NODE: the same DMA tiles, reads or writes.
+ * Mapping (the README's Chakra section has the table):
+ * - COMP_NODE: on its PEs (rank = SIP: chakra.pes_per_node of the SIP;
+ *   rank = PE: its PE; a kernbench export: the op's own PE), each PE's
+ *   share of tensor_size read from its HBM window in 32 KiB DMA tiles, then
+ *   its share of num_ops as opaque work (duration_micros alone: that time
+ *   at the PEs' GEMM peak). CPU ops take no device time.
+ * - MEM_LOAD_NODE / MEM_STORE_NODE: DMA tiles, reads or writes.
  * - COMM_COLL_NODE: kb_all_reduce / all_gather / reduce_scatter /
- *   all_to_all / broadcast (root 0) of comm_size bytes per rank (f16; the
- *   chunked types round up to a multiple of the world size), on every rank.
- * - COMM_SEND_NODE: comm_size bytes stored from the sender's PE into a
- *   landing buffer in the receiver device's HBM (peer-mapped, routed over
- *   the fabric); COMM_RECV_NODE: a zero-work op on the receiver's PE that
- *   waits for the matching send's last store. Matched by (src, dst, tag)
- *   in order.
+ *   all_to_all / broadcast (root 0) of comm_size bytes per rank (f16).
+ * - COMM_SEND_NODE / COMM_RECV_NODE: IPCQ messages on a pair channel per
+ *   (src, dst, tag); the k-th send meets the k-th recv.
  * - data_deps and ctrl_deps: explicit dependencies (op_deps) from the
- *   dependency's last op on each of its PEs to the node's launch.
+ *   dependency's exit (its last op; a join op when it ran on several PEs)
+ *   to the node's first op on each of its PEs.
  * - a range per node, labelled with its name.
+ * Nodes carrying kb_pe / kb_kind (a kernbench export) come back as the one
+ * op they were, on their PE.
  */
 #include "chakra.h"
 
@@ -34,7 +34,6 @@
 
 #define TILE_BYTES (32 << 10)
 #define WIN_BYTES (INT64_C(1) << 20)
-#define RX_BYTES (INT64_C(4) << 20)
 #define MAX_EXITS 256
 
 static const kb_et_set *g_set;
@@ -44,13 +43,34 @@ void kb_chakra_bench_arg(const kb_et_set *set)
 	g_set = set;
 }
 
+/* A point-to-point stream: the sends of (src, dst, tag) meet its recvs in
+ * order over one pair channel. */
 typedef struct p2p {
 	int src, dst;
-	int64_t tag, seq;
-	int64_t op;          /* send: its last store; recv: its op */
-	int rank;            /* the rank whose node it is */
-	const kb_et_node *node;
+	int64_t tag;
+	int src_pe, dst_pe;      /* the PEs (index in the device) of its first send and recv */
+	int64_t max_bytes;       /* its largest message */
+	int n_send, n_recv;
+	int handle;              /* kb_ipcq_connect's */
 } p2p;
+
+/* One node's work in an epoch: what the epoch kernel does on PEs [lo, hi). */
+typedef struct item {
+	int rank;
+	size_t node;
+	int lo, hi;              /* PE indices in the device */
+	int mode;                /* 0 compute, 1 load, 2 store, 3 send, 4 recv */
+	int kind;                /* compute: the op kind */
+	bool exact;              /* a kernbench op put back: one op, no DMA tiles */
+	int64_t flops, bytes;    /* per PE */
+	int chan;                /* send / recv: pair channel handle */
+	int64_t join;            /* the op its dependents wait for (set by the kernel on PE lo) */
+} item;
+
+typedef struct entry {
+	size_t item;
+	int64_t op;              /* an op whose start waits (first op of an item on a PE), or a last op (join) */
+} entry;
 
 typedef struct imp {
 	kb_ctx *ctx;
@@ -68,13 +88,24 @@ typedef struct imp {
 	int64_t *exits;
 	size_t n_exits, cap_exits;
 	kb_tensor **win;         /* per device: the DMA window of every PE */
-	kb_tensor **rx;          /* per device: p2p landing buffer */
-	bool *mapped;            /* dev x dev: rx of the second mapped on the first */
-	int64_t last[KB_MAX_CUBES * KB_MAX_PES];
-	p2p *sends, *recvs;
-	size_t n_sends, n_recvs, cap_sends, cap_recvs;
+	p2p *pairs;
+	size_t n_pairs, cap_pairs;
+	kb_ptrmap pair_of;       /* (src, dst, tag) hash -> pair index + 1 */
+	int64_t cursor[KB_MAX_CUBES * KB_MAX_PES]; /* per PE: where its next DMA starts in its window */
+	item *items;             /* the epoch being traced */
+	size_t n_items, cap_items;
+	entry *entries, *lasts;  /* the epoch's op ids, recorded by the kernel */
+	size_t n_entries, cap_entries, n_lasts, cap_lasts;
 	struct coll_buf { int dev, type; int64_t n; kb_tensor *t, *out; } *bufs;
 	size_t n_bufs, cap_bufs;
+	/* working memory, kept here so that a kb_fatal (a longjmp) leaks none of
+	 * it: imp_free releases it at the next import */
+	kb_ptrmap idx;
+	int32_t *indeg;
+	size_t *succ_at, *succ, *heap, *at_coll, *pos;
+	int *R;
+	size_t (*nodes)[2];
+	size_t cap_nodes;
 } imp;
 
 static const char *type_name(int t)
@@ -101,23 +132,28 @@ static void dep_order(imp *im, int r)
 	kb_ctx *ctx = im->ctx;
 	const kb_et_rank *er = &im->set->ranks[r];
 	size_t n = er->n, n_edges = 0;
-	kb_ptrmap idx = {0};
+	kb_ptrmap_release(&im->idx);
 	for (size_t i = 0; i < n; i++) {
-		if (kb_ptrmap_get(&idx, er->nodes[i].id + 1))
+		if (kb_ptrmap_get(&im->idx, er->nodes[i].id + 1))
 			kb_fatal(ctx, "rank %d: node id %llu appears twice (byte offset %lld)", r,
 				 (unsigned long long)er->nodes[i].id, (long long)er->nodes[i].offset);
-		if (kb_ptrmap_put(&idx, er->nodes[i].id + 1, (void *)(uintptr_t)(i + 1)))
+		if (kb_ptrmap_put(&im->idx, er->nodes[i].id + 1, (void *)(uintptr_t)(i + 1)))
 			kb_fatal(ctx, "out of memory");
 		n_edges += (size_t)er->nodes[i].n_deps;
 	}
-	size_t *depi = xalloc(im, n_edges, sizeof *depi), *at = xalloc(im, n + 1, sizeof *at);
-	int32_t *indeg = xalloc(im, n, sizeof *indeg);
-	size_t *succ_at = xalloc(im, n + 2, sizeof *succ_at), *succ = xalloc(im, n_edges, sizeof *succ);
+	size_t *depi = im->depi[r] = xalloc(im, n_edges, sizeof *depi), *at = im->depi_at[r] = xalloc(im, n + 1, sizeof *at);
+	free(im->indeg);
+	free(im->succ_at);
+	free(im->succ);
+	free(im->heap);
+	int32_t *indeg = im->indeg = xalloc(im, n, sizeof *indeg);
+	size_t *succ_at = im->succ_at = xalloc(im, n + 2, sizeof *succ_at);
+	size_t *succ = im->succ = xalloc(im, n_edges, sizeof *succ);
 	size_t e = 0;
 	for (size_t i = 0; i < n; i++) {
 		at[i] = e;
 		for (int k = 0; k < er->nodes[i].n_deps; k++) {
-			uintptr_t d = (uintptr_t)kb_ptrmap_get(&idx, er->nodes[i].deps[k] + 1);
+			uintptr_t d = (uintptr_t)kb_ptrmap_get(&im->idx, er->nodes[i].deps[k] + 1);
 			if (!d)
 				kb_fatal(ctx, "rank %d: node %llu (%s) depends on node %llu, which rank %d's file does not have",
 					 r, (unsigned long long)er->nodes[i].id, er->nodes[i].name,
@@ -128,7 +164,7 @@ static void dep_order(imp *im, int r)
 		}
 	}
 	at[n] = e;
-	kb_ptrmap_release(&idx);
+	kb_ptrmap_release(&im->idx);
 	for (size_t i = 1; i <= n; i++)
 		succ_at[i] += succ_at[i - 1];
 	for (size_t i = 0; i < n; i++)
@@ -137,15 +173,41 @@ static void dep_order(imp *im, int r)
 	for (size_t i = n; i > 0; i--)
 		succ_at[i] = succ_at[i - 1];
 	succ_at[0] = 0;
-	size_t *order = xalloc(im, n, sizeof *order), head = 0, tail = 0;
+	/* ready nodes by file position (a min-heap): a file already in
+	 * dependency order keeps its order, as program order needs */
+	size_t *order = im->order[r] = xalloc(im, n, sizeof *order), *heap = im->heap = xalloc(im, n, sizeof *heap);
+	size_t hn = 0, tail = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!indeg[i])
-			order[tail++] = i;
-	while (head < tail) {
-		size_t v = order[head++];
+			heap[hn++] = i; /* ascending: already a heap */
+	while (hn) {
+		size_t v = heap[0];
+		heap[0] = heap[--hn];
+		for (size_t j = 0;;) { /* sift down */
+			size_t l = 2 * j + 1, m = j;
+			if (l < hn && heap[l] < heap[m])
+				m = l;
+			if (l + 1 < hn && heap[l + 1] < heap[m])
+				m = l + 1;
+			if (m == j)
+				break;
+			size_t t = heap[j];
+			heap[j] = heap[m];
+			heap[m] = t;
+			j = m;
+		}
+		order[tail++] = v;
 		for (size_t k = succ_at[v]; k < succ_at[v + 1]; k++)
-			if (--indeg[succ[k]] == 0)
-				order[tail++] = succ[k];
+			if (--indeg[succ[k]] == 0) { /* sift up */
+				size_t j = hn++;
+				heap[j] = succ[k];
+				while (j && heap[(j - 1) / 2] > heap[j]) {
+					size_t t = heap[j];
+					heap[j] = heap[(j - 1) / 2];
+					heap[(j - 1) / 2] = t;
+					j = (j - 1) / 2;
+				}
+			}
 	}
 	if (tail < n) {
 		size_t stuck = 0;
@@ -154,12 +216,12 @@ static void dep_order(imp *im, int r)
 		kb_fatal(ctx, "rank %d: a dependency cycle through node %llu (%s): %zu of %zu nodes are never ready", r,
 			 (unsigned long long)er->nodes[stuck].id, er->nodes[stuck].name, n - tail, n);
 	}
-	free(indeg);
-	free(succ_at);
-	free(succ);
-	im->order[r] = order;
-	im->depi[r] = depi;
-	im->depi_at[r] = at;
+	free(im->indeg);
+	free(im->succ_at);
+	free(im->succ);
+	free(im->heap);
+	im->indeg = NULL;
+	im->succ_at = im->succ = im->heap = NULL;
 }
 
 /* ---- exits: the ops a dependent node waits for ---- */
@@ -170,7 +232,8 @@ static void exits_set(imp *im, int r, size_t node, const int64_t *ops, int n)
 		kb_fatal(im->ctx, "out of memory");
 	im->exit_at[r][node] = (int64_t)im->n_exits;
 	im->exit_n[r][node] = n;
-	memcpy(im->exits + im->n_exits, ops, (size_t)n * sizeof *ops);
+	if (n)
+		memcpy(im->exits + im->n_exits, ops, (size_t)n * sizeof *ops);
 	im->n_exits += (size_t)n;
 }
 
@@ -204,81 +267,110 @@ static int dep_exits(imp *im, int r, size_t node, int64_t *out)
 	return m;
 }
 
-/* ---- kernels ---- */
+/* ---- the epoch kernel: every node between two collectives, in one launch ---- */
 
-/* mode 0 compute, 1 load, 2 store, 3 send (stores into dst), 4 recv. */
-static void chakra_kernel(kb_tl *tl)
+static void note(imp *im, bool last, size_t it, int64_t op)
 {
-	int64_t *last = tl_arg_ptr_user(tl, "last");
-	int only = (int)tl_arg_int(tl, "only"), ppc = tl_num_programs(tl, 0);
-	int idx = tl_program_id(tl, 1) * KB_MAX_PES + tl_program_id(tl, 0);
-	last[idx] = -1;
-	if (only >= 0 && tl_program_id(tl, 1) * ppc + tl_program_id(tl, 0) != only)
-		return;
-	int mode = (int)tl_arg_int(tl, "mode");
-	int64_t bytes = tl_arg_int(tl, "bytes"), flops = tl_arg_int(tl, "flops");
-	uint64_t va = tl_arg_ptr(tl, "t"), dst = (uint64_t)tl_arg_int(tl, "dst");
-	int64_t first = tl_next_op(tl);
+	entry **v = last ? &im->lasts : &im->entries;
+	size_t *n = last ? &im->n_lasts : &im->n_entries, *cap = last ? &im->cap_lasts : &im->cap_entries;
+	if (kb_grow(v, cap, *n + 1, sizeof **v, 1024))
+		kb_fatal(im->ctx, "out of memory");
+	(*v)[(*n)++] = (entry){it, op};
+}
+
+/* Moves bytes between the PE's HBM window and scratch in tiles (load: read,
+ * store: write), or as one tile when exact. */
+static void dma(kb_tl *tl, uint64_t va, int64_t *cursor, int64_t bytes, bool store, bool exact)
+{
+	/* each transfer starts where the last one on the PE ended (wrapping in
+	 * the window): distinct nodes touch distinct bytes, as they did where
+	 * they were captured, and add no hazards of their own */
+	int64_t base = *cursor;
+	*cursor = (base + (bytes + 63) / 64 * 64) % WIN_BYTES;
+	int64_t tile = exact ? bytes : TILE_BYTES;
 	kb_tile *keep = NULL;
 	int64_t keep_elems = 0;
-	for (int64_t off = 0; off < bytes && mode != 4; off += TILE_BYTES) {
-		int64_t len = bytes - off < TILE_BYTES ? bytes - off : TILE_BYTES;
-		int64_t elems = (len + 1) / 2;
-		uint64_t at = va + (uint64_t)(off % WIN_BYTES);
-		if (mode == 2 || mode == 3) { /* a tile to store: loaded once per size */
-			if (!keep || keep_elems != elems) {
-				if (keep)
-					tl_free(tl, keep);
-				keep = tl_load(tl, va, KB_SHAPE(1, elems), KB_F16);
-				keep_elems = elems;
-			}
-			tl_store(tl, mode == 3 ? dst + (uint64_t)(off % RX_BYTES) : at, keep);
-		} else {
+	for (int64_t off = 0; off < bytes; off += tile) {
+		int64_t len = bytes - off < tile ? bytes - off : tile, elems = (len + 1) / 2;
+		int64_t w = (base + off) % WIN_BYTES;
+		if (w + len > WIN_BYTES)
+			w = 0;
+		uint64_t at = va + (uint64_t)w;
+		if (!store) {
 			tl_free(tl, tl_load(tl, at, KB_SHAPE(1, elems), KB_F16));
+			continue;
 		}
+		if (!keep || keep_elems != elems) { /* what it writes: scratch, not recorded */
+			if (keep)
+				tl_free(tl, keep);
+			keep = tl_scratch(tl, KB_SHAPE(1, elems), KB_F16);
+			keep_elems = elems;
+		}
+		tl_store(tl, at, keep);
 	}
 	if (keep)
 		tl_free(tl, keep);
-	if (mode == 0 || mode == 4 || tl_next_op(tl) == first)
-		tl_work(tl, KB_OP_GEMM, mode == 0 ? flops : 0); /* a node always leaves an op */
-	last[idx] = tl_next_op(tl) - 1;
 }
 
-static const char *const kernel_names[] = {"chakra_comp", "chakra_load", "chakra_store", "chakra_send", "chakra_recv"};
-
-/* Launches the kernel for one node on t's PEs (only: the one PE that works,
- * by its index in t's placement, or -1): returns the launch op; exits gets
- * the last op of every PE that worked. */
-static int64_t run(imp *im, kb_tensor *t, int mode, int64_t flops, int64_t bytes, int only, uint64_t dst,
-		   int64_t *exits, int *n_exits)
+static void epoch_kernel(kb_tl *tl)
 {
-	kb_ctx *ctx = im->ctx;
-	int64_t op = kb_next_op(ctx);
-	for (size_t i = 0; i < sizeof im->last / sizeof im->last[0]; i++)
-		im->last[i] = -1;
-	KB_LAUNCH(ctx, kernel_names[mode], chakra_kernel, KB_TENSOR("t", t), KB_INT("mode", mode), KB_INT("flops", flops),
-		  KB_INT("bytes", bytes), KB_INT("only", only), KB_INT("dst", (int64_t)dst), KB_PTR("last", im->last));
-	*n_exits = 0;
-	for (size_t i = 0; i < sizeof im->last / sizeof im->last[0]; i++)
-		if (im->last[i] >= 0)
-			exits[(*n_exits)++] = im->last[i];
-	return op;
+	imp *im = tl_arg_ptr_user(tl, "imp");
+	int ppc = im->m->pes_per_cube, me = tl_program_id(tl, 1) * ppc + tl_program_id(tl, 0);
+	uint64_t va = tl_arg_ptr(tl, "t");
+	for (size_t k = 0; k < im->n_items; k++) {
+		item *it = &im->items[k];
+		if (me < it->lo || me >= it->hi)
+			continue;
+		int64_t first = tl_next_op(tl);
+		if (me == it->lo) { /* a range per node, over its ops on its first PE */
+			const kb_et_node *nd = &im->set->ranks[it->rank].nodes[it->node];
+			kb_range_push(im->ctx, nd->name[0] ? nd->name : type_name(nd->type));
+		}
+		switch (it->mode) {
+		case 0:
+			if (!it->exact && it->bytes)
+				dma(tl, va, &im->cursor[me], it->bytes, false, false);
+			tl_work(tl, (kb_op_kind)it->kind, it->flops);
+			break;
+		case 1:
+		case 2:
+			dma(tl, va, &im->cursor[me], it->bytes ? it->bytes : 2, it->mode == 2, it->exact);
+			break;
+		case 3:
+		case 4: {
+			int64_t slot = im->pairs[it->chan].max_bytes;
+			for (int64_t off = 0; off < (it->bytes ? it->bytes : 2); off += slot) {
+				int64_t len = it->bytes - off < slot ? it->bytes - off : slot, elems = len > 1 ? (len + 1) / 2 : 1;
+				kb_tile *t;
+				if (it->mode == 4) {
+					t = tl_recv_on(tl, im->pairs[it->chan].handle, KB_SHAPE(1, elems), KB_F16);
+				} else {
+					t = it->exact ? tl_scratch(tl, KB_SHAPE(1, elems), KB_F16)
+						      : tl_load(tl, va + (uint64_t)(off % WIN_BYTES), KB_SHAPE(1, elems), KB_F16);
+					tl_send_on(tl, im->pairs[it->chan].handle, t);
+				}
+				tl_free(tl, t);
+			}
+			break;
+		}
+		}
+		if (tl_next_op(tl) == first) /* nothing to move: an op still marks the node */
+			tl_work(tl, KB_OP_GEMM, 0);
+		note(im, false, k, first);
+		if (me == it->lo && it->hi - it->lo > 1)
+			tl_work(tl, KB_OP_GEMM, 0); /* the join: after the node's work on every PE */
+		if (me == it->lo) {
+			it->join = tl_next_op(tl) - 1;
+			kb_range_pop(im->ctx);
+		} else
+			note(im, true, k, tl_next_op(tl) - 1);
+	}
 }
 
 static void depend(imp *im, int64_t op, const int64_t *deps, int n)
 {
 	for (int k = 0; k < n; k++)
 		kb_depend(im->ctx, op, deps[k]);
-}
-
-static void push_p2p(imp *im, bool send, int src, int dst, int64_t tag, int64_t op, int rank, const kb_et_node *nd)
-{
-	p2p **v = send ? &im->sends : &im->recvs;
-	size_t *n = send ? &im->n_sends : &im->n_recvs, *cap = send ? &im->cap_sends : &im->cap_recvs;
-	if (kb_grow(v, cap, *n + 1, sizeof **v, 64))
-		kb_fatal(im->ctx, "out of memory");
-	(*v)[*n] = (p2p){src, dst, tag, (int64_t)*n, op, rank, nd};
-	(*n)++;
 }
 
 static int peer(imp *im, int r, const kb_et_node *nd, bool has, int64_t v, const char *what)
@@ -290,72 +382,200 @@ static int peer(imp *im, int r, const kb_et_node *nd, bool has, int64_t v, const
 	return (int)v;
 }
 
-/* The index of rank r's PE in its device's window placement (rank = PE). */
+/* The PE (index in its device) of rank r: its own (rank = PE) or the first. */
 static int rank_pe(const imp *im, int r)
 {
-	return im->flat[r] % (im->m->n_cubes * im->m->pes_per_cube);
+	return im->rank_is_pe ? im->flat[r] % (im->m->n_cubes * im->m->pes_per_cube) : 0;
 }
 
-static void trace_node(imp *im, int r, size_t i)
+/* Where node nd of rank r runs: [lo, hi) PE indices of its device. */
+static void node_pes(const imp *im, int r, const kb_et_node *nd, bool spread, int *lo, int *hi)
 {
-	kb_ctx *ctx = im->ctx;
-	const kb_et_node *nd = &im->set->ranks[r].nodes[i];
-	int64_t deps[MAX_EXITS], ex[KB_MAX_CUBES * KB_MAX_PES];
-	int n_deps = dep_exits(im, r, i, deps), n_ex = 0;
-	if (nd->type == KB_ET_METADATA || (nd->is_cpu_op && nd->type == KB_ET_COMP)) {
-		exits_set(im, r, i, deps, n_deps); /* no device work: its dependents wait for its dependencies */
-		return;
+	if (nd->kb_pe >= 0 && nd->kb_pe < im->m->n_cubes * im->m->pes_per_cube)
+		*lo = nd->kb_pe, *hi = nd->kb_pe + 1;
+	else if (im->rank_is_pe || !spread)
+		*lo = rank_pe(im, r), *hi = *lo + 1;
+	else
+		*lo = 0, *hi = im->ppn;
+}
+
+static uint64_t pair_key(int src, int dst, int64_t tag)
+{
+	uint64_t h = (uint64_t)src * 0x9E3779B97F4A7C15u ^ (uint64_t)dst * 0xC2B2AE3D27D4EB4Fu ^ (uint64_t)tag * 0x165667B19E3779F9u;
+	return h ? h : 1;
+}
+
+/* The stream of (src, dst, tag), found or added. */
+static p2p *pair_find(imp *im, int src, int dst, int64_t tag, bool add)
+{
+	uint64_t key = pair_key(src, dst, tag);
+	for (;; key++) { /* linear probing over the key space on a collision */
+		uintptr_t k = (uintptr_t)kb_ptrmap_get(&im->pair_of, key);
+		if (!k)
+			break;
+		p2p *p = &im->pairs[k - 1];
+		if (p->src == src && p->dst == dst && p->tag == tag)
+			return p;
 	}
-	int d = im->dev[r], only = im->rank_is_pe ? rank_pe(im, r) : -1;
-	int n_pes = im->rank_is_pe ? 1 : im->ppn;
-	kb_tensor *w = im->win[d];
-	int64_t op;
-	kb_range_push(ctx, nd->name[0] ? nd->name : type_name(nd->type));
+	if (!add)
+		return NULL;
+	if (kb_grow(&im->pairs, &im->cap_pairs, im->n_pairs + 1, sizeof *im->pairs, 16) ||
+	    kb_ptrmap_put(&im->pair_of, key, (void *)(uintptr_t)(im->n_pairs + 1)))
+		kb_fatal(im->ctx, "out of memory");
+	p2p *p = &im->pairs[im->n_pairs++];
+	*p = (p2p){src, dst, tag, -1, -1, 0, 0, 0, -1};
+	return p;
+}
+
+/* Every send and recv: its stream, checked (each send meets a recv of the
+ * same size), and a pair channel per stream from the sender's PE to the
+ * receiver's, messages of at most 64 KiB (a kernbench export's own size). */
+static void connect_pairs(imp *im)
+{
+	const kb_et_set *set = im->set;
+	for (int pass = 0; pass < 2; pass++)
+		for (int r = 0; r < set->n_ranks; r++)
+			for (size_t j = 0; j < set->ranks[r].n; j++) {
+				const kb_et_node *nd = &set->ranks[r].nodes[im->order[r][j]];
+				bool send = nd->type == KB_ET_COMM_SEND;
+				if ((pass == 0) != send || (!send && nd->type != KB_ET_COMM_RECV))
+					continue;
+				int other = peer(im, r, nd, send ? nd->has_comm_dst : nd->has_comm_src,
+						 send ? nd->comm_dst : nd->comm_src, send ? "comm_dst" : "comm_src");
+				if (send && nd->has_comm_src && nd->comm_src != r)
+					kb_fatal(im->ctx, "rank %d: node %llu (%s): a send with comm_src %lld in rank %d's file", r,
+						 (unsigned long long)nd->id, nd->name, (long long)nd->comm_src, r);
+				p2p *p = pair_find(im, send ? r : other, send ? other : r, nd->comm_tag, send);
+				if (!send && (!p || p->n_recv >= p->n_send))
+					kb_fatal(im->ctx, "rank %d: node %llu (%s): a recv from rank %d (tag %lld) that no send"
+						      " matches", r, (unsigned long long)nd->id, nd->name, other,
+						 (long long)nd->comm_tag);
+				int lo, hi;
+				node_pes(im, r, nd, false, &lo, &hi);
+				int64_t cap = nd->kb_kind ? (nd->comm_size > 0 ? nd->comm_size : 2) : 64 << 10;
+				if (cap > p->max_bytes)
+					p->max_bytes = cap;
+				if (send) {
+					p->src_pe = p->src_pe < 0 ? lo : p->src_pe;
+					p->n_send++;
+				} else {
+					p->dst_pe = p->dst_pe < 0 ? lo : p->dst_pe;
+					p->n_recv++;
+				}
+			}
+	int per_dev = im->m->n_cubes * im->m->pes_per_cube, ppc = im->m->pes_per_cube;
+	for (size_t i = 0; i < im->n_pairs; i++) {
+		p2p *p = &im->pairs[i];
+		if (p->n_recv < p->n_send) {
+			/* name the first send left over */
+			for (size_t j = 0; j < set->ranks[p->src].n; j++) {
+				const kb_et_node *nd = &set->ranks[p->src].nodes[im->order[p->src][j]];
+				if (nd->type == KB_ET_COMM_SEND && nd->comm_dst == p->dst && nd->comm_tag == p->tag)
+					kb_fatal(im->ctx, "rank %d: node %llu (%s): a send to rank %d (tag %lld) that no recv"
+						      " matches", p->src, (unsigned long long)nd->id, nd->name, p->dst,
+						 (long long)p->tag);
+			}
+		}
+		if (p->max_bytes % 2)
+			p->max_bytes++;
+		int sd = im->dev[p->src], dd = im->dev[p->dst];
+		(void)per_dev;
+		int src[3] = {sd, p->src_pe / ppc, p->src_pe % ppc}, dst[3] = {dd, p->dst_pe / ppc, p->dst_pe % ppc};
+		kb_set_device(im->ctx, sd);
+		p->handle = kb_ipcq_connect(im->ctx, src, dst, p->src, p->dst, 4, p->max_bytes, KB_SPACE_TCM);
+	}
+}
+
+static void add_item(imp *im, item it)
+{
+	if (kb_grow(&im->items, &im->cap_items, im->n_items + 1, sizeof *im->items, 256))
+		kb_fatal(im->ctx, "out of memory");
+	it.join = -1;
+	im->items[im->n_items++] = it;
+}
+
+/* The epoch's work for node i of rank r (none for a node without device work). */
+static void plan_node(imp *im, int r, size_t i)
+{
+	const kb_et_node *nd = &im->set->ranks[r].nodes[i];
+	if (nd->type == KB_ET_METADATA || (nd->is_cpu_op && nd->type == KB_ET_COMP) ||
+	    nd->kb_kind == KB_OP_HOST_WRITE || nd->kb_kind == KB_OP_HOST_FILL)
+		return; /* no device work (a kernbench export's host writes: host setup, not re-run) */
+	item it = {.rank = r, .node = i, .kind = KB_OP_GEMM, .exact = nd->kb_kind > 0};
 	switch (nd->type) {
 	case KB_ET_COMP: {
+		node_pes(im, r, nd, true, &it.lo, &it.hi);
+		int n = it.hi - it.lo;
 		int64_t flops = nd->num_ops;
 		if (!nd->has_num_ops && nd->duration_us) { /* the stated time at the PEs' GEMM peak */
 			const kb_topo_cfg *t = &im->m->cfg;
-			double peak = 2.0 * (double)t->gemm_macs_per_cycle * t->clock_ghz * 1e9 * n_pes;
-			double f = (double)nd->duration_us * 1e-6 * peak;
+			double f = (double)nd->duration_us * 1e-6 * 2.0 * (double)t->gemm_macs_per_cycle * t->clock_ghz * 1e9 * n;
 			flops = f > 1e18 ? INT64_C(1000000000000000000) : (int64_t)f;
 		}
-		op = run(im, w, 0, (flops + n_pes - 1) / n_pes, (nd->tensor_size + n_pes - 1) / n_pes, only, 0, ex, &n_ex);
+		if (it.exact && kb_op_is_opaque(nd->kb_kind, KB_OP_OPAQUE))
+			it.kind = nd->kb_kind;
+		it.flops = (flops + n - 1) / n;
+		it.bytes = (nd->tensor_size + n - 1) / n;
 		break;
 	}
 	case KB_ET_MEM_LOAD:
 	case KB_ET_MEM_STORE:
-		op = run(im, w, nd->type == KB_ET_MEM_LOAD ? 1 : 2, 0, (nd->tensor_size + n_pes - 1) / n_pes, only, 0, ex,
-			 &n_ex);
+		node_pes(im, r, nd, true, &it.lo, &it.hi);
+		it.mode = nd->type == KB_ET_MEM_LOAD ? 1 : 2;
+		it.bytes = (nd->tensor_size + (it.hi - it.lo) - 1) / (it.hi - it.lo);
 		break;
-	case KB_ET_COMM_SEND: {
-		int dst = peer(im, r, nd, nd->has_comm_dst, nd->comm_dst, "comm_dst");
-		if (nd->has_comm_src && nd->comm_src != r)
-			kb_fatal(ctx, "rank %d: node %llu (%s): a send with comm_src %lld in rank %d's file", r,
-				 (unsigned long long)nd->id, nd->name, (long long)nd->comm_src, r);
-		int dd = im->dev[dst];
-		if (dd != d && !im->mapped[d * im->m->n_sips + dd]) {
-			kb_map_peer(ctx, im->rx[dd]);
-			im->mapped[d * im->m->n_sips + dd] = true;
-		}
-		op = run(im, w, 3, 0, nd->comm_size, im->rank_is_pe ? only : 0, kb_tensor_va(im->rx[dd]), ex, &n_ex);
-		push_p2p(im, true, r, dst, nd->comm_tag, ex[n_ex - 1], r, nd);
-		break;
-	}
+	case KB_ET_COMM_SEND:
 	case KB_ET_COMM_RECV: {
-		int src = peer(im, r, nd, nd->has_comm_src, nd->comm_src, "comm_src");
-		op = run(im, w, 4, 0, 0, im->rank_is_pe ? only : 0, 0, ex, &n_ex);
-		push_p2p(im, false, src, r, nd->comm_tag, ex[n_ex - 1], r, nd);
+		bool send = nd->type == KB_ET_COMM_SEND;
+		node_pes(im, r, nd, false, &it.lo, &it.hi);
+		p2p *p = pair_find(im, send ? r : (int)nd->comm_src, send ? (int)nd->comm_dst : r, nd->comm_tag, false);
+		it.mode = send ? 3 : 4;
+		it.chan = (int)(p - im->pairs);
+		it.bytes = nd->comm_size;
 		break;
 	}
 	default:
-		kb_fatal(ctx, "rank %d: node %llu (%s) is %s (type %d): not supported (COMP, MEM_LOAD, MEM_STORE,"
-			      " COMM_SEND, COMM_RECV, COMM_COLL and METADATA nodes are)", r, (unsigned long long)nd->id,
+		kb_fatal(im->ctx, "rank %d: node %llu (%s) is %s (type %d): not supported (COMP, MEM_LOAD, MEM_STORE,"
+				  " COMM_SEND, COMM_RECV, COMM_COLL and METADATA nodes are)", r, (unsigned long long)nd->id,
 			 nd->name, type_name(nd->type), nd->type);
 	}
-	depend(im, op, deps, n_deps);
-	exits_set(im, r, i, ex, n_ex);
-	kb_range_pop(ctx);
+	add_item(im, it);
+}
+
+/* Traces the planned epoch of device dev as one launch, then its
+ * dependencies: a node's joins wait for its PEs' last ops, its first ops
+ * for its dependencies' exits. nodes: the epoch's nodes, (rank, node), in
+ * each rank's order. */
+static void run_epoch(imp *im, int dev, const size_t (*nodes)[2], size_t n_nodes)
+{
+	kb_ctx *ctx = im->ctx;
+	if (im->n_items) {
+		im->n_entries = im->n_lasts = 0;
+		KB_LAUNCH(ctx, "chakra", epoch_kernel, KB_TENSOR("t", im->win[dev]), KB_PTR("imp", im));
+		for (size_t k = 0; k < im->n_lasts; k++)
+			kb_depend(ctx, im->items[im->lasts[k].item].join, im->lasts[k].op);
+	}
+	/* exits in order (a pass-through node takes its dependencies'), then the waits */
+	size_t k = 0;
+	for (size_t j = 0; j < n_nodes; j++) {
+		int r = (int)nodes[j][0];
+		size_t i = nodes[j][1];
+		if (k < im->n_items && im->items[k].rank == r && im->items[k].node == i) {
+			exits_set(im, r, i, &im->items[k].join, 1);
+			k++;
+		} else {
+			int64_t deps[MAX_EXITS];
+			int n = dep_exits(im, r, i, deps);
+			exits_set(im, r, i, deps, n);
+		}
+	}
+	for (size_t e = 0; e < im->n_entries; e++) {
+		const item *it = &im->items[im->entries[e].item];
+		int64_t deps[MAX_EXITS];
+		int n = dep_exits(im, it->rank, it->node, deps);
+		depend(im, im->entries[e].op, deps, n);
+	}
+	im->n_items = 0;
 }
 
 static const char *const coll_names[] = {"ALL_REDUCE", "REDUCE", "ALL_GATHER", "GATHER", "SCATTER", "BROADCAST",
@@ -443,7 +663,7 @@ static void trace_coll(imp *im, int dev, const int *R, int nR, size_t *pos)
 static void check_collectives(imp *im)
 {
 	const kb_et_set *set = im->set;
-	size_t *at = xalloc(im, (size_t)set->n_ranks, sizeof *at);
+	size_t *at = im->at_coll = xalloc(im, (size_t)set->n_ranks, sizeof *at);
 	for (;;) {
 		const kb_et_node *ref = NULL;
 		for (int r = 0; r < set->n_ranks; r++) {
@@ -467,39 +687,12 @@ static void check_collectives(imp *im)
 			break;
 	}
 	free(at);
-}
-
-/* The k-th send of (src, dst, tag) meets the k-th recv of it: both lists
- * are in trace order, each rank's program order. */
-static void match_p2p(imp *im)
-{
-	size_t from = 0;
-	for (size_t i = 0; i < im->n_recvs; i++) {
-		p2p *rv = &im->recvs[i];
-		size_t k = from;
-		for (; k < im->n_sends; k++) {
-			p2p *sd = &im->sends[k];
-			if (sd->op >= 0 && sd->src == rv->src && sd->dst == rv->dst && sd->tag == rv->tag)
-				break;
-		}
-		if (k == im->n_sends)
-			kb_fatal(im->ctx, "rank %d: node %llu (%s): a recv from rank %d (tag %lld) that no send matches",
-				 rv->rank, (unsigned long long)rv->node->id, rv->node->name, rv->src, (long long)rv->tag);
-		kb_depend(im->ctx, rv->op, im->sends[k].op);
-		im->sends[k].op = -1;
-		while (from < im->n_sends && im->sends[from].op < 0)
-			from++;
-	}
-	for (size_t k = 0; k < im->n_sends; k++)
-		if (im->sends[k].op >= 0)
-			kb_fatal(im->ctx, "rank %d: node %llu (%s): a send to rank %d (tag %lld) that no recv matches",
-				 im->sends[k].rank, (unsigned long long)im->sends[k].node->id, im->sends[k].node->name,
-				 im->sends[k].dst, (long long)im->sends[k].tag);
+	im->at_coll = NULL;
 }
 
 static void imp_free(imp *im, int nr)
 {
-	for (int r = 0; r < nr; r++) {
+	for (int r = 0; r < nr && im->order; r++) {
 		free(im->order[r]);
 		free(im->depi[r]);
 		free(im->depi_at[r]);
@@ -515,11 +708,21 @@ static void imp_free(imp *im, int nr)
 	free(im->dev);
 	free(im->flat);
 	free(im->win);
-	free(im->rx);
-	free(im->mapped);
-	free(im->sends);
-	free(im->recvs);
+	free(im->pairs);
+	kb_ptrmap_release(&im->pair_of);
+	free(im->items);
+	free(im->entries);
+	free(im->lasts);
 	free(im->bufs);
+	kb_ptrmap_release(&im->idx);
+	free(im->indeg);
+	free(im->succ_at);
+	free(im->succ);
+	free(im->heap);
+	free(im->at_coll);
+	free(im->pos);
+	free(im->R);
+	free(im->nodes);
 }
 
 static void import_run(kb_ctx *ctx)
@@ -545,22 +748,15 @@ static void import_run(kb_ctx *ctx)
 	im.rank_is_pe = rip == 1 || (rip == -1 && nr > m->n_sips);
 	if (!im.rank_is_pe && nr > m->n_sips)
 		kb_fatal(ctx, "chakra: %d ranks, but the machine has %d SIPs (rank = SIP; --set chakra.rank_is_pe=1 maps"
-			      " ranks to PEs, or raise sips.count)", nr, m->n_sips);
+			      " ranks to PEs, or raise system.sips.count)", nr, m->n_sips);
 	if (im.rank_is_pe && nr > m->n_pes)
 		kb_fatal(ctx, "chakra: %d ranks, but the machine has %d PEs (rank = PE)", nr, m->n_pes);
 	im.ppn = (int)kb_param_int(ctx, "pes_per_node");
 	if (im.ppn <= 0)
 		im.ppn = per_dev;
-	int nc = 1, np = im.ppn;
-	if (im.ppn > m->pes_per_cube) {
-		nc = im.ppn / m->pes_per_cube;
-		np = m->pes_per_cube;
-	}
-	if (im.ppn > per_dev || nc * np != im.ppn)
+	if (im.ppn > per_dev || (im.ppn > m->pes_per_cube && im.ppn % m->pes_per_cube))
 		kb_fatal(ctx, "chakra.pes_per_node = %d: 1..%d PEs of one cube, or whole cubes (a multiple of %d up to %d)",
 			 im.ppn, m->pes_per_cube, m->pes_per_cube, per_dev);
-	if (im.rank_is_pe)
-		im.ppn = 1, nc = m->n_cubes, np = m->pes_per_cube;
 	bool has_coll = false;
 	for (int r = 0; r < nr; r++) {
 		im.flat[r] = im.rank_is_pe ? r : r * per_dev;
@@ -579,45 +775,48 @@ static void import_run(kb_ctx *ctx)
 			kb_fatal(ctx, "chakra: the CCL world has %d ranks, the ET set %d (ccl.defaults.world_size; rank = %s)",
 				 kb_world_size(ctx), nr, im.rank_is_pe ? "PE" : "SIP");
 	}
-	/* every device's DMA window and p2p landing buffer */
+	/* every device's DMA window (1 MiB in each PE's HBM slice), then the
+	 * pair channels of the sends and recvs */
 	im.win = xalloc(&im, (size_t)m->n_sips, sizeof *im.win);
-	im.rx = xalloc(&im, (size_t)m->n_sips, sizeof *im.rx);
-	im.mapped = xalloc(&im, (size_t)m->n_sips * (size_t)m->n_sips, sizeof *im.mapped);
 	for (int d = 0; d < n_dev; d++) {
 		kb_set_device(ctx, d);
 		char name[48];
 		snprintf(name, sizeof name, "chakra_window_r%d", d);
-		im.win[d] = kb_empty(ctx, name, KB_SHAPE((int64_t)nc * np, WIN_BYTES / 2), KB_F16,
-				     KB_DP(.cube = KB_ROW_WISE, .num_cubes = nc, .pe = KB_ROW_WISE, .num_pes = np));
-		snprintf(name, sizeof name, "chakra_rx_r%d", d);
-		im.rx[d] = kb_empty(ctx, name, KB_SHAPE(1, RX_BYTES / 2), KB_F16,
-				    KB_DP(.cube = KB_ROW_WISE, .num_cubes = 1, .pe = KB_ROW_WISE, .num_pes = 1));
+		im.win[d] = kb_empty(ctx, name, KB_SHAPE((int64_t)per_dev, WIN_BYTES / 2), KB_F16,
+				     KB_DP(.cube = KB_ROW_WISE, .num_cubes = m->n_cubes, .pe = KB_ROW_WISE,
+					   .num_pes = m->pes_per_cube));
 	}
-	size_t *pos = xalloc(&im, (size_t)nr, sizeof *pos);
-	int *R = xalloc(&im, (size_t)nr, sizeof *R);
+	connect_pairs(&im);
+	size_t *pos = im.pos = xalloc(&im, (size_t)nr, sizeof *pos), n_nodes = 0;
+	int *R = im.R = xalloc(&im, (size_t)nr, sizeof *R);
 	for (int d = 0; d < n_dev; d++) {
 		kb_set_device(ctx, d);
 		int nR = 0;
 		for (int r = 0; r < nr; r++)
 			if (im.dev[r] == d)
 				R[nR++] = r;
-		for (;;) {
+		for (;;) { /* an epoch: each rank's nodes up to its next collective */
 			int at_coll = 0;
+			n_nodes = 0;
 			for (int k = 0; k < nR; k++) {
 				int r = R[k];
 				const kb_et_rank *er = &set->ranks[r];
-				while (pos[r] < er->n && er->nodes[im.order[r][pos[r]]].type != KB_ET_COMM_COLL)
-					trace_node(&im, r, im.order[r][pos[r]++]);
+				while (pos[r] < er->n && er->nodes[im.order[r][pos[r]]].type != KB_ET_COMM_COLL) {
+					size_t i = im.order[r][pos[r]++];
+					if (kb_grow(&im.nodes, &im.cap_nodes, n_nodes + 1, sizeof *im.nodes, 1024))
+						kb_fatal(ctx, "out of memory");
+					im.nodes[n_nodes][0] = (size_t)r;
+					im.nodes[n_nodes++][1] = i;
+					plan_node(&im, r, i);
+				}
 				at_coll += pos[r] < er->n;
 			}
+			run_epoch(&im, d, (const size_t(*)[2])im.nodes, n_nodes);
 			if (!at_coll)
 				break;
 			trace_coll(&im, d, R, nR, pos); /* check_collectives: every rank is at one */
 		}
 	}
-	free(pos);
-	free(R);
-	match_p2p(&im);
 	kb_trace_meta(ctx, "timing_only", "imported from a Chakra ET set: no values to replay");
 	char what[96];
 	snprintf(what, sizeof what, "%d ranks, %lld nodes, rank = %s", nr, (long long)set->n_nodes,

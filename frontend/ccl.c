@@ -322,7 +322,11 @@ int kb_ipcq_connect(kb_ctx *ctx, const int src[3], const int dst[3], int src_ran
 	memcpy(ch->src, src, sizeof ch->src);
 	memcpy(ch->dst, dst, sizeof ch->dst);
 	kb_error e = {0};
-	if (kb_mem_alloc(ctx->s, space, dst[0], dst[1], dst[2], (uint64_t)(n_slots * slot_size), &ch->rx_off, &e))
+	if (space == KB_SPACE_TCM && /* TCM while it has room, else the PE's HBM slice */
+	    kb_mem_alloc(ctx->s, space, dst[0], dst[1], dst[2], (uint64_t)(n_slots * slot_size), &ch->rx_off, &e) == 0)
+		;
+	else if ((space = ch->space = space == KB_SPACE_TCM ? KB_SPACE_HBM : space, 1) &&
+		 kb_mem_alloc(ctx->s, space, dst[0], dst[1], dst[2], (uint64_t)(n_slots * slot_size), &ch->rx_off, &e))
 		kb_fatal(ctx, "ipcq_connect: rx buffer of %lld x %lld bytes on sip%d.cube%d.pe%d: %s", (long long)n_slots,
 			 (long long)slot_size, dst[0], dst[1], dst[2], e.msg);
 	ch->rx_pa = kb_mem_pa(ctx->s, space, dst[0], dst[1], dst[2], ch->rx_off);

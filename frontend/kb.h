@@ -148,8 +148,9 @@ void kb_init_process_group(kb_ctx *ctx, const char *backend, const char *algorit
 void kb_ipcq_install(kb_ctx *ctx, const char *algorithm);
 void kb_ipcq_uninstall(kb_ctx *ctx);
 /* A pair channel from PE src to PE dst ({sip, cube, pe}), outside any
- * process group: n_slots x slot_size bytes of rx buffer in space on dst,
- * an install message on src's host stream. Returns its handle for
+ * process group: n_slots x slot_size bytes of rx buffer in space on dst
+ * (KB_SPACE_TCM: TCM while it has room, else HBM), an install message on
+ * src's host stream. Returns its handle for
  * tl_send_on / tl_recv_on (kernels on src / dst). */
 int kb_ipcq_connect(kb_ctx *ctx, const int src[3], const int dst[3], int src_rank, int dst_rank, int64_t n_slots,
 		    int64_t slot_size, kb_space space);

@@ -17,7 +17,7 @@ static bool same(const kb_et_node *a, const kb_et_node *b)
 	if (a->id != b->id || a->type != b->type || strcmp(a->name, b->name) != 0 || a->n_deps != b->n_deps ||
 	    a->n_data != b->n_data || a->num_ops != b->num_ops || a->tensor_size != b->tensor_size ||
 	    a->comm_size != b->comm_size || a->comm_type != b->comm_type || a->is_cpu_op != b->is_cpu_op ||
-	    a->duration_us != b->duration_us)
+	    a->duration_us != b->duration_us || a->kb_pe != b->kb_pe || a->kb_kind != b->kb_kind)
 		return false;
 	for (int k = 0; k < a->n_deps; k++)
 		if (a->deps[k] != b->deps[k])
