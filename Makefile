@@ -33,7 +33,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_configs.o
 LIB     := $(BUILD)/libkernbench.a
 
 TOOLS   := kb-trace kb-time kb-replay kb-report kb-diff kb-sweep
-TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_fabric test_replay
+TESTS   := test_machine test_db test_tracegen test_frontend test_timing test_fabric test_replay test_chakra
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TEST_BINS := $(TESTS:%=$(BUILD)/tests/%)
 FUZZ    := fuzz_config fuzz_set fuzz_trace fuzz_pack fuzz_chakra

@@ -115,13 +115,7 @@ void tl_send_on(kb_tl *tl, int h, kb_tile *t)
 void tl_send(kb_tl *tl, kb_dir dir, kb_tile *t)
 {
 	frontend__use(tl, "send", t);
-	chan *ch = channel(tl, "send", dir, false);
-	check_slot(tl, "send", ch, t->nbytes);
-	int64_t seq = ch->sent++;
-	kb_op op = {.kind = KB_OP_IPCQ_SEND, .bytes = (int64_t)t->nbytes, .chan = ch->id, .chan_seq = seq};
-	op.a = frontend__tile_operand(t);
-	op.dst = slot_operand(tl, ch, seq, t->shape, t->dtype);
-	frontend__record(tl, &op);
+	send_on(tl, channel(tl, "send", dir, false), t);
 }
 
 /* Checks a receive of shape on ch and takes its sequence number. */
