@@ -88,5 +88,24 @@ expect 2 "collective GATHER (comm_type 3) is not supported" -- chakra "$et/gathe
 expect 2 "no Chakra ET at '$dir/none.0.et'" -- chakra "$dir/none" -o "$dir/bad.db"
 check "no trace left by a refused import" "$([ ! -e "$dir/bad.db" ]; echo $?)"
 
+# a cross wait imports, and kb-time finds the deadlock: exit 3, the pointer dump
+$TRACE chakra "$et/crossed" -o "$dir/crossed.db"
+"$TIME" "$dir/crossed.db" >"$dir/out" 2>"$dir/err"
+check "crossed recvs: kb-time exits 3, the deadlock named" "$([ $? = 3 ] && grep -q '^kb-time: deadlock: ' "$dir/err"; echo $?)"
+check "the pointer dump: both PEs stuck on a pair channel's recv" "$([ "$(grep -c 'ipcq_recv peer, waiting for a message' "$dir/err")" = 2 ] && grep -q '^  peer: my_head=0 my_tail=0 peer_head_cache=0 peer_tail_cache=0 (sends traced 1, recvs traced 1)' "$dir/err"; echo $?)"
+
+# the new collectives, each its own bench case, verified by replay; the
+# nccl-tests table applies each type's bus factor
+for c in 1 2 3 4; do
+	$TRACE bench ccl_collective -o "$dir/cc$c.db" --set ccl.defaults.algorithm=ring_rsag_allreduce \
+		--set ccl.algorithms.ring_rsag_allreduce.world_size=8 --set ccl.algorithms.ring_rsag_allreduce.slot_size=4096 \
+		--set ccl_collective.collective=$c --set ccl_collective.n_elem=32768
+	"$TIME" "$dir/cc$c.db" >/dev/null
+	TOOL=$REPLAY expect 0 "" -- "$dir/cc$c.db" --verify
+	want=$(case $c in 1) echo all_gather ;; 2) echo reduce_scatter ;; 3) echo all_to_all ;; 4) echo broadcast ;; esac)
+	factor=$(case $c in 4) echo 1 ;; *) echo 0.875 ;; esac)
+	check "ccl_collective $want: verified, 0 wrong, busbw = algbw x $factor" "$(grep -q 'verify: OK' "$dir/out" && grep -qE "^  ring_[a-z]+ +$want +65536 +32768 +f16 +[a-z]+ +8 +[0-9.]+ +[0-9.]+ +[0-9.]+ +0$" "$dir/out" && [ "$(q "$dir/cc$c.db" "SELECT count(DISTINCT round(busbw_gbps / algbw_gbps, 6)) || ' ' || (min(round(busbw_gbps / algbw_gbps, 6)) = $factor) FROM collectives_v WHERE run IS NOT NULL")" = "1 1" ]; echo $?)"
+done
+
 echo "cli_chakra: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -51,3 +51,13 @@ gather.attr.extend([pb.AttributeProto(name="comm_type", int64_val=pb.GATHER),
                     pb.AttributeProto(name="comm_size", uint64_val=4096)])
 put("gather", 0, blob([gather]))
 put("gather", 1, blob([gather]))
+
+# two ranks that each wait for the other's message first: a simulated deadlock
+for r in range(2):
+    recv = pb.Node(id=1, name="recv_first", type=pb.COMM_RECV_NODE)
+    recv.attr.extend([pb.AttributeProto(name="comm_src", int32_val=1 - r), pb.AttributeProto(name="comm_tag", int32_val=0),
+                      pb.AttributeProto(name="comm_size", uint64_val=4096)])
+    send = pb.Node(id=2, name="send_after", type=pb.COMM_SEND_NODE, data_deps=[1])
+    send.attr.extend([pb.AttributeProto(name="comm_dst", int32_val=1 - r), pb.AttributeProto(name="comm_tag", int32_val=0),
+                      pb.AttributeProto(name="comm_size", uint64_val=4096)])
+    put("crossed", r, blob([recv, send]))
