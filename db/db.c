@@ -90,7 +90,8 @@ static void finalize_all(kb_db *db)
 {
 	sqlite3_stmt **all[] = {&db->ins_ops, &db->ins_operand, &db->ins_op, &db->ins_string, &db->ins_shape, &db->ins_launch, &db->end_launch,
 				&db->ins_tensor, &db->ins_shard, &db->ins_range, &db->end_range, &db->ins_expect,
-				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum, &db->ins_pack, &db->ins_dep};
+				&db->ins_blob, &db->find_blob, &db->ins_meta, &db->ins_enum, &db->ins_pack, &db->ins_dep,
+				&db->ins_deps};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
 		sqlite3_finalize(*all[i]);
 		*all[i] = NULL;
@@ -121,6 +122,7 @@ static void db_free(kb_db *db)
 	free(db->pipe.pending);
 	free(db->pack_raw);
 	free(db->pack_zbuf);
+	free(db->dep_buf);
 	ZSTD_freeCCtx(db->pack_cctx);
 	kb_blob_coder_release(&db->blob_coder);
 	finalize_all(db);
@@ -138,6 +140,7 @@ static void db_free(kb_db *db)
 /* ------------------------------------------------------------------ */
 
 static int coll_enum(kb_db *db, kb_error *err);
+static int flush_deps(kb_db *db, bool final, kb_error *err);
 static int enum_locked(kb_db *db, const char *table, int id, const char *name, kb_error *err);
 static void *writer_main(void *arg);
 static int flush_ops(kb_db *db, bool wait, kb_error *err);
@@ -145,6 +148,11 @@ static int flush_pack(kb_db *db, kb_error *err);
 
 int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 {
+	char deps_sql[64 + DEP_ROWS * 6];
+	size_t dq = (size_t)snprintf(deps_sql, sizeof deps_sql, "INSERT OR IGNORE INTO op_deps VALUES(?,?)");
+	for (int r = 1; r < DEP_ROWS; r++)
+		dq += (size_t)snprintf(deps_sql + dq, sizeof deps_sql - dq, ",(?,?)");
+	KB_ASSERT(dq < sizeof deps_sql, "op_deps insert text of %zu bytes", dq);
 	kb_db *db = calloc(1, sizeof *db);
 	if (!db)
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
@@ -202,6 +210,7 @@ int kb_db_create(kb_db **out, const char *final_path, kb_error *err)
 		    "SELECT id FROM blobs WHERE checksum=? AND raw_bytes=? AND elem_size=? AND kind=? AND dtype=?", err) ||
 	    prepare(db, &db->ins_meta, "INSERT OR REPLACE INTO meta VALUES(?,?)", err) ||
 	    prepare(db, &db->ins_dep, "INSERT OR IGNORE INTO op_deps VALUES(?,?)", err) ||
+	    prepare(db, &db->ins_deps, deps_sql, err) ||
 	    prepare(db, &db->ins_pack, "INSERT INTO op_pack VALUES(?,?,?,?)", err))
 		goto fail;
 	db->pack_raw = malloc((size_t)KB_PACK_OPS * KB_OP_PACK_MAX);
@@ -255,7 +264,7 @@ fail:
 int kb_db_commit(kb_db *db, kb_error *err)
 {
 	int rc = -1;
-	if (flush_ops(db, true, err))
+	if (flush_ops(db, true, err) || flush_deps(db, true, err))
 		goto out;
 	stop_writer(db);
 	if (flush_ops(db, true, err) || flush_pack(db, err) || kb_db_exec(db, kb_schema_indexes, err) ||
@@ -1069,16 +1078,38 @@ int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err)
 	return insert_row(db, "collectives", v, (int)(sizeof v / sizeof v[0]), err);
 }
 
+/* Writes the pending op_deps rows: DEP_ROWS to a statement, the rest one
+ * by one (all of them when final). */
+static int flush_deps(kb_db *db, bool final, kb_error *err)
+{
+	int rc = 0;
+	size_t i = 0;
+	conn_lock(db);
+	for (; !rc && i + DEP_ROWS <= db->n_dep; i += DEP_ROWS) {
+		for (int k = 0; k < 2 * DEP_ROWS; k++)
+			sqlite3_bind_int64(db->ins_deps, k + 1, db->dep_buf[2 * i + (size_t)k]);
+		rc = step_done(db, db->ins_deps, err);
+	}
+	for (; !rc && final && i < db->n_dep; i++) {
+		sqlite3_bind_int64(db->ins_dep, 1, db->dep_buf[2 * i]);
+		sqlite3_bind_int64(db->ins_dep, 2, db->dep_buf[2 * i + 1]);
+		rc = step_done(db, db->ins_dep, err);
+	}
+	conn_unlock(db);
+	memmove(db->dep_buf, db->dep_buf + 2 * i, (db->n_dep - i) * 2 * sizeof *db->dep_buf);
+	db->n_dep -= i;
+	return rc;
+}
+
 int kb_db_op_dep(kb_db *db, int64_t op, int64_t dep, kb_error *err)
 {
 	if (dep <= 0 || op <= 0 || dep == op)
 		return kb_fail_status(err, KB_E_INTERNAL, "op %lld: a dependency on op %lld", (long long)op, (long long)dep);
-	conn_lock(db);
-	sqlite3_bind_int64(db->ins_dep, 1, op);
-	sqlite3_bind_int64(db->ins_dep, 2, dep);
-	int rc = step_done(db, db->ins_dep, err);
-	conn_unlock(db);
-	return rc;
+	if (!db->dep_buf && !(db->dep_buf = malloc(2 * DEP_ROWS * sizeof *db->dep_buf)))
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
+	db->dep_buf[2 * db->n_dep] = op;
+	db->dep_buf[2 * db->n_dep + 1] = dep;
+	return ++db->n_dep == DEP_ROWS ? flush_deps(db, false, err) : 0;
 }
 
 int kb_db_upgrade(kb_db *db, kb_error *err)

@@ -54,6 +54,8 @@ enum { KB_PACK_OPS = 8192 }; /* ops per op_pack row (the last one: the rest) */
 
 /* Ops are inserted by a writer thread in batches while recording goes on;
  * `lock` guards the connection, `cv` the hand-over of a batch. */
+#define DEP_ROWS 128 /* op_deps rows per INSERT */
+
 typedef struct op_pipe {
 	pthread_t thread;
 	bool started, stop;
@@ -76,7 +78,9 @@ struct kb_db {
 	sqlite3_stmt *ins_operand; /* op_operands: the rare third input */
 	sqlite3_stmt *ins_op, *ins_string, *ins_shape, *ins_launch, *end_launch, *ins_tensor, *ins_shard;
 	sqlite3_stmt *ins_range, *end_range, *ins_expect, *ins_blob, *find_blob, *ins_meta, *ins_enum;
-	sqlite3_stmt *ins_dep;
+	sqlite3_stmt *ins_dep, *ins_deps; /* op_deps: one row; DEP_ROWS rows */
+	int64_t *dep_buf;                 /* pending op_deps rows (op, dep), flushed DEP_ROWS at a time */
+	size_t n_dep;
 	int64_t n_ops, n_strings, n_shapes, n_launches, n_tensors, n_ranges, n_blobs, n_expect;
 	kb_strmap strings, shapes;
 	struct shape_cache { int ndim; int64_t d[4], id; } recent[16]; /* most recent shapes, by dims */
