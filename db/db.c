@@ -1082,6 +1082,8 @@ int kb_db_collective(kb_db *db, const kb_collective_row *c, kb_error *err)
  * by one (all of them when final). */
 static int flush_deps(kb_db *db, bool final, kb_error *err)
 {
+	if (!db->n_dep)
+		return 0;
 	int rc = 0;
 	size_t i = 0;
 	conn_lock(db);
