@@ -76,6 +76,13 @@ for b in gemm va_offset_verify gpt3_qkv synthetic fabric_traffic ccl_allreduce h
 		"$([ "$(kinds "$dir/rt.db")" = "$(kinds "$dir/rt_back.db")" ] && [ -n "$a" ] && awk -v a="$a" -v b="$b2" -v t="$tol" 'BEGIN { d = (b - a) / a; exit !(d < t / 100 && d > -t / 100) }'; echo $?)"
 done
 
+# Python's protobuf reads an export: a node per device op (host writes as
+# memory stores), per kind, over the 8 ranks of ASTRA-sim's layout
+"$REPORT" "$dir/b8.db" --chakra "$dir/ops" -q
+kind_n() { q "$dir/b8.db" "SELECT count(*) FROM ops o JOIN enum_op_kind k ON k.id = o.kind WHERE $1"; }
+want="8 COMM_RECV_NODE=$(kind_n "k.name = 'ipcq_recv'") COMM_SEND_NODE=$(kind_n "k.name = 'ipcq_send'") COMP_NODE=$(kind_n "k.name = 'gemm' OR k.name LIKE 'math:%'") MEM_LOAD_NODE=$(kind_n "k.name = 'dma_read'") MEM_STORE_NODE=$(kind_n "k.name IN ('dma_write', 'host_write', 'host_fill')")"
+check "Python's protobuf reads the export: $want" "$([ "$(/usr/bin/python3 tests/chakra/read_et.py "$et/py" "$dir/ops/b8")" = "$want" ]; echo $?)"
+
 # bad input: one line, exit 2
 expect 2 "trunc.0.et: rank 0: byte offset" -- chakra "$et/trunc" -o "$dir/bad.db"
 expect 2 "rank 1: '$et/gap.1.et' is missing, but rank 2's file exists" -- chakra "$et/gap" -o "$dir/bad.db"
