@@ -473,3 +473,33 @@ void kb_json_string(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+void kb_heap32_up(int32_t *h, size_t i)
+{
+	while (i && h[(i - 1) / 2] > h[i]) {
+		int32_t t = h[i];
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+int32_t kb_heap32_pop(int32_t *h, size_t *n)
+{
+	int32_t top = h[0];
+	h[0] = h[--*n];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < *n && h[l] < h[m])
+			m = l;
+		if (l + 1 < *n && h[l + 1] < h[m])
+			m = l + 1;
+		if (m == i)
+			break;
+		int32_t t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+	return top;
+}

@@ -121,6 +121,12 @@ static inline size_t kb_partition(const void *base, size_t n, size_t stride,
 	return lo;
 }
 
+/* A binary min-heap of int32 in h[0 .. n): kb_heap32_up restores it after
+ * h[i] was appended (i = the old n); kb_heap32_pop removes and returns the
+ * least (n > 0). */
+void kb_heap32_up(int32_t *h, size_t i);
+int32_t kb_heap32_pop(int32_t *h, size_t *n);
+
 /* Open-addressing map from uint64 keys to non-NULL pointers (not owned). */
 typedef struct kb_ptrmap {
 	uint64_t *keys;

@@ -102,7 +102,8 @@ typedef struct imp {
 	 * it: imp_free releases it at the next import */
 	kb_ptrmap idx;
 	int32_t *indeg;
-	size_t *succ_at, *succ, *heap, *at_coll, *pos;
+	size_t *succ_at, *succ, *at_coll, *pos;
+	int32_t *heap;
 	int *R;
 	size_t (*nodes)[2];
 	size_t cap_nodes;
@@ -132,6 +133,8 @@ static void dep_order(imp *im, int r)
 	kb_ctx *ctx = im->ctx;
 	const kb_et_rank *er = &im->set->ranks[r];
 	size_t n = er->n, n_edges = 0;
+	if (n > INT32_MAX)
+		kb_fatal(ctx, "rank %d: %zu nodes (at most 2^31 - 1 a rank)", r, n);
 	kb_ptrmap_release(&im->idx);
 	for (size_t i = 0; i < n; i++) {
 		if (kb_ptrmap_get(&im->idx, er->nodes[i].id + 1))
@@ -175,38 +178,18 @@ static void dep_order(imp *im, int r)
 	succ_at[0] = 0;
 	/* ready nodes by file position (a min-heap): a file already in
 	 * dependency order keeps its order, as program order needs */
-	size_t *order = im->order[r] = xalloc(im, n, sizeof *order), *heap = im->heap = xalloc(im, n, sizeof *heap);
-	size_t hn = 0, tail = 0;
+	size_t *order = im->order[r] = xalloc(im, n, sizeof *order), hn = 0, tail = 0;
+	int32_t *heap = im->heap = xalloc(im, n, sizeof *heap);
 	for (size_t i = 0; i < n; i++)
 		if (!indeg[i])
-			heap[hn++] = i; /* ascending: already a heap */
+			heap[hn++] = (int32_t)i; /* ascending: already a heap */
 	while (hn) {
-		size_t v = heap[0];
-		heap[0] = heap[--hn];
-		for (size_t j = 0;;) { /* sift down */
-			size_t l = 2 * j + 1, m = j;
-			if (l < hn && heap[l] < heap[m])
-				m = l;
-			if (l + 1 < hn && heap[l + 1] < heap[m])
-				m = l + 1;
-			if (m == j)
-				break;
-			size_t t = heap[j];
-			heap[j] = heap[m];
-			heap[m] = t;
-			j = m;
-		}
+		size_t v = (size_t)kb_heap32_pop(heap, &hn);
 		order[tail++] = v;
 		for (size_t k = succ_at[v]; k < succ_at[v + 1]; k++)
-			if (--indeg[succ[k]] == 0) { /* sift up */
-				size_t j = hn++;
-				heap[j] = succ[k];
-				while (j && heap[(j - 1) / 2] > heap[j]) {
-					size_t t = heap[j];
-					heap[j] = heap[(j - 1) / 2];
-					heap[(j - 1) / 2] = t;
-					j = (j - 1) / 2;
-				}
+			if (--indeg[succ[k]] == 0) {
+				heap[hn] = (int32_t)succ[k];
+				kb_heap32_up(heap, hn++);
 			}
 	}
 	if (tail < n) {
@@ -221,7 +204,8 @@ static void dep_order(imp *im, int r)
 	free(im->succ);
 	free(im->heap);
 	im->indeg = NULL;
-	im->succ_at = im->succ = im->heap = NULL;
+	im->succ_at = im->succ = NULL;
+	im->heap = NULL;
 }
 
 /* ---- exits: the ops a dependent node waits for ---- */

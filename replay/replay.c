@@ -634,36 +634,6 @@ static int chan_put(int32_t **v, size_t *n, int64_t k, int32_t op)
 	return 0;
 }
 
-static void heap_up(int32_t *h, size_t i)
-{
-	while (i && h[(i - 1) / 2] > h[i]) {
-		int32_t t = h[i];
-		h[i] = h[(i - 1) / 2];
-		h[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-}
-
-static int32_t heap_pop_min(int32_t *h, size_t *n)
-{
-	int32_t top = h[0];
-	h[0] = h[--*n];
-	for (size_t i = 0;;) {
-		size_t l = 2 * i + 1, m = i;
-		if (l < *n && h[l] < h[m])
-			m = l;
-		if (l + 1 < *n && h[l + 1] < h[m])
-			m = l + 1;
-		if (m == i)
-			break;
-		int32_t t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
-	return top;
-}
-
 static int dataflow_order(replay *r, kb_error *err)
 {
 	const kb_machine *m = r->m;
@@ -764,15 +734,15 @@ static int dataflow_order(replay *r, kb_error *err)
 	for (int32_t i = 0; i < n; i++)
 		if (d.pending[i] == 0) {
 			heap[hn++] = i;
-			heap_up(heap, hn - 1);
+			kb_heap32_up(heap, hn - 1);
 		}
 	while (hn) {
-		int32_t i = heap_pop_min(heap, &hn);
+		int32_t i = kb_heap32_pop(heap, &hn);
 		r->order[out_n++] = i;
 		for (int32_t e = d.head[i]; e >= 0; e = d.next_edge[e])
 			if (--d.pending[d.to[e]] == 0) {
 				heap[hn++] = d.to[e];
-				heap_up(heap, hn - 1);
+				kb_heap32_up(heap, hn - 1);
 			}
 	}
 	if (out_n < (size_t)n) { /* a cycle (an IPCQ deadlock): the rest in trace order */
