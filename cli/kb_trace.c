@@ -245,14 +245,14 @@ int main(int argc, char **argv)
 	}
 	kb_error err = {0};
 	kb_et_set set = {0};
+	char source[4300] = "";
 	char ws_set[64], algo_set[] = "ccl.defaults.algorithm=ring_rsag_allreduce";
 	if (chakra) {
 		double t_load = kb_now_s();
 		if (kb_et_load(o.pos[1], &set, &err))
 			return kb_cli_fail("kb-trace", &err);
-		if (!o.quiet)
-			fprintf(stderr, "kb-trace: read %d ranks, %lld nodes in %.2f s\n", set.n_ranks, (long long)set.n_nodes,
-				kb_now_s() - t_load);
+		snprintf(source, sizeof source, " (%d ranks, %lld nodes of '%s' read in %.2f s)", set.n_ranks,
+			 (long long)set.n_nodes, o.pos[1], kb_now_s() - t_load);
 		kb_chakra_bench_arg(&set);
 		/* the CCL world is the set's ranks, and a ring runs every type, unless the user says otherwise */
 		bool has_ws = false, has_algo = false;
@@ -289,8 +289,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	long long size = stat(o.out, &st) == 0 ? (long long)st.st_size : 0;
 	if (!o.quiet && !o.stats)
-		printf("%s: %lld ops of bench %s, %.1f MB, traced in %.2f s\n", o.out, (long long)n_ops, bench->name,
-		       (double)size / 1e6, dt);
+		printf("%s: %lld ops of bench %s%s, %.1f MB, traced in %.2f s\n", o.out, (long long)n_ops, bench->name,
+		       source, (double)size / 1e6, dt);
 	if (o.stats) {
 		printf("traced %lld ops in %.3f s: %.0f ops/s; %s is %lld bytes (%.1f bytes/op)\n", (long long)n_ops,
 		       dt, dt > 0 ? (double)n_ops / dt : 0.0, o.out, size, n_ops ? (double)size / (double)n_ops : 0.0);
