@@ -1115,6 +1115,35 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 	free(got);
 }
 
+/* The clear bits of seen in [lo, hi), a byte at a time where it can
+ * (a damaged shape can ask for billions); the first one into *first if
+ * it is still -1. */
+static int64_t unseen_bits(const uint8_t *seen, int64_t lo, int64_t hi, int64_t *first)
+{
+	int64_t n = 0;
+	for (int64_t at = lo; at < hi;) {
+		if (at % 8 == 0 && hi - at >= 8) {
+			uint8_t b = seen[at / 8];
+			if (b == 0xff) {
+				at += 8;
+				continue;
+			}
+			n += 8 - __builtin_popcount(b);
+			if (*first < 0)
+				*first = at + __builtin_ctz((unsigned)(uint8_t)~b);
+			at += 8;
+			continue;
+		}
+		if (!(seen[at / 8] >> (at % 8) & 1)) {
+			n++;
+			if (*first < 0)
+				*first = at;
+		}
+		at++;
+	}
+	return n;
+}
+
 static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 {
 	kb_tensor_rec t;
@@ -1173,12 +1202,10 @@ static void check_expectation(replay *r, const ex_rows *x, kb_expect_result *e)
 	}
 	bool every_row = !x->n || x->stored; /* else only the sampled rows of a whole expectation */
 	int64_t missing = 0, first = -1, n_check = every_row ? want_rows : x->n;
-	for (int64_t k = 0; seen && !e->problem[0] && n_sh && k < n_check; k++) /* the rows checked, in want */
-		for (int64_t c = 0, wr = every_row ? k : x->rows[k]; c < cols; c++) {
-			int64_t at = wr * cols + c;
-			if (!(seen[at / 8] >> (at % 8) & 1))
-				missing++, first = first < 0 ? at : first;
-		}
+	for (int64_t k = 0; seen && !e->problem[0] && n_sh && k < n_check; k++) { /* the rows checked, in want */
+		int64_t lo = (every_row ? k : x->rows[k]) * cols;
+		missing += unseen_bits(seen, lo, lo + cols, &first);
+	}
 	if (missing)
 		snprintf(e->problem, sizeof e->problem,
 			 "%lld of %lld expected values lie in no shard (first [%lld,%lld]): the trace is damaged",
