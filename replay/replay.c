@@ -46,6 +46,7 @@ typedef struct replay {
 	shape4 *shapes;
 	int64_t n_shapes;
 	opstore ops;              /* packed; op_at() decodes one */
+	struct { int32_t id; rop op; } *recent; /* ops decoded by op_read, by id mod RECENT, for op_write */
 	int32_t n;
 	int32_t *expect_writer;   /* per op: the newest writer its reads should see */
 	int32_t *order;           /* a topological order of the dependency graph */
@@ -81,6 +82,8 @@ static void problem(replay *r, const char *fmt, ...)
 	if ((p[rep->n_kept] = strdup(line)))
 		rep->n_kept++;
 }
+
+#define RECENT 4096 /* ops in flight between their read and their write, most of them */
 
 /* Op i (0-based), decoded into *buf. */
 static const rop *op_at(const replay *r, int32_t i, rop *buf)
@@ -231,6 +234,9 @@ static int load_ops(replay *r, kb_error *err)
 		return -1;
 	r->n = (int32_t)n;
 	int oom = replay__opstore_init(&r->ops, r->n);
+	r->recent = malloc(RECENT * sizeof *r->recent); /* an optimisation: none if memory is short */
+	for (int k = 0; r->recent && k < RECENT; k++)
+		r->recent[k].id = -1;
 	r->pending = calloc((size_t)n + 1, sizeof *r->pending);
 	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
 	r->blob_uses = calloc((size_t)kb_db_counts_of(r->db)->blobs + 1, sizeof *r->blob_uses);
@@ -487,6 +493,10 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 {
 	rop ob;
 	const rop *o = op_at(r, i, &ob);
+	if (r->recent) { /* kept for its write */
+		r->recent[i % RECENT].id = i;
+		r->recent[i % RECENT].op = ob;
+	}
 	if (kb_op_is_control(o->kind))
 		return 0;
 	size_t out_bytes = (size_t)o->dst.shape->numel * replay__dtype_bytes(o->dst.dtype);
@@ -553,7 +563,7 @@ static int op_read(replay *r, int32_t i, bool check_order, kb_error *err)
 static int op_write(replay *r, int32_t i, kb_error *err)
 {
 	rop ob;
-	const rop *o = op_at(r, i, &ob);
+	const rop *o = r->recent && r->recent[i % RECENT].id == i ? &r->recent[i % RECENT].op : op_at(r, i, &ob);
 	if (o->kind == KB_OP_LAUNCH || !o->dst.space)
 		return 0;
 	if (write_result(r->mem, o, r->pending[i], i + 1))
@@ -1051,6 +1061,19 @@ out:
 /* ------------------------------------------------------------------ */
 
 
+/* Sets the bits [lo, hi) of a bitmap, whole bytes at once. */
+static void set_bits(uint8_t *b, int64_t lo, int64_t hi)
+{
+	for (; lo < hi && lo % 8; lo++)
+		b[lo / 8] |= (uint8_t)(1u << (lo % 8));
+	if (hi - lo >= 8) {
+		memset(b + lo / 8, 0xff, (size_t)((hi - lo) / 8));
+		lo += (hi - lo) / 8 * 8;
+	}
+	for (; lo < hi; lo++)
+		b[lo / 8] |= (uint8_t)(1u << (lo % 8));
+}
+
 /* Compares rows [row, row + n) of a shard (nc columns from c0, stored at
  * pa) with the expected values, whose row `row` starts at want_row (a
  * ramp's values are computed, rounded to f32 like stored ones). */
@@ -1081,34 +1104,38 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 			replay__to_f32(dtype, raw, got, n);
 		}
 	}
-	for (int64_t k = 0; !e->problem[0] && k < n; k++) {
-		int64_t dr = k / nc, col = c0 + k % nc, at = (want_row + dr) * cols + col;
-		double w = x->ramp ? (double)(float)(x->value + x->per_row * (double)(row + dr) + x->per_col * (double)col)
-				   : want[at];
-		double g = got[k], diff = g > w ? g - w : w - g;
-		seen[at / 8] |= (uint8_t)(1u << (at % 8));
-		if (!isfinite(w)) {
-			snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
-				 (long long)(row + dr), (long long)col, w);
-			break;
-		}
-		double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
-		if (!e->checked++ || g < e->got_min)
-			e->got_min = g;
-		if (e->checked == 1 || g > e->got_max)
-			e->got_max = g;
-		if (diff > e->max_abs)
-			e->max_abs = diff;
-		if (rel > e->max_rel)
-			e->max_rel = rel;
-		if (!(diff <= e->atol + e->rtol * (w > 0 ? w : -w)) && !e->mismatches++) {
-			e->row = row + dr;
-			e->col = col;
-			e->sip = sip;
-			e->cube = cube;
-			e->pe = pe;
-			e->got = g;
-			e->want = w;
+	for (int64_t dr = 0; !e->problem[0] && dr < n_rows; dr++) {
+		int64_t base = (want_row + dr) * cols;
+		set_bits(seen, base + c0, base + c0 + nc);
+		const float *g_row = got + dr * nc;
+		for (int64_t j = 0; j < nc; j++) {
+			int64_t col = c0 + j, at = base + col;
+			double w = x->ramp ? (double)(float)(x->value + x->per_row * (double)(row + dr) + x->per_col * (double)col)
+					   : want[at];
+			double g = g_row[j], diff = g > w ? g - w : w - g;
+			if (!isfinite(w)) {
+				snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
+					 (long long)(row + dr), (long long)col, w);
+				break;
+			}
+			double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
+			if (!e->checked++ || g < e->got_min)
+				e->got_min = g;
+			if (e->checked == 1 || g > e->got_max)
+				e->got_max = g;
+			if (diff > e->max_abs)
+				e->max_abs = diff;
+			if (rel > e->max_rel)
+				e->max_rel = rel;
+			if (!(diff <= e->atol + e->rtol * (w > 0 ? w : -w)) && !e->mismatches++) {
+				e->row = row + dr;
+				e->col = col;
+				e->sip = sip;
+				e->cube = cube;
+				e->pe = pe;
+				e->got = g;
+				e->want = w;
+			}
 		}
 	}
 	free(raw);
@@ -1325,6 +1352,7 @@ out:
 	free(r.expect_writer);
 	free(r.order);
 	replay__opstore_free(&r.ops);
+	free(r.recent);
 	free(r.shapes);
 	replay__mem_free(r.mem);
 	replay__scratch_release(&r.raw);
