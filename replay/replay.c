@@ -1108,6 +1108,39 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 		int64_t base = (want_row + dr) * cols;
 		set_bits(seen, base + c0, base + c0 + nc);
 		const float *g_row = got + dr * nc;
+		if (x->ramp && x->per_col == 0) { /* one expected value for the row: its tolerance and rel once */
+			double w = (double)(float)(x->value + x->per_row * (double)(row + dr));
+			if (!isfinite(w)) {
+				snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
+					 (long long)(row + dr), (long long)c0, w);
+				break;
+			}
+			double aw = w > 0 ? w : -w, tol = e->atol + e->rtol * aw, row_max = 0;
+			for (int64_t j = 0; j < nc; j++) {
+				double g = g_row[j], diff = g > w ? g - w : w - g;
+				if (!e->checked++ || g < e->got_min)
+					e->got_min = g;
+				if (e->checked == 1 || g > e->got_max)
+					e->got_max = g;
+				if (diff > row_max)
+					row_max = diff;
+				if (!(diff <= tol) && !e->mismatches++) {
+					e->row = row + dr;
+					e->col = c0 + j;
+					e->sip = sip;
+					e->cube = cube;
+					e->pe = pe;
+					e->got = g;
+					e->want = w;
+				}
+			}
+			double rel = w != 0 ? row_max / aw : row_max; /* the largest diff over |w|: the largest rel */
+			if (row_max > e->max_abs)
+				e->max_abs = row_max;
+			if (rel > e->max_rel)
+				e->max_rel = rel;
+			continue;
+		}
 		for (int64_t j = 0; j < nc; j++) {
 			int64_t col = c0 + j, at = base + col;
 			double w = x->ramp ? (double)(float)(x->value + x->per_row * (double)(row + dr) + x->per_col * (double)col)
