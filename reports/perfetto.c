@@ -404,6 +404,58 @@ static part *part_at(part *pt, int n, int64_t t)
 	return &pt[k];
 }
 
+/* The trace's ranges (kb_range_push, an imported Chakra node) as slices
+ * on their rank's "ranges" tracks, from their first op's start to their
+ * last op's end in this run: a range that overlaps one still open (a
+ * sibling running at the same time, or its parent) takes the next lane. */
+static int ranges(kb_db *db, int64_t run, part *pt, int np, kb_error *err)
+{
+	if (!kb_db_has_table(db, "ranges"))
+		return 0;
+	kb_query *st;
+	if (kb_query_open(db, "SELECT r.rank AS rank, s.value AS label, t0, t1 FROM (SELECT r.id, r.rank, r.label,"
+			  " (SELECT min(t.t_start_ps) FROM op_times t WHERE t.run_id = :run AND t.op_id >= r.first_op_id"
+			  " AND t.op_id < r.end_op_id) AS t0, (SELECT max(t.t_end_ps) FROM op_times t WHERE t.run_id = :run"
+			  " AND t.op_id >= r.first_op_id AND t.op_id < r.end_op_id) AS t1 FROM ranges r) r"
+			  " JOIN strings s ON s.id = r.label WHERE t0 IS NOT NULL ORDER BY t0, r.id", &st, err))
+		return -1;
+	kb_query_bind_int(st, ":run", run);
+	static int64_t end[MAX_SIPS][MAX_LANES];
+	static int named[MAX_SIPS][MAX_LANES];
+	memset(end, 0, sizeof end);
+	memset(named, 0, sizeof named);
+	int rc;
+	char line[200];
+	while ((rc = kb_query_step(st, err)) == 1) {
+		int64_t rank = kb_query_int(st, "rank"), t0 = kb_query_int(st, "t0"), t1 = kb_query_int(st, "t1");
+		if (rank < 0 || rank >= MAX_SIPS || t1 < t0)
+			continue;
+		int lane = 0;
+		while (lane < MAX_LANES - 1 && end[rank][lane] > t0)
+			lane++;
+		end[rank][lane] = t1;
+		part *p = part_at(pt, np, t0);
+		int k = (int)(p - pt) + 1, tid = 60 + lane;
+		jbuf *j = &p->j;
+		if (named[rank][lane] != k) { /* each file names the tracks it uses */
+			named[rank][lane] = k;
+			snprintf(line, sizeof line, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,"
+				 "\"args\":{\"name\":\"ranges%s%.0d\"}}", (int)rank, tid, lane ? "#" : "", lane ? lane + 1 : 0);
+			reports__jb_raw(j, line);
+		}
+		reports__jb_raw(j, ",\n{\"ph\":\"X\",\"cat\":\"range\",\"name\":");
+		reports__jb_str(j, kb_query_text(st, "label"));
+		snprintf(line, sizeof line, ",\"pid\":%d,\"tid\":%d,\"ts\":", (int)rank, tid);
+		reports__jb_raw(j, line);
+		reports__jb_ps_us(j, t0);
+		reports__jb_raw(j, ",\"dur\":");
+		reports__jb_ps_us(j, t1 - t0);
+		reports__jb_raw(j, "}");
+	}
+	kb_query_close(st);
+	return rc < 0 ? -1 : 0;
+}
+
 int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, kb_progress *progress,
 		       kb_error *err)
 {
@@ -561,6 +613,8 @@ int kb_report_perfetto(kb_db *db, int64_t run, const char *path, int64_t split, 
 		}
 		kb_query_close(st);
 	}
+	if (!rc)
+		rc = ranges(db, run, pt, np, err);
 	shard_index_free(&shards);
 	names_free(&nm);
 	free(at);

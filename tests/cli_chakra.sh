@@ -42,6 +42,8 @@ $TRACE chakra "$et/p2p_2" -o "$dir/p2.db"
 "$TIME" "$dir/p2.db" >/dev/null
 check "p2p_2: a pair channel carries the 1 MiB in 16 messages of 64 KiB" "$(q "$dir/p2.db" "SELECT count(*) || ' ' || max(sends) || ' ' || max(slot_size) || ' ' || min(src_dir) FROM channels_v" | grep -qx '1 16 65536 peer'; echo $?)"
 check "p2p_2: each recv starts after its send" "$(q "$dir/p2.db" "SELECT count(*) FROM ops s JOIN ops r ON r.chan_id = s.chan_id AND r.chan_seq = s.chan_seq JOIN op_times ts ON ts.op_id = s.id JOIN op_times tr ON tr.op_id = r.id AND tr.run_id = ts.run_id WHERE s.kind = (SELECT id FROM enum_op_kind WHERE name = 'ipcq_send') AND r.kind = (SELECT id FROM enum_op_kind WHERE name = 'ipcq_recv') AND tr.t_end_ps > ts.t_start_ps" | grep -qx 16; echo $?)"
+"$REPORT" "$dir/p2.db" --perfetto "$dir/p2.json" -q
+check "p2p_2: Perfetto shows the nodes as range slices" "$([ "$(grep -c '"ph":"X","cat":"range"' "$dir/p2.json")" = 7 ] && grep -q '"cat":"range","name":"stage1","pid":1,' "$dir/p2.json"; echo $?)"
 check "p2p_2: a range per node with device work" "$(q "$dir/p2.db" "SELECT group_concat(label, ',') FROM (SELECT DISTINCT label FROM ranges_v ORDER BY label)" | grep -qx 'load,recv,send,stage0,stage1,store,timed'; echo $?)"
 
 # export, then import: the collectives (as COMM_COLL nodes) time the same
