@@ -51,7 +51,7 @@ static int replay_rate(int64_t n, const char *path, double *gflops, kb_error *er
 	    kb_topo_set(&topo, "cube.pe_template.components.pe_tcm.attrs.size_mb", "64", err) ||
 	    kb_topo_set(&topo, "cube.pe_template.components.pe_tcm.attrs.kernel_scratch_mb", "48", err))
 		return -1;
-	kb_trace_request req = {kb_bench_find("gemm"), &topo, &ccl, path, params, 6, NULL};
+	kb_trace_request req = {kb_bench_find("gemm"), &topo, &ccl, path, params, 6, NULL, NULL};
 	int rc = kb_trace_bench(&req, NULL, err);
 	kb_ccl_release(&ccl);
 	kb_db *db;

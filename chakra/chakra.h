@@ -85,11 +85,10 @@ void kb_et_put_metadata(kb_et_buf *b, const char *version);
 void kb_et_put_node(kb_et_buf *b, const kb_et_node *n);
 
 /* ---- import ---- */
-/* The bench that kb-trace chakra runs: set its workload with
- * kb_chakra_bench_arg before kb_trace_bench. Parameters (--set
- * chakra.KEY=V): pes_per_node, rank_is_pe. */
+/* The bench that kb-trace chakra runs: its workload is the request's arg
+ * (a kb_et_set). Parameters (--set chakra.KEY=V): pes_per_node,
+ * rank_is_pe. */
 extern const kb_bench kb_bench_chakra;
-void kb_chakra_bench_arg(const kb_et_set *set);
 
 /* ---- export ---- */
 typedef struct kb_chakra_export_opts {

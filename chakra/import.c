@@ -36,12 +36,6 @@
 #define WIN_BYTES (INT64_C(1) << 20)
 #define MAX_EXITS 256
 
-static const kb_et_set *g_set;
-
-void kb_chakra_bench_arg(const kb_et_set *set)
-{
-	g_set = set;
-}
 
 /* A point-to-point stream: the sends of (src, dst, tag) meet its recvs in
  * order over one pair channel. */
@@ -711,7 +705,7 @@ static void imp_free(imp *im, int nr)
 
 static void import_run(kb_ctx *ctx)
 {
-	const kb_et_set *set = g_set;
+	const kb_et_set *set = kb_bench_arg(ctx);
 	if (!set || set->n_ranks < 1)
 		kb_fatal(ctx, "chakra: no ET set to import (kb-trace chakra PREFIX)");
 	const kb_machine *m = kb_ctx_machine(ctx);

@@ -253,7 +253,6 @@ int main(int argc, char **argv)
 			return kb_cli_fail("kb-trace", &err);
 		snprintf(source, sizeof source, " (%d ranks, %lld nodes of '%s' read in %.2f s)", set.n_ranks,
 			 (long long)set.n_nodes, o.pos[1], kb_now_s() - t_load);
-		kb_chakra_bench_arg(&set);
 		/* the CCL world is the set's ranks, and a ring runs every type, unless the user says otherwise */
 		bool has_ws = false, has_algo = false;
 		for (int i = 0; i < o.n_sets; i++) {
@@ -275,12 +274,12 @@ int main(int argc, char **argv)
 	}
 	clean_stale(o.out);
 	kb_progress progress = {.tool = "kb-trace", .on = kb_progress_wanted(o.quiet)};
-	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params, &progress};
+	kb_trace_request req = {bench, &cfg.topo, &cfg.ccl, o.out, cfg.bench_params, cfg.n_bench_params, &progress,
+				chakra ? &set : NULL};
 	int64_t n_ops = 0;
 	double t0 = kb_now_s();
 	rc = kb_trace_bench(&req, &n_ops, &err);
 	kb_progress_end(&progress);
-	kb_chakra_bench_arg(NULL);
 	kb_et_free(&set);
 	double dt = kb_now_s() - t0;
 	kb_cli_configs_release(&cfg);

@@ -56,3 +56,8 @@ void kb_trace_meta(kb_ctx *ctx, const char *key, const char *value)
 	if (kb_session_meta(ctx->s, key, value, &ctx->err))
 		kb_throw(ctx);
 }
+
+const void *kb_bench_arg(kb_ctx *ctx)
+{
+	return ctx->bench_arg;
+}

@@ -71,6 +71,7 @@ struct kb_ctx {
 	kb_session *s;
 	const kb_machine *m;
 	const kb_bench *bench;
+	const void *bench_arg;
 	double params[KB_MAX_PARAMS];
 	int rank;
 	kb_tensor *tensors;

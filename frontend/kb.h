@@ -220,6 +220,9 @@ kb_tensor *kb_tp_forward(kb_ctx *ctx, const kb_tp_linear *l, kb_tensor *x, const
  * op starts after dep ends, beside what timing derives itself (program
  * order, data hazards, channels). kb_trace_meta: a meta key of the trace. */
 int64_t kb_next_op(kb_ctx *ctx);
+/* The request's arg (kb_trace_request.arg): the input of a bench that
+ * imports a workload. */
+const void *kb_bench_arg(kb_ctx *ctx);
 void kb_depend(kb_ctx *ctx, int64_t op, int64_t dep);
 void kb_trace_meta(kb_ctx *ctx, const char *key, const char *value);
 
@@ -378,6 +381,7 @@ typedef struct kb_trace_request {
 	const char *const *params;
 	int n_params;
 	kb_progress *progress;    /* NULL: no progress line */
+	const void *arg;          /* what the bench reads with kb_bench_arg (an imported workload), or NULL */
 } kb_trace_request;
 
 int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err);

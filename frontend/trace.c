@@ -75,6 +75,7 @@ int kb_trace_bench(const kb_trace_request *req, int64_t *n_ops, kb_error *err)
 	if (!ctx)
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	ctx->bench = req->bench;
+	ctx->bench_arg = req->arg;
 	ctx->ccl_cfg = req->ccl;
 	int rc = -1;
 	if (set_params(ctx, req, err))

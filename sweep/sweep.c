@@ -202,7 +202,7 @@ static int group_trace(const kb_sweep_spec *s, const kb_sweep_options *opt, cons
 	kb_cli_configs cfg;
 	if (kb_cli_configs_load(&cfg, NULL, NULL, trace_sets, n, b->name, err))
 		return -1;
-	kb_trace_request req = {b, &cfg.topo, &cfg.ccl, path, cfg.bench_params, cfg.n_bench_params, NULL};
+	kb_trace_request req = {b, &cfg.topo, &cfg.ccl, path, cfg.bench_params, cfg.n_bench_params, NULL, NULL};
 	int64_t n_ops;
 	int rc = kb_trace_bench(&req, &n_ops, err);
 	kb_cli_configs_release(&cfg);

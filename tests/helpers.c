@@ -54,7 +54,7 @@ int th_trace_ccl(const kb_bench *b, int n_params, const char *const *params, int
 		if (kb_split_assignment(kv, &k, &v) || kb_ccl_set(&ccl, k, v, err))
 			fail_msg("ccl %s: %s", ccl_sets[i], err->msg);
 	}
-	kb_trace_request req = {b, &topo, &ccl, th_path(), params, n_params, NULL};
+	kb_trace_request req = {b, &topo, &ccl, th_path(), params, n_params, NULL, NULL};
 	int rc = kb_trace_bench(&req, NULL, err);
 	kb_topo_release(&topo);
 	kb_ccl_release(&ccl);

@@ -55,7 +55,7 @@ static void make_base(int which, const char *path)
 			   kb_ccl_set(&ccl, "algorithms.ring_allreduce_tcm.world_size", "4", &err)))
 		abort();
 	kb_trace_request req = {kb_bench_find(which ? "ccl_allreduce" : "gemm"), &topo, &ccl, path,
-				which ? ring : gemm, which ? 1 : 6, NULL};
+				which ? ring : gemm, which ? 1 : 6, NULL, NULL};
 	unlink(path);
 	if (kb_trace_bench(&req, NULL, &err)) {
 		fprintf(stderr, "fuzz_trace: base trace: %s\n", err.msg);
