@@ -1061,6 +1061,26 @@ out:
 /* ------------------------------------------------------------------ */
 
 
+/* Counts value g (expected w) into e: the range of what was got, and where
+ * the first mismatch (bad) lies. */
+static inline void tally(kb_expect_result *e, double g, double w, bool bad, int64_t row, int64_t col,
+			 const int where[3])
+{
+	if (!e->checked++ || g < e->got_min)
+		e->got_min = g;
+	if (e->checked == 1 || g > e->got_max)
+		e->got_max = g;
+	if (bad && !e->mismatches++) {
+		e->row = row;
+		e->col = col;
+		e->sip = where[0];
+		e->cube = where[1];
+		e->pe = where[2];
+		e->got = g;
+		e->want = w;
+	}
+}
+
 /* Sets the bits [lo, hi) of a bitmap, whole bytes at once. */
 static void set_bits(uint8_t *b, int64_t lo, int64_t hi)
 {
@@ -1104,6 +1124,7 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 			replay__to_f32(dtype, raw, got, n);
 		}
 	}
+	const int where[3] = {sip, cube, pe};
 	for (int64_t dr = 0; !e->problem[0] && dr < n_rows; dr++) {
 		int64_t base = (want_row + dr) * cols;
 		set_bits(seen, base + c0, base + c0 + nc);
@@ -1118,21 +1139,9 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 			double aw = w > 0 ? w : -w, tol = e->atol + e->rtol * aw, row_max = 0;
 			for (int64_t j = 0; j < nc; j++) {
 				double g = g_row[j], diff = g > w ? g - w : w - g;
-				if (!e->checked++ || g < e->got_min)
-					e->got_min = g;
-				if (e->checked == 1 || g > e->got_max)
-					e->got_max = g;
 				if (diff > row_max)
 					row_max = diff;
-				if (!(diff <= tol) && !e->mismatches++) {
-					e->row = row + dr;
-					e->col = c0 + j;
-					e->sip = sip;
-					e->cube = cube;
-					e->pe = pe;
-					e->got = g;
-					e->want = w;
-				}
+				tally(e, g, w, !(diff <= tol), row + dr, c0 + j, where);
 			}
 			double rel = w != 0 ? row_max / aw : row_max; /* the largest diff over |w|: the largest rel */
 			if (row_max > e->max_abs)
@@ -1152,23 +1161,11 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 				break;
 			}
 			double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
-			if (!e->checked++ || g < e->got_min)
-				e->got_min = g;
-			if (e->checked == 1 || g > e->got_max)
-				e->got_max = g;
 			if (diff > e->max_abs)
 				e->max_abs = diff;
 			if (rel > e->max_rel)
 				e->max_rel = rel;
-			if (!(diff <= e->atol + e->rtol * (w > 0 ? w : -w)) && !e->mismatches++) {
-				e->row = row + dr;
-				e->col = col;
-				e->sip = sip;
-				e->cube = cube;
-				e->pe = pe;
-				e->got = g;
-				e->want = w;
-			}
+			tally(e, g, w, !(diff <= e->atol + e->rtol * (w > 0 ? w : -w)), row + dr, col, where);
 		}
 	}
 	free(raw);
