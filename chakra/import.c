@@ -90,7 +90,10 @@ typedef struct imp {
 	size_t n_items, cap_items;
 	entry *entries, *lasts;  /* the epoch's op ids, recorded by the kernel */
 	size_t n_entries, cap_entries, n_lasts, cap_lasts;
-	struct coll_buf { int dev, type; int64_t n; kb_tensor *t, *out; } *bufs;
+	int64_t *dx;             /* the epoch's items' dependency exits: item i's at dx[dx_at[i] .. dx_at[i + 1]) */
+	size_t *dx_at, cap_dx, cap_dx_at;
+	int nr;                  /* the ranks what this holds was sized for */
+	struct coll_buf { int dev; int64_t n; kb_tensor *t, *out; } *bufs;
 	size_t n_bufs, cap_bufs;
 	/* working memory, kept here so that a kb_fatal (a longjmp) leaks none of
 	 * it: imp_free releases it at the next import */
@@ -547,11 +550,20 @@ static void run_epoch(imp *im, int dev, const size_t (*nodes)[2], size_t n_nodes
 			exits_set(im, r, i, deps, n);
 		}
 	}
+	/* each item's dependency exits once, then every first op of it waits for them */
+	size_t n_dx = 0;
+	if (kb_grow(&im->dx_at, &im->cap_dx_at, im->n_items + 1, sizeof *im->dx_at, 256))
+		kb_fatal(ctx, "out of memory");
+	for (size_t i = 0; i < im->n_items; i++) {
+		if (kb_grow(&im->dx, &im->cap_dx, n_dx + MAX_EXITS, sizeof *im->dx, 1024))
+			kb_fatal(ctx, "out of memory");
+		im->dx_at[i] = n_dx;
+		n_dx += (size_t)dep_exits(im, im->items[i].rank, im->items[i].node, im->dx + n_dx);
+	}
+	im->dx_at[im->n_items] = n_dx;
 	for (size_t e = 0; e < im->n_entries; e++) {
-		const item *it = &im->items[im->entries[e].item];
-		int64_t deps[MAX_EXITS];
-		int n = dep_exits(im, it->rank, it->node, deps);
-		depend(im, im->entries[e].op, deps, n);
+		size_t i = im->entries[e].item;
+		depend(im, im->entries[e].op, im->dx + im->dx_at[i], (int)(im->dx_at[i + 1] - im->dx_at[i]));
 	}
 	im->n_items = 0;
 }
@@ -593,7 +605,7 @@ static struct coll_buf *coll_buf(imp *im, int dev, kb_coll_type type, int64_t n)
 	char name[64];
 	snprintf(name, sizeof name, "chakra_%s_r%d_%lld", a2a ? "a2a_in" : "coll", dev, (long long)n);
 	struct coll_buf *b = &im->bufs[im->n_bufs++];
-	*b = (struct coll_buf){dev, type, n, kb_empty(im->ctx, name, KB_SHAPE(nr, n), KB_F16, dp), NULL};
+	*b = (struct coll_buf){dev, n, kb_empty(im->ctx, name, KB_SHAPE(nr, n), KB_F16, dp), NULL};
 	if (a2a) {
 		snprintf(name, sizeof name, "chakra_a2a_out_r%d_%lld", dev, (long long)n);
 		b->out = kb_empty(im->ctx, name, KB_SHAPE(nr, n), KB_F16, dp);
@@ -668,9 +680,9 @@ static void check_collectives(imp *im)
 	im->at_coll = NULL;
 }
 
-static void imp_free(imp *im, int nr)
+static void imp_free(imp *im)
 {
-	for (int r = 0; r < nr && im->order; r++) {
+	for (int r = 0; r < im->nr && im->order; r++) {
 		free(im->order[r]);
 		free(im->depi[r]);
 		free(im->depi_at[r]);
@@ -691,6 +703,8 @@ static void imp_free(imp *im, int nr)
 	free(im->items);
 	free(im->entries);
 	free(im->lasts);
+	free(im->dx);
+	free(im->dx_at);
 	free(im->bufs);
 	kb_ptrmap_release(&im->idx);
 	free(im->indeg);
@@ -710,9 +724,9 @@ static void import_run(kb_ctx *ctx)
 		kb_fatal(ctx, "chakra: no ET set to import (kb-trace chakra PREFIX)");
 	const kb_machine *m = kb_ctx_machine(ctx);
 	static imp im; /* kb_fatal does not return: what it holds is released at the next import */
-	imp_free(&im, im.set ? im.set->n_ranks : 0);
-	im = (imp){.ctx = ctx, .set = set, .m = m};
+	imp_free(&im); /* (what an import that failed left; the set it read may be gone) */
 	int nr = set->n_ranks, per_dev = m->n_cubes * m->pes_per_cube;
+	im = (imp){.ctx = ctx, .set = set, .m = m, .nr = nr};
 	im.order = xalloc(&im, (size_t)nr, sizeof *im.order);
 	im.depi = xalloc(&im, (size_t)nr, sizeof *im.depi);
 	im.depi_at = xalloc(&im, (size_t)nr, sizeof *im.depi_at);
@@ -800,7 +814,7 @@ static void import_run(kb_ctx *ctx)
 	snprintf(what, sizeof what, "%d ranks, %lld nodes, rank = %s", nr, (long long)set->n_nodes,
 		 im.rank_is_pe ? "PE" : "SIP");
 	kb_trace_meta(ctx, "chakra", what);
-	imp_free(&im, nr);
+	imp_free(&im);
 	im = (imp){0};
 }
 

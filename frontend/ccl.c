@@ -616,12 +616,12 @@ static void collective(kb_ctx *ctx, kb_coll_type type, const char *what, kb_tens
 	kb_arg args[] = {KB_TENSOR("t", t), KB_INT("n_elem", count), KB_INT("dtype", t->dtype),
 			 KB_INT("cube_w", m->cube_w), KB_INT("cube_h", m->cube_h), KB_INT("n_sips", m->n_sips),
 			 KB_INT("sip_topo", m->sip_wiring), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk),
-			 KB_INT("n_slots", c->cfg.n_slots), KB_INT("root", root), KB_TENSOR("out", out)};
-	int n_args = (int)(sizeof args / sizeof args[0]) - 2; /* root for a broadcast, out for an all-to-all */
+			 KB_INT("n_slots", c->cfg.n_slots), {0}, {0}};
+	int n_args = 10; /* then root for a broadcast, out for an all-to-all */
 	if (type == KB_COLL_BROADCAST)
-		n_args++;
+		args[n_args++] = KB_INT("root", root);
 	if (out)
-		args[n_args++] = args[11];
+		args[n_args++] = KB_TENSOR("out", out);
 	const char *name = mod == c->mod ? c->cfg.name : mod->name;
 	int64_t launch = kb_launch_id(ctx, name, mod->kernel, args, n_args);
 	int64_t end = kb_session_next_op(ctx->s);
