@@ -586,6 +586,30 @@ static void ring_allreduce_matches_its_closed_form(void **state)
 		      (long long)(c.launch_ps + kernel));
 }
 
+/* The graph's channel edges, as kb_time_graph_edges lists them. */
+typedef struct chan_edges {
+	int n_data, n_credit;
+	bool credit_from_recv;   /* every credit edge leaves an ipcq_recv for an ipcq_send */
+	bool data_from_send;     /* every data edge leaves an ipcq_send for an ipcq_recv */
+} chan_edges;
+
+static int count_chan_edge(void *ctx, int64_t from, int64_t to, int reason, kb_error *err)
+{
+	(void)err;
+	chan_edges *c = ctx;
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT (SELECT kind FROM ops WHERE id = %lld) * 100 + (SELECT kind FROM ops WHERE id = %lld)",
+		 (long long)from, (long long)to);
+	if (reason == KB_WAIT_CREDIT) {
+		c->n_credit++;
+		c->credit_from_recv &= th_query(sql) == KB_OP_IPCQ_RECV * 100 + KB_OP_IPCQ_SEND;
+	} else if (reason == KB_WAIT_DATA) {
+		c->n_data++;
+		c->data_from_send &= th_query(sql) == KB_OP_IPCQ_SEND * 100 + KB_OP_IPCQ_RECV;
+	}
+	return 0;
+}
+
 /* One slot: send k waits for recv k-1 to free it plus the credit message's
  * trip back (route latency + 16 B at the bottleneck). */
 static void one_slot_makes_sends_wait_for_credits(void **state)
@@ -615,6 +639,20 @@ static void one_slot_makes_sends_wait_for_credits(void **state)
 				      " ON r.id = t.run_id WHERE r.label = 'credit' AND o.chan_id = 1 AND o.chan_seq = 1"
 				      " AND o.kind = (SELECT id FROM enum_op_kind WHERE name = 'ipcq_send')");
 	assert_int_equal(send_start, recv_end + credit);
+	/* the graph: a data edge per message, a credit edge per send after a channel's first (one slot) */
+	kb_db *db;
+	kb_time_graph *g;
+	assert_int_equal(kb_db_open(&db, th_path(), false, &err), 0);
+	assert_int_equal(kb_time_graph_build(db, &m, NULL, &g, &err), 0);
+	chan_edges ce = {0, 0, true, true};
+	assert_int_equal(kb_time_graph_edges(g, count_chan_edge, &ce, &err), 0);
+	assert_int_equal(ce.n_data, th_query("SELECT count(*) FROM ops WHERE kind ="
+					     " (SELECT id FROM enum_op_kind WHERE name = 'ipcq_recv')"));
+	assert_int_equal(ce.n_credit, 8 * 6);
+	assert_true(ce.credit_from_recv);
+	assert_true(ce.data_from_send);
+	kb_time_graph_free(g);
+	kb_db_close(db);
 }
 
 /* ring_rsag on an uncontended ring, one message per chunk (n/p = S bytes

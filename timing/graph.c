@@ -95,30 +95,58 @@ static int note_message(build *bd, int32_t i, const raw_op *ro, kb_error *err)
 
 /* The k-th send of a channel feeds its k-th recv (data); send k needs the
  * slot recv k - n_slots freed (credit). A partner that never comes leaves
- * the op waiting forever: the schedule reports the deadlock. */
-static int channel_edges(build *bd)
+ * the op waiting forever: the schedule reports the deadlock. The edges are
+ * not stored twice: make_csr takes them from the channels. */
+typedef struct chan_iter {
+	const tchan *ch;
+	size_t pos, end;        /* 2k: message k's data edge, 2k + 1: its credit edge */
+} chan_iter;
+
+static chan_iter chan_begin(const tchan *ch)
 {
-	graph *g = bd->g;
-	for (int32_t c = 0; c < g->n_chans; c++) {
-		const tchan *ch = &g->chans[c];
-		size_t n = ch->n_send > ch->n_recv ? ch->n_send : ch->n_recv;
-		for (size_t k = 0; k < n; k++) {
-			int32_t snd = k < ch->n_send ? ch->send[k] : -1, rcv = k < ch->n_recv ? ch->recv[k] : -1;
-			if (rcv >= 0) {
-				if (snd >= 0 && add_edge(&bd->eb, snd, rcv, KB_WAIT_DATA))
-					return -1;
-				g->ops[rcv].pending++;
-			}
-			if (snd >= 0 && k >= (size_t)ch->n_slots) {
-				size_t j = k - (size_t)ch->n_slots;
-				int32_t freed = j < ch->n_recv ? ch->recv[j] : -1;
-				if (freed >= 0 && add_edge(&bd->eb, freed, snd, KB_WAIT_CREDIT))
-					return -1;
-				g->ops[snd].pending++;
-			}
+	return (chan_iter){ch, 0, 2 * (ch->n_send > ch->n_recv ? ch->n_send : ch->n_recv)};
+}
+
+/* The channel's next edge (from -> to with its reason): 1, or 0 at the
+ * end. A recv with no send, or a send whose freeing recv never comes,
+ * still waits for its predecessor: *dangling, from -1. */
+static int chan_next(chan_iter *it, int32_t *from, int32_t *to, uint8_t *reason, bool *dangling)
+{
+	const tchan *ch = it->ch;
+	while (it->pos < it->end) {
+		size_t k = it->pos / 2;
+		bool credit = it->pos++ % 2;
+		int32_t snd = k < ch->n_send ? ch->send[k] : -1, rcv = k < ch->n_recv ? ch->recv[k] : -1;
+		if (!credit && rcv >= 0) {
+			*from = snd, *to = rcv, *reason = KB_WAIT_DATA;
+		} else if (credit && snd >= 0 && k >= (size_t)ch->n_slots) {
+			size_t j = k - (size_t)ch->n_slots;
+			*from = j < ch->n_recv ? ch->recv[j] : -1, *to = snd, *reason = KB_WAIT_CREDIT;
+		} else {
+			continue;
 		}
+		*dangling = *from < 0;
+		return 1;
 	}
 	return 0;
+}
+
+/* Counts each message's predecessors (its data edge, its credit edge);
+ * the number of edges the channels add. */
+static size_t channel_pending(graph *g)
+{
+	size_t n = 0;
+	for (int32_t c = 0; c < g->n_chans; c++) {
+		chan_iter it = chan_begin(&g->chans[c]);
+		int32_t from, to;
+		uint8_t reason;
+		bool dangling;
+		while (chan_next(&it, &from, &to, &reason, &dangling)) {
+			g->ops[to].pending++;
+			n += !dangling;
+		}
+	}
+	return n;
 }
 
 static int load_channels(kb_db *db, graph *g, const kb_machine *m, kb_error *err)
@@ -280,29 +308,48 @@ static int load_launches(kb_db *db, graph *g, kb_error *err)
 	return 0;
 }
 
-/* Turns the edge list into successor lists (CSR). */
-static int make_csr(graph *g, const builder *eb, kb_error *err)
+/* Turns the edges into successor lists (CSR): the builder's edges up to
+ * n_own (program order, launches, hazards), the channels' edges, then the
+ * builder's from n_own (explicit dependencies), each list in that order. */
+static int make_csr(graph *g, const builder *eb, size_t n_own, kb_error *err)
 {
-	size_t n = (size_t)g->n;
+	size_t n = (size_t)g->n, n_chan = 0;
 	g->succ_at = kb_calloc_big(n + 2, sizeof *g->succ_at);
-	g->succ = kb_calloc_big(eb->n ? eb->n : 1, sizeof *g->succ);
-	if (!g->succ_at || !g->succ)
-		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %zu edges", eb->n);
-	/* counts, their running sums (the end of each list), then the edges
-	 * from the last back, each list filled from its end: succ_at[i] ends
-	 * at the start of list i, and every list keeps the edges' order */
+	if (!g->succ_at)
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %d ops", g->n);
+	/* counts in succ_at[from + 2], their running sums (succ_at[i + 2]:
+	 * where list i + 1 starts), then each edge at succ_at[from + 1]++,
+	 * which leaves succ_at[i] where list i starts */
+	int32_t *at = g->succ_at, from, to;
+	uint8_t reason;
+	bool dangling;
 	for (size_t k = 0; k < eb->n; k++)
-		g->succ_at[eb->v[k].from]++;
-	for (size_t k = 1; k <= n; k++)
-		g->succ_at[k] += g->succ_at[k - 1];
-	for (size_t k = eb->n; k-- > 0;) {
-		KB_ASSERT(eb->v[k].from < g->n && eb->v[k].to < g->n, "edge %d -> %d of %d ops", eb->v[k].from,
-			  eb->v[k].to, g->n);
-		g->succ[--g->succ_at[eb->v[k].from]] = (edge){eb->v[k].to, eb->v[k].reason};
-	}
-	KB_ASSERT(g->succ_at[0] == 0 && g->succ_at[n] == (int32_t)eb->n, "successor lists span %d..%d of %zu edges",
-		  g->succ_at[0], g->succ_at[n], eb->n);
-	g->n_edges = (int64_t)eb->n;
+		at[eb->v[k].from + 2]++;
+	for (int32_t c = 0; c < g->n_chans; c++)
+		for (chan_iter it = chan_begin(&g->chans[c]); chan_next(&it, &from, &to, &reason, &dangling);)
+			if (!dangling) {
+				at[from + 2]++;
+				n_chan++;
+			}
+	size_t total = eb->n + n_chan;
+	if (total > INT32_MAX)
+		return kb_fail_status(err, KB_E_NOMEM, "%zu edges: more than the graph holds", total);
+	g->succ = kb_calloc_big(total ? total : 1, sizeof *g->succ);
+	if (!g->succ)
+		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %zu edges", total);
+	for (size_t k = 2; k <= n + 1; k++)
+		at[k] += at[k - 1];
+	for (size_t k = 0; k < n_own; k++)
+		g->succ[at[eb->v[k].from + 1]++] = (edge){eb->v[k].to, eb->v[k].reason};
+	for (int32_t c = 0; c < g->n_chans; c++)
+		for (chan_iter it = chan_begin(&g->chans[c]); chan_next(&it, &from, &to, &reason, &dangling);)
+			if (!dangling)
+				g->succ[at[from + 1]++] = (edge){to, reason};
+	for (size_t k = n_own; k < eb->n; k++)
+		g->succ[at[eb->v[k].from + 1]++] = (edge){eb->v[k].to, eb->v[k].reason};
+	KB_ASSERT(at[0] == 0 && at[n] == (int32_t)total, "successor lists span %d..%d of %zu edges", at[0], at[n],
+		  total);
+	g->n_edges = (int64_t)total;
 	return 0;
 }
 
@@ -348,10 +395,7 @@ int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, 
 		kb_fail(err, "read %d of %d ops: the trace changed while being read", i, g->n);
 		goto out;
 	}
-	if (channel_edges(&bd)) {
-		kb_fail_status(err, KB_E_NOMEM, "out of memory building the dependency graph");
-		goto out;
-	}
+	size_t n_chan = channel_pending(g), n_own = bd.eb.n;
 	if (kb_read_op_deps(db, explicit_dep, &bd, err))
 		goto out;
 	/* the peak: while walking the ops (the hazard map), or while the
@@ -365,12 +409,12 @@ int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, 
 		}
 	}
 	size_t kept = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
-	size_t csr = bd.eb.n * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
+	size_t csr = (bd.eb.n + n_chan) * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
 	timing__hazmap_free(bd.hz);
 	bd.hz = NULL;
 	malloc_trim(0); /* the hazard map's many small blocks: back to the system before the lists grow */
 	*peak = walked > kept + csr ? walked : kept + csr;
-	rc = make_csr(g, &bd.eb, err);
+	rc = make_csr(g, &bd.eb, n_own, err);
 out:
 	kb_op_reader_stop(rds);
 	free(bd.shapes);
