@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -103,18 +104,30 @@ int kb_read_file(const char *path, char **text, size_t *len, kb_error *err)
 	return 0;
 }
 
+/* Asks for huge pages under the block p of bytes (big blocks only), from
+ * the page it starts in to the page its chunk ends in. A block mapped
+ * apart (calloc and realloc map big blocks so) is thus hinted whole: a
+ * hint on a part would split the mapping, and realloc could then no longer
+ * move it with mremap (it would copy the block). In the heap the hint may
+ * reach a neighbour's page: a hint, which changes no contents. */
+static void hint_huge(void *p, size_t bytes)
+{
+	const uintptr_t huge = (uintptr_t)2 << 20, page = 4096;
+	if (!p || bytes < 2 * huge)
+		return;
+#ifdef __GLIBC__
+	bytes = malloc_usable_size(p); /* to the end of its chunk */
+#endif
+	uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + bytes + page - 1) & ~(page - 1);
+	madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* failure changes nothing */
+}
+
 void *kb_calloc_big(size_t n, size_t elem)
 {
-	void *p = calloc(n ? n : 1, elem ? elem : 1);
-	size_t bytes = n * elem; /* calloc checked the product */
-	const uintptr_t huge = (uintptr_t)2 << 20;
-	if (!p || bytes < 2 * huge)
-		return p;
 	/* calloc maps a big block fresh (zero, untouched): the whole 2 MiB
 	 * pages inside it can be huge pages from their first fault */
-	uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+	void *p = calloc(n ? n : 1, elem ? elem : 1);
+	hint_huge(p, n * elem); /* calloc checked the product */
 	return p;
 }
 
@@ -129,6 +142,7 @@ int kb_grow(void *arr, size_t *cap, size_t need, size_t elem, size_t first)
 	void *grown = realloc(*p, n * elem);
 	if (!grown)
 		return -1;
+	hint_huge(grown, n * elem);
 	*p = grown;
 	*cap = n;
 	return 0;

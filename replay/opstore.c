@@ -13,9 +13,9 @@
 int replay__opstore_init(opstore *s, int32_t n_ops)
 {
 	memset(s, 0, sizeof *s);
-	s->off = malloc(((size_t)n_ops + 1) * sizeof *s->off);
+	s->off = kb_calloc_big((size_t)n_ops + 1, sizeof *s->off);
 	s->cap = (size_t)n_ops * 32 + KB_OP_PACK_MAX;
-	s->buf = malloc(s->cap);
+	s->buf = kb_calloc_big(s->cap, 1);
 	return s->off && s->buf ? 0 : -1;
 }
 

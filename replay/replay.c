@@ -237,8 +237,8 @@ static int load_ops(replay *r, kb_error *err)
 	r->recent = malloc(RECENT * sizeof *r->recent); /* an optimisation: none if memory is short */
 	for (int k = 0; r->recent && k < RECENT; k++)
 		r->recent[k].id = -1;
-	r->pending = calloc((size_t)n + 1, sizeof *r->pending);
-	r->expect_writer = calloc((size_t)n + 1, sizeof *r->expect_writer);
+	r->pending = kb_calloc_big((size_t)n + 1, sizeof *r->pending);
+	r->expect_writer = kb_calloc_big((size_t)n + 1, sizeof *r->expect_writer);
 	r->blob_uses = calloc((size_t)kb_db_counts_of(r->db)->blobs + 1, sizeof *r->blob_uses);
 	if (oom || !r->pending || !r->expect_writer || !r->blob_uses) {
 		kb_op_reader_stop(rd);
@@ -317,7 +317,7 @@ static int find_run(replay *r, kb_error *err)
 static int load_events(replay *r, event **out, size_t *n_out, kb_error *err)
 {
 	int64_t run = r->rep->run_id;
-	event_sink e = {malloc(2 * ((size_t)r->n + 1) * sizeof *e.ev), 0};
+	event_sink e = {kb_calloc_big(2 * ((size_t)r->n + 1), sizeof *e.ev), 0};
 	if (!e.ev)
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory");
 	if (kb_read_op_times(r->db, run, r->n, add_events, &e, err)) {
@@ -350,7 +350,7 @@ static int sort_events(event *ev, size_t n)
 	int t_passes = 0;
 	while (t_passes < 4 && t_max >> (16 * t_passes)) /* a shift by 64 is undefined */
 		t_passes++;
-	event *tmp = malloc(n * sizeof *tmp);
+	event *tmp = kb_calloc_big(n, sizeof *tmp);
 	size_t *count = malloc(65536 * sizeof *count);
 	if (!tmp || !count) {
 		free(tmp);
@@ -672,10 +672,13 @@ static int dataflow_order(replay *r, kb_error *err)
 	after = malloc(((size_t)n_launch + 1) * sizeof *after);
 	last_pe = malloc((size_t)m->n_pes * sizeof *last_pe);
 	last_host = malloc((size_t)m->n_sips * sizeof *last_host);
-	d.head = malloc(((size_t)n + 1) * sizeof *d.head);
-	d.pending = calloc((size_t)n + 1, sizeof *d.pending);
-	heap = malloc(((size_t)n + 1) * sizeof *heap);
-	if (!launch_op || !after || !last_pe || !last_host || !d.head || !d.pending || !heap) {
+	d.head = kb_calloc_big((size_t)n + 1, sizeof *d.head);
+	d.pending = kb_calloc_big((size_t)n + 1, sizeof *d.pending);
+	heap = kb_calloc_big((size_t)n + 1, sizeof *heap);
+	d.cap = 2 * (size_t)n + 1024; /* program order and messages: ~2 edges an op; grown past that */
+	d.next_edge = kb_calloc_big(d.cap, sizeof *d.next_edge);
+	d.to = kb_calloc_big(d.cap, sizeof *d.to);
+	if (!launch_op || !after || !last_pe || !last_host || !d.head || !d.pending || !heap || !d.next_edge || !d.to) {
 		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -975,15 +978,15 @@ static int compute_slice(replay *r, kb_error *err)
 	if (!any)
 		return 0;
 	mem *m = replay__mem_new(false);
-	int64_t *at = malloc(((size_t)r->n + 1) * sizeof *at);
+	int64_t *at = kb_calloc_big((size_t)r->n + 1, sizeof *at);
 	int32_t *w = NULL, *stack = NULL;
 	size_t n_w = 0, cap_w = 0;
-	r->in_slice = calloc((size_t)r->n + 1, 1);
+	r->in_slice = kb_calloc_big((size_t)r->n + 1, 1);
 	int rc = -1;
 	if (!m || !at || !r->in_slice)
 		goto oom;
 	/* writers of op i's inputs: w[at[i] .. at[i + 1]) once the pass is done */
-	int32_t *len = (int32_t *)calloc((size_t)r->n + 1, sizeof *len);
+	int32_t *len = kb_calloc_big((size_t)r->n + 1, sizeof *len);
 	if (!len)
 		goto oom;
 	for (int32_t k = 0; k < r->n; k++) {
@@ -1313,7 +1316,7 @@ int kb_replay(kb_db *db, const kb_machine *m, const kb_replay_options *opt_in, k
 	if ((opt.order == KB_ORDER_TIME && find_run(&r, err)) || load_shapes(&r, err) || load_ops(&r, err))
 		goto out;
 	rep->ops = r.n;
-	if (!(r.order = malloc(((size_t)r.n + 1) * sizeof *r.order))) {
+	if (!(r.order = kb_calloc_big((size_t)r.n + 1, sizeof *r.order))) {
 		kb_fail_status(err, KB_E_NOMEM, "out of memory");
 		goto out;
 	}
