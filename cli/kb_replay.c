@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef KB_BLAS_TIMEOUT
+#define KB_BLAS_TIMEOUT "20"
+#endif
+
 #include "cli.h"
 
 #ifdef __GLIBC__
@@ -93,8 +97,31 @@ static void print_report(const kb_replay_report *rep, const char *trace, bool ve
 		       rep->n_expects - rep->n_failed, rep->n_expects, (long long)rep->n_problems);
 }
 
+/* OpenBLAS's own (exported, not in cblas.h): re-read its environment;
+ * stop its worker threads (the next parallel GEMM starts them again).
+ * Weak: another BLAS without them leaves the policy below out. */
+extern void openblas_read_env(void) __attribute__((weak));
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+/* OpenBLAS's idle workers spin (sched_yield) for 2^28 cycles after each
+ * GEMM before they sleep: replay's GEMMs come between long stretches of
+ * other work, so they spun through most of a run (a GQA verify: 14 of 57
+ * CPU-s in the kernel). 2^20 cycles (~0.4 ms) still covers back-to-back
+ * GEMMs. OpenBLAS reads the setting when it loads, before main: read it
+ * again and restart the workers. A user's own setting is kept. */
+static void blas_policy(void)
+{
+	if (getenv("OPENBLAS_THREAD_TIMEOUT") || getenv("GOTO_THREAD_TIMEOUT") || !openblas_read_env ||
+	    !blas_thread_shutdown_)
+		return;
+	setenv("OPENBLAS_THREAD_TIMEOUT", KB_BLAS_TIMEOUT, 0);
+	openblas_read_env();
+	blas_thread_shutdown_();
+}
+
 int main(int argc, char **argv)
 {
+	blas_policy();
 #ifdef __GLIBC__
 	/* a process-wide policy, so the tool's and not the library's: every
 	 * op's result is a buffer from its read until its write; keep the heap's
