@@ -196,6 +196,10 @@ static inline uint8_t *kb_put_svarint(uint8_t *p, int64_t v)
 
 static inline const uint8_t *kb_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
+	if (p < end && *p < 0x80) { /* one byte: most values */
+		*v = *p;
+		return p + 1;
+	}
 	uint64_t x = 0;
 	*v = 0; /* also when it fails */
 	for (int shift = 0; shift < 70 && p < end; shift += 7) {
