@@ -8,10 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef KB_BLAS_TIMEOUT
-#define KB_BLAS_TIMEOUT "20"
-#endif
-
 #include "cli.h"
 
 #ifdef __GLIBC__
@@ -114,7 +110,7 @@ static void blas_policy(void)
 	if (getenv("OPENBLAS_THREAD_TIMEOUT") || getenv("GOTO_THREAD_TIMEOUT") || !openblas_read_env ||
 	    !blas_thread_shutdown_)
 		return;
-	setenv("OPENBLAS_THREAD_TIMEOUT", KB_BLAS_TIMEOUT, 0);
+	setenv("OPENBLAS_THREAD_TIMEOUT", "20", 0);
 	openblas_read_env();
 	blas_thread_shutdown_();
 }

@@ -617,7 +617,7 @@ static void collective(kb_ctx *ctx, kb_coll_type type, const char *what, kb_tens
 			 KB_INT("cube_w", m->cube_w), KB_INT("cube_h", m->cube_h), KB_INT("n_sips", m->n_sips),
 			 KB_INT("sip_topo", m->sip_wiring), KB_INT("root_cube", c->root_cube), KB_INT("chunk", chunk),
 			 KB_INT("n_slots", c->cfg.n_slots), {0}, {0}};
-	int n_args = 10; /* then root for a broadcast, out for an all-to-all */
+	int n_args = (int)(sizeof args / sizeof args[0]) - 2; /* the spare two: root for a broadcast, out for an all-to-all */
 	if (type == KB_COLL_BROADCAST)
 		args[n_args++] = KB_INT("root", root);
 	if (out)

@@ -1084,6 +1084,17 @@ static inline void tally(kb_expect_result *e, double g, double w, bool bad, int6
 	}
 }
 
+/* An expected value that is not a number or infinite: damage, said in
+ * e->problem (which stops the check). */
+static bool want_damaged(kb_expect_result *e, double w, int64_t row, int64_t col)
+{
+	if (isfinite(w))
+		return false;
+	snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged", (long long)row,
+		 (long long)col, w);
+	return true;
+}
+
 /* Sets the bits [lo, hi) of a bitmap, whole bytes at once. */
 static void set_bits(uint8_t *b, int64_t lo, int64_t hi)
 {
@@ -1134,11 +1145,8 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 		const float *g_row = got + dr * nc;
 		if (x->ramp && x->per_col == 0) { /* one expected value for the row: its tolerance and rel once */
 			double w = (double)(float)(x->value + x->per_row * (double)(row + dr));
-			if (!isfinite(w)) {
-				snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
-					 (long long)(row + dr), (long long)c0, w);
+			if (want_damaged(e, w, row + dr, c0))
 				break;
-			}
 			double aw = w > 0 ? w : -w, tol = e->atol + e->rtol * aw, row_max = 0;
 			for (int64_t j = 0; j < nc; j++) {
 				double g = g_row[j], diff = g > w ? g - w : w - g;
@@ -1157,18 +1165,15 @@ static void check_segment(replay *r, const ex_rows *x, kb_expect_result *e, int 
 			int64_t col = c0 + j, at = base + col;
 			double w = x->ramp ? (double)(float)(x->value + x->per_row * (double)(row + dr) + x->per_col * (double)col)
 					   : want[at];
-			double g = g_row[j], diff = g > w ? g - w : w - g;
-			if (!isfinite(w)) {
-				snprintf(e->problem, sizeof e->problem, "expected value [%lld,%lld] is %g: the trace is damaged",
-					 (long long)(row + dr), (long long)col, w);
+			if (want_damaged(e, w, row + dr, col))
 				break;
-			}
-			double rel = w != 0 ? diff / (w > 0 ? w : -w) : (diff > 0 ? diff : 0);
+			double g = g_row[j], diff = g > w ? g - w : w - g, aw = w > 0 ? w : -w;
+			double rel = w != 0 ? diff / aw : diff;
 			if (diff > e->max_abs)
 				e->max_abs = diff;
 			if (rel > e->max_rel)
 				e->max_rel = rel;
-			tally(e, g, w, !(diff <= e->atol + e->rtol * (w > 0 ? w : -w)), row + dr, col, where);
+			tally(e, g, w, !(diff <= e->atol + e->rtol * aw), row + dr, col, where);
 		}
 	}
 	free(raw);

@@ -109,8 +109,8 @@ static chan_iter chan_begin(const tchan *ch)
 
 /* The channel's next edge (from -> to with its reason): 1, or 0 at the
  * end. A recv with no send, or a send whose freeing recv never comes,
- * still waits for its predecessor: *dangling, from -1. */
-static int chan_next(chan_iter *it, int32_t *from, int32_t *to, uint8_t *reason, bool *dangling)
+ * still waits for its predecessor: from -1, no edge. */
+static int chan_next(chan_iter *it, int32_t *from, int32_t *to, uint8_t *reason)
 {
 	const tchan *ch = it->ch;
 	while (it->pos < it->end) {
@@ -119,34 +119,15 @@ static int chan_next(chan_iter *it, int32_t *from, int32_t *to, uint8_t *reason,
 		int32_t snd = k < ch->n_send ? ch->send[k] : -1, rcv = k < ch->n_recv ? ch->recv[k] : -1;
 		if (!credit && rcv >= 0) {
 			*from = snd, *to = rcv, *reason = KB_WAIT_DATA;
-		} else if (credit && snd >= 0 && k >= (size_t)ch->n_slots) {
+			return 1;
+		}
+		if (credit && snd >= 0 && k >= (size_t)ch->n_slots) {
 			size_t j = k - (size_t)ch->n_slots;
 			*from = j < ch->n_recv ? ch->recv[j] : -1, *to = snd, *reason = KB_WAIT_CREDIT;
-		} else {
-			continue;
+			return 1;
 		}
-		*dangling = *from < 0;
-		return 1;
 	}
 	return 0;
-}
-
-/* Counts each message's predecessors (its data edge, its credit edge);
- * the number of edges the channels add. */
-static size_t channel_pending(graph *g)
-{
-	size_t n = 0;
-	for (int32_t c = 0; c < g->n_chans; c++) {
-		chan_iter it = chan_begin(&g->chans[c]);
-		int32_t from, to;
-		uint8_t reason;
-		bool dangling;
-		while (chan_next(&it, &from, &to, &reason, &dangling)) {
-			g->ops[to].pending++;
-			n += !dangling;
-		}
-	}
-	return n;
 }
 
 static int load_channels(kb_db *db, graph *g, const kb_machine *m, kb_error *err)
@@ -310,10 +291,11 @@ static int load_launches(kb_db *db, graph *g, kb_error *err)
 
 /* Turns the edges into successor lists (CSR): the builder's edges up to
  * n_own (program order, launches, hazards), the channels' edges, then the
- * builder's from n_own (explicit dependencies), each list in that order. */
+ * builder's from n_own (explicit dependencies), each list in that order.
+ * Counts each message's channel predecessors into its pending. */
 static int make_csr(graph *g, const builder *eb, size_t n_own, kb_error *err)
 {
-	size_t n = (size_t)g->n, n_chan = 0;
+	size_t n = (size_t)g->n, total = eb->n;
 	g->succ_at = kb_calloc_big(n + 2, sizeof *g->succ_at);
 	if (!g->succ_at)
 		return kb_fail_status(err, KB_E_NOMEM, "out of memory for %d ops", g->n);
@@ -322,16 +304,16 @@ static int make_csr(graph *g, const builder *eb, size_t n_own, kb_error *err)
 	 * which leaves succ_at[i] where list i starts */
 	int32_t *at = g->succ_at, from, to;
 	uint8_t reason;
-	bool dangling;
 	for (size_t k = 0; k < eb->n; k++)
 		at[eb->v[k].from + 2]++;
 	for (int32_t c = 0; c < g->n_chans; c++)
-		for (chan_iter it = chan_begin(&g->chans[c]); chan_next(&it, &from, &to, &reason, &dangling);)
-			if (!dangling) {
+		for (chan_iter it = chan_begin(&g->chans[c]); chan_next(&it, &from, &to, &reason);) {
+			g->ops[to].pending++;
+			if (from >= 0) {
 				at[from + 2]++;
-				n_chan++;
+				total++;
 			}
-	size_t total = eb->n + n_chan;
+		}
 	if (total > INT32_MAX)
 		return kb_fail_status(err, KB_E_NOMEM, "%zu edges: more than the graph holds", total);
 	g->succ = kb_calloc_big(total ? total : 1, sizeof *g->succ);
@@ -342,8 +324,8 @@ static int make_csr(graph *g, const builder *eb, size_t n_own, kb_error *err)
 	for (size_t k = 0; k < n_own; k++)
 		g->succ[at[eb->v[k].from + 1]++] = (edge){eb->v[k].to, eb->v[k].reason};
 	for (int32_t c = 0; c < g->n_chans; c++)
-		for (chan_iter it = chan_begin(&g->chans[c]); chan_next(&it, &from, &to, &reason, &dangling);)
-			if (!dangling)
+		for (chan_iter it = chan_begin(&g->chans[c]); chan_next(&it, &from, &to, &reason);)
+			if (from >= 0)
 				g->succ[at[from + 1]++] = (edge){to, reason};
 	for (size_t k = n_own; k < eb->n; k++)
 		g->succ[at[eb->v[k].from + 1]++] = (edge){eb->v[k].to, eb->v[k].reason};
@@ -395,7 +377,7 @@ int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, 
 		kb_fail(err, "read %d of %d ops: the trace changed while being read", i, g->n);
 		goto out;
 	}
-	size_t n_chan = channel_pending(g), n_own = bd.eb.n;
+	size_t n_own = bd.eb.n;
 	if (kb_read_op_deps(db, explicit_dep, &bd, err))
 		goto out;
 	/* the peak: while walking the ops (the hazard map), or while the
@@ -409,12 +391,12 @@ int timing__graph_build(kb_db *db, const kb_machine *m, graph *g, size_t *peak, 
 		}
 	}
 	size_t kept = bd.eb.cap * sizeof *bd.eb.v + (size_t)n_ops * sizeof(top);
-	size_t csr = (bd.eb.n + n_chan) * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
 	timing__hazmap_free(bd.hz);
 	bd.hz = NULL;
 	malloc_trim(0); /* the hazard map's many small blocks: back to the system before the lists grow */
-	*peak = walked > kept + csr ? walked : kept + csr;
 	rc = make_csr(g, &bd.eb, n_own, err);
+	size_t csr = (size_t)g->n_edges * sizeof(edge) + ((size_t)n_ops + 2) * sizeof(int32_t);
+	*peak = walked > kept + csr ? walked : kept + csr;
 out:
 	kb_op_reader_stop(rds);
 	free(bd.shapes);
